@@ -1,0 +1,83 @@
+/**
+ * Backend choice. `wasm` is the default (no native build, ~40x the plain JS `cpu`
+ * backend on matmul); `webgpu` and `tensorflow` (tfjs-node / tfjs-node-gpu) are
+ * optional packages detected at run time and never required.
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+
+export type BackendName = 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
+export const BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'webgpu', 'tensorflow'];
+
+/** Thrown when a backend is asked for but cannot be had here; says why and what to do. */
+export class BackendUnavailableError extends Error {
+  constructor(readonly backend: string, reason: string) {
+    super(`backend '${backend}' is not available: ${reason}`);
+    this.name = 'BackendUnavailableError';
+  }
+}
+
+let current: BackendName | undefined;
+
+async function tryImport(name: string): Promise<unknown> {
+  try {
+    // A variable specifier keeps bundlers and tsc from requiring the optional package.
+    return await import(/* @vite-ignore */ name);
+  } catch (e) {
+    return undefined;
+  }
+}
+
+/**
+ * Selects and initialises a backend; returns its name. Idempotent.
+ *
+ * @example
+ * await useBackend('cpu');
+ */
+export async function useBackend(name: BackendName = 'wasm'): Promise<BackendName> {
+  if (!BACKENDS.includes(name)) {
+    throw new BackendUnavailableError(String(name), `unknown backend; choose one of ${BACKENDS.join(', ')}`);
+  }
+  if (current === name && tf.getBackend() === backendKey(name)) return name;
+  if (name === 'webgpu') {
+    const g = globalThis as { navigator?: { gpu?: unknown } };
+    if (!g.navigator?.gpu) {
+      const dawn = (await tryImport('webgpu')) as { create?: (o: string[]) => unknown; globals?: object } | undefined;
+      if (!dawn?.create) {
+        throw new BackendUnavailableError('webgpu', "no WebGPU in this runtime and the optional 'webgpu' package (Dawn for Node) is not installed");
+      }
+      Object.assign(globalThis, dawn.globals ?? {});
+      (globalThis as { navigator?: unknown }).navigator = { gpu: dawn.create([]) };
+    }
+    if (!(await tryImport('@tensorflow/tfjs-backend-webgpu'))) {
+      throw new BackendUnavailableError('webgpu', "the optional package '@tensorflow/tfjs-backend-webgpu' is not installed");
+    }
+    const gpu = (globalThis as { navigator: { gpu: { requestAdapter(): Promise<unknown> } } }).navigator.gpu;
+    const adapter = await gpu.requestAdapter().catch(() => null);
+    if (!adapter) throw new BackendUnavailableError('webgpu', 'no GPU adapter was found (is there a Vulkan/Metal/D3D12 device and driver?)');
+  } else if (name === 'tensorflow') {
+    const node = (await tryImport('@tensorflow/tfjs-node-gpu')) ?? (await tryImport('@tensorflow/tfjs-node'));
+    if (!node) {
+      throw new BackendUnavailableError('tensorflow', "neither '@tensorflow/tfjs-node-gpu' nor '@tensorflow/tfjs-node' is installed (their install downloads libtensorflow)");
+    }
+  }
+  const ok = await tf.setBackend(backendKey(name));
+  if (!ok) throw new BackendUnavailableError(name, 'TensorFlow.js could not initialise it');
+  await tf.ready();
+  current = name;
+  return name;
+}
+
+function backendKey(name: BackendName): string {
+  return name === 'tensorflow' ? 'tensorflow' : name;
+}
+
+/** The backend in use, initialising the default one if none was chosen. */
+export async function ensureBackend(): Promise<BackendName> {
+  return current ?? useBackend((process.env.MIXPPL_BACKEND as BackendName | undefined) ?? 'wasm');
+}
+
+/** The backend in use, or undefined before the first `useBackend`/`ensureBackend`. */
+export function currentBackend(): BackendName | undefined {
+  return current;
+}

@@ -1,0 +1,9 @@
+/**
+ * The tensor layer: the only part of mixppl that imports TensorFlow.js.
+ * Everything else imports `tf`, `Tensor` and the helpers from here.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export { tf };
+export type { Tensor, Rank, Variable } from '@tensorflow/tfjs';
+export * from './backend';
