@@ -6,4 +6,8 @@ import * as tf from '@tensorflow/tfjs';
 
 export { tf };
 export type { Tensor, Rank, Variable } from '@tensorflow/tfjs';
+import './kernels';
 export * from './backend';
+export * from './linalg';
+export * from './special';
+export * from './random';
