@@ -15,12 +15,13 @@ for (const kernelName of ZERO_GRAD_BINARY) {
     tf.registerGradient({
       kernelName,
       inputsToSave: ['a', 'b'],
-      gradFunc: (_dy, saved) => ({ a: () => tf.zerosLike(saved[0]), b: () => tf.zerosLike(saved[1]) }),
+      // Gradients must be float32 even for bool inputs (logical ops).
+      gradFunc: (_dy, saved) => ({ a: () => tf.zeros(saved[0].shape), b: () => tf.zeros(saved[1].shape) }),
     });
   }
 }
 if (!tf.getGradient('LogicalNot')) {
-  tf.registerGradient({ kernelName: 'LogicalNot', inputsToSave: ['x'], gradFunc: (_dy, saved) => ({ x: () => tf.zerosLike(saved[0]) }) });
+  tf.registerGradient({ kernelName: 'LogicalNot', inputsToSave: ['x'], gradFunc: (_dy, saved) => ({ x: () => tf.zeros(saved[0].shape) }) });
 }
 
 interface WasmBackendLike {

@@ -17,3 +17,15 @@ describe.each(['cpu', 'wasm'] as const)('gaps filled on %s', (backend) => {
     expect(Array.from(g.dataSync())).toEqual([3, 4, 3, 8]);
   });
 });
+
+describe('logical ops inside a differentiated function', () => {
+  it('differentiates through logicalAnd / logicalNot of parameter-dependent comparisons', async () => {
+    await useBackend('cpu');
+    const x = tf.tensor1d([-1, 0.5, 2]);
+    const g = tf.grad((a: tf.Tensor) => {
+      const inside = tf.logicalAnd(tf.greater(a, 0), tf.logicalNot(tf.greater(a, 1)));
+      return tf.sum(tf.where(inside, tf.square(a), tf.zerosLike(a)));
+    })(x);
+    expect(Array.from(g.dataSync())).toEqual([0, 1, 0]);
+  });
+});
