@@ -11,3 +11,15 @@ export * from './backend';
 export * from './linalg';
 export * from './special';
 export * from './random';
+
+/**
+ * tf.tidy for functions that return plain values (numbers, arrays, maps): every tensor
+ * made inside is disposed unless the function tf.keep()s it.
+ */
+export function tidyValue<T>(fn: () => T): T {
+  let out: T | undefined;
+  tf.tidy(() => {
+    out = fn();
+  });
+  return out as T;
+}

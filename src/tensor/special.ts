@@ -1000,10 +1000,10 @@ export function logSubExp(a: TensorOrNumber, b: TensorOrNumber): Tensor {
  * because the value's guarded 0/0 branch would otherwise send NaN through `where`.
  */
 export function log1p(x: TensorOrNumber): Tensor {
-  const f = tf.customGrad((a: Tensor, save: (ts: Tensor[]) => void) => {
+  const f = tf.customGrad(((a: Tensor, save: (ts: Tensor[]) => void) => {
     save([a]);
     return { value: log1pT(a), gradFunc: (dy: Tensor, saved: Tensor[]) => tf.div(dy, tf.add(1, saved[0])) };
-  });
+  }) as never);
   return f(toFloatTensor(x)) as Tensor;
 }
 
@@ -1012,7 +1012,7 @@ export function log1p(x: TensorOrNumber): Tensor {
  * Differentiable: d/dx = exp(x).
  */
 export function expm1(x: TensorOrNumber): Tensor {
-  const f = tf.customGrad((a: Tensor, save: (ts: Tensor[]) => void) => {
+  const f = tf.customGrad(((a: Tensor, save: (ts: Tensor[]) => void) => {
     save([a]);
     const u = tf.exp(a);
     const um1 = tf.sub(u, 1);
@@ -1021,7 +1021,7 @@ export function expm1(x: TensorOrNumber): Tensor {
     // u == 1: |x| below eps, expm1(x) = x; u - 1 == -1: exp underflowed; large x: ratio is 1.
     const value = tf.where(tf.equal(um1, 0), a, tf.where(tf.logicalOr(tf.equal(um1, -1), tf.greater(tf.abs(a), 0.5)), um1, kahan));
     return { value, gradFunc: (dy: Tensor, saved: Tensor[]) => tf.mul(dy, tf.exp(saved[0])) };
-  });
+  }) as never);
   return f(toFloatTensor(x)) as Tensor;
 }
 

@@ -21,7 +21,7 @@ describe('named-dim alignment', () => {
     expect(ts[1].shape).toEqual([1, 4, 1]);
     const s = tf.add(ts[0], ts[1]);
     expect(s.shape).toEqual([3, 4, 2]);
-    expect(s.arraySync()[2][3]).toEqual([45, 46]);
+    expect((s.arraySync() as number[][][])[2][3]).toEqual([45, 46]);
   });
   it('transposes named dims into the common order', () => {
     const a = val([1, 2, 3, 4, 5, 6], [2, 3], ['k', 'n']);

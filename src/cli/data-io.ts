@@ -1,0 +1,108 @@
+/**
+ * Data files for the command line. JSON: an object of name -> number | array.
+ * CSV: a header row; a column `y` gives a vector y[N]; columns `x.1, x.2, ...` give a
+ * matrix x[N, D] (Stan's dotted names); every row has the same length; every cell a number.
+ */
+import { readFileSync } from 'node:fs';
+import type { DataValue } from '../model/data';
+
+export class DataFileError extends Error {}
+
+export function readDataFile(path: string): Record<string, DataValue> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new DataFileError(`cannot read data file ${path}`);
+  }
+  if (/\.json$/i.test(path)) return parseJsonData(text, path);
+  if (/\.csv$/i.test(path)) return parseCsvData(text, path);
+  throw new DataFileError(`data file ${path}: use a .csv or .json file`);
+}
+
+export function parseJsonData(text: string, path = '<json>'): Record<string, DataValue> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new DataFileError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DataFileError(`${path}: expected a JSON object of name: value`);
+  return v as Record<string, DataValue>;
+}
+
+export function parseCsvData(text: string, path = '<csv>'): Record<string, DataValue> {
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '' && !l.startsWith('#'));
+  if (lines.length === 0) throw new DataFileError(`${path}: empty CSV`);
+  const header = splitRow(lines[0]).map((h) => h.trim().replace(/^"|"$/g, ''));
+  const rows = lines.slice(1).map((l, i) => {
+    const cells = splitRow(l);
+    if (cells.length !== header.length) {
+      throw new DataFileError(`${path}:${i + 2}: row has ${cells.length} fields but the header has ${header.length} (ragged row)`);
+    }
+    return cells.map((c, j) => {
+      const s = c.trim().replace(/^"|"$/g, '');
+      const x = s === '' || s === 'NA' ? NaN : Number(s);
+      if (Number.isNaN(x) && s !== '' && s !== 'NA' && s !== 'NaN') {
+        throw new DataFileError(`${path}:${i + 2}: column '${header[j]}' is '${s}', not a number`);
+      }
+      return x;
+    });
+  });
+  // Group columns: `x.1`, `x.2` -> x[N, 2]; `y` -> y[N].
+  const groups = new Map<string, { col: number; idx: number }[]>();
+  header.forEach((h, col) => {
+    const m = /^(.+)\.(\d+)$/.exec(h);
+    const name = m ? m[1] : h;
+    const idx = m ? Number(m[2]) : 0;
+    if (!groups.has(name)) groups.set(name, []);
+    groups.get(name)!.push({ col, idx });
+  });
+  const out: Record<string, DataValue> = {};
+  for (const [name, cols] of groups) {
+    if (cols.length === 1 && cols[0].idx === 0) {
+      out[name] = rows.map((r) => r[cols[0].col]);
+      continue;
+    }
+    const sorted = [...cols].sort((a, b) => a.idx - b.idx);
+    sorted.forEach((c, i) => {
+      if (c.idx !== i + 1) throw new DataFileError(`${path}: columns of '${name}' must be ${name}.1, ${name}.2, ... without gaps; found ${name}.${c.idx}`);
+    });
+    out[name] = rows.map((r) => sorted.map((c) => r[c.col]));
+  }
+  return out;
+}
+
+function splitRow(line: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (const ch of line) {
+    if (ch === '"') quoted = !quoted;
+    if (ch === ',' && !quoted) { out.push(cur); cur = ''; } else cur += ch;
+  }
+  out.push(cur);
+  return out;
+}
+
+/** `--set K=3` / `--set x=[1,2]` values. */
+export function parseSet(assign: string): [string, DataValue] {
+  const eq = assign.indexOf('=');
+  if (eq <= 0) throw new DataFileError(`--set expects NAME=VALUE, got '${assign}'`);
+  const name = assign.slice(0, eq).trim();
+  const raw = assign.slice(eq + 1).trim();
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    throw new DataFileError(`--set ${name}: '${raw}' is not a number or JSON array`);
+  }
+  return [name, v as DataValue];
+}
+
+/** Writes rows of named columns as CSV text. */
+export function toCsv(header: string[], rows: ArrayLike<number>[]): string {
+  const lines = [header.join(',')];
+  for (const r of rows) lines.push(Array.from(r, (x) => (Number.isInteger(x) ? String(x) : x.toPrecision(8))).join(','));
+  return lines.join('\n') + '\n';
+}

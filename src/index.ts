@@ -1,0 +1,17 @@
+/**
+ * mixppl: a probabilistic programming language for mixture models.
+ *
+ * @example
+ * import { compile } from 'mixppl';
+ * const model = compile('stdlib/gmm_diag.mix');
+ */
+export { compile, frontEnd, type CompileOptions, type FrontEndResult } from './compile';
+export { Model, type Site } from './model/model';
+export { BoundModel, type ParamValues, type LogDensityOptions } from './model/bound-model';
+export type { DataInput, DataValue, NdArray } from './model/data';
+export { MixError, InternalError, renderDiagnostic, renderDiagnostics, type Diagnostic } from './diagnostics/diagnostic';
+export { useBackend, ensureBackend, currentBackend, BackendUnavailableError, type BackendName } from './tensor/backend';
+export { Key } from './tensor/random';
+export type { IRProgram } from './ir/types';
+export { em, type EmOptions, type EmResult } from './infer/em';
+export { optimize, type OptimizeOptions, type OptimizeResult } from './infer/optimize';

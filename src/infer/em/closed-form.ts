@@ -1,0 +1,366 @@
+/**
+ * Closed-form M-step updates, recognised from the IR (never from a model's name):
+ * each maximises Q(θ) in one parameter with the others fixed, so applying them in turn
+ * is an ECM step and keeps EM monotone. A parameter qualifies only when every factor it
+ * enters has the recognised form (and, for MAP, its prior is conjugate or absent).
+ *
+ * Rules:
+ * - categorical weights: `... ~ categorical(w)` or `categorical(A[z[t-1]])` (rows of a
+ *   transition matrix): w ∝ expected counts (+ Dirichlet α − 1 for MAP, when all α ≥ 1);
+ * - Gaussian components: `x ~ normal(mu[z], sigma[z])`: weighted means and variances;
+ * - Poisson / Bernoulli / exponential components: weighted means (rate = 1 / mean);
+ * - multivariate normal components: `mvnormal(mu[z], Sigma[z])`,
+ *   `mvnormal_cholesky(mu[z], L[z])` (L: cholesky_cov) and
+ *   `mvnormal_cholesky(mu[z], diag_pre_multiply(tau[z], Lc[z]))` (Lc: cholesky_corr),
+ *   with a shared (tied) covariance when the scale is not indexed by the latent.
+ * Empty components keep their previous value (no NaN); variances get `regCovar` added.
+ */
+import { tf, cholesky, matrixDiag, matrixDiagPart, type Tensor } from '../../tensor';
+import type { BoundModel } from '../../model/bound-model';
+import type { Factor, IRExpr } from '../../ir/types';
+import { evalWith, factorWeights, latentDim, plateDim } from '../../model/evaluate';
+import { align, sumDims, type BVal } from '../../model/values';
+
+export interface ClosedFormUpdate {
+  param: string;
+  /** Which rule: e.g. 'categorical weights', 'normal components'. */
+  rule: string;
+  /** The new constrained value, given current values and posterior marginals. */
+  update(params: ReadonlyMap<string, Tensor>, marginals: ReadonlyMap<string, Tensor>): Tensor;
+}
+
+export interface ClosedFormOptions {
+  priors: boolean;
+  /** Added to variances / covariance diagonals (scikit-learn's reg_covar). */
+  regCovar?: number;
+}
+
+/** The latent that selects a component parameter: `p[z...]` with z an enumerated latent. */
+function byLatent(e: IRExpr | undefined): { param: string; latent: string; prev: boolean } | undefined {
+  if (!e || e.op !== 'index' || e.target.op !== 'param' || e.indices.length !== 1) return undefined;
+  const ix = e.indices[0];
+  if (ix.op !== 'latent') return undefined;
+  const prev = ix.index.some((i) => 'shift' in i && i.shift === -1);
+  return { param: e.target.name, latent: ix.name, prev };
+}
+
+/** Sums every named plate dim of a value (keeps latent dims). */
+function sumPlates(v: BVal): BVal {
+  return sumDims(v, v.dims.filter((d) => d.startsWith('p:')));
+}
+
+/** Lays a value out as [latent dim, ...event] (summing plates first). */
+function perComponent(v: BVal, dim: string): Tensor {
+  const s = sumPlates(v);
+  if (s.dims.length !== 1 || s.dims[0] !== dim) throw new Error(`internal: expected dims [${dim}], got [${s.dims}]`);
+  return s.t;
+}
+
+/**
+ * The common layout: weights over [one plate, the latent] and data over [that plate]
+ * with a vector or scalar event. Returns W [N, K] and X [N, D] (D = 1 for scalars).
+ */
+function matrixLayout(w: BVal, x: BVal, dim: string): { W: Tensor; X: Tensor; scalar: boolean } | undefined {
+  if (w.dims.length !== 2 || x.dims.length !== 1 || !w.dims.includes(dim) || !w.dims.includes(x.dims[0])) return undefined;
+  const ev = x.t.rank - 1;
+  if (ev > 1) return undefined;
+  const W = w.dims[0] === dim ? tf.transpose(w.t) : w.t;
+  return { W, X: ev === 0 ? tf.expandDims(x.t, 1) : x.t, scalar: ev === 0 };
+}
+
+/** Weighted sums over plates: Σ r and Σ r·x, each [K, ...event]; by one matmul when the layout allows. */
+function weightedMoments(w: BVal, x: BVal, dim: string): { n: Tensor; s1: Tensor } {
+  const n = perComponent(w, dim);
+  const m = matrixLayout(w, x, dim);
+  if (m) {
+    const s = tf.matMul(m.W, m.X, true, false); // [K, D]
+    return { n, s1: m.scalar ? tf.reshape(s, [-1]) : s };
+  }
+  const { dims, ts } = align([w, x], [0, 0]);
+  return { n, s1: perComponent({ t: tf.mul(ts[0], ts[1]), dims }, dim) };
+}
+
+/** Σ_n r_nk (x_n - mu_k)(x_n - mu_k)' for each k, centred (float32-safe), [K, D, D]; one matmul per component. */
+function weightedScatter(w: BVal, x: BVal, mu: Tensor, dim: string): Tensor | undefined {
+  const m = matrixLayout(w, x, dim);
+  if (!m || m.scalar) return undefined;
+  const K = m.W.shape[1] as number;
+  const out: Tensor[] = [];
+  for (let k = 0; k < K; k++) {
+    const diff = tf.sub(m.X, tf.slice(mu, [k, 0], [1, -1]));
+    const rk = tf.slice(m.W, [0, k], [-1, 1]);
+    out.push(tf.matMul(tf.mul(diff, rk), diff, true, false));
+  }
+  return tf.stack(out);
+}
+
+export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): ClosedFormUpdate[] {
+  const ir = bm.ir;
+  const st = ir.structure;
+  if (!st) return [];
+  const reg = opts.regCovar ?? 1e-6;
+  const rt = bm.rt;
+  const out: ClosedFormUpdate[] = [];
+  const paramNode = new Map(ir.params.map((p) => [p.name, p]));
+  const usedBy = (p: string) => (st.params[p]?.factors ?? []).map((id) => ir.factors[id]);
+  const priorOf = (p: string) => (st.params[p]?.prior !== undefined ? ir.factors[st.params[p].prior!] : undefined);
+  /** True when the parameter's prior is absent or left out (MLE). */
+  const noPrior = (p: string) => !opts.priors || priorOf(p) === undefined;
+  const others = (p: string, allowed: Factor[]) => usedBy(p).filter((f) => f !== priorOf(p) && !allowed.includes(f));
+
+  // Categorical weights and transition rows.
+  for (const p of ir.params) {
+    if (p.constraint.name !== 'simplex') continue;
+    const uses = usedBy(p.name).filter((f) => f !== priorOf(p.name));
+    const forms = uses.map((f) => {
+      if (f.kind !== 'latent' || f.dist?.kind !== 'family' || f.dist.family !== 'categorical') return undefined;
+      const a = f.dist.args[0];
+      if (a.op === 'param' && a.name === p.name) return { f, row: undefined as undefined | { latent: string; prev: boolean } };
+      const bl = byLatent(a);
+      if (bl && bl.param === p.name) return { f, row: { latent: bl.latent, prev: bl.prev } };
+      return undefined;
+    });
+    if (uses.length === 0 || forms.some((x) => !x)) continue;
+    let alphaMinus1: ((params: ReadonlyMap<string, Tensor>) => Tensor) | undefined;
+    if (opts.priors && priorOf(p.name)) {
+      const pr = priorOf(p.name)!;
+      if (pr.dist?.kind !== 'family' || pr.dist.family !== 'dirichlet' || pr.value?.op !== 'param') continue;
+      const alphaE = pr.dist.args[0];
+      if (mentionsParam(alphaE)) continue;
+      const alpha = tf.tidy(() => evalWith(rt, new Map(), alphaE).t);
+      if (alpha.dataSync().some((a) => a < 1)) { alpha.dispose(); continue; }
+      tf.keep(alpha);
+      alphaMinus1 = () => tf.sub(alpha, 1);
+    }
+    const rowsShape = p.shape.length === 2;
+    if (rowsShape !== forms.every((x) => x!.row !== undefined)) continue;
+    out.push({
+      param: p.name, rule: rowsShape ? 'transition rows' : 'categorical weights',
+      update: (params, marginals) => {
+        let counts: Tensor | undefined;
+        for (const form of forms) {
+          const { f, row } = form!;
+          const w = factorWeights(rt, f, marginals)!;
+          const lat = f.latents[0];
+          const cur = latentDim(lat);
+          let c: Tensor;
+          if (!row) c = perComponent(w, cur);
+          else {
+            const rowDim = latentDim(row.latent, row.prev);
+            const s = sumPlates(w);
+            c = s.dims[0] === rowDim ? s.t : tf.transpose(s.t);
+          }
+          counts = counts ? tf.add(counts, c) : c;
+        }
+        let c = counts!;
+        if (alphaMinus1) c = tf.add(c, alphaMinus1(params));
+        const total = tf.sum(c, -1, true);
+        // A row with no expected counts keeps its previous value.
+        return tf.where(tf.greater(total, 0), tf.div(c, tf.maximum(total, 1e-30)), params.get(p.name)!);
+      },
+    });
+  }
+
+  // Component families selected by one latent.
+  for (const f of ir.factors) {
+    if (f.kind !== 'obs' || f.dist?.kind !== 'family' || f.latents.length !== 1) continue;
+    const fam = f.dist.family;
+    const args = f.dist.args;
+    const lat = f.latents[0];
+    if (rt.latents.get(lat)?.node.chain && !byLatent(args[0])) continue;
+    const dim = latentDim(lat);
+    const a0 = byLatent(args[0]);
+    if (!a0 || a0.latent !== lat || a0.prev) continue;
+    const mean = a0.param;
+    if (others(mean, [f]).length || !noPrior(mean)) continue;
+    // The closed form is the unconstrained maximiser: use it only where the declared
+    // constraint cannot bind (an ordered or bounded mean goes to the gradient M-step).
+    const meanOk: Record<string, string> = { poisson: 'positive', exponential: 'positive', bernoulli: 'unit', normal: 'real', mvnormal: 'real', mvnormal_cholesky: 'real' };
+    if (paramNode.get(mean)?.constraint.name !== meanOk[fam]) continue;
+    const value = f.value!;
+    if (fam === 'poisson' || fam === 'bernoulli' || fam === 'exponential') {
+      out.push({
+        param: mean, rule: `${fam} components`,
+        update: (params, marginals) => {
+          const w = factorWeights(rt, f, marginals)!;
+          const { n, s1 } = weightedMoments(w, evalWith(rt, params, value), dim);
+          const m = tf.div(s1, expandLike(tf.maximum(n, 1e-30), s1));
+          const next = fam === 'exponential' ? tf.div(1, m) : m;
+          return keepOld(next, expandLike(n, s1), params.get(mean)!);
+        },
+      });
+      continue;
+    }
+    if (fam === 'normal') {
+      const sc = byLatent(args[1]);
+      // The weighted mean is Q's maximiser only when the scale does not vary within a component.
+      if (!(sc && sc.latent === lat) && args[1].op !== 'param' && args[1].op !== 'const') continue;
+      const scaleParam = sc && sc.latent === lat ? sc.param : args[1].op === 'param' ? args[1].name : undefined;
+      const tied = !sc;
+      const scaleOk = scaleParam !== undefined && paramNode.get(scaleParam)?.constraint.name === 'positive'
+        && others(scaleParam, [f]).length === 0 && noPrior(scaleParam);
+      out.push({
+        param: mean, rule: 'normal component means',
+        update: (params, marginals) => {
+          const w = factorWeights(rt, f, marginals)!;
+          const { n, s1 } = weightedMoments(w, evalWith(rt, params, value), dim);
+          return keepOld(tf.div(s1, expandLike(tf.maximum(n, 1e-30), s1)), expandLike(n, s1), params.get(mean)!);
+        },
+      });
+      if (scaleOk) {
+        out.push({
+          param: scaleParam!, rule: tied ? 'normal shared scale' : 'normal component scales',
+          update: (params, marginals) => {
+            // Uses the means just updated (ECM order): Σ r (x - mu_k)^2 / Σ r.
+            const w = factorWeights(rt, f, marginals)!;
+            const x = evalWith(rt, params, value);
+            const mu = evalWith(rt, params, args[0]);
+            const { dims, ts } = align([w, x, mu], [0, 0, 0]);
+            const sq = { t: tf.mul(ts[0], tf.square(tf.sub(ts[1], ts[2]))), dims };
+            if (tied) {
+              const nTot = tf.sum(sumPlates(sumDims(w, [dim])).t);
+              const ss = tf.sum(sumDims(sumPlates(sq), [dim]).t);
+              const shape = params.get(scaleParam!)!.shape;
+              return tf.broadcastTo(tf.sqrt(tf.add(tf.div(ss, nTot), reg)), shape);
+            }
+            const n = perComponent(w, dim);
+            const ss = perComponent(sq, dim);
+            const v = tf.add(tf.div(ss, expandLike(n, ss)), reg);
+            return keepOld(tf.sqrt(v), expandLike(n, ss), params.get(scaleParam!)!);
+          },
+        });
+      }
+      continue;
+    }
+    if (fam === 'mvnormal' || fam === 'mvnormal_cholesky') {
+      const form = covarianceForm(fam, args[1], lat);
+      if (!form) continue;
+      const covParams = form.params;
+      if (covParams.some((q) => others(q, [f]).length || !noPrior(q))) continue;
+      // Means first, then the covariance from the updated means (ECM).
+      out.push({
+        param: mean, rule: 'mvnormal component means',
+        update: (params, marginals) => {
+          const w = factorWeights(rt, f, marginals)!;
+          const { n, s1 } = weightedMoments(w, evalWith(rt, params, value), dim);
+          return keepOld(tf.div(s1, expandLike(tf.maximum(n, 1e-30), s1)), expandLike(n, s1), params.get(mean)!);
+        },
+      });
+      const covUpdate = (params: ReadonlyMap<string, Tensor>, marginals: ReadonlyMap<string, Tensor>): Tensor => {
+        const w = factorWeights(rt, f, marginals)!;
+        const x = evalWith(rt, params, value);
+        const muAll = params.get(mean)!;
+        const fast = muAll.rank === 2 ? weightedScatter(w, x, muAll, dim) : undefined;
+        if (fast) {
+          const D = muAll.shape[1] as number;
+          const eye = tf.mul(tf.eye(D), reg);
+          if (form.tied) return tf.add(tf.div(tf.sum(fast, 0), tf.sum(perComponent(w, dim))), eye);
+          const n = perComponent(w, dim);
+          return tf.add(tf.div(fast, tf.reshape(tf.maximum(n, 1e-30), [-1, 1, 1])), eye);
+        }
+        const mu = evalWith(rt, params, args[0]);
+        const { dims, ts } = align([w, x, mu], [0, 1, 1]);
+        const d = tf.sub(ts[1], ts[2]); // [..., D]
+        const rw = tf.expandDims(ts[0], -1);
+        const outer = tf.mul(tf.mul(tf.expandDims(d, -1), tf.expandDims(d, -2)), tf.expandDims(rw, -1));
+        const scat: BVal = { t: outer, dims };
+        const D = d.shape[d.shape.length - 1] as number;
+        const eye = tf.mul(tf.eye(D), reg);
+        if (form.tied) {
+          const nTot = tf.sum(sumPlates(sumDims(w, [dim])).t);
+          const S = sumDims(sumPlates(scat), [dim]).t;
+          return tf.add(tf.div(S, nTot), eye);
+        }
+        const n = perComponent(w, dim);
+        const S = perComponent(scat, dim);
+        return tf.add(tf.div(S, tf.reshape(tf.maximum(n, 1e-30), [-1, 1, 1])), eye);
+      };
+      const emptyMask = (marginals: ReadonlyMap<string, Tensor>) => {
+        const n = perComponent(factorWeights(rt, f, marginals)!, dim);
+        return tf.reshape(tf.greater(n, 1e-10), [-1, 1, 1]);
+      };
+      if (form.kind === 'cov') {
+        out.push({ param: form.params[0], rule: 'mvnormal covariances', update: (params, m) => pick(form.tied, emptyMask(m), covUpdate(params, m), params.get(form.params[0])!) });
+      } else if (form.kind === 'cholesky') {
+        out.push({ param: form.params[0], rule: 'mvnormal covariance factors', update: (params, m) => pick(form.tied, emptyMask(m), cholesky(covUpdate(params, m)), params.get(form.params[0])!) });
+      } else {
+        const [tauName, lcName] = form.params as [string, string];
+        // Sigma = diag(tau) Lc Lc' diag(tau): tau = sqrt(diag Sigma), Lc = chol(correlation).
+        let cache: { tau: Tensor; lc: Tensor } | undefined;
+        const split = (params: ReadonlyMap<string, Tensor>, m: ReadonlyMap<string, Tensor>) => {
+          const S = covUpdate(params, m);
+          const sd = tf.sqrt(matrixDiagPart(S));
+          const inv = matrixDiag(tf.div(1, sd));
+          const corr = tf.matMul(tf.matMul(inv, S), inv);
+          return { tau: sd, lc: cholesky(corr) };
+        };
+        out.push({
+          param: tauName, rule: 'mvnormal scales',
+          update: (params, m) => {
+            cache = split(params, m);
+            return pick(form.tied, tf.reshape(emptyMask(m), [-1, 1]), cache.tau, params.get(tauName)!);
+          },
+        });
+        out.push({
+          param: lcName, rule: 'mvnormal correlation factors',
+          update: (params, m) => pick(form.tied, emptyMask(m), (cache ?? split(params, m)).lc, params.get(lcName)!),
+        });
+      }
+    }
+  }
+  // A parameter claimed by two rules (e.g. used by two observation statements) is left to the gradient step.
+  const count = new Map<string, number>();
+  for (const u of out) count.set(u.param, (count.get(u.param) ?? 0) + 1);
+  return out.filter((u) => count.get(u.param) === 1);
+}
+
+/** Recognises the covariance argument of a multivariate normal component. */
+function covarianceForm(fam: string, e: IRExpr, lat: string):
+  | { kind: 'cov' | 'cholesky'; params: [string]; tied: boolean }
+  | { kind: 'scale-corr'; params: [string, string]; tied: boolean }
+  | undefined {
+  const sel = byLatent(e);
+  if (fam === 'mvnormal') {
+    if (sel && sel.latent === lat) return { kind: 'cov', params: [sel.param], tied: false };
+    if (e.op === 'param') return { kind: 'cov', params: [e.name], tied: true };
+    return undefined;
+  }
+  if (sel && sel.latent === lat) return { kind: 'cholesky', params: [sel.param], tied: false };
+  if (e.op === 'param') return { kind: 'cholesky', params: [e.name], tied: true };
+  if (e.op === 'call' && e.fn === 'diag_pre_multiply') {
+    const [t, l] = e.args.map(byLatent);
+    if (t && l && t.latent === lat && l.latent === lat) return { kind: 'scale-corr', params: [t.param, l.param], tied: false };
+    const [ta, la] = e.args;
+    if (ta.op === 'param' && la.op === 'param') return { kind: 'scale-corr', params: [ta.name, la.name], tied: true };
+  }
+  return undefined;
+}
+
+function mentionsParam(e: IRExpr): boolean {
+  let found = false;
+  const walk = (x: IRExpr) => {
+    if (x.op === 'param' || x.op === 'latent') found = true;
+    if (x.op === 'index') { walk(x.target); x.indices.forEach(walk); }
+    if (x.op === 'call') x.args.forEach(walk);
+    if (x.op === 'vector') x.elements.forEach(walk);
+    if (x.op === 'where') { walk(x.cond); walk(x.then); walk(x.else); }
+  };
+  walk(e);
+  return found;
+}
+
+/** Reshapes per-component counts [K] to broadcast against [K, ...event]. */
+function expandLike(n: Tensor, like: Tensor): Tensor {
+  return tf.reshape(n, [n.shape[0], ...new Array(like.rank - 1).fill(1)]);
+}
+
+/** New value where the component has weight, else the previous value. */
+function keepOld(next: Tensor, n: Tensor, old: Tensor): Tensor {
+  return tf.where(tf.broadcastTo(tf.greater(n, 1e-10), next.shape), next, old);
+}
+
+function pick(tied: boolean, mask: Tensor, next: Tensor, old: Tensor): Tensor {
+  return tied ? next : tf.where(tf.broadcastTo(mask, next.shape), next, old);
+}
+
+export { plateDim };

@@ -1,0 +1,199 @@
+/**
+ * EM for any model the IR can express. The E-step is exact: the posterior marginals of
+ * every enumerated latent (responsibilities; forward-backward pairwise marginals for
+ * chains) come from the gradient of log Z with respect to zero probes added to the
+ * latents' log potentials. The M-step maximises the expected complete-data log density
+ * Q(θ) (plus the log prior for MAP): in closed form where a parameter's update is known
+ * (see closed-form.ts), otherwise by L-BFGS on the unconstrained parameters started at
+ * the current value. Either way Q does not decrease, so the log likelihood (log
+ * posterior for MAP) does not decrease (generalised EM).
+ */
+import { tf, tidyValue, type Tensor } from '../../tensor';
+import { Key } from '../../tensor/random';
+import type { BoundModel, ParamValues } from '../../model/bound-model';
+import { expectedLogJoint } from '../../model/evaluate';
+import { lbfgs } from '../optimize/lbfgs';
+import { closedFormUpdates, type ClosedFormUpdate } from './closed-form';
+import { kmeansMarginals } from './init';
+import { fastGmmEStep, type FastEStep } from './fast-gmm';
+
+export interface EmOptions {
+  /** 'mle' leaves priors out; 'map' keeps them (default: 'mle', as scikit-learn and mclust). */
+  objective?: 'mle' | 'map';
+  maxIter?: number;
+  /** Converged when the change of the mean log likelihood per observation is below tol (scikit-learn's rule). */
+  tol?: number;
+  /** Starts; the best final log likelihood is kept. */
+  nInit?: number;
+  /**
+   * How to start: 'kmeans' (default; k-means++ on the data a latent selects components
+   * for, as hard responsibilities, then one M-step) or 'random' (uniform(-2, 2) on the
+   * unconstrained scale). Falls back to 'random' when a latent has no data to cluster.
+   */
+  initMethod?: 'kmeans' | 'random';
+  seed?: number;
+  init?: ParamValues;
+  /** L-BFGS iterations per M-step for parameters without a closed-form update. */
+  mStepIters?: number;
+  /** Use closed-form updates where recognised (default true); false forces the gradient M-step. */
+  closedForm?: boolean;
+  /** Use the fused Gaussian-mixture E-step where the model has that shape (default true). */
+  fused?: boolean;
+  onIteration?: (start: number, iter: number, logLik: number) => void;
+}
+
+export interface EmResult {
+  params: Record<string, number | unknown[]>;
+  /** Log marginal likelihood (MLE) or log marginal posterior density (MAP) at the estimate. */
+  logLik: number;
+  trace: number[];
+  iterations: number;
+  converged: boolean;
+  /** Parameters updated in closed form; the rest used the gradient M-step. */
+  closedForm: string[];
+  starts: number[];
+  seconds: number;
+  /** Number of free parameters (the unconstrained dimension). */
+  nParams: number;
+  /** Number of observations (rows of observed data). */
+  nObs: number;
+  /** -2 logLik + p log n (lower is better, scikit-learn's sign). */
+  bic: number;
+  /** -2 logLik + 2 p. */
+  aic: number;
+  /** BIC + 2 x entropy of the responsibilities (Biernacki et al. 2000). */
+  icl: number;
+}
+
+/** One E-step: log Z and the posterior marginals at constrained values (fused for Gaussian mixtures). */
+function eStep(bm: BoundModel, params: Map<string, Tensor>, priors: boolean, fast?: FastEStep): { logZ: number; marginals: Map<string, Tensor> } {
+  const { logZ, marginals } = fast ? fast(params) : bm.marginalsTensor(params, { priors });
+  const v = logZ.dataSync()[0];
+  return { logZ: v, marginals: new Map([...marginals].map(([k, m]) => [k, tf.keep(m)])) };
+}
+
+export function em(bm: BoundModel, opts: EmOptions = {}): EmResult {
+  const t0 = performance.now();
+  const priors = opts.objective === 'map';
+  const maxIter = opts.maxIter ?? 100;
+  const tol = opts.tol ?? 1e-3;
+  const nObs = Math.max(1, observationCount(bm));
+  const nInit = opts.init ? 1 : Math.max(1, opts.nInit ?? 1);
+  const keys = Key.seed(opts.seed ?? 1).split(Math.max(2, nInit));
+  const updates: ClosedFormUpdate[] = opts.closedForm === false ? [] : closedFormUpdates(bm, { priors });
+  const closedNames = new Set(updates.map((u) => u.param));
+  const gradParams = bm.params.filter((p) => !closedNames.has(p.name));
+  const fast = opts.fused === false ? undefined : fastGmmEStep(bm, priors);
+  let best: { u: Float64Array; logLik: number; trace: number[]; iterations: number; converged: boolean; entropy: number } | undefined;
+  const starts: number[] = [];
+  for (let s = 0; s < nInit; s++) {
+    let u: Float64Array;
+    if (opts.init) u = bm.unconstrain(opts.init);
+    else {
+      const rng = keys[s].rng();
+      u = Float64Array.from({ length: bm.dim }, () => rng.uniform() * 4 - 2);
+      const hard = (opts.initMethod ?? 'kmeans') === 'kmeans' ? kmeansMarginals(bm, rng) : undefined;
+      if (hard) {
+        try {
+          u = mStep(bm, u, hard, updates, gradParams.length > 0, priors, opts.mStepIters ?? 20);
+        } finally {
+          for (const m of hard.values()) m.dispose();
+        }
+      }
+    }
+    // trace[i] is the log likelihood after i M-steps; the E-step that computes it also
+    // gives the responsibilities for the next M-step.
+    const trace: number[] = [];
+    let converged = false;
+    let iter = 0;
+    let entropy = 0;
+    for (;;) {
+      const { logZ, marginals } = tidyValue(() => {
+        const { params } = bm.constrainTensor(tf.tensor1d(Float32Array.from(u)));
+        return eStep(bm, params, priors, fast);
+      });
+      trace.push(logZ);
+      opts.onIteration?.(s, iter, logZ);
+      try {
+        if (iter > 0 && Math.abs(trace[iter] - trace[iter - 1]) / nObs < tol) converged = true;
+        if (converged || iter >= maxIter) {
+          entropy = 0;
+          for (const m of marginals.values()) for (const r of m.dataSync()) if (r > 0) entropy -= r * Math.log(r);
+          break;
+        }
+        u = mStep(bm, u, marginals, updates, gradParams.length > 0, priors, opts.mStepIters ?? 20);
+        iter++;
+      } finally {
+        for (const m of marginals.values()) m.dispose();
+      }
+    }
+    const final = trace[trace.length - 1];
+    starts.push(final);
+    if (!best || final > best.logLik) best = { u, logLik: final, trace, iterations: iter, converged, entropy };
+  }
+  const params = bm.constrain(best!.u);
+  const p = bm.dim;
+  const bic = -2 * best!.logLik + p * Math.log(nObs);
+  // Entropy of the responsibilities at the estimate, from the last E-step (chains: of the pairwise marginals).
+  const entropy = best!.entropy;
+  return {
+    params, logLik: best!.logLik, trace: best!.trace, iterations: best!.iterations,
+    converged: best!.converged, closedForm: [...closedNames], starts, seconds: (performance.now() - t0) / 1000,
+    nParams: p, nObs, bic, aic: -2 * best!.logLik + 2 * p, icl: bic + 2 * entropy,
+  };
+}
+
+/** Closed-form updates first (each maximises Q in its parameter), then a gradient step on the rest. */
+function mStep(bm: BoundModel, u: Float64Array, marginals: Map<string, Tensor>, updates: ClosedFormUpdate[], anyGrad: boolean, priors: boolean, iters: number): Float64Array {
+  let cur = u;
+  if (updates.length) {
+    cur = Float64Array.from(u);
+    tf.tidy(() => {
+      const { params } = bm.constrainTensor(tf.tensor1d(Float32Array.from(u)));
+      for (const up of updates) {
+        const v = up.update(params, marginals);
+        params.set(up.param, v);
+      }
+      const info = new Map(bm.params.map((p) => [p.name, p]));
+      for (const up of updates) {
+        const p = info.get(up.param)!;
+        const uu = p.transform.inverse(params.get(up.param)!);
+        cur.set(uu.dataSync(), p.offset);
+      }
+    });
+  }
+  if (!anyGrad) return cur;
+  const closed = new Set(updates.map((x) => x.param));
+  const free = bm.params.filter((p) => !closed.has(p.name));
+  const mask = new Uint8Array(bm.dim);
+  for (const p of free) mask.fill(1, p.offset, p.offset + p.size);
+  const base = cur;
+  const fg = (x: Float64Array) => {
+    const full = Float64Array.from(base);
+    for (let i = 0; i < full.length; i++) if (mask[i]) full[i] = x[i];
+    const r = tidyValue(() => {
+      const f = (v: Tensor) => {
+        const { params } = bm.constrainTensor(v);
+        return tf.neg(expectedLogJoint(bm.rt, params, marginals, { priors }));
+      };
+      const { value, grad } = tf.valueAndGrad(f)(tf.tensor1d(Float32Array.from(full)));
+      return { value: value.dataSync()[0], grad: Float64Array.from(grad.dataSync()) };
+    });
+    for (let i = 0; i < r.grad.length; i++) if (!mask[i]) r.grad[i] = 0;
+    return r;
+  };
+  return lbfgs(fg, base, { maxIter: iters, tolRel: 1e-9 }).x;
+}
+
+/** The number of observed scalar values, for the per-observation convergence rule. */
+function observationCount(bm: BoundModel): number {
+  let n = 0;
+  const seen = new Set<string>();
+  for (const f of bm.ir.factors) {
+    if (f.kind !== 'obs' || !f.site || seen.has(f.site)) continue;
+    seen.add(f.site);
+    const t = bm.rt.data.get(f.site);
+    if (t) n += t.shape.length ? t.shape[0] : 1;
+  }
+  return n;
+}

@@ -1,0 +1,110 @@
+/**
+ * Data-driven starts for EM: k-means++ seeding plus a few Lloyd iterations on the data
+ * that each latent selects components for, turned into hard responsibilities. One
+ * M-step from these gives every parameter a start near the data (scikit-learn's
+ * init_params='kmeans'); random unconstrained starts would put means near 0 whatever
+ * the data's location.
+ */
+import { tf, type Tensor } from '../../tensor';
+import type { Rng } from '../../tensor/random';
+import type { BoundModel } from '../../model/bound-model';
+
+/** Rows of a data variable as float64 arrays (scalars become 1-vectors). */
+function rows(t: Tensor): number[][] {
+  const v = t.dataSync();
+  const n = t.shape[0];
+  const d = t.size / n;
+  return Array.from({ length: n }, (_, i) => Array.from(v.subarray(i * d, (i + 1) * d)));
+}
+
+/**
+ * Greedy k-means++ seeding (Arthur and Vassilvitskii 2007, with 2 + ln K candidate
+ * centres per step as scikit-learn does) and Lloyd iterations until the labels stop
+ * changing; returns 0-based labels.
+ */
+export function kmeans(x: number[][], K: number, rng: Rng, maxIter = 300): number[] {
+  const n = x.length;
+  const D = x[0].length;
+  const flat = new Float64Array(n * D);
+  x.forEach((r, i) => flat.set(r, i * D));
+  const dist2 = (i: number, c: Float64Array, k: number) => {
+    let s = 0;
+    for (let d = 0; d < D; d++) { const v = flat[i * D + d] - c[k * D + d]; s += v * v; }
+    return s;
+  };
+  const centres = new Float64Array(K * D);
+  const pick = (i: number, k: number) => centres.set(flat.subarray(i * D, (i + 1) * D), k * D);
+  pick(Math.floor(rng.uniform() * n), 0);
+  const best = new Float64Array(n);
+  for (let i = 0; i < n; i++) best[i] = dist2(i, centres, 0);
+  const trials = 2 + Math.floor(Math.log(K));
+  const cand = new Float64Array(D);
+  for (let k = 1; k < K; k++) {
+    let total = 0;
+    for (let i = 0; i < n; i++) total += best[i];
+    let bestPot = Infinity;
+    let bestI = 0;
+    for (let t = 0; t < trials; t++) {
+      let i = 0;
+      if (total > 0) {
+        let u = rng.uniform() * total;
+        while (i < n - 1 && (u -= best[i]) > 0) i++;
+      } else i = Math.floor(rng.uniform() * n);
+      cand.set(flat.subarray(i * D, (i + 1) * D));
+      let pot = 0;
+      for (let j = 0; j < n; j++) pot += Math.min(best[j], dist2(j, cand, 0));
+      if (pot < bestPot) { bestPot = pot; bestI = i; }
+    }
+    pick(bestI, k);
+    for (let j = 0; j < n; j++) best[j] = Math.min(best[j], dist2(j, centres, k));
+  }
+  const labels = new Int32Array(n).fill(-1);
+  const sums = new Float64Array(K * D);
+  const counts = new Float64Array(K);
+  for (let it = 0; it < maxIter; it++) {
+    let changed = 0;
+    for (let i = 0; i < n; i++) {
+      let b = 0;
+      let bd = Infinity;
+      for (let k = 0; k < K; k++) { const d = dist2(i, centres, k); if (d < bd) { bd = d; b = k; } }
+      if (labels[i] !== b) { labels[i] = b; changed++; }
+    }
+    if (changed === 0) break;
+    sums.fill(0); counts.fill(0);
+    for (let i = 0; i < n; i++) {
+      const k = labels[i];
+      counts[k]++;
+      for (let d = 0; d < D; d++) sums[k * D + d] += flat[i * D + d];
+    }
+    for (let k = 0; k < K; k++) if (counts[k] > 0) for (let d = 0; d < D; d++) centres[k * D + d] = sums[k * D + d] / counts[k];
+  }
+  return Array.from(labels);
+}
+
+/**
+ * Hard responsibilities for every enumerated latent from k-means on its data, or
+ * undefined when some latent has no data row per element to cluster (then EM starts
+ * from random parameters).
+ */
+export function kmeansMarginals(bm: BoundModel, rng: Rng): Map<string, Tensor> | undefined {
+  const rt = bm.rt;
+  const out = new Map<string, Tensor>();
+  for (const [name, info] of rt.latents) {
+    const n = info.node.chain ? info.T! : info.node.plates.length === 1 ? rt.plates.get(info.node.plates[0])!.size : -1;
+    if (n < 0) return undefined;
+    // Data observed in a statement that involves this latent, with one row per element.
+    const f = bm.ir.factors.find((g) => g.kind === 'obs' && g.latents.includes(name) && g.site && rt.data.get(g.site)?.shape[0] === n);
+    if (!f) return undefined;
+    const labels = kmeans(rows(rt.data.get(f.site!)!), info.K, rng);
+    const onehot = tf.oneHot(tf.tensor1d(labels, 'int32'), info.K).toFloat();
+    if (!info.node.chain) {
+      out.set(name, tf.keep(onehot));
+    } else {
+      // Pairwise marginals [T, K, K]: row t is onehot(l[t-1]) x onehot(l[t]); step 1 uses row 0.
+      const K = info.K;
+      const prev = tf.concat([tf.oneHot(tf.tensor1d([0], 'int32'), K).toFloat(), tf.slice(onehot, [0, 0], [n - 1, K])], 0);
+      out.set(name, tf.keep(tf.mul(tf.expandDims(prev, 2), tf.expandDims(onehot, 1))));
+    }
+  }
+  return out;
+}

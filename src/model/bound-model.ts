@@ -1,0 +1,277 @@
+/**
+ * A model with its data bound: the one log-density layer every inference family uses
+ * (NumPyro's `log_density` / `potential_energy` / `postprocess`). MCMC and VI only see
+ * `potential` over the flat unconstrained vector and `constrain` to map draws back.
+ */
+import { tf, type Tensor } from '../tensor';
+import { MixError, type Diagnostic } from '../diagnostics/diagnostic';
+import type { Source } from '../diagnostics/span';
+import type { IRProgram } from '../ir/types';
+import { bind, type Bound, type ParamInfo } from './bind';
+import { toNdArray, toNested, type DataInput, type DataValue } from './data';
+import { EvalError, evalFactor, evalLets, logJoint, plateDim, latentDim, probeShape, type Runtime } from './evaluate';
+import { permuteTo } from './values';
+
+/** Parameter values keyed by name: numbers, nested arrays, or tensors. */
+export type ParamValues = Readonly<Record<string, DataValue | Tensor>>;
+
+export interface PotentialOptions {
+  /** Add the log |Jacobian| of the constraining transform (default true: the density of u). */
+  jacobian?: boolean;
+  /** Include the priors (default true). */
+  priors?: boolean;
+}
+
+export interface LogDensityOptions {
+  /** Include the priors (`~` on parameters). Default true. */
+  priors?: boolean;
+}
+
+function isTensor(v: unknown): v is Tensor {
+  return typeof v === 'object' && v !== null && 'dataSync' in v && 'shape' in v;
+}
+
+export class BoundModel {
+  readonly rt: Runtime;
+  readonly params: readonly ParamInfo[];
+  /** Length of the flat unconstrained parameter vector. */
+  readonly dim: number;
+  private disposed = false;
+
+  constructor(readonly ir: IRProgram, data: DataInput, readonly source?: Source) {
+    let b: Bound;
+    try {
+      b = bind(ir, data);
+    } catch (e) {
+      throw asMixError(e, source);
+    }
+    this.rt = b.rt;
+    this.params = b.params;
+    this.dim = b.dim;
+  }
+
+  /** Releases the data tensors. */
+  dispose(): void {
+    if (this.disposed) return;
+    for (const t of this.rt.data.values()) t.dispose();
+    this.disposed = true;
+  }
+
+  /** Sizes as resolved from the data. */
+  get sizes(): ReadonlyMap<string, number> {
+    return this.rt.sizes;
+  }
+
+  /** Log joint density at constrained values (latents summed out), as a JS number. */
+  logDensity(values: ParamValues, opts: LogDensityOptions = {}): number {
+    return this.guard(() => {
+      const lp = tf.tidy(() => {
+        const params = this.paramTensors(values);
+        return logJoint(this.rt, params, opts);
+      });
+      const v = lp.dataSync()[0];
+      lp.dispose();
+      if (Number.isNaN(v)) this.explainNaN(this.paramTensorsKept(values), opts);
+      return v;
+    });
+  }
+
+  /** Log joint density at constrained tensor values; for use inside tf.tidy / tf.grad. */
+  logDensityTensor(params: ReadonlyMap<string, Tensor>, opts: LogDensityOptions = {}): Tensor {
+    return this.guard(() => logJoint(this.rt, params, opts));
+  }
+
+  /** Splits a flat unconstrained vector into constrained tensors, and the log |Jacobian|. */
+  constrainTensor(u: Tensor): { params: Map<string, Tensor>; logDetJ: Tensor } {
+    const params = new Map<string, Tensor>();
+    let logDetJ: Tensor = tf.scalar(0);
+    for (const p of this.params) {
+      const block = tf.reshape(tf.slice(u, [p.offset], [p.size]), p.uShape);
+      params.set(p.name, p.transform.forward(block));
+      logDetJ = tf.add(logDetJ, tf.sum(p.transform.logDetJacobian(block)));
+    }
+    return { params, logDetJ };
+  }
+
+  /**
+   * -(log joint + log |J|) at a flat unconstrained point: the potential energy, a scalar
+   * tensor. With `jacobian: false` it is minus the log density of the constrained values
+   * (its minimum is the MAP estimate, as in Stan's optimizer); with `priors: false` the
+   * priors are left out (maximum likelihood).
+   */
+  potentialTensor(u: Tensor, opts: PotentialOptions = {}): Tensor {
+    const { params, logDetJ } = this.constrainTensor(u);
+    const lp = logJoint(this.rt, params, { priors: opts.priors });
+    return tf.neg(opts.jacobian === false ? lp : tf.add(lp, logDetJ));
+  }
+
+  /** The potential energy at a flat unconstrained point. */
+  potential(u: ArrayLike<number>, opts: PotentialOptions = {}): number {
+    return this.guard(() => {
+      const v = tf.tidy(() => this.potentialTensor(tf.tensor1d(Float32Array.from(u)), opts));
+      const x = v.dataSync()[0];
+      v.dispose();
+      return x;
+    });
+  }
+
+  /** The potential energy and its gradient at a flat unconstrained point. */
+  potentialAndGrad(u: ArrayLike<number>, opts: PotentialOptions = {}): { value: number; grad: Float64Array } {
+    return this.guard(() => {
+      const { value, grads } = tf.tidy(() => {
+        const f = (x: Tensor) => this.potentialTensor(x, opts);
+        const r = tf.valueAndGrad(f)(tf.tensor1d(Float32Array.from(u)));
+        return { value: r.value, grads: r.grad };
+      });
+      const out = { value: value.dataSync()[0], grad: Float64Array.from(grads.dataSync()) };
+      value.dispose();
+      grads.dispose();
+      return out;
+    });
+  }
+
+  /** Maps a flat unconstrained vector to constrained values (nested arrays). */
+  constrain(u: ArrayLike<number>): Record<string, number | unknown[]> {
+    if (u.length !== this.dim) throw new RangeError(`expected an unconstrained vector of length ${this.dim}, got ${u.length}`);
+    const out: Record<string, number | unknown[]> = {};
+    tf.tidy(() => {
+      const { params } = this.constrainTensor(tf.tensor1d(Float32Array.from(u)));
+      for (const p of this.params) out[p.name] = toNested(params.get(p.name)!.dataSync(), p.shape);
+    });
+    return out;
+  }
+
+  /** Maps constrained values to the flat unconstrained vector. Throws naming a value outside its support. */
+  unconstrain(values: ParamValues): Float64Array {
+    const out = new Float64Array(this.dim);
+    tf.tidy(() => {
+      const params = this.paramTensors(values);
+      for (const p of this.params) {
+        let u: Tensor;
+        try {
+          u = p.transform.inverse(params.get(p.name)!);
+        } catch (e) {
+          throw new MixError([{ severity: 'error', code: 'E0640', message: `parameter '${p.name}': ${(e as Error).message}` }], this.source);
+        }
+        out.set(u.dataSync(), p.offset);
+      }
+    });
+    return out;
+  }
+
+  /**
+   * Posterior marginals of every enumerated latent given the parameters: for a latent
+   * in plates P with K values, an array of shape [...P sizes, K]; for a chain, [T, K]
+   * (and `pairwise`, [T, K, K]: P(z[t-1] = i, z[t] = j | data), row 1 unused).
+   * Computed as d log Z / d (log potential), which is forward-backward for chains.
+   */
+  latentMarginals(values: ParamValues): Record<string, { shape: number[]; values: Float64Array; support: number[]; pairwise?: Float64Array }> {
+    return this.guard(() => {
+      const out: Record<string, { shape: number[]; values: Float64Array; support: number[]; pairwise?: Float64Array }> = {};
+      tf.tidy(() => {
+        const params = this.paramTensors(values);
+        const { marginals } = this.marginalsTensor(params);
+        for (const [z, m] of marginals) {
+          const info = this.rt.latents.get(z)!;
+          const support = Array.from({ length: info.K }, (_, k) => info.offset + k);
+          if (info.node.chain) {
+            const unary = tf.sum(m, 1);
+            out[z] = { shape: unary.shape, values: Float64Array.from(unary.dataSync()), support, pairwise: Float64Array.from(m.dataSync()) };
+          } else {
+            out[z] = { shape: m.shape, values: Float64Array.from(m.dataSync()), support };
+          }
+        }
+      });
+      return out;
+    });
+  }
+
+  /**
+   * The log marginal density (latents summed out) and the posterior marginals of every
+   * latent (see `probes` in LogJointOptions) at tensor values: EM's E-step.
+   */
+  marginalsTensor(params: ReadonlyMap<string, Tensor>, opts: LogDensityOptions = {}): { logZ: Tensor; marginals: Map<string, Tensor> } {
+    const names = [...this.rt.latents.keys()];
+    if (names.length === 0) return { logZ: logJoint(this.rt, params, opts), marginals: new Map() };
+    const probes = names.map((z) => tf.zeros(probeShape(this.rt, z)));
+    const f = (...ps: Tensor[]) => logJoint(this.rt, params, { ...opts, probes: new Map(names.map((z, i) => [z, ps[i]])) });
+    const { value, grads } = tf.valueAndGrads(f)(probes);
+    return { logZ: value, marginals: new Map(names.map((z, i) => [z, grads[i]])) };
+  }
+
+  /** Per-factor log densities at the given values (latents not summed), for diagnosing. */
+  factorLogDensities(values: ParamValues): { factor: number; value: number }[] {
+    return tf.tidy(() => {
+      const params = this.paramTensors(values);
+      const ctx = { rt: this.rt, params, lets: evalLets(this.rt, params) };
+      return this.ir.factors.map((f) => {
+        const v = evalFactor(f, ctx);
+        const t = v.dims.length ? tf.max(tf.where(tf.isNaN(v.t), tf.fill(v.t.shape, Infinity), v.t)) : v.t;
+        const hasNaN = tf.any(tf.isNaN(v.t)).dataSync()[0];
+        return { factor: f.id, value: hasNaN ? NaN : t.dataSync()[0] };
+      });
+    });
+  }
+
+  /** Values for every parameter as tensors, validated against the declared shapes. */
+  paramTensors(values: ParamValues): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    const problems: Diagnostic[] = [];
+    for (const p of this.params) {
+      const v = values[p.name];
+      if (v === undefined) {
+        problems.push({ severity: 'error', code: 'E0641', message: `no value for parameter '${p.name}' (shape [${p.shape.join(', ')}])` });
+        continue;
+      }
+      let t: Tensor;
+      if (isTensor(v)) t = v;
+      else {
+        const nd = toNdArray(p.name, v);
+        if (!('values' in nd)) { problems.push(nd); continue; }
+        t = tf.tensor(Float32Array.from(nd.values), nd.shape, 'float32');
+      }
+      if (t.shape.length !== p.shape.length || t.shape.some((n, i) => n !== p.shape[i])) {
+        problems.push({ severity: 'error', code: 'E0642', message: `parameter '${p.name}' has shape [${t.shape.join(', ')}] but is declared with shape [${p.shape.join(', ')}]` });
+        continue;
+      }
+      out.set(p.name, t);
+    }
+    if (problems.length) throw new MixError(problems, this.source);
+    return out;
+  }
+
+  private paramTensorsKept(values: ParamValues): ParamValues {
+    return values;
+  }
+
+  /** A NaN log density is never returned silently: find the statement that made it. */
+  private explainNaN(values: ParamValues, opts: LogDensityOptions): never {
+    const per = this.factorLogDensities(values);
+    const bad = per.find((p) => Number.isNaN(p.value) && (opts.priors !== false || this.ir.factors[p.factor].kind !== 'prior'));
+    const f = bad ? this.ir.factors[bad.factor] : undefined;
+    throw new MixError([{
+      severity: 'error', code: 'E0650',
+      message: f ? 'this statement gives a NaN log density at the given values' : 'the log density is NaN at the given values',
+      span: f?.span,
+      help: 'check that distribution arguments are within their constraints (e.g. a scale must be positive)',
+    }], this.source);
+  }
+
+  private guard<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      throw asMixError(e, this.source);
+    }
+  }
+}
+
+export function asMixError(e: unknown, source?: Source): unknown {
+  if (e instanceof EvalError) return new MixError([e.diagnostic], source);
+  if (e && typeof e === 'object' && 'diagnostics' in e && !(e instanceof MixError)) {
+    return new MixError((e as { diagnostics: Diagnostic[] }).diagnostics, source);
+  }
+  return e;
+}
+
+export { plateDim, latentDim, permuteTo };

@@ -1,0 +1,95 @@
+/**
+ * Data in: nested JS arrays, typed arrays with a shape, or scalars, checked against
+ * the model's declarations. Every problem names the variable and what was expected.
+ */
+import type { Diagnostic } from '../diagnostics/diagnostic';
+
+/** A dense array in row-major order. */
+export interface NdArray {
+  shape: number[];
+  values: Float64Array;
+}
+
+/** What users pass for one data variable. */
+export type DataValue = number | boolean | readonly unknown[] | NdArray | { shape: number[]; values: ArrayLike<number> };
+
+export type DataInput = Readonly<Record<string, DataValue>>;
+
+export function isNdArray(v: unknown): v is { shape: number[]; values: ArrayLike<number> } {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && 'shape' in v && 'values' in v;
+}
+
+/** Converts a user value to an NdArray, or returns a diagnostic saying why it cannot. */
+export function toNdArray(name: string, v: DataValue): NdArray | Diagnostic {
+  if (typeof v === 'number') return { shape: [], values: Float64Array.of(v) };
+  if (typeof v === 'boolean') return { shape: [], values: Float64Array.of(v ? 1 : 0) };
+  if (isNdArray(v)) {
+    const n = v.shape.reduce((a, b) => a * b, 1);
+    if (v.values.length !== n) {
+      return err('E0601', `data '${name}' has ${v.values.length} values but its shape [${v.shape.join(', ')}] needs ${n}`);
+    }
+    return { shape: [...v.shape], values: Float64Array.from(v.values) };
+  }
+  if (!Array.isArray(v)) return err('E0602', `data '${name}' must be a number or an array of numbers, got ${typeof v}`);
+  const shape: number[] = [];
+  let probe: unknown = v;
+  while (Array.isArray(probe)) {
+    shape.push(probe.length);
+    probe = probe[0];
+  }
+  const n = shape.reduce((a, b) => a * b, 1);
+  const values = new Float64Array(n);
+  let k = 0;
+  const walk = (x: unknown, depth: number, path: number[]): Diagnostic | undefined => {
+    if (depth === shape.length) {
+      if (typeof x === 'number') values[k++] = x;
+      else if (typeof x === 'boolean') values[k++] = x ? 1 : 0;
+      else if (x === null || x === undefined) values[k++] = NaN;
+      else return err('E0602', `data '${name}${fmtIndex(path)}' is ${JSON.stringify(x)}, not a number`);
+      return undefined;
+    }
+    if (!Array.isArray(x) || x.length !== shape[depth]) {
+      const got = Array.isArray(x) ? `${x.length} elements` : 'a scalar';
+      return err('E0603', `data '${name}' is ragged: '${name}${fmtIndex(path)}' has ${got}, expected ${shape[depth]} like its first sibling`);
+    }
+    for (let i = 0; i < x.length; i++) {
+      const r = walk(x[i], depth + 1, [...path, i + 1]);
+      if (r) return r;
+    }
+    return undefined;
+  };
+  const r = walk(v, 0, []);
+  return r ?? { shape, values };
+}
+
+/** 1-based index suffix for messages: `[3, 2]`. */
+export function fmtIndex(path: number[]): string {
+  return path.length ? `[${path.join(', ')}]` : '';
+}
+
+/** The 1-based multi-index of flat position `i` in `shape`. */
+export function unravel(i: number, shape: number[]): number[] {
+  const out = new Array(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    out[d] = (i % shape[d]) + 1;
+    i = Math.floor(i / shape[d]);
+  }
+  return out;
+}
+
+/** Nested JS arrays from a flat array and a shape. */
+export function toNested(values: ArrayLike<number>, shape: number[]): number | unknown[] {
+  if (shape.length === 0) return values[0];
+  const rec = (off: number, d: number): unknown[] => {
+    const n = shape[d];
+    const stride = shape.slice(d + 1).reduce((a, b) => a * b, 1);
+    const out = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = d === shape.length - 1 ? values[off + i] : rec(off + i * stride, d + 1);
+    return out;
+  };
+  return rec(0, 0);
+}
+
+function err(code: string, message: string): Diagnostic {
+  return { severity: 'error', code, message };
+}

@@ -1,0 +1,76 @@
+/**
+ * A compiled model: its IR, its sites, and the entry points that need no data yet.
+ * `bind(data)` gives a BoundModel with the log density, potential and transforms.
+ */
+import type { Diagnostic } from '../diagnostics/diagnostic';
+import type { Source } from '../diagnostics/span';
+import type { IRDim, IRProgram } from '../ir/types';
+import { printIR } from '../ir/print';
+import { printIRExpr } from '../ir/print';
+import { BoundModel } from './bound-model';
+import type { DataInput } from './data';
+import type { CheckResult } from '../check';
+import { simulate, type SimulateOptions, type SimulatedDraw } from './simulate';
+
+/** One named variable of the model, as users and inference families see it. */
+export interface Site {
+  name: string;
+  kind: 'data' | 'param' | 'latent' | 'let';
+  /** Symbolic shape, e.g. ['N', 'D']; sizes are resolved when data is bound. */
+  shape: string[];
+  /** Constraint or support: 'real', 'positive', 'simplex', 'category', ... */
+  support: string;
+  discrete: boolean;
+  /** True for data that a `~` statement observes. */
+  observed: boolean;
+  /** For latents: summed out by enumeration or by the forward algorithm. */
+  marginalized?: 'enumeration' | 'forward';
+}
+
+const dimText = (d: IRDim) => (d.kind === 'const' ? String(d.n) : d.kind === 'size' ? d.name : printIRExpr(d.expr));
+
+export class Model {
+  constructor(readonly ir: IRProgram, readonly checked: CheckResult, readonly source: Source, readonly warnings: Diagnostic[] = []) {}
+
+  get name(): string {
+    return this.ir.name;
+  }
+
+  /** Every data, parameter, latent and top-level let of the model. */
+  get sites(): Site[] {
+    const observed = new Set(this.ir.factors.filter((f) => f.kind === 'obs').map((f) => f.site!));
+    const out: Site[] = [];
+    for (const d of this.ir.data) {
+      out.push({ name: d.name, kind: 'data', shape: d.shape.map(dimText), support: d.constraint?.name ?? d.elem, discrete: d.elem === 'int', observed: observed.has(d.name) });
+    }
+    for (const p of this.ir.params) {
+      out.push({ name: p.name, kind: 'param', shape: p.shape.map(dimText), support: p.constraint.name, discrete: false, observed: false });
+    }
+    for (const l of this.ir.latents) {
+      out.push({
+        name: l.name, kind: 'latent', shape: l.shape.map(dimText), support: l.enumeration?.family === 'categorical' || l.enumeration?.family === 'categorical_logit' ? 'category' : 'int',
+        discrete: true, observed: false, marginalized: l.chain ? 'forward' : 'enumeration',
+      });
+    }
+    for (const l of this.ir.lets) out.push({ name: l.name, kind: 'let', shape: [], support: 'real', discrete: false, observed: false });
+    return out;
+  }
+
+  /** The IR as text (what `mixppl ir` prints). */
+  printIR(): string {
+    return printIR(this.ir);
+  }
+
+  /**
+   * Ancestral draws: parameters from their priors, latents, and every observed data
+   * variable, given sizes and covariates in `data`. Parameters in `opts.fixed` are held.
+   */
+  simulate(data: DataInput, opts: SimulateOptions = {}): SimulatedDraw[] {
+    return simulate(this.checked, data, { source: this.source, ...opts });
+  }
+
+  /** Binds data: validates it and returns the model's log density layer. Throws MixError on bad data. */
+  bind(data: DataInput): BoundModel {
+    return new BoundModel(this.ir, data, this.source);
+  }
+}

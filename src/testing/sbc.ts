@@ -1,0 +1,191 @@
+/**
+ * Simulation-based calibration (Talts, Betancourt, Simpson, Vehtari & Gelman 2018).
+ *
+ * If θ̃ ~ p(θ), ỹ ~ p(y | θ̃) and θ_1..θ_L are draws from the exact posterior p(θ | ỹ), the
+ * rank of θ̃ among the θ_l is uniform on {0, ..., L}, for every scalar function of θ. An
+ * inference method whose ranks are not uniform is wrong (or its draws are too correlated:
+ * thin them). Each parameter element gets a chi-square test over rank bins and a KS test
+ * of the randomised PIT (rank + U)/(L + 1); Holm's correction over all of them decides.
+ */
+import type { DataInput, NdArray } from '../model/data';
+import { Key } from '../tensor/random';
+import { elementNames, keySeed, replicationKey } from './model-types';
+import type { PosteriorDraws, PosteriorSampler, SimulatingModel } from './model-types';
+import { holm, ksTest, rankBins, rankUniformityTest } from './stats';
+
+export { ecdfBand, ecdfBandSvg, ecdfCheck, ecdfDifference } from './ecdf';
+export type { EcdfBand, EcdfBandOptions, EcdfCheck, EcdfSvgOptions } from './ecdf';
+
+/** Options for `sbc`. */
+export interface SbcOptions {
+  /** Sizes and covariates passed to `model.simulate` (e.g. `{ N: 10 }`). */
+  data?: DataInput;
+  /** Number of simulated data sets R (default 100). */
+  replications?: number;
+  /**
+   * Posterior draws per replication that each true value is ranked against: the returned
+   * draws are thinned evenly to L. Default: the number of draws of the first replication.
+   */
+  L?: number;
+  /** Root seed; replication r uses seeds derived from (seed, r) (default 0). */
+  seed?: number;
+  /** Family-wise level for `failed` (default 0.01). */
+  alpha?: number;
+  /** Only check these parameters (default: every parameter `simulate` returns). */
+  params?: readonly string[];
+  /** Largest number of bins for the chi-square test (default 20). */
+  maxBins?: number;
+  /** Called after each replication (for progress output). */
+  onReplication?: (done: number, total: number) => void;
+}
+
+/** The result of `sbc`. */
+export interface SbcResult {
+  /** Per parameter element (`mu`, `theta[2]`, `L[1, 2]`): its rank in each replication, in 0..L. */
+  ranks: Record<string, number[]>;
+  L: number;
+  replications: number;
+  seed: number;
+  alpha: number;
+  /** Unadjusted p-values of the chi-square (binned ranks) and KS (randomised PIT) tests. */
+  pValues: Record<string, { chi2: number; ks: number }>;
+  /** Holm-adjusted p-values, over all 2 × (number of elements) tests. */
+  adjusted: Record<string, { chi2: number; ks: number }>;
+  /** Elements with an adjusted p-value below alpha. */
+  failed: string[];
+  /** Wall-clock seconds, simulation and inference included. */
+  seconds: number;
+}
+
+/** Flat draws of one parameter as rows of length `size`; checks the layout. */
+function drawsOf(name: string, raw: PosteriorDraws[string] | undefined, size: number, r: number): ArrayLike<number>[] {
+  if (raw === undefined) throw new RangeError(`sbc: replication ${r}: infer returned no draws for parameter '${name}'`);
+  if (!Array.isArray(raw) && !ArrayBuffer.isView(raw)) throw new RangeError(`sbc: replication ${r}: draws of '${name}' must be an array of draws`);
+  const rows = Array.from(raw as ArrayLike<number | ArrayLike<number>>); // a typed array of scalar draws too
+  return rows.map((row, s) => {
+    const v: ArrayLike<number> = typeof row === 'number' ? [row] : row;
+    if (v.length !== size) {
+      throw new RangeError(`sbc: replication ${r}: draw ${s} of '${name}' has ${v.length} elements, expected ${size} (flattened row-major)`);
+    }
+    return v;
+  });
+}
+
+/** Indices of L draws spread evenly over S, ending at the last draw. */
+function thinIndices(S: number, L: number): number[] {
+  return Array.from({ length: L }, (_, i) => Math.floor(((i + 1) * S) / L) - 1);
+}
+
+/**
+ * Returns the rank of `truth` among `draws` (the number of draws below it), with ties
+ * broken uniformly at random so the rank stays uniform for discrete parameters.
+ *
+ * @example
+ * rankOf(0.5, [0.1, 0.9, 0.4], Key.seed(0).rng()); // 2
+ */
+export function rankOf(truth: number, draws: ArrayLike<number>, rng: ReturnType<Key['rng']>): number {
+  let below = 0;
+  let ties = 0;
+  for (let i = 0; i < draws.length; i++) {
+    const d = draws[i];
+    if (Number.isNaN(d)) throw new RangeError(`rankOf: draw ${i} is NaN`);
+    if (d < truth) below++;
+    else if (d === truth) ties++;
+  }
+  return ties ? below + rng.uniformInt(ties + 1) : below;
+}
+
+/**
+ * Returns the p-values, Holm adjustment and failures for ranks already computed (by
+ * `sbc` or by hand): chi-square over rank bins and KS of the randomised PIT per element.
+ *
+ * @example
+ * const { failed } = sbcTests({ mu: ranks }, 99);
+ */
+export function sbcTests(ranks: Readonly<Record<string, readonly number[]>>, L: number, opts: { alpha?: number; seed?: number; maxBins?: number } = {}) {
+  const alpha = opts.alpha ?? 0.01;
+  const names = Object.keys(ranks);
+  const pValues: Record<string, { chi2: number; ks: number }> = {};
+  const pitRng = Key.seed(opts.seed ?? 0).fold(0x70697421).rng();
+  for (const name of names) {
+    const rs = ranks[name];
+    const chi2 = rankUniformityTest(rs, L, { maxBins: opts.maxBins }).pValue;
+    // (rank + U)/(L + 1) is exactly Uniform(0, 1) when the rank is uniform on 0..L, so the
+    // continuous KS test applies without a correction for discreteness.
+    const pit = rs.map((r) => (r + pitRng.uniform()) / (L + 1));
+    const ks = ksTest(pit, (x) => Math.min(1, Math.max(0, x))).pValue;
+    pValues[name] = { chi2, ks };
+  }
+  const flat = names.flatMap((n) => [pValues[n].chi2, pValues[n].ks]);
+  const adj = holm(flat);
+  const adjusted: Record<string, { chi2: number; ks: number }> = {};
+  const failed: string[] = [];
+  names.forEach((n, i) => {
+    adjusted[n] = { chi2: adj[2 * i], ks: adj[2 * i + 1] };
+    if (adj[2 * i] < alpha || adj[2 * i + 1] < alpha) failed.push(n);
+  });
+  return { pValues, adjusted, failed, alpha };
+}
+
+/**
+ * Returns the simulation-based calibration of an inference method on a model: the rank
+ * of each true scalar parameter element among L posterior draws, over R simulated data
+ * sets, with uniformity p-values and the elements that fail after Holm's correction.
+ *
+ * For r = 1..R: (θ̃, ỹ) = model.simulate(options.data) with a seed derived from
+ * (seed, r); draws = infer(model, {...options.data, ...ỹ}, derived seed); thin to L;
+ * rank θ̃ among the draws. Replications run one after another (deterministic).
+ *
+ * @example
+ * const model = compile('model m { data N: int  data y: real[N]  param mu: real  mu ~ normal(0, 1)  y ~ normal(mu, 1) }');
+ * const result = await sbc(model, exactNormalMean, { data: { N: 5 }, replications: 200, L: 99 });
+ * expect(result.failed).toEqual([]);
+ */
+export async function sbc<M extends SimulatingModel>(model: M, infer: PosteriorSampler<M>, options: SbcOptions = {}): Promise<SbcResult> {
+  const start = performance.now();
+  const R = options.replications ?? 100;
+  if (!Number.isInteger(R) || R < 10) throw new RangeError(`sbc: replications must be an integer >= 10, got ${R}`);
+  const seed = options.seed ?? 0;
+  const alpha = options.alpha ?? 0.01;
+  if (!(alpha > 0 && alpha < 1)) throw new RangeError(`sbc: alpha must be in (0, 1), got ${alpha}`);
+  let L = options.L;
+  if (L !== undefined && (!Number.isInteger(L) || L < 1)) throw new RangeError(`sbc: L must be a positive integer, got ${L}`);
+  // Fail before any simulation when R ranks cannot fill the chi-square bins.
+  if (L !== undefined) rankBins(R, L, options.maxBins);
+  const ranks: Record<string, number[]> = {};
+  let names: { param: string; elements: string[] }[] | undefined;
+  for (let r = 0; r < R; r++) {
+    const [simKey, inferKey, tieKey] = replicationKey(seed, r).split(3);
+    const sims = model.simulate(options.data ?? {}, { seed: keySeed(simKey), draws: 1 });
+    if (!Array.isArray(sims) || sims.length !== 1) throw new RangeError(`sbc: model.simulate returned ${Array.isArray(sims) ? sims.length : 'no'} draws, expected 1`);
+    const sim = sims[0];
+    if (!names) {
+      const params = options.params ?? Object.keys(sim.params);
+      if (params.length === 0) throw new RangeError('sbc: the model has no parameters to check');
+      names = params.map((p) => {
+        const v = sim.params[p];
+        if (!v) throw new RangeError(`sbc: no parameter '${p}' in the simulated draw (has: ${Object.keys(sim.params).join(', ')})`);
+        return { param: p, elements: elementNames(p, v.shape) };
+      });
+      for (const n of names) for (const e of n.elements) ranks[e] = [];
+    }
+    const data: DataInput = { ...(options.data ?? {}), ...sim.data };
+    const { draws } = await infer(model, data, keySeed(inferKey));
+    const tieRng = tieKey.rng();
+    for (const { param, elements } of names) {
+      const truth: NdArray = sim.params[param];
+      const rows = drawsOf(param, draws[param], elements.length, r);
+      if (L === undefined) L = rows.length;
+      if (rows.length < L) throw new RangeError(`sbc: replication ${r}: infer returned ${rows.length} draws of '${param}', fewer than L = ${L}`);
+      const keep = thinIndices(rows.length, L);
+      const column = new Float64Array(L);
+      elements.forEach((el, i) => {
+        for (let l = 0; l < L!; l++) column[l] = rows[keep[l]][i];
+        ranks[el].push(rankOf(truth.values[i], column, tieRng));
+      });
+    }
+    options.onReplication?.(r + 1, R);
+  }
+  const tests = sbcTests(ranks, L!, { alpha, seed, maxBins: options.maxBins });
+  return { ranks, L: L!, replications: R, seed, alpha, pValues: tests.pValues, adjusted: tests.adjusted, failed: tests.failed, seconds: (performance.now() - start) / 1000 };
+}
