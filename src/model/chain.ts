@@ -4,7 +4,7 @@
  * steps (a JS loop of T small ops would cost more in dispatch than in arithmetic).
  * Gradients through it give the forward-backward marginals.
  */
-import { tf, type Tensor } from '../tensor';
+import { tf, logSumExp, type Tensor } from '../tensor';
 
 /** Budget of elements for one batched log-matmul level before it is split into chunks. */
 const LOGMATMUL_CHUNK = 1 << 24;
@@ -14,7 +14,7 @@ function logMatMul(a: Tensor, b: Tensor): Tensor {
   const n = a.shape[0];
   const K = a.shape[1] as number;
   const per = Math.max(1, Math.floor(LOGMATMUL_CHUNK / (K * K * K)));
-  if (n <= per) return tf.logSumExp(tf.add(tf.expandDims(a, 3), tf.expandDims(b, 1)), 2);
+  if (n <= per) return logSumExp(tf.add(tf.expandDims(a, 3), tf.expandDims(b, 1)), 2);
   const out: Tensor[] = [];
   for (let s = 0; s < n; s += per) {
     const m = Math.min(per, n - s);
@@ -36,6 +36,6 @@ export function chainLogZ(init: Tensor, mats: Tensor): Tensor {
     if (L % 2) next = tf.concat([next, tf.slice(m, [L - 1, 0, 0], [1, K, K])], 0);
     m = next;
   }
-  if (m.shape[0] === 0) return tf.logSumExp(init);
-  return tf.logSumExp(tf.add(tf.expandDims(init, 1), tf.squeeze(m, [0])));
+  if (m.shape[0] === 0) return logSumExp(init);
+  return logSumExp(tf.add(tf.expandDims(init, 1), tf.squeeze(m, [0])), [0, 1]);
 }

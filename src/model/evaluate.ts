@@ -8,7 +8,7 @@
  * A chain latent's factors are gathered into per-step log potentials and reduced by
  * a log-semiring matrix product tree: O(T K^3) work in O(log T) sequential steps.
  */
-import { tf, logSubExp, type Tensor } from '../tensor';
+import { tf, logSubExp, logSumExp, type Tensor } from '../tensor';
 import type { Span } from '../diagnostics/span';
 import type { Diagnostic } from '../diagnostics/diagnostic';
 import { getDistribution } from '../distributions/registry';
@@ -328,7 +328,7 @@ function eliminate(rt: Runtime, lat: LatentNode, fvals: FVal[], probe?: Tensor):
   if (parts.length === 0) return rest;
   const s = sumVals(parts);
   const axis = s.dims.indexOf(dim);
-  return [...rest, { v: { t: tf.logSumExp(s.t, axis), dims: s.dims.filter((d) => d !== dim) }, plates: lat.plates }];
+  return [...rest, { v: { t: logSumExp(s.t, axis), dims: s.dims.filter((d) => d !== dim) }, plates: lat.plates }];
 }
 
 /** Where along the chain a factor sits: a plate (each iteration one step) or one fixed step. */

@@ -3,7 +3,7 @@
  * table (src/check/functions.ts) plus the operator names lowering produces.
  */
 import { tf, type Tensor } from '../tensor';
-import { lgamma, digamma, logAddExp, log1p, expm1, batchMatMul, matrixDiag, matrixDiagPart } from '../tensor';
+import { lgamma, digamma, logAddExp, logSumExp, log1p, expm1, batchMatMul, matrixDiag, matrixDiagPart } from '../tensor';
 import { align, elementwise, eventShape, type BVal } from './values';
 
 export type FnImpl = (args: BVal[], staticInt: (v: BVal) => number) => BVal;
@@ -115,7 +115,7 @@ export const FUNCTIONS: Record<string, FnImpl> = {
   sum: reduceAll((t, ax) => tf.sum(t, ax)), mean: reduceAll((t, ax) => tf.mean(t, ax)),
   prod: reduceAll((t, ax) => tf.prod(t, ax)),
   variance: reduceAll(variance), sd: reduceAll((t, ax) => tf.sqrt(variance(t, ax))),
-  log_sum_exp: (args, s) => (args.length === 2 ? binary(logAddExp)(args, s) : reduceAll((t, ax) => tf.logSumExp(t, ax))(args, s)),
+  log_sum_exp: (args, s) => (args.length === 2 ? binary(logAddExp)(args, s) : reduceAll((t, ax) => logSumExp(t, ax))(args, s)),
   // last axis
   softmax: lastAxis((t) => tf.softmax(t)), log_softmax: lastAxis((t) => tf.logSoftmax(t)),
   cumsum: lastAxis((t) => tf.cumsum(t, t.rank - 1)),

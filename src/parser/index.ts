@@ -48,6 +48,7 @@ const MAX_ERRORS = 100;
 
 type Rule = ReturnType<MixParser['program']>;
 
+/** Returns the node built by `build` from the CST of `rule`, and every diagnostic of lexing, parsing and building. */
 function run<N>(source: Source, rule: (p: MixParser) => Rule, build: (b: AstBuilder, cst: Rule) => N | undefined): { node?: N; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const text = typeof source?.text === 'string' ? source.text : '';
@@ -89,13 +90,15 @@ function run<N>(source: Source, rule: (p: MixParser) => Rule, build: (b: AstBuil
     parser.resetGuard(tokens.length);
     let cst: Rule | undefined;
     let overflow = false;
+    let aborted = false;
     try {
       cst = rule(parser);
     } catch (e) {
       overflow = e instanceof RangeError;
+      aborted = e instanceof ParseAbort;
       if (e instanceof ParseAbort) {
         diagnostics.push(err('TooComplex', e.reason === 'errors'
-          ? `too many syntax errors: stopped after ${MAX_ERRORS}`
+          ? 'too many syntax errors: the parser stopped; fix the first ones and try again'
           : 'the parser gave up on this input (it kept recovering from errors without progress)'));
       } else if (e instanceof RangeError) {
         diagnostics.push(err('TooComplex', 'the input is nested too deeply to parse', undefined, 'split deep expressions with let statements'));
@@ -105,7 +108,7 @@ function run<N>(source: Source, rule: (p: MixParser) => Rule, build: (b: AstBuil
     }
     const anchors = new Map<Diagnostic, number>();
     // After a stack overflow the parser's errors describe its broken state, not the input.
-    if (!overflow) diagnostics.push(...syntaxDiagnostics(parser, context, lines, bad.length > 0, err, anchors));
+    if (!overflow) diagnostics.push(...syntaxDiagnostics(parser, context, lines, bad.length > 0, err, anchors, !aborted));
 
     let node: N | undefined;
     if (cst) {
@@ -139,6 +142,7 @@ type ErrFn = (id: ParseCodeId, message: string, span?: Span, help?: string, note
 /** Returns the parser's errors as diagnostics, with codes, spans, notes and help. */
 function syntaxDiagnostics(
   parser: MixParser, context: BracketContext, lines: LineIndex, unterminatedComment: boolean, err: ErrFn, anchors: Map<Diagnostic, number>,
+  sayIfCapped: boolean,
 ): Diagnostic[] {
   const out: Diagnostic[] = [];
   const records = [...parser.messages.records];
@@ -179,10 +183,10 @@ function syntaxDiagnostics(
     }
     const d = err('SyntaxError', e.message, span, rec ? syntaxHelp(rec) : undefined, notes);
     // The token before the error anchors it too: `k -> k` then `}` on the next line is one mistake.
-    if (rec?.previous && !isEof(rec.previous) && !rec.previous.isInsertedInRecovery) anchors.set(d, lines.lineCol(rec.previous.startOffset).line);
+    if (prevReal) anchors.set(d, lines.lineCol(prevReal.startOffset).line);
     out.push(d);
   }
-  if (parser.errors.length > MAX_ERRORS) out.push(err('TooComplex', `too many syntax errors: only the first ${MAX_ERRORS} are shown`));
+  if (sayIfCapped && parser.errors.length > MAX_ERRORS) out.push(err('TooComplex', `too many syntax errors: only the first ${MAX_ERRORS} are shown`));
   return out;
 }
 
@@ -206,6 +210,7 @@ function syntaxHelp(r: MessageRecord): string | undefined {
   return undefined;
 }
 
+/** Returns the E0001 diagnostic of a run of characters no token starts with. */
 function unexpectedCharacter(chars: string, span: Span, err: ErrFn): Diagnostic {
   const shown = [...chars].map((ch) => (/[\x00-\x1f\x7f]/.test(ch) ? `U+${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}` : ch)).join('');
   const message = [...chars].length === 1 ? `unexpected character '${shown}'` : `unexpected characters '${shown}'`;
@@ -221,11 +226,12 @@ function unexpectedCharacter(chars: string, span: Span, err: ErrFn): Diagnostic 
   return err('UnexpectedCharacter', message, span, help[first]);
 }
 
+/** Returns the help line of a malformed number literal. */
 function numberHelp(img: string): string {
   if (/^0[xXbBoO]/.test(img)) return 'only decimal numbers are supported';
   const valid = img.match(/^(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?/)?.[0] ?? '';
   const rest = img.slice(valid.length);
-  if (/^\.?[eE][+-]?$/.test(rest) || /^[eE][+-]?$/.test(rest)) return `an exponent needs digits, as in ${valid || '1'}e-3`;
+  if (/^\.?[eE][+-]?$/.test(rest)) return `an exponent needs digits, as in ${valid || '1'}e-3`;
   if (rest === '.' || /^\.[eE]/.test(rest)) return `a decimal point needs digits after it: write ${valid}.0`;
   return `a number cannot run into letters: put a space or an operator between '${valid}' and '${rest}'`;
 }

@@ -115,7 +115,7 @@ function describeOpener(ch: '{' | '(' | '[', tokens: IToken[], i: number, pendin
   }
   if (ch === '(') return prev?.tokenType === T.Identifier ? `the arguments of '${prev.image}'` : "the '('";
   if (prev?.tokenType === T.Identifier) return `the index of '${prev.image}'`;
-  if (prev && (prev.image === ']' || prev.image === ')')) return "the index '['";
+  if (prev && (prev.image === ']' || prev.image === ')')) return 'the index';
   return 'the vector literal';
 }
 

@@ -3,7 +3,7 @@
  * 1-based. A value outside the support (a category outside 1..K, a negative count, a count
  * above n) gives -Infinity; non-integer counts are the data validator's business.
  */
-import { tf, lbeta, lgamma, log1p } from '../../tensor';
+import { tf, lbeta, lgamma, log1p, logSumExp } from '../../tensor';
 import type { Tensor } from '../../tensor';
 import type { DistributionDef, JsValue } from '../types';
 import {
@@ -93,7 +93,7 @@ const categoricalLogit: DistributionDef = {
     const K = logits.shape[logits.rank - 1];
     const h = oneHot(y, K);
     const picked = tf.sum(tf.mul(h, logits), -1);
-    const lp = tf.sub(picked, tf.logSumExp(logits, -1));
+    const lp = tf.sub(picked, logSumExp(logits, -1));
     return orNegInf(tf.greater(tf.sum(h, -1), 0), lp);
   }),
   sample: (rng, ...ps) => rng.categoricalLogits(probsOf('categorical_logit', ps, 'logits')) + 1,

@@ -73,7 +73,7 @@ function weightedMoments(w: BVal, x: BVal, dim: string): { n: Tensor; s1: Tensor
   const n = perComponent(w, dim);
   const m = matrixLayout(w, x, dim);
   if (m) {
-    const s = tf.matMul(m.W, m.X, true, false); // [K, D]
+    const s = tf.matMul(tf.transpose(m.W), m.X); // [K, D]
     return { n, s1: m.scalar ? tf.reshape(s, [-1]) : s };
   }
   const { dims, ts } = align([w, x], [0, 0]);
@@ -89,7 +89,8 @@ function weightedScatter(w: BVal, x: BVal, mu: Tensor, dim: string): Tensor | un
   for (let k = 0; k < K; k++) {
     const diff = tf.sub(m.X, tf.slice(mu, [k, 0], [1, -1]));
     const rk = tf.slice(m.W, [0, k], [-1, 1]);
-    out.push(tf.matMul(tf.mul(diff, rk), diff, true, false));
+    // An explicit transpose then a plain matmul: a transposed operand is several times slower on wasm.
+    out.push(tf.matMul(tf.transpose(tf.mul(diff, rk)), diff));
   }
   return tf.stack(out);
 }

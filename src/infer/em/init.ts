@@ -61,6 +61,17 @@ export function kmeans(x: number[][], K: number, rng: Rng, maxIter = 300): numbe
   const labels = new Int32Array(n).fill(-1);
   const sums = new Float64Array(K * D);
   const counts = new Float64Array(K);
+  // scikit-learn's stopping rule: total squared centre shift below 1e-4 x the mean feature variance.
+  let meanVar = 0;
+  for (let d = 0; d < D; d++) {
+    let m = 0;
+    let q = 0;
+    for (let i = 0; i < n; i++) m += flat[i * D + d];
+    m /= n;
+    for (let i = 0; i < n; i++) q += (flat[i * D + d] - m) ** 2;
+    meanVar += q / n / D;
+  }
+  const tol = 1e-4 * meanVar;
   for (let it = 0; it < maxIter; it++) {
     let changed = 0;
     for (let i = 0; i < n; i++) {
@@ -76,7 +87,16 @@ export function kmeans(x: number[][], K: number, rng: Rng, maxIter = 300): numbe
       counts[k]++;
       for (let d = 0; d < D; d++) sums[k * D + d] += flat[i * D + d];
     }
-    for (let k = 0; k < K; k++) if (counts[k] > 0) for (let d = 0; d < D; d++) centres[k * D + d] = sums[k * D + d] / counts[k];
+    let shift = 0;
+    for (let k = 0; k < K; k++) {
+      if (counts[k] === 0) continue;
+      for (let d = 0; d < D; d++) {
+        const c = sums[k * D + d] / counts[k];
+        shift += (c - centres[k * D + d]) ** 2;
+        centres[k * D + d] = c;
+      }
+    }
+    if (shift <= tol) break;
   }
   return Array.from(labels);
 }
