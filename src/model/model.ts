@@ -4,7 +4,7 @@
  */
 import type { Diagnostic } from '../diagnostics/diagnostic';
 import type { Source } from '../diagnostics/span';
-import type { IRDim, IRProgram } from '../ir/types';
+import type { IRDim, IRExpr, IRProgram } from '../ir/types';
 import { printIR } from '../ir/print';
 import { printIRExpr } from '../ir/print';
 import { BoundModel } from './bound-model';
@@ -27,7 +27,17 @@ export interface Site {
   marginalized?: 'enumeration' | 'forward';
 }
 
-const dimText = (d: IRDim) => (d.kind === 'const' ? String(d.n) : d.kind === 'size' ? d.name : printIRExpr(d.expr));
+const INFIX: Record<string, string> = { add: '+', sub: '-', mul: '*', div: '/' };
+
+/** A dim as the user wrote it: `N`, `K - 1`. */
+function exprText(e: IRExpr): string {
+  if (e.op === 'const') return String(e.value);
+  if (e.op === 'size' || e.op === 'data') return e.name;
+  if (e.op === 'call' && INFIX[e.fn] && e.args.length === 2) return `${exprText(e.args[0])} ${INFIX[e.fn]} ${exprText(e.args[1])}`;
+  return printIRExpr(e);
+}
+
+const dimText = (d: IRDim) => (d.kind === 'const' ? String(d.n) : d.kind === 'size' ? d.name : exprText(d.expr));
 
 export class Model {
   constructor(readonly ir: IRProgram, readonly checked: CheckResult, readonly source: Source, readonly warnings: Diagnostic[] = []) {}

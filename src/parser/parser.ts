@@ -37,12 +37,15 @@ export class MixParser extends CstParser {
     this.performSelfAnalysis();
   }
 
-  /** Resets the step guard for a new input of `tokenCount` tokens. */
-  resetGuard(tokenCount: number): void {
+  /**
+   * Resets the step guard for a new input of `tokenCount` tokens (`budget` overrides
+   * the step budget, for tests of the guard itself).
+   */
+  resetGuard(tokenCount: number, budget?: number): void {
     this.steps = 0;
     // Recovery can revisit tokens, but every rule entry consumes or skips a bounded
     // amount; a budget linear in the input with a generous constant only trips on a bug.
-    this.maxSteps = 10_000 + 200 * tokenCount;
+    this.maxSteps = budget ?? 10_000 + 200 * tokenCount;
   }
 
   /** Counts one rule entry; throws ParseAbort when the budget is spent (a guard against recovery loops). */
