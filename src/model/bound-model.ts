@@ -37,6 +37,8 @@ export class BoundModel {
   /** Length of the flat unconstrained parameter vector. */
   readonly dim: number;
   private disposed = false;
+  /** Derived data tensors that inference caches per binding (e.g. EM's outer products); freed by dispose(). */
+  readonly cache = new Map<string, Tensor>();
 
   constructor(readonly ir: IRProgram, data: DataInput, readonly source?: Source) {
     let b: Bound;
@@ -54,6 +56,8 @@ export class BoundModel {
   dispose(): void {
     if (this.disposed) return;
     for (const t of this.rt.data.values()) t.dispose();
+    for (const t of this.cache.values()) t.dispose();
+    this.cache.clear();
     this.disposed = true;
   }
 

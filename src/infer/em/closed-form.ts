@@ -80,11 +80,43 @@ function weightedMoments(w: BVal, x: BVal, dim: string): { n: Tensor; s1: Tensor
   return { n, s1: perComponent({ t: tf.mul(ts[0], ts[1]), dims }, dim) };
 }
 
-/** Σ_n r_nk (x_n - mu_k)(x_n - mu_k)' for each k, centred (float32-safe), [K, D, D]; one matmul per component. */
-function weightedScatter(w: BVal, x: BVal, mu: Tensor, dim: string): Tensor | undefined {
+/** Element budget for the cached per-row outer products (N D^2 floats, 128 MiB). */
+const OUTER_BUDGET = 1 << 25;
+
+/**
+ * Σ_n r_nk (x_n - mu_k)(x_n - mu_k)' for each k, [K, D, D]. When N D^2 fits the budget:
+ * one matmul R' O with O the per-row outer products of the data centred on its overall
+ * mean (computed once per binding and cached), then the shift to each component's own
+ * mean: S_k = Σ r x̃x̃' - n_k m̃_k m̃_k'. Centring first keeps the float32 cancellation to
+ * the size of a component's offset from the overall mean, not from zero. Otherwise one
+ * centred matmul per component.
+ */
+function weightedScatter(w: BVal, x: BVal, mu: Tensor, dim: string, cache?: Map<string, Tensor>, key = ''): Tensor | undefined {
   const m = matrixLayout(w, x, dim);
   if (!m || m.scalar) return undefined;
   const K = m.W.shape[1] as number;
+  const [N, D] = m.X.shape as [number, number];
+  if (cache && N * D * D <= OUTER_BUDGET) {
+    let centre = cache.get(`${key}:mean`);
+    let outer = cache.get(`${key}:outer`);
+    if (!centre || !outer) {
+      centre = tf.keep(tf.mean(m.X, 0, true));
+      const xc = tf.sub(m.X, centre);
+      outer = tf.keep(tf.reshape(tf.mul(tf.expandDims(xc, 2), tf.expandDims(xc, 1)), [N, D * D]));
+      cache.set(`${key}:mean`, centre);
+      cache.set(`${key}:outer`, outer);
+    }
+    const Wt = tf.transpose(m.W); // [K, N]
+    const nk = tf.sum(Wt, 1); // [K]
+    const raw = tf.reshape(tf.matMul(Wt, outer), [K, D, D]); // Σ r x̃x̃'
+    const mt = tf.sub(mu, centre); // component means in centred coordinates [K, D]
+    const s1 = tf.sub(tf.matMul(Wt, m.X), tf.mul(tf.expandDims(nk, 1), centre)); // Σ r x̃
+    // Σ r (x̃ - m̃)(x̃ - m̃)' = Σ r x̃x̃' - s1 m̃' - m̃ s1' + n m̃m̃'
+    const a = tf.mul(tf.expandDims(s1, 2), tf.expandDims(mt, 1));
+    const b = tf.mul(tf.expandDims(mt, 2), tf.expandDims(s1, 1));
+    const c = tf.mul(tf.reshape(nk, [K, 1, 1]), tf.mul(tf.expandDims(mt, 2), tf.expandDims(mt, 1)));
+    return tf.add(tf.sub(tf.sub(raw, a), b), c);
+  }
   const out: Tensor[] = [];
   for (let k = 0; k < K; k++) {
     const diff = tf.sub(m.X, tf.slice(mu, [k, 0], [1, -1]));
@@ -251,7 +283,7 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
         const w = factorWeights(rt, f, marginals)!;
         const x = evalWith(rt, params, value);
         const muAll = params.get(mean)!;
-        const fast = muAll.rank === 2 ? weightedScatter(w, x, muAll, dim) : undefined;
+        const fast = muAll.rank === 2 ? weightedScatter(w, x, muAll, dim, bm.cache, `factor${f.id}`) : undefined;
         if (fast) {
           const D = muAll.shape[1] as number;
           const eye = tf.mul(tf.eye(D), reg);

@@ -9,34 +9,36 @@ import { tf, type Tensor } from '../../tensor';
 import type { Rng } from '../../tensor/random';
 import type { BoundModel } from '../../model/bound-model';
 
-/** Rows of a data variable as float64 arrays (scalars become 1-vectors). */
-function rows(t: Tensor): number[][] {
-  const v = t.dataSync();
-  const n = t.shape[0];
-  const d = t.size / n;
-  return Array.from({ length: n }, (_, i) => Array.from(v.subarray(i * d, (i + 1) * d)));
-}
 
 /**
  * Greedy k-means++ seeding (Arthur and Vassilvitskii 2007, with 2 + ln K candidate
  * centres per step as scikit-learn does) and Lloyd iterations until the labels stop
  * changing; returns 0-based labels.
  */
-export function kmeans(x: number[][], K: number, rng: Rng, maxIter = 300): number[] {
-  const n = x.length;
-  const D = x[0].length;
-  const flat = new Float64Array(n * D);
-  x.forEach((r, i) => flat.set(r, i * D));
-  const dist2 = (i: number, c: Float64Array, k: number) => {
-    let s = 0;
-    for (let d = 0; d < D; d++) { const v = flat[i * D + d] - c[k * D + d]; s += v * v; }
-    return s;
-  };
+export function kmeans(x: number[][] | { values: ArrayLike<number>; n: number; d: number }, K: number, rng: Rng, maxIter = 300): number[] {
+  const n = Array.isArray(x) ? x.length : x.n;
+  const D = Array.isArray(x) ? x[0].length : x.d;
+  const flat = Array.isArray(x) ? new Float64Array(n * D) : Float64Array.from(x.values);
+  if (Array.isArray(x)) x.forEach((r, i) => flat.set(r, i * D));
+  // Hot loops are written out inline: a closure call per (point, centre) pair costs more than the arithmetic.
   const centres = new Float64Array(K * D);
   const pick = (i: number, k: number) => centres.set(flat.subarray(i * D, (i + 1) * D), k * D);
+  /** best[j] = min(best[j], |x_j - c|^2) for a centre c at offset co of array c; returns Σ best if `sumOnly`, without writing. */
+  const relax = (c: Float64Array, co: number, best: Float64Array, write: boolean): number => {
+    let pot = 0;
+    for (let j = 0; j < n; j++) {
+      let d2 = 0;
+      const xo = j * D;
+      for (let d = 0; d < D; d++) { const v = flat[xo + d] - c[co + d]; d2 += v * v; }
+      const b = d2 < best[j] ? d2 : best[j];
+      if (write) best[j] = b;
+      pot += b;
+    }
+    return pot;
+  };
   pick(Math.floor(rng.uniform() * n), 0);
-  const best = new Float64Array(n);
-  for (let i = 0; i < n; i++) best[i] = dist2(i, centres, 0);
+  const best = new Float64Array(n).fill(Infinity);
+  relax(centres, 0, best, true);
   const trials = 2 + Math.floor(Math.log(K));
   const cand = new Float64Array(D);
   for (let k = 1; k < K; k++) {
@@ -51,12 +53,11 @@ export function kmeans(x: number[][], K: number, rng: Rng, maxIter = 300): numbe
         while (i < n - 1 && (u -= best[i]) > 0) i++;
       } else i = Math.floor(rng.uniform() * n);
       cand.set(flat.subarray(i * D, (i + 1) * D));
-      let pot = 0;
-      for (let j = 0; j < n; j++) pot += Math.min(best[j], dist2(j, cand, 0));
+      const pot = relax(cand, 0, best, false);
       if (pot < bestPot) { bestPot = pot; bestI = i; }
     }
     pick(bestI, k);
-    for (let j = 0; j < n; j++) best[j] = Math.min(best[j], dist2(j, centres, k));
+    relax(centres, k * D, best, true);
   }
   const labels = new Int32Array(n).fill(-1);
   const sums = new Float64Array(K * D);
@@ -77,7 +78,13 @@ export function kmeans(x: number[][], K: number, rng: Rng, maxIter = 300): numbe
     for (let i = 0; i < n; i++) {
       let b = 0;
       let bd = Infinity;
-      for (let k = 0; k < K; k++) { const d = dist2(i, centres, k); if (d < bd) { bd = d; b = k; } }
+      const xo = i * D;
+      for (let k = 0; k < K; k++) {
+        let d2 = 0;
+        const co = k * D;
+        for (let d = 0; d < D; d++) { const v = flat[xo + d] - centres[co + d]; d2 += v * v; }
+        if (d2 < bd) { bd = d2; b = k; }
+      }
       if (labels[i] !== b) { labels[i] = b; changed++; }
     }
     if (changed === 0) break;
@@ -115,7 +122,9 @@ export function kmeansMarginals(bm: BoundModel, rng: Rng): Map<string, Tensor> |
     // Data observed in a statement that involves this latent, with one row per element.
     const f = bm.ir.factors.find((g) => g.kind === 'obs' && g.latents.includes(name) && g.site && rt.data.get(g.site)?.shape[0] === n);
     if (!f) return undefined;
-    const labels = kmeans(rows(rt.data.get(f.site!)!), info.K, rng);
+    // A start for EM, not a final clustering: about as many Lloyd passes as mclust's initialisation.
+    const t = rt.data.get(f.site!)!;
+    const labels = kmeans({ values: t.dataSync(), n: t.shape[0], d: t.size / t.shape[0] }, info.K, rng, 20);
     const onehot = tf.oneHot(tf.tensor1d(labels, 'int32'), info.K).toFloat();
     if (!info.node.chain) {
       out.set(name, tf.keep(onehot));
