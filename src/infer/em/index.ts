@@ -39,6 +39,8 @@ export interface EmOptions {
   closedForm?: boolean;
   /** Use the fused Gaussian-mixture E-step where the model has that shape (default true). */
   fused?: boolean;
+  /** Added to closed-form variances and covariance diagonals (scikit-learn's reg_covar; default 1e-6). */
+  regCovar?: number;
   onIteration?: (start: number, iter: number, logLik: number) => void;
 }
 
@@ -80,7 +82,7 @@ export function em(bm: BoundModel, opts: EmOptions = {}): EmResult {
   const nObs = Math.max(1, observationCount(bm));
   const nInit = opts.init ? 1 : Math.max(1, opts.nInit ?? 1);
   const keys = Key.seed(opts.seed ?? 1).split(Math.max(2, nInit));
-  const updates: ClosedFormUpdate[] = opts.closedForm === false ? [] : closedFormUpdates(bm, { priors });
+  const updates: ClosedFormUpdate[] = opts.closedForm === false ? [] : closedFormUpdates(bm, { priors, regCovar: opts.regCovar });
   const closedNames = new Set(updates.map((u) => u.param));
   const gradParams = bm.params.filter((p) => !closedNames.has(p.name));
   const fast = opts.fused === false ? undefined : fastGmmEStep(bm, priors);

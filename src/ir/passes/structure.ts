@@ -52,6 +52,13 @@ export function structure(ir: IRProgram): IRProgram {
       info.components.push({ factor: f.id, family: f.dist.family, expfam: EXPFAM.has(f.dist.family), args: f.dist.args.map(classifyArg) });
     }
   }
+  // A conjugate update is only closed-form when the parameter's declared constraint is
+  // the family's natural support (an ordered or bounded mean is not normal-normal conjugate).
+  const natural: Record<string, string> = {
+    'dirichlet-categorical': 'simplex', 'beta-bernoulli': 'unit', 'beta-binomial': 'unit', 'gamma-poisson': 'positive',
+    'gamma-exponential': 'positive', 'normal-normal-mean': 'real', 'normal-mvnormal-mean': 'real',
+  };
+  const constraintOf = new Map(ir.params.map((q) => [q.name, q.constraint.name]));
   for (const [name, p] of Object.entries(info.params)) {
     if (p.prior === undefined) continue;
     const prior = ir.factors[p.prior].dist;
@@ -63,7 +70,7 @@ export function structure(ir: IRProgram): IRProgram {
       })());
       // Conjugate only when the parameter enters no other factor than its prior and these likelihoods.
       const others = p.factors.filter((id) => id !== p.prior && !lik.some((l) => l.factor === id));
-      if (lik.length && others.length === 0) info.conjugate.push({ param: name, prior: p.prior, likelihood: lik.map((l) => l.factor), kind: c.kind });
+      if (lik.length && others.length === 0 && constraintOf.get(name) === natural[c.kind]) info.conjugate.push({ param: name, prior: p.prior, likelihood: lik.map((l) => l.factor), kind: c.kind });
     }
   }
   return { ...ir, structure: info };
