@@ -9,7 +9,7 @@ import type { Constraint, Transform } from '../distributions/types';
 import type { Diagnostic } from '../diagnostics/diagnostic';
 import type { IRDim, IRExpr, IRProgram, DataNode, IRConstraint, Factor } from '../ir/types';
 import { walkExpr } from '../ir/lower';
-import { fmtIndex, toNdArray, unravel, type DataInput, type NdArray } from './data';
+import { fmtIndex, resolveSizes, toNdArray, unravel, type DataInput, type NdArray } from './data';
 import { EvalError, evalExpr, evalLets, latentDim, plateDim, type Runtime } from './evaluate';
 
 /** A parameter's place in the flat unconstrained vector. */
@@ -99,27 +99,12 @@ export function bind(ir: IRProgram, input: DataInput): Bound {
     else diags.push(r);
   }
 
-  // 2. Sizes: declared values first, then from shapes; all sources must agree.
-  const sizes = new Map<string, number>();
+  // 2. Sizes: given under their own name or read off data shapes; all sources must agree.
+  const resolved = resolveSizes(ir.sizes, given);
+  diags.push(...resolved.diagnostics);
+  const sizes = resolved.values;
   for (const s of ir.sizes) {
-    const sources: { what: string; n: number }[] = [];
-    const direct = given.get(s.name);
-    if (direct && direct.shape.length === 0) sources.push({ what: `'${s.name}' itself`, n: direct.values[0] });
-    for (const f of s.from) {
-      const d = given.get(f.data);
-      if (d && d.shape.length > f.axis) sources.push({ what: `dimension ${f.axis + 1} of '${f.data}'`, n: d.shape[f.axis] });
-    }
-    if (sources.length === 0) {
-      const from = s.from.map((f) => `'${f.data}'`).join(' or ');
-      error('E0610', `size '${s.name}' cannot be determined`, from ? `give data ${from}${s.declared ? ` or '${s.name}'` : ''}` : `give '${s.name}'`);
-      continue;
-    }
-    const first = sources[0];
-    for (const o of sources.slice(1)) {
-      if (o.n !== first.n) error('E0611', `size '${s.name}' is ${first.n} from ${first.what} but ${o.n} from ${o.what}`);
-    }
-    sizes.set(s.name, first.n);
-    if (s.declared && !given.has(s.name)) given.set(s.name, { shape: [], values: Float64Array.of(first.n) });
+    if (s.declared && sizes.has(s.name) && !given.has(s.name)) given.set(s.name, { shape: [], values: Float64Array.of(sizes.get(s.name)!) });
   }
 
   // 3. Each data variable: present, right shape, finite, integer where declared, within bounds.

@@ -93,3 +93,46 @@ export function toNested(values: ArrayLike<number>, shape: number[]): number | u
 function err(code: string, message: string): Diagnostic {
   return { severity: 'error', code, message };
 }
+
+/** Where a size can be read: given directly, or off an axis of a data array. */
+export interface SizeSource {
+  name: string;
+  from: { data: string; axis: number }[];
+  declared: boolean;
+}
+
+/**
+ * Resolves every size from the given data: the value given under its own name, or the
+ * extent of an axis of a data array that has it as a dim. All sources must agree and
+ * the size must be a non-negative integer; every problem is returned as a diagnostic.
+ */
+export function resolveSizes(sizes: readonly SizeSource[], given: ReadonlyMap<string, NdArray>): { values: Map<string, number>; diagnostics: Diagnostic[] } {
+  const values = new Map<string, number>();
+  const diagnostics: Diagnostic[] = [];
+  for (const s of sizes) {
+    const sources: { what: string; n: number }[] = [];
+    const direct = given.get(s.name);
+    if (direct && direct.shape.length === 0) sources.push({ what: `'${s.name}' itself`, n: direct.values[0] });
+    for (const f of s.from) {
+      const d = given.get(f.data);
+      if (d && d.shape.length > f.axis) sources.push({ what: `dimension ${f.axis + 1} of '${f.data}'`, n: d.shape[f.axis] });
+    }
+    if (sources.length === 0) {
+      const from = s.from.map((f) => `data '${f.data}'`);
+      diagnostics.push({ ...err('E0610', `size '${s.name}' cannot be determined`), help: `give '${s.name}' (e.g. { ${s.name}: 100 })${from.length ? ` or ${from.join(' or ')}` : ''}` });
+      continue;
+    }
+    const first = sources[0];
+    if (!Number.isInteger(first.n) || first.n < 0) {
+      diagnostics.push(err('E0610', `size '${s.name}' must be a non-negative integer, got ${first.n}`));
+      continue;
+    }
+    const clash = sources.slice(1).find((o) => o.n !== first.n);
+    if (clash) {
+      diagnostics.push(err('E0611', `size '${s.name}' is ${first.n} from ${first.what} but ${clash.n} from ${clash.what}`));
+      continue;
+    }
+    values.set(s.name, first.n);
+  }
+  return { values, diagnostics };
+}

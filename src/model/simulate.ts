@@ -35,7 +35,7 @@ import { typeBase } from '../check/declarations';
 import { exprText } from '../check/text';
 import { getDistribution } from '../distributions/registry';
 import { Key } from '../tensor/random';
-import { fmtIndex, toNdArray, unravel } from './data';
+import { fmtIndex, resolveSizes, toNdArray, unravel } from './data';
 import {
   JsFunctionError, applyOperator, broadcastOffsets, callFunction, fmtShape, indexPositions, scalar, sizeOf, stack,
 } from './js-functions';
@@ -163,34 +163,12 @@ function prepare(checked: CheckResult, input: DataInput, fixedIn: Record<string,
   }
   flush();
 
-  // 2. Sizes: given directly or read off data shapes; every source must agree.
+  // 2. Sizes: given directly or read off data shapes; every source must agree (shared with bind).
   const known = new Map<string, NdArray>();
-  const reported = new Set<string>();
-  for (const s of checked.sizes) {
-    const sources: { what: string; n: number }[] = [];
-    const direct = given.get(s.name);
-    if (direct && direct.shape.length === 0) sources.push({ what: `'${s.name}' itself`, n: direct.values[0] });
-    for (const f of s.from) {
-      const d = given.get(f.data);
-      if (d && d.shape.length > f.axis) sources.push({ what: `axis ${f.axis + 1} of '${f.data}'`, n: d.shape[f.axis] });
-    }
-    if (sources.length === 0) {
-      const from = s.from.map((f) => `data '${f.data}'`);
-      error(CODES.sizeUnknown, `size '${s.name}' cannot be determined`, `give '${s.name}' (e.g. { ${s.name}: 100 })${from.length ? ` or ${from.join(' or ')}` : ''}`);
-      reported.add(s.name);
-      continue;
-    }
-    const first = sources[0];
-    if (!Number.isInteger(first.n) || first.n < 0) {
-      error(CODES.sizeUnknown, `size '${s.name}' must be a non-negative integer, got ${first.n}`);
-      reported.add(s.name);
-      continue;
-    }
-    for (const o of sources.slice(1)) {
-      if (o.n !== first.n) error(CODES.sizeConflict, `size '${s.name}' is ${first.n} from ${first.what} but ${o.n} from ${o.what}`);
-    }
-    known.set(s.name, scalar(first.n));
-  }
+  const resolvedSizes = resolveSizes(checked.sizes, given);
+  diags.push(...resolvedSizes.diagnostics);
+  const reported = new Set<string>(checked.sizes.map((s) => s.name).filter((n) => !resolvedSizes.values.has(n)));
+  for (const [name, n] of resolvedSizes.values) known.set(name, scalar(n));
   // Given covariates are known before any shape is worked out (dims may name data scalars).
   for (const sym of symbols.values()) {
     if (sym.role !== 'data' || observedNames.has(sym.name)) continue;

@@ -7,7 +7,7 @@
  * tie-breaking) come from a fixed-seed `Key`, so every result is reproducible.
  */
 import { Key } from '../tensor/random';
-import { lgammaF64, ndtrF64 } from '../tensor/special';
+import { gammaincF64, gammainccF64, ndtrF64 } from '../tensor/special';
 
 // ---------------------------------------------------------------------------------------
 // Input checks
@@ -30,49 +30,6 @@ function checkProbabilities(fn: string, ps: readonly number[]): void {
 // Incomplete gamma and the chi-square distribution
 // ---------------------------------------------------------------------------------------
 
-const GAMMA_EPS = 1e-15;
-const GAMMA_MAX_ITER = 10_000;
-
-/** Series P(a, x) = e^{-x} x^a / Γ(a) Σ x^n / (a (a+1) ... (a+n)); converges fast for x < a + 1. */
-function lowerGammaSeries(a: number, x: number): number {
-  let term = 1 / a;
-  let sum = term;
-  for (let n = 1; n < GAMMA_MAX_ITER; n++) {
-    term *= x / (a + n);
-    sum += term;
-    if (Math.abs(term) < Math.abs(sum) * GAMMA_EPS) {
-      return sum * Math.exp(-x + a * Math.log(x) - lgammaF64(a));
-    }
-  }
-  throw new RangeError(`regularized incomplete gamma: the series did not converge for a = ${a}, x = ${x}`);
-}
-
-/**
- * Continued fraction for Q(a, x) (Legendre's, evaluated by the modified Lentz method);
- * converges fast for x >= a + 1 and computes Q directly, so tiny upper tails keep their
- * relative accuracy instead of being lost in 1 - P.
- */
-function upperGammaContinuedFraction(a: number, x: number): number {
-  const tiny = 1e-300;
-  let b = x + 1 - a;
-  let c = 1 / tiny;
-  let d = 1 / b;
-  let h = d;
-  for (let i = 1; i < GAMMA_MAX_ITER; i++) {
-    const an = -i * (i - a);
-    b += 2;
-    d = an * d + b;
-    if (Math.abs(d) < tiny) d = tiny;
-    c = b + an / c;
-    if (Math.abs(c) < tiny) c = tiny;
-    d = 1 / d;
-    const delta = d * c;
-    h *= delta;
-    if (Math.abs(delta - 1) < GAMMA_EPS) return Math.exp(-x + a * Math.log(x) - lgammaF64(a)) * h;
-  }
-  throw new RangeError(`regularized incomplete gamma: the continued fraction did not converge for a = ${a}, x = ${x}`);
-}
-
 /**
  * Returns Q(a, x) = Γ(a, x) / Γ(a), the regularized upper incomplete gamma function
  * (the survival function of Gamma(a, 1) at x). Float64, ~1e-14 relative.
@@ -85,7 +42,7 @@ export function gammaQ(a: number, x: number): number {
   if (!(x >= 0)) throw new RangeError(`gammaQ: x must be a nonnegative number, got ${x}`);
   if (x === 0) return 1;
   if (x === Infinity) return 0;
-  return x < a + 1 ? 1 - lowerGammaSeries(a, x) : upperGammaContinuedFraction(a, x);
+  return gammainccF64(a, x);
 }
 
 /**
@@ -100,7 +57,7 @@ export function gammaP(a: number, x: number): number {
   if (!(x >= 0)) throw new RangeError(`gammaP: x must be a nonnegative number, got ${x}`);
   if (x === 0) return 0;
   if (x === Infinity) return 1;
-  return x < a + 1 ? lowerGammaSeries(a, x) : 1 - upperGammaContinuedFraction(a, x);
+  return gammaincF64(a, x);
 }
 
 /**
