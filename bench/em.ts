@@ -15,7 +15,7 @@ import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { compile, useBackend } from '../src';
-import { em } from '../src/infer/em';
+import { em, emResponsibilities } from '../src/infer/em';
 
 const arg = (k: string, d: string) => (process.argv.includes(k) ? process.argv[process.argv.indexOf(k) + 1] : d);
 const configs = arg('--configs', '100000,2,4;100000,8,8;200000,32,16').split(';').filter(Boolean).map((c) => c.split(',').map(Number) as [number, number, number]);
@@ -93,7 +93,7 @@ for (const [N, D, K] of configs) {
   // Seconds per iteration: 20 fixed iterations from the same start, minus the start itself.
   const start = em(bm, { seed: 0, maxIter: 0, tol: 0 });
   const twenty = em(bm, { seed: 0, maxIter: 20, tol: 0 });
-  const marg = bm.latentMarginals(fit.params);
+  const marg = emResponsibilities(bm, fit.params);
   const r = Object.values(marg)[0];
   const pred = new Int32Array(N);
   for (let n = 0; n < N; n++) {

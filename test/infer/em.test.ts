@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend, Key, choleskyF64 } from '../../src/tensor';
 import { compile } from '../../src';
-import { em } from '../../src/infer/em';
+import { em, emResponsibilities } from '../../src/infer/em';
 import { closedFormUpdates } from '../../src/infer/em/closed-form';
 
 beforeAll(async () => {
@@ -199,4 +199,16 @@ describe('fused Gaussian-mixture E-step', () => {
       fused.trace.forEach((v, i) => expect(Math.abs(v - generic.trace[i])).toBeLessThan(1e-5 * Math.abs(v) + 1e-3));
     });
   }
+});
+
+describe('responsibilities', () => {
+  it('the fused path gives the generic posterior marginals', () => {
+    const x = gmmData(50, [[0, 0], [3, 1], [-1, 4]], 0.9, 8);
+    const bm = compile(fullGmm).bind({ K: 3, x });
+    const r = em(bm, { seed: 1, maxIter: 3, tol: 0 });
+    const fused = emResponsibilities(bm, r.params as never).z;
+    const generic = bm.latentMarginals(r.params as never).z;
+    expect(fused.shape).toEqual(generic.shape);
+    fused.values.forEach((v, i) => expect(Math.abs(v - generic.values[i])).toBeLessThan(1e-5));
+  });
 });

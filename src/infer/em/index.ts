@@ -199,3 +199,20 @@ function observationCount(bm: BoundModel): number {
   }
   return n;
 }
+
+/**
+ * Returns the responsibilities (posterior marginals of every enumerated latent) at the
+ * given values, through the fused Gaussian-mixture E-step when the model has that shape
+ * (the generic evaluator materialises [N, K, D, D] for multivariate normals), else the
+ * generic one. Same layout as BoundModel.latentMarginals.
+ */
+export function emResponsibilities(bm: BoundModel, values: ParamValues): Record<string, { shape: number[]; values: Float64Array }> {
+  const fast = fastGmmEStep(bm, false);
+  if (!fast) return bm.latentMarginals(values);
+  const out: Record<string, { shape: number[]; values: Float64Array }> = {};
+  tf.tidy(() => {
+    const { marginals } = fast(bm.paramTensors(values));
+    for (const [k, m] of marginals) out[k] = { shape: m.shape, values: Float64Array.from(m.dataSync()) };
+  });
+  return out;
+}
