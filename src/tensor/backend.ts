@@ -6,6 +6,11 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
+// Production mode silences tfjs's console banners (the cpu backend advertises tfjs-node on
+// first use, which cannot install on machines without access to its binary download).
+// mixppl validates its own inputs, so tfjs's extra debug checks are not relied on.
+tf.enableProdMode();
+
 export type BackendName = 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
 export const BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'webgpu', 'tensorflow'];
 
