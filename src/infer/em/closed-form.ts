@@ -187,6 +187,9 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
         }
         let c = counts!;
         if (alphaMinus1) c = tf.add(c, alphaMinus1(params));
+        // An empty component would get weight exactly 0, outside the open simplex (its
+        // unconstrained value is -inf); like scikit-learn, add 10 eps (float32) to every count.
+        c = tf.add(c, 10 * 1.1920929e-7);
         const total = tf.sum(c, -1, true);
         // A row with no expected counts keeps its previous value.
         return tf.where(tf.greater(total, 0), tf.div(c, tf.maximum(total, 1e-30)), params.get(p.name)!);
