@@ -115,7 +115,14 @@ function weightedScatter(w: BVal, x: BVal, mu: Tensor, dim: string, cache?: Map<
     const a = tf.mul(tf.expandDims(s1, 2), tf.expandDims(mt, 1));
     const b = tf.mul(tf.expandDims(mt, 2), tf.expandDims(s1, 1));
     const c = tf.mul(tf.reshape(nk, [K, 1, 1]), tf.mul(tf.expandDims(mt, 2), tf.expandDims(mt, 1)));
-    return tf.add(tf.sub(tf.sub(raw, a), b), c);
+    const fast = tf.add(tf.sub(tf.sub(raw, a), b), c);
+    // The subtraction loses float32 precision in proportion to (overall spread / component
+    // spread): exact enough while every component variance is at least 1e-2 of the data's
+    // (error ~ 1e-5 relative). A collapsing component fails that; recompute centred then.
+    const compVar = tf.div(matrixDiagPart(fast), tf.reshape(tf.maximum(nk, 1e-30), [K, 1]));
+    const dataVar = tf.mean(tf.reshape(outer, [N, D, D]), 0);
+    const ratio = tf.min(tf.div(compVar, tf.maximum(matrixDiagPart(dataVar), 1e-30)));
+    if (ratio.dataSync()[0] >= 1e-2) return fast;
   }
   const out: Tensor[] = [];
   for (let k = 0; k < K; k++) {
@@ -221,7 +228,11 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
           const w = factorWeights(rt, f, marginals)!;
           const { n, s1 } = weightedMoments(w, evalWith(rt, params, value), dim);
           const m = tf.div(s1, expandLike(tf.maximum(n, 1e-30), s1));
-          const next = fam === 'exponential' ? tf.div(1, m) : m;
+          // The maximiser can sit on the boundary (all of a component's points are 1, or 0
+          // counts): Q rises towards it, so the nearest representable interior value is the
+          // maximiser over what the constraint can hold, and EM stays monotone.
+          const next = fam === 'exponential' ? tf.div(1, tf.maximum(m, 1e-30))
+            : fam === 'bernoulli' ? tf.clipByValue(m, 1e-6, 1 - 1e-6) : tf.maximum(m, 1e-30);
           return keepOld(next, expandLike(n, s1), params.get(mean)!);
         },
       });
@@ -257,11 +268,12 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
               const nTot = tf.sum(sumPlates(sumDims(w, [dim])).t);
               const ss = tf.sum(sumDims(sumPlates(sq), [dim]).t);
               const shape = params.get(scaleParam!)!.shape;
-              return tf.broadcastTo(tf.sqrt(tf.add(tf.div(ss, nTot), reg)), shape);
+              return tf.broadcastTo(tf.sqrt(tf.maximum(tf.add(tf.div(ss, nTot), reg), 1e-30)), shape);
             }
             const n = perComponent(w, dim);
             const ss = perComponent(sq, dim);
-            const v = tf.add(tf.div(ss, expandLike(n, ss)), reg);
+            // A floor far below any data scale keeps a zero-spread component representable.
+            const v = tf.maximum(tf.add(tf.div(ss, expandLike(tf.maximum(n, 1e-30), ss)), reg), 1e-30);
             return keepOld(tf.sqrt(v), expandLike(n, ss), params.get(scaleParam!)!);
           },
         });
