@@ -7,11 +7,12 @@
 import type { Diagnostic } from '../diagnostics/diagnostic';
 import { InternalError } from '../diagnostics/diagnostic';
 import type { Span } from '../diagnostics/span';
-import type { Expr, Program, Stmt, TypeExpr, CallExpr } from '../ast/nodes';
+import type { Expr, Stmt, TypeExpr, CallExpr } from '../ast/nodes';
 import type { CheckResult } from '../check';
 import type {
   Factor, FactorKind, IRConstraint, IRDim, IRDist, IRExpr, IRProgram, LatentIndex, LatentNode, ParamNode, Plate, DataNode,
 } from './types';
+import { mentions, walkFactor } from './walk';
 
 /** Constrained type bases and what they mean. */
 const TYPE_BASES: Record<string, { constraint: IRConstraint['name']; eventRank: 0 | 1 | 2; matrix?: boolean }> = {
@@ -107,7 +108,7 @@ class Lowerer {
       const dims: (IRDim | undefined)[] = [];
       const consts: number[] = [];
       for (const f of this.factors) {
-        const visit = (e?: IRExpr) => e && walkExpr(e, (x) => {
+        walkFactor(f, (x) => {
           if (x.op !== 'latent' || x.name !== name) return;
           x.index.forEach((ix, i) => {
             if ('at' in ix) consts[i] = Math.max(consts[i] ?? 0, ix.at);
@@ -115,8 +116,6 @@ class Lowerer {
             else if (!dims[i]) dims[i] = { kind: 'expr', expr: { op: 'call', fn: 'add', args: [this.plates.get(ix.plate)!.hi, { op: 'const', value: ix.shift, elem: 'int' }], span: f.span } };
           });
         });
-        visit(f.value); visit(f.term);
-        if (f.dist) forEachDistExpr(f.dist, visit);
       }
       const rank = Math.max(dims.length, consts.length);
       lat.shape = Array.from({ length: rank }, (_, i) => simplifyDim(dims[i] ?? { kind: 'const', n: consts[i] ?? 1 }));
@@ -302,17 +301,7 @@ class Lowerer {
 
   private addFactor(f: Omit<Factor, 'id' | 'plates' | 'latents'>): void {
     const latents = new Set<string>();
-    const visit = (e?: IRExpr): void => {
-      if (!e) return;
-      walkExpr(e, (x) => { if (x.op === 'latent') latents.add(x.name); });
-    };
-    visit(f.value); visit(f.term);
-    const visitDist = (d?: IRDist): void => {
-      if (!d) return;
-      if (d.kind === 'family') d.args.forEach(visit);
-      else { visitDist(d.base); visit(d.lower); visit(d.upper); }
-    };
-    visitDist(f.dist);
+    walkFactor(f, (x) => { if (x.op === 'latent') latents.add(x.name); });
     const factor: Factor = { ...f, id: this.factors.length, plates: [...this.plateStack], latents: [...latents] };
     this.factors.push(factor);
   }
@@ -396,29 +385,6 @@ function rootName(e: Expr): string | undefined {
   return undefined;
 }
 
-/** Calls `f` on every node of an IR expression. */
-export function walkExpr(e: IRExpr, f: (x: IRExpr) => void): void {
-  f(e);
-  switch (e.op) {
-    case 'index': walkExpr(e.target, f); e.indices.forEach((i) => walkExpr(i, f)); break;
-    case 'call': e.args.forEach((a) => walkExpr(a, f)); break;
-    case 'vector': e.elements.forEach((a) => walkExpr(a, f)); break;
-    case 'where': walkExpr(e.cond, f); walkExpr(e.then, f); walkExpr(e.else, f); break;
-    default: break;
-  }
-}
-
-/** Calls `f` on every expression inside a distribution application. */
-export function forEachDistExpr(d: IRDist, f: (e: IRExpr) => void): void {
-  if (d.kind === 'family') d.args.forEach(f);
-  else { forEachDistExpr(d.base, f); f(d.lower); f(d.upper); }
-}
-
-function mentions(e: IRExpr, pred: (x: IRExpr) => boolean): boolean {
-  let found = false;
-  walkExpr(e, (x) => { if (pred(x)) found = true; });
-  return found;
-}
 const mentionsLatent = (e: IRExpr) => mentions(e, (x) => x.op === 'latent');
 const mentionsLoop = (e: IRExpr) => mentions(e, (x) => x.op === 'loop');
 const mentionsParamOrLatent = (e: IRExpr) => mentions(e, (x) => x.op === 'param' || x.op === 'latent' || x.op === 'let');

@@ -7,10 +7,10 @@ import { tf, type Tensor } from '../tensor';
 import { getTransform } from '../distributions/transforms';
 import type { Constraint, Transform } from '../distributions/types';
 import type { Diagnostic } from '../diagnostics/diagnostic';
-import type { IRDim, IRExpr, IRProgram, DataNode, IRConstraint, Factor } from '../ir/types';
-import { walkExpr } from '../ir/lower';
+import type { IRDim, IRExpr, IRProgram, DataNode, Factor } from '../ir/types';
+import { forEachDistExpr, walkExpr, walkFactor } from '../ir/walk';
 import { fmtIndex, resolveSizes, toNdArray, unravel, type DataInput, type NdArray } from './data';
-import { EvalError, evalExpr, evalLets, latentDim, plateDim, type Runtime } from './evaluate';
+import { evalExpr, evalLets, latentDim, plateDim, type Runtime } from './evaluate';
 
 /** A parameter's place in the flat unconstrained vector. */
 export interface ParamInfo {
@@ -236,7 +236,8 @@ function resolveLatents(rt: Runtime, params: ParamInfo[], data: Map<string, NdAr
         const selfRef = (f: Factor) => {
           let found = false;
           const d = f.dist!;
-          if (d.kind === 'family') d.args.forEach((a) => walkExpr(a, (x) => { if (x.op === 'latent' && x.name === lat.name) found = true; }));
+          // Only the distribution's arguments: the left-hand side is the latent itself.
+          forEachDistExpr(d, (a) => walkExpr(a, (x) => { if (x.op === 'latent' && x.name === lat.name) found = true; }));
           return found;
         };
         const ordered = [...defs.filter((f) => !selfRef(f)), ...defs.filter(selfRef)];
@@ -296,7 +297,7 @@ function resolveLatents(rt: Runtime, params: ParamInfo[], data: Map<string, NdAr
 /** A chain's steps must stay inside 1..T, and step 1 has no predecessor. */
 function checkChainRanges(rt: Runtime, name: string, T: number, diags: Diagnostic[]): void {
   for (const f of rt.ir.factors) {
-    const visit = (e: IRExpr): void => {
+    walkFactor(f, (e) => {
       if (e.op === 'latent' && e.name === name) {
         const ix = e.index[0];
         if ('at' in ix) {
@@ -309,16 +310,7 @@ function checkChainRanges(rt: Runtime, name: string, T: number, diags: Diagnosti
           }
         }
       }
-      if (e.op === 'index') { visit(e.target); e.indices.forEach(visit); }
-      if (e.op === 'call') e.args.forEach(visit);
-      if (e.op === 'vector') e.elements.forEach(visit);
-      if (e.op === 'where') { visit(e.cond); visit(e.then); visit(e.else); }
-    };
-    if (f.value) visit(f.value);
-    if (f.term) visit(f.term);
-    if (f.dist?.kind === 'family') f.dist.args.forEach(visit);
+    });
   }
 }
 
-export { EvalError };
-export type { IRConstraint };

@@ -9,8 +9,7 @@ import type { Source } from '../diagnostics/span';
 import type { IRProgram } from '../ir/types';
 import { bind, type Bound, type ParamInfo } from './bind';
 import { toNdArray, toNested, type DataInput, type DataValue } from './data';
-import { EvalError, evalFactor, evalLets, logJoint, plateDim, latentDim, probeShape, type Runtime } from './evaluate';
-import { permuteTo } from './values';
+import { EvalError, evalFactor, evalLets, logJoint, probeShape, type Runtime } from './evaluate';
 
 /** Parameter values keyed by name: numbers, nested arrays, or tensors. */
 export type ParamValues = Readonly<Record<string, DataValue | Tensor>>;
@@ -75,7 +74,7 @@ export class BoundModel {
       });
       const v = lp.dataSync()[0];
       lp.dispose();
-      if (Number.isNaN(v)) this.explainNaN(this.paramTensorsKept(values), opts);
+      if (Number.isNaN(v)) this.explainNaN(values, opts);
       return v;
     });
   }
@@ -244,10 +243,6 @@ export class BoundModel {
     return out;
   }
 
-  private paramTensorsKept(values: ParamValues): ParamValues {
-    return values;
-  }
-
   /** A NaN log density is never returned silently: find the statement that made it. */
   private explainNaN(values: ParamValues, opts: LogDensityOptions): never {
     const per = this.factorLogDensities(values);
@@ -278,4 +273,3 @@ export function asMixError(e: unknown, source?: Source): unknown {
   return e;
 }
 
-export { plateDim, latentDim, permuteTo };

@@ -16,6 +16,7 @@ import type { DistributionDef } from '../distributions/types';
 import type { Factor, IRDist, IRExpr, IRProgram, LatentNode } from '../ir/types';
 import { FUNCTIONS, FunctionArgError } from './functions';
 import { chainLogZ } from './chain';
+import { walkFactor } from '../ir/walk';
 import { align, eventShape, iota, layout, permuteTo, RankError, scalar, sumDims, sumEvent, type BVal } from './values';
 
 /** Everything about a model with its data bound that evaluation needs. */
@@ -347,27 +348,6 @@ function chainPosition(f: Factor, lat: string): { plate: string } | { at: number
   };
   walkFactor(f, visit);
   return pos!;
-}
-
-function walkFactor(f: Factor, visit: (e: IRExpr) => void): void {
-  const walk = (e?: IRExpr) => {
-    if (!e) return;
-    visit(e);
-    switch (e.op) {
-      case 'index': walk(e.target); e.indices.forEach(walk); break;
-      case 'call': e.args.forEach(walk); break;
-      case 'vector': e.elements.forEach(walk); break;
-      case 'where': walk(e.cond); walk(e.then); walk(e.else); break;
-      default: break;
-    }
-  };
-  walk(f.value); walk(f.term);
-  const dist = (d?: IRDist) => {
-    if (!d) return;
-    if (d.kind === 'family') d.args.forEach(walk);
-    else { dist(d.base); walk(d.lower); walk(d.upper); }
-  };
-  dist(f.dist);
 }
 
 function eliminateChain(rt: Runtime, lat: LatentNode, fvals: FVal[], probe?: Tensor): FVal[] {

@@ -5,8 +5,7 @@
 import type { Diagnostic } from '../diagnostics/diagnostic';
 import type { Source } from '../diagnostics/span';
 import type { IRDim, IRExpr, IRProgram } from '../ir/types';
-import { printIR } from '../ir/print';
-import { printIRExpr } from '../ir/print';
+import { printIR, printIRExpr } from '../ir/print';
 import { BoundModel } from './bound-model';
 import type { DataInput } from './data';
 import type { CheckResult } from '../check';

@@ -18,7 +18,8 @@
 import { tf, cholesky, matrixDiag, matrixDiagPart, type Tensor } from '../../tensor';
 import type { BoundModel } from '../../model/bound-model';
 import type { Factor, IRExpr } from '../../ir/types';
-import { evalWith, factorWeights, latentDim, plateDim } from '../../model/evaluate';
+import { mentions } from '../../ir/walk';
+import { evalWith, factorWeights, latentDim } from '../../model/evaluate';
 import { align, sumDims, type BVal } from '../../model/values';
 
 export interface ClosedFormUpdate {
@@ -99,12 +100,15 @@ function weightedScatter(w: BVal, x: BVal, mu: Tensor, dim: string, cache?: Map<
   if (cache && N * D * D <= OUTER_BUDGET) {
     let centre = cache.get(`${key}:mean`);
     let outer = cache.get(`${key}:outer`);
-    if (!centre || !outer) {
+    let dataVar = cache.get(`${key}:var`);
+    if (!centre || !outer || !dataVar) {
       centre = tf.keep(tf.mean(m.X, 0, true));
       const xc = tf.sub(m.X, centre);
       outer = tf.keep(tf.reshape(tf.mul(tf.expandDims(xc, 2), tf.expandDims(xc, 1)), [N, D * D]));
+      dataVar = tf.keep(tf.mean(tf.square(xc), 0)); // [D], the data's variance per feature
       cache.set(`${key}:mean`, centre);
       cache.set(`${key}:outer`, outer);
+      cache.set(`${key}:var`, dataVar);
     }
     const Wt = tf.transpose(m.W); // [K, N]
     const nk = tf.sum(Wt, 1); // [K]
@@ -120,8 +124,7 @@ function weightedScatter(w: BVal, x: BVal, mu: Tensor, dim: string, cache?: Map<
     // spread): exact enough while every component variance is at least 1e-2 of the data's
     // (error ~ 1e-5 relative). A collapsing component fails that; recompute centred then.
     const compVar = tf.div(matrixDiagPart(fast), tf.reshape(tf.maximum(nk, 1e-30), [K, 1]));
-    const dataVar = tf.mean(tf.reshape(outer, [N, D, D]), 0);
-    const ratio = tf.min(tf.div(compVar, tf.maximum(matrixDiagPart(dataVar), 1e-30)));
+    const ratio = tf.min(tf.div(compVar, tf.maximum(dataVar, 1e-30)));
     if (ratio.dataSync()[0] >= 1e-2) return fast;
   }
   const out: Tensor[] = [];
@@ -385,16 +388,7 @@ function covarianceForm(fam: string, e: IRExpr, lat: string):
 }
 
 function mentionsParam(e: IRExpr): boolean {
-  let found = false;
-  const walk = (x: IRExpr) => {
-    if (x.op === 'param' || x.op === 'latent') found = true;
-    if (x.op === 'index') { walk(x.target); x.indices.forEach(walk); }
-    if (x.op === 'call') x.args.forEach(walk);
-    if (x.op === 'vector') x.elements.forEach(walk);
-    if (x.op === 'where') { walk(x.cond); walk(x.then); walk(x.else); }
-  };
-  walk(e);
-  return found;
+  return mentions(e, (x) => x.op === 'param' || x.op === 'latent');
 }
 
 /** Reshapes per-component counts [K] to broadcast against [K, ...event]. */
@@ -411,4 +405,3 @@ function pick(tied: boolean, mask: Tensor, next: Tensor, old: Tensor): Tensor {
   return tied ? next : tf.where(tf.broadcastTo(mask, next.shape), next, old);
 }
 
-export { plateDim };

@@ -8,7 +8,7 @@
  * batched triangular solve over [N, K, D] and its gradient. The generic E-step is the
  * reference it is tested against.
  */
-import { tf, cholesky, triangularSolve, eye, logSumExp, type Tensor } from '../../tensor';
+import { tf, cholesky, triangularSolve, eye, logSumExp, matrixDiagPart, type Tensor } from '../../tensor';
 import type { BoundModel } from '../../model/bound-model';
 import type { Factor, IRExpr } from '../../ir/types';
 
@@ -52,7 +52,7 @@ export function fastGmmEStep(bm: BoundModel, priors: boolean): FastEStep | undef
     const L = covFactor(params, K); // [K, D, D] lower
     // Linv = L^{-1} by one small batched solve; then z_k = (x - mu_k) Linv_k^T.
     const Linv = triangularSolve(L, tf.broadcastTo(eye(D), [K, D, D]));
-    const halfLogDet = tf.sum(tf.log(tf.abs(tf.matMul(tf.mul(L, eye(D)), tf.ones([K, D, 1])))), [1, 2]); // sum log diag
+    const halfLogDet = tf.sum(tf.log(tf.abs(matrixDiagPart(L))), 1); // log |det L| = Σ log |L_ii|
     // One product for all components: z[n, k, :] = Linv_k x_n - Linv_k mu_k.
     // (Plain, untransposed matmuls: a transposed operand is several times slower on wasm.)
     const LinvT = tf.reshape(tf.transpose(Linv, [2, 0, 1]), [D, K * D]); // [D, K*D], column block k = Linv_k^T

@@ -6,7 +6,7 @@
  */
 import type { Diagnostic } from '../../diagnostics/diagnostic';
 import type { Factor, IRProgram, LatentIndex } from '../types';
-import { forEachDistExpr, walkExpr } from '../lower';
+import { walkFactor } from '../walk';
 
 /** Returns the IR with each latent's `plates`, `factors` and `chain` filled in. */
 export function detectChains(input: IRProgram): { ir: IRProgram; diagnostics: Diagnostic[] } {
@@ -15,11 +15,7 @@ export function detectChains(input: IRProgram): { ir: IRProgram; diagnostics: Di
   for (const lat of ir.latents) {
     const refs: { factor: Factor; index: LatentIndex[] }[] = [];
     for (const f of ir.factors) {
-      const visit = (e?: import('../types').IRExpr): void => {
-        if (e) walkExpr(e, (x) => { if (x.op === 'latent' && x.name === lat.name) refs.push({ factor: f, index: x.index }); });
-      };
-      visit(f.value); visit(f.term);
-      if (f.dist) forEachDistExpr(f.dist, visit);
+      walkFactor(f, (x) => { if (x.op === 'latent' && x.name === lat.name) refs.push({ factor: f, index: x.index }); });
       if (f.kind === 'latent' && f.site === lat.name) lat.factors.push(f.id);
     }
     const span = lat.span ?? refs[0]?.factor.span;

@@ -6,7 +6,7 @@
  * updates read this; nothing here changes the density.
  */
 import type { ComponentInfo, IRExpr, IRProgram, StructureInfo } from '../types';
-import { forEachDistExpr, walkExpr } from '../lower';
+import { walkExpr, walkFactor } from '../walk';
 
 const EXPFAM = new Set([
   'normal', 'mvnormal', 'mvnormal_cholesky', 'exponential', 'gamma', 'inv_gamma', 'beta', 'dirichlet', 'categorical',
@@ -40,12 +40,12 @@ export function structure(ir: IRProgram): IRProgram {
   const lets = new Map(ir.lets.map((l) => [l.name, l.expr]));
   for (const f of ir.factors) {
     const seen = new Set<string>();
-    const visit = (e?: IRExpr) => e && walkExpr(e, (x) => {
+    // A let counts as its definition: the params it reads enter this factor too.
+    const note = (x: IRExpr): void => {
       if (x.op === 'param') seen.add(x.name);
-      if (x.op === 'let') visit(lets.get(x.name));
-    });
-    visit(f.value); visit(f.term);
-    if (f.dist) forEachDistExpr(f.dist, visit);
+      if (x.op === 'let' && lets.has(x.name)) walkExpr(lets.get(x.name)!, note);
+    };
+    walkFactor(f, note);
     for (const p of seen) info.params[p]?.factors.push(f.id);
     if (f.kind === 'prior' && f.value?.op === 'param' && info.params[f.value.name]) info.params[f.value.name].prior = f.id;
     if ((f.kind === 'obs' || f.kind === 'latent') && f.dist?.kind === 'family') {
