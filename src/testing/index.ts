@@ -30,3 +30,11 @@ export type { Moments, VectorMoments, NormalInverseGammaPosterior, MomentCheck, 
 export { expectCalibrated, expectSameDistribution, expectPosteriorMoments, expectGewekePasses, describeRanks, PropertyTestError } from './vitest';
 export { elementNames } from './model-types';
 export type { SimulatingModel, GewekeModel, SimulatedDrawLike, SimulateOptionsLike, PosteriorDraws, PosteriorSampler, TransitionKernel } from './model-types';
+export {
+  mixtureSpec, mixtureModel, mixtureProblem, paramValues, simulatedData, specToSource, specToModel, normalizeSpec, describeSpec,
+  specSizes, lengthName, placeholderData, maxCoordinates, COMPONENT_FAMILIES, COVARIANCES, COVARIANCE_FORMS, STRUCTURES, LATENT_FORMS,
+} from './arbitraries';
+export type {
+  MixtureSpec, MixtureSpecOptions, MixtureModel, MixtureProblem, MixtureProblemOptions, ParamDraw, ParamValuesOptions,
+  SimulatedData, SimulatedDataOptions, ComponentFamily, Covariance, CovarianceForm, Structure, LatentForm,
+} from './arbitraries';
