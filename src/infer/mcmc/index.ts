@@ -1,0 +1,295 @@
+/**
+ * The MCMC family: NUTS (or static HMC) over the flat unconstrained parameter vector with
+ * the discrete latents summed out, several chains, Stan's warm-up, and the diagnostics of
+ * Vehtari et al. (2021).
+ *
+ * The potential is recorded once and replayed in float64 JS (BoundModel.potentialFunction),
+ * so a gradient of a small model costs ~0.1 ms instead of a tfjs dispatch of ~5 ms.
+ */
+import { Key } from '../../tensor/random';
+import type { BoundModel, ParamValues } from '../../model/bound-model';
+import { runChain, InitError, type ChainPhase, type DrawStats, type TestBias } from './sampler';
+import { summarize, formatSummary, type SummaryRow } from './summary';
+import { flatNames, type ChainDraws } from '../../output/draws';
+import { writeCmdStanCsv } from '../../output/cmdstan-csv';
+
+export type { SummaryRow } from './summary';
+
+/** Options of {@link sample}. */
+export interface SampleOptions {
+  /** Number of chains (default 4), run one after another with independent keys. */
+  chains?: number;
+  /** Warm-up iterations per chain (default 1000). */
+  warmup?: number;
+  /** Draws kept per chain after warm-up (default 1000). */
+  draws?: number;
+  /** Keep every `thin`-th draw (default 1). */
+  thin?: number;
+  /** Seed of the run; chain c uses Key.seed(seed).fold(c). Default 1. */
+  seed?: number;
+  /** 'nuts' (default) or static 'hmc'. */
+  algorithm?: 'nuts' | 'hmc';
+  /** Euclidean metric adapted in warm-up: 'diag' (default) or 'dense'. */
+  metric?: 'diag' | 'dense';
+  /** Target acceptance statistic (default 0.8). */
+  delta?: number;
+  /** NUTS maximum tree depth (default 10). */
+  maxTreeDepth?: number;
+  /** Initial step size (default 1). */
+  stepsize?: number;
+  /**
+   * Initial values: one set for all chains or one per chain (constrained, by parameter
+   * name). Default: uniform(-initRadius, initRadius) on the unconstrained scale, as Stan.
+   */
+  init?: ParamValues | ParamValues[];
+  /** Radius of the random inits (default 2). */
+  initRadius?: number;
+  /** Progress callback (chain is 0-based; iteration counts warm-up and sampling together). */
+  onIteration?: (chain: number, iteration: number, phase: ChainPhase, divergences: number) => void;
+  /** Use the tensor evaluator for the potential even when it can be traced (for testing). */
+  tensorPath?: boolean;
+  /** TEST ONLY: a deliberately wrong kernel, so tests can show that their checks catch one. */
+  _testBias?: TestBias;
+}
+
+/** One chain's output. */
+export interface McmcChain {
+  /** Unconstrained draws (the sampler's state). */
+  unconstrained: Float64Array[];
+  /** Constrained values per draw, flattened in `McmcResult.names` order. */
+  values: Float64Array[];
+  stats: DrawStats[];
+  stepsize: number;
+  invMetric: Float64Array;
+  metric: 'diag' | 'dense';
+  init: Float64Array;
+  timeWarmupMs: number;
+  timeSamplingMs: number;
+}
+
+/** Run-level counts that say whether a run can be trusted. */
+export interface SamplerDiagnostics {
+  divergences: number;
+  /** Transitions that stopped at the maximum tree depth. */
+  treedepthHits: number;
+  meanAcceptStat: number;
+  maxRhat: number;
+  minEssBulk: number;
+  minEssTail: number;
+  /** Human-readable warnings, Stan-style (divergences, tree depth, R-hat > 1.01, ESS < 100 per chain). */
+  warnings: string[];
+}
+
+/** The draws of a run with summaries, diagnostics and CmdStan CSV output. */
+export class McmcResult {
+  private summaryCache?: SummaryRow[];
+  constructor(
+    readonly model: string,
+    /** Flat constrained names, row-major within each parameter (`mu.1`, `Sigma.1.2`). */
+    readonly names: string[],
+    readonly params: readonly { name: string; shape: number[] }[],
+    readonly chains: McmcChain[],
+    readonly settings: Required<Pick<SampleOptions, 'chains' | 'warmup' | 'draws' | 'thin' | 'seed' | 'algorithm' | 'metric' | 'delta' | 'maxTreeDepth'>>,
+    /** True when the potential ran as a float64 replay; false: tensor evaluator. */
+    readonly traced: boolean,
+    readonly seconds: number,
+  ) {}
+
+  /** Draws of one flat quantity (`mu.2`, or `lp__`), one array per chain. */
+  draws(name: string): Float64Array[] {
+    if (name === 'lp__') return this.chains.map((c) => Float64Array.from(c.stats, (s) => s.lp));
+    const j = this.names.indexOf(name);
+    if (j < 0) throw new RangeError(`no quantity '${name}'; quantities: ${this.names.join(', ')}`);
+    return this.chains.map((c) => Float64Array.from(c.values, (v) => v[j]));
+  }
+
+  /**
+   * All draws of one parameter, chains pooled in order, each draw flattened row-major
+   * (the layout `mixppl/testing`'s sbc expects).
+   */
+  paramDraws(name: string): Float64Array[] {
+    let off = 0;
+    for (const p of this.params) {
+      const size = p.shape.reduce((a, b) => a * b, 1);
+      if (p.name === name) return this.chains.flatMap((c) => c.values.map((v) => v.slice(off, off + size)));
+      off += size;
+    }
+    throw new RangeError(`no parameter '${name}'; parameters: ${this.params.map((p) => p.name).join(', ')}`);
+  }
+
+  /** Posterior mean of every flat quantity. */
+  means(): Record<string, number> {
+    const out: Record<string, number> = {};
+    this.names.forEach((n, j) => {
+      let s = 0;
+      let k = 0;
+      for (const c of this.chains) for (const v of c.values) {
+        s += v[j];
+        k++;
+      }
+      out[n] = s / k;
+    });
+    return out;
+  }
+
+  /** The summary table rows (lp__ first, then every parameter element). */
+  summary(): SummaryRow[] {
+    this.summaryCache ??= summarize([{ name: 'lp__', chains: this.draws('lp__') }, ...this.names.map((name) => ({ name, chains: this.draws(name) }))]);
+    return this.summaryCache;
+  }
+
+  get diagnostics(): SamplerDiagnostics {
+    const all = this.chains.flatMap((c) => c.stats);
+    const divergences = all.filter((s) => s.divergent).length;
+    const treedepthHits = this.settings.algorithm === 'nuts' ? all.filter((s) => s.treedepth >= this.settings.maxTreeDepth).length : 0;
+    const rows = this.summary();
+    const finite = (xs: number[]) => xs.filter((x) => Number.isFinite(x));
+    const maxRhat = Math.max(...finite(rows.map((r) => r.rhat)), -Infinity);
+    const minEssBulk = Math.min(...finite(rows.map((r) => r.essBulk)), Infinity);
+    const minEssTail = Math.min(...finite(rows.map((r) => r.essTail)), Infinity);
+    const warnings: string[] = [];
+    const n = all.length;
+    if (divergences) warnings.push(`${divergences} of ${n} transitions after warm-up were divergent; the draws may be biased (reparameterise, or raise delta)`);
+    if (treedepthHits) warnings.push(`${treedepthHits} of ${n} transitions hit the maximum tree depth ${this.settings.maxTreeDepth}`);
+    if (this.chains.length > 1 && maxRhat > 1.01) warnings.push(`max R-hat ${maxRhat.toFixed(3)} > 1.01: the chains have not mixed`);
+    if (minEssBulk < 100 * this.chains.length) warnings.push(`min bulk ESS ${minEssBulk.toFixed(0)} < ${100 * this.chains.length} (100 per chain)`);
+    if (minEssTail < 100 * this.chains.length) warnings.push(`min tail ESS ${minEssTail.toFixed(0)} < ${100 * this.chains.length} (100 per chain)`);
+    const meanAcceptStat = all.reduce((a, s) => a + s.accept_stat, 0) / Math.max(1, n);
+    return { divergences, treedepthHits, meanAcceptStat, maxRhat, minEssBulk, minEssTail, warnings };
+  }
+
+  /** The summary as a fixed-width table, stansummary-like. */
+  formatSummary(): string {
+    return formatSummary(this.summary());
+  }
+
+  /** One chain in the CmdStan CSV layout (columns in Stan's column-major order). */
+  chainDraws(chain: number): ChainDraws {
+    const c = this.chains[chain];
+    const names = this.params.flatMap((p) => flatNames(p.name, p.shape));
+    const col = names.map((n) => this.names.indexOf(n));
+    return {
+      names,
+      draws: c.values.map((v) => col.map((j) => v[j])),
+      stats: c.stats.map((s) => [s.lp, s.accept_stat, s.stepsize, s.treedepth, s.n_leapfrog, s.divergent, s.energy]),
+    };
+  }
+
+  /** One chain as a CmdStan CSV file's text (readable by rstan::read_stan_csv, cmdstanr, ArviZ). */
+  toCmdStanCsv(chain: number): string {
+    const c = this.chains[chain];
+    return writeCmdStanCsv(this.chainDraws(chain), {
+      model: this.model,
+      numSamples: this.settings.draws,
+      numWarmup: this.settings.warmup,
+      thin: this.settings.thin,
+      seed: this.settings.seed,
+      chainId: chain + 1,
+      stepsize: c.stepsize,
+      maxDepth: this.settings.maxTreeDepth,
+      adapt: { engaged: this.settings.warmup > 0, delta: this.settings.delta },
+      metric: c.metric === 'diag' ? 'diag_e' : 'dense_e',
+      invMetric: Array.from(c.invMetric),
+      elapsed: { warmup: c.timeWarmupMs / 1000, sampling: c.timeSamplingMs / 1000 },
+    }, { unconstrainedDim: c.init.length });
+  }
+}
+
+function checkCount(name: string, v: number, min: number): void {
+  if (!Number.isInteger(v) || v < min) throw new RangeError(`sample: ${name} must be an integer >= ${min}, got ${v}`);
+}
+
+/**
+ * Draws from the posterior of a bound model by NUTS (default) or static HMC, with the
+ * discrete latents summed out. Chains run one after another with keys folded from `seed`.
+ *
+ * @example
+ * const fit = sample(model.bind(data), { chains: 4, seed: 1 });
+ * console.log(fit.formatSummary(), fit.diagnostics.warnings);
+ */
+export function sample(bound: BoundModel, opts: SampleOptions = {}): McmcResult {
+  const settings = {
+    chains: opts.chains ?? 4,
+    warmup: opts.warmup ?? 1000,
+    draws: opts.draws ?? 1000,
+    thin: opts.thin ?? 1,
+    seed: opts.seed ?? 1,
+    algorithm: opts.algorithm ?? 'nuts',
+    metric: opts.metric ?? 'diag',
+    delta: opts.delta ?? 0.8,
+    maxTreeDepth: opts.maxTreeDepth ?? 10,
+  } as const;
+  checkCount('chains', settings.chains, 1);
+  checkCount('warmup', settings.warmup, 0);
+  checkCount('draws', settings.draws, 1);
+  checkCount('thin', settings.thin, 1);
+  if (!Number.isInteger(settings.seed)) throw new RangeError(`sample: seed must be an integer, got ${settings.seed}`);
+  if (bound.dim === 0) throw new RangeError('sample: the model has no continuous parameters to sample');
+  const radius = opts.initRadius ?? 2;
+  if (!(radius >= 0)) throw new RangeError(`sample: initRadius must be >= 0, got ${radius}`);
+
+  const t0 = performance.now();
+  const pot = opts.tensorPath
+    ? { traced: false, valueAndGrad: (u: ArrayLike<number>, g: Float64Array) => { const r = bound.potentialAndGrad(u); g.set(r.grad); return r.value; } }
+    : bound.potentialFunction();
+  const target = {
+    dim: bound.dim,
+    logDensityGrad(u: Float64Array, grad: Float64Array): number {
+      const v = pot.valueAndGrad(u, grad);
+      for (let i = 0; i < grad.length; i++) grad[i] = -grad[i];
+      return -v;
+    },
+  };
+  const constrained = bound.constrainedFunction();
+  const userInits = opts.init === undefined ? [] : Array.isArray(opts.init) ? opts.init : [opts.init];
+  if (userInits.length > 1 && userInits.length !== settings.chains) {
+    throw new RangeError(`sample: ${userInits.length} sets of initial values for ${settings.chains} chains`);
+  }
+  const root = Key.seed(settings.seed);
+  const chains: McmcChain[] = [];
+  for (let c = 0; c < settings.chains; c++) {
+    const [initKey, chainKey] = root.fold(c).split(2);
+    const initRng = initKey.rng();
+    const given = userInits.length ? userInits[userInits.length === 1 ? 0 : c] : undefined;
+    let result: ReturnType<typeof runChain> | undefined;
+    let init: Float64Array = new Float64Array(bound.dim);
+    let lastError = '';
+    for (let attempt = 0; attempt < (given ? 1 : 100) && !result; attempt++) {
+      if (given) init = bound.unconstrain(given);
+      else for (let i = 0; i < bound.dim; i++) init[i] = radius * (2 * initRng.uniform() - 1);
+      try {
+        result = runChain(target, {
+          init, key: chainKey, warmup: settings.warmup, draws: settings.draws * settings.thin,
+          algorithm: settings.algorithm, metric: settings.metric, delta: settings.delta, maxTreeDepth: settings.maxTreeDepth,
+          stepsize: opts.stepsize, _testBias: opts._testBias,
+          onIteration: opts.onIteration ? (it, phase, div) => opts.onIteration!(c, it, phase, div) : undefined,
+        });
+      } catch (e) {
+        if (!(e instanceof InitError)) throw e;
+        lastError = e.message;
+      }
+    }
+    if (!result) {
+      throw new RangeError(`sample: chain ${c + 1}: no initial point with a finite log density and gradient ${given ? '(the given init)' : `in 100 tries of uniform(-${radius}, ${radius})`}: ${lastError}`);
+    }
+    const keep = (_: unknown, i: number) => i % settings.thin === settings.thin - 1;
+    const unconstrained = result.draws.filter(keep);
+    chains.push({
+      unconstrained,
+      values: unconstrained.map((u) => constrained.evaluate(u)),
+      stats: result.stats.filter(keep),
+      stepsize: result.stepsize,
+      invMetric: result.invMetric,
+      metric: result.metric,
+      init: init.slice(),
+      timeWarmupMs: result.timeWarmupMs,
+      timeSamplingMs: result.timeSamplingMs,
+    });
+  }
+  return new McmcResult(
+    bound.ir.name, constrained.names, bound.params.map((p) => ({ name: p.name, shape: p.shape.slice() })),
+    chains, settings, pot.traced, (performance.now() - t0) / 1000,
+  );
+}
+export { nutsTransitionKernel, type NutsTransitionKernelOptions, type NutsKernelState } from './kernel';
+export { sampleLatents, sampleLatentsAt, latentLayout, LATENT_STREAM, type LatentDraws, type LatentInfo, type LatentLayout, type SampleLatentsOptions } from './latents';

@@ -1,0 +1,258 @@
+/**
+ * One MCMC chain on a generic differentiable target, pure float64: Stan's adaptive warm-up
+ * (initial step-size search, dual averaging, windowed metric estimation) followed by the
+ * sampling phase, with NUTS or static HMC transitions from `hmc.ts`.
+ *
+ * The warm-up follows Stan's `adapt_diag_e_nuts::transition`: after each transition the
+ * step size is updated by dual averaging; when a metric window closes the metric is
+ * replaced, the step size is re-initialised by `initStepsize`, μ is reset to log(10 ε) and
+ * dual averaging restarts. At the end of warm-up the step size becomes exp(x̄).
+ */
+import { Key } from '../../tensor/random';
+import type { Rng } from '../../tensor/random';
+import { DualAveraging, MetricAdaptation } from './adapt';
+import type { WindowOptions } from './adapt';
+import {
+  Hamiltonian, NutsKernel, PhasePoint, StaticHmcKernel, denseMetric, diagMetric, initStepsize,
+} from './hmc';
+import type { DrawStats, Metric, TestBias } from './hmc';
+
+export type { DrawStats, TestBias } from './hmc';
+
+/** Log density (up to a constant) of the unconstrained vector, with its gradient written into `grad`. */
+export interface Target {
+  dim: number;
+  logDensityGrad(u: Float64Array, grad: Float64Array): number;
+}
+
+/** Which warm-up/sampling phase an iteration belongs to. */
+export type ChainPhase = 'warmup' | 'sampling';
+
+/** Options of `runChain`. */
+export interface RunChainOptions extends WindowOptions {
+  /** Initial unconstrained position (length target.dim; the log density must be finite there). */
+  init: ArrayLike<number>;
+  /** Warm-up (adaptation) iterations (default 1000). */
+  warmup?: number;
+  /** Sampling iterations, i.e. draws returned (default 1000). */
+  draws?: number;
+  /** Integer seed of the chain's random stream (give this or `key`). */
+  seed?: number;
+  /** Key of the chain's random stream (takes precedence over `seed`). */
+  key?: Key;
+  /** Euclidean metric: 'diag' (default) or 'dense'. */
+  metric?: 'diag' | 'dense';
+  /** Initial inverse metric: length dim (diag) or dim·dim row-major (dense); default the identity. */
+  invMetric?: ArrayLike<number>;
+  /** Target acceptance statistic of dual averaging, in (0, 1) (default 0.8). */
+  delta?: number;
+  /** Dual-averaging gamma (default 0.05). */
+  gamma?: number;
+  /** Dual-averaging kappa (default 0.75). */
+  kappa?: number;
+  /** Dual-averaging t0 (default 10). */
+  t0?: number;
+  /** NUTS maximum tree depth (default 10). */
+  maxTreeDepth?: number;
+  /** Energy error that marks a divergence (default 1000). */
+  maxDeltaH?: number;
+  /** 'nuts' (default) or static 'hmc'. */
+  algorithm?: 'nuts' | 'hmc';
+  /** Initial step size (default 1); the sampling step size when warm-up is 0. */
+  stepsize?: number;
+  /** Uniform step-size jitter in [0, 1]: each transition uses ε·(1 + jitter·(2U - 1)) (default 0). */
+  stepsizeJitter?: number;
+  /** Static HMC: fixed number of leapfrog steps per transition (overrides `intTime`). */
+  numSteps?: number;
+  /** Static HMC: integration time T; steps per transition = max(1, ⌊T/ε⌋) for the nominal ε (default 2π as Stan). */
+  intTime?: number;
+  /** Also return the warm-up draws (default false). */
+  saveWarmup?: boolean;
+  /**
+   * Progress callback after every iteration: `iteration` counts from 1 over warm-up and
+   * sampling together (1..warmup+draws), `divergences` is the running count of divergent
+   * transitions in the current phase.
+   */
+  onIteration?: (iteration: number, phase: ChainPhase, divergences: number) => void;
+  /**
+   * TEST ONLY: deliberately break the kernel (see `TestBias`) so tests can show that their
+   * checks catch a wrong sampler. Never set this for inference.
+   */
+  _testBias?: TestBias;
+}
+
+/** The result of `runChain`. */
+export interface ChainResult {
+  /** Unconstrained draws of the sampling phase. */
+  draws: Float64Array[];
+  /** Per-draw sampler statistics of the sampling phase. */
+  stats: DrawStats[];
+  /** Per-iteration statistics of the warm-up phase. */
+  warmupStats: DrawStats[];
+  /** Warm-up draws, when `saveWarmup` is set. */
+  warmupDraws?: Float64Array[];
+  /** The (nominal) step size used in the sampling phase. */
+  stepsize: number;
+  /** The inverse metric used in the sampling phase: length dim (diag) or dim·dim row-major (dense). */
+  invMetric: Float64Array;
+  /** Which metric `invMetric` is. */
+  metric: 'diag' | 'dense';
+  /** Leapfrog steps per transition used by static HMC in the sampling phase (undefined for NUTS). */
+  numSteps?: number;
+  timeWarmupMs: number;
+  timeSamplingMs: number;
+}
+
+/** Thrown by `runChain` when the log density or its gradient is not finite at the initial point (retry another init). */
+export class InitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InitError';
+  }
+}
+
+function checkInt(name: string, v: number, min: number): void {
+  if (!Number.isInteger(v) || v < min) throw new RangeError(`runChain: ${name} must be an integer >= ${min}, got ${v}`);
+}
+
+function makeMetric(kind: 'diag' | 'dense', inv: Float64Array, dim: number): Metric {
+  return kind === 'diag' ? diagMetric(inv) : denseMetric(inv, dim);
+}
+
+/**
+ * Runs one chain: `warmup` adaptive iterations and then `draws` sampling iterations of
+ * NUTS (default) or static HMC from `init`. Deterministic given the seed/key. Throws
+ * `InitError` when the log density or gradient is not finite at `init`, RangeError for
+ * invalid options.
+ *
+ * @example
+ * const target = { dim: 1, logDensityGrad: (u, g) => { g[0] = -u[0]; return -0.5 * u[0] * u[0]; } };
+ * const { draws, stats } = runChain(target, { init: [0.5], seed: 1 });
+ */
+export function runChain(target: Target, options: RunChainOptions): ChainResult {
+  const dim = target.dim;
+  if (!Number.isInteger(dim) || dim < 1) throw new RangeError(`runChain: target.dim must be a positive integer, got ${dim}`);
+  const {
+    warmup = 1000, draws = 1000, metric: metricKind = 'diag', algorithm = 'nuts', stepsize: stepsize0 = 1,
+    stepsizeJitter = 0, saveWarmup = false, onIteration,
+  } = options;
+  checkInt('warmup', warmup, 0);
+  checkInt('draws', draws, 0);
+  if (metricKind !== 'diag' && metricKind !== 'dense') throw new RangeError(`runChain: metric must be 'diag' or 'dense', got ${String(metricKind)}`);
+  if (algorithm !== 'nuts' && algorithm !== 'hmc') throw new RangeError(`runChain: algorithm must be 'nuts' or 'hmc', got ${String(algorithm)}`);
+  if (!(stepsize0 > 0) || stepsize0 === Infinity) throw new RangeError(`runChain: stepsize must be positive and finite, got ${stepsize0}`);
+  if (!(stepsizeJitter >= 0 && stepsizeJitter <= 1)) throw new RangeError(`runChain: stepsizeJitter must be in [0, 1], got ${stepsizeJitter}`);
+  if (options.numSteps !== undefined) checkInt('numSteps', options.numSteps, 1);
+  const intTime = options.intTime ?? 2 * Math.PI;
+  if (!(intTime > 0) || intTime === Infinity) throw new RangeError(`runChain: intTime must be positive and finite, got ${intTime}`);
+  if (options._testBias !== undefined && options._testBias !== 'acceptance' && options._testBias !== 'leapfrog') {
+    throw new RangeError(`runChain: _testBias must be 'acceptance' or 'leapfrog', got ${String(options._testBias)}`);
+  }
+
+  // Random stream.
+  let key = options.key;
+  if (key === undefined) {
+    if (options.seed === undefined) throw new RangeError('runChain: give a seed or a key');
+    key = Key.seed(options.seed);
+  }
+  const rng: Rng = key.rng();
+
+  // Initial point.
+  if (options.init === undefined || options.init.length !== dim) {
+    throw new RangeError(`runChain: init must have length target.dim = ${dim}, got ${options.init?.length}`);
+  }
+  const state = new PhasePoint(dim);
+  for (let i = 0; i < dim; i++) {
+    const v = options.init[i];
+    if (!Number.isFinite(v)) throw new InitError(`runChain: init[${i}] is ${v}, not a finite number`);
+    state.q[i] = v;
+  }
+
+  // Metric.
+  const invLen = metricKind === 'diag' ? dim : dim * dim;
+  const invMetric = new Float64Array(invLen);
+  if (options.invMetric !== undefined) {
+    if (options.invMetric.length !== invLen) {
+      throw new RangeError(`runChain: invMetric for a ${metricKind} metric must have ${invLen} entries, got ${options.invMetric.length}`);
+    }
+    invMetric.set(Array.from(options.invMetric));
+  } else if (metricKind === 'diag') {
+    invMetric.fill(1);
+  } else {
+    for (let i = 0; i < dim; i++) invMetric[i * dim + i] = 1;
+  }
+  const h = new Hamiltonian(target, makeMetric(metricKind, invMetric, dim), options._testBias);
+
+  h.evaluate(state);
+  if (!(state.lp > -Infinity)) throw new InitError('runChain: the log density is not finite at the initial point');
+  for (let i = 0; i < dim; i++) {
+    if (!Number.isFinite(state.g[i])) throw new InitError(`runChain: gradient[${i}] is ${state.g[i]} at the initial point`);
+  }
+
+  const nuts = algorithm === 'nuts' ? new NutsKernel(h, { maxTreeDepth: options.maxTreeDepth, maxDeltaH: options.maxDeltaH }) : undefined;
+  if (algorithm === 'hmc' && options.maxTreeDepth !== undefined) checkInt('maxTreeDepth', options.maxTreeDepth, 1);
+  const hmc = algorithm === 'hmc' ? new StaticHmcKernel(h, { maxDeltaH: options.maxDeltaH }) : undefined;
+  const stepsFor = (eps: number) => options.numSteps ?? Math.max(1, Math.floor(intTime / eps));
+
+  let nominal = stepsize0;
+  const transition = (): DrawStats => {
+    const eps = stepsizeJitter > 0 ? nominal * (1 + stepsizeJitter * (2 * rng.uniform() - 1)) : nominal;
+    return nuts ? nuts.transition(state, eps, rng) : hmc!.transition(state, eps, stepsFor(nominal), rng);
+  };
+
+  // ---- Warm-up ----
+  const t0 = performance.now();
+  const warmupStats: DrawStats[] = [];
+  const warmupDraws: Float64Array[] | undefined = saveWarmup ? [] : undefined;
+  let divergences = 0;
+  const da = new DualAveraging({ delta: options.delta, gamma: options.gamma, kappa: options.kappa, t0: options.t0 });
+  if (warmup > 0) {
+    const ma = new MetricAdaptation(metricKind, dim, warmup, {
+      initBuffer: options.initBuffer, termBuffer: options.termBuffer, baseWindow: options.baseWindow,
+    });
+    da.setMu(Math.log(10 * stepsize0));
+    nominal = initStepsize(h, state, nominal, rng);
+    for (let it = 0; it < warmup; it++) {
+      const s = transition();
+      warmupStats.push(s);
+      warmupDraws?.push(Float64Array.from(state.q));
+      if (s.divergent) divergences++;
+      nominal = da.learn(s.accept_stat);
+      if (ma.learn(invMetric, state.q)) {
+        h.metric = makeMetric(metricKind, invMetric, dim);
+        nominal = initStepsize(h, state, nominal, rng);
+        da.setMu(Math.log(10 * nominal));
+        da.restart();
+      }
+      onIteration?.(it + 1, 'warmup', divergences);
+    }
+    nominal = da.complete();
+  }
+  const t1 = performance.now();
+
+  // ---- Sampling ----
+  const drawsOut: Float64Array[] = [];
+  const stats: DrawStats[] = [];
+  divergences = 0;
+  for (let it = 0; it < draws; it++) {
+    const s = transition();
+    stats.push(s);
+    drawsOut.push(Float64Array.from(state.q));
+    if (s.divergent) divergences++;
+    onIteration?.(warmup + it + 1, 'sampling', divergences);
+  }
+  const t2 = performance.now();
+
+  return {
+    draws: drawsOut,
+    stats,
+    warmupStats,
+    ...(warmupDraws ? { warmupDraws } : {}),
+    stepsize: nominal,
+    invMetric: Float64Array.from(invMetric),
+    metric: metricKind,
+    ...(algorithm === 'hmc' ? { numSteps: stepsFor(nominal) } : {}),
+    timeWarmupMs: t1 - t0,
+    timeSamplingMs: t2 - t1,
+  };
+}
