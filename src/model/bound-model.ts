@@ -10,7 +10,7 @@ import type { Source } from '../diagnostics/span';
 import type { IRProgram } from '../ir/types';
 import { bind, type Bound, type ParamInfo } from './bind';
 import { toNdArray, toNested, type DataInput, type DataValue } from './data';
-import { EvalError, evalFactor, evalLets, logJoint, probeShape, type Runtime } from './evaluate';
+import { EvalError, evalFactor, evalLets, expectedLogJoint, logJoint, probeShape, type Runtime } from './evaluate';
 
 /** Parameter values keyed by name: numbers, nested arrays, or tensors. */
 export type ParamValues = Readonly<Record<string, DataValue | Tensor>>;
@@ -120,6 +120,24 @@ export class BoundModel {
     const { params, logDetJ } = this.constrainTensor(u);
     const lp = logJoint(this.rt, params, { priors: opts.priors });
     return tf.neg(opts.jacobian === false ? lp : tf.add(lp, logDetJ));
+  }
+
+  /**
+   * The complete-data potential under fixed weights of the enumerated latents:
+   * -(E_r[log p(data, latents, params)] + log |J|), with `weights` per latent of its probe
+   * shape ([plates..., K]). With one-hot weights it is the potential given the latents'
+   * values (Gibbs); it is linear in the weights, and its gradient with respect to them is
+   * minus the table of log joint contributions of each value.
+   */
+  expectedPotentialTensor(u: Tensor, weights: ReadonlyMap<string, Tensor>, opts: PotentialOptions = {}): Tensor {
+    const { params, logDetJ } = this.constrainTensor(u);
+    const lp = expectedLogJoint(this.rt, params, weights, { priors: opts.priors });
+    return tf.neg(opts.jacobian === false ? lp : tf.add(lp, logDetJ));
+  }
+
+  /** The shape of a latent's weights (probes): [plates..., K], or [T, K, K] for a chain. */
+  latentWeightShape(name: string): number[] {
+    return probeShape(this.rt, name);
   }
 
   /** The potential energy at a flat unconstrained point. */

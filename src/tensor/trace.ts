@@ -48,12 +48,19 @@ export class TracedFunction {
     return this.nodes.length;
   }
 
-  /** The function's value at `u`. */
+  /** The function's value at `u` (the first element for a vector function). */
   value(u: ArrayLike<number>): number {
     if (this.outputConst !== null) return this.outputConst;
     this.vals[this.inputSlot].set(u);
     for (const n of this.nodes) n.forward(this.vals);
     return this.vals[this.outputSlot][0];
+  }
+
+  /** The whole output at `u`, flattened (a copy). */
+  evaluate(u: ArrayLike<number>): Float64Array {
+    if (this.outputConst !== null) return Float64Array.of(this.outputConst);
+    this.value(u);
+    return this.vals[this.outputSlot].slice();
   }
 
   /** The value at `u`; writes the gradient into `grad`. */
@@ -77,7 +84,7 @@ export class TracedFunction {
  * scalar from `u` with tfjs ops and no control flow on the values of `u`; every tensor it
  * reads that does not depend on `u` is frozen at its value now.
  */
-export function traceFunction(f: (u: tf.Tensor) => tf.Tensor, u0: ArrayLike<number>): TracedFunction {
+export function traceFunction(f: (u: tf.Tensor) => tf.Tensor, u0: ArrayLike<number>, opts: { vector?: boolean } = {}): TracedFunction {
   const engine = tf.engine() as unknown as EngineLike;
   const dim = u0.length;
   const slotOf = new Map<object, number>();
@@ -181,9 +188,11 @@ export function traceFunction(f: (u: tf.Tensor) => tf.Tensor, u0: ArrayLike<numb
       slotOf.set(u.dataId, inputSlot);
       live.add(u.dataId);
       const y = f(u);
-      if (y.size !== 1) throw new RangeError(`traceFunction: f must return a scalar, got shape [${y.shape.join(', ')}]`);
-      if (!live.has(y.dataId)) outputConst = originalRead.call(engine, y.dataId)[0];
-      else outputSlot = slotOf.get(y.dataId)!;
+      if (y.size !== 1 && !opts.vector) throw new RangeError(`traceFunction: f must return a scalar, got shape [${y.shape.join(', ')}]`);
+      if (!live.has(y.dataId)) {
+        if (y.size !== 1) throw new TraceUnsupportedError('the output does not depend on the input');
+        outputConst = originalRead.call(engine, y.dataId)[0];
+      } else outputSlot = slotOf.get(y.dataId)!;
     });
   } finally {
     if (hadOwn) engine.runKernel = original;

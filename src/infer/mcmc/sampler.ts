@@ -6,7 +6,12 @@
  * The warm-up follows Stan's `adapt_diag_e_nuts::transition`: after each transition the
  * step size is updated by dual averaging; when a metric window closes the metric is
  * replaced, the step size is re-initialised by `initStepsize`, μ is reset to log(10 ε) and
- * dual averaging restarts. At the end of warm-up the step size becomes exp(x̄).
+ * dual averaging restarts. At the end of warm-up the step size becomes exp(x̄). As in
+ * Stan's services, the first μ is log(10 · options.stepsize) (the user's step size, before
+ * `initStepsize` refines it). One deliberate difference: for short warm-ups (initBuffer +
+ * baseWindow + termBuffer > warmup >= 20) the 15%/75%/10% schedule gets its single window
+ * [15%, 90%) as the Stan reference manual describes; Stan's code sets those buffers but does
+ * not restart its window counter.
  */
 import { Key } from '../../tensor/random';
 import type { Rng } from '../../tensor/random';
@@ -74,6 +79,13 @@ export interface RunChainOptions extends WindowOptions {
    * transitions in the current phase.
    */
   onIteration?: (iteration: number, phase: ChainPhase, divergences: number) => void;
+  /**
+   * Called before every transition with the current position (read-only) and the chain's
+   * random stream: a Gibbs step on other variables that the target's density depends on
+   * (the discrete latents). The current point's density and gradient are recomputed after
+   * it, since the target has changed.
+   */
+  beforeTransition?: (q: Float64Array, rng: Rng, phase: ChainPhase) => void;
   /**
    * TEST ONLY: deliberately break the kernel (see `TestBias`) so tests can show that their
    * checks catch a wrong sampler. Never set this for inference.
@@ -195,7 +207,11 @@ export function runChain(target: Target, options: RunChainOptions): ChainResult 
   const stepsFor = (eps: number) => options.numSteps ?? Math.max(1, Math.floor(intTime / eps));
 
   let nominal = stepsize0;
-  const transition = (): DrawStats => {
+  const transition = (phase: ChainPhase = 'warmup'): DrawStats => {
+    if (options.beforeTransition) {
+      options.beforeTransition(state.q, rng, phase);
+      h.evaluate(state);
+    }
     const eps = stepsizeJitter > 0 ? nominal * (1 + stepsizeJitter * (2 * rng.uniform() - 1)) : nominal;
     return nuts ? nuts.transition(state, eps, rng) : hmc!.transition(state, eps, stepsFor(nominal), rng);
   };
@@ -235,7 +251,7 @@ export function runChain(target: Target, options: RunChainOptions): ChainResult 
   const stats: DrawStats[] = [];
   divergences = 0;
   for (let it = 0; it < draws; it++) {
-    const s = transition();
+    const s = transition('sampling');
     stats.push(s);
     drawsOut.push(Float64Array.from(state.q));
     if (s.divergent) divergences++;

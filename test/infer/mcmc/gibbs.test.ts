@@ -1,0 +1,116 @@
+// Gibbs over the discrete latents interleaved with NUTS on the parameters, and the
+// marginalised NUTS default, against the exact posterior of a small mixture computed by
+// summing over all 2^N allocations in float64 in the test (normal-normal conjugacy for
+// each allocation). Checks are within 4 MCSE (multi-chain, Vehtari et al. 2021).
+import { beforeAll, describe, expect, it } from 'vitest';
+import { compile, ensureBackend } from '../../../src';
+import { sample } from '../../../src/infer/mcmc';
+import { mcseMean } from '../../../src/infer/mcmc/diagnostics';
+
+beforeAll(async () => {
+  await ensureBackend();
+});
+
+const MODEL = `
+model tiny {
+  data y: real[N]
+  param mu: real[2]
+  mu ~ normal(0, 2)
+  for n in 1..N {
+    z[n] ~ categorical([0.3, 0.7])
+    y[n] ~ normal(mu[z[n]], 1)
+  }
+}`;
+const y = [-1.5, -0.8, 1.2, 2.0];
+const PRIOR_VAR = 4;
+const P = [0.3, 0.7];
+
+/** Exact posterior moments of mu[k] and the posterior probability that z[n] = 1. */
+function exact(): { mean: number[]; second: number[]; pz1: number[] } {
+  const N = y.length;
+  let total = 0;
+  const mean = [0, 0];
+  const second = [0, 0];
+  const pz1 = new Array<number>(N).fill(0);
+  const terms: { w: number; m: number[]; v: number[]; z: number[] }[] = [];
+  let maxLog = -Infinity;
+  for (let mask = 0; mask < 1 << N; mask++) {
+    const z: number[] = Array.from({ length: N }, (_, n) => ((mask >> n) & 1 ? 1 : 0));
+    let logw = z.reduce((a, k) => a + Math.log(P[k]), 0);
+    const m: number[] = [];
+    const v: number[] = [];
+    for (let k = 0; k < 2; k++) {
+      const ys = y.filter((_, n) => z[n] === k);
+      const n = ys.length;
+      const s = ys.reduce((a, b) => a + b, 0);
+      const ss = ys.reduce((a, b) => a + b * b, 0);
+      // y_k ~ N(0, I + 4 J): log density.
+      logw += -0.5 * (n * Math.log(2 * Math.PI) + Math.log(1 + PRIOR_VAR * n) + ss - (PRIOR_VAR * s * s) / (1 + PRIOR_VAR * n));
+      v.push(1 / (1 / PRIOR_VAR + n));
+      m.push(v[k] * s);
+    }
+    maxLog = Math.max(maxLog, logw);
+    terms.push({ w: logw, m, v, z });
+  }
+  for (const t of terms) {
+    const w = Math.exp(t.w - maxLog);
+    total += w;
+    for (let k = 0; k < 2; k++) {
+      mean[k] += w * t.m[k];
+      second[k] += w * (t.v[k] + t.m[k] ** 2);
+    }
+    t.z.forEach((k, n) => { if (k === 0) pz1[n] += w; });
+  }
+  return { mean: mean.map((x) => x / total), second: second.map((x) => x / total), pz1: pz1.map((x) => x / total) };
+}
+
+function z(chains: Float64Array[], expected: number): number {
+  let s = 0;
+  let n = 0;
+  for (const c of chains) for (const x of c) {
+    s += x;
+    n++;
+  }
+  return (s / n - expected) / mcseMean(chains);
+}
+
+describe('discrete latents', () => {
+  const ex = exact();
+  const model = compile(MODEL);
+
+  for (const latents of ['marginalize', 'gibbs'] as const) {
+    it(`${latents}: posterior mean and second moment of mu within 4 MCSE of the exact mixture posterior`, () => {
+      const fit = sample(model.bind({ y }), { chains: 4, warmup: 400, draws: 600, seed: 17, latents });
+      for (let k = 0; k < 2; k++) {
+        const d = fit.draws(`mu.${k + 1}`);
+        const zm = z(d, ex.mean[k]);
+        const zs = z(d.map((c) => c.map((x) => x * x)), ex.second[k]);
+        expect(Math.abs(zm), `mu.${k + 1} mean z = ${zm.toFixed(2)}`).toBeLessThan(4);
+        expect(Math.abs(zs), `mu.${k + 1} second moment z = ${zs.toFixed(2)}`).toBeLessThan(4);
+      }
+    });
+  }
+
+  it('gibbs: the drawn allocations have the exact posterior frequencies (within 4 MCSE)', () => {
+    const fit = sample(model.bind({ y }), { chains: 4, warmup: 400, draws: 600, seed: 18, latents: 'gibbs' });
+    expect(fit.latentNames).toEqual(['z.1', 'z.2', 'z.3', 'z.4']);
+    for (let n = 0; n < y.length; n++) {
+      const ind = fit.chains.map((c) => Float64Array.from(c.latents!, (zz) => (zz[n] === 1 ? 1 : 0)));
+      const zn = z(ind, ex.pz1[n]);
+      expect(Math.abs(zn), `P(z[${n + 1}] = 1): z = ${zn.toFixed(2)}`).toBeLessThan(4);
+    }
+  });
+
+  it('gibbs refuses chains with a message that names the latent', () => {
+    const hmm = compile(`
+model h {
+  data y: real[T]
+  param mu: real[2]
+  mu ~ normal(0, 2)
+  z[1] ~ categorical([0.5, 0.5])
+  for t in 2..T { z[t] ~ categorical(z[t-1] == 1 ? [0.9, 0.1] : [0.2, 0.8]) }
+  for t in 1..T { y[t] ~ normal(mu[z[t]], 1) }
+}`);
+    expect(() => sample(hmm.bind({ y }), { latents: 'gibbs', chains: 1, warmup: 10, draws: 10 })).toThrow(/'z' is a chain/);
+  });
+});
