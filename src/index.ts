@@ -15,3 +15,5 @@ export { Key } from './tensor/random';
 export type { IRProgram } from './ir/types';
 export { em, type EmOptions, type EmResult } from './infer/em';
 export { optimize, type OptimizeOptions, type OptimizeResult } from './infer/optimize';
+export { sample, sampleLatents, McmcResult, type SampleOptions, type McmcChain, type SamplerDiagnostics, type SummaryRow } from './infer/mcmc';
+export { stephensKL, ecr, relabelByOrder, applyPermutation } from './infer/mcmc/relabel';
