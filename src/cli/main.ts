@@ -11,27 +11,92 @@ import { useBackend, BACKENDS, BackendUnavailableError, type BackendName } from 
 import { readDataFile, parseSet, toCsv, DataFileError } from './data-io';
 import type { DataValue, NdArray } from '../model/data';
 import { fitCommand } from './fit';
+import { sampleCommand, parseSampleSettings, OptionError, SAMPLE_HELP, SAMPLE_VALUE_OPTIONS, SAMPLE_FLAGS } from './sample';
 
 const USAGE = `mixppl: a probabilistic programming language for mixture models
 
-usage: mixppl <command> [options]
+usage: mixppl <command> [options]        ('mixppl <command> --help' for a command's options)
 
 commands:
   check MODEL.mix              report every diagnostic; exit 1 on errors
   ir MODEL.mix                 print the model's IR (plates, factors, enumerated latents)
   simulate MODEL.mix           draw parameters, latents and data from the prior
   fit MODEL.mix                fit the model to data (see 'mixppl fit --help')
+  sample MODEL.mix             MCMC (NUTS or HMC) draws from the posterior (see 'mixppl sample --help')
 
-options for simulate and fit:
+options for simulate, fit and sample:
   --data FILE                  .csv or .json data (CSV: column y -> y[N]; x.1, x.2 -> x[N, 2]); repeatable
   --set NAME=VALUE             a scalar or JSON array, e.g. --set K=3
   --seed N                     random seed (default 1)
   --backend NAME               ${BACKENDS.join(' | ')} (default wasm)
   --out FILE                   write results here (simulate: CSV; fit: JSON)
 
+exit status: 0 ok; 1 model or data error; 2 usage error; 3 not converged (fit) or failed
+diagnostics (sample: divergences or R-hat > 1.01)
+
 examples:
   mixppl check stdlib/gmm_diag.mix
   mixppl simulate stdlib/gmm_diag.mix --set N=200 --set K=3 --set D=2 --out sim.csv
+  mixppl fit examples/old-faithful/faithful.mix --data examples/old-faithful/faithful.csv
+  mixppl sample examples/galaxies/galaxies.mix --data examples/galaxies/galaxies.csv --set K=3
+`;
+
+const CHECK_HELP = `usage: mixppl check MODEL.mix
+
+Parses and checks a model and prints every diagnostic with file:line:col and a caret.
+exit status: 0 when the model has no errors, 1 otherwise.
+
+example:
+  mixppl check stdlib/gmm_diag.mix
+`;
+
+const IR_HELP = `usage: mixppl ir MODEL.mix
+
+Prints the model's IR: sizes, plates, factors, enumerated latents, chains, conjugate pairs.
+exit status: 0, or 1 when the model has errors (printed as by 'mixppl check').
+
+example:
+  mixppl ir examples/galaxies/galaxies.mix
+`;
+
+const SIMULATE_HELP = `usage: mixppl simulate MODEL.mix [options]
+
+Ancestral draws of parameters, latents and data from the prior, one CSV row per draw.
+
+options:
+  --set NAME=VALUE             sizes and data not drawn, e.g. --set N=100 --set K=3
+  --data FILE                  .csv or .json data; repeatable
+  --draws N                    number of draws (default 1)
+  --seed N                     random seed (default 1)
+  --backend NAME               ${BACKENDS.join(' | ')} (default wasm)
+  --out FILE                   write the CSV here (default: standard output)
+
+example:
+  mixppl simulate stdlib/gmm_diag.mix --set N=200 --set K=3 --set D=2 --out sim.csv
+`;
+
+const FIT_HELP = `usage: mixppl fit MODEL.mix --data FILE [options]
+
+Fits the model to data and prints the estimates.
+
+options:
+  --method NAME                em | map | mle | nuts | hmc (default: em when the model has
+                               discrete latents, else map); nuts and hmc run 'mixppl sample'
+                               and take its options (see 'mixppl sample --help')
+  --data FILE                  .csv or .json data; repeatable
+  --set NAME=VALUE             a scalar or JSON array, e.g. --set K=3
+  --map                        with em: keep the priors (MAP instead of maximum likelihood)
+  --n-init N                   number of random starts
+  --max-iter N, --tol X        iteration limit and convergence tolerance
+  --seed N                     random seed (default 1)
+  --backend NAME               ${BACKENDS.join(' | ')} (default wasm)
+  --out FILE                   also write the whole result as JSON
+  --quiet                      no progress line on a terminal
+
+exit status: 0 converged; 3 not converged (nuts/hmc: as 'mixppl sample'); 1 model or
+data error; 2 usage error.
+
+example:
   mixppl fit examples/old-faithful/faithful.mix --data examples/old-faithful/faithful.csv
 `;
 
@@ -42,14 +107,35 @@ interface Args {
   set: string[];
   opts: Map<string, string>;
   flags: Set<string>;
+  /** Every option given, in order (value options, flags, --data, --set). */
+  given: string[];
 }
 
-const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--draws', '--method', '--max-iter', '--tol', '--n-init', '--k']);
+const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--draws', '--method', '--max-iter', '--tol', '--n-init', ...SAMPLE_VALUE_OPTIONS]);
+
+/** The options each command accepts (besides --help); anything else is a usage error. */
+const COMMAND_OPTIONS: Record<string, readonly string[]> = {
+  check: [],
+  ir: [],
+  simulate: ['--data', '--set', '--seed', '--backend', '--out', '--draws'],
+  fit: ['--data', '--set', '--method', '--map', '--n-init', '--max-iter', '--tol', '--seed', '--backend', '--out', '--quiet'],
+  sample: ['--data', '--set', '--backend', ...SAMPLE_VALUE_OPTIONS, ...SAMPLE_FLAGS],
+};
+
+const HELP: Record<string, string> = { check: CHECK_HELP, ir: IR_HELP, simulate: SIMULATE_HELP, fit: FIT_HELP, sample: SAMPLE_HELP };
+
+function isCommand(name: string): boolean {
+  return Object.hasOwn(HELP, name);
+}
+
+/** `fit --method` values; nuts and hmc run the sample command. */
+const FIT_METHODS = ['em', 'map', 'mle', 'nuts', 'hmc'];
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { positional: [], data: [], set: [], opts: new Map(), flags: new Set() };
+  const a: Args = { positional: [], data: [], set: [], opts: new Map(), flags: new Set(), given: [] };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
+    if (x.startsWith('--')) a.given.push(x);
     if (x === '--data') a.data.push(need(argv, ++i, x));
     else if (x === '--set') a.set.push(need(argv, ++i, x));
     else if (VALUE_OPTS.has(x)) a.opts.set(x, need(argv, ++i, x));
@@ -66,6 +152,16 @@ function need(argv: string[], i: number, opt: string): string {
 }
 
 class UsageError extends Error {}
+
+/** Throws a UsageError for an option the command does not take, or a stray argument. */
+function checkOptions(a: Args, command: string, allowed: readonly string[]): void {
+  for (const o of a.given) {
+    if (o !== '--help' && !allowed.includes(o)) {
+      throw new UsageError(`unknown option '${o}' for '${command}'${allowed.length ? `; options: ${allowed.join(', ')}` : ' (it takes none)'}`);
+    }
+  }
+  if (a.positional.length > 1) throw new UsageError(`'${command}' takes one model file; unexpected '${a.positional[1]}'`);
+}
 
 function loadModel(path: string | undefined): { model?: Model; diagnostics: Diagnostic[]; text: string; name: string } {
   if (!path) throw new UsageError('give a model file, e.g. mixppl check model.mix');
@@ -99,12 +195,27 @@ function flatColumns(prefix: string, nd: NdArray): { names: string[]; values: nu
   return { names, values: Array.from(nd.values) };
 }
 
+/** Runs one command line and returns its exit status; throws usage, model and data errors. */
 export async function main(argv: string[]): Promise<number> {
   const a = parseArgs(argv);
-  if (!a.command || a.flags.has('--help') && !a.command || a.command === 'help') {
+  if (!a.command || a.command === 'help') {
+    const topic = a.positional[0];
+    if (a.command === 'help' && topic !== undefined) {
+      if (!isCommand(topic)) throw new UsageError(`no help on '${topic}'; commands: ${Object.keys(HELP).join(', ')}`);
+      process.stdout.write(HELP[topic]);
+      return 0;
+    }
     process.stdout.write(USAGE);
-    return a.command ? 0 : 2;
+    // 'mixppl help' and 'mixppl --help' ask for this; a bare 'mixppl' is a usage error.
+    return a.command || a.flags.has('--help') ? 0 : 2;
   }
+  if (!isCommand(a.command)) throw new UsageError(`unknown command '${a.command}'; commands: ${Object.keys(HELP).join(', ')}`);
+  if (a.flags.has('--help')) {
+    process.stdout.write(HELP[a.command]);
+    return 0;
+  }
+  // fit checks its options once it knows the method.
+  if (a.command !== 'fit') checkOptions(a, a.command, COMMAND_OPTIONS[a.command]);
   const backend = (a.opts.get('--backend') ?? 'wasm') as BackendName;
   switch (a.command) {
     case 'check': {
@@ -157,16 +268,34 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'fit': {
+      const method = a.opts.get('--method');
+      if (method !== undefined && !FIT_METHODS.includes(method)) {
+        throw new UsageError(`fit: unknown method '${method}'; available: ${FIT_METHODS.join(', ')}`);
+      }
+      const mcmc = method === 'nuts' || method === 'hmc' ? method : undefined;
+      // nuts and hmc take the sample command's options.
+      checkOptions(a, `fit --method ${method ?? 'em|map|mle'}`, mcmc ? [...COMMAND_OPTIONS.sample, '--method'] : COMMAND_OPTIONS.fit);
+      const settings = mcmc ? parseSampleSettings(a.opts, a.flags, mcmc) : undefined;
       const r = loadModel(a.positional[0]);
       if (!r.model) {
         process.stderr.write(renderDiagnostics(r.diagnostics, { name: r.name, text: r.text }) + '\n');
         return 1;
       }
       await useBackend(backend);
-      return fitCommand(r.model, loadData(a), a.opts, a.flags);
+      return settings ? sampleCommand(r.model, loadData(a), settings) : fitCommand(r.model, loadData(a), a.opts, a.flags);
+    }
+    case 'sample': {
+      const settings = parseSampleSettings(a.opts, a.flags);
+      const r = loadModel(a.positional[0]);
+      if (!r.model) {
+        process.stderr.write(renderDiagnostics(r.diagnostics, { name: r.name, text: r.text }) + '\n');
+        return 1;
+      }
+      await useBackend(backend);
+      return sampleCommand(r.model, loadData(a), settings);
     }
     default:
-      throw new UsageError(`unknown command '${a.command}'; commands: check, ir, simulate, fit`);
+      throw new UsageError(`unknown command '${a.command}'; commands: ${Object.keys(HELP).join(', ')}`);
   }
 }
 
@@ -179,8 +308,10 @@ export async function run(argv: string[]): Promise<void> {
     if (e instanceof MixError) {
       process.stderr.write(renderDiagnostics(e.diagnostics, e.source) + '\n');
       code = 1;
-    } else if (e instanceof UsageError) {
-      process.stderr.write(`mixppl: ${e.message}\n(run 'mixppl help' for usage)\n`);
+    } else if (e instanceof UsageError || e instanceof OptionError) {
+      const cmd = argv.find((x) => !x.startsWith('--'));
+      const help = cmd && isCommand(cmd) ? `mixppl ${cmd} --help` : 'mixppl help';
+      process.stderr.write(`mixppl: ${e.message}\n(run '${help}' for usage)\n`);
       code = 2;
     } else if (e instanceof DataFileError || e instanceof BackendUnavailableError) {
       process.stderr.write(`mixppl: ${e.message}\n`);

@@ -204,7 +204,10 @@ export function runChain(target: Target, options: RunChainOptions): ChainResult 
   const nuts = algorithm === 'nuts' ? new NutsKernel(h, { maxTreeDepth: options.maxTreeDepth, maxDeltaH: options.maxDeltaH }) : undefined;
   if (algorithm === 'hmc' && options.maxTreeDepth !== undefined) checkInt('maxTreeDepth', options.maxTreeDepth, 1);
   const hmc = algorithm === 'hmc' ? new StaticHmcKernel(h, { maxDeltaH: options.maxDeltaH }) : undefined;
-  const stepsFor = (eps: number) => options.numSteps ?? Math.max(1, Math.floor(intTime / eps));
+  // Static HMC: steps = T / eps, capped at 2^maxTreeDepth (default 1024) so a step size that
+  // collapses in warm-up cannot make one transition run for minutes.
+  const maxSteps = 2 ** (options.maxTreeDepth ?? 10);
+  const stepsFor = (eps: number) => options.numSteps ?? Math.min(maxSteps, Math.max(1, Math.floor(intTime / eps)));
 
   let nominal = stepsize0;
   const transition = (phase: ChainPhase = 'warmup'): DrawStats => {

@@ -1,0 +1,294 @@
+// `mixppl sample`: option parsing, the exit rule, the progress display, and the real binary
+// run as a child process (galaxies, K = 3) with its CSV, JSON and summary outputs.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readCmdStanCsv, SAMPLER_COLUMNS } from '../../src/output/cmdstan-csv';
+import { fromJsonDrawValue, type DrawsJson } from '../../src/output/draws-json';
+import {
+  parseSampleSettings, readInits, sampleVerdict, OptionError, RHAT_LIMIT,
+} from '../../src/cli/sample';
+import { ChainProgress, chainProgressFor } from '../../src/cli/progress';
+import { DataFileError } from '../../src/cli/data-io';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Runs `node bin/mixppl.js ...args` from the repository root; stderr is a pipe, not a TTY. */
+function mixppl(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['bin/mixppl.js', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 110_000 });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const GALAXIES = ['examples/galaxies/galaxies.mix', '--data', 'examples/galaxies/galaxies.csv', '--set', 'K=3'];
+const SHORT = ['--warmup', '150', '--draws', '100', '--chains', '2'];
+
+let tmp: string;
+beforeAll(() => { tmp = mkdtempSync(join(tmpdir(), 'mixppl-sample-')); });
+afterAll(() => { rmSync(tmp, { recursive: true, force: true }); });
+
+const opts = (o: Record<string, string>) => new Map(Object.entries(o));
+
+describe('parseSampleSettings', () => {
+  it('has Stan-like defaults', () => {
+    expect(parseSampleSettings(new Map(), new Set())).toEqual({
+      chains: 4, warmup: 1000, draws: 1000, thin: 1, seed: 1, algorithm: 'nuts', metric: 'auto',
+      delta: 0.8, maxDepth: 10, init: undefined, outputDir: undefined, quiet: false,
+    });
+  });
+
+  it('reads every option', () => {
+    const s = parseSampleSettings(opts({
+      '--chains': '2', '--warmup': '0', '--draws': '5', '--thin': '3', '--seed': '-7', '--algorithm': 'hmc',
+      '--metric': 'dense', '--delta': '0.95', '--max-depth': '6', '--init': 'i.json', '--output-dir': 'out',
+    }), new Set(['--quiet']));
+    expect(s).toEqual({
+      chains: 2, warmup: 0, draws: 5, thin: 3, seed: -7, algorithm: 'hmc', metric: 'dense',
+      delta: 0.95, maxDepth: 6, init: 'i.json', outputDir: 'out', quiet: true,
+    });
+  });
+
+  it.each([
+    ['--chains', 'two', /--chains: 'two' is not an integer/],
+    ['--chains', '0', /--chains must be at least 1/],
+    ['--chains', '2.5', /not an integer/],
+    ['--warmup', '-1', /--warmup must be at least 0/],
+    ['--draws', '', /not an integer/],
+    ['--thin', '1e3', /not an integer/],
+    ['--max-depth', '0', /--max-depth must be at least 1/],
+    ['--delta', '1', /strictly between 0 and 1/],
+    ['--delta', 'high', /--delta: 'high' is not a number/],
+    ['--algorithm', 'mh', /--algorithm: 'mh' is not one of nuts, hmc/],
+    ['--metric', 'unit', /--metric: 'unit' is not one of auto, diag, dense/],
+  ])('%s %j is a usage error', (name, value, message) => {
+    expect(() => parseSampleSettings(opts({ [name]: value }), new Set())).toThrow(OptionError);
+    expect(() => parseSampleSettings(opts({ [name]: value }), new Set())).toThrow(message);
+  });
+
+  it('takes the algorithm from fit --method and rejects a contradicting --algorithm', () => {
+    expect(parseSampleSettings(new Map(), new Set(), 'hmc').algorithm).toBe('hmc');
+    expect(parseSampleSettings(opts({ '--algorithm': 'hmc' }), new Set(), 'hmc').algorithm).toBe('hmc');
+    expect(() => parseSampleSettings(opts({ '--algorithm': 'nuts' }), new Set(), 'hmc')).toThrow(/disagree/);
+  });
+});
+
+describe('readInits', () => {
+  const file = (name: string, text: string) => {
+    const p = join(tmp, name);
+    writeFileSync(p, text);
+    return p;
+  };
+
+  it('reads one object for all chains, or one per chain', () => {
+    expect(readInits(file('one.json', '{"mu": [1, 2]}'), 4)).toEqual({ mu: [1, 2] });
+    expect(readInits(file('two.json', '[{"mu": [1, 2]}, {"mu": [3, 4]}]'), 2)).toEqual([{ mu: [1, 2] }, { mu: [3, 4] }]);
+    expect(readInits(file('single.json', '[{"mu": [1, 2]}]'), 3)).toEqual([{ mu: [1, 2] }]);
+  });
+
+  it('names the file for a bad one', () => {
+    expect(() => readInits(join(tmp, 'absent.json'), 1)).toThrow(DataFileError);
+    expect(() => readInits(join(tmp, 'absent.json'), 1)).toThrow(/cannot read init file .*absent\.json/);
+    expect(() => readInits(file('bad.json', '{mu: 1'), 1)).toThrow(/bad\.json: not valid JSON/);
+    expect(() => readInits(file('num.json', '3'), 1)).toThrow(/num\.json: expected a JSON object/);
+    expect(() => readInits(file('arr.json', '[1]'), 1)).toThrow(/arr\.json: element 1 is not an object/);
+    expect(() => readInits(file('three.json', '[{}, {}, {}]'), 2)).toThrow(OptionError);
+    expect(() => readInits(file('three.json', '[{}, {}, {}]'), 2)).toThrow(/3 sets of initial values for 2 chains/);
+  });
+});
+
+describe('sampleVerdict (the exit rule)', () => {
+  it('is 0 without divergences and with R-hat at most the limit', () => {
+    expect(sampleVerdict({ divergences: 0, maxRhat: RHAT_LIMIT }, 4)).toEqual({ code: 0, reasons: [] });
+  });
+  it('is 3 for a divergence or a large R-hat, and says which', () => {
+    expect(sampleVerdict({ divergences: 2, maxRhat: 1.0 }, 4)).toEqual({ code: 3, reasons: ['2 divergent transitions'] });
+    const v = sampleVerdict({ divergences: 1, maxRhat: 1.2 }, 4);
+    expect(v.code).toBe(3);
+    expect(v.reasons).toEqual(['1 divergent transition', 'max R-hat 1.200 > 1.01']);
+  });
+  it('ignores R-hat for a single chain (no between-chain check is possible)', () => {
+    expect(sampleVerdict({ divergences: 0, maxRhat: 1.5 }, 1).code).toBe(0);
+  });
+  it('fails a varying quantity without a finite R-hat (stuck chains), not a constant one', () => {
+    const rows = [{ name: 'mu.1', sd: 0.5, rhat: NaN }, { name: 'L.1.1', sd: 0, rhat: NaN }, { name: 'mu.2', sd: 1, rhat: 1.001 }];
+    expect(sampleVerdict({ divergences: 0, maxRhat: 1.001 }, 2, rows)).toEqual({
+      code: 3, reasons: ['R-hat is NA for mu.1, which vary (a chain may be stuck)'],
+    });
+    expect(sampleVerdict({ divergences: 0, maxRhat: 1.001 }, 2, rows.slice(1)).code).toBe(0);
+    expect(sampleVerdict({ divergences: 0, maxRhat: 1.001 }, 1, rows).code).toBe(0);
+  });
+});
+
+describe('ChainProgress', () => {
+  const sink = (isTTY: boolean) => {
+    const out: string[] = [];
+    return { out, isTTY, write: (s: string) => { out.push(s); return true; } };
+  };
+
+  it('draws one line per chain and redraws in place, at most once per interval', () => {
+    const s = sink(true);
+    let t = 0;
+    const p = new ChainProgress(s, 2, 2000, { intervalMs: 100, now: () => t });
+    p.update(0, 1, 'warmup', 0);
+    expect(s.out).toHaveLength(1);
+    expect(s.out[0]).toContain('chain 1/2  warmup      1/2000  divergences 0');
+    expect(s.out[0]).toContain('chain 2/2  waiting     0/2000');
+    expect(s.out[0]).not.toMatch(/\x1b\[\d+A/); // nothing to move over yet
+    for (let i = 2; i <= 50; i++) { t += 1; p.update(0, i, 'warmup', 0); }
+    expect(s.out).toHaveLength(1); // 49 ms later: throttled
+    t += 60;
+    p.update(0, 640, 'warmup', 3);
+    expect(s.out).toHaveLength(2);
+    expect(s.out[1].startsWith('\x1b[2A')).toBe(true); // back up over the two lines
+    expect(s.out[1]).toContain('chain 1/2  warmup    640/2000  divergences 3');
+    p.update(0, 2000, 'sampling', 1); // a chain's last iteration always draws
+    expect(s.out.at(-1)).toContain('chain 1/2  sampling 2000/2000  divergences 1');
+    t += 100;
+    p.update(1, 1, 'warmup', 0);
+    expect(p.line(1)).toBe('chain 2/2  warmup      1/2000  divergences 0');
+    p.finish();
+    expect(s.out.at(-1)).toBe('\x1b[2A\r\x1b[J');
+    const drawn = s.out.length;
+    p.finish(); // nothing left to erase
+    expect(s.out).toHaveLength(drawn);
+  });
+
+  it('is off when stderr is not a terminal or with --quiet', () => {
+    expect(chainProgressFor(sink(false), 2, 10, false)).toBeUndefined();
+    expect(chainProgressFor(sink(true), 2, 10, true)).toBeUndefined();
+    expect(chainProgressFor(sink(true), 2, 10, false)).toBeInstanceOf(ChainProgress);
+  });
+
+  it('rejects a chain outside the run', () => {
+    const p = new ChainProgress(sink(true), 2, 10);
+    expect(() => p.update(2, 1, 'warmup', 0)).toThrow(/chain 2 is outside 0\.\.1/);
+  });
+});
+
+/** A minimal Stan CSV reader, independent of src/output: comments skipped, header, numeric rows. */
+function minimalCsv(text: string): { header: string[]; rows: number[][] } {
+  const lines = text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+  const header = lines[0].split(',');
+  const rows = lines.slice(1).map((l) => l.split(',').map(Number));
+  return { header, rows };
+}
+
+describe('mixppl sample (the binary)', () => {
+  it('samples galaxies with K = 3 from an init file and writes CSV, JSON and summary files', () => {
+    const init = join(tmp, 'galaxies-init.json');
+    writeFileSync(init, JSON.stringify({ mu: [9.7, 21, 23], sigma: [1, 1, 1], w: [0.1, 0.8, 0.1] }));
+    const out = join(tmp, 'out');
+    const r = mixppl('sample', ...GALAXIES, ...SHORT, '--init', init, '--output-dir', out);
+    expect([0, 3], r.stderr).toContain(r.code);
+
+    // The report: header, the table, the diagnostics; no progress on a pipe.
+    expect(r.stdout).toMatch(/^model galaxies: NUTS \(dense metric, delta 0\.8, max tree depth 10\), 2 chains x \(150 warmup \+ 100 draws\), seed 1; [\d.]+ s$/m);
+    expect(r.stdout).toMatch(/^potential: traced \(float64 replay\)/m);
+    expect(r.stdout).toMatch(/^variable +mean +median +sd +mad +q5 +q95 +rhat +ess_bulk +ess_tail$/m);
+    for (const name of ['lp__', 'w.1', 'w.3', 'mu.1', 'mu.2', 'mu.3', 'sigma.3']) expect(r.stdout).toMatch(new RegExp(`^${name.replace('.', '\\.')} `, 'm'));
+    expect(r.stderr).not.toMatch(/chain \d\/2/);
+
+    // The exit status follows the printed diagnostics.
+    const m = /^divergences (\d+); tree-depth hits \d+; mean accept_stat [\d.]+; max R-hat ([\d.]+);/m.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    const fails = Number(m![1]) > 0 || Number(m![2]) > RHAT_LIMIT;
+    expect(r.code).toBe(fails ? 3 : 0);
+    if (fails) {
+      expect(r.stderr).toMatch(/mixppl sample: exit status 3: .*(divergent|R-hat)/);
+      expect(r.stdout).toMatch(/^warning: .*(divergent|R-hat)/m);
+    } else {
+      expect(r.stderr).not.toContain('exit status 3');
+    }
+
+    // CmdStan CSV, one per chain: the project's reader and an independent one agree.
+    for (const chain of [1, 2]) {
+      const path = join(out, `galaxies-${chain}.csv`);
+      expect(r.stdout).toContain(`wrote ${path}`);
+      const text = readFileSync(path, 'utf8');
+      const parsed = readCmdStanCsv(text);
+      expect(parsed.columns).toEqual([...SAMPLER_COLUMNS, 'w.1', 'w.2', 'w.3', 'mu.1', 'mu.2', 'mu.3', 'sigma.1', 'sigma.2', 'sigma.3']);
+      expect(parsed.draws).toHaveLength(100);
+      expect(parsed.config['method.sample.num_warmup']).toBe('150');
+      expect(parsed.adaptation?.metric).toBe('dense_e');
+      const mini = minimalCsv(text);
+      expect(mini.header).toEqual(parsed.columns);
+      expect(mini.rows).toHaveLength(100);
+      for (const row of mini.rows) {
+        expect(row).toHaveLength(mini.header.length);
+        expect(row.every(Number.isFinite)).toBe(true);
+      }
+      const col = (name: string) => mini.rows.map((row) => row[mini.header.indexOf(name)]);
+      expect(col('mu.1')).toEqual(parsed.draws.map((row) => row[parsed.columns.indexOf('mu.1')]));
+      // Constraints hold in the written draws: ordered mu, positive sigma, simplex w.
+      mini.rows.forEach((_, i) => {
+        expect(col('mu.1')[i]).toBeLessThan(col('mu.2')[i]);
+        expect(col('mu.2')[i]).toBeLessThan(col('mu.3')[i]);
+        expect(col('sigma.1')[i]).toBeGreaterThan(0);
+        expect(col('w.1')[i] + col('w.2')[i] + col('w.3')[i]).toBeCloseTo(1, 4);
+      });
+    }
+
+    // The draws as JSON.
+    const json = JSON.parse(readFileSync(join(out, 'galaxies-draws.json'), 'utf8')) as DrawsJson;
+    expect(json.model).toBe('galaxies');
+    expect(json.chains.map((c) => c.chain)).toEqual([1, 2]);
+    for (const c of json.chains) {
+      expect(c.names).toContain('mu.1');
+      expect(c.draws['mu.1']).toHaveLength(100);
+      expect(c.stats.lp__).toHaveLength(100);
+      expect(c.draws['sigma.2'].map((v) => fromJsonDrawValue(v)).every((x) => x > 0)).toBe(true);
+    }
+
+    // The summary file holds the printed report.
+    const summary = readFileSync(join(out, 'galaxies-summary.txt'), 'utf8');
+    expect(summary).toContain('mu.1');
+    expect(r.stdout.startsWith(summary)).toBe(true);
+  });
+
+  it('fit --method hmc runs the same code (static HMC, one chain)', () => {
+    // No warm-up keeps this short: static HMC's step count is 2*pi / stepsize, and adaptation
+    // on galaxies can shrink the step size a lot.
+    const r = mixppl('fit', ...GALAXIES, '--method', 'hmc', '--warmup', '0', '--draws', '20', '--chains', '1', '--quiet');
+    expect([0, 3], r.stderr).toContain(r.code);
+    expect(r.stdout).toMatch(/^model galaxies: static HMC \(dense metric, delta 0\.8\), 1 chain x \(0 warmup \+ 20 draws\)/m);
+    expect(r.stdout).toMatch(/^mu\.1 /m);
+  });
+
+  it('reports bad options as usage errors (exit 2)', () => {
+    let r = mixppl('sample', ...GALAXIES, '--chains', 'two');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("mixppl: --chains: 'two' is not an integer");
+    expect(r.stderr).toContain("run 'mixppl sample --help'");
+    r = mixppl('sample', ...GALAXIES, '--chain', '2');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown option '--chain' for 'sample'");
+    r = mixppl('fit', ...GALAXIES, '--method', 'nuts', '--n-init', '3');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown option '--n-init' for 'fit --method nuts'");
+    r = mixppl('fit', ...GALAXIES, '--method', 'gibbs');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown method 'gibbs'; available: em, map, mle, nuts, hmc");
+    expect(r.stdout).toBe('');
+  });
+
+  it('reports a missing data file, a missing data column and a bad init as data errors (exit 1)', () => {
+    let r = mixppl('sample', 'examples/galaxies/galaxies.mix', '--data', 'examples/galaxies/nope.csv', '--set', 'K=3', ...SHORT);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('cannot read data file examples/galaxies/nope.csv');
+    // faithful.csv has columns x.1, x.2 but no y.
+    r = mixppl('sample', 'examples/galaxies/galaxies.mix', '--data', 'examples/old-faithful/faithful.csv', '--set', 'K=3', ...SHORT);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/data 'y'/);
+    expect(r.stderr).toContain('galaxies.mix:6:3');
+    const init = join(tmp, 'negative-sigma.json');
+    writeFileSync(init, JSON.stringify({ mu: [9.7, 21, 23], sigma: [1, -1, 1], w: [0.1, 0.8, 0.1] }));
+    r = mixppl('sample', ...GALAXIES, ...SHORT, '--init', init);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`init file ${init}: bad initial values`);
+    expect(r.stderr).toContain("parameter 'sigma'");
+    expect(existsSync(join(ROOT, 'galaxies-1.csv'))).toBe(false);
+  });
+});
