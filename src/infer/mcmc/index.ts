@@ -110,6 +110,8 @@ export class McmcResult {
     readonly seconds: number,
     /** With latents: 'gibbs', the flat names of the latents drawn (`z.1`, ...). */
     readonly latentNames: string[] = [],
+    /** How the chains were started: 'given' initial values, or the radius of the random inits. */
+    readonly initSource: 'given' | number = 2,
   ) {}
 
   /** Draws of one flat quantity (`mu.2`, or `lp__`), one array per chain. */
@@ -208,6 +210,7 @@ export class McmcResult {
       metric: c.metric === 'diag' ? 'diag_e' : 'dense_e',
       invMetric: Array.from(c.invMetric),
       elapsed: { warmup: c.timeWarmupMs / 1000, sampling: c.timeSamplingMs / 1000 },
+      init: this.initSource === 'given' ? 'user' : this.initSource,
     }, { unconstrainedDim: c.init.length });
   }
 }
@@ -322,7 +325,7 @@ export function sample(bound: BoundModel, opts: SampleOptions = {}): McmcResult 
   }
   return new McmcResult(
     bound.ir.name, constrained.names, bound.params.map((p) => ({ name: p.name, shape: p.shape.slice() })),
-    chains, settings, gibbs || pot.traced, (performance.now() - t0) / 1000, latentNames,
+    chains, settings, gibbs || pot.traced, (performance.now() - t0) / 1000, latentNames, userInits.length ? 'given' : radius,
   );
 }
 export { nutsTransitionKernel, type NutsTransitionKernelOptions, type NutsKernelState } from './kernel';
