@@ -8,6 +8,7 @@
  */
 import { Key } from '../tensor/random';
 import { gammaincF64, gammainccF64, ndtrF64 } from '../tensor/special';
+import { fft } from '../infer/mcmc/fft';
 
 // ---------------------------------------------------------------------------------------
 // Input checks
@@ -605,39 +606,6 @@ export function bonferroni(pValues: readonly number[]): number[] {
 // Effective sample size and Monte Carlo standard error
 // ---------------------------------------------------------------------------------------
 
-/** In-place iterative radix-2 complex FFT (length a power of two). */
-function fft(re: Float64Array, im: Float64Array, inverse: boolean): void {
-  const n = re.length;
-  for (let i = 1, j = 0; i < n; i++) {
-    let bit = n >> 1;
-    for (; j & bit; bit >>= 1) j ^= bit;
-    j ^= bit;
-    if (i < j) {
-      let t = re[i]; re[i] = re[j]; re[j] = t;
-      t = im[i]; im[i] = im[j]; im[j] = t;
-    }
-  }
-  for (let len = 2; len <= n; len <<= 1) {
-    const ang = ((inverse ? 2 : -2) * Math.PI) / len;
-    const wr = Math.cos(ang);
-    const wi = Math.sin(ang);
-    for (let i = 0; i < n; i += len) {
-      let cr = 1;
-      let ci = 0;
-      for (let k = 0; k < len / 2; k++) {
-        const a = i + k;
-        const b = a + len / 2;
-        const xr = re[b] * cr - im[b] * ci;
-        const xi = re[b] * ci + im[b] * cr;
-        re[b] = re[a] - xr; im[b] = im[a] - xi;
-        re[a] += xr; im[a] += xi;
-        const nr = cr * wr - ci * wi;
-        ci = cr * wi + ci * wr;
-        cr = nr;
-      }
-    }
-  }
-}
 
 /**
  * Returns the autocorrelations ρ_0..ρ_{n-1} of a chain (biased autocovariance / variance,

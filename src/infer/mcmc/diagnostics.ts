@@ -37,6 +37,8 @@
  *   infinite draw and returns a finite value there, but NA for every other diagnostic).
  */
 
+import { fft } from './fft';
+
 /** Draws of one scalar quantity: one array per chain, all of the same length. */
 export type Draws = ReadonlyArray<ArrayLike<number>>;
 
@@ -222,45 +224,6 @@ export function quantiles(draws: Draws, probs: readonly number[] = [0.05, 0.95])
 // Autocovariance (radix-2 FFT) and the core R-hat / ESS of posterior's .rhat and .ess
 // ---------------------------------------------------------------------------------------------
 
-/** In-place iterative radix-2 complex FFT (forward, unnormalised); length a power of two. */
-function fft(re: Float64Array, im: Float64Array): void {
-  const n = re.length;
-  for (let i = 1, j = 0; i < n; i++) {
-    let bit = n >> 1;
-    for (; j & bit; bit >>= 1) j ^= bit;
-    j ^= bit;
-    if (i < j) {
-      let t = re[i]; re[i] = re[j]; re[j] = t;
-      t = im[i]; im[i] = im[j]; im[j] = t;
-    }
-  }
-  // Twiddles from a table of exact cos / sin values (no recurrence, so no drift).
-  const half = n >> 1;
-  const cosT = new Float64Array(half);
-  const sinT = new Float64Array(half);
-  for (let k = 0; k < half; k++) {
-    cosT[k] = Math.cos((2 * Math.PI * k) / n);
-    sinT[k] = -Math.sin((2 * Math.PI * k) / n);
-  }
-  for (let len = 2; len <= n; len <<= 1) {
-    const h = len >> 1;
-    const step = n / len;
-    for (let i = 0; i < n; i += len) {
-      for (let k = 0; k < h; k++) {
-        const wr = cosT[k * step];
-        const wi = sinT[k * step];
-        const a = i + k;
-        const b = a + h;
-        const xr = re[b] * wr - im[b] * wi;
-        const xi = re[b] * wi + im[b] * wr;
-        re[b] = re[a] - xr;
-        im[b] = im[a] - xi;
-        re[a] += xr;
-        im[a] += xi;
-      }
-    }
-  }
-}
 
 /**
  * Autocovariances at lags 0..N-1 of one chain, with the biased (1/N) normalisation:
