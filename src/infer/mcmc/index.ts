@@ -8,7 +8,7 @@
  */
 import { Key } from '../../tensor/random';
 import type { BoundModel, ParamValues } from '../../model/bound-model';
-import { runChain, InitError, type ChainPhase, type DrawStats, type TestBias } from './sampler';
+import { runChain, runChainsPooled, type ChainPhase, type DrawStats, type RunChainOptions, type Target, type TestBias } from './sampler';
 import { summarize, formatSummary, type SummaryRow } from './summary';
 import { flatNames, type ChainDraws } from '../../output/draws';
 import { writeCmdStanCsv } from '../../output/cmdstan-csv';
@@ -59,6 +59,12 @@ export interface SampleOptions {
    * statements touch at most one latent, no chains), and returns their draws.
    */
   latents?: 'marginalize' | 'gibbs';
+  /**
+   * Warm-up with several chains: 'pooled' (default) runs the warm-ups in lockstep and gives
+   * every chain the most central of the chains' metric estimates at each window (see
+   * `runChainsPooled`); 'per-chain' adapts each chain alone, as Stan.
+   */
+  adaptation?: 'pooled' | 'per-chain';
   /** Use the tensor evaluator for the potential even when it can be traced (for testing). */
   tensorPath?: boolean;
   /** TEST ONLY: a deliberately wrong kernel, so tests can show that their checks catch one. */
@@ -273,56 +279,66 @@ export function sample(bound: BoundModel, opts: SampleOptions = {}): McmcResult 
     throw new RangeError(`sample: ${userInits.length} sets of initial values for ${settings.chains} chains`);
   }
   const root = Key.seed(settings.seed);
-  const chains: McmcChain[] = [];
-  for (let c = 0; c < settings.chains; c++) {
+  const pooled = (opts.adaptation ?? 'pooled') === 'pooled' && settings.chains > 1 && settings.warmup > 0;
+  if (opts.adaptation !== undefined && opts.adaptation !== 'pooled' && opts.adaptation !== 'per-chain') {
+    throw new RangeError(`sample: adaptation must be 'pooled' or 'per-chain', got '${String(opts.adaptation)}'`);
+  }
+  // Per chain: its target (its own latent state under Gibbs), a checked initial point, options.
+  const setups = Array.from({ length: settings.chains }, (_, c) => {
     const [initKey, chainKey] = root.fold(c).split(2);
     const initRng = initKey.rng();
     const given = userInits.length ? userInits[userInits.length === 1 ? 0 : c] : undefined;
     const g = gibbs ? new GibbsTarget(bound) : null;
     if (g) latentNames = g.latentNames();
-    const zDraws: Int32Array[] = [];
-    let result: ReturnType<typeof runChain> | undefined;
+    const t: Target = g ?? target;
+    const grad = new Float64Array(bound.dim);
     let init: Float64Array = new Float64Array(bound.dim);
-    let lastError = '';
-    for (let attempt = 0; attempt < (given ? 1 : 100) && !result; attempt++) {
+    let ok = false;
+    let why = '';
+    for (let attempt = 0; attempt < (given ? 1 : 100) && !ok; attempt++) {
       if (given) init = bound.unconstrain(given);
       else for (let i = 0; i < bound.dim; i++) init[i] = radius * (2 * initRng.uniform() - 1);
       if (g) g.updateLatents(init, initRng);
-      try {
-        zDraws.length = 0;
-        result = runChain(g ?? target, {
-          init, key: chainKey, warmup: settings.warmup, draws: settings.draws * settings.thin,
-          algorithm: settings.algorithm, metric: settings.metric, delta: settings.delta, maxTreeDepth: settings.maxTreeDepth,
-          stepsize: opts.stepsize, _testBias: opts._testBias,
-          beforeTransition: g ? (q, rng, phase) => {
-            g.updateLatents(q, rng);
-            if (phase === 'sampling') zDraws.push(g.z.slice());
-          } : undefined,
-          onIteration: opts.onIteration ? (it, phase, div) => opts.onIteration!(c, it, phase, div) : undefined,
-        });
-      } catch (e) {
-        if (!(e instanceof InitError)) throw e;
-        lastError = e.message;
-      }
+      const lp = t.logDensityGrad(init, grad);
+      const bad = grad.findIndex((x) => !Number.isFinite(x));
+      ok = lp > -Infinity && bad < 0;
+      why = !(lp > -Infinity) ? `log density ${lp}` : bad >= 0 ? `gradient[${bad}] = ${grad[bad]}` : '';
     }
-    if (!result) {
-      throw new RangeError(`sample: chain ${c + 1}: no initial point with a finite log density and gradient ${given ? '(the given init)' : `in 100 tries of uniform(-${radius}, ${radius})`}: ${lastError}`);
+    if (!ok) {
+      throw new RangeError(`sample: chain ${c + 1}: no initial point with a finite log density and gradient ${given ? '(the given init)' : `in 100 tries of uniform(-${radius}, ${radius})`}: ${why}`);
     }
-    const keep = (_: unknown, i: number) => i % settings.thin === settings.thin - 1;
+    const zDraws: Int32Array[] = [];
+    const options: RunChainOptions = {
+      init, key: chainKey, warmup: settings.warmup, draws: settings.draws * settings.thin,
+      algorithm: settings.algorithm, metric: settings.metric, delta: settings.delta, maxTreeDepth: settings.maxTreeDepth,
+      stepsize: opts.stepsize, _testBias: opts._testBias,
+      beforeTransition: g ? (q, rng, phase) => {
+        g.updateLatents(q, rng);
+        if (phase === 'sampling') zDraws.push(g.z.slice());
+      } : undefined,
+      onIteration: opts.onIteration ? (it, phase, div) => opts.onIteration!(c, it, phase, div) : undefined,
+    };
+    return { target: t, options, init, zDraws, gibbs: g !== null };
+  });
+  const results = pooled
+    ? runChainsPooled(setups.map((s) => s.target), setups.map((s) => s.options))
+    : setups.map((s) => runChain(s.target, s.options));
+  const keep = (_: unknown, i: number) => i % settings.thin === settings.thin - 1;
+  const chains: McmcChain[] = results.map((result, c) => {
     const unconstrained = result.draws.filter(keep);
-    chains.push({
+    return {
       unconstrained,
       values: unconstrained.map((u) => constrained.evaluate(u)),
       stats: result.stats.filter(keep),
-      ...(g ? { latents: zDraws.filter(keep) } : {}),
+      ...(setups[c].gibbs ? { latents: setups[c].zDraws.filter(keep) } : {}),
       stepsize: result.stepsize,
       invMetric: result.invMetric,
       metric: result.metric,
-      init: init.slice(),
+      init: setups[c].init.slice(),
       timeWarmupMs: result.timeWarmupMs,
       timeSamplingMs: result.timeSamplingMs,
-    });
-  }
+    };
+  });
   return new McmcResult(
     bound.ir.name, constrained.names, bound.params.map((p) => ({ name: p.name, shape: p.shape.slice() })),
     chains, settings, gibbs || pot.traced, (performance.now() - t0) / 1000, latentNames, userInits.length ? 'given' : radius,

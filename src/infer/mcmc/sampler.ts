@@ -15,10 +15,10 @@
  */
 import { Key } from '../../tensor/random';
 import type { Rng } from '../../tensor/random';
-import { DualAveraging, MetricAdaptation } from './adapt';
+import { DualAveraging, MetricAdaptation, WelfordCovariance, WelfordVariance, WindowSchedule, regularize } from './adapt';
 import type { WindowOptions } from './adapt';
 import {
-  Hamiltonian, NutsKernel, PhasePoint, StaticHmcKernel, denseMetric, diagMetric, initStepsize,
+  Hamiltonian, NutsKernel, PhasePoint, StaticHmcKernel, choleskyLower, denseMetric, diagMetric, initStepsize,
 } from './hmc';
 import type { DrawStats, Metric, TestBias } from './hmc';
 
@@ -142,6 +142,19 @@ function makeMetric(kind: 'diag' | 'dense', inv: Float64Array, dim: number): Met
  * const { draws, stats } = runChain(target, { init: [0.5], seed: 1 });
  */
 export function runChain(target: Target, options: RunChainOptions): ChainResult {
+  const steps = chainSteps(target, options, false);
+  let r = steps.next();
+  while (!r.done) r = steps.next();
+  return r.value;
+}
+
+/**
+ * The chain as a generator. With `pooled`, the warm-up yields the position after every
+ * iteration and takes a new inverse metric (or undefined) when resumed: the caller
+ * (`runChainsPooled`) estimates one metric from all chains' windows. Otherwise the chain
+ * adapts its own metric and never yields.
+ */
+function* chainSteps(target: Target, options: RunChainOptions, pooled: boolean): Generator<Float64Array, ChainResult, Float64Array | undefined> {
   const dim = target.dim;
   if (!Number.isInteger(dim) || dim < 1) throw new RangeError(`runChain: target.dim must be a positive integer, got ${dim}`);
   const {
@@ -220,7 +233,9 @@ export function runChain(target: Target, options: RunChainOptions): ChainResult 
   };
 
   // ---- Warm-up ----
-  const t0 = performance.now();
+  // Active time only: a pooled chain waits for the others at every yield.
+  let activeMs = 0;
+  let mark = performance.now();
   const warmupStats: DrawStats[] = [];
   const warmupDraws: Float64Array[] | undefined = saveWarmup ? [] : undefined;
   let divergences = 0;
@@ -237,7 +252,19 @@ export function runChain(target: Target, options: RunChainOptions): ChainResult 
       warmupDraws?.push(Float64Array.from(state.q));
       if (s.divergent) divergences++;
       nominal = da.learn(s.accept_stat);
-      if (ma.learn(invMetric, state.q)) {
+      let newMetric = false;
+      if (pooled) {
+        activeMs += performance.now() - mark;
+        const inv = yield state.q;
+        mark = performance.now();
+        if (inv) {
+          invMetric.set(inv);
+          newMetric = true;
+        }
+      } else {
+        newMetric = ma.learn(invMetric, state.q);
+      }
+      if (newMetric) {
         h.metric = makeMetric(metricKind, invMetric, dim);
         nominal = initStepsize(h, state, nominal, rng);
         da.setMu(Math.log(10 * nominal));
@@ -248,6 +275,7 @@ export function runChain(target: Target, options: RunChainOptions): ChainResult 
     nominal = da.complete();
   }
   const t1 = performance.now();
+  const timeWarmupMs = activeMs + (t1 - mark);
 
   // ---- Sampling ----
   const drawsOut: Float64Array[] = [];
@@ -271,7 +299,123 @@ export function runChain(target: Target, options: RunChainOptions): ChainResult 
     invMetric: Float64Array.from(invMetric),
     metric: metricKind,
     ...(algorithm === 'hmc' ? { numSteps: stepsFor(nominal) } : {}),
-    timeWarmupMs: t1 - t0,
+    timeWarmupMs,
     timeSamplingMs: t2 - t1,
   };
+}
+
+/**
+ * Runs several chains with their warm-ups in lockstep and ONE metric estimated from all of
+ * them: at the end of each adaptation window every chain's window (co)variance is computed
+ * (regularised as Stan), and all chains continue with the most central estimate — the
+ * per-coordinate median for a diagonal metric, the medoid under the symmetrised KL
+ * divergence between Gaussians for a dense one (the average for two chains). A chain whose
+ * window caught a transient (a late move between regions of the posterior) then does not
+ * sample with a metric fitted to that transient. Step sizes stay per chain. Sampling
+ * phases run one chain after another. Options other than init/seed/key/onIteration must
+ * agree across chains.
+ */
+export function runChainsPooled(targets: readonly Target[], options: readonly RunChainOptions[]): ChainResult[] {
+  if (targets.length !== options.length || targets.length === 0) throw new RangeError('runChainsPooled: give one target and one options object per chain');
+  const o0 = options[0];
+  const warmup = o0.warmup ?? 1000;
+  const kind = o0.metric ?? 'diag';
+  const dim = targets[0].dim;
+  for (const [c, o] of options.entries()) {
+    if ((o.warmup ?? 1000) !== warmup || (o.metric ?? 'diag') !== kind || targets[c].dim !== dim) {
+      throw new RangeError(`runChainsPooled: chain ${c + 1} differs from chain 1 in warmup, metric or dimension`);
+    }
+  }
+  const gens = targets.map((t, c) => chainSteps(t, options[c], true));
+  const C = gens.length;
+  const schedule = new WindowSchedule(warmup, { initBuffer: o0.initBuffer, termBuffer: o0.termBuffer, baseWindow: o0.baseWindow });
+  const est = gens.map(() => (kind === 'diag' ? new WelfordVariance(dim) : new WelfordCovariance(dim)));
+  let pending: Float64Array | undefined;
+  const results: (ChainResult | undefined)[] = new Array(C);
+  for (let it = 0; it < warmup; it++) {
+    for (let c = 0; c < C; c++) {
+      const r = it === 0 ? gens[c].next() : gens[c].next(pending);
+      if (r.done) throw new Error('runChainsPooled: a chain ended its warm-up early');
+      if (schedule.collect()) est[c].add(r.value);
+    }
+    pending = undefined;
+    if (schedule.endOfWindow()) {
+      const perChain = est.map((e) => {
+        const out = new Float64Array(kind === 'diag' ? dim : dim * dim);
+        if (e instanceof WelfordVariance) {
+          e.variance(out);
+          for (let i = 0; i < dim; i++) out[i] = regularize(out[i], e.count, 1);
+        } else {
+          e.covariance(out);
+          for (let i = 0; i < dim; i++) for (let j = 0; j < dim; j++) out[i * dim + j] = regularize(out[i * dim + j], e.count, i === j ? 1 : 0);
+        }
+        e.restart();
+        return out;
+      });
+      pending = kind === 'diag' ? medianDiag(perChain, dim) : medoidDense(perChain, dim);
+      for (const x of pending) {
+        if (!Number.isFinite(x)) throw new Error('Numerical overflow in metric adaptation: the warm-up draws have non-finite (co)variance.');
+      }
+    }
+    schedule.advance();
+  }
+  for (let c = 0; c < C; c++) {
+    const r = warmup === 0 ? gens[c].next() : gens[c].next(pending);
+    let rr = r;
+    while (!rr.done) rr = gens[c].next();
+    results[c] = rr.value;
+  }
+  return results as ChainResult[];
+}
+
+function medianDiag(ests: Float64Array[], dim: number): Float64Array {
+  const out = new Float64Array(dim);
+  for (let i = 0; i < dim; i++) {
+    const v = ests.map((e) => e[i]).sort((a, b) => a - b);
+    const m = v.length >> 1;
+    out[i] = v.length % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+  }
+  return out;
+}
+
+/** tr(A⁻¹B) for SPD A (row-major d×d), by Cholesky. */
+function traceSolve(A: Float64Array, B: Float64Array, d: number): number {
+  const L = choleskyLower(A, d, 'window covariance');
+  let tr = 0;
+  const col = new Float64Array(d);
+  for (let j = 0; j < d; j++) {
+    // Solve A x = B[:, j]; add x[j].
+    for (let i = 0; i < d; i++) {
+      let s = B[i * d + j];
+      for (let k = 0; k < i; k++) s -= L[i * d + k] * col[k];
+      col[i] = s / L[i * d + i];
+    }
+    for (let i = d - 1; i >= 0; i--) {
+      let s = col[i];
+      for (let k = i + 1; k < d; k++) s -= L[k * d + i] * col[k];
+      col[i] = s / L[i * d + i];
+    }
+    tr += col[j];
+  }
+  return tr;
+}
+
+function medoidDense(ests: Float64Array[], d: number): Float64Array {
+  const C = ests.length;
+  if (C <= 2) {
+    const out = new Float64Array(d * d);
+    for (const e of ests) for (let i = 0; i < out.length; i++) out[i] += e[i] / C;
+    return out;
+  }
+  let best = 0;
+  let bestScore = Infinity;
+  for (let a = 0; a < C; a++) {
+    let score = 0;
+    for (let b = 0; b < C; b++) if (b !== a) score += traceSolve(ests[a], ests[b], d) + traceSolve(ests[b], ests[a], d) - 2 * d;
+    if (score < bestScore) {
+      bestScore = score;
+      best = a;
+    }
+  }
+  return ests[best].slice();
 }
