@@ -273,8 +273,17 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
               const shape = params.get(scaleParam!)!.shape;
               return tf.broadcastTo(tf.sqrt(tf.maximum(tf.add(tf.div(ss, nTot), reg), 1e-30)), shape);
             }
-            const n = perComponent(w, dim);
-            const ss = perComponent(sq, dim);
+            let n = perComponent(w, dim);
+            let ss = perComponent(sq, dim);
+            // One scale per component over a vector observation (spherical): pool the
+            // observation's elements, n·D of them per unit of weight.
+            const want = params.get(scaleParam!)!.shape.length;
+            if (ss.rank > want) {
+              const axes = Array.from({ length: ss.rank - want }, (_, i) => want + i);
+              const count = axes.reduce((p, a) => p * ss.shape[a], 1);
+              ss = tf.sum(ss, axes);
+              n = tf.mul(n, count);
+            }
             // A floor far below any data scale keeps a zero-spread component representable.
             const v = tf.maximum(tf.add(tf.div(ss, expandLike(tf.maximum(n, 1e-30), ss)), reg), 1e-30);
             return keepOld(tf.sqrt(v), expandLike(n, ss), params.get(scaleParam!)!);

@@ -125,7 +125,8 @@ export function kmeansMarginals(bm: BoundModel, rng: Rng): Map<string, Tensor> |
     // A start for EM, not a final clustering: about as many Lloyd passes as mclust's initialisation.
     const t = rt.data.get(f.site!)!;
     const labels = kmeans({ values: t.dataSync(), n: t.shape[0], d: t.size / t.shape[0] }, info.K, rng, 20);
-    const onehot = tf.oneHot(tf.tensor1d(labels, 'int32'), info.K).toFloat();
+    // tf.oneHot refuses depth 1; with one component every weight is 1.
+    const onehot = info.K === 1 ? tf.ones([labels.length, 1]) : tf.oneHot(tf.tensor1d(labels, 'int32'), info.K).toFloat();
     if (!info.node.chain) {
       out.set(name, tf.keep(onehot));
     } else {
