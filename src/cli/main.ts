@@ -12,6 +12,7 @@ import { readDataFile, parseSet, toCsv, DataFileError } from './data-io';
 import type { DataValue, NdArray } from '../model/data';
 import { fitCommand } from './fit';
 import { sampleCommand, parseSampleSettings, OptionError, SAMPLE_HELP, SAMPLE_VALUE_OPTIONS, SAMPLE_FLAGS } from './sample';
+import { selectCommand, parseSelectSettings, SELECT_HELP, SELECT_OPTIONS, SELECT_VALUE_OPTIONS } from './select';
 
 const USAGE = `mixppl: a probabilistic programming language for mixture models
 
@@ -23,6 +24,7 @@ commands:
   simulate MODEL.mix           draw parameters, latents and data from the prior
   fit MODEL.mix                fit the model to data (see 'mixppl fit --help')
   sample MODEL.mix             MCMC (NUTS or HMC) draws from the posterior (see 'mixppl sample --help')
+  select MODEL.mix [...]       fit K = 1, 2, ... by EM and compare by BIC, AIC or ICL (see 'mixppl select --help')
 
 options for simulate, fit and sample:
   --data FILE                  .csv or .json data (CSV: column y -> y[N]; x.1, x.2 -> x[N, 2]); repeatable
@@ -111,7 +113,7 @@ interface Args {
   given: string[];
 }
 
-const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--draws', '--method', '--max-iter', '--tol', '--n-init', ...SAMPLE_VALUE_OPTIONS]);
+const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--draws', '--method', '--max-iter', '--tol', '--n-init', ...SAMPLE_VALUE_OPTIONS, ...SELECT_VALUE_OPTIONS]);
 
 /** The options each command accepts (besides --help); anything else is a usage error. */
 const COMMAND_OPTIONS: Record<string, readonly string[]> = {
@@ -120,9 +122,10 @@ const COMMAND_OPTIONS: Record<string, readonly string[]> = {
   simulate: ['--data', '--set', '--seed', '--backend', '--out', '--draws'],
   fit: ['--data', '--set', '--method', '--map', '--n-init', '--max-iter', '--tol', '--seed', '--backend', '--out', '--quiet'],
   sample: ['--data', '--set', '--backend', ...SAMPLE_VALUE_OPTIONS, ...SAMPLE_FLAGS],
+  select: SELECT_OPTIONS,
 };
 
-const HELP: Record<string, string> = { check: CHECK_HELP, ir: IR_HELP, simulate: SIMULATE_HELP, fit: FIT_HELP, sample: SAMPLE_HELP };
+const HELP: Record<string, string> = { check: CHECK_HELP, ir: IR_HELP, simulate: SIMULATE_HELP, fit: FIT_HELP, sample: SAMPLE_HELP, select: SELECT_HELP };
 
 function isCommand(name: string): boolean {
   return Object.hasOwn(HELP, name);
@@ -214,8 +217,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP[a.command]);
     return 0;
   }
-  // fit checks its options once it knows the method.
-  if (a.command !== 'fit') checkOptions(a, a.command, COMMAND_OPTIONS[a.command]);
+  // fit checks its options once it knows the method; select takes several model files.
+  if (a.command !== 'fit' && a.command !== 'select') checkOptions(a, a.command, COMMAND_OPTIONS[a.command]);
   const backend = (a.opts.get('--backend') ?? 'wasm') as BackendName;
   switch (a.command) {
     case 'check': {
@@ -293,6 +296,17 @@ export async function main(argv: string[]): Promise<number> {
       }
       await useBackend(backend);
       return sampleCommand(r.model, loadData(a), settings);
+    }
+    case 'select': {
+      checkOptions({ ...a, positional: a.positional.slice(0, 1) }, 'select', COMMAND_OPTIONS.select);
+      const settings = parseSelectSettings(a.opts, a.flags);
+      if (a.positional.length === 0) throw new UsageError('give one or more model files, e.g. mixppl select stdlib/gmm_diag.mix --data x.csv --k 1..6');
+      const loaded = a.positional.map((p) => loadModel(p));
+      const bad = loaded.filter((r) => !r.model);
+      for (const r of bad) process.stderr.write(renderDiagnostics(r.diagnostics, { name: r.name, text: r.text }) + '\n');
+      if (bad.length) return 1;
+      await useBackend(backend);
+      return selectCommand(loaded.map((r) => ({ model: r.model!, file: r.name })), loadData(a), settings);
     }
     default:
       throw new UsageError(`unknown command '${a.command}'; commands: ${Object.keys(HELP).join(', ')}`);

@@ -216,3 +216,7 @@ export function emResponsibilities(bm: BoundModel, values: ParamValues): Record<
   });
   return out;
 }
+
+export { predict, type PredictResult } from './predict';
+export { viterbi, viterbiDecode, latentLogTables, type ViterbiResult, type LatentLogTable } from './viterbi';
+export { selectModels, CRITERIA, type Criterion, type SelectOptions, type SelectRow, type SelectResult, type Candidate } from './select';
