@@ -37,6 +37,16 @@ export interface KernelCall {
 export interface LoweredNode {
   forward(vals: Float64Array[]): void;
   backward(vals: Float64Array[], adj: Float64Array[]): void;
+  /** Source of its forward / backward loop for the whole-program function (see `compileProgram`). */
+  emit?(ctx: EmitContext, pass: 'forward' | 'backward'): string | undefined;
+}
+
+/** Names for slot arrays and captured constants inside a generated program. */
+export interface EmitContext {
+  val(slot: number): string;
+  adj(slot: number): string;
+  /** Captures a value (an index map) and returns the expression that reads it. */
+  constant(x: unknown): string;
 }
 
 interface EngineLike {
@@ -83,6 +93,24 @@ function broadcastMap(inShape: readonly number[], out: readonly number[]): Int32
 /** out[i] = src[sel[i]][idx[i]], or `fill` where idx[i] < 0. */
 class MoveNode implements LoweredNode {
   constructor(private srcs: number[], private sel: Int32Array | null, private idx: Int32Array, private fill: number, private y: number) {}
+  emit(ctx: EmitContext, pass: 'forward' | 'backward'): string | undefined {
+    if (this.sel !== null) return undefined;
+    const idx = ctx.constant(this.idx);
+    const n = this.idx.length;
+    const hasFill = this.idx.some((j) => j < 0);
+    if (pass === 'forward') {
+      const X = ctx.val(this.srcs[0]);
+      const Y = ctx.val(this.y);
+      return hasFill
+        ? `{ const m = ${idx}; for (let i = 0; i < ${n}; i++) { const j = m[i]; ${Y}[i] = j < 0 ? ${this.fill} : ${X}[j]; } }`
+        : `{ const m = ${idx}; for (let i = 0; i < ${n}; i++) ${Y}[i] = ${X}[m[i]]; }`;
+    }
+    const dX = ctx.adj(this.srcs[0]);
+    const dY = ctx.adj(this.y);
+    return hasFill
+      ? `{ const m = ${idx}; for (let i = 0; i < ${n}; i++) { const j = m[i]; if (j >= 0) ${dX}[j] += ${dY}[i]; } }`
+      : `{ const m = ${idx}; for (let i = 0; i < ${n}; i++) ${dX}[m[i]] += ${dY}[i]; }`;
+  }
   forward(v: Float64Array[]) {
     const out = v[this.y];
     const { idx, sel, srcs } = this;
@@ -174,6 +202,20 @@ type ReduceKind = 'sum' | 'max' | 'min' | 'prod' | 'mean' | 'all' | 'any';
 
 class ReduceNode implements LoweredNode {
   constructor(private kind: ReduceKind, private x: number, private map: Int32Array, private count: number, private y: number) {}
+  emit(ctx: EmitContext, pass: 'forward' | 'backward'): string | undefined {
+    if (this.kind !== 'sum' && this.kind !== 'mean') return undefined;
+    const m = ctx.constant(this.map);
+    const n = this.map.length;
+    const scale = this.kind === 'mean' ? 1 / this.count : 1;
+    if (pass === 'forward') {
+      const X = ctx.val(this.x);
+      const Y = ctx.val(this.y);
+      return `{ const m = ${m}; ${Y}.fill(0); for (let i = 0; i < ${n}; i++) ${Y}[m[i]] += ${X}[i];${scale !== 1 ? ` for (let j = 0; j < ${Y}.length; j++) ${Y}[j] *= ${scale};` : ''} }`;
+    }
+    const dX = ctx.adj(this.x);
+    const dY = ctx.adj(this.y);
+    return `{ const m = ${m}; for (let i = 0; i < ${n}; i++) ${dX}[i] += ${dY}[m[i]]${scale !== 1 ? ` * ${scale}` : ''}; }`;
+  }
   forward(v: Float64Array[]) {
     const X = v[this.x];
     const Y = v[this.y];
@@ -558,10 +600,25 @@ function compileLoops(key: string, fwd: string, bwd: string | null): { fwd: Loop
 }
 
 class GenBinaryNode implements LoweredNode {
+  src?: { f: string; da: string | null; db: string | null; n: number };
   constructor(
     private loops: { fwd: Loop; bwd: Loop | null },
     readonly a: number, readonly am: Int32Array | null, readonly b: number, readonly bm: Int32Array | null, readonly y: number,
   ) {}
+  emit(ctx: EmitContext, pass: 'forward' | 'backward'): string | undefined {
+    if (!this.src) return undefined;
+    const { f, da, db, n } = this.src;
+    const ia = this.am ? 'am[i]' : 'i';
+    const ib = this.bm ? 'bm[i]' : 'i';
+    const maps = `${this.am ? `const am = ${ctx.constant(this.am)};` : ''} ${this.bm ? `const bm = ${ctx.constant(this.bm)};` : ''}`;
+    const A = ctx.val(this.a);
+    const B = ctx.val(this.b);
+    const Y = ctx.val(this.y);
+    if (pass === 'forward') return `{ ${maps} for (let i = 0; i < ${n}; i++) { const a = ${A}[${ia}], b = ${B}[${ib}]; ${Y}[i] = ${f}; } }`;
+    if (da === null && db === null) return '';
+    return `{ ${maps} const dY = ${ctx.adj(this.y)}; for (let i = 0; i < ${n}; i++) { const d = dY[i]; if (d === 0) continue; const a = ${A}[${ia}], b = ${B}[${ib}], y = ${Y}[i];
+      ${da !== null ? `${ctx.adj(this.a)}[${ia}] += ${da};` : ''} ${db !== null ? `${ctx.adj(this.b)}[${ib}] += ${db};` : ''} } }`;
+  }
   forward(v: Float64Array[]) {
     this.loops.fwd.call(this, v, v);
   }
@@ -571,7 +628,19 @@ class GenBinaryNode implements LoweredNode {
 }
 
 class GenUnaryNode implements LoweredNode {
+  src?: { f: string; df: string | null; n: number };
   constructor(private loops: { fwd: Loop; bwd: Loop | null }, readonly x: number, readonly y: number) {}
+  emit(ctx: EmitContext, pass: 'forward' | 'backward'): string | undefined {
+    if (!this.src) return undefined;
+    const { f, df, n } = this.src;
+    const X = ctx.val(this.x);
+    const Y = ctx.val(this.y);
+    if (pass === 'forward') return `for (let i = 0; i < ${n}; i++) { const x = ${X}[i]; ${Y}[i] = ${f}; }`;
+    if (df === null) return '';
+    const dX = ctx.adj(this.x);
+    const dY = ctx.adj(this.y);
+    return `for (let i = 0; i < ${n}; i++) { const d = ${dY}[i]; if (d === 0) continue; const x = ${X}[i], y = ${Y}[i]; ${dX}[i] += ${df}; }`;
+  }
   forward(v: Float64Array[]) {
     this.loops.fwd.call(this, v, v);
   }
@@ -580,7 +649,7 @@ class GenUnaryNode implements LoweredNode {
   }
 }
 
-function genBinary(k: string, a: KernelInput, am: Int32Array | null, b: KernelInput, bm: Int32Array | null, y: number): LoweredNode | null {
+function genBinary(k: string, a: KernelInput, am: Int32Array | null, b: KernelInput, bm: Int32Array | null, y: number, n: number): LoweredNode | null {
   const src = BINARY_SRC[k];
   if (!src) return null;
   const [f, da, db] = src;
@@ -597,10 +666,13 @@ function genBinary(k: string, a: KernelInput, am: Int32Array | null, b: KernelIn
         ${wantA ? `dA[${ia}] += ${da};` : ''} ${wantB ? `dB[${ib}] += ${db};` : ''} }`;
   }
   const loops = compileLoops(`B:${k}:${!!am}:${!!bm}:${wantA}:${wantB}`, fwd, bwd);
-  return loops ? new GenBinaryNode(loops, a.slot, am, b.slot, bm, y) : null;
+  if (!loops) return null;
+  const node = new GenBinaryNode(loops, a.slot, am, b.slot, bm, y);
+  node.src = { f, da: wantA ? da : null, db: wantB ? db : null, n };
+  return node;
 }
 
-function genUnary(k: string, x: number, y: number): LoweredNode | null {
+function genUnary(k: string, x: number, y: number, n: number): LoweredNode | null {
   const src = UNARY_SRC[k];
   if (!src) return null;
   const [f, df] = src;
@@ -608,7 +680,10 @@ function genUnary(k: string, x: number, y: number): LoweredNode | null {
   const bwd = df === null ? null : `const X = v[this.x], Y = v[this.y], dX = adj[this.x], dY = adj[this.y];
     for (let i = 0; i < Y.length; i++) { const d = dY[i]; if (d === 0) continue; const x = X[i], y = Y[i]; dX[i] += ${df}; }`;
   const loops = compileLoops(`U:${k}`, fwd, bwd);
-  return loops ? new GenUnaryNode(loops, x, y) : null;
+  if (!loops) return null;
+  const node = new GenUnaryNode(loops, x, y);
+  node.src = { f, df, n };
+  return node;
 }
 
 // ---------------------------------------------------------------- lowering
@@ -709,7 +784,7 @@ export function lowerKernel(call: KernelCall, engine: EngineLike): LoweredNode[]
     throw new TraceUnsupportedError(`Cast to ${to}`);
   }
   if (k in UNARY) {
-    const g = genUnary(k, ins[0].slot, out.slot);
+    const g = genUnary(k, ins[0].slot, out.slot, size(out.shape));
     if (g) return [g];
     const [f, df] = UNARY[k];
     return [new UnaryNode(f, df, ins[0].slot, out.slot)];
@@ -732,7 +807,7 @@ export function lowerKernel(call: KernelCall, engine: EngineLike): LoweredNode[]
     const [a, b] = ins;
     const am = broadcastMap(a.shape, out.shape);
     const bm = broadcastMap(b.shape, out.shape);
-    const gen = genBinary(k, a, am, b, bm, out.slot);
+    const gen = genBinary(k, a, am, b, bm, out.slot, size(out.shape));
     if (gen) return [gen];
     return [new BinaryNode(f, g, a.slot, am, a.live, b.slot, bm, b.live, out.slot)];
   }
@@ -790,4 +865,41 @@ export function lowerKernel(call: KernelCall, engine: EngineLike): LoweredNode[]
   }
   if (k in MOVES) return lowerMove(call, engine, MOVES[k]);
   throw new TraceUnsupportedError(`kernel '${k}' has no float64 replay`);
+}
+
+/**
+ * Compiles the whole lowered program into one forward and one backward function: every
+ * node's loop inline, slot arrays hoisted into locals, index maps captured as constants;
+ * nodes without an emitter are called through their methods. Removes the per-node
+ * dispatch that dominates on small arrays. Null when code generation is unavailable.
+ */
+export function compileProgram(nodes: readonly LoweredNode[]): { forward(v: Float64Array[]): void; backward(v: Float64Array[], a: Float64Array[]): void } | null {
+  const consts: unknown[] = [];
+  const usedV = new Set<number>();
+  const usedA = new Set<number>();
+  const ctx: EmitContext = {
+    val: (s) => (usedV.add(s), `v${s}`),
+    adj: (s) => (usedA.add(s), `a${s}`),
+    constant: (x) => (consts.push(x), `C[${consts.length - 1}]`),
+  };
+  const fwd: string[] = [];
+  const bwd: string[] = [];
+  nodes.forEach((n) => {
+    const code = n.emit?.(ctx, 'forward');
+    fwd.push(code ?? `${ctx.constant(n)}.forward(v);`);
+  });
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i];
+    const code = n.emit?.(ctx, 'backward');
+    bwd.push(code ?? `${ctx.constant(n)}.backward(v, a);`);
+  }
+  const head = (withAdj: boolean) =>
+    [...usedV].map((s) => `const v${s} = v[${s}];`).join(' ') + (withAdj ? [...usedA].map((s) => ` const a${s} = a[${s}];`).join('') : '');
+  try {
+    const f = new Function('C', `return function forward(v) { ${head(false)}\n${fwd.join('\n')} };`)(consts) as (v: Float64Array[]) => void;
+    const b = new Function('C', `return function backward(v, a) { ${head(true)}\n${bwd.join('\n')} };`)(consts) as (v: Float64Array[], a: Float64Array[]) => void;
+    return { forward: f, backward: b };
+  } catch {
+    return null;
+  }
 }

@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  lowerKernel, TraceUnsupportedError, type LoweredNode, type KernelCall,
+  compileProgram, lowerKernel, TraceUnsupportedError, type LoweredNode, type KernelCall,
 } from './replay-kernels';
 
 export { TraceUnsupportedError };
@@ -41,7 +41,10 @@ export class TracedFunction {
   ) {
     this.vals = slotSizes.map((n, i) => constants.get(i) ?? new Float64Array(n));
     this.adj = slotSizes.map((n) => new Float64Array(n));
+    this.program = compileProgram(nodes);
   }
+
+  private readonly program: ReturnType<typeof compileProgram>;
 
   /** Number of lowered operations replayed per evaluation. */
   get size(): number {
@@ -52,7 +55,8 @@ export class TracedFunction {
   value(u: ArrayLike<number>): number {
     if (this.outputConst !== null) return this.outputConst;
     this.vals[this.inputSlot].set(u);
-    for (const n of this.nodes) n.forward(this.vals);
+    if (this.program) this.program.forward(this.vals);
+    else for (const n of this.nodes) n.forward(this.vals);
     return this.vals[this.outputSlot][0];
   }
 
@@ -73,7 +77,8 @@ export class TracedFunction {
     const v = this.value(u);
     for (const a of this.adj) a.fill(0);
     this.adj[this.outputSlot][0] = 1;
-    for (let i = this.nodes.length - 1; i >= 0; i--) this.nodes[i].backward(this.vals, this.adj);
+    if (this.program) this.program.backward(this.vals, this.adj);
+    else for (let i = this.nodes.length - 1; i >= 0; i--) this.nodes[i].backward(this.vals, this.adj);
     grad.set(this.adj[this.inputSlot]);
     return v;
   }
