@@ -6,7 +6,7 @@
  * const model = compile('stdlib/gmm_diag.mix');
  */
 export { compile, frontEnd, type CompileOptions, type FrontEndResult } from './compile';
-export { Model, type Site } from './model/model';
+export { Model, type Site, type FitOptions, type FitResult } from './model/model';
 export { BoundModel, type ParamValues, type LogDensityOptions } from './model/bound-model';
 export type { DataInput, DataValue, NdArray } from './model/data';
 export { MixError, InternalError, renderDiagnostic, renderDiagnostics, type Diagnostic } from './diagnostics/diagnostic';

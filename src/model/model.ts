@@ -10,6 +10,18 @@ import { BoundModel } from './bound-model';
 import type { DataInput } from './data';
 import type { CheckResult } from '../check';
 import { simulate, type SimulateOptions, type SimulatedDraw } from './simulate';
+import { em, type EmOptions, type EmResult } from '../infer/em';
+import { optimize, type OptimizeOptions, type OptimizeResult } from '../infer/optimize';
+import { sample, type McmcResult, type SampleOptions } from '../infer/mcmc';
+
+/** `model.fit` options: the method and that method's own options. */
+export type FitOptions =
+  | ({ method: 'em' } & EmOptions)
+  | ({ method: 'map' | 'mle' } & Omit<OptimizeOptions, 'method'>)
+  | ({ method: 'nuts' | 'hmc' | 'gibbs' } & Omit<SampleOptions, 'algorithm'>);
+
+/** What `model.fit` returns for each method. */
+export type FitResult<O extends FitOptions> = O extends { method: 'em' } ? EmResult : O extends { method: 'map' | 'mle' } ? OptimizeResult : McmcResult;
 
 /** One named variable of the model, as users and inference families see it. */
 export interface Site {
@@ -81,5 +93,38 @@ export class Model {
   /** Binds data: validates it and returns the model's log density layer. Throws MixError on bad data. */
   bind(data: DataInput): BoundModel {
     return new BoundModel(this.ir, data, this.source);
+  }
+
+  /**
+   * Binds `data` and runs one inference method: 'em' (`em`), 'map' / 'mle' (`optimize`),
+   * 'nuts' / 'hmc' (`sample`, latents summed out) or 'gibbs' (`sample` with Gibbs over the
+   * latents and NUTS on the parameters). The bound data is released afterwards.
+   *
+   * @example
+   * const fit = model.fit({ K: 3, y }, { method: 'nuts', chains: 4, seed: 1 });
+   */
+  fit<O extends FitOptions>(data: DataInput, opts: O): FitResult<O> {
+    const bound = this.bind(data);
+    try {
+      switch (opts.method) {
+        case 'em': {
+          const { method: _m, ...rest } = opts as { method: 'em' } & EmOptions;
+          return em(bound, rest) as FitResult<O>;
+        }
+        case 'map':
+        case 'mle':
+          return optimize(bound, opts as OptimizeOptions) as FitResult<O>;
+        case 'nuts':
+        case 'hmc':
+        case 'gibbs': {
+          const { method, ...rest } = opts as { method: 'nuts' | 'hmc' | 'gibbs' } & SampleOptions;
+          return sample(bound, { ...rest, algorithm: method === 'hmc' ? 'hmc' : 'nuts', ...(method === 'gibbs' ? { latents: 'gibbs' as const } : {}) }) as FitResult<O>;
+        }
+        default:
+          throw new RangeError(`fit: unknown method '${String((opts as { method: unknown }).method)}'; methods: em, map, mle, nuts, hmc, gibbs`);
+      }
+    } finally {
+      bound.dispose();
+    }
   }
 }

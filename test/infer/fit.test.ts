@@ -1,0 +1,41 @@
+// model.fit(data, { method }) dispatches to the inference families with the same results
+// as calling them on a bound model, and refuses an unknown method by name.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { compile, em, ensureBackend, sample } from '../../src';
+
+beforeAll(async () => {
+  await ensureBackend();
+});
+
+const SRC = `
+model m {
+  data K: int
+  data y: real[N]
+  param w: simplex[K]
+  param mu: ordered[K]
+  param sigma: positive[K]
+  mu ~ normal(0, 5)
+  sigma ~ lognormal(0, 1)
+  for n in 1..N { y[n] ~ mixture(w, k -> normal(mu[k], sigma[k])) }
+}`;
+const y = [-2.1, -1.7, -2.4, -1.9, 1.8, 2.2, 2.5, 1.6, 2.0, -2.2];
+
+describe('model.fit', () => {
+  const model = compile(SRC);
+  it('em: the same fit as em() on a bound model', () => {
+    const a = model.fit({ K: 2, y }, { method: 'em', seed: 3 });
+    const b = em(model.bind({ K: 2, y }), { seed: 3 });
+    expect(a.logLik).toBe(b.logLik);
+  });
+  it('nuts and gibbs: the same draws as sample() with the same options', () => {
+    const opts = { chains: 2, warmup: 60, draws: 20, seed: 5 };
+    const a = model.fit({ K: 2, y }, { method: 'nuts', ...opts });
+    const b = sample(model.bind({ K: 2, y }), opts);
+    expect(a.draws('mu.1')).toEqual(b.draws('mu.1'));
+    const hmc = model.fit({ K: 2, y }, { method: 'hmc', ...opts });
+    expect(hmc.settings.algorithm).toBe('hmc');
+  });
+  it('refuses an unknown method, listing the methods', () => {
+    expect(() => model.fit({ K: 2, y }, { method: 'mh' } as never)).toThrow(/unknown method 'mh'.*em, map, mle, nuts, hmc, gibbs/);
+  });
+});
