@@ -82,7 +82,7 @@ const FIT_HELP = `usage: mixppl fit MODEL.mix --data FILE [options]
 Fits the model to data and prints the estimates.
 
 options:
-  --method NAME                em | map | mle | nuts | hmc (default: em when the model has
+  --method NAME                em | map | mle | nuts | hmc | mh (default: em when the model has
                                discrete latents, else map); nuts and hmc run 'mixppl sample'
                                and take its options (see 'mixppl sample --help')
   --data FILE                  .csv or .json data; repeatable
@@ -132,7 +132,7 @@ function isCommand(name: string): boolean {
 }
 
 /** `fit --method` values; nuts and hmc run the sample command. */
-const FIT_METHODS = ['em', 'map', 'mle', 'nuts', 'hmc'];
+const FIT_METHODS = ['em', 'map', 'mle', 'nuts', 'hmc', 'mh'];
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { positional: [], data: [], set: [], opts: new Map(), flags: new Set(), given: [] };
@@ -275,7 +275,7 @@ export async function main(argv: string[]): Promise<number> {
       if (method !== undefined && !FIT_METHODS.includes(method)) {
         throw new UsageError(`fit: unknown method '${method}'; available: ${FIT_METHODS.join(', ')}`);
       }
-      const mcmc = method === 'nuts' || method === 'hmc' ? method : undefined;
+      const mcmc = method === 'nuts' || method === 'hmc' || method === 'mh' ? method : undefined;
       // nuts and hmc take the sample command's options.
       checkOptions(a, `fit --method ${method ?? 'em|map|mle'}`, mcmc ? [...COMMAND_OPTIONS.sample, '--method'] : COMMAND_OPTIONS.fit);
       const settings = mcmc ? parseSampleSettings(a.opts, a.flags, mcmc) : undefined;

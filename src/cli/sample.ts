@@ -51,9 +51,9 @@ options:
   --draws N             draws kept per chain (default 1000)
   --thin N              keep every N-th draw (default 1)
   --seed N              random seed (default 1)
-  --algorithm NAME      nuts | hmc (default nuts)
+  --algorithm NAME      nuts | hmc | mh (default nuts; mh: random-walk Metropolis)
   --metric NAME         auto | diag | dense (default auto: dense up to 30 dimensions)
-  --delta X             target acceptance statistic, in (0, 1) (default 0.8)
+  --delta X             target acceptance statistic, in (0, 1) (default 0.8; 0.234 for mh)
   --max-depth N         NUTS maximum tree depth (default 10)
   --init FILE.json      initial values by parameter name (constrained scale): one object
                         for all chains, or an array with one object per chain
@@ -83,7 +83,7 @@ export interface SampleCliSettings {
   draws: number;
   thin: number;
   seed: number;
-  algorithm: 'nuts' | 'hmc';
+  algorithm: 'nuts' | 'hmc' | 'mh';
   metric: 'diag' | 'dense' | 'auto';
   delta: number;
   maxDepth: number;
@@ -115,12 +115,12 @@ function choiceOption<T extends string>(opts: Map<string, string>, name: string,
  * Reads and checks the sample options. `algorithm` is the one implied by
  * `fit --method nuts|hmc`; an `--algorithm` that contradicts it is an error.
  */
-export function parseSampleSettings(opts: Map<string, string>, flags: Set<string>, algorithm?: 'nuts' | 'hmc'): SampleCliSettings {
-  const given = choiceOption(opts, '--algorithm', ['nuts', 'hmc'] as const, algorithm ?? 'nuts');
+export function parseSampleSettings(opts: Map<string, string>, flags: Set<string>, algorithm?: 'nuts' | 'hmc' | 'mh'): SampleCliSettings {
+  const given = choiceOption(opts, '--algorithm', ['nuts', 'hmc', 'mh'] as const, algorithm ?? 'nuts');
   if (algorithm !== undefined && given !== algorithm) {
     throw new OptionError(`--method ${algorithm} and --algorithm ${given} disagree; give one of them`);
   }
-  let delta = 0.8;
+  let delta = given === 'mh' ? 0.234 : 0.8;
   const rawDelta = opts.get('--delta');
   if (rawDelta !== undefined) {
     delta = Number(rawDelta);

@@ -18,7 +18,7 @@ import { sample, type McmcResult, type SampleOptions } from '../infer/mcmc';
 export type FitOptions =
   | ({ method: 'em' } & EmOptions)
   | ({ method: 'map' | 'mle' } & Omit<OptimizeOptions, 'method'>)
-  | ({ method: 'nuts' | 'hmc' | 'gibbs' } & Omit<SampleOptions, 'algorithm'>);
+  | ({ method: 'nuts' | 'hmc' | 'mh' | 'gibbs' } & Omit<SampleOptions, 'algorithm'>);
 
 /** What `model.fit` returns for each method. */
 export type FitResult<O extends FitOptions> = O extends { method: 'em' } ? EmResult : O extends { method: 'map' | 'mle' } ? OptimizeResult : McmcResult;
@@ -97,7 +97,7 @@ export class Model {
 
   /**
    * Binds `data` and runs one inference method: 'em' (`em`), 'map' / 'mle' (`optimize`),
-   * 'nuts' / 'hmc' (`sample`, latents summed out) or 'gibbs' (`sample` with Gibbs over the
+   * 'nuts' / 'hmc' / 'mh' (`sample`, latents summed out) or 'gibbs' (`sample` with Gibbs over the
    * latents and NUTS on the parameters). The bound data is released afterwards.
    *
    * @example
@@ -116,12 +116,13 @@ export class Model {
           return optimize(bound, opts as OptimizeOptions) as FitResult<O>;
         case 'nuts':
         case 'hmc':
+        case 'mh':
         case 'gibbs': {
-          const { method, ...rest } = opts as { method: 'nuts' | 'hmc' | 'gibbs' } & SampleOptions;
-          return sample(bound, { ...rest, algorithm: method === 'hmc' ? 'hmc' : 'nuts', ...(method === 'gibbs' ? { latents: 'gibbs' as const } : {}) }) as FitResult<O>;
+          const { method, ...rest } = opts as { method: 'nuts' | 'hmc' | 'mh' | 'gibbs' } & SampleOptions;
+          return sample(bound, { ...rest, algorithm: method === 'gibbs' ? 'nuts' : method, ...(method === 'gibbs' ? { latents: 'gibbs' as const } : {}) }) as FitResult<O>;
         }
         default:
-          throw new RangeError(`fit: unknown method '${String((opts as { method: unknown }).method)}'; methods: em, map, mle, nuts, hmc, gibbs`);
+          throw new RangeError(`fit: unknown method '${String((opts as { method: unknown }).method)}'; methods: em, map, mle, nuts, hmc, mh, gibbs`);
       }
     } finally {
       bound.dispose();

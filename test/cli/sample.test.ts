@@ -61,7 +61,7 @@ describe('parseSampleSettings', () => {
     ['--max-depth', '0', /--max-depth must be at least 1/],
     ['--delta', '1', /strictly between 0 and 1/],
     ['--delta', 'high', /--delta: 'high' is not a number/],
-    ['--algorithm', 'mh', /--algorithm: 'mh' is not one of nuts, hmc/],
+    ['--algorithm', 'slice', /--algorithm: 'slice' is not one of nuts, hmc, mh/],
     ['--metric', 'unit', /--metric: 'unit' is not one of auto, diag, dense/],
   ])('%s %j is a usage error', (name, value, message) => {
     expect(() => parseSampleSettings(opts({ [name]: value }), new Set())).toThrow(OptionError);

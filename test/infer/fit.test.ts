@@ -36,6 +36,6 @@ describe('model.fit', () => {
     expect(hmc.settings.algorithm).toBe('hmc');
   });
   it('refuses an unknown method, listing the methods', () => {
-    expect(() => model.fit({ K: 2, y }, { method: 'mh' } as never)).toThrow(/unknown method 'mh'.*em, map, mle, nuts, hmc, gibbs/);
+    expect(() => model.fit({ K: 2, y }, { method: 'slice' } as never)).toThrow(/unknown method 'slice'.*em, map, mle, nuts, hmc, mh, gibbs/);
   });
 });

@@ -661,3 +661,37 @@ export function initStepsize(h: Hamiltonian, state: PhasePoint, eps: number, rng
   }
   return eps;
 }
+
+// ---------------------------------------------------------------------------------------
+// Random-walk Metropolis
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Random-walk Metropolis with Gaussian proposals q' = q + ε M⁻¹ p, p ~ N(0, M), i.e.
+ * N(q, ε² M⁻¹): the adapted inverse metric (the posterior covariance estimate) shapes the
+ * proposal. One density evaluation per transition (reported as `n_leapfrog` = 1).
+ */
+export class RwmhKernel {
+  private readonly prop: PhasePoint;
+  private readonly p: Float64Array;
+  private readonly v: Float64Array;
+
+  constructor(private readonly h: Hamiltonian) {
+    const d = h.target.dim;
+    this.prop = new PhasePoint(d);
+    this.p = new Float64Array(d);
+    this.v = new Float64Array(d);
+  }
+
+  transition(state: PhasePoint, eps: number, rng: Rng): DrawStats {
+    const { prop, p, v, h } = this;
+    h.metric.sampleMomentum(rng, p);
+    h.metric.velocity(p, v);
+    for (let i = 0; i < v.length; i++) prop.q[i] = state.q[i] + eps * v[i];
+    h.evaluate(prop);
+    const logA = prop.lp - state.lp;
+    const accept = Number.isFinite(logA) || logA === Infinity ? Math.min(1, Math.exp(logA)) : 0;
+    if (rng.uniform() < accept) state.copyFrom(prop);
+    return { lp: state.lp, accept_stat: accept, stepsize: eps, treedepth: 0, n_leapfrog: 1, divergent: 0, energy: -state.lp };
+  }
+}

@@ -28,8 +28,8 @@ export interface SampleOptions {
   thin?: number;
   /** Seed of the run; chain c uses Key.seed(seed).fold(c). Default 1. */
   seed?: number;
-  /** 'nuts' (default) or static 'hmc'. */
-  algorithm?: 'nuts' | 'hmc';
+  /** 'nuts' (default), static 'hmc', or random-walk Metropolis 'mh' (for targets without usable gradients; slow mixing). */
+  algorithm?: 'nuts' | 'hmc' | 'mh';
   /**
    * Euclidean metric adapted in warm-up: 'diag', 'dense', or 'auto' (default): dense up to
    * 30 unconstrained dimensions, where its O(d²) leapfrog cost is negligible and posterior
@@ -245,7 +245,7 @@ export function sample(bound: BoundModel, opts: SampleOptions = {}): McmcResult 
     seed: opts.seed ?? 1,
     algorithm: opts.algorithm ?? 'nuts',
     metric: (opts.metric ?? 'auto') === 'auto' ? (bound.dim <= DENSE_AUTO_MAX_DIM ? 'dense' : 'diag') : (opts.metric as 'diag' | 'dense'),
-    delta: opts.delta ?? 0.8,
+    delta: opts.delta ?? ((opts.algorithm ?? 'nuts') === 'mh' ? 0.234 : 0.8),
     maxTreeDepth: opts.maxTreeDepth ?? 10,
   } as const;
   checkCount('chains', settings.chains, 1);

@@ -18,7 +18,7 @@ import type { Rng } from '../../tensor/random';
 import { DualAveraging, MetricAdaptation, WelfordCovariance, WelfordVariance, WindowSchedule, regularize } from './adapt';
 import type { WindowOptions } from './adapt';
 import {
-  Hamiltonian, NutsKernel, PhasePoint, StaticHmcKernel, choleskyLower, denseMetric, diagMetric, initStepsize,
+  Hamiltonian, NutsKernel, PhasePoint, RwmhKernel, StaticHmcKernel, choleskyLower, denseMetric, diagMetric, initStepsize,
 } from './hmc';
 import type { DrawStats, Metric, TestBias } from './hmc';
 
@@ -61,8 +61,8 @@ export interface RunChainOptions extends WindowOptions {
   maxTreeDepth?: number;
   /** Energy error that marks a divergence (default 1000). */
   maxDeltaH?: number;
-  /** 'nuts' (default) or static 'hmc'. */
-  algorithm?: 'nuts' | 'hmc';
+  /** 'nuts' (default), static 'hmc', or random-walk Metropolis 'mh' (proposal N(0, ε² M⁻¹); give delta ≈ 0.234). */
+  algorithm?: 'nuts' | 'hmc' | 'mh';
   /** Initial step size (default 1); the sampling step size when warm-up is 0. */
   stepsize?: number;
   /** Uniform step-size jitter in [0, 1]: each transition uses ε·(1 + jitter·(2U - 1)) (default 0). */
@@ -164,7 +164,7 @@ function* chainSteps(target: Target, options: RunChainOptions, pooled: boolean):
   checkInt('warmup', warmup, 0);
   checkInt('draws', draws, 0);
   if (metricKind !== 'diag' && metricKind !== 'dense') throw new RangeError(`runChain: metric must be 'diag' or 'dense', got ${String(metricKind)}`);
-  if (algorithm !== 'nuts' && algorithm !== 'hmc') throw new RangeError(`runChain: algorithm must be 'nuts' or 'hmc', got ${String(algorithm)}`);
+  if (algorithm !== 'nuts' && algorithm !== 'hmc' && algorithm !== 'mh') throw new RangeError(`runChain: algorithm must be 'nuts', 'hmc' or 'mh', got ${String(algorithm)}`);
   if (!(stepsize0 > 0) || stepsize0 === Infinity) throw new RangeError(`runChain: stepsize must be positive and finite, got ${stepsize0}`);
   if (!(stepsizeJitter >= 0 && stepsizeJitter <= 1)) throw new RangeError(`runChain: stepsizeJitter must be in [0, 1], got ${stepsizeJitter}`);
   if (options.numSteps !== undefined) checkInt('numSteps', options.numSteps, 1);
@@ -217,6 +217,11 @@ function* chainSteps(target: Target, options: RunChainOptions, pooled: boolean):
   const nuts = algorithm === 'nuts' ? new NutsKernel(h, { maxTreeDepth: options.maxTreeDepth, maxDeltaH: options.maxDeltaH }) : undefined;
   if (algorithm === 'hmc' && options.maxTreeDepth !== undefined) checkInt('maxTreeDepth', options.maxTreeDepth, 1);
   const hmc = algorithm === 'hmc' ? new StaticHmcKernel(h, { maxDeltaH: options.maxDeltaH }) : undefined;
+  const mh = algorithm === 'mh' ? new RwmhKernel(h) : undefined;
+  // Random-walk Metropolis: start from the optimal scale for a Gaussian target (Roberts et
+  // al. 1997) and let dual averaging centre on it, since the leapfrog-based search does not apply.
+  const reinitStepsize = (eps: number) => (mh ? 2.38 / Math.sqrt(dim) : initStepsize(h, state, eps, rng));
+  const muFor = (eps: number) => Math.log(mh ? eps : 10 * eps);
   // Static HMC: steps = T / eps, capped at 2^maxTreeDepth (default 1024) so a step size that
   // collapses in warm-up cannot make one transition run for minutes.
   const maxSteps = 2 ** (options.maxTreeDepth ?? 10);
@@ -229,7 +234,7 @@ function* chainSteps(target: Target, options: RunChainOptions, pooled: boolean):
       h.evaluate(state);
     }
     const eps = stepsizeJitter > 0 ? nominal * (1 + stepsizeJitter * (2 * rng.uniform() - 1)) : nominal;
-    return nuts ? nuts.transition(state, eps, rng) : hmc!.transition(state, eps, stepsFor(nominal), rng);
+    return nuts ? nuts.transition(state, eps, rng) : mh ? mh.transition(state, eps, rng) : hmc!.transition(state, eps, stepsFor(nominal), rng);
   };
 
   // ---- Warm-up ----
@@ -244,8 +249,8 @@ function* chainSteps(target: Target, options: RunChainOptions, pooled: boolean):
     const ma = new MetricAdaptation(metricKind, dim, warmup, {
       initBuffer: options.initBuffer, termBuffer: options.termBuffer, baseWindow: options.baseWindow,
     });
-    da.setMu(Math.log(10 * stepsize0));
-    nominal = initStepsize(h, state, nominal, rng);
+    da.setMu(muFor(mh ? 2.38 / Math.sqrt(dim) : stepsize0));
+    nominal = reinitStepsize(nominal);
     for (let it = 0; it < warmup; it++) {
       const s = transition();
       warmupStats.push(s);
@@ -266,8 +271,8 @@ function* chainSteps(target: Target, options: RunChainOptions, pooled: boolean):
       }
       if (newMetric) {
         h.metric = makeMetric(metricKind, invMetric, dim);
-        nominal = initStepsize(h, state, nominal, rng);
-        da.setMu(Math.log(10 * nominal));
+        nominal = reinitStepsize(nominal);
+        da.setMu(muFor(nominal));
         da.restart();
       }
       onIteration?.(it + 1, 'warmup', divergences);

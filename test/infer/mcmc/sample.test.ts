@@ -107,6 +107,15 @@ describe('NUTS on conjugate models: posterior mean and variance within 4 MCSE', 
     expectExact(fit.draws('lambda'), poissonGamma({ shape: 2, rate: 1, y: counts }), 'lambda');
   });
 
+  it('random-walk Metropolis (adapted proposal covariance) also recovers the exact posterior', () => {
+    const fit = sample(compile(POISSON_GAMMA).bind({ y: counts }), { ...RUN, algorithm: 'mh', draws: 2000 });
+    expect(fit.settings.delta).toBe(0.234);
+    expectExact(fit.draws('lambda'), poissonGamma({ shape: 2, rate: 1, y: counts }), 'lambda');
+    const fit3 = sample(compile(DIRICHLET_CATEGORICAL).bind({ y: dice }), { ...RUN, algorithm: 'mh', draws: 2000 });
+    const exact = dirichletCategorical({ alpha: [1.5, 2.0, 0.8], y: dice });
+    for (let k = 0; k < 3; k++) expectExact(fit3.draws(`theta.${k + 1}`), { mean: exact.mean[k], variance: exact.variance[k] }, `theta.${k + 1}`);
+  });
+
   it('mutation: a deliberately wrong kernel fails the same check', () => {
     const exact = normalKnownVariance({ priorMean: 1, priorSd: 2, sigma: 1.5, y });
     const fit = sample(compile(NORMAL_MEAN).bind({ y }), { ...RUN, _testBias: 'acceptance' });
