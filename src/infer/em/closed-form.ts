@@ -9,18 +9,23 @@
  *   transition matrix): w ∝ expected counts (+ Dirichlet α − 1 for MAP, when all α ≥ 1);
  * - Gaussian components: `x ~ normal(mu[z], sigma[z])`: weighted means and variances;
  * - Poisson / Bernoulli / exponential components: weighted means (rate = 1 / mean);
+ * - gamma components `gamma(shape[z], rate[z])`: shape from the weighted profile equation
+ *   log a - ψ(a) = log mean - mean log (float64 Newton on the host), then rate = shape / mean;
+ *   with a fixed (or otherwise updated) shape, the rate alone;
+ * - Student-t components `student_t(nu, mu[z], sigma[z])`: ECM with the latent scale u
+ *   (u-weighted means and scales); a nu param goes to the gradient M-step;
  * - multivariate normal components: `mvnormal(mu[z], Sigma[z])`,
  *   `mvnormal_cholesky(mu[z], L[z])` (L: cholesky_cov) and
  *   `mvnormal_cholesky(mu[z], diag_pre_multiply(tau[z], Lc[z]))` (Lc: cholesky_corr),
  *   with a shared (tied) covariance when the scale is not indexed by the latent.
  * Empty components keep their previous value (no NaN); variances get `regCovar` added.
  */
-import { tf, cholesky, matrixDiag, matrixDiagPart, type Tensor } from '../../tensor';
+import { tf, cholesky, matrixDiag, matrixDiagPart, digammaF64, trigammaF64, type Tensor } from '../../tensor';
 import type { BoundModel } from '../../model/bound-model';
 import type { Factor, IRExpr } from '../../ir/types';
 import { mentions } from '../../ir/walk';
 import { evalWith, factorWeights, latentDim } from '../../model/evaluate';
-import { align, sumDims, type BVal } from '../../model/values';
+import { align, elementwise, sumDims, type BVal } from '../../model/values';
 
 export interface ClosedFormUpdate {
   param: string;
@@ -213,8 +218,19 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
     const fam = f.dist.family;
     const args = f.dist.args;
     const lat = f.latents[0];
-    if (rt.latents.get(lat)?.node.chain && !byLatent(args[0])) continue;
     const dim = latentDim(lat);
+    // Gamma and Student-t: the params selected by the latent (chains included); nu and a
+    // fixed gamma shape may be anything that does not mention the updated params.
+    if (fam === 'gamma' || fam === 'student_t') {
+      const sel = (e: IRExpr) => { const b = byLatent(e); return b && b.latent === lat && !b.prev ? b.param : undefined; };
+      const free = (q: string | undefined, c: string): q is string =>
+        q !== undefined && paramNode.get(q)?.constraint.name === c && others(q, [f]).length === 0 && noPrior(q);
+      const shapes = new Map(bm.params.map((p) => [p.name, p.shape as readonly number[]]));
+      if (fam === 'gamma') out.push(...gammaUpdates(rt, f, dim, sel(args[0]), sel(args[1]), free, shapes));
+      else out.push(...studentTUpdates(rt, f, dim, reg, sel(args[1]), sel(args[2]), free, shapes));
+      continue;
+    }
+    if (rt.latents.get(lat)?.node.chain && !byLatent(args[0])) continue;
     const a0 = byLatent(args[0]);
     if (!a0 || a0.latent !== lat || a0.prev) continue;
     const mean = a0.param;
@@ -414,3 +430,174 @@ function pick(tied: boolean, mask: Tensor, next: Tensor, old: Tensor): Tensor {
   return tied ? next : tf.where(tf.broadcastTo(mask, next.shape), next, old);
 }
 
+
+type Runtime = BoundModel['rt'];
+type FreeCheck = (q: string | undefined, constraint: string) => q is string;
+
+/** True when `e` mentions the param `name` (or a let, which might). */
+function mentionsName(e: IRExpr, name: string): boolean {
+  return mentions(e, (x) => x.op === 'let' || (x.op === 'param' && x.name === name));
+}
+
+/** Sums a per-component statistic [K, ...event] over the event axes past the param's rank (one value pooled over an observation's elements). */
+function pool(t: Tensor, rank: number): Tensor {
+  if (t.rank <= rank) return t;
+  return tf.sum(t, Array.from({ length: t.rank - rank }, (_, i) => rank + i));
+}
+
+/** A scalar 1 (made per call: a module-level tensor would need a backend at import). */
+const one = (): BVal => ({ t: tf.scalar(1), dims: [] });
+
+/** Σ r·v per component, with v broadcast over every element of the observation `like`: [K, ...event]. */
+function weighted(w: BVal, v: BVal, like: BVal, dim: string): Tensor {
+  return perComponent(elementwise([w, v, like], (r, a, x) => tf.mul(tf.mul(r, a), tf.onesLike(x))), dim);
+}
+
+/**
+ * The gamma shape maximising the profile likelihood: the root of log a - ψ(a) = s with
+ * s = log(mean) - mean(log x) > 0, by Minka's (2002) generalised Newton iteration (in 1/a),
+ * safeguarded by bisection on a bracket (log a - ψ(a) decreases from +∞ to 0). Float64.
+ */
+export function gammaShapeFromStat(s: number): number {
+  if (!(s > 0) || !Number.isFinite(s)) return NaN;
+  const g = (a: number) => Math.log(a) - digammaF64(a) - s;
+  let lo = 0;
+  let hi = Infinity;
+  let a = (3 - s + Math.sqrt((s - 3) ** 2 + 24 * s)) / (12 * s);
+  for (let i = 0; i < 100; i++) {
+    const ga = g(a);
+    if (ga === 0) return a;
+    if (ga > 0) lo = a; else hi = a;
+    const h = 1 / a - trigammaF64(a); // d/da (log a - ψ(a)) < 0
+    let next = 1 / (1 / a + ga / (a * a * h));
+    if (!(next > lo && next < hi) || !Number.isFinite(next)) next = hi === Infinity ? 2 * a : Math.sqrt(Math.max(lo, 1e-300) * hi);
+    const done = Math.abs(next - a) <= 1e-13 * a;
+    a = next;
+    if (done) break;
+  }
+  return a;
+}
+
+/**
+ * `x ~ gamma(shape[z], rate[z])` (Stan's shape/rate). With both params free: shape from the
+ * weighted profile equation log a - ψ(a) = log(Σrx/Σr) - Σr log x/Σr, solved on the host in
+ * float64 (that is the joint maximiser of Q in (shape, rate)), then rate = shape Σr / Σrx
+ * given the new shape. With any other shape (fixed data, shared, or with a prior) only the
+ * rate: rate = Σ r·shape / Σ r·x, the maximiser of Q in the rate given the shape.
+ */
+function gammaUpdates(rt: Runtime, f: Factor, dim: string, shapeP: string | undefined, rateP: string | undefined,
+  free: FreeCheck, shapes: ReadonlyMap<string, readonly number[]>): ClosedFormUpdate[] {
+  if (f.dist?.kind !== 'family' || !free(rateP, 'positive')) return [];
+  const shapeE = f.dist.args[0];
+  const value = f.value!;
+  if (mentionsName(shapeE, rateP)) return [];
+  const out: ClosedFormUpdate[] = [];
+  const sameShape = shapeP !== undefined && JSON.stringify(shapes.get(shapeP)) === JSON.stringify(shapes.get(rateP));
+  if (free(shapeP, 'positive') && shapeP !== rateP && sameShape) {
+    out.push({
+      param: shapeP, rule: 'gamma component shapes',
+      update: (params, marginals) => {
+        const w = factorWeights(rt, f, marginals)!;
+        const x = evalWith(rt, params, value);
+        const old = params.get(shapeP)!;
+        // Centre the logs on their overall mean, so the float32 sums carry the spread, not the level.
+        const lx = tf.log(x.t);
+        const c = tf.mean(lx);
+        const ls: BVal = { t: tf.sub(lx, c), dims: x.dims };
+        const xs: BVal = { t: tf.exp(ls.t), dims: x.dims };
+        const n = pool(weighted(w, one(), x, dim), old.rank).dataSync();
+        const sx = pool(weighted(w, xs, x, dim), old.rank).dataSync();
+        const sl = pool(weighted(w, ls, x, dim), old.rank).dataSync();
+        const prev = old.dataSync();
+        const next = Float32Array.from(prev, (a, i) => {
+          if (!(n[i] > 1e-10)) return a; // an empty component keeps its value
+          const s = Math.log(sx[i] / n[i]) - sl[i] / n[i];
+          const root = gammaShapeFromStat(s);
+          // s <= 0 (all of a component's points equal) or a zero in the data: Q has no
+          // interior maximiser in the shape; keeping the value does not decrease Q.
+          return Number.isFinite(root) && root > 0 ? root : a;
+        });
+        return tf.tensor(next, old.shape);
+      },
+    });
+  }
+  out.push({
+    param: rateP, rule: 'gamma component rates',
+    update: (params, marginals) => {
+      const w = factorWeights(rt, f, marginals)!;
+      const x = evalWith(rt, params, value);
+      const a = evalWith(rt, params, shapeE);
+      const old = params.get(rateP)!;
+      const n = pool(weighted(w, one(), x, dim), old.rank);
+      const na = pool(weighted(w, a, x, dim), old.rank);
+      const sx = pool(weighted(w, x, x, dim), old.rank);
+      return keepOld(tf.div(na, tf.maximum(sx, 1e-30)), n, old);
+    },
+  });
+  return out;
+}
+
+/**
+ * `y ~ student_t(nu, mu[z], sigma[z])`: ECM with the latent scale u of the t as a normal
+ * scale mixture. The E-step for u runs inside the M-step at the current (old) values:
+ * u = (nu + 1) / (nu + ((y - mu) / sigma)^2); then mu = Σ r u y/σ² / Σ r u/σ² and
+ * sigma² = Σ r u (y - mu_new)² / Σ r (the same u: the exact maximiser of the augmented
+ * Q, so Σ r log t(y | ...) does not decrease). nu may be anything that does not mention mu
+ * or sigma (data, a constant, a param); a nu param is left to the gradient M-step. Either
+ * update applies alone when the other param does not qualify (e.g. an ordered location).
+ */
+function studentTUpdates(rt: Runtime, f: Factor, dim: string, reg: number, muP: string | undefined, sigP: string | undefined,
+  free: FreeCheck, shapes: ReadonlyMap<string, readonly number[]>): ClosedFormUpdate[] {
+  if (f.dist?.kind !== 'family') return [];
+  const [nuE, muE, sigE] = f.dist.args;
+  const value = f.value!;
+  const locOk = free(muP, 'real') && !mentionsName(nuE, muP) && !mentionsName(sigE, muP);
+  const tied = sigP === undefined && sigE.op === 'param' ? sigE.name : undefined;
+  const scaleP = sigP ?? tied;
+  const scaleOk = free(scaleP, 'positive') && scaleP !== muP && !mentionsName(nuE, scaleP) && !mentionsName(muE, scaleP)
+    && (tied === undefined || shapes.get(scaleP)?.length === 0);
+  const uOf = (params: ReadonlyMap<string, Tensor>, y: BVal): BVal => elementwise(
+    [y, evalWith(rt, params, muE), evalWith(rt, params, sigE), evalWith(rt, params, nuE)],
+    (yy, m, s, nu) => tf.div(tf.add(nu, 1), tf.add(nu, tf.square(tf.div(tf.sub(yy, m), s)))));
+  // The u of the location update, reused by the scale update of the same M-step.
+  let cache: { marginals: ReadonlyMap<string, Tensor>; u: BVal } | undefined;
+  const out: ClosedFormUpdate[] = [];
+  if (locOk) out.push({
+    param: muP, rule: 'student_t component locations',
+    update: (params, marginals) => {
+      const w = factorWeights(rt, f, marginals)!;
+      const y = evalWith(rt, params, value);
+      const u = uOf(params, y);
+      cache = { marginals, u };
+      const old = params.get(muP)!;
+      const wt = elementwise([w, u, evalWith(rt, params, sigE)], (r, uu, s) => tf.div(tf.mul(r, uu), tf.square(s)));
+      const num = pool(weighted(wt, y, y, dim), old.rank);
+      const den = pool(weighted(wt, one(), y, dim), old.rank);
+      const n = pool(weighted(w, one(), y, dim), old.rank);
+      return keepOld(tf.div(num, tf.maximum(den, 1e-30)), tf.where(tf.greater(den, 0), n, tf.zerosLike(n)), old);
+    },
+  });
+  if (scaleOk) {
+    out.push({
+      param: scaleP, rule: tied ? 'student_t shared scale' : 'student_t component scales',
+      update: (params, marginals) => {
+        const w = factorWeights(rt, f, marginals)!;
+        const y = evalWith(rt, params, value);
+        const u = cache && cache.marginals === marginals ? cache.u : uOf(params, y);
+        cache = undefined;
+        const old = params.get(scaleP)!;
+        const sq = elementwise([w, u, y, evalWith(rt, params, muE)], (r, uu, yy, m) => tf.mul(tf.mul(r, uu), tf.square(tf.sub(yy, m))));
+        let ss = pool(perComponent(sq, dim), old.rank);
+        let n = pool(weighted(w, one(), y, dim), old.rank);
+        if (tied) {
+          ss = tf.sum(ss);
+          n = tf.sum(n);
+          return tf.sqrt(tf.maximum(tf.add(tf.div(ss, tf.maximum(n, 1e-30)), reg), 1e-30));
+        }
+        const v = tf.maximum(tf.add(tf.div(ss, tf.maximum(n, 1e-30)), reg), 1e-30);
+        return keepOld(tf.sqrt(v), n, old);
+      },
+    });
+  }
+  return out;
+}
