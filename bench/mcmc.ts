@@ -79,9 +79,15 @@ function mixpplRun(K: number, config: string, opts: SampleOptions): Row {
 
 for (const K of Ks) {
   const inits = JSON.parse(readFileSync(join(dataDir, `galaxy_inits_K${K}.json`), 'utf8'));
-  rows.push(mixpplRun(K, 'NUTS, dense metric, shared inits', { metric: 'dense', init: inits }));
-  rows.push(mixpplRun(K, 'NUTS, diag metric, shared inits', { metric: 'diag', init: inits }));
-  rows.push(mixpplRun(K, 'NUTS, dense metric, random inits', { metric: 'dense' }));
+  // The first row is the default (metric auto = dense here, pooled warm-up, delta 0.8).
+  rows.push(mixpplRun(K, 'NUTS defaults (dense metric, pooled warm-up), shared inits', { init: inits }));
+  rows.push(mixpplRun(K, 'NUTS, dense metric, pooled warm-up, delta 0.9, shared inits', { init: inits, delta: 0.9 }));
+  rows.push(mixpplRun(K, 'NUTS, dense metric, per-chain warm-up (as Stan), shared inits', { init: inits, adaptation: 'per-chain' }));
+  // K = 6 runs take a minute each: the last two variants only at K = 3.
+  if (K <= 3) {
+    rows.push(mixpplRun(K, 'NUTS, diag metric, pooled warm-up, shared inits', { metric: 'diag', init: inits }));
+    rows.push(mixpplRun(K, 'NUTS defaults, random inits', {}));
+  }
 }
 
 interface PeerK { K: number; sampling_wall_s?: number; min_ess_bulk: number; min_ess_tail: number; max_rhat: number; divergences?: number; mu: { mean: number[] }; sigma: { mean: number[] }; w: { mean: number[] }; compile_s?: number; error?: string }
