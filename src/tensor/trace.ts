@@ -38,11 +38,16 @@ export class TracedFunction {
     private readonly inputSlot: number,
     private readonly outputSlot: number,
     private readonly outputConst: number | null,
+    liveSlots: readonly number[] = [],
   ) {
     this.vals = slotSizes.map((n, i) => constants.get(i) ?? new Float64Array(n));
     this.adj = slotSizes.map((n) => new Float64Array(n));
     this.program = compileProgram(nodes);
+    // Only parameter-dependent slots ever receive adjoints.
+    this.liveAdj = [...new Set(liveSlots)].map((i) => this.adj[i]);
   }
+
+  private readonly liveAdj: Float64Array[];
 
   private readonly program: ReturnType<typeof compileProgram>;
 
@@ -75,7 +80,7 @@ export class TracedFunction {
       return this.outputConst;
     }
     const v = this.value(u);
-    for (const a of this.adj) a.fill(0);
+    for (const a of this.liveAdj) a.fill(0);
     this.adj[this.outputSlot][0] = 1;
     if (this.program) this.program.backward(this.vals, this.adj);
     else for (let i = this.nodes.length - 1; i >= 0; i--) this.nodes[i].backward(this.vals, this.adj);
@@ -117,6 +122,7 @@ export function traceFunction(f: (u: tf.Tensor) => tf.Tensor, u0: ArrayLike<numb
     return s;
   };
   const live = new Set<object>();
+  const liveSlots: number[] = [];
   const originalRead = engine.readSync;
   const originalReadAsync = engine.read;
   const hadOwnRead = Object.prototype.hasOwnProperty.call(engine, 'readSync');
@@ -173,6 +179,7 @@ export function traceFunction(f: (u: tf.Tensor) => tf.Tensor, u0: ArrayLike<numb
       } else {
         nodes.push(...lowered);
         outs.forEach((o) => live.add(o.dataId));
+        call.outputs.forEach((o) => liveSlots.push(o.slot));
       }
       call.outputs.forEach((o, i) => slotOf.set(outs[i].dataId, o.slot));
     } catch (e) {
@@ -208,5 +215,5 @@ export function traceFunction(f: (u: tf.Tensor) => tf.Tensor, u0: ArrayLike<numb
     else delete (engine as Partial<EngineLike>).read;
   }
   if (failure) throw failure;
-  return new TracedFunction(dim, nodes, slotSizes, constants, inputSlot, outputSlot, outputConst);
+  return new TracedFunction(dim, nodes, slotSizes, constants, inputSlot, outputSlot, outputConst, [inputSlot, ...liveSlots]);
 }
