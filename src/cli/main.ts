@@ -13,6 +13,7 @@ import type { DataValue, NdArray } from '../model/data';
 import { fitCommand } from './fit';
 import { sampleCommand, parseSampleSettings, OptionError, SAMPLE_HELP, SAMPLE_VALUE_OPTIONS, SAMPLE_FLAGS } from './sample';
 import { selectCommand, parseSelectSettings, SELECT_HELP, SELECT_OPTIONS, SELECT_VALUE_OPTIONS } from './select';
+import { reportCommand, REPORT_HELP, REPORT_OPTIONS } from './report';
 
 const USAGE = `mixppl: a probabilistic programming language for mixture models
 
@@ -25,6 +26,7 @@ commands:
   fit MODEL.mix                fit the model to data (see 'mixppl fit --help')
   sample MODEL.mix             MCMC (NUTS or HMC) draws from the posterior (see 'mixppl sample --help')
   select MODEL.mix [...]       fit K = 1, 2, ... by EM and compare by BIC, AIC or ICL (see 'mixppl select --help')
+  report MODEL.mix             fit and write one self-contained HTML report with plots (see 'mixppl report --help')
 
 options for simulate, fit and sample:
   --data FILE                  .csv or .json data (CSV: column y -> y[N]; x.1, x.2 -> x[N, 2]); repeatable
@@ -123,9 +125,10 @@ const COMMAND_OPTIONS: Record<string, readonly string[]> = {
   fit: ['--data', '--set', '--method', '--map', '--n-init', '--max-iter', '--tol', '--seed', '--backend', '--out', '--quiet'],
   sample: ['--data', '--set', '--backend', ...SAMPLE_VALUE_OPTIONS, ...SAMPLE_FLAGS],
   select: SELECT_OPTIONS,
+  report: REPORT_OPTIONS,
 };
 
-const HELP: Record<string, string> = { check: CHECK_HELP, ir: IR_HELP, simulate: SIMULATE_HELP, fit: FIT_HELP, sample: SAMPLE_HELP, select: SELECT_HELP };
+const HELP: Record<string, string> = { check: CHECK_HELP, ir: IR_HELP, simulate: SIMULATE_HELP, fit: FIT_HELP, sample: SAMPLE_HELP, select: SELECT_HELP, report: REPORT_HELP };
 
 function isCommand(name: string): boolean {
   return Object.hasOwn(HELP, name);
@@ -307,6 +310,15 @@ export async function main(argv: string[]): Promise<number> {
       if (bad.length) return 1;
       await useBackend(backend);
       return selectCommand(loaded.map((r) => ({ model: r.model!, file: r.name })), loadData(a), settings);
+    }
+    case 'report': {
+      const r = loadModel(a.positional[0]);
+      if (!r.model) {
+        process.stderr.write(renderDiagnostics(r.diagnostics, { name: r.name, text: r.text }) + '\n');
+        return 1;
+      }
+      await useBackend(backend);
+      return reportCommand(r.model, loadData(a), { modelFile: r.name, modelSource: r.text, dataFiles: a.data, sets: a.set, opts: a.opts, flags: a.flags });
     }
     default:
       throw new UsageError(`unknown command '${a.command}'; commands: ${Object.keys(HELP).join(', ')}`);
