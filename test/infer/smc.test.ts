@@ -14,6 +14,7 @@ import { resample } from '../../src/infer/smc/resample';
 import { Key } from '../../src/tensor/random';
 import { lgammaF64 } from '../../src/tensor/special';
 import { dirichletCategorical, normalKnownVariance, poissonGamma } from '../../src/testing/exact';
+import { NORMAL_MEAN, POISSON_GAMMA, DIRICHLET_CATEGORICAL } from './conjugate-models';
 
 beforeAll(async () => {
   await ensureBackend();
@@ -22,33 +23,12 @@ beforeAll(async () => {
 const Z = 4;
 const RUNS = 8;
 
-const NORMAL_MEAN = `
-model normal_mean {
-  data y: real[N]
-  param mu: real
-  mu ~ normal(1, 2)
-  for n in 1..N { y[n] ~ normal(mu, 1.5) }
-}`;
 
-const POISSON_GAMMA = `
-model rates {
-  data y: int[N]
-  param lambda: positive
-  lambda ~ gamma(2, 1)
-  y ~ poisson(lambda)
-}`;
 
 const y = (() => {
   const rng = Key.seed(5).rng();
   return Array.from({ length: 12 }, () => rng.normal(2.2, 1.5));
 })();
-const DIRICHLET_CATEGORICAL = `
-model dice {
-  data y: int[N]
-  param theta: simplex[3]
-  theta ~ dirichlet([1.5, 2.0, 0.8])
-  for n in 1..N { y[n] ~ categorical(theta) }
-}`;
 
 const counts = [3, 0, 5, 2, 7, 4, 1, 3];
 

@@ -11,18 +11,12 @@ import { normalKnownVariance } from '../../src/testing/exact';
 import {
   Adam, decaySchedule, FullRankGuide, MeanFieldGuide, drawNoise, elboWithNoise, iwaeBound, iwaeWithNoise, vi, type Guide,
 } from '../../src/infer/vi';
+import { NORMAL_MEAN, POISSON_GAMMA } from './conjugate-models';
 
 beforeAll(async () => {
   await ensureBackend();
 });
 
-const NORMAL_MEAN = `
-model normal_mean {
-  data y: real[N]
-  param mu: real
-  mu ~ normal(1, 2)
-  for n in 1..N { y[n] ~ normal(mu, 1.5) }
-}`;
 const PRIOR = { priorMean: 1, priorSd: 2, sigma: 1.5 };
 
 const GAUSS2 = `model g { data m: real[2]  data S: real[2, 2]  param x: real[2]  x ~ mvnormal(m, S) }`;
@@ -181,14 +175,7 @@ describe('mean-field guide', () => {
 });
 
 describe('through a constraining transform', () => {
-  const POISSON_GAMMA = `
-model rates {
-  data y: int[N]
-  param lambda: positive
-  lambda ~ gamma(2, 1)
-  y ~ poisson(lambda)
-}`;
-  it('mean-field on a gamma posterior reaches the closed-form optimum in u = log λ', () => {
+    it('mean-field on a gamma posterior reaches the closed-form optimum in u = log λ', () => {
     // Posterior gamma(a, b); the density of u = log λ (Jacobian included) is ∝ exp(a u - b e^u).
     // For q = N(m, s²): ELBO = a m - b exp(m + s²/2) + log s + const, maximised at
     // s² = 1/a, m = log(a/b) - 1/(2a).

@@ -10,6 +10,7 @@ import { readCmdStanCsv } from '../../../src/output/cmdstan-csv';
 import { sbc } from '../../../src/testing';
 import { dirichletCategorical, normalKnownVariance, poissonGamma } from '../../../src/testing/exact';
 import { Key } from '../../../src/tensor/random';
+import { NORMAL_MEAN, POISSON_GAMMA, DIRICHLET_CATEGORICAL } from '../conjugate-models';
 
 beforeAll(async () => {
   await ensureBackend();
@@ -39,29 +40,8 @@ function expectExact(chains: Float64Array[], exact: { mean: number; variance: nu
   expect(Math.abs(zVar), `${label} variance: z = ${zVar.toFixed(2)}`).toBeLessThan(Z);
 }
 
-const NORMAL_MEAN = `
-model normal_mean {
-  data y: real[N]
-  param mu: real
-  mu ~ normal(1, 2)
-  for n in 1..N { y[n] ~ normal(mu, 1.5) }
-}`;
 
-const POISSON_GAMMA = `
-model rates {
-  data y: int[N]
-  param lambda: positive
-  lambda ~ gamma(2, 1)
-  y ~ poisson(lambda)
-}`;
 
-const DIRICHLET_CATEGORICAL = `
-model dice {
-  data y: int[N]
-  param theta: simplex[3]
-  theta ~ dirichlet([1.5, 2.0, 0.8])
-  for n in 1..N { y[n] ~ categorical(theta) }
-}`;
 
 const MIXTURE = `
 model mix2 {
