@@ -1,21 +1,13 @@
 // The `mixppl` binary as a user runs it (`node bin/mixppl.js ...` from the repository root):
 // check, ir, simulate, fit, help texts and exit codes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseCsvData } from '../../src/cli/data-io';
+import { mixppl } from './run';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Runs `node bin/mixppl.js ...args` from the repository root. */
-function mixppl(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['bin/mixppl.js', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 110_000 });
-  if (r.error) throw r.error;
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 let tmp: string;
 beforeAll(() => { tmp = mkdtempSync(join(tmpdir(), 'mixppl-cli-')); });

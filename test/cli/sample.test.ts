@@ -1,11 +1,9 @@
 // `mixppl sample`: option parsing, the exit rule, the progress display, and the real binary
 // run as a child process (galaxies, K = 3) with its CSV, JSON and summary outputs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readCmdStanCsv, SAMPLER_COLUMNS } from '../../src/output/cmdstan-csv';
 import { fromJsonDrawValue, type DrawsJson } from '../../src/output/draws-json';
 import {
@@ -13,15 +11,10 @@ import {
 } from '../../src/cli/sample';
 import { ChainProgress, chainProgressFor } from '../../src/cli/progress';
 import { DataFileError } from '../../src/cli/data-io';
+import { mixppl, ROOT } from './run';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Runs `node bin/mixppl.js ...args` from the repository root; stderr is a pipe, not a TTY. */
-function mixppl(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['bin/mixppl.js', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 110_000 });
-  if (r.error) throw r.error;
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 const GALAXIES = ['examples/galaxies/galaxies.mix', '--data', 'examples/galaxies/galaxies.csv', '--set', 'K=3'];
 const SHORT = ['--warmup', '150', '--draws', '100', '--chains', '2'];

@@ -2,25 +2,19 @@
 // and, where Debian's chromium is installed, that every plot renders in a headless browser.
 // MIXPPL_UPDATE_SCREENSHOT=1 rewrites docs/report.png from the browser test.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { buildReportHtml, escapeHtml, scriptJson, type ReportData } from '../../src/report/html';
 import { ellipsePoints, histogram, pooledRanks, rankSpec } from '../../src/report/specs';
 import { mixtureComponents } from '../../src/cli/report';
+import { mixppl, ROOT } from '../cli/run';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CHROMIUM = process.env.MIXPPL_CHROMIUM ?? '/usr/bin/chromium';
 const HAS_CHROMIUM = existsSync(CHROMIUM);
 if (!HAS_CHROMIUM) console.warn(`report.test: ${CHROMIUM} is missing; the browser test is skipped (apt-get install chromium)`);
 
-function mixppl(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['bin/mixppl.js', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 110_000 });
-  if (r.error) throw r.error;
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 /** The embedded specs of a report, by plot id. */
 function specsOf(html: string): Map<string, Record<string, unknown>> {
