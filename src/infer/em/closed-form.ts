@@ -238,7 +238,13 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
     // The closed form is the unconstrained maximiser: use it only where the declared
     // constraint cannot bind (an ordered or bounded mean goes to the gradient M-step).
     const meanOk: Record<string, string> = { poisson: 'positive', exponential: 'positive', bernoulli: 'unit', normal: 'real', mvnormal: 'real', mvnormal_cholesky: 'real' };
-    if (paramNode.get(mean)?.constraint.name !== meanOk[fam]) continue;
+    // An ordered vector of Poisson rates or normal means: the constrained maximiser of Q is
+    // the weighted isotonic regression of the per-component maximisers (Robertson, Wright
+    // and Dykstra 1988), computed on the host by pool-adjacent-violators.
+    const orderedOk: Record<string, string> = { poisson: 'positive_ordered', normal: 'ordered' };
+    const meanConstraint = paramNode.get(mean)?.constraint.name;
+    const ordered = meanConstraint === orderedOk[fam] && bm.params.find((p) => p.name === mean)?.shape.length === 1;
+    if (meanConstraint !== meanOk[fam] && !ordered) continue;
     const value = f.value!;
     if (fam === 'poisson' || fam === 'bernoulli' || fam === 'exponential') {
       out.push({
@@ -250,6 +256,7 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
           // The maximiser can sit on the boundary (all of a component's points are 1, or 0
           // counts): Q rises towards it, so the nearest representable interior value is the
           // maximiser over what the constraint can hold, and EM stays monotone.
+          if (ordered) return orderedUpdate(m, n, n, params.get(mean)!, true);
           const next = fam === 'exponential' ? tf.div(1, tf.maximum(m, 1e-30))
             : fam === 'bernoulli' ? tf.clipByValue(m, 1e-6, 1 - 1e-6) : tf.maximum(m, 1e-30);
           return keepOld(next, expandLike(n, s1), params.get(mean)!);
@@ -266,11 +273,18 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
       const scaleOk = scaleParam !== undefined && paramNode.get(scaleParam)?.constraint.name === 'positive'
         && others(scaleParam, [f]).length === 0 && noPrior(scaleParam);
       out.push({
-        param: mean, rule: 'normal component means',
+        param: mean, rule: ordered ? 'normal ordered component means' : 'normal component means',
         update: (params, marginals) => {
           const w = factorWeights(rt, f, marginals)!;
           const { n, s1 } = weightedMoments(w, evalWith(rt, params, value), dim);
-          return keepOld(tf.div(s1, expandLike(tf.maximum(n, 1e-30), s1)), expandLike(n, s1), params.get(mean)!);
+          const m = tf.div(s1, expandLike(tf.maximum(n, 1e-30), s1));
+          if (ordered) {
+            // Q = -Σ_k n_k (mu_k - m_k)^2 / (2 sigma_k^2) + const: weights n_k / sigma_k^2.
+            const scale = scaleParam !== undefined && params.has(scaleParam) ? params.get(scaleParam)! : args[1].op === 'const' ? tf.scalar(Number(args[1].value)) : undefined;
+            const wts = scale ? tf.div(n, tf.broadcastTo(tf.square(scale), n.shape)) : n;
+            return orderedUpdate(m, wts, n, params.get(mean)!, false);
+          }
+          return keepOld(m, expandLike(n, s1), params.get(mean)!);
         },
       });
       if (scaleOk) {
@@ -422,6 +436,60 @@ function expandLike(n: Tensor, like: Tensor): Tensor {
 }
 
 /** New value where the component has weight, else the previous value. */
+/** Weighted isotonic (non-decreasing) regression by pool-adjacent-violators, in float64. */
+export function isotonic(y: ArrayLike<number>, w: ArrayLike<number>): Float64Array {
+  const vals: number[] = [];
+  const wts: number[] = [];
+  const lens: number[] = [];
+  for (let i = 0; i < y.length; i++) {
+    vals.push(y[i]);
+    wts.push(w[i]);
+    lens.push(1);
+    while (vals.length > 1 && vals[vals.length - 2] > vals[vals.length - 1]) {
+      const w2 = wts.pop()!;
+      const v2 = vals.pop()!;
+      const l2 = lens.pop()!;
+      const k = vals.length - 1;
+      const wt = wts[k] + w2;
+      vals[k] = (wts[k] * vals[k] + w2 * v2) / wt;
+      wts[k] = wt;
+      lens[k] += l2;
+    }
+  }
+  const out = new Float64Array(y.length);
+  let i = 0;
+  vals.forEach((v, b) => { for (let j = 0; j < lens[b]; j++) out[i++] = v; });
+  return out;
+}
+
+/**
+ * The ordered M-step: isotonic regression of the per-component maximisers `m` with
+ * weights `wts`; components without expected counts keep their old value (and weight
+ * ~0). Pooled blocks are equal, which the strictly ordered transform cannot represent,
+ * so ties are split by a relative 1e-6 (positive: also kept above 1e-30).
+ */
+function orderedUpdate(m: Tensor, wts: Tensor, n: Tensor, old: Tensor, positive: boolean): Tensor {
+  const mv = m.dataSync();
+  const wv = wts.dataSync();
+  const nv = n.dataSync();
+  const ov = old.dataSync();
+  const K = mv.length;
+  const y = new Float64Array(K);
+  const w = new Float64Array(K);
+  for (let k = 0; k < K; k++) {
+    const empty = !(nv[k] > 1e-10) || !Number.isFinite(mv[k]);
+    y[k] = empty ? ov[k] : mv[k];
+    w[k] = empty ? 1e-12 : Math.max(wv[k], 1e-12);
+  }
+  const x = isotonic(y, w);
+  if (positive) x[0] = Math.max(x[0], 1e-30);
+  for (let k = 1; k < K; k++) {
+    const gap = 1e-6 * Math.max(1e-6, Math.abs(x[k - 1]));
+    if (x[k] <= x[k - 1]) x[k] = x[k - 1] + gap;
+  }
+  return tf.tensor(Float32Array.from(x), m.shape);
+}
+
 function keepOld(next: Tensor, n: Tensor, old: Tensor): Tensor {
   return tf.where(tf.broadcastTo(tf.greater(n, 1e-10), next.shape), next, old);
 }
