@@ -3,7 +3,7 @@
  * CSV: a header row; a column `y` gives a vector y[N]; columns `x.1, x.2, ...` give a
  * matrix x[N, D] (Stan's dotted names); every row has the same length; every cell a number.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { DataValue } from '../model/data';
 
 export class DataFileError extends Error {}
@@ -105,4 +105,68 @@ export function toCsv(header: string[], rows: ArrayLike<number>[]): string {
   const lines = [header.join(',')];
   for (const r of rows) lines.push(Array.from(r, (x) => (Number.isInteger(x) ? String(x) : x.toPrecision(8))).join(','));
   return lines.join('\n') + '\n';
+}
+
+/** `--data NAME=FILE`: a variable name, '=', and a file name. */
+const NAMED_DATA = /^([A-Za-z_][A-Za-z0-9_]*)=(.+)$/;
+
+/**
+ * One `--data` argument: a data file (`FILE.csv` / `FILE.json`, see {@link readDataFile}), or
+ * `NAME=FILE`, which reads the variable NAME alone from a CSV file of numbers (see
+ * {@link parseNamedCsv}). A path that exists as given is always read as a plain data file.
+ */
+export function readDataArg(arg: string): Record<string, DataValue> {
+  const m = NAMED_DATA.exec(arg);
+  if (!m || existsSync(arg)) return readDataFile(arg);
+  const [, name, path] = m;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new DataFileError(`--data ${name}=${path}: cannot read data file ${path}`);
+  }
+  return { [name]: parseNamedCsv(text, path) };
+}
+
+const NUMBER_CELL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$|^[+-]?(?:Inf|Infinity|inf)$|^(?:NaN|NA)$/;
+
+function cellNumber(s: string): number {
+  if (s === 'NA' || s === 'NaN') return NaN;
+  if (/^[+-]?(?:Inf|Infinity|inf)$/.test(s)) return s.startsWith('-') ? -Infinity : Infinity;
+  return Number(s);
+}
+
+/**
+ * The values of one variable from a CSV file of numbers (`--data NAME=FILE`): one column
+ * gives a vector [rows], several columns a matrix [rows, cols] (a nested array, one inner
+ * array per row). Blank lines and lines starting with `#` are skipped. The first row is a
+ * header, and is skipped, when any of its cells is not a number (so a header is optional;
+ * its names are not used). Every other cell must be a number (`NA`/`NaN` read as NaN,
+ * `Inf`/`-Inf` as infinities); a row with another number of fields than the first is an
+ * error. Errors name `file:line` (the line in the file, counting comments and blanks).
+ */
+export function parseNamedCsv(text: string, path = '<csv>'): number[] | number[][] {
+  const lines = text.split(/\r?\n/).map((l, i) => ({ l, no: i + 1 })).filter(({ l }) => l.trim() !== '' && !l.startsWith('#'));
+  if (lines.length === 0) throw new DataFileError(`${path}: no rows (every line is blank or a # comment)`);
+  const clean = (c: string) => c.trim().replace(/^"|"$/g, '').trim();
+  let body = lines;
+  let width = splitRow(lines[0].l).length;
+  if (splitRow(lines[0].l).map(clean).some((c) => !NUMBER_CELL.test(c))) {
+    body = lines.slice(1);
+    if (body.length === 0) throw new DataFileError(`${path}: only a header row, no values`);
+    width = splitRow(body[0].l).length;
+    const hw = splitRow(lines[0].l).length;
+    if (hw !== width) throw new DataFileError(`${path}:${body[0].no}: row has ${width} fields but the header (line ${lines[0].no}) has ${hw} (ragged row)`);
+  }
+  const rows = body.map(({ l, no }) => {
+    const cells = splitRow(l).map(clean);
+    if (cells.length !== width) {
+      throw new DataFileError(`${path}:${no}: row has ${cells.length} field${cells.length === 1 ? '' : 's'} but line ${body[0].no} has ${width} (ragged row)`);
+    }
+    return cells.map((c, j) => {
+      if (!NUMBER_CELL.test(c)) throw new DataFileError(`${path}:${no}: field ${j + 1} is '${c}', not a number`);
+      return cellNumber(c);
+    });
+  });
+  return width === 1 ? rows.map((r) => r[0]) : rows;
 }

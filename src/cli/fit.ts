@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import type { Model } from '../model/model';
 import type { DataValue } from '../model/data';
 import { optimize } from '../infer/optimize';
-import { em } from '../infer/em';
+import { em, emResponsibilities } from '../infer/em';
+import { toCsv, DataFileError } from './data-io';
 
 const METHODS = ['em', 'map', 'mle'] as const;
 
@@ -22,6 +23,11 @@ export function fitCommand(model: Model, data: Record<string, DataValue>, opts: 
   const method = opts.get('--method') ?? (model.ir.latents.length ? 'em' : 'map');
   if (!(METHODS as readonly string[]).includes(method)) {
     process.stderr.write(`mixppl fit: unknown method '${method}'; available: ${METHODS.join(', ')}\n`);
+    return 2;
+  }
+  const assignments = opts.get('--assignments');
+  if (assignments !== undefined && model.ir.latents.length === 0) {
+    process.stderr.write(`mixppl fit: --assignments needs a model with an enumerated discrete latent; model ${model.name} has none\n`);
     return 2;
   }
   const bm = model.bind(data);
@@ -61,6 +67,38 @@ export function fitCommand(model: Model, data: Record<string, DataValue>, opts: 
     writeFileSync(out, JSON.stringify({ model: model.name, ...r }, null, 2));
     process.stdout.write(`wrote ${out}\n`);
   }
+  if (assignments !== undefined) {
+    const n = writeAssignments(bm, r.params, model.ir.latents[0].name, assignments);
+    process.stdout.write(`wrote ${n} rows of responsibilities of ${model.ir.latents[0].name} to ${assignments}\n`);
+  }
   bm.dispose();
   return r.converged ? 0 : 3;
+}
+
+/**
+ * `fit --assignments FILE`: the responsibilities of the first enumerated latent at the fitted
+ * parameters, one CSV row per element of its plate (row-major over several plate
+ * dimensions): columns p.1 .. p.K (each row sums to 1) and z, the most probable value as a
+ * 1-based index. Returns the number of rows.
+ */
+export function writeAssignments(bm: ReturnType<Model['bind']>, params: Record<string, unknown>, latent: string, path: string): number {
+  const marg = emResponsibilities(bm, params as Parameters<typeof emResponsibilities>[1]);
+  const m = marg[latent] ?? Object.values(marg)[0];
+  if (!m) throw new DataFileError(`--assignments: no responsibilities for the latent ${latent}`);
+  const K = m.shape[m.shape.length - 1];
+  const N = m.values.length / K;
+  const rows: number[][] = [];
+  for (let i = 0; i < N; i++) {
+    const p = Array.from(m.values.subarray(i * K, (i + 1) * K));
+    let best = 0;
+    for (let k = 1; k < K; k++) if (p[k] > p[best]) best = k;
+    rows.push([...p, best + 1]);
+  }
+  const header = [...Array.from({ length: K }, (_, k) => `p.${k + 1}`), 'z'];
+  try {
+    writeFileSync(path, toCsv(header, rows));
+  } catch (e) {
+    throw new DataFileError(`cannot write ${path}: ${(e as Error).message}`);
+  }
+  return N;
 }

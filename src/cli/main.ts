@@ -7,13 +7,14 @@ import { basename } from 'node:path';
 import { frontEnd } from '../compile';
 import { Model } from '../model/model';
 import { MixError, renderDiagnostics, type Diagnostic } from '../diagnostics/diagnostic';
-import { useBackend, BACKENDS, BackendUnavailableError, type BackendName } from '../tensor/backend';
-import { readDataFile, parseSet, toCsv, DataFileError } from './data-io';
+import { useBackend, requestWasmThreads, BACKENDS, BackendUnavailableError, ThreadsUnsupportedError, type BackendName } from '../tensor/backend';
+import { readDataArg, parseSet, toCsv, DataFileError } from './data-io';
 import type { DataValue, NdArray } from '../model/data';
 import { fitCommand } from './fit';
 import { sampleCommand, parseSampleSettings, OptionError, SAMPLE_HELP, SAMPLE_VALUE_OPTIONS, SAMPLE_FLAGS } from './sample';
 import { selectCommand, parseSelectSettings, SELECT_HELP, SELECT_OPTIONS, SELECT_VALUE_OPTIONS } from './select';
 import { reportCommand, REPORT_HELP, REPORT_OPTIONS } from './report';
+import { summaryCommand, SUMMARY_HELP, SUMMARY_OPTIONS } from './summary';
 
 const USAGE = `mixppl: a probabilistic programming language for mixture models
 
@@ -27,12 +28,18 @@ commands:
   sample MODEL.mix             MCMC (NUTS or HMC) draws from the posterior (see 'mixppl sample --help')
   select MODEL.mix [...]       fit K = 1, 2, ... by EM and compare by BIC, AIC or ICL (see 'mixppl select --help')
   report MODEL.mix             fit and write one self-contained HTML report with plots (see 'mixppl report --help')
+  summary FILE.csv...          stansummary-like table of CmdStan CSV files, one per chain (see 'mixppl summary --help')
 
 options for simulate, fit and sample:
   --data FILE                  .csv or .json data (CSV: column y -> y[N]; x.1, x.2 -> x[N, 2]); repeatable
+  --data NAME=FILE             NAME alone from a CSV of numbers: one column -> NAME[rows], several
+                               -> NAME[rows, cols]; a first row with any non-number is a header
+                               (skipped); '#' lines skipped; combinable with --data FILE
   --set NAME=VALUE             a scalar or JSON array, e.g. --set K=3
   --seed N                     random seed (default 1)
   --backend NAME               ${BACKENDS.join(' | ')} (default wasm)
+  --threads N                  wasm threads; under Node.js the wasm backend is single-threaded,
+                               so only 1 is accepted (any other value is an error that says so)
   --out FILE                   write results here (simulate: CSV; fit: JSON)
 
 exit status: 0 ok; 1 model or data error; 2 usage error; 3 not converged (fit) or failed
@@ -70,6 +77,7 @@ Ancestral draws of parameters, latents and data from the prior, one CSV row per 
 options:
   --set NAME=VALUE             sizes and data not drawn, e.g. --set N=100 --set K=3
   --data FILE                  .csv or .json data; repeatable
+  --data NAME=FILE             NAME from a CSV of numbers (1 column: vector; more: matrix [rows, cols])
   --draws N                    number of draws (default 1)
   --seed N                     random seed (default 1)
   --backend NAME               ${BACKENDS.join(' | ')} (default wasm)
@@ -88,6 +96,7 @@ options:
                                discrete latents, else map); nuts and hmc run 'mixppl sample'
                                and take its options (see 'mixppl sample --help')
   --data FILE                  .csv or .json data; repeatable
+  --data NAME=FILE             NAME from a CSV of numbers (1 column: vector; more: matrix [rows, cols])
   --set NAME=VALUE             a scalar or JSON array, e.g. --set K=3
   --map                        with em: keep the priors (MAP instead of maximum likelihood)
   --n-init N                   number of random starts
@@ -95,6 +104,9 @@ options:
   --seed N                     random seed (default 1)
   --backend NAME               ${BACKENDS.join(' | ')} (default wasm)
   --out FILE                   also write the whole result as JSON
+  --assignments FILE           write a CSV, one row per observation of the first enumerated
+                               latent's plate: responsibilities p.1..p.K and the most probable
+                               z (1-based) at the fitted parameters
   --quiet                      no progress line on a terminal
 
 exit status: 0 converged; 3 not converged (nuts/hmc: as 'mixppl sample'); 1 model or
@@ -115,24 +127,28 @@ interface Args {
   given: string[];
 }
 
-const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--draws', '--method', '--max-iter', '--tol', '--n-init', ...SAMPLE_VALUE_OPTIONS, ...SELECT_VALUE_OPTIONS]);
+const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--assignments', '--threads', '--draws', '--method', '--max-iter', '--tol', '--n-init', ...SAMPLE_VALUE_OPTIONS, ...SELECT_VALUE_OPTIONS]);
 
 /** The options each command accepts (besides --help); anything else is a usage error. */
 const COMMAND_OPTIONS: Record<string, readonly string[]> = {
   check: [],
   ir: [],
   simulate: ['--data', '--set', '--seed', '--backend', '--out', '--draws'],
-  fit: ['--data', '--set', '--method', '--map', '--n-init', '--max-iter', '--tol', '--seed', '--backend', '--out', '--quiet'],
+  fit: ['--data', '--set', '--method', '--map', '--n-init', '--max-iter', '--tol', '--seed', '--backend', '--out', '--assignments', '--quiet'],
   sample: ['--data', '--set', '--backend', ...SAMPLE_VALUE_OPTIONS, ...SAMPLE_FLAGS],
   select: SELECT_OPTIONS,
   report: REPORT_OPTIONS,
+  summary: SUMMARY_OPTIONS,
 };
 
-const HELP: Record<string, string> = { check: CHECK_HELP, ir: IR_HELP, simulate: SIMULATE_HELP, fit: FIT_HELP, sample: SAMPLE_HELP, select: SELECT_HELP, report: REPORT_HELP };
+const HELP: Record<string, string> = { check: CHECK_HELP, ir: IR_HELP, simulate: SIMULATE_HELP, fit: FIT_HELP, sample: SAMPLE_HELP, select: SELECT_HELP, report: REPORT_HELP, summary: SUMMARY_HELP };
 
 function isCommand(name: string): boolean {
   return Object.hasOwn(HELP, name);
 }
+
+/** The commands that take --threads (those that take --backend). */
+const THREADS_COMMANDS = ['simulate', 'fit', 'sample', 'select', 'report'];
 
 /** `fit --method` values; nuts and hmc run the sample command. */
 const FIT_METHODS = ['em', 'map', 'mle', 'nuts', 'hmc', 'mh'];
@@ -180,7 +196,7 @@ function loadModel(path: string | undefined): { model?: Model; diagnostics: Diag
 
 function loadData(a: Args): Record<string, DataValue> {
   const data: Record<string, DataValue> = {};
-  for (const f of a.data) Object.assign(data, readDataFile(f));
+  for (const f of a.data) Object.assign(data, readDataArg(f));
   for (const s of a.set) {
     const [k, v] = parseSet(s);
     data[k] = v;
@@ -220,9 +236,19 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP[a.command]);
     return 0;
   }
-  // fit checks its options once it knows the method; select takes several model files.
-  if (a.command !== 'fit' && a.command !== 'select') checkOptions(a, a.command, COMMAND_OPTIONS[a.command]);
   const backend = (a.opts.get('--backend') ?? 'wasm') as BackendName;
+  if (a.given.includes('--threads')) {
+    // Taken by every command that takes --backend; checked (and refused where it cannot work) here.
+    if (!THREADS_COMMANDS.includes(a.command)) {
+      throw new UsageError(`unknown option '--threads' for '${a.command}'`);
+    }
+    const raw = a.opts.get('--threads')!;
+    if (!/^\s*\d+\s*$/.test(raw) || Number(raw) < 1) throw new UsageError(`--threads: '${raw}' is not a positive integer`);
+    await requestWasmThreads(Number(raw), backend);
+    a.given = a.given.filter((o) => o !== '--threads');
+  }
+  // fit checks its options once it knows the method; select and summary take several files.
+  if (a.command !== 'fit' && a.command !== 'select' && a.command !== 'summary') checkOptions(a, a.command, COMMAND_OPTIONS[a.command]);
   switch (a.command) {
     case 'check': {
       const r = loadModel(a.positional[0]);
@@ -320,6 +346,11 @@ export async function main(argv: string[]): Promise<number> {
       await useBackend(backend);
       return reportCommand(r.model, loadData(a), { modelFile: r.name, modelSource: r.text, dataFiles: a.data, sets: a.set, opts: a.opts, flags: a.flags });
     }
+    case 'summary': {
+      checkOptions({ ...a, positional: [] }, 'summary', COMMAND_OPTIONS.summary);
+      if (a.positional.length === 0) throw new UsageError('give one or more CmdStan CSV files (one per chain), e.g. mixppl summary out/model-*.csv');
+      return summaryCommand(a.positional);
+    }
     default:
       throw new UsageError(`unknown command '${a.command}'; commands: ${Object.keys(HELP).join(', ')}`);
   }
@@ -334,7 +365,7 @@ export async function run(argv: string[]): Promise<void> {
     if (e instanceof MixError) {
       process.stderr.write(renderDiagnostics(e.diagnostics, e.source) + '\n');
       code = 1;
-    } else if (e instanceof UsageError || e instanceof OptionError) {
+    } else if (e instanceof UsageError || e instanceof OptionError || e instanceof ThreadsUnsupportedError) {
       const cmd = argv.find((x) => !x.startsWith('--'));
       const help = cmd && isCommand(cmd) ? `mixppl ${cmd} --help` : 'mixppl help';
       process.stderr.write(`mixppl: ${e.message}\n(run '${help}' for usage)\n`);

@@ -4,7 +4,7 @@
  * optional packages detected at run time and never required.
  */
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import * as wasm from '@tensorflow/tfjs-backend-wasm';
 
 // Production mode silences tfjs's console banners (the cpu backend advertises tfjs-node on
 // first use, which cannot install on machines without access to its binary download).
@@ -85,4 +85,50 @@ export async function ensureBackend(): Promise<BackendName> {
 /** The backend in use, or undefined before the first `useBackend`/`ensureBackend`. */
 export function currentBackend(): BackendName | undefined {
   return current;
+}
+
+/** Thrown by {@link requestWasmThreads} when the wasm backend cannot use more than one thread here. */
+export class ThreadsUnsupportedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ThreadsUnsupportedError';
+  }
+}
+
+/**
+ * Asks for `n` XNNPACK threads in the wasm backend; call before the first `useBackend`.
+ * tfjs-backend-wasm runs its threaded build only where `WASM_HAS_MULTITHREAD_SUPPORT`
+ * holds, and that flag is hard-wired to false under Node.js (tensorflow/tfjs#3830: the
+ * threaded Emscripten module starts its workers from Blob URLs, which Node cannot run;
+ * forcing the flag makes the backend fail to initialise). So in Node only `n = 1` is
+ * possible, and any other `n` throws a {@link ThreadsUnsupportedError} saying so rather
+ * than being ignored. Where threads are supported (a browser with cross-origin isolation)
+ * the count is passed to `setThreadsCount`.
+ */
+export async function requestWasmThreads(n: number, backend: BackendName = 'wasm'): Promise<void> {
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`--threads must be a positive integer, got ${n}`);
+  if (backend !== 'wasm') {
+    if (n === 1) return;
+    throw new ThreadsUnsupportedError(`--threads applies to the wasm backend only (this run uses '${backend}')`);
+  }
+  const threaded = (await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')) === true;
+  if (!threaded) {
+    if (n === 1) return;
+    const where = tf.env().get('IS_NODE') ? 'under Node.js' : 'in this runtime (it needs SharedArrayBuffer and cross-origin isolation)';
+    throw new ThreadsUnsupportedError(
+      `--threads ${n}: the wasm backend runs single-threaded ${where}; tfjs-backend-wasm does not load its ` +
+        `multi-threaded build there (tensorflow/tfjs#3830), so only --threads 1 is possible. ` +
+        `For parallel work use '--backend tensorflow' (tfjs-node), or run chains as separate processes (different --seed, --chains 1) and combine their CSV files with 'mixppl summary'.`,
+    );
+  }
+  wasm.setThreadsCount(n);
+}
+
+/** The number of threads the initialised wasm backend uses (1 under Node.js); undefined before it is initialised. */
+export function wasmThreadsCount(): number | undefined {
+  try {
+    return wasm.getThreadsCount();
+  } catch {
+    return undefined;
+  }
 }
