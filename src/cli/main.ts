@@ -11,6 +11,7 @@ import { useBackend, requestWasmThreads, BACKENDS, BackendUnavailableError, Thre
 import { readDataArg, parseSet, toCsv, DataFileError } from './data-io';
 import type { DataValue, NdArray } from '../model/data';
 import { fitCommand } from './fit';
+import { approxCommand } from './approx';
 import { sampleCommand, parseSampleSettings, OptionError, SAMPLE_HELP, SAMPLE_VALUE_OPTIONS, SAMPLE_FLAGS } from './sample';
 import { selectCommand, parseSelectSettings, SELECT_HELP, SELECT_OPTIONS, SELECT_VALUE_OPTIONS } from './select';
 import { reportCommand, REPORT_HELP, REPORT_OPTIONS } from './report';
@@ -92,9 +93,11 @@ const FIT_HELP = `usage: mixppl fit MODEL.mix --data FILE [options]
 Fits the model to data and prints the estimates.
 
 options:
-  --method NAME                em | map | mle | nuts | hmc | mh (default: em when the model has
-                               discrete latents, else map); nuts and hmc run 'mixppl sample'
-                               and take its options (see 'mixppl sample --help')
+  --method NAME                em | map | mle | nuts | hmc | mh | vi | smc (default: em when
+                               the model has discrete latents, else map); nuts, hmc and mh run
+                               'mixppl sample' and take its options (see 'mixppl sample --help');
+                               vi takes --guide meanfield|fullrank (default fullrank) and
+                               --max-iter (steps), smc takes --particles (default 1000)
   --data FILE                  .csv or .json data; repeatable
   --data NAME=FILE             NAME from a CSV of numbers (1 column: vector; more: matrix [rows, cols])
   --set NAME=VALUE             a scalar or JSON array, e.g. --set K=3
@@ -127,7 +130,7 @@ interface Args {
   given: string[];
 }
 
-const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--assignments', '--threads', '--draws', '--method', '--max-iter', '--tol', '--n-init', ...SAMPLE_VALUE_OPTIONS, ...SELECT_VALUE_OPTIONS]);
+const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--assignments', '--threads', '--draws', '--method', '--max-iter', '--tol', '--n-init', '--guide', '--particles', ...SAMPLE_VALUE_OPTIONS, ...SELECT_VALUE_OPTIONS]);
 
 /** The options each command accepts (besides --help); anything else is a usage error. */
 const COMMAND_OPTIONS: Record<string, readonly string[]> = {
@@ -151,7 +154,7 @@ function isCommand(name: string): boolean {
 const THREADS_COMMANDS = ['simulate', 'fit', 'sample', 'select', 'report'];
 
 /** `fit --method` values; nuts and hmc run the sample command. */
-const FIT_METHODS = ['em', 'map', 'mle', 'nuts', 'hmc', 'mh'];
+const FIT_METHODS = ['em', 'map', 'mle', 'nuts', 'hmc', 'mh', 'vi', 'smc'];
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { positional: [], data: [], set: [], opts: new Map(), flags: new Set(), given: [] };
@@ -306,7 +309,9 @@ export async function main(argv: string[]): Promise<number> {
       }
       const mcmc = method === 'nuts' || method === 'hmc' || method === 'mh' ? method : undefined;
       // nuts and hmc take the sample command's options.
-      checkOptions(a, `fit --method ${method ?? 'em|map|mle'}`, mcmc ? [...COMMAND_OPTIONS.sample, '--method'] : COMMAND_OPTIONS.fit);
+      const approx = method === 'vi' || method === 'smc' ? method : undefined;
+      checkOptions(a, `fit --method ${method ?? 'em|map|mle'}`, mcmc ? [...COMMAND_OPTIONS.sample, '--method']
+        : approx ? ['--data', '--set', '--method', '--seed', '--backend', '--out', '--quiet', '--threads', approx === 'vi' ? '--guide' : '--particles', ...(approx === 'vi' ? ['--max-iter'] : [])] : COMMAND_OPTIONS.fit);
       const settings = mcmc ? parseSampleSettings(a.opts, a.flags, mcmc) : undefined;
       const r = loadModel(a.positional[0]);
       if (!r.model) {
@@ -314,6 +319,7 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
       }
       await useBackend(backend);
+      if (approx) return approxCommand(r.model, loadData(a), approx, a.opts);
       return settings ? sampleCommand(r.model, loadData(a), settings) : fitCommand(r.model, loadData(a), a.opts, a.flags);
     }
     case 'sample': {
