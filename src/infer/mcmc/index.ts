@@ -34,7 +34,7 @@ export interface SampleOptions {
    * Euclidean metric adapted in warm-up: 'diag', 'dense', or 'auto' (default): dense up to
    * 30 unconstrained dimensions, where its O(d²) leapfrog cost is negligible and posterior
    * correlations (weights against scales in a mixture) otherwise throttle the step size
-   * (galaxies K = 3: min bulk ESS 320 dense against 84 diagonal, same seed and inits).
+   * (bench/results/mcmc.md, galaxies K = 3: min bulk ESS 291 dense against 7 diagonal).
    */
   metric?: 'diag' | 'dense' | 'auto';
   /** Target acceptance statistic (default 0.8). */

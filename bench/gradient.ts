@@ -1,0 +1,67 @@
+/**
+ * Gradient cost: one potential-and-gradient evaluation through the tfjs evaluator (wasm
+ * backend) against the traced float64 replay (src/tensor/trace.ts) that MCMC, SMC and VI
+ * use, on the galaxy model (K = 3 and 6) and every stdlib model at small data sizes.
+ * Prints microseconds per call and the ratio; writes bench/results/gradient.json and .md.
+ *
+ *   npx tsx bench/gradient.ts
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { compile, useBackend, type DataInput } from '../src';
+import { readDataFile } from '../src/cli/data-io';
+
+await useBackend('wasm');
+
+function time(f: () => void, minMs: number): number {
+  for (let i = 0; i < 20; i++) f();
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < minMs) {
+    f();
+    n++;
+  }
+  return ((performance.now() - t0) / n) * 1000;
+}
+
+const cases: { name: string; path: string; data: DataInput }[] = [
+  { name: 'galaxies K=3 (N=82)', path: 'examples/galaxies/galaxies.mix', data: { ...readDataFile('examples/galaxies/galaxies.csv'), K: 3 } },
+  { name: 'galaxies K=6 (N=82)', path: 'examples/galaxies/galaxies.mix', data: { ...readDataFile('examples/galaxies/galaxies.csv'), K: 6 } },
+];
+const SIZES: Record<string, DataInput> = {
+  bayes_gmm: { K: 3, N: 100 }, gmm_diag: { K: 3, N: 100, D: 2 }, gmm_full: { K: 3, N: 100, D: 3 },
+  gaussian_hmm: { K: 3, T: 100 }, poisson_mix: { K: 3, N: 100 }, student_t_mix: { K: 2, N: 100 },
+};
+for (const [name, sizes] of Object.entries(SIZES)) {
+  const model = compile(`stdlib/${name}.mix`);
+  const sim = model.simulate(sizes, { seed: 1, draws: 1 })[0];
+  cases.push({ name: `${name} ${JSON.stringify(sizes)}`, path: `stdlib/${name}.mix`, data: { ...(sizes as Record<string, unknown>), ...sim.data } as DataInput });
+}
+
+const rows: { model: string; dim: number; tfjs_us: number; traced_us: number; ratio: number }[] = [];
+for (const c of cases) {
+  const bound = compile(c.path).bind(c.data);
+  const u = Float64Array.from({ length: bound.dim }, (_, i) => 0.3 * Math.sin(i + 1));
+  const pf = bound.potentialFunction();
+  if (!pf.traced) throw new Error(`${c.name}: not traced (${pf.fallbackReason})`);
+  const g = new Float64Array(bound.dim);
+  const tfjs = time(() => bound.potentialAndGrad(u), 1500);
+  const traced = time(() => pf.valueAndGrad(u, g), 1500);
+  rows.push({ model: c.name, dim: bound.dim, tfjs_us: tfjs, traced_us: traced, ratio: tfjs / traced });
+  console.error(`${c.name}: tfjs ${tfjs.toFixed(0)} us, traced ${traced.toFixed(1)} us`);
+  bound.dispose();
+}
+const md = [
+  '# Gradient cost: tfjs evaluator (wasm) against the traced float64 replay',
+  '',
+  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}; one thread; ${new Date().toISOString().slice(0, 10)}. One potential + gradient call, microseconds (mean over >= 1.5 s of calls).`,
+  '',
+  '| model | dim | tfjs µs | traced µs | ratio |',
+  '| --- | --- | --- | --- | --- |',
+  ...rows.map((r) => `| ${r.model} | ${r.dim} | ${r.tfjs_us.toFixed(0)} | ${r.traced_us.toFixed(1)} | ${r.ratio.toFixed(0)}x |`),
+  '',
+].join('\n');
+process.stdout.write(md);
+mkdirSync('bench/results', { recursive: true });
+writeFileSync('bench/results/gradient.md', md);
+writeFileSync('bench/results/gradient.json', JSON.stringify({ date: new Date().toISOString(), rows }, null, 1));
