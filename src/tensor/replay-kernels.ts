@@ -137,8 +137,22 @@ type Unary = (x: number) => number;
 /** d/dx given x and y = f(x). */
 type UnaryGrad = (x: number, y: number) => number;
 
+/** Source of a unary op for the generated program: y from x, and dx given d = dy, x, y. */
+type UnarySource = [f: string, df: string | null];
+
 class UnaryNode implements LoweredNode {
-  constructor(private f: Unary, private df: UnaryGrad | null, private x: number, private y: number) {}
+  constructor(private f: Unary, private df: UnaryGrad | null, private x: number, private y: number, private src?: UnarySource) {}
+  emit(ctx: EmitContext, pass: 'forward' | 'backward'): string | undefined {
+    if (!this.src) return undefined;
+    const [f, df] = this.src;
+    const X = ctx.val(this.x);
+    const Y = ctx.val(this.y);
+    if (pass === 'forward') return `for (let i = 0; i < ${Y}.length; i++) { const x = ${X}[i]; ${Y}[i] = ${f}; }`;
+    if (df === null) return '';
+    const dX = ctx.adj(this.x);
+    const dY = ctx.adj(this.y);
+    return `for (let i = 0; i < ${Y}.length; i++) { const d = ${dY}[i]; if (d === 0) continue; const x = ${X}[i], y = ${Y}[i]; ${dX}[i] += ${df}; }`;
+  }
   forward(v: Float64Array[]) {
     const x = v[this.x];
     const y = v[this.y];
@@ -160,13 +174,32 @@ type Binary = (a: number, b: number) => number;
 /** Partial derivatives given a, b and y. */
 type BinaryGrad = { da: ((a: number, b: number, y: number) => number) | null; db: ((a: number, b: number, y: number) => number) | null };
 
+/** Source of a binary op for the generated program: y from a, b, and the partials times d = dy. */
+type BinarySource = [f: string, da: string | null, db: string | null];
+
 class BinaryNode implements LoweredNode {
   constructor(
     private f: Binary, private g: BinaryGrad | null,
     private a: number, private am: Int32Array | null, private aLive: boolean,
     private b: number, private bm: Int32Array | null, private bLive: boolean,
-    private y: number,
+    private y: number, private src?: BinarySource,
   ) {}
+  emit(ctx: EmitContext, pass: 'forward' | 'backward'): string | undefined {
+    if (!this.src) return undefined;
+    const [f, srcDa, srcDb] = this.src;
+    const da = this.aLive ? srcDa : null;
+    const db = this.bLive ? srcDb : null;
+    const ia = this.am ? 'am[i]' : 'i';
+    const ib = this.bm ? 'bm[i]' : 'i';
+    const maps = `${this.am ? `const am = ${ctx.constant(this.am)};` : ''} ${this.bm ? `const bm = ${ctx.constant(this.bm)};` : ''}`;
+    const A = ctx.val(this.a);
+    const B = ctx.val(this.b);
+    const Y = ctx.val(this.y);
+    if (pass === 'forward') return `{ ${maps} for (let i = 0; i < ${Y}.length; i++) { const a = ${A}[${ia}], b = ${B}[${ib}]; ${Y}[i] = ${f}; } }`;
+    if (da === null && db === null) return '';
+    return `{ ${maps} const dY = ${ctx.adj(this.y)}; for (let i = 0; i < ${Y}.length; i++) { const d = dY[i]; if (d === 0) continue; const a = ${A}[${ia}], b = ${B}[${ib}], y = ${Y}[i];
+      ${da !== null ? `${ctx.adj(this.a)}[${ia}] += ${da};` : ''} ${db !== null ? `${ctx.adj(this.b)}[${ib}] += ${db};` : ''} } }`;
+  }
   forward(v: Float64Array[]) {
     const A = v[this.a];
     const B = v[this.b];
@@ -533,15 +566,14 @@ const MOVES: Record<string, 'all' | string[]> = {
 const SHAPE_ONLY = new Set(['ZerosLike', 'OnesLike', 'Fill', 'Range', 'Shape']);
 
 
-// ---------------------------------------------------------------- generated loops
+// ---------------------------------------------------------------- sources for the generated program
 //
-// The closure nodes above call f / df per element; V8 cannot inline those calls across
-// the many ops that share the loop, so an element costs ~30 ns. For the common ops the
-// loop is generated once per (op, broadcast pattern, live inputs) with the expression
-// inlined: ~10x faster. The sources are fixed strings below (no user input reaches them).
+// The nodes' own methods call f / df per element through closures (~30 ns an element);
+// `compileProgram` inlines these expressions instead (~10x faster). The closures remain
+// the path when code generation is unavailable. Fixed strings: no user input reaches them.
 
 /** Forward expression of y, and the partials times dy, in terms of a, b, y. */
-const BINARY_SRC: Record<string, [string, string | null, string | null]> = {
+const BINARY_SRC: Record<string, BinarySource> = {
   Add: ['a + b', 'd', 'd'],
   AddV2: ['a + b', 'd', 'd'],
   Sub: ['a - b', 'd', '-d'],
@@ -560,7 +592,7 @@ const BINARY_SRC: Record<string, [string, string | null, string | null]> = {
 };
 
 /** Forward expression of y in terms of x, and dx given d = dy, x, y. */
-const UNARY_SRC: Record<string, [string, string | null]> = {
+const UNARY_SRC: Record<string, UnarySource> = {
   Neg: ['-x', '-d'],
   Exp: ['Math.exp(x)', 'd * y'],
   Log: ['Math.log(x)', 'd / x'],
@@ -579,112 +611,6 @@ const UNARY_SRC: Record<string, [string, string | null]> = {
   Sign: ['Math.sign(x)', null],
   LogicalNot: ['(x ? 0 : 1)', null],
 };
-
-type Loop = (v: Float64Array[], adj: Float64Array[]) => void;
-const loopCache = new Map<string, { fwd: Loop; bwd: Loop | null } | null>();
-
-/** Compiles a loop; null when code generation is unavailable (a CSP forbidding eval). */
-function compileLoops(key: string, fwd: string, bwd: string | null): { fwd: Loop; bwd: Loop | null } | null {
-  if (loopCache.has(key)) return loopCache.get(key)!;
-  let out: { fwd: Loop; bwd: Loop | null } | null;
-  try {
-    out = {
-      fwd: new Function('v', 'adj', fwd) as Loop,
-      bwd: bwd === null ? null : (new Function('v', 'adj', bwd) as Loop),
-    };
-  } catch {
-    out = null;
-  }
-  loopCache.set(key, out);
-  return out;
-}
-
-class GenBinaryNode implements LoweredNode {
-  src?: { f: string; da: string | null; db: string | null; n: number };
-  constructor(
-    private loops: { fwd: Loop; bwd: Loop | null },
-    readonly a: number, readonly am: Int32Array | null, readonly b: number, readonly bm: Int32Array | null, readonly y: number,
-  ) {}
-  emit(ctx: EmitContext, pass: 'forward' | 'backward'): string | undefined {
-    if (!this.src) return undefined;
-    const { f, da, db, n } = this.src;
-    const ia = this.am ? 'am[i]' : 'i';
-    const ib = this.bm ? 'bm[i]' : 'i';
-    const maps = `${this.am ? `const am = ${ctx.constant(this.am)};` : ''} ${this.bm ? `const bm = ${ctx.constant(this.bm)};` : ''}`;
-    const A = ctx.val(this.a);
-    const B = ctx.val(this.b);
-    const Y = ctx.val(this.y);
-    if (pass === 'forward') return `{ ${maps} for (let i = 0; i < ${n}; i++) { const a = ${A}[${ia}], b = ${B}[${ib}]; ${Y}[i] = ${f}; } }`;
-    if (da === null && db === null) return '';
-    return `{ ${maps} const dY = ${ctx.adj(this.y)}; for (let i = 0; i < ${n}; i++) { const d = dY[i]; if (d === 0) continue; const a = ${A}[${ia}], b = ${B}[${ib}], y = ${Y}[i];
-      ${da !== null ? `${ctx.adj(this.a)}[${ia}] += ${da};` : ''} ${db !== null ? `${ctx.adj(this.b)}[${ib}] += ${db};` : ''} } }`;
-  }
-  forward(v: Float64Array[]) {
-    this.loops.fwd.call(this, v, v);
-  }
-  backward(v: Float64Array[], adj: Float64Array[]) {
-    if (this.loops.bwd) this.loops.bwd.call(this, v, adj);
-  }
-}
-
-class GenUnaryNode implements LoweredNode {
-  src?: { f: string; df: string | null; n: number };
-  constructor(private loops: { fwd: Loop; bwd: Loop | null }, readonly x: number, readonly y: number) {}
-  emit(ctx: EmitContext, pass: 'forward' | 'backward'): string | undefined {
-    if (!this.src) return undefined;
-    const { f, df, n } = this.src;
-    const X = ctx.val(this.x);
-    const Y = ctx.val(this.y);
-    if (pass === 'forward') return `for (let i = 0; i < ${n}; i++) { const x = ${X}[i]; ${Y}[i] = ${f}; }`;
-    if (df === null) return '';
-    const dX = ctx.adj(this.x);
-    const dY = ctx.adj(this.y);
-    return `for (let i = 0; i < ${n}; i++) { const d = ${dY}[i]; if (d === 0) continue; const x = ${X}[i], y = ${Y}[i]; ${dX}[i] += ${df}; }`;
-  }
-  forward(v: Float64Array[]) {
-    this.loops.fwd.call(this, v, v);
-  }
-  backward(v: Float64Array[], adj: Float64Array[]) {
-    if (this.loops.bwd) this.loops.bwd.call(this, v, adj);
-  }
-}
-
-function genBinary(k: string, a: KernelInput, am: Int32Array | null, b: KernelInput, bm: Int32Array | null, y: number, n: number): LoweredNode | null {
-  const src = BINARY_SRC[k];
-  if (!src) return null;
-  const [f, da, db] = src;
-  const ia = am ? 'am[i]' : 'i';
-  const ib = bm ? 'bm[i]' : 'i';
-  const head = 'const A = v[this.a], B = v[this.b], Y = v[this.y], am = this.am, bm = this.bm;';
-  const fwd = `${head} for (let i = 0; i < Y.length; i++) { const a = A[${ia}], b = B[${ib}]; Y[i] = ${f}; }`;
-  const wantA = a.live && da !== null;
-  const wantB = b.live && db !== null;
-  let bwd: string | null = null;
-  if (wantA || wantB) {
-    bwd = `${head} const dY = adj[this.y], dA = adj[this.a], dB = adj[this.b];
-      for (let i = 0; i < Y.length; i++) { const d = dY[i]; if (d === 0) continue; const a = A[${ia}], b = B[${ib}], y = Y[i];
-        ${wantA ? `dA[${ia}] += ${da};` : ''} ${wantB ? `dB[${ib}] += ${db};` : ''} }`;
-  }
-  const loops = compileLoops(`B:${k}:${!!am}:${!!bm}:${wantA}:${wantB}`, fwd, bwd);
-  if (!loops) return null;
-  const node = new GenBinaryNode(loops, a.slot, am, b.slot, bm, y);
-  node.src = { f, da: wantA ? da : null, db: wantB ? db : null, n };
-  return node;
-}
-
-function genUnary(k: string, x: number, y: number, n: number): LoweredNode | null {
-  const src = UNARY_SRC[k];
-  if (!src) return null;
-  const [f, df] = src;
-  const fwd = `const X = v[this.x], Y = v[this.y]; for (let i = 0; i < Y.length; i++) { const x = X[i]; Y[i] = ${f}; }`;
-  const bwd = df === null ? null : `const X = v[this.x], Y = v[this.y], dX = adj[this.x], dY = adj[this.y];
-    for (let i = 0; i < Y.length; i++) { const d = dY[i]; if (d === 0) continue; const x = X[i], y = Y[i]; dX[i] += ${df}; }`;
-  const loops = compileLoops(`U:${k}`, fwd, bwd);
-  if (!loops) return null;
-  const node = new GenUnaryNode(loops, x, y);
-  node.src = { f, df, n };
-  return node;
-}
 
 // ---------------------------------------------------------------- lowering
 
@@ -784,10 +710,8 @@ export function lowerKernel(call: KernelCall, engine: EngineLike): LoweredNode[]
     throw new TraceUnsupportedError(`Cast to ${to}`);
   }
   if (k in UNARY) {
-    const g = genUnary(k, ins[0].slot, out.slot, size(out.shape));
-    if (g) return [g];
     const [f, df] = UNARY[k];
-    return [new UnaryNode(f, df, ins[0].slot, out.slot)];
+    return [new UnaryNode(f, df, ins[0].slot, out.slot, UNARY_SRC[k])];
   }
   if (k === 'Step') {
     const alpha = Number(call.attrs.alpha ?? 0);
@@ -807,9 +731,7 @@ export function lowerKernel(call: KernelCall, engine: EngineLike): LoweredNode[]
     const [a, b] = ins;
     const am = broadcastMap(a.shape, out.shape);
     const bm = broadcastMap(b.shape, out.shape);
-    const gen = genBinary(k, a, am, b, bm, out.slot, size(out.shape));
-    if (gen) return [gen];
-    return [new BinaryNode(f, g, a.slot, am, a.live, b.slot, bm, b.live, out.slot)];
+    return [new BinaryNode(f, g, a.slot, am, a.live, b.slot, bm, b.live, out.slot, BINARY_SRC[k])];
   }
   if (k in REDUCE) {
     const x = ins[0];
