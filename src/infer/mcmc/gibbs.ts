@@ -40,7 +40,18 @@ export class GibbsTarget implements Target {
   private readonly gx: Float64Array;
   private readonly R: number;
 
-  constructor(readonly bound: BoundModel) {
+  constructor(readonly bound: BoundModel, from?: GibbsTarget) {
+    if (from) {
+      // Another chain's target: the same traced function and layout, its own state.
+      this.dim = from.dim;
+      this.latents = from.latents;
+      this.R = from.R;
+      this.traced = from.traced;
+      this.z = new Int32Array(from.z.length);
+      this.x = new Float64Array(this.dim + this.R);
+      this.gx = new Float64Array(this.dim + this.R);
+      return;
+    }
     const ir = bound.ir;
     if (ir.latents.length === 0) throw new RangeError(`latents: 'gibbs': model ${ir.name} has no discrete latents`);
     for (const l of ir.latents) {
@@ -81,6 +92,11 @@ export class GibbsTarget implements Target {
     this.traced = traceFunction(f, x0);
     this.x = new Float64Array(dim + this.R);
     this.gx = new Float64Array(dim + this.R);
+  }
+
+  /** A target for another chain: shares the traced function, with its own latent state. */
+  fork(): GibbsTarget {
+    return new GibbsTarget(this.bound, this);
   }
 
   /** Draws every latent from its conditional given θ(u). */

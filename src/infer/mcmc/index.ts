@@ -258,21 +258,29 @@ export function sample(bound: BoundModel, opts: SampleOptions = {}): McmcResult 
   if (!(radius >= 0)) throw new RangeError(`sample: initRadius must be >= 0, got ${radius}`);
 
   const t0 = performance.now();
-  const pot = opts.tensorPath
-    ? { traced: false, valueAndGrad: (u: ArrayLike<number>, g: Float64Array) => { const r = bound.potentialAndGrad(u); g.set(r.grad); return r.value; } }
-    : bound.potentialFunction();
-  const target = {
-    dim: bound.dim,
-    logDensityGrad(u: Float64Array, grad: Float64Array): number {
-      const v = pot.valueAndGrad(u, grad);
-      for (let i = 0; i < grad.length; i++) grad[i] = -grad[i];
-      return -v;
-    },
-  };
   const gibbs = opts.latents === 'gibbs';
   if (opts.latents !== undefined && opts.latents !== 'marginalize' && !gibbs) throw new RangeError(`sample: latents must be 'marginalize' or 'gibbs', got '${String(opts.latents)}'`);
   if (gibbs && opts.tensorPath) throw new RangeError("sample: latents: 'gibbs' runs on the traced potential only");
-  let latentNames: string[] = [];
+  // Gibbs: one traced complete-data potential, shared by the chains' targets (each keeps its
+  // own latent state). Otherwise the marginal potential.
+  const gibbs0 = gibbs ? new GibbsTarget(bound) : null;
+  const latentNames = gibbs0?.latentNames() ?? [];
+  let target: Target | null = null;
+  let traced = true;
+  if (!gibbs0) {
+    const pot = opts.tensorPath
+      ? { traced: false, valueAndGrad: (u: ArrayLike<number>, g: Float64Array) => { const r = bound.potentialAndGrad(u); g.set(r.grad); return r.value; } }
+      : bound.potentialFunction();
+    traced = pot.traced;
+    target = {
+      dim: bound.dim,
+      logDensityGrad(u: Float64Array, grad: Float64Array): number {
+        const v = pot.valueAndGrad(u, grad);
+        for (let i = 0; i < grad.length; i++) grad[i] = -grad[i];
+        return -v;
+      },
+    };
+  }
   const constrained = bound.constrainedFunction();
   const userInits = opts.init === undefined ? [] : Array.isArray(opts.init) ? opts.init : [opts.init];
   if (userInits.length > 1 && userInits.length !== settings.chains) {
@@ -288,9 +296,8 @@ export function sample(bound: BoundModel, opts: SampleOptions = {}): McmcResult 
     const [initKey, chainKey] = root.fold(c).split(2);
     const initRng = initKey.rng();
     const given = userInits.length ? userInits[userInits.length === 1 ? 0 : c] : undefined;
-    const g = gibbs ? new GibbsTarget(bound) : null;
-    if (g) latentNames = g.latentNames();
-    const t: Target = g ?? target;
+    const g = gibbs0 ? (c === 0 ? gibbs0 : gibbs0.fork()) : null;
+    const t: Target = g ?? target!;
     const grad = new Float64Array(bound.dim);
     let init: Float64Array = new Float64Array(bound.dim);
     let ok = false;
@@ -341,7 +348,7 @@ export function sample(bound: BoundModel, opts: SampleOptions = {}): McmcResult 
   });
   return new McmcResult(
     bound.ir.name, constrained.names, bound.params.map((p) => ({ name: p.name, shape: p.shape.slice() })),
-    chains, settings, gibbs || pot.traced, (performance.now() - t0) / 1000, latentNames, userInits.length ? 'given' : radius,
+    chains, settings, traced, (performance.now() - t0) / 1000, latentNames, userInits.length ? 'given' : radius,
   );
 }
 export { nutsTransitionKernel, type NutsTransitionKernelOptions, type NutsKernelState } from './kernel';
