@@ -85,8 +85,7 @@ export class MeanFieldGuide implements Guide {
   }
 
   sample(rng: Rng): { u: Float64Array; eps: Float64Array } {
-    const eps = new Float64Array(this.dim);
-    for (let i = 0; i < this.dim; i++) eps[i] = rng.normal();
+    const [eps] = drawNoise(rng, this.dim, 1);
     return { u: this.transform(eps), eps };
   }
 
@@ -194,8 +193,7 @@ export class FullRankGuide implements Guide {
   }
 
   sample(rng: Rng): { u: Float64Array; eps: Float64Array } {
-    const eps = new Float64Array(this.dim);
-    for (let i = 0; i < this.dim; i++) eps[i] = rng.normal();
+    const [eps] = drawNoise(rng, this.dim, 1);
     return { u: this.transform(eps), eps };
   }
 
