@@ -9,25 +9,30 @@ import type { DataValue } from '../model/data';
 import { vi } from '../infer/vi';
 import { smc } from '../infer/smc';
 import { formatSummary } from '../infer/mcmc/summary';
+import { OptionError } from './sample';
 
 function int(opts: Map<string, string>, key: string, dflt: number): number {
   const raw = opts.get(key);
   if (raw === undefined) return dflt;
   const v = Number(raw);
-  if (!Number.isInteger(v) || v < 1) throw new RangeError(`${key} must be a positive integer, got '${raw}'`);
+  if (!Number.isInteger(v) || v < 1) throw new OptionError(`${key} must be a positive integer, got '${raw}'`);
   return v;
 }
 
 export function approxCommand(model: Model, data: Record<string, DataValue>, method: 'vi' | 'smc', opts: Map<string, string>): number {
+  // Options are checked before any work: a bad one is a usage error (exit 2).
   const seed = Number(opts.get('--seed') ?? 1);
+  if (!Number.isInteger(seed)) throw new OptionError(`--seed must be an integer, got '${opts.get('--seed')}'`);
+  const guide = opts.get('--guide') ?? 'fullrank';
+  if (guide !== 'meanfield' && guide !== 'fullrank') throw new OptionError(`--guide must be meanfield or fullrank, got '${guide}'`);
+  const steps = int(opts, '--max-iter', 10000);
+  const particles = int(opts, '--particles', 1000);
   const bound = model.bind(data);
   const lines: string[] = [];
   let json: Record<string, unknown>;
   let ok = true;
   if (method === 'vi') {
-    const guide = opts.get('--guide') ?? 'fullrank';
-    if (guide !== 'meanfield' && guide !== 'fullrank') throw new RangeError(`--guide must be meanfield or fullrank, got '${guide}'`);
-    const r = vi(bound, { guide, steps: int(opts, '--max-iter', 10000), seed });
+    const r = vi(bound, { guide, steps, seed });
     const elbo = r.elbo[r.elbo.length - 1];
     lines.push(`model ${model.name}: VI, ${guide} Gaussian guide on the unconstrained scale; ${r.steps} steps; ${r.converged ? 'converged' : 'NOT converged'}; ${r.seconds.toFixed(2)} s`);
     lines.push(`ELBO ${elbo.toFixed(4)} (smoothed; a lower bound on the log evidence)`);
@@ -36,7 +41,7 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
     json = { model: model.name, method: 'vi', guide, steps: r.steps, converged: r.converged, elbo, names: r.names, params: Array.from(r.params) };
     ok = r.converged;
   } else {
-    const r = smc(model, bound, { particles: int(opts, '--particles', 1000), seed, data });
+    const r = smc(model, bound, { particles, seed, data });
     lines.push(`model ${model.name}: tempered SMC, ${r.weights.length} particles, ${r.betas.length - 1} stages; log evidence ${r.logZ.toFixed(4)}`);
     const w = Math.max(9, ...r.names.map((n) => n.length));
     lines.push(`${'parameter'.padEnd(w)}  ${'mean'.padStart(10)}  ${'sd'.padStart(10)}`);

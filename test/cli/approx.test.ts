@@ -42,6 +42,9 @@ describe('fit --method vi | smc', () => {
 
   it('refuses options of another method and a bad guide', () => {
     expect(mixppl('fit', modelPath, '--data', dataPath, '--method', 'smc', '--guide', 'meanfield').code).toBe(2);
-    expect(mixppl('fit', modelPath, '--data', dataPath, '--method', 'vi', '--guide', 'flow').code).not.toBe(0);
+    expect(mixppl('fit', modelPath, '--data', dataPath, '--method', 'vi', '--guide', 'flow').code).toBe(2);
+    const bad = mixppl('fit', modelPath, '--data', dataPath, '--method', 'vi', '--max-iter', 'abc');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--max-iter must be a positive integer, got 'abc'/);
   }, 120_000);
 });
