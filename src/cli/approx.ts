@@ -28,6 +28,25 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
   const steps = int(opts, '--max-iter', 10000);
   const particles = int(opts, '--particles', 1000);
   const bound = model.bind(data);
+  try {
+    return run(model, bound, data, method, opts, { seed, guide, steps, particles });
+  } catch (e) {
+    // The families' own failures (no continuous parameters, a run that cannot proceed)
+    // are model/data errors with a message that says why: no stack trace.
+    if (e instanceof Error && /^(vi|smc): /.test(e.message)) {
+      process.stderr.write(`mixppl fit --method ${method}: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  } finally {
+    bound.dispose();
+  }
+}
+
+function run(
+  model: Model, bound: ReturnType<Model['bind']>, data: Record<string, DataValue>, method: 'vi' | 'smc', opts: Map<string, string>,
+  { seed, guide, steps, particles }: { seed: number; guide: 'meanfield' | 'fullrank'; steps: number; particles: number },
+): number {
   const lines: string[] = [];
   let json: Record<string, unknown>;
   let ok = true;
@@ -57,6 +76,5 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
     writeFileSync(out, JSON.stringify(json, null, 2));
     process.stdout.write(`wrote ${out}\n`);
   }
-  bound.dispose();
   return ok ? 0 : 3;
 }
