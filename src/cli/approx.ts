@@ -24,7 +24,7 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
   const seed = Number(opts.get('--seed') ?? 1);
   if (!Number.isInteger(seed)) throw new OptionError(`--seed must be an integer, got '${opts.get('--seed')}'`);
   const guide = opts.get('--guide') ?? 'fullrank';
-  if (guide !== 'meanfield' && guide !== 'fullrank') throw new OptionError(`--guide must be meanfield or fullrank, got '${guide}'`);
+  if (guide !== 'meanfield' && guide !== 'fullrank' && guide !== 'lowrank') throw new OptionError(`--guide must be meanfield, fullrank or lowrank, got '${guide}'`);
   const steps = int(opts, '--max-iter', 10000);
   const particles = int(opts, '--particles', 1000);
   const bound = model.bind(data);
@@ -45,7 +45,7 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
 
 function run(
   model: Model, bound: ReturnType<Model['bind']>, data: Record<string, DataValue>, method: 'vi' | 'smc', opts: Map<string, string>,
-  { seed, guide, steps, particles }: { seed: number; guide: 'meanfield' | 'fullrank'; steps: number; particles: number },
+  { seed, guide, steps, particles }: { seed: number; guide: 'meanfield' | 'fullrank' | 'lowrank'; steps: number; particles: number },
 ): number {
   const lines: string[] = [];
   let json: Record<string, unknown>;
@@ -55,9 +55,12 @@ function run(
     const elbo = r.elbo[r.elbo.length - 1];
     lines.push(`model ${model.name}: VI, ${guide} Gaussian guide on the unconstrained scale; ${r.steps} steps; ${r.converged ? 'converged' : 'NOT converged'}; ${r.seconds.toFixed(2)} s`);
     lines.push(`ELBO ${elbo.toFixed(4)} (smoothed; a lower bound on the log evidence)`);
+    const { khat } = r.psis(1000, seed);
+    const verdict = !(khat <= 0.7) ? 'the guide is far from the posterior: do not trust it' : khat > 0.5 ? 'usable with care' : 'the guide is close to the posterior';
+    lines.push(`Pareto k-hat ${khat.toFixed(2)} (PSIS of 1000 guide draws; ${verdict})`);
     lines.push('summary of 4000 draws from the guide (R-hat and ESS refer to independent draws):');
     lines.push(formatSummary(r.summary(4000, seed)));
-    json = { model: model.name, method: 'vi', guide, steps: r.steps, converged: r.converged, elbo, names: r.names, params: Array.from(r.params) };
+    json = { model: model.name, method: 'vi', guide, steps: r.steps, converged: r.converged, elbo, khat, names: r.names, params: Array.from(r.params) };
     ok = r.converged;
   } else {
     const r = smc(model, bound, { particles, seed, data });

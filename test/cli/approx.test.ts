@@ -25,6 +25,9 @@ describe('fit --method vi | smc', () => {
     expect(r.stdout).toMatch(/VI, fullrank Gaussian guide/);
     const j = JSON.parse(readFileSync(out, 'utf8'));
     expect(j.method).toBe('vi');
+    // 1-D conjugate Gaussian posterior: the full-rank guide can be exact, so k̂ is small.
+    expect(r.stdout).toMatch(/Pareto k-hat -?\d\.\d\d \(PSIS of 1000 guide draws; the guide is close to the posterior\)/);
+    expect(j.khat).toBeLessThan(0.5);
     const mean = Number(/^mu\s+(\S+)/m.exec(r.stdout)![1]);
     // Stochastic optimisation error well below the posterior sd (0.49 here).
     expect(Math.abs(mean - exact.mean)).toBeLessThan(0.25 * Math.sqrt(exact.variance));

@@ -355,7 +355,8 @@ describe('argument checks', () => {
     const bm = compile(GAUSS2).bind({ m: M, S });
     expect(() => vi(bm, { samples: 0 })).toThrow(RangeError);
     expect(() => vi(bm, { steps: 1.5 })).toThrow(RangeError);
-    expect(() => vi(bm, { guide: 'lowrank' as 'fullrank' })).toThrow(/unknown guide/);
+    expect(() => vi(bm, { guide: 'flow' as 'fullrank' })).toThrow(/unknown guide 'flow'/);
+    expect(() => vi(bm, { objective: 'renyi', alpha: 1 })).toThrow(/alpha must be a finite number other than 1/);
     expect(() => iwaeBound(bm, new MeanFieldGuide(3), 5, 10, Key.seed(1).rng())).toThrow(/dimension/);
     expect(() => decaySchedule(-1)).toThrow(RangeError);
   });

@@ -13,6 +13,12 @@
  * (U = -(log joint + log|J|), so -U(u) is the log density of u up to the evidence), and the
  * gradient of the estimator with the noise held fixed is
  *   ∂/∂μ = -∇U(u),  ∂/∂L_ij = -∇U(u)_i ε_j (i ≥ j),  ∂H/∂λ_ii = 1 (chain rule L_ii = exp λ_ii).
+ *
+ * The low-rank guide N(μ, B Bᵀ + D²) (B: d × r, D = diag(exp ω)), as Pyro's
+ * AutoLowRankMultivariateNormal, draws u = μ + D ε_d + B ε_r with d + r noise coordinates
+ * (`noiseDim`): params [μ_1..μ_d, B row-major (B_11..B_1r, B_21, ...), ω_1..ω_d]. Its log
+ * density and entropy use the Woodbury identity with the r × r matrix A = I + Bᵀ D⁻² B:
+ *   Σ⁻¹ = D⁻² − D⁻² B A⁻¹ Bᵀ D⁻²,  log|Σ| = log|A| + 2 Σ ω_i,  Σ⁻¹ B = D⁻² B A⁻¹.
  */
 import type { Rng } from '../../tensor/random';
 
@@ -25,13 +31,15 @@ export interface Potential {
   value(u: ArrayLike<number>): number;
 }
 
-export type GuideKind = 'meanfield' | 'fullrank';
+export type GuideKind = 'meanfield' | 'fullrank' | 'lowrank';
 
 /** A Gaussian guide over u. */
 export interface Guide {
   readonly kind: GuideKind;
   /** Dimension of u. */
   readonly dim: number;
+  /** Length of the noise vector ε (dim, except the low-rank guide: dim + rank). */
+  readonly noiseDim: number;
   /** The variational parameters (layout in the module comment); mutable in place. */
   readonly params: Float64Array;
   /** u = μ + L ε for a given ε (written into `out` when given). */
@@ -49,6 +57,12 @@ export interface Guide {
   addPathGrad(eps: ArrayLike<number>, gU: ArrayLike<number>, scale: number, out: Float64Array): void;
   /** Adds scale · ∂H/∂θ into `out`. */
   addEntropyGrad(scale: number, out: Float64Array): void;
+  /**
+   * Adds scale · ∂(−log q_θ(u_θ(ε)))/∂θ into `out`: the total derivative, through u as well,
+   * with ε held fixed. Where u = μ + L ε is a bijection of ε (mean-field, full-rank) this is
+   * ∂H/∂θ for every ε; the low-rank guide's map is not, and the term depends on ε.
+   */
+  addNegLogqGrad(eps: ArrayLike<number>, scale: number, out: Float64Array): void;
   /** The mean μ (a copy). */
   mean(): Float64Array;
   /** The covariance L Lᵀ as d rows. */
@@ -65,6 +79,9 @@ function checkDim(dim: number): void {
 export class MeanFieldGuide implements Guide {
   readonly kind = 'meanfield' as const;
   readonly params: Float64Array;
+  get noiseDim(): number {
+    return this.dim;
+  }
 
   /** Starts at μ = init (default 0) and σ = initSd (default 1, as Stan's ADVI). */
   constructor(readonly dim: number, init?: ArrayLike<number>, initSd = 1) {
@@ -118,6 +135,10 @@ export class MeanFieldGuide implements Guide {
     for (let i = 0; i < this.dim; i++) out[this.dim + i] += scale;
   }
 
+  addNegLogqGrad(_eps: ArrayLike<number>, scale: number, out: Float64Array): void {
+    this.addEntropyGrad(scale, out);
+  }
+
   mean(): Float64Array {
     return this.params.slice(0, this.dim);
   }
@@ -146,6 +167,9 @@ function tri(i: number, j: number): number {
 export class FullRankGuide implements Guide {
   readonly kind = 'fullrank' as const;
   readonly params: Float64Array;
+  get noiseDim(): number {
+    return this.dim;
+  }
 
   /** Starts at μ = init (default 0) and L = initSd · I (default 1). */
   constructor(readonly dim: number, init?: ArrayLike<number>, initSd = 1) {
@@ -235,6 +259,10 @@ export class FullRankGuide implements Guide {
     for (let i = 0; i < this.dim; i++) out[this.dim + tri(i, i)] += scale;
   }
 
+  addNegLogqGrad(_eps: ArrayLike<number>, scale: number, out: Float64Array): void {
+    this.addEntropyGrad(scale, out);
+  }
+
   mean(): Float64Array {
     return this.params.slice(0, this.dim);
   }
@@ -260,11 +288,254 @@ export class FullRankGuide implements Guide {
   }
 }
 
-/** A new guide of the given family over `dim` unconstrained coordinates. */
-export function makeGuide(kind: GuideKind, dim: number, init?: ArrayLike<number>, initSd = 1): Guide {
+
+/** Cholesky factor (lower, row-major r × r) of a symmetric positive definite matrix; throws if it is not. */
+function cholesky(a: Float64Array, r: number): Float64Array {
+  const L = new Float64Array(r * r);
+  for (let i = 0; i < r; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = a[i * r + j];
+      for (let k = 0; k < j; k++) s -= L[i * r + k] * L[j * r + k];
+      if (i === j) {
+        if (!(s > 0)) throw new RangeError('LowRankGuide: I + Bᵀ D⁻² B is not positive definite (non-finite parameters?)');
+        L[i * r + i] = Math.sqrt(s);
+      } else L[i * r + j] = s / L[j * r + j];
+    }
+  }
+  return L;
+}
+
+/** Solves (L Lᵀ) x = b in place for a Cholesky factor L (row-major r × r). */
+function cholSolve(L: Float64Array, r: number, b: Float64Array): Float64Array {
+  for (let i = 0; i < r; i++) {
+    let s = b[i];
+    for (let k = 0; k < i; k++) s -= L[i * r + k] * b[k];
+    b[i] = s / L[i * r + i];
+  }
+  for (let i = r - 1; i >= 0; i--) {
+    let s = b[i];
+    for (let k = i + 1; k < r; k++) s -= L[k * r + i] * b[k];
+    b[i] = s / L[i * r + i];
+  }
+  return b;
+}
+
+/**
+ * Low-rank plus diagonal Gaussian N(μ, B Bᵀ + D²), D = diag(exp ω), B: d × rank (layout in
+ * the module comment). Costs O(d r²) per density instead of the full-rank guide's O(d²), and
+ * captures the r strongest directions of posterior correlation.
+ */
+export class LowRankGuide implements Guide {
+  readonly kind = 'lowrank' as const;
+  readonly params: Float64Array;
+
+  /**
+   * Starts at μ = init (default 0), D = initSd · √(1 − 0.01) and B with independent
+   * N(0, 0.01 initSd² / rank) entries from a fixed seed (so B Bᵀ + D² ≈ initSd² I; B = 0
+   * exactly would be a stationary point of the expected gradient).
+   */
+  constructor(readonly dim: number, readonly rank: number, init?: ArrayLike<number>, initSd = 1) {
+    checkDim(dim);
+    if (!Number.isInteger(rank) || rank < 1 || rank > dim) throw new RangeError(`LowRankGuide: rank must be an integer in 1..${dim}, got ${rank}`);
+    this.params = new Float64Array(dim + dim * rank + dim);
+    if (init) {
+      if (init.length !== dim) throw new RangeError(`LowRankGuide: init has length ${init.length}, expected ${dim}`);
+      for (let i = 0; i < dim; i++) this.params[i] = init[i];
+    }
+    // A small fixed linear congruential sequence through Box–Muller: deterministic, no Rng needed.
+    let state = 12345;
+    const unif = (): number => {
+      state = (state * 1103515245 + 12345) % 2147483648;
+      return (state + 0.5) / 2147483648;
+    };
+    const sd = (0.1 * initSd) / Math.sqrt(rank);
+    for (let i = 0; i < dim * rank; i++) this.params[dim + i] = sd * Math.sqrt(-2 * Math.log(unif())) * Math.cos(2 * Math.PI * unif());
+    this.params.fill(Math.log(initSd) + 0.5 * Math.log(0.99), dim + dim * rank);
+  }
+
+  get noiseDim(): number {
+    return this.dim + this.rank;
+  }
+
+  private get bOff(): number {
+    return this.dim;
+  }
+
+  private get wOff(): number {
+    return this.dim + this.dim * this.rank;
+  }
+
+  /** Cholesky factor of A = I + Bᵀ D⁻² B. */
+  private capacitance(): Float64Array {
+    const { dim: d, rank: r, params: p } = this;
+    const a = new Float64Array(r * r);
+    for (let i = 0; i < d; i++) {
+      const dinv2 = Math.exp(-2 * p[this.wOff + i]);
+      for (let j = 0; j < r; j++) {
+        const bij = p[this.bOff + i * r + j] * dinv2;
+        for (let k = 0; k <= j; k++) a[j * r + k] += bij * p[this.bOff + i * r + k];
+      }
+    }
+    for (let j = 0; j < r; j++) {
+      a[j * r + j] += 1;
+      for (let k = 0; k < j; k++) a[k * r + j] = a[j * r + k];
+    }
+    return cholesky(a, r);
+  }
+
+  transform(eps: ArrayLike<number>, out = new Float64Array(this.dim)): Float64Array {
+    const { dim: d, rank: r, params: p } = this;
+    for (let i = 0; i < d; i++) {
+      let s = p[i] + Math.exp(p[this.wOff + i]) * eps[i];
+      for (let j = 0; j < r; j++) s += p[this.bOff + i * r + j] * eps[d + j];
+      out[i] = s;
+    }
+    return out;
+  }
+
+  sample(rng: Rng): { u: Float64Array; eps: Float64Array } {
+    const [eps] = drawNoise(rng, this.noiseDim, 1);
+    return { u: this.transform(eps), eps };
+  }
+
+  /** s = Σ⁻¹ (u − μ) and the Cholesky factor of A. */
+  private precisionTimes(u: ArrayLike<number>): { s: Float64Array; LA: Float64Array } {
+    const { dim: d, rank: r, params: p } = this;
+    const LA = this.capacitance();
+    const a = new Float64Array(d);
+    const b = new Float64Array(r);
+    for (let i = 0; i < d; i++) {
+      a[i] = (u[i] - p[i]) * Math.exp(-2 * p[this.wOff + i]);
+      for (let j = 0; j < r; j++) b[j] += p[this.bOff + i * r + j] * a[i];
+    }
+    cholSolve(LA, r, b);
+    const s = new Float64Array(d);
+    for (let i = 0; i < d; i++) {
+      let t = 0;
+      for (let j = 0; j < r; j++) t += p[this.bOff + i * r + j] * b[j];
+      s[i] = a[i] - Math.exp(-2 * p[this.wOff + i]) * t;
+    }
+    return { s, LA };
+  }
+
+  private logDetA(LA: Float64Array): number {
+    let s = 0;
+    for (let j = 0; j < this.rank; j++) s += 2 * Math.log(LA[j * this.rank + j]);
+    return s;
+  }
+
+  logq(u: ArrayLike<number>): number {
+    const { dim: d, params: p } = this;
+    const { s, LA } = this.precisionTimes(u);
+    let quad = 0;
+    let sumW = 0;
+    for (let i = 0; i < d; i++) {
+      quad += (u[i] - p[i]) * s[i];
+      sumW += p[this.wOff + i];
+    }
+    return -0.5 * d * LOG_2PI - 0.5 * this.logDetA(LA) - sumW - 0.5 * quad;
+  }
+
+  entropy(): number {
+    let sumW = 0;
+    for (let i = 0; i < this.dim; i++) sumW += this.params[this.wOff + i];
+    return 0.5 * this.dim * (1 + LOG_2PI) + 0.5 * this.logDetA(this.capacitance()) + sumW;
+  }
+
+  addPathGrad(eps: ArrayLike<number>, gU: ArrayLike<number>, scale: number, out: Float64Array): void {
+    const { dim: d, rank: r, params: p } = this;
+    for (let i = 0; i < d; i++) {
+      const gi = scale * gU[i];
+      out[i] -= gi;
+      for (let j = 0; j < r; j++) out[this.bOff + i * r + j] -= gi * eps[d + j];
+      out[this.wOff + i] -= gi * eps[i] * Math.exp(p[this.wOff + i]);
+    }
+  }
+
+  /** P = Σ⁻¹ B = D⁻² B A⁻¹ (d × r, row-major) and diag(Σ⁻¹). */
+  private precisionParts(): { P: Float64Array; precDiag: Float64Array } {
+    const { dim: d, rank: r, params: p } = this;
+    const LA = this.capacitance();
+    const P = new Float64Array(d * r);
+    const precDiag = new Float64Array(d);
+    const row = new Float64Array(r);
+    for (let i = 0; i < d; i++) {
+      const dinv2 = Math.exp(-2 * p[this.wOff + i]);
+      for (let j = 0; j < r; j++) row[j] = p[this.bOff + i * r + j] * dinv2;
+      // Row i of D⁻² B A⁻¹ = A⁻¹ (row i of D⁻² B)ᵀ, A symmetric.
+      cholSolve(LA, r, row);
+      let q = 0;
+      for (let j = 0; j < r; j++) {
+        P[i * r + j] = row[j];
+        q += row[j] * p[this.bOff + i * r + j];
+      }
+      // (Σ⁻¹)_ii = D⁻²_ii − (D⁻² B A⁻¹ Bᵀ D⁻²)_ii = dinv2 − dinv2 · (P Bᵀ)_ii.
+      precDiag[i] = dinv2 - dinv2 * q;
+    }
+    return { P, precDiag };
+  }
+
+  addEntropyGrad(scale: number, out: Float64Array): void {
+    // ∂H/∂B = Σ⁻¹ B;  ∂H/∂ω_i = (Σ⁻¹)_ii D_i².
+    const { dim: d, rank: r, params: p } = this;
+    const { P, precDiag } = this.precisionParts();
+    for (let i = 0; i < d; i++) {
+      for (let j = 0; j < r; j++) out[this.bOff + i * r + j] += scale * P[i * r + j];
+      out[this.wOff + i] += scale * precDiag[i] * Math.exp(2 * p[this.wOff + i]);
+    }
+  }
+
+  addNegLogqGrad(eps: ArrayLike<number>, scale: number, out: Float64Array): void {
+    // With v = u − μ = D ε_d + B ε_r and s = Σ⁻¹ v, the total derivative of log q(u(θ, ε)):
+    //   μ: the explicit Σ⁻¹ v and the path −Σ⁻¹ v cancel;
+    //   B_ij: −P_ij + s_i (vᵀ P)_j − s_i ε_r,j;
+    //   ω_i: D_i² (s_i² − (Σ⁻¹)_ii) − s_i ε_d,i D_i.
+    const { dim: d, rank: r, params: p } = this;
+    const u = this.transform(eps);
+    const { s } = this.precisionTimes(u);
+    const { P, precDiag } = this.precisionParts();
+    const vP = new Float64Array(r);
+    for (let i = 0; i < d; i++) for (let j = 0; j < r; j++) vP[j] += (u[i] - p[i]) * P[i * r + j];
+    for (let i = 0; i < d; i++) {
+      for (let j = 0; j < r; j++) out[this.bOff + i * r + j] -= scale * (-P[i * r + j] + s[i] * vP[j] - s[i] * eps[d + j]);
+      const di = Math.exp(p[this.wOff + i]);
+      out[this.wOff + i] -= scale * (di * di * (s[i] * s[i] - precDiag[i]) - s[i] * eps[i] * di);
+    }
+  }
+
+  mean(): Float64Array {
+    return this.params.slice(0, this.dim);
+  }
+
+  covariance(): Float64Array[] {
+    const { dim: d, rank: r, params: p } = this;
+    return Array.from({ length: d }, (_, i) => {
+      const row = new Float64Array(d);
+      for (let j = 0; j < d; j++) {
+        let s = i === j ? Math.exp(2 * p[this.wOff + i]) : 0;
+        for (let k = 0; k < r; k++) s += p[this.bOff + i * r + k] * p[this.bOff + j * r + k];
+        row[j] = s;
+      }
+      return row;
+    });
+  }
+
+  clone(): LowRankGuide {
+    const g = new LowRankGuide(this.dim, this.rank);
+    g.params.set(this.params);
+    return g;
+  }
+}
+
+/**
+ * A new guide of the given family over `dim` unconstrained coordinates; `rank` is the
+ * low-rank guide's (default ⌈√dim⌉, as Pyro's AutoLowRankMultivariateNormal).
+ */
+export function makeGuide(kind: GuideKind, dim: number, init?: ArrayLike<number>, initSd = 1, rank?: number): Guide {
   if (kind === 'meanfield') return new MeanFieldGuide(dim, init, initSd);
   if (kind === 'fullrank') return new FullRankGuide(dim, init, initSd);
-  throw new RangeError(`unknown guide '${String(kind)}'; expected 'meanfield' or 'fullrank'`);
+  if (kind === 'lowrank') return new LowRankGuide(dim, rank ?? Math.ceil(Math.sqrt(dim)), init, initSd);
+  throw new RangeError(`unknown guide '${String(kind)}'; expected 'meanfield', 'fullrank' or 'lowrank'`);
 }
 
 /**
@@ -296,23 +567,38 @@ export function elboWithNoise(guide: Guide, potential: Potential, eps: readonly 
 
 /**
  * The importance-weighted objective (Burda et al. 2016) with the noise ε_1..ε_K given:
- *   log (1/K) Σ_k w_k,  log w_k = -U(u_k) - log q(u_k),  u_k = μ + L ε_k,
+ *   log (1/K) Σ_k w_k,  log w_k = -U(u_k) - log q(u_k),  u_k = u_θ(ε_k),
  * a deterministic function of the guide's parameters, with its exact gradient written into
- * `grad` when given. Since log q(μ + L ε) = -|ε|²/2 - Σ log L_ii - d/2 log 2π, the gradient of
- * log w_k is the pathwise gradient of -U plus the entropy gradient, and
- *   ∇ = Σ_k w̃_k ∇(-U(u_k)) + ∂H/∂θ,  w̃_k = w_k / Σ_j w_j.
- * At K = 1 the gradient is that of elboWithNoise and the value its estimate plus
+ * `grad` when given:
+ *   ∇ = Σ_k w̃_k ∇ log w_k,  w̃_k = w_k / Σ_j w_j,
+ * ∇ log w_k = the pathwise gradient of -U plus ∂(−log q_θ(u_θ(ε_k)))/∂θ (addNegLogqGrad,
+ * which for the mean-field and full-rank guides is ∂H/∂θ whatever ε). At K = 1 the gradient
+ * is then that of elboWithNoise, and for those two guides the value is its estimate plus
  * (|ε|² - d)/2 (zero mean). Returns NaN when U is not finite at a draw.
  */
 export function iwaeWithNoise(guide: Guide, potential: Potential, eps: readonly ArrayLike<number>[], grad?: Float64Array): number {
+  return renyiWithNoise(guide, potential, eps, 0, grad, 'iwaeWithNoise');
+}
+
+/**
+ * The variational Rényi bound (Li & Turner 2016) with the noise ε_1..ε_K given:
+ *   L_α = 1/(1 − α) · log (1/K) Σ_k w_k^(1−α),  log w_k = -U(u_k) - log q(u_k),
+ * with its exact gradient Σ_k w̃_k ∇ log w_k, w̃_k ∝ w_k^(1−α), written into `grad` when
+ * given. α = 0 is the IWAE objective; α → 1 the ELBO (α = 1 gives the mean of log w_k);
+ * α < 0 is an upper bound on log p(y) in expectation for K → ∞ and fits wider guides.
+ * Returns NaN when U is not finite at a draw.
+ */
+export function renyiWithNoise(
+  guide: Guide, potential: Potential, eps: readonly ArrayLike<number>[], alpha: number, grad?: Float64Array, who = 'renyiWithNoise',
+): number {
   const K = eps.length;
-  if (K === 0) throw new RangeError('iwaeWithNoise: need at least one noise draw');
+  if (K === 0) throw new RangeError(`${who}: need at least one noise draw`);
+  if (!Number.isFinite(alpha)) throw new RangeError(`${who}: alpha must be a finite number, got ${alpha}`);
   const d = guide.dim;
-  if (potential.dim !== d) throw new RangeError(`iwaeWithNoise: potential has dimension ${potential.dim}, guide ${d}`);
+  if (potential.dim !== d) throw new RangeError(`${who}: potential has dimension ${potential.dim}, guide ${d}`);
   const us = eps.map((e) => guide.transform(e));
   const gUs: Float64Array[] = [];
   const logw = new Float64Array(K);
-  let mx = -Infinity;
   for (let k = 0; k < K; k++) {
     let U: number;
     if (grad) {
@@ -322,16 +608,31 @@ export function iwaeWithNoise(guide: Guide, potential: Potential, eps: readonly 
     } else U = potential.value(us[k]);
     if (!Number.isFinite(U)) return NaN;
     logw[k] = -U - guide.logq(us[k]);
-    if (logw[k] > mx) mx = logw[k];
   }
-  let s = 0;
-  for (let k = 0; k < K; k++) s += Math.exp(logw[k] - mx);
+  const a = 1 - alpha;
+  const wt = new Float64Array(K);
+  let value: number;
+  if (a === 0) {
+    let m = 0;
+    for (let k = 0; k < K; k++) m += logw[k];
+    value = m / K;
+    wt.fill(1 / K);
+  } else {
+    let mx = -Infinity;
+    for (let k = 0; k < K; k++) if (a * logw[k] > mx) mx = a * logw[k];
+    let s = 0;
+    for (let k = 0; k < K; k++) s += Math.exp(a * logw[k] - mx);
+    for (let k = 0; k < K; k++) wt[k] = Math.exp(a * logw[k] - mx) / s;
+    value = (mx + Math.log(s / K)) / a;
+  }
   if (grad) {
     grad.fill(0);
-    for (let k = 0; k < K; k++) guide.addPathGrad(eps[k], gUs[k], Math.exp(logw[k] - mx) / s, grad);
-    guide.addEntropyGrad(1, grad);
+    for (let k = 0; k < K; k++) {
+      guide.addPathGrad(eps[k], gUs[k], wt[k], grad);
+      guide.addNegLogqGrad(eps[k], wt[k], grad);
+    }
   }
-  return mx + Math.log(s / K);
+  return value;
 }
 
 /** Draws S noise vectors ε ~ N(0, I_d). */

@@ -10,28 +10,35 @@
  */
 import type { BoundModel, ParamValues } from '../../model/bound-model';
 import { Key, type Rng } from '../../tensor/random';
-import { drawNoise, elboWithNoise, iwaeWithNoise, makeGuide, type Guide, type GuideKind, type Potential } from './guides';
+import { drawNoise, elboWithNoise, iwaeWithNoise, makeGuide, renyiWithNoise, type Guide, type GuideKind, type Potential } from './guides';
+import { psis, type PsisResult } from './psis';
 import { Adam, decaySchedule, type Schedule } from './optim';
 import { summarize, type SummaryRow } from '../mcmc/summary';
 
 export { Adam, decaySchedule, type Schedule, type AdamOptions } from './optim';
 export {
-  FullRankGuide, MeanFieldGuide, makeGuide, elboWithNoise, iwaeWithNoise, drawNoise,
+  FullRankGuide, LowRankGuide, MeanFieldGuide, makeGuide, elboWithNoise, iwaeWithNoise, renyiWithNoise, drawNoise,
   type Guide, type GuideKind, type Potential,
 } from './guides';
+export { gpdFit, gpdQuantile, psis, type GpdFit, type PsisResult } from './psis';
 
 /** Options of {@link vi}. */
 export interface ViOptions {
-  /** 'meanfield' (default) or 'fullrank'. */
+  /** 'meanfield' (default), 'fullrank' or 'lowrank' (N(μ, B Bᵀ + D²), B of `rank` columns). */
   guide?: GuideKind;
-  /** Monte Carlo draws of ε per gradient step (default 1); with objective 'iwae', the K of the bound. */
+  /** Columns of the low-rank guide's factor B (default ⌈√dim⌉, at most dim). */
+  rank?: number;
+  /** Monte Carlo draws of ε per gradient step (default 1); with objective 'iwae' or 'renyi', the K of the bound. */
   samples?: number;
   /**
    * 'elbo' (default): the reparameterised ELBO, averaged over `samples` draws. 'iwae': the
    * importance-weighted bound with K = `samples` (iwaeWithNoise), which at K > 1 fits a wider,
-   * mass-covering guide; the trace then records that bound.
+   * mass-covering guide; the trace then records that bound. 'renyi': the variational Rényi
+   * bound of order `alpha` with K = `samples` (renyiWithNoise; α = 0 is 'iwae').
    */
-  objective?: 'elbo' | 'iwae';
+  objective?: 'elbo' | 'iwae' | 'renyi';
+  /** Order α of the Rényi objective (default 0.5; not 1 — that is the ELBO). */
+  alpha?: number;
   /** Maximum number of gradient steps (default 10000). */
   steps?: number;
   /** Adam learning rate: a number (then decaySchedule(lr)) or a schedule (default decaySchedule(0.05)). */
@@ -84,6 +91,13 @@ export interface ViResult {
   draws(n: number, seed?: number): Float64Array[];
   /** n draws of u from the guide. */
   unconstrainedDraws(n: number, seed?: number): Float64Array[];
+  /**
+   * Pareto-smoothed importance sampling of n draws from the guide against the model
+   * (default n = 1000): log ratios log p(y, u) − log q(u), their PSIS-smoothed version and
+   * k̂ (Yao et al. 2018): k̂ < 0.5 the guide is close to the posterior; 0.5–0.7 usable with
+   * care; > 0.7 do not trust it. The draws are `unconstrainedDraws(n, seed)`.
+   */
+  psis(n?: number, seed?: number): PsisResult & { logRatios: Float64Array };
   /** The draws of `draws(n, seed)` split into `chains` rows of n/chains, the layout of McmcChain.values. */
   chains(chains: number, n: number, seed?: number): Float64Array[][];
   /**
@@ -111,8 +125,17 @@ export function vi(bound: BoundModel, opts: ViOptions = {}): ViResult {
   const kind = opts.guide ?? 'meanfield';
   const S = opts.samples ?? 1;
   const objective = opts.objective ?? 'elbo';
-  if (objective !== 'elbo' && objective !== 'iwae') throw new RangeError(`vi: unknown objective '${String(objective)}'; expected 'elbo' or 'iwae'`);
-  const estimate = objective === 'elbo' ? elboWithNoise : iwaeWithNoise;
+  if (objective !== 'elbo' && objective !== 'iwae' && objective !== 'renyi') {
+    throw new RangeError(`vi: unknown objective '${String(objective)}'; expected 'elbo', 'iwae' or 'renyi'`);
+  }
+  const alpha = opts.alpha ?? 0.5;
+  if (objective === 'renyi' && !(Number.isFinite(alpha) && alpha !== 1)) throw new RangeError(`vi: alpha must be a finite number other than 1 (the ELBO), got ${alpha}`);
+  const estimate =
+    objective === 'elbo'
+      ? elboWithNoise
+      : objective === 'iwae'
+        ? iwaeWithNoise
+        : (g: Guide, p: Potential, e: readonly ArrayLike<number>[], gr?: Float64Array) => renyiWithNoise(g, p, e, alpha, gr);
   const steps = opts.steps ?? 10000;
   const seed = opts.seed ?? 1;
   const tol = opts.tol ?? 0.01;
@@ -129,7 +152,8 @@ export function vi(bound: BoundModel, opts: ViOptions = {}): ViResult {
 
   const pf = bound.potentialFunction();
   const init = opts.init ? bound.unconstrain(opts.init) : undefined;
-  const guide = makeGuide(kind, d, init, opts.initSd ?? 1);
+  if (opts.rank !== undefined && kind !== 'lowrank') throw new RangeError(`vi: rank applies to the 'lowrank' guide only (guide is '${kind}')`);
+  const guide = makeGuide(kind, d, init, opts.initSd ?? 1, opts.rank);
   const P = guide.params.length;
   const lr = opts.lr === undefined ? decaySchedule(0.05) : typeof opts.lr === 'number' ? decaySchedule(opts.lr) : opts.lr;
   const adam = new Adam(P, { lr });
@@ -148,7 +172,7 @@ export function vi(bound: BoundModel, opts: ViOptions = {}): ViResult {
   let consecutive = 0;
   let t = 0;
   for (; t < steps; t++) {
-    const eps = drawNoise(rng, d, S);
+    const eps = drawNoise(rng, guide.noiseDim, S);
     const e = estimate(guide, pf, eps, grad);
     let ok = Number.isFinite(e);
     for (let i = 0; ok && i < P; i++) ok = Number.isFinite(grad[i]);
@@ -220,6 +244,14 @@ export function vi(bound: BoundModel, opts: ViOptions = {}): ViResult {
     return Array.from({ length: n }, () => fitted.sample(r).u);
   };
   const draws = (n: number, drawSeed = seed): Float64Array[] => unconstrainedDraws(n, drawSeed).map((u) => cf.evaluate(u));
+  const psisOf = (n = 1000, drawSeed = seed): PsisResult & { logRatios: Float64Array } => {
+    const us = unconstrainedDraws(n, drawSeed);
+    const logRatios = Float64Array.from(us, (u) => {
+      const lr = -pf.value(u) - fitted.logq(u);
+      return Number.isNaN(lr) ? -Infinity : lr;
+    });
+    return { ...psis(logRatios), logRatios };
+  };
   const chains = (k: number, n: number, drawSeed = seed): Float64Array[][] => {
     if (!Number.isInteger(k) || k < 1 || !Number.isInteger(n) || n % k !== 0) {
       throw new RangeError(`chains: need a positive integer number of chains dividing n, got ${k} and ${n}`);
@@ -242,6 +274,7 @@ export function vi(bound: BoundModel, opts: ViOptions = {}): ViResult {
     draws,
     unconstrainedDraws,
     chains,
+    psis: psisOf,
     summary(n = 4000, drawSeed = seed): SummaryRow[] {
       const cs = chains(4, n - (n % 4), drawSeed);
       return summarize(cf.names.map((name, j) => ({ name, chains: cs.map((c) => Float64Array.from(c, (v) => v[j])) })));
