@@ -24,7 +24,9 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
   const seed = Number(opts.get('--seed') ?? 1);
   if (!Number.isInteger(seed)) throw new OptionError(`--seed must be an integer, got '${opts.get('--seed')}'`);
   const guide = opts.get('--guide') ?? 'fullrank';
-  if (guide !== 'meanfield' && guide !== 'fullrank' && guide !== 'lowrank') throw new OptionError(`--guide must be meanfield, fullrank or lowrank, got '${guide}'`);
+  if (guide !== 'meanfield' && guide !== 'fullrank' && guide !== 'lowrank' && guide !== 'planar') {
+    throw new OptionError(`--guide must be meanfield, fullrank, lowrank or planar, got '${guide}'`);
+  }
   const steps = int(opts, '--max-iter', 10000);
   const particles = int(opts, '--particles', 1000);
   const bound = model.bind(data);
@@ -45,7 +47,7 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
 
 function run(
   model: Model, bound: ReturnType<Model['bind']>, data: Record<string, DataValue>, method: 'vi' | 'smc', opts: Map<string, string>,
-  { seed, guide, steps, particles }: { seed: number; guide: 'meanfield' | 'fullrank' | 'lowrank'; steps: number; particles: number },
+  { seed, guide, steps, particles }: { seed: number; guide: 'meanfield' | 'fullrank' | 'lowrank' | 'planar'; steps: number; particles: number },
 ): number {
   const lines: string[] = [];
   let json: Record<string, unknown>;
@@ -53,7 +55,7 @@ function run(
   if (method === 'vi') {
     const r = vi(bound, { guide, steps, seed });
     const elbo = r.elbo[r.elbo.length - 1];
-    lines.push(`model ${model.name}: VI, ${guide} Gaussian guide on the unconstrained scale; ${r.steps} steps; ${r.converged ? 'converged' : 'NOT converged'}; ${r.seconds.toFixed(2)} s`);
+    lines.push(`model ${model.name}: VI, ${guide} ${guide === 'planar' ? 'flow' : 'Gaussian'} guide on the unconstrained scale; ${r.steps} steps; ${r.converged ? 'converged' : 'NOT converged'}; ${r.seconds.toFixed(2)} s`);
     lines.push(`ELBO ${elbo.toFixed(4)} (smoothed; a lower bound on the log evidence)`);
     const { khat } = r.psis(1000, seed);
     const verdict = !(khat <= 0.7) ? 'the guide is far from the posterior: do not trust it' : khat > 0.5 ? 'usable with care' : 'the guide is close to the posterior';

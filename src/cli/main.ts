@@ -96,7 +96,7 @@ options:
   --method NAME                em | map | mle | nuts | hmc | mh | vi | smc (default: em when
                                the model has discrete latents, else map); nuts, hmc and mh run
                                'mixppl sample' and take its options (see 'mixppl sample --help');
-                               vi takes --guide meanfield|fullrank|lowrank (default fullrank) and
+                               vi takes --guide meanfield|fullrank|lowrank|planar (default fullrank),
                                --max-iter (steps), smc takes --particles (default 1000)
   --data FILE                  .csv or .json data; repeatable
   --data NAME=FILE             NAME from a CSV of numbers (1 column: vector; more: matrix [rows, cols])

@@ -31,7 +31,7 @@ export interface Potential {
   value(u: ArrayLike<number>): number;
 }
 
-export type GuideKind = 'meanfield' | 'fullrank' | 'lowrank';
+export type GuideKind = 'meanfield' | 'fullrank' | 'lowrank' | 'planar';
 
 /** A Gaussian guide over u. */
 export interface Guide {
@@ -48,8 +48,15 @@ export interface Guide {
   sample(rng: Rng): { u: Float64Array; eps: Float64Array };
   /** log q(u). */
   logq(u: ArrayLike<number>): number;
-  /** Entropy of q in closed form. */
+  /** Entropy of q in closed form (NaN for a flow, which has none). */
   entropy(): number;
+  /**
+   * The entropy term of the ELBO estimator at noise ε, whose expectation over ε is H[q]:
+   * the closed-form entropy for the Gaussian guides, −log q(u(ε)) for a flow.
+   */
+  entropyTerm(eps: ArrayLike<number>): number;
+  /** Adds scale · ∂(entropyTerm(ε))/∂θ into `out`. */
+  addEntropyTermGrad(eps: ArrayLike<number>, scale: number, out: Float64Array): void;
   /**
    * Adds scale · ∂(-U(μ + L ε))/∂θ into `out`, given ε and gU = ∇U at u = μ + L ε
    * (the reparameterised pathwise gradient, without the entropy).
@@ -136,6 +143,14 @@ export class MeanFieldGuide implements Guide {
   }
 
   addNegLogqGrad(_eps: ArrayLike<number>, scale: number, out: Float64Array): void {
+    this.addEntropyGrad(scale, out);
+  }
+
+  entropyTerm(): number {
+    return this.entropy();
+  }
+
+  addEntropyTermGrad(_eps: ArrayLike<number>, scale: number, out: Float64Array): void {
     this.addEntropyGrad(scale, out);
   }
 
@@ -260,6 +275,14 @@ export class FullRankGuide implements Guide {
   }
 
   addNegLogqGrad(_eps: ArrayLike<number>, scale: number, out: Float64Array): void {
+    this.addEntropyGrad(scale, out);
+  }
+
+  entropyTerm(): number {
+    return this.entropy();
+  }
+
+  addEntropyTermGrad(_eps: ArrayLike<number>, scale: number, out: Float64Array): void {
     this.addEntropyGrad(scale, out);
   }
 
@@ -485,6 +508,14 @@ export class LowRankGuide implements Guide {
     }
   }
 
+  entropyTerm(): number {
+    return this.entropy();
+  }
+
+  addEntropyTermGrad(_eps: ArrayLike<number>, scale: number, out: Float64Array): void {
+    this.addEntropyGrad(scale, out);
+  }
+
   addNegLogqGrad(eps: ArrayLike<number>, scale: number, out: Float64Array): void {
     // With v = u − μ = D ε_d + B ε_r and s = Σ⁻¹ v, the total derivative of log q(u(θ, ε)):
     //   μ: the explicit Σ⁻¹ v and the path −Σ⁻¹ v cancel;
@@ -527,20 +558,296 @@ export class LowRankGuide implements Guide {
   }
 }
 
+const LOG_E_MINUS_1 = Math.log(Math.E - 1);
+
+function softplus(x: number): number {
+  return x > 30 ? x : Math.log1p(Math.exp(x));
+}
+
+function sigmoid(x: number): number {
+  return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
+}
+
+/**
+ * A planar normalising flow (Rezende & Mohamed 2015) on a mean-field Gaussian base:
+ *   z_0 = μ + σ ⊙ ε,  z_l = z_{l−1} + v̂_l tanh(w_lᵀ z_{l−1} + b_l),  u = z_L,
+ * log q(u) = log N(ε) − Σ ω_i − Σ_l log(1 + (1 − tanh² a_l) v̂_lᵀ w_l).
+ * Each layer stays invertible through v̂ = v + (m(wᵀv) − wᵀv) w / |w|², m(c) = −1 + softplus(c),
+ * so v̂ᵀw = m > −1 (their appendix A). params: [μ (d), ω (d), then per layer w (d), v (d), b].
+ * A layer starts as the identity (v̂ = 0; w fixed-seeded N(0, 1/d) entries: a w near 0 makes v̂ large). log q at a given u inverts
+ * each layer by a safeguarded Newton solve of the scalar a = wᵀz_{l−1} + b. No closed-form
+ * entropy, mean or covariance: the ELBO uses −log q(u(ε)) per draw, and mean()/covariance()
+ * are Monte Carlo estimates from 20000 fixed-seed draws.
+ */
+export class PlanarFlowGuide implements Guide {
+  readonly kind = 'planar' as const;
+  readonly params: Float64Array;
+
+  constructor(readonly dim: number, readonly layers = 8, init?: ArrayLike<number>, initSd = 1) {
+    checkDim(dim);
+    if (!Number.isInteger(layers) || layers < 1) throw new RangeError(`PlanarFlowGuide: layers must be a positive integer, got ${layers}`);
+    this.params = new Float64Array(2 * dim + layers * (2 * dim + 1));
+    if (init) {
+      if (init.length !== dim) throw new RangeError(`PlanarFlowGuide: init has length ${init.length}, expected ${dim}`);
+      for (let i = 0; i < dim; i++) this.params[i] = init[i];
+    }
+    this.params.fill(Math.log(initSd), dim, 2 * dim);
+    let state = 4242;
+    const unif = (): number => {
+      state = (state * 1103515245 + 12345) % 2147483648;
+      return (state + 0.5) / 2147483648;
+    };
+    for (let l = 0; l < layers; l++) {
+      const o = this.layerOffset(l);
+      let q = 0;
+      for (let i = 0; i < dim; i++) {
+        this.params[o + i] = (1 / Math.sqrt(dim)) * Math.sqrt(-2 * Math.log(unif())) * Math.cos(2 * Math.PI * unif());
+        q += this.params[o + i] ** 2;
+      }
+      // v = log(e − 1) w / |w|² gives wᵀv = log(e − 1), m = 0 and v̂ = 0: the identity.
+      for (let i = 0; i < dim; i++) this.params[o + dim + i] = (LOG_E_MINUS_1 * this.params[o + i]) / q;
+    }
+  }
+
+  get noiseDim(): number {
+    return this.dim;
+  }
+
+  private layerOffset(l: number): number {
+    return 2 * this.dim + l * (2 * this.dim + 1);
+  }
+
+  /** v̂, m, c = wᵀv and |w|² of layer l. */
+  private layerParts(l: number): { vh: Float64Array; m: number; c: number; q: number } {
+    const d = this.dim;
+    const p = this.params;
+    const o = this.layerOffset(l);
+    let c = 0;
+    let q = 0;
+    for (let i = 0; i < d; i++) {
+      c += p[o + i] * p[o + d + i];
+      q += p[o + i] * p[o + i];
+    }
+    const m = -1 + softplus(c);
+    const r = q > 0 ? (m - c) / q : 0;
+    const vh = new Float64Array(d);
+    for (let i = 0; i < d; i++) vh[i] = p[o + d + i] + r * p[o + i];
+    return { vh, m, c, q };
+  }
+
+  /** Forward pass: the z_l (z[0] = base), the pre-activations a_l and the per-layer parts. */
+  private forward(eps: ArrayLike<number>): { z: Float64Array[]; a: Float64Array; parts: ReturnType<PlanarFlowGuide['layerParts']>[] } {
+    const d = this.dim;
+    const p = this.params;
+    const z0 = new Float64Array(d);
+    for (let i = 0; i < d; i++) z0[i] = p[i] + Math.exp(p[d + i]) * eps[i];
+    const z = [z0];
+    const a = new Float64Array(this.layers);
+    const parts = [];
+    for (let l = 0; l < this.layers; l++) {
+      const o = this.layerOffset(l);
+      const part = this.layerParts(l);
+      parts.push(part);
+      const prev = z[l];
+      let s = p[o + 2 * d];
+      for (let i = 0; i < d; i++) s += p[o + i] * prev[i];
+      a[l] = s;
+      const t = Math.tanh(s);
+      const next = new Float64Array(d);
+      for (let i = 0; i < d; i++) next[i] = prev[i] + part.vh[i] * t;
+      z.push(next);
+    }
+    return { z, a, parts };
+  }
+
+  transform(eps: ArrayLike<number>, out = new Float64Array(this.dim)): Float64Array {
+    out.set(this.forward(eps).z[this.layers]);
+    return out;
+  }
+
+  sample(rng: Rng): { u: Float64Array; eps: Float64Array } {
+    const [eps] = drawNoise(rng, this.dim, 1);
+    return { u: this.transform(eps), eps };
+  }
+
+  private logDetSum(a: Float64Array, parts: { m: number }[]): number {
+    let s = 0;
+    for (let l = 0; l < this.layers; l++) {
+      const t = Math.tanh(a[l]);
+      s += Math.log(1 + (1 - t * t) * parts[l].m);
+    }
+    return s;
+  }
+
+  private baseLogDensity(eps: ArrayLike<number>): number {
+    let s = -0.5 * this.dim * LOG_2PI;
+    for (let i = 0; i < this.dim; i++) s -= 0.5 * eps[i] * eps[i] + this.params[this.dim + i];
+    return s;
+  }
+
+  logq(u: ArrayLike<number>): number {
+    const d = this.dim;
+    const p = this.params;
+    let y = Float64Array.from(u);
+    let logDet = 0;
+    for (let l = this.layers - 1; l >= 0; l--) {
+      const o = this.layerOffset(l);
+      const { vh, m } = this.layerParts(l);
+      // wᵀy + b = a + m tanh(a): increasing in a (m > −1), a within |m| of wᵀy + b.
+      let target = p[o + 2 * d];
+      for (let i = 0; i < d; i++) target += p[o + i] * y[i];
+      let lo = target - Math.abs(m) - 1e-12;
+      let hi = target + Math.abs(m) + 1e-12;
+      let x = target;
+      for (let it = 0; it < 100; it++) {
+        const t = Math.tanh(x);
+        const g = x + m * t - target;
+        if (g > 0) hi = x;
+        else lo = x;
+        const gp = 1 + m * (1 - t * t);
+        let nx = x - g / gp;
+        if (!(nx > lo && nx < hi)) nx = 0.5 * (lo + hi);
+        if (Math.abs(nx - x) <= 1e-15 * Math.max(1, Math.abs(x))) {
+          x = nx;
+          break;
+        }
+        x = nx;
+      }
+      const t = Math.tanh(x);
+      logDet += Math.log(1 + (1 - t * t) * m);
+      const prev = new Float64Array(d);
+      for (let i = 0; i < d; i++) prev[i] = y[i] - vh[i] * t;
+      y = prev;
+    }
+    const eps = new Float64Array(d);
+    for (let i = 0; i < d; i++) eps[i] = (y[i] - p[i]) / Math.exp(p[d + i]);
+    return this.baseLogDensity(eps) - logDet;
+  }
+
+  entropy(): number {
+    return NaN;
+  }
+
+  entropyTerm(eps: ArrayLike<number>): number {
+    const { a, parts } = this.forward(eps);
+    return -this.baseLogDensity(eps) + this.logDetSum(a, parts);
+  }
+
+  /**
+   * Reverse pass: adds scale · ∂F/∂θ into `out` for F = gTopᵀ u(ε) (+ the −log q terms
+   * Σ ω_i + Σ_l log det_l when `withLogDet`).
+   */
+  private backward(eps: ArrayLike<number>, gTop: ArrayLike<number> | null, withLogDet: boolean, scale: number, out: Float64Array): void {
+    const d = this.dim;
+    const p = this.params;
+    const { z, a, parts } = this.forward(eps);
+    const g = new Float64Array(d);
+    if (gTop) for (let i = 0; i < d; i++) g[i] = scale * gTop[i];
+    for (let l = this.layers - 1; l >= 0; l--) {
+      const o = this.layerOffset(l);
+      const { vh, m, c, q } = parts[l];
+      const t = Math.tanh(a[l]);
+      const h1 = 1 - t * t;
+      let gv = 0;
+      for (let i = 0; i < d; i++) gv += g[i] * vh[i];
+      let dA = gv * h1;
+      let gM = 0;
+      if (withLogDet) {
+        const den = 1 + h1 * m;
+        dA += (scale * (-2 * t * h1) * m) / den;
+        gM = (scale * h1) / den;
+      }
+      // ∂/∂v̂ = g tanh(a); then through v̂ = v + r w, r = (m − c)/|w|², and m = −1 + softplus(wᵀv).
+      const sg = sigmoid(c);
+      const r = (m - c) / q;
+      let gVhW = 0;
+      for (let i = 0; i < d; i++) gVhW += g[i] * t * p[o + i];
+      for (let i = 0; i < d; i++) {
+        const gVh = g[i] * t;
+        const w = p[o + i];
+        const v = p[o + d + i];
+        out[o + d + i] += gVh + (gVhW * (sg - 1) * w) / q + gM * sg * w;
+        out[o + i] += dA * z[l][i] + r * gVh + gVhW * (((sg - 1) * v) / q - (2 * (m - c) * w) / (q * q)) + gM * sg * v;
+      }
+      out[o + 2 * d] += dA;
+      for (let i = 0; i < d; i++) g[i] += dA * p[o + i];
+    }
+    for (let i = 0; i < d; i++) {
+      const sd = Math.exp(p[d + i]);
+      out[i] += g[i];
+      out[d + i] += g[i] * sd * eps[i] + (withLogDet ? scale : 0);
+    }
+  }
+
+  addPathGrad(eps: ArrayLike<number>, gU: ArrayLike<number>, scale: number, out: Float64Array): void {
+    const neg = Float64Array.from(gU, (x) => -x);
+    this.backward(eps, neg, false, scale, out);
+  }
+
+  addEntropyGrad(): void {
+    throw new RangeError('PlanarFlowGuide: no closed-form entropy; use addEntropyTermGrad');
+  }
+
+  addEntropyTermGrad(eps: ArrayLike<number>, scale: number, out: Float64Array): void {
+    this.backward(eps, null, true, scale, out);
+  }
+
+  addNegLogqGrad(eps: ArrayLike<number>, scale: number, out: Float64Array): void {
+    this.backward(eps, null, true, scale, out);
+  }
+
+  private moments(): { mean: Float64Array; cov: Float64Array[] } {
+    const d = this.dim;
+    let state = 777;
+    const unif = (): number => {
+      state = (state * 1103515245 + 12345) % 2147483648;
+      return (state + 0.5) / 2147483648;
+    };
+    const n = 20000;
+    const mean = new Float64Array(d);
+    const cov = Array.from({ length: d }, () => new Float64Array(d));
+    const eps = new Float64Array(d);
+    const us: Float64Array[] = [];
+    for (let k = 0; k < n; k++) {
+      for (let i = 0; i < d; i++) eps[i] = Math.sqrt(-2 * Math.log(unif())) * Math.cos(2 * Math.PI * unif());
+      const u = this.transform(eps);
+      us.push(u);
+      for (let i = 0; i < d; i++) mean[i] += u[i] / n;
+    }
+    for (const u of us) for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) cov[i][j] += ((u[i] - mean[i]) * (u[j] - mean[j])) / (n - 1);
+    return { mean, cov };
+  }
+
+  mean(): Float64Array {
+    return this.moments().mean;
+  }
+
+  covariance(): Float64Array[] {
+    return this.moments().cov;
+  }
+
+  clone(): PlanarFlowGuide {
+    const g = new PlanarFlowGuide(this.dim, this.layers);
+    g.params.set(this.params);
+    return g;
+  }
+}
+
 /**
  * A new guide of the given family over `dim` unconstrained coordinates; `rank` is the
  * low-rank guide's (default ⌈√dim⌉, as Pyro's AutoLowRankMultivariateNormal).
  */
-export function makeGuide(kind: GuideKind, dim: number, init?: ArrayLike<number>, initSd = 1, rank?: number): Guide {
+export function makeGuide(kind: GuideKind, dim: number, init?: ArrayLike<number>, initSd = 1, rank?: number, layers?: number): Guide {
   if (kind === 'meanfield') return new MeanFieldGuide(dim, init, initSd);
   if (kind === 'fullrank') return new FullRankGuide(dim, init, initSd);
   if (kind === 'lowrank') return new LowRankGuide(dim, rank ?? Math.ceil(Math.sqrt(dim)), init, initSd);
-  throw new RangeError(`unknown guide '${String(kind)}'; expected 'meanfield', 'fullrank' or 'lowrank'`);
+  if (kind === 'planar') return new PlanarFlowGuide(dim, layers ?? 8, init, initSd);
+  throw new RangeError(`unknown guide '${String(kind)}'; expected 'meanfield', 'fullrank', 'lowrank' or 'planar'`);
 }
 
 /**
  * The reparameterised ELBO estimate with the noise ε_1..ε_S given:
- *   (1/S) Σ_s -U(μ + L ε_s) + H[q],
+ *   (1/S) Σ_s [-U(u(ε_s)) + entropyTerm(ε_s)]  (= (1/S) Σ_s -U(μ + L ε_s) + H[q] for the Gaussian guides),
  * a deterministic function of the guide's parameters. When `grad` is given its exact
  * gradient with respect to them is written there (overwritten). Returns NaN when U is
  * not finite at some draw (grad is then unspecified).
@@ -558,11 +865,13 @@ export function elboWithNoise(guide: Guide, potential: Potential, eps: readonly 
     guide.transform(e, u);
     const U = grad ? potential.valueAndGrad(u, gU) : potential.value(u);
     if (!Number.isFinite(U)) return NaN;
-    sum -= U;
-    if (grad) guide.addPathGrad(e, gU, scale, grad);
+    sum += guide.entropyTerm(e) - U;
+    if (grad) {
+      guide.addPathGrad(e, gU, scale, grad);
+      guide.addEntropyTermGrad(e, scale, grad);
+    }
   }
-  if (grad) guide.addEntropyGrad(1, grad);
-  return sum * scale + guide.entropy();
+  return sum * scale;
 }
 
 /**

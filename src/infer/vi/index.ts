@@ -17,15 +17,20 @@ import { summarize, type SummaryRow } from '../mcmc/summary';
 
 export { Adam, decaySchedule, type Schedule, type AdamOptions } from './optim';
 export {
-  FullRankGuide, LowRankGuide, MeanFieldGuide, makeGuide, elboWithNoise, iwaeWithNoise, renyiWithNoise, drawNoise,
+  FullRankGuide, LowRankGuide, MeanFieldGuide, PlanarFlowGuide, makeGuide, elboWithNoise, iwaeWithNoise, renyiWithNoise, drawNoise,
   type Guide, type GuideKind, type Potential,
 } from './guides';
 export { gpdFit, gpdQuantile, psis, type GpdFit, type PsisResult } from './psis';
 
 /** Options of {@link vi}. */
 export interface ViOptions {
-  /** 'meanfield' (default), 'fullrank' or 'lowrank' (N(μ, B Bᵀ + D²), B of `rank` columns). */
+  /**
+   * 'meanfield' (default), 'fullrank', 'lowrank' (N(μ, B Bᵀ + D²), B of `rank` columns) or
+   * 'planar' (a planar normalising flow of `layers` layers on a mean-field base).
+   */
   guide?: GuideKind;
+  /** Layers of the planar flow guide (default 8). */
+  layers?: number;
   /** Columns of the low-rank guide's factor B (default ⌈√dim⌉, at most dim). */
   rank?: number;
   /** Monte Carlo draws of ε per gradient step (default 1); with objective 'iwae' or 'renyi', the K of the bound. */
@@ -153,7 +158,8 @@ export function vi(bound: BoundModel, opts: ViOptions = {}): ViResult {
   const pf = bound.potentialFunction();
   const init = opts.init ? bound.unconstrain(opts.init) : undefined;
   if (opts.rank !== undefined && kind !== 'lowrank') throw new RangeError(`vi: rank applies to the 'lowrank' guide only (guide is '${kind}')`);
-  const guide = makeGuide(kind, d, init, opts.initSd ?? 1, opts.rank);
+  if (opts.layers !== undefined && kind !== 'planar') throw new RangeError(`vi: layers applies to the 'planar' guide only (guide is '${kind}')`);
+  const guide = makeGuide(kind, d, init, opts.initSd ?? 1, opts.rank, opts.layers);
   const P = guide.params.length;
   const lr = opts.lr === undefined ? decaySchedule(0.05) : typeof opts.lr === 'number' ? decaySchedule(opts.lr) : opts.lr;
   const adam = new Adam(P, { lr });
