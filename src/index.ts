@@ -18,5 +18,5 @@ export { optimize, type OptimizeOptions, type OptimizeResult } from './infer/opt
 export { sample, sampleLatents, McmcResult, type SampleOptions, type McmcChain, type SamplerDiagnostics, type SummaryRow } from './infer/mcmc';
 export { stephensKL, ecr, relabelByOrder, applyPermutation } from './infer/mcmc/relabel';
 export { smc, type SmcOptions, type SmcResult } from './infer/smc';
-export { vi, iwaeBound, type ViOptions, type ViResult } from './infer/vi';
+export { vi, iwaeBound, objectives, psis, type ObjectiveProgram, type ObjectiveOps, type ObjectiveInputs, type ViOptions, type ViResult } from './infer/vi';
 export { predict, viterbi, selectModels } from './infer/em';

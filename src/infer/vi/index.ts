@@ -12,6 +12,7 @@ import type { BoundModel, ParamValues } from '../../model/bound-model';
 import { Key, type Rng } from '../../tensor/random';
 import { drawNoise, elboWithNoise, iwaeWithNoise, makeGuide, renyiWithNoise, type Guide, type GuideKind, type Potential } from './guides';
 import { psis, type PsisResult } from './psis';
+import { programWithNoise, type ObjectiveProgram } from './objective';
 import { Adam, decaySchedule, type Schedule } from './optim';
 import { summarize, type SummaryRow } from '../mcmc/summary';
 
@@ -21,6 +22,7 @@ export {
   type Guide, type GuideKind, type Potential,
 } from './guides';
 export { gpdFit, gpdQuantile, psis, type GpdFit, type PsisResult } from './psis';
+export { Node, objectives, programWithNoise, type ObjectiveInputs, type ObjectiveOps, type ObjectiveProgram } from './objective';
 
 /** Options of {@link vi}. */
 export interface ViOptions {
@@ -39,9 +41,12 @@ export interface ViOptions {
    * 'elbo' (default): the reparameterised ELBO, averaged over `samples` draws. 'iwae': the
    * importance-weighted bound with K = `samples` (iwaeWithNoise), which at K > 1 fits a wider,
    * mass-covering guide; the trace then records that bound. 'renyi': the variational Rényi
-   * bound of order `alpha` with K = `samples` (renyiWithNoise; α = 0 is 'iwae').
+   * bound of order `alpha` with K = `samples` (renyiWithNoise; α = 0 is 'iwae'). Or a program
+   * (objective.ts) of the `samples` draws' log p and log q, differentiated by the library.
    */
-  objective?: 'elbo' | 'iwae' | 'renyi';
+  objective?: 'elbo' | 'iwae' | 'renyi' | ObjectiveProgram;
+  /** Maximise the objective (default true); false minimises it (for upper bounds such as objectives.cubo). */
+  maximize?: boolean;
   /** Order α of the Rényi objective (default 0.5; not 1 — that is the ELBO). */
   alpha?: number;
   /** Maximum number of gradient steps (default 10000). */
@@ -130,13 +135,15 @@ export function vi(bound: BoundModel, opts: ViOptions = {}): ViResult {
   const kind = opts.guide ?? 'meanfield';
   const S = opts.samples ?? 1;
   const objective = opts.objective ?? 'elbo';
-  if (objective !== 'elbo' && objective !== 'iwae' && objective !== 'renyi') {
+  if (typeof objective !== 'function' && objective !== 'elbo' && objective !== 'iwae' && objective !== 'renyi') {
     throw new RangeError(`vi: unknown objective '${String(objective)}'; expected 'elbo', 'iwae' or 'renyi'`);
   }
   const alpha = opts.alpha ?? 0.5;
   if (objective === 'renyi' && !(Number.isFinite(alpha) && alpha !== 1)) throw new RangeError(`vi: alpha must be a finite number other than 1 (the ELBO), got ${alpha}`);
   const estimate =
-    objective === 'elbo'
+    typeof objective === 'function'
+      ? (g: Guide, p: Potential, e: readonly ArrayLike<number>[], gr?: Float64Array) => programWithNoise(g, p, e, objective, gr)
+      : objective === 'elbo'
       ? elboWithNoise
       : objective === 'iwae'
         ? iwaeWithNoise
@@ -193,7 +200,7 @@ export function vi(bound: BoundModel, opts: ViOptions = {}): ViResult {
       raw[t] = e;
       winSum += e;
       winCount++;
-      for (let i = 0; i < P; i++) grad[i] = -grad[i];
+      if (opts.maximize !== false) for (let i = 0; i < P; i++) grad[i] = -grad[i];
       adam.step(guide.params, grad);
     }
     for (let i = 0; i < P; i++) cur[i] += guide.params[i];
