@@ -8,11 +8,12 @@
  *   IWAE_K = E[log (1/K) Σ_k p(y, u_k) / q(u_k)],  u_k ~ q,
  * which is the ELBO at K = 1, increases with K, and tends to log p(y) as K → ∞.
  */
-import type { BoundModel, ParamValues } from '../../model/bound-model';
+import type { BoundModel, ParamValues, PotentialFunction } from '../../model/bound-model';
 import { Key, type Rng } from '../../tensor/random';
 import { drawNoise, elboWithNoise, iwaeWithNoise, makeGuide, renyiWithNoise, type Guide, type GuideKind, type Potential } from './guides';
 import { psis, type PsisResult } from './psis';
 import { programWithNoise, type ObjectiveProgram } from './objective';
+import { MinibatchPotential, type MinibatchOptions } from './minibatch';
 import { Adam, decaySchedule, type Schedule } from './optim';
 import { summarize, type SummaryRow } from '../mcmc/summary';
 
@@ -22,6 +23,7 @@ export {
   type Guide, type GuideKind, type Potential,
 } from './guides';
 export { gpdFit, gpdQuantile, psis, type GpdFit, type PsisResult } from './psis';
+export { MinibatchPotential, type MinibatchOptions } from './minibatch';
 export { Node, objectives, programWithNoise, type ObjectiveInputs, type ObjectiveOps, type ObjectiveProgram } from './objective';
 
 /** Options of {@link vi}. */
@@ -45,8 +47,14 @@ export interface ViOptions {
    * (objective.ts) of the `samples` draws' log p and log q, differentiated by the library.
    */
   objective?: 'elbo' | 'iwae' | 'renyi' | ObjectiveProgram;
-  /** Maximise the objective (default true); false minimises it (for upper bounds such as objectives.cubo). */
+  /** Maximise the objective (default true); false minimises it. */
   maximize?: boolean;
+  /**
+   * Stochastic VI on chunks of the rows of the named data (minibatch.ts): each step sees
+   * `size` rows with the likelihood scaled by N / size. The model's likelihood must be a sum
+   * over those rows; that is checked at two points before the run.
+   */
+  minibatch?: MinibatchOptions;
   /** Order α of the Rényi objective (default 0.5; not 1 — that is the ELBO). */
   alpha?: number;
   /** Maximum number of gradient steps (default 10000). */
@@ -163,6 +171,26 @@ export function vi(bound: BoundModel, opts: ViOptions = {}): ViResult {
   if (d === 0) throw new RangeError('vi: the model has no continuous parameters');
 
   const pf = bound.potentialFunction();
+  const mb = opts.minibatch ? new MinibatchPotential(bound, opts.minibatch, Key.seed(seed).fold(2).rng()) : undefined;
+  try {
+    if (mb) {
+      const r = Key.seed(seed).fold(3).rng();
+      mb.checkSplits([new Float64Array(d), Float64Array.from({ length: d }, () => r.normal())]);
+    }
+    return fitGuide(bound, opts, pf, mb, { kind, S, estimate, steps, seed, tol, window, average, maxRejects, t0 });
+  } finally {
+    mb?.dispose();
+  }
+}
+
+function fitGuide(
+  bound: BoundModel, opts: ViOptions, pf: PotentialFunction, mb: MinibatchPotential | undefined,
+  { kind, S, estimate, steps, seed, tol, window, average, maxRejects, t0 }: {
+    kind: GuideKind; S: number; steps: number; seed: number; tol: number; window: number; average: number; maxRejects: number; t0: number;
+    estimate: (g: Guide, p: Potential, e: readonly ArrayLike<number>[], gr?: Float64Array) => number;
+  },
+): ViResult {
+  const d = bound.dim;
   const init = opts.init ? bound.unconstrain(opts.init) : undefined;
   if (opts.rank !== undefined && kind !== 'lowrank') throw new RangeError(`vi: rank applies to the 'lowrank' guide only (guide is '${kind}')`);
   if (opts.layers !== undefined && kind !== 'planar') throw new RangeError(`vi: layers applies to the 'planar' guide only (guide is '${kind}')`);
@@ -186,7 +214,8 @@ export function vi(bound: BoundModel, opts: ViOptions = {}): ViResult {
   let t = 0;
   for (; t < steps; t++) {
     const eps = drawNoise(rng, guide.noiseDim, S);
-    const e = estimate(guide, pf, eps, grad);
+    if (mb) mb.next();
+    const e = estimate(guide, mb ?? pf, eps, grad);
     let ok = Number.isFinite(e);
     for (let i = 0; ok && i < P; i++) ok = Number.isFinite(grad[i]);
     if (!ok) {
