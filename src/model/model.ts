@@ -13,15 +13,27 @@ import { simulate, type SimulateOptions, type SimulatedDraw } from './simulate';
 import { em, type EmOptions, type EmResult } from '../infer/em';
 import { optimize, type OptimizeOptions, type OptimizeResult } from '../infer/optimize';
 import { sample, type McmcResult, type SampleOptions } from '../infer/mcmc';
+import { vi, type ViOptions, type ViResult } from '../infer/vi';
+import { smc, type SmcOptions, type SmcResult } from '../infer/smc';
 
 /** `model.fit` options: the method and that method's own options. */
 export type FitOptions =
   | ({ method: 'em' } & EmOptions)
   | ({ method: 'map' | 'mle' } & Omit<OptimizeOptions, 'method'>)
-  | ({ method: 'nuts' | 'hmc' | 'mh' | 'gibbs' } & Omit<SampleOptions, 'algorithm'>);
+  | ({ method: 'nuts' | 'hmc' | 'mh' | 'gibbs' } & Omit<SampleOptions, 'algorithm'>)
+  | ({ method: 'vi' } & ViOptions)
+  | ({ method: 'smc' } & SmcOptions);
 
 /** What `model.fit` returns for each method. */
-export type FitResult<O extends FitOptions> = O extends { method: 'em' } ? EmResult : O extends { method: 'map' | 'mle' } ? OptimizeResult : McmcResult;
+export type FitResult<O extends FitOptions> = O extends { method: 'em' }
+  ? EmResult
+  : O extends { method: 'map' | 'mle' }
+    ? OptimizeResult
+    : O extends { method: 'vi' }
+      ? ViResult
+      : O extends { method: 'smc' }
+        ? SmcResult
+        : McmcResult;
 
 /** One named variable of the model, as users and inference families see it. */
 export interface Site {
@@ -98,7 +110,9 @@ export class Model {
   /**
    * Binds `data` and runs one inference method: 'em' (`em`), 'map' / 'mle' (`optimize`),
    * 'nuts' / 'hmc' / 'mh' (`sample`, latents summed out) or 'gibbs' (`sample` with Gibbs over the
-   * latents and NUTS on the parameters). The bound data is released afterwards.
+   * latents and NUTS on the parameters), 'vi' (`vi`) or 'smc' (`smc`, tempered SMC). The bound
+   * data is released afterwards (so a VI result's `psis` needs the traced potential; call
+   * `vi(model.bind(data))` to keep the binding).
    *
    * @example
    * const fit = model.fit({ K: 3, y }, { method: 'nuts', chains: 4, seed: 1 });
@@ -121,8 +135,16 @@ export class Model {
           const { method, ...rest } = opts as { method: 'nuts' | 'hmc' | 'mh' | 'gibbs' } & SampleOptions;
           return sample(bound, { ...rest, algorithm: method === 'gibbs' ? 'nuts' : method, ...(method === 'gibbs' ? { latents: 'gibbs' as const } : {}) }) as FitResult<O>;
         }
+        case 'vi': {
+          const { method: _m, ...rest } = opts as { method: 'vi' } & ViOptions;
+          return vi(bound, rest) as FitResult<O>;
+        }
+        case 'smc': {
+          const { method: _m, ...rest } = opts as { method: 'smc' } & SmcOptions;
+          return smc(this, bound, { data, ...rest }) as FitResult<O>;
+        }
         default:
-          throw new RangeError(`fit: unknown method '${String((opts as { method: unknown }).method)}'; methods: em, map, mle, nuts, hmc, mh, gibbs`);
+          throw new RangeError(`fit: unknown method '${String((opts as { method: unknown }).method)}'; methods: em, map, mle, nuts, hmc, mh, gibbs, vi, smc`);
       }
     } finally {
       bound.dispose();

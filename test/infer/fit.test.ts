@@ -1,7 +1,8 @@
 // model.fit(data, { method }) dispatches to the inference families with the same results
 // as calling them on a bound model, and refuses an unknown method by name.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { compile, em, ensureBackend, sample } from '../../src';
+import { compile, em, ensureBackend, sample, vi } from '../../src';
+import { smc } from '../../src/infer/smc';
 
 beforeAll(async () => {
   await ensureBackend();
@@ -14,6 +15,7 @@ model m {
   param w: simplex[K]
   param mu: ordered[K]
   param sigma: positive[K]
+  w ~ dirichlet(rep(1.0, K))
   mu ~ normal(0, 5)
   sigma ~ lognormal(0, 1)
   for n in 1..N { y[n] ~ mixture(w, k -> normal(mu[k], sigma[k])) }
@@ -35,7 +37,15 @@ describe('model.fit', () => {
     const hmc = model.fit({ K: 2, y }, { method: 'hmc', ...opts });
     expect(hmc.settings.algorithm).toBe('hmc');
   });
+  it('vi and smc: the same results as vi() and smc() on a bound model', () => {
+    const a = model.fit({ K: 2, y }, { method: 'vi', guide: 'fullrank', steps: 200, seed: 2 });
+    const b = vi(model.bind({ K: 2, y }), { guide: 'fullrank', steps: 200, seed: 2 });
+    expect(Array.from(a.params)).toEqual(Array.from(b.params));
+    const c = model.fit({ K: 2, y }, { method: 'smc', particles: 100, seed: 4 });
+    const d = smc(model, model.bind({ K: 2, y }), { particles: 100, seed: 4, data: { K: 2, y } });
+    expect(c.logZ).toBe(d.logZ);
+  });
   it('refuses an unknown method, listing the methods', () => {
-    expect(() => model.fit({ K: 2, y }, { method: 'slice' } as never)).toThrow(/unknown method 'slice'.*em, map, mle, nuts, hmc, mh, gibbs/);
+    expect(() => model.fit({ K: 2, y }, { method: 'slice' } as never)).toThrow(/unknown method 'slice'.*em, map, mle, nuts, hmc, mh, gibbs, vi, smc/);
   });
 });
