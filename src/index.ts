@@ -17,6 +17,13 @@ export { em, type EmOptions, type EmResult } from './infer/em';
 export { optimize, type OptimizeOptions, type OptimizeResult } from './infer/optimize';
 export { sample, sampleLatents, McmcResult, type SampleOptions, type McmcChain, type SamplerDiagnostics, type SummaryRow } from './infer/mcmc';
 export { stephensKL, ecr, relabelByOrder, applyPermutation } from './infer/mcmc/relabel';
-export { smc, type SmcOptions, type SmcResult } from './infer/smc';
+export {
+  smc, particleFilter, ffbsi, conditionalSmc, particleGibbs, hmmFromModel, switchingLgssmFromModel, hmmSsm, linearGaussianSsm, switchingLgssm,
+  kalmanFilter, hmmForward, type SmcOptions, type SmcResult, type StateSpaceModel, type ParticleFilterOptions, type ParticleFilterResult,
+} from './infer/smc';
+export {
+  scoreSample, ScoreResult, SCORE_METHODS, trainScore, sampleScore, logLikelihoodOde, vpSde, veSde, mmd2,
+  type ScoreMethod, type ScoreSampleOptions, type ScoreModel, type TrainScoreOptions,
+} from './infer/score';
 export { vi, iwaeBound, objectives, psis, type ObjectiveProgram, type ObjectiveOps, type ObjectiveInputs, type ViOptions, type ViResult } from './infer/vi';
 export { predict, viterbi, selectModels } from './infer/em';

@@ -15,6 +15,7 @@ import { optimize, type OptimizeOptions, type OptimizeResult } from '../infer/op
 import { sample, type McmcResult, type SampleOptions } from '../infer/mcmc';
 import { vi, type ViOptions, type ViResult } from '../infer/vi';
 import { smc, type SmcOptions, type SmcResult } from '../infer/smc';
+import { scoreSample, type ScoreMethod, type ScoreResult, type ScoreSampleOptions } from '../infer/score';
 
 /** `model.fit` options: the method and that method's own options. */
 export type FitOptions =
@@ -22,7 +23,8 @@ export type FitOptions =
   | ({ method: 'map' | 'mle' } & Omit<OptimizeOptions, 'method'>)
   | ({ method: 'nuts' | 'hmc' | 'mh' | 'gibbs' } & Omit<SampleOptions, 'algorithm'>)
   | ({ method: 'vi' } & ViOptions)
-  | ({ method: 'smc' } & SmcOptions);
+  | ({ method: 'smc' } & SmcOptions)
+  | ({ method: ScoreMethod } & Omit<ScoreSampleOptions, 'method'>);
 
 /** What `model.fit` returns for each method. */
 export type FitResult<O extends FitOptions> = O extends { method: 'em' }
@@ -33,7 +35,9 @@ export type FitResult<O extends FitOptions> = O extends { method: 'em' }
       ? ViResult
       : O extends { method: 'smc' }
         ? SmcResult
-        : McmcResult;
+        : O extends { method: ScoreMethod }
+          ? ScoreResult
+          : McmcResult;
 
 /** One named variable of the model, as users and inference families see it. */
 export interface Site {
@@ -110,7 +114,8 @@ export class Model {
   /**
    * Binds `data` and runs one inference method: 'em' (`em`), 'map' / 'mle' (`optimize`),
    * 'nuts' / 'hmc' / 'mh' (`sample`, latents summed out) or 'gibbs' (`sample` with Gibbs over the
-   * latents and NUTS on the parameters), 'vi' (`vi`) or 'smc' (`smc`, tempered SMC). The bound
+   * latents and NUTS on the parameters), 'vi' (`vi`), 'smc' (`smc`, tempered SMC) or a
+   * score-based sampler, 'langevin' / 'mala' / 'annealed-langevin' / 'rdmc' (`scoreSample`). The bound
    * data is released afterwards (so a VI result's `psis` needs the traced potential; call
    * `vi(model.bind(data))` to keep the binding).
    *
@@ -143,8 +148,15 @@ export class Model {
           const { method: _m, ...rest } = opts as { method: 'smc' } & SmcOptions;
           return smc(this, bound, { data, ...rest }) as FitResult<O>;
         }
+        case 'langevin':
+        case 'mala':
+        case 'annealed-langevin':
+        case 'rdmc':
+          return scoreSample(bound, opts as ScoreSampleOptions) as FitResult<O>;
         default:
-          throw new RangeError(`fit: unknown method '${String((opts as { method: unknown }).method)}'; methods: em, map, mle, nuts, hmc, mh, gibbs, vi, smc`);
+          throw new RangeError(
+            `fit: unknown method '${String((opts as { method: unknown }).method)}'; methods: em, map, mle, nuts, hmc, mh, gibbs, vi, smc, langevin, mala, annealed-langevin, rdmc`,
+          );
       }
     } finally {
       bound.dispose();

@@ -1,7 +1,7 @@
 // model.fit(data, { method }) dispatches to the inference families with the same results
 // as calling them on a bound model, and refuses an unknown method by name.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { compile, em, ensureBackend, sample, vi } from '../../src';
+import { compile, em, ensureBackend, sample, scoreSample, vi } from '../../src';
 import { smc } from '../../src/infer/smc';
 
 beforeAll(async () => {
@@ -45,7 +45,13 @@ describe('model.fit', () => {
     const d = smc(model, model.bind({ K: 2, y }), { particles: 100, seed: 4, data: { K: 2, y } });
     expect(c.logZ).toBe(d.logZ);
   });
+  it('score-based methods: the same draws as scoreSample()', () => {
+    const a = model.fit({ K: 2, y }, { method: 'mala', chains: 2, warmup: 50, draws: 20, seed: 6 });
+    const b = scoreSample(model.bind({ K: 2, y }), { method: 'mala', chains: 2, warmup: 50, draws: 20, seed: 6 });
+    expect(a.draws('mu.1')).toEqual(b.draws('mu.1'));
+    expect(a.settings.algorithm).toBe('mala');
+  });
   it('refuses an unknown method, listing the methods', () => {
-    expect(() => model.fit({ K: 2, y }, { method: 'slice' } as never)).toThrow(/unknown method 'slice'.*em, map, mle, nuts, hmc, mh, gibbs, vi, smc/);
+    expect(() => model.fit({ K: 2, y }, { method: 'slice' } as never)).toThrow(/unknown method 'slice'.*em, map, mle, nuts, hmc, mh, gibbs, vi, smc, langevin, mala, annealed-langevin, rdmc/);
   });
 });

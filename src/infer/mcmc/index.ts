@@ -110,7 +110,11 @@ export class McmcResult {
     readonly names: string[],
     readonly params: readonly { name: string; shape: number[] }[],
     readonly chains: McmcChain[],
-    readonly settings: Required<Pick<SampleOptions, 'chains' | 'warmup' | 'draws' | 'thin' | 'seed' | 'algorithm' | 'delta' | 'maxTreeDepth'>> & { metric: 'diag' | 'dense' },
+    readonly settings: Required<Pick<SampleOptions, 'chains' | 'warmup' | 'draws' | 'thin' | 'seed' | 'delta' | 'maxTreeDepth'>> & {
+      metric: 'diag' | 'dense';
+      /** The sampler: NUTS/HMC/MH, or a score-based method (src/infer/score) whose draws share this format. */
+      algorithm: Required<SampleOptions>['algorithm'] | 'langevin' | 'mala' | 'annealed-langevin' | 'rdmc';
+    },
     /** True when the potential ran as a float64 replay; false: tensor evaluator. */
     readonly traced: boolean,
     readonly seconds: number,

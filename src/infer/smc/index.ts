@@ -24,6 +24,9 @@ import { diagMetric, Hamiltonian, PhasePoint, StaticHmcKernel, type GradientTarg
 import { effectiveSize, resample, weightsFromLog, type ResampleScheme } from './resample';
 
 export { effectiveSize, multinomialResample, normalizeWeights, resample, residualResample, systematicResample, weightsFromLog, type ResampleScheme } from './resample';
+export * from './filter';
+export * from './ssm';
+export * from './kalman';
 
 /**
  * The tempered target π_β on the unconstrained space, as a `GradientTarget` for the HMC

@@ -1,0 +1,374 @@
+/**
+ * Annealed Langevin with a Feynman–Kac (sequential Monte Carlo) correction: particles move
+ * along the geometric path
+ *   π_β(u) ∝ π₀(u)^(1−β) π(u)^β,   0 = β₀ < β₁ < … < β_T = 1,
+ * from a reference π₀ that can be sampled exactly (a broad Gaussian, or a model's prior) to
+ * the target π. Plain annealed Langevin only moves the particles; it targets π only if the
+ * moves mix, which they do not between separated modes. The Feynman–Kac correction (Del Moral,
+ * Doucet & Jasra 2006; for Langevin ladders, the "Feynman–Kac correctors" idea) carries an
+ * importance weight w_i ∝ Π_t π_{β_t}(u_i)/π_{β_{t−1}}(u_i) = Π_t exp((β_t − β_{t−1}) h(u_i)),
+ * h = log π − log π₀, so the weighted cloud targets π_β at every level whatever the moves do,
+ * and the product of the mean incremental weights is an unbiased estimate of Z_π/Z_π₀, the
+ * log evidence when π is an unnormalised posterior and π₀ a normalised density.
+ *
+ * Each level: choose β' by bisection so that the conditional ESS of the incremental weights
+ * equals `essThreshold` · particles (Zhou, Johansen & Aston 2016), or take the next rung of a
+ * fixed `betas` ladder; reweight; resample (src/infer/smc/resample.ts) when the ESS falls below
+ * `resampleThreshold` · particles; then `moveSteps` MALA steps invariant for π_β', with a
+ * diagonal preconditioner from the cloud's weighted variance and a step size scaled across
+ * levels towards the MALA acceptance rate 0.574.
+ */
+import type { Rng } from '../../tensor/random';
+import type { GradientTarget } from '../mcmc/hmc';
+import { effectiveSize, resample, weightsFromLog, type ResampleScheme } from '../smc/resample';
+import { checkInt, checkPositive, checkTarget, keyOf, langevinStep, MALA_TARGET_ACCEPT } from './langevin';
+import type { Key } from '../../tensor/random';
+
+/**
+ * A path of densities from an exactly sampled reference π₀ to the target π: the annealing
+ * sampler only needs draws from π₀ and both log densities with gradients.
+ */
+export interface AnnealingPath {
+  readonly dim: number;
+  /** Writes an exact draw from the reference π₀ into `out`. */
+  sampleReference(rng: Rng, out: Float64Array): void;
+  /** log π₀(u) (normalised, if log Z is to be the target's log normaliser) with its gradient. */
+  logReference(u: Float64Array, grad: Float64Array): number;
+  /** log π(u) up to a constant, with its gradient. */
+  logTarget(u: Float64Array, grad: Float64Array): number;
+}
+
+/** A Gaussian reference N(mean, diag(sd²)): per-coordinate arrays or one number for all. */
+export interface GaussianReference {
+  /** Mean (default 0). */
+  mean?: number | ArrayLike<number>;
+  /** Standard deviation (default 3). */
+  sd?: number | ArrayLike<number>;
+}
+
+/** Default standard deviation of the Gaussian reference, on the unconstrained scale. */
+export const DEFAULT_REFERENCE_SD = 3;
+
+/** Returns the reference's mean and sd as arrays of length `dim` (checked). */
+export function referenceMoments(where: string, ref: GaussianReference, dim: number): { mean: Float64Array; sd: Float64Array } {
+  const expand = (name: string, v: number | ArrayLike<number>, positive: boolean) => {
+    const out = new Float64Array(dim);
+    if (typeof v === 'number') out.fill(v);
+    else {
+      if (v.length !== dim) throw new RangeError(`${where}: reference.${name} must be a number or have length dim = ${dim}, got length ${v.length}`);
+      out.set(Array.from(v));
+    }
+    for (let i = 0; i < dim; i++) {
+      if (positive) checkPositive(where, `reference.${name}[${i}]`, out[i]);
+      else if (!Number.isFinite(out[i])) throw new RangeError(`${where}: reference.${name}[${i}] must be finite, got ${out[i]}`);
+    }
+    return out;
+  };
+  return { mean: expand('mean', ref.mean ?? 0, false), sd: expand('sd', ref.sd ?? DEFAULT_REFERENCE_SD, true) };
+}
+
+/** Returns the path from the normalised Gaussian reference N(mean, diag(sd²)) to `target`. */
+export function gaussianPath(target: GradientTarget, reference: GaussianReference = {}): AnnealingPath {
+  const dim = checkTarget('gaussianPath', target);
+  const { mean, sd } = referenceMoments('gaussianPath', reference, dim);
+  let logNorm = 0;
+  for (let i = 0; i < dim; i++) logNorm -= 0.5 * Math.log(2 * Math.PI) + Math.log(sd[i]);
+  return {
+    dim,
+    sampleReference(rng, out) {
+      for (let i = 0; i < dim; i++) out[i] = mean[i] + sd[i] * rng.normal();
+    },
+    logReference(u, grad) {
+      let s = logNorm;
+      for (let i = 0; i < dim; i++) {
+        const z = (u[i] - mean[i]) / sd[i];
+        s -= 0.5 * z * z;
+        grad[i] = -z / sd[i];
+      }
+      return s;
+    },
+    logTarget: (u, grad) => target.logDensityGrad(u, grad),
+  };
+}
+
+/** Options of {@link annealedLangevin}. */
+export interface AnnealedOptions {
+  /** Number of particles (default 1000). */
+  particles?: number;
+  /** Adaptive ladder: the conditional ESS of each level's incremental weights, as a fraction of the particles (default 0.5). */
+  essThreshold?: number;
+  /** A fixed ladder instead: increasing, from 0 (excluded or included) to 1 (included). */
+  betas?: readonly number[];
+  /** Resample when the ESS falls below this fraction of the particles (default 0.5). */
+  resampleThreshold?: number;
+  /** Resampling scheme (default 'systematic'). */
+  resampling?: ResampleScheme;
+  /** MALA steps per particle per level (default 5). */
+  moveSteps?: number;
+  /** Initial MALA step size, relative to the cloud's sd (default 0.5 · dim^(−1/3)). */
+  stepSize?: number;
+  /** Most levels of the adaptive ladder (default 500). */
+  maxLevels?: number;
+  /** Seed (default 1); ignored when `key` is given. */
+  seed?: number;
+  key?: Key;
+  /**
+   * TEST ONLY: 'no-weights' drops the Feynman–Kac weights (plain annealed Langevin with
+   * resampling switched off), so a test can show the correction matters.
+   */
+  _testBias?: 'no-weights';
+}
+
+/** The output of {@link annealedLangevin}: a weighted cloud that targets π, and log Ẑ. */
+export interface AnnealedResult {
+  /** Particles at β = 1 (each of length dim). */
+  particles: Float64Array[];
+  /** Their normalised weights. */
+  weights: Float64Array;
+  /** log π at each particle. */
+  lp: Float64Array;
+  /** log Ẑ = Σ_t log Σ_i W_i exp((β_t − β_{t−1}) h(u_i)): estimates log(Z_π / Z_π₀). */
+  logZ: number;
+  /** The ladder, β₀ = 0, …, 1. */
+  betas: number[];
+  /** ESS after each level's reweighting (index 0: the reference draws). */
+  ess: number[];
+  /** Whether each level resampled (index 0: false). */
+  resampled: boolean[];
+  /** Mean MALA acceptance at each level (index 0: NaN). */
+  acceptance: number[];
+  /** Step size (relative to the cloud's sd) at each level (index 0: NaN). */
+  stepSizes: number[];
+  /** Target-density evaluations (with gradient) made. */
+  gradientEvals: number;
+}
+
+/** Relative conditional ESS (Σ W_i w_i)² / Σ W_i w_i² of incremental weights w_i = exp(δ h_i). */
+function relativeCess(logW: Float64Array, hv: Float64Array, delta: number): number {
+  let m = -Infinity;
+  for (let i = 0; i < hv.length; i++) if (logW[i] > -Infinity && delta * hv[i] > m) m = delta * hv[i];
+  if (!(m > -Infinity)) return 0;
+  let s1 = 0;
+  let s2 = 0;
+  for (let i = 0; i < hv.length; i++) {
+    if (logW[i] === -Infinity) continue;
+    const W = Math.exp(logW[i]);
+    const w = Math.exp(delta * hv[i] - m);
+    s1 += W * w;
+    s2 += W * w * w;
+  }
+  return s2 > 0 ? (s1 * s1) / s2 : 0;
+}
+
+function logSumExp(a: Float64Array): number {
+  let m = -Infinity;
+  for (let i = 0; i < a.length; i++) if (a[i] > m) m = a[i];
+  if (!(m > -Infinity) || m === Infinity) return m;
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += Math.exp(a[i] - m);
+  return m + Math.log(s);
+}
+
+/**
+ * Runs annealed Langevin with the Feynman–Kac correction along `path` and returns the
+ * weighted particles at β = 1 and the log normaliser estimate (see the module comment).
+ *
+ * @example
+ * const r = annealedLangevin(gaussianPath(target, { sd: 5 }), { particles: 2000, seed: 1 });
+ * r.logZ; // log ∫ π(u) du, π as given by target.logDensityGrad
+ */
+export function annealedLangevin(path: AnnealingPath, opts: AnnealedOptions = {}): AnnealedResult {
+  const W = 'annealedLangevin';
+  if (!path || typeof path.logTarget !== 'function' || typeof path.logReference !== 'function' || typeof path.sampleReference !== 'function') {
+    throw new RangeError(`${W}: path must have sampleReference, logReference and logTarget`);
+  }
+  const d = checkInt(W, 'path.dim', path.dim, 1);
+  const P = checkInt(W, 'particles', opts.particles ?? 1000, 2);
+  const thr = opts.essThreshold ?? 0.5;
+  if (!(thr > 0 && thr < 1)) throw new RangeError(`${W}: essThreshold must be in (0, 1), got ${thr}`);
+  const rthr = opts.resampleThreshold ?? 0.5;
+  if (!(rthr >= 0 && rthr <= 1)) throw new RangeError(`${W}: resampleThreshold must be in [0, 1], got ${rthr}`);
+  const scheme = opts.resampling ?? 'systematic';
+  if (scheme !== 'systematic' && scheme !== 'multinomial' && scheme !== 'residual') throw new RangeError(`${W}: resampling must be 'systematic', 'multinomial' or 'residual', got '${String(scheme)}'`);
+  const steps = checkInt(W, 'moveSteps', opts.moveSteps ?? 5, 0);
+  let scale = checkPositive(W, 'stepSize', opts.stepSize ?? 0.5 * Math.pow(d, -1 / 3));
+  const maxLevels = checkInt(W, 'maxLevels', opts.maxLevels ?? 500, 1);
+  let ladder: number[] | null = null;
+  if (opts.betas !== undefined) {
+    ladder = Array.from(opts.betas).filter((b, i) => !(i === 0 && b === 0));
+    if (ladder.length === 0 || ladder[ladder.length - 1] !== 1) throw new RangeError(`${W}: betas must end at 1`);
+    ladder.forEach((b, i) => {
+      if (!(b > (i === 0 ? 0 : ladder![i - 1])) || b > 1) throw new RangeError(`${W}: betas must increase strictly within (0, 1], got betas[${i}] = ${b}`);
+    });
+  }
+  const noWeights = opts._testBias === 'no-weights';
+  const key = keyOf(W, opts);
+
+  // Reference draws; h = log π − log π₀ at each.
+  const u: Float64Array[] = [];
+  const gRef: Float64Array[] = [];
+  const gTar: Float64Array[] = [];
+  const lref = new Float64Array(P);
+  const ltar = new Float64Array(P);
+  const hv = new Float64Array(P);
+  const rng0 = key.fold(0).rng();
+  let evals = 0;
+  const evalBoth = (i: number) => {
+    lref[i] = path.logReference(u[i], gRef[i]);
+    let lt = path.logTarget(u[i], gTar[i]);
+    evals++;
+    if (Number.isNaN(lt)) lt = -Infinity;
+    ltar[i] = lt;
+    hv[i] = lt - lref[i];
+    if (!(lref[i] > -Infinity) || lref[i] === Infinity) throw new RangeError(`${W}: the reference log density is ${lref[i]} at a reference draw`);
+    if (lt === Infinity || Number.isNaN(hv[i])) throw new RangeError(`${W}: the target log density is ${lt} at a particle`);
+  };
+  for (let i = 0; i < P; i++) {
+    u.push(new Float64Array(d));
+    gRef.push(new Float64Array(d));
+    gTar.push(new Float64Array(d));
+    path.sampleReference(rng0, u[i]);
+    evalBoth(i);
+  }
+  if (!hv.some((x) => x > -Infinity)) throw new RangeError(`${W}: the target density is zero at every reference draw`);
+
+  let logw = new Float64Array(P);
+  let beta = 0;
+  const betas = [0];
+  const ess = [P];
+  const resampled = [false];
+  const acceptance = [NaN];
+  const stepSizes = [NaN];
+  let logZ = 0;
+
+  // The tempered target at the current β, as a GradientTarget for the MALA step.
+  const gr = new Float64Array(d);
+  let kb = 0;
+  const tempered: GradientTarget = {
+    dim: d,
+    logDensityGrad(x, grad) {
+      const a = path.logReference(x, gr);
+      const b = path.logTarget(x, grad);
+      evals++;
+      for (let i = 0; i < d; i++) grad[i] = (1 - kb) * gr[i] + kb * grad[i];
+      if (b === -Infinity || Number.isNaN(b)) return -Infinity;
+      return (1 - kb) * a + kb * b;
+    },
+  };
+  const y = new Float64Array(d);
+  const gy = new Float64Array(d);
+  const g = new Float64Array(d);
+
+  for (let level = 1; beta < 1; level++) {
+    if (level > maxLevels) throw new RangeError(`${W}: β reached only ${beta} after ${maxLevels} levels; raise maxLevels or essThreshold`);
+    const rng = key.fold(level).rng();
+    const lse = logSumExp(logw);
+    const logW = logw.map((v) => v - lse);
+    let next: number;
+    if (ladder) next = ladder[level - 1];
+    else {
+      const room = 1 - beta;
+      if (relativeCess(logW, hv, room) >= thr) next = 1;
+      else {
+        let lo = 0;
+        let hi = room;
+        for (let it = 0; it < 60 && hi - lo > 1e-14; it++) {
+          const mid = 0.5 * (lo + hi);
+          if (relativeCess(logW, hv, mid) >= thr) lo = mid;
+          else hi = mid;
+        }
+        next = Math.min(1, beta + (lo > 0 ? lo : hi));
+      }
+    }
+    const delta = next - beta;
+    const a = new Float64Array(P);
+    for (let i = 0; i < P; i++) a[i] = logW[i] + (hv[i] === -Infinity ? -Infinity : delta * hv[i]);
+    const inc = logSumExp(a);
+    logZ += inc;
+    logw = noWeights ? new Float64Array(P) : a;
+    beta = next;
+    betas.push(beta);
+
+    let Wn = weightsFromLog(logw);
+    const e = effectiveSize(Wn);
+    ess.push(e);
+    const doResample = !noWeights && e < rthr * P;
+    resampled.push(doResample);
+    if (doResample) {
+      const idx = resample(scheme, Wn, P, rng);
+      const copy = (arr: Float64Array[]) => { const old = arr.slice(); for (let i = 0; i < P; i++) arr[i] = Float64Array.from(old[idx[i]]); };
+      copy(u);
+      copy(gRef);
+      copy(gTar);
+      const l0 = lref.slice();
+      const l1 = ltar.slice();
+      for (let i = 0; i < P; i++) {
+        lref[i] = l0[idx[i]];
+        ltar[i] = l1[idx[i]];
+        hv[i] = ltar[i] - lref[i];
+      }
+      logw = new Float64Array(P);
+      Wn = new Float64Array(P).fill(1 / P);
+    }
+
+    // MALA moves invariant for π_β, preconditioned by the cloud's weighted variance.
+    if (steps > 0) {
+      kb = beta;
+      const v = cloudVariance(u, Wn, d);
+      const sdv = v.map(Math.sqrt);
+      const h = scale * scale;
+      let acc = 0;
+      let n = 0;
+      for (let i = 0; i < P; i++) {
+        if (logw[i] === -Infinity || !(ltar[i] > -Infinity)) continue;
+        for (let k = 0; k < d; k++) g[k] = (1 - beta) * gRef[i][k] + beta * gTar[i][k];
+        let lp = (1 - beta) * lref[i] + beta * ltar[i];
+        for (let s = 0; s < steps; s++) {
+          const r = langevinStep(tempered, 'mala', h, v, sdv, u[i], g, lp, y, gy, rng);
+          lp = r.lp;
+          acc += r.accept;
+          n++;
+        }
+        evalBoth(i);
+      }
+      const rate = n > 0 ? acc / n : 0;
+      acceptance.push(rate);
+      stepSizes.push(scale);
+      // Robbins–Monro-like scaling of the step towards MALA's optimal acceptance rate.
+      scale = Math.min(Math.max(scale * Math.exp(rate - MALA_TARGET_ACCEPT), 1e-4), 10);
+    } else {
+      acceptance.push(NaN);
+      stepSizes.push(NaN);
+    }
+  }
+  return {
+    particles: u, weights: weightsFromLog(logw), lp: ltar.slice(), logZ, betas, ess, resampled, acceptance, stepSizes, gradientEvals: evals,
+  };
+}
+
+/** Weighted variance of each coordinate of the cloud (1 where it is not positive and finite). */
+function cloudVariance(u: Float64Array[], W: Float64Array, d: number): Float64Array {
+  const m = new Float64Array(d);
+  const v = new Float64Array(d);
+  for (let i = 0; i < u.length; i++) for (let j = 0; j < d; j++) m[j] += W[i] * u[i][j];
+  for (let i = 0; i < u.length; i++) for (let j = 0; j < d; j++) v[j] += W[i] * (u[i][j] - m[j]) ** 2;
+  for (let j = 0; j < d; j++) if (!(v[j] > 1e-16) || !Number.isFinite(v[j])) v[j] = 1;
+  return v;
+}
+
+/**
+ * Resamples a weighted cloud to `n` equally weighted draws (systematic by default), for output
+ * in the format of MCMC draws. Returns the chosen indices.
+ */
+export function resampleEqual(weights: Float64Array, n: number, rng: Rng, scheme: ResampleScheme = 'systematic'): Int32Array {
+  const idx = resample(scheme, weights, n, rng);
+  // Systematic resampling returns indices in order; shuffle so that splitting the result
+  // into chains does not put low and high indices into different chains.
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng.uniform() * (i + 1));
+    const t = idx[i];
+    idx[i] = idx[j];
+    idx[j] = t;
+  }
+  return idx;
+}
