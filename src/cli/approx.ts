@@ -1,13 +1,16 @@
 /**
- * `mixppl fit --method vi|smc`: the approximate families. VI fits a Gaussian guide on the
- * unconstrained scale and summarises 4000 draws from it; SMC runs adaptively tempered SMC
- * and summarises the weighted particles; both print the log evidence estimate they give.
+ * `mixppl fit --method vi|smc|langevin|mala|annealed-langevin|rdmc`: the approximate and
+ * score-based families. VI fits a guide on the unconstrained scale and summarises 4000 draws
+ * from it; SMC runs adaptively tempered SMC and summarises the weighted particles; the
+ * score-based samplers print the MCMC summary table of their draws (annealed Langevin also
+ * its log evidence).
  */
 import { writeFileSync } from 'node:fs';
 import type { Model } from '../model/model';
 import type { DataValue } from '../model/data';
 import { vi } from '../infer/vi';
 import { smc } from '../infer/smc';
+import { scoreSample, SCORE_METHODS, type ScoreMethod } from '../infer/score';
 import { formatSummary } from '../infer/mcmc/summary';
 import { OptionError } from './sample';
 
@@ -19,7 +22,18 @@ function int(opts: Map<string, string>, key: string, dflt: number): number {
   return v;
 }
 
-export function approxCommand(model: Model, data: Record<string, DataValue>, method: 'vi' | 'smc', opts: Map<string, string>): number {
+/** The methods this command runs. */
+export const APPROX_METHODS = ['vi', 'smc', ...SCORE_METHODS] as const;
+export type ApproxMethod = (typeof APPROX_METHODS)[number];
+
+/** The options each method of this command takes (besides --data, --set, --method, --seed, --backend, --out, --quiet, --threads). */
+export function approxOptions(method: ApproxMethod): string[] {
+  if (method === 'vi') return ['--guide', '--max-iter'];
+  if (method === 'smc') return ['--particles'];
+  return ['--chains', '--draws', ...(method === 'langevin' || method === 'mala' ? ['--warmup'] : [])];
+}
+
+export function approxCommand(model: Model, data: Record<string, DataValue>, method: ApproxMethod, opts: Map<string, string>): number {
   // Options are checked before any work: a bad one is a usage error (exit 2).
   const seed = Number(opts.get('--seed') ?? 1);
   if (!Number.isInteger(seed)) throw new OptionError(`--seed must be an integer, got '${opts.get('--seed')}'`);
@@ -29,13 +43,19 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
   }
   const steps = int(opts, '--max-iter', 10000);
   const particles = int(opts, '--particles', 1000);
+  const chains = int(opts, '--chains', 4);
+  const draws = int(opts, '--draws', 1000);
+  const warmupRaw = opts.get('--warmup');
+  const warmup = warmupRaw === undefined ? 1000 : Number(warmupRaw);
+  if (!Number.isInteger(warmup) || warmup < 0) throw new OptionError(`--warmup must be a nonnegative integer, got '${warmupRaw}'`);
   const bound = model.bind(data);
   try {
+    if (method !== 'vi' && method !== 'smc') return runScore(model, bound, method, opts, { seed, chains, draws, warmup });
     return run(model, bound, data, method, opts, { seed, guide, steps, particles });
   } catch (e) {
     // The families' own failures (no continuous parameters, a run that cannot proceed)
     // are model/data errors with a message that says why: no stack trace.
-    if (e instanceof Error && /^(vi|smc): /.test(e.message)) {
+    if (e instanceof Error && /^(vi|smc|scoreSample): /.test(e.message)) {
       process.stderr.write(`mixppl fit --method ${method}: ${e.message}\n`);
       return 1;
     }
@@ -82,4 +102,36 @@ function run(
     process.stdout.write(`wrote ${out}\n`);
   }
   return ok ? 0 : 3;
+}
+
+function runScore(
+  model: Model, bound: ReturnType<Model['bind']>, method: ScoreMethod, opts: Map<string, string>,
+  { seed, chains, draws, warmup }: { seed: number; chains: number; draws: number; warmup: number },
+): number {
+  const particle = method === 'annealed-langevin' || method === 'rdmc';
+  const r = scoreSample(bound, { method, seed, chains, draws, ...(particle ? {} : { warmup }) });
+  const what = {
+    langevin: 'unadjusted Langevin (biased by O(step size))',
+    mala: 'MALA (Metropolis-adjusted Langevin)',
+    'annealed-langevin': 'annealed Langevin with Feynman–Kac weights, resampled to equal weights',
+    rdmc: 'reverse diffusion Monte Carlo',
+  }[method];
+  const lines = [
+    `model ${model.name}: ${what}; ${chains} ${particle ? 'groups' : 'chains'} x ${draws} draws${particle ? '' : ` after ${warmup} warm-up`}; ${r.seconds.toFixed(2)} s`,
+  ];
+  if (method === 'annealed-langevin') lines.push(`log evidence ${r.logZ.toFixed(4)} (${r.annealing!.betas.length - 1} levels)`);
+  lines.push(formatSummary(r.summary()));
+  const diag = r.diagnostics;
+  for (const w of diag.warnings) lines.push(`warning: ${w}`);
+  process.stdout.write(lines.join('\n') + '\n');
+  const out = opts.get('--out');
+  if (out) {
+    const json = {
+      model: model.name, method, chains, draws, seconds: r.seconds, logZ: Number.isFinite(r.logZ) ? r.logZ : null,
+      summary: r.summary(), names: r.names,
+    };
+    writeFileSync(out, JSON.stringify(json, null, 2));
+    process.stdout.write(`wrote ${out}\n`);
+  }
+  return chains > 1 && diag.maxRhat > 1.01 ? 3 : 0;
 }

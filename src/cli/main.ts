@@ -11,7 +11,7 @@ import { useBackend, requestWasmThreads, BACKENDS, BackendUnavailableError, Thre
 import { readDataArg, parseSet, toCsv, DataFileError } from './data-io';
 import type { DataValue, NdArray } from '../model/data';
 import { fitCommand } from './fit';
-import { approxCommand } from './approx';
+import { APPROX_METHODS, approxCommand, approxOptions, type ApproxMethod } from './approx';
 import { sampleCommand, parseSampleSettings, OptionError, SAMPLE_HELP, SAMPLE_VALUE_OPTIONS, SAMPLE_FLAGS } from './sample';
 import { selectCommand, parseSelectSettings, SELECT_HELP, SELECT_OPTIONS, SELECT_VALUE_OPTIONS } from './select';
 import { reportCommand, REPORT_HELP, REPORT_OPTIONS } from './report';
@@ -93,11 +93,14 @@ const FIT_HELP = `usage: mixppl fit MODEL.mix --data FILE [options]
 Fits the model to data and prints the estimates.
 
 options:
-  --method NAME                em | map | mle | nuts | hmc | mh | vi | smc (default: em when
-                               the model has discrete latents, else map); nuts, hmc and mh run
-                               'mixppl sample' and take its options (see 'mixppl sample --help');
-                               vi takes --guide meanfield|fullrank|lowrank|planar (default fullrank),
-                               --max-iter (steps), smc takes --particles (default 1000)
+  --method NAME                em | map | mle | nuts | hmc | mh | vi | smc | langevin | mala |
+                               annealed-langevin | rdmc (default: em when the model has discrete
+                               latents, else map); nuts, hmc and mh run 'mixppl sample' and take
+                               its options (see 'mixppl sample --help'); vi takes --guide
+                               meanfield|fullrank|lowrank|planar (default fullrank) and --max-iter
+                               (steps); smc takes --particles (default 1000); the score-based
+                               samplers take --chains (4) and --draws (1000), langevin and mala
+                               also --warmup (1000)
   --data FILE                  .csv or .json data; repeatable
   --data NAME=FILE             NAME from a CSV of numbers (1 column: vector; more: matrix [rows, cols])
   --set NAME=VALUE             a scalar or JSON array, e.g. --set K=3
@@ -154,7 +157,7 @@ function isCommand(name: string): boolean {
 const THREADS_COMMANDS = ['simulate', 'fit', 'sample', 'select', 'report'];
 
 /** `fit --method` values; nuts and hmc run the sample command. */
-const FIT_METHODS = ['em', 'map', 'mle', 'nuts', 'hmc', 'mh', 'vi', 'smc'];
+const FIT_METHODS = ['em', 'map', 'mle', 'nuts', 'hmc', 'mh', ...APPROX_METHODS];
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { positional: [], data: [], set: [], opts: new Map(), flags: new Set(), given: [] };
@@ -309,9 +312,9 @@ export async function main(argv: string[]): Promise<number> {
       }
       const mcmc = method === 'nuts' || method === 'hmc' || method === 'mh' ? method : undefined;
       // nuts and hmc take the sample command's options.
-      const approx = method === 'vi' || method === 'smc' ? method : undefined;
+      const approx = (APPROX_METHODS as readonly string[]).includes(method ?? '') ? (method as ApproxMethod) : undefined;
       checkOptions(a, `fit --method ${method ?? 'em|map|mle'}`, mcmc ? [...COMMAND_OPTIONS.sample, '--method']
-        : approx ? ['--data', '--set', '--method', '--seed', '--backend', '--out', '--quiet', '--threads', approx === 'vi' ? '--guide' : '--particles', ...(approx === 'vi' ? ['--max-iter'] : [])] : COMMAND_OPTIONS.fit);
+        : approx ? ['--data', '--set', '--method', '--seed', '--backend', '--out', '--quiet', '--threads', ...approxOptions(approx)] : COMMAND_OPTIONS.fit);
       const settings = mcmc ? parseSampleSettings(a.opts, a.flags, mcmc) : undefined;
       const r = loadModel(a.positional[0]);
       if (!r.model) {
