@@ -23,45 +23,91 @@ export class BackendUnavailableError extends Error {
 }
 
 let current: BackendName | undefined;
+let adapterDescription: string | undefined;
 
-async function tryImport(name: string): Promise<unknown> {
+type Importer = (name: string) => Promise<unknown>;
+// A variable specifier keeps bundlers and tsc from requiring the optional package.
+const dynamicImport: Importer = (name) => import(/* @vite-ignore */ name);
+let importer: Importer = dynamicImport;
+
+/**
+ * Replaces how optional packages are imported (`undefined` restores `import()`); lets tests
+ * stand in for a machine where `webgpu` or `@tensorflow/tfjs-backend-webgpu` is missing.
+ * @internal
+ */
+export function setOptionalImporterForTesting(fn: Importer | undefined): void {
+  importer = fn ?? dynamicImport;
+}
+
+const provided = new Map<string, unknown>();
+
+/**
+ * Hands `useBackend` an optional package that was imported statically, so a one-file
+ * bundle (esbuild cannot follow the variable `import()` used here) still finds it; see
+ * `src/tensor/fused/node-webgpu.ts`, which does this for `webgpu` and tfjs-backend-webgpu.
+ */
+export function provideOptionalModule(name: 'webgpu' | '@tensorflow/tfjs-backend-webgpu', mod: unknown): void {
+  provided.set(name, mod);
+}
+
+/** The module, or why it could not be loaded ('is not installed', or 'failed to load (the loader's message)'). */
+async function tryImport(name: string): Promise<{ mod?: unknown; why?: string }> {
+  if (provided.has(name) && importer === dynamicImport) return { mod: provided.get(name) };
   try {
-    // A variable specifier keeps bundlers and tsc from requiring the optional package.
-    return await import(/* @vite-ignore */ name);
+    return { mod: await importer(name) };
   } catch (e) {
-    return undefined;
+    const err = e as { code?: string; message?: string };
+    const missing = err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND';
+    return { why: missing ? 'is not installed' : `failed to load (${String(err.message ?? e).split('\n')[0]})` };
   }
 }
 
+/** Options of {@link useBackend}. */
+export interface UseBackendOptions {
+  /**
+   * A backend to use instead when `name` is unavailable (a {@link BackendUnavailableError});
+   * the returned name says which one runs. Without it, an unavailable backend throws.
+   */
+  fallback?: BackendName;
+  /**
+   * Which WebGPU adapter Dawn should look for (default: `MIXPPL_WEBGPU_ADAPTER`, else `'default'`).
+   * `'default'` is Dawn's choice (Vulkan on Linux, Metal, D3D12). `'gl-compat'` asks for an
+   * OpenGL ES adapter in WebGPU compatibility mode: with Mesa's llvmpipe it runs the WebGPU
+   * backend on the CPU, which is how the WGSL kernels are tested on machines without a GPU
+   * (Dawn's Vulkan path refuses Mesa 22's lavapipe). It is slow; never use it for speed.
+   */
+  webgpuAdapter?: 'default' | 'gl-compat';
+}
+
 /**
- * Selects and initialises a backend; returns its name. Idempotent.
+ * Selects and initialises a backend; returns the name of the backend in use. Idempotent.
+ * An unavailable backend throws a {@link BackendUnavailableError} saying why and what to
+ * install, unless `opts.fallback` names one to use instead; nothing falls back silently.
  *
  * @example
  * await useBackend('cpu');
+ * const used = await useBackend('webgpu', { fallback: 'wasm' }); // 'wasm' on a machine without a GPU
  */
-export async function useBackend(name: BackendName = 'wasm'): Promise<BackendName> {
+export async function useBackend(name: BackendName = 'wasm', opts: UseBackendOptions = {}): Promise<BackendName> {
+  try {
+    return await selectBackend(name, opts);
+  } catch (e) {
+    if (e instanceof BackendUnavailableError && opts.fallback !== undefined && opts.fallback !== name) {
+      return selectBackend(opts.fallback, opts);
+    }
+    throw e;
+  }
+}
+
+async function selectBackend(name: BackendName, opts: UseBackendOptions): Promise<BackendName> {
   if (!BACKENDS.includes(name)) {
     throw new BackendUnavailableError(String(name), `unknown backend; choose one of ${BACKENDS.join(', ')}`);
   }
   if (current === name && tf.getBackend() === backendKey(name)) return name;
   if (name === 'webgpu') {
-    const g = globalThis as { navigator?: { gpu?: unknown } };
-    if (!g.navigator?.gpu) {
-      const dawn = (await tryImport('webgpu')) as { create?: (o: string[]) => unknown; globals?: object } | undefined;
-      if (!dawn?.create) {
-        throw new BackendUnavailableError('webgpu', "no WebGPU in this runtime and the optional 'webgpu' package (Dawn for Node) is not installed");
-      }
-      Object.assign(globalThis, dawn.globals ?? {});
-      (globalThis as { navigator?: unknown }).navigator = { gpu: dawn.create([]) };
-    }
-    if (!(await tryImport('@tensorflow/tfjs-backend-webgpu'))) {
-      throw new BackendUnavailableError('webgpu', "the optional package '@tensorflow/tfjs-backend-webgpu' is not installed");
-    }
-    const gpu = (globalThis as { navigator: { gpu: { requestAdapter(): Promise<unknown> } } }).navigator.gpu;
-    const adapter = await gpu.requestAdapter().catch(() => null);
-    if (!adapter) throw new BackendUnavailableError('webgpu', 'no GPU adapter was found (is there a Vulkan/Metal/D3D12 device and driver?)');
+    await prepareWebGPU(opts.webgpuAdapter ?? webgpuAdapterFromEnv());
   } else if (name === 'tensorflow') {
-    const node = (await tryImport('@tensorflow/tfjs-node-gpu')) ?? (await tryImport('@tensorflow/tfjs-node'));
+    const node = (await tryImport('@tensorflow/tfjs-node-gpu')).mod ?? (await tryImport('@tensorflow/tfjs-node')).mod;
     if (!node) {
       throw new BackendUnavailableError('tensorflow', "neither '@tensorflow/tfjs-node-gpu' nor '@tensorflow/tfjs-node' is installed (their install downloads libtensorflow)");
     }
@@ -69,8 +115,144 @@ export async function useBackend(name: BackendName = 'wasm'): Promise<BackendNam
   const ok = await tf.setBackend(backendKey(name));
   if (!ok) throw new BackendUnavailableError(name, 'TensorFlow.js could not initialise it');
   await tf.ready();
+  if (name === 'webgpu') explainSyncReads(tf.backend() as unknown as SyncReader);
   current = name;
   return name;
+}
+
+interface SyncReader {
+  readSync(dataId: object): unknown;
+  mixpplExplained?: boolean;
+}
+
+/**
+ * tfjs-backend-webgpu reads a GPU tensor synchronously (dataSync, arraySync) through
+ * OffscreenCanvas, which Node.js lacks, and fails with a bare ReferenceError; this turns
+ * that into a BackendUnavailableError that says what to do. Code meant for webgpu reads
+ * with `await t.data()`.
+ */
+function explainSyncReads(b: SyncReader): void {
+  if (b.mixpplExplained || typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas !== 'undefined') return;
+  const orig = b.readSync.bind(b);
+  b.readSync = (dataId: object) => {
+    try {
+      return orig(dataId);
+    } catch (e) {
+      if (e instanceof ReferenceError && /OffscreenCanvas/.test(e.message)) {
+        throw new BackendUnavailableError(
+          'webgpu',
+          'this computation reads a tensor synchronously (dataSync/arraySync), which tfjs-backend-webgpu cannot do under Node.js ' +
+            '(it needs OffscreenCanvas); this inference path does not run on webgpu yet. Use --backend wasm',
+        );
+      }
+      throw e;
+    }
+  };
+  b.mixpplExplained = true;
+}
+
+function webgpuAdapterFromEnv(): 'default' | 'gl-compat' {
+  const v = process.env.MIXPPL_WEBGPU_ADAPTER;
+  if (v === undefined || v === '' || v === 'default') return 'default';
+  if (v === 'gl-compat') return 'gl-compat';
+  throw new BackendUnavailableError('webgpu', `MIXPPL_WEBGPU_ADAPTER must be 'default' or 'gl-compat', got '${v}'`);
+}
+
+interface GpuLike {
+  requestAdapter(o?: object): Promise<{ info?: { vendor?: string; architecture?: string; description?: string } } | null>;
+}
+
+/**
+ * Makes `navigator.gpu` (Dawn for Node when the runtime has none), checks that it finds an
+ * adapter, and loads tfjs-backend-webgpu, which registers itself only if `navigator.gpu`
+ * exists when it is first imported.
+ */
+async function prepareWebGPU(adapter: 'default' | 'gl-compat'): Promise<void> {
+  const g = globalThis as { navigator?: { gpu?: GpuLike } };
+  if (!g.navigator?.gpu || adapter === 'gl-compat') {
+    const { mod, why } = await tryImport('webgpu');
+    const dawn = mod as { create?: (o: string[]) => GpuLike; globals?: object } | undefined;
+    if (!dawn?.create) {
+      throw new BackendUnavailableError('webgpu', `no WebGPU in this runtime and the optional package 'webgpu' (Dawn for Node) ${why ?? 'is not usable'}${why === 'is not installed' ? "; install it with 'npm install webgpu'" : ''}`);
+    }
+    Object.assign(globalThis, dawn.globals ?? {});
+    let gpu: GpuLike;
+    if (adapter === 'gl-compat') {
+      // Mesa's EGL needs no display with the surfaceless platform.
+      process.env.EGL_PLATFORM ??= 'surfaceless';
+      const gl = dawn.create(['backend=opengles']);
+      // tfjs asks for an adapter without a feature level; GL adapters exist only in compatibility mode.
+      gpu = { requestAdapter: (o?: object) => gl.requestAdapter({ ...(o ?? {}), featureLevel: 'compatibility' }) };
+    } else {
+      gpu = dawn.create([]);
+    }
+    Object.defineProperty(globalThis, 'navigator', { value: { ...(g.navigator ?? {}), gpu }, configurable: true, writable: true });
+  }
+  const { mod: backendPkg, why } = await tryImport('@tensorflow/tfjs-backend-webgpu');
+  if (!backendPkg) {
+    throw new BackendUnavailableError('webgpu', `the optional package '@tensorflow/tfjs-backend-webgpu' ${why}${why === 'is not installed' ? "; install it with 'npm install @tensorflow/tfjs-backend-webgpu@4'" : ''}`);
+  }
+  const gpu = (globalThis as unknown as { navigator: { gpu: GpuLike } }).navigator.gpu;
+  const found = await gpu.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null);
+  if (!found) {
+    throw new BackendUnavailableError(
+      'webgpu',
+      'no GPU adapter was found (Dawn needs a Vulkan, Metal or D3D12 device and driver; on Linux check that libvulkan1 and the vendor ICD are installed). ' +
+        "Use --backend wasm, or MIXPPL_WEBGPU_ADAPTER=gl-compat to run the WebGPU kernels on Mesa's software OpenGL for testing",
+    );
+  }
+  const i = found.info ?? {};
+  adapterDescription = [i.vendor, i.architecture, i.description].filter((s) => s).join(' ') || 'unnamed adapter';
+  if (!tf.findBackendFactory('webgpu')) registerWebGPUFactory(backendPkg as WebGPUPackage);
+}
+
+interface WebGPUPackage {
+  WebGPUBackend?: new (device: unknown, adapterInfo?: unknown) => tf.KernelBackend;
+}
+
+interface AdapterLike {
+  features: { has(f: string): boolean };
+  limits: Record<string, number>;
+  info?: unknown;
+  requestDevice(d: object): Promise<unknown>;
+}
+
+/**
+ * tfjs-backend-webgpu registers its backend only if `navigator.gpu` exists when it is first
+ * imported (not so when it was bundled and imported statically before Dawn was set up);
+ * then we register the same factory it would have (its base.ts): the adapter's limits, and
+ * timestamp queries where the adapter has them.
+ */
+function registerWebGPUFactory(pkg: WebGPUPackage): void {
+  const Backend = pkg.WebGPUBackend;
+  if (!Backend) throw new BackendUnavailableError('webgpu', "'@tensorflow/tfjs-backend-webgpu' does not export WebGPUBackend (a version other than 4.x?)");
+  tf.registerBackend(
+    'webgpu',
+    async () => {
+      const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(o?: object): Promise<AdapterLike | null> } } }).navigator.gpu;
+      const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+      if (!adapter) throw new BackendUnavailableError('webgpu', 'no GPU adapter was found');
+      const l = adapter.limits;
+      const device = await adapter.requestDevice({
+        requiredFeatures: adapter.features.has('timestamp-query') ? ['timestamp-query'] : [],
+        requiredLimits: {
+          maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+          maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+          maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+          maxBufferSize: l.maxBufferSize,
+          maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+          maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+        },
+      });
+      return new Backend(device, adapter.info);
+    },
+    3,
+  );
+}
+
+/** The WebGPU adapter found by the last `useBackend('webgpu')` (vendor, architecture, description), else undefined. */
+export function webgpuAdapterInfo(): string | undefined {
+  return adapterDescription;
 }
 
 function backendKey(name: BackendName): string {

@@ -11,6 +11,7 @@ export * from './backend';
 export * from './linalg';
 export * from './special';
 export * from './random';
+export * from './fused';
 
 /**
  * tf.tidy for functions that return plain values (numbers, arrays, maps): every tensor

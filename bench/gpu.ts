@@ -1,0 +1,173 @@
+/**
+ * GPU benchmark entry: Gaussian-mixture E-step throughput, the fused kernel
+ * (src/tensor/fused) against the plain-op reference, at N points for (K, D) = (16, 8) and
+ * (64, 32), diagonal and full precision factors, and the same for the M-step's weighted
+ * sufficient statistics (stats_*). Prints one JSON object (and writes it to --out):
+ * milliseconds per call and million points per second for each path, the adapter, and
+ * how far the fused E-step is from the reference on the first 4096 points (the float32
+ * error model of src/tensor/fused/tolerance.ts; <= 1 is agreement).
+ *
+ * On the device (see docs/gpu.md), from the project root:
+ *   ../shared/gpu/prepare.sh bench/gpu.ts
+ *   device run, carry [".device"]:
+ *     bash .device/run.sh --out $OUT/mixppl.json && python3 bench/gpu-torch.py --out $OUT/torch.json
+ * Here, to check that it runs (CPU backends, or WebGPU on Mesa's software GL):
+ *   npx tsx bench/gpu.ts --backend wasm --n 20000
+ *   npx tsx bench/gpu.ts --backend webgpu --adapter gl-compat --n 20000
+ *
+ * Options: --backend webgpu|wasm|cpu (webgpu), --adapter default|gl-compat, --n (1000000),
+ * --reps (20), --configs "16,8;64,32", --impls fused,reference, --out FILE.
+ * The reference path is run in chunks of N so that no [chunk, K, D] intermediate exceeds
+ * 2^26 floats (WebGPU caps one binding at a few GiB), as one would have to write it.
+ */
+import { writeFileSync } from 'node:fs';
+import '../src/tensor/fused/node-webgpu';
+import { tf, useBackend, webgpuAdapterInfo, type BackendName } from '../src/tensor';
+import { gaussianEStep, gaussianSuffStats, type EStepResult, type SuffStats } from '../src/tensor/fused';
+import { estepDisagreement, makeEStepCase } from '../src/tensor/fused/tolerance';
+
+const arg = (k: string, d: string) => (process.argv.includes(k) ? process.argv[process.argv.indexOf(k) + 1] : d);
+const backend = arg('--backend', 'webgpu') as BackendName;
+const adapter = arg('--adapter', 'default') as 'default' | 'gl-compat';
+const N = Number(arg('--n', '1000000'));
+const reps = Number(arg('--reps', '20'));
+const configs = arg('--configs', '16,8;64,32').split(';').map((c) => c.split(',').map(Number) as [number, number]);
+const impls = arg('--impls', 'fused,reference').split(',') as ('fused' | 'reference')[];
+const out = arg('--out', '');
+if (!Number.isSafeInteger(N) || N < 1 || !Number.isSafeInteger(reps) || reps < 1) throw new RangeError('bench/gpu: --n and --reps must be positive integers');
+
+const used = await useBackend(backend, { webgpuAdapter: adapter });
+const CHUNK_FLOATS = 2 ** 26;
+
+type Inputs = readonly [tf.Tensor2D, tf.Tensor2D, tf.Tensor, tf.Tensor1D];
+
+/** One E-step by the chosen path; the reference runs in chunks of rows. */
+function estep(t: Inputs, impl: 'fused' | 'reference', K: number, D: number): EStepResult[] {
+  if (impl === 'fused') return [gaussianEStep(...t, { impl, validate: false })];
+  const rows = Math.max(1, Math.floor(CHUNK_FLOATS / (K * D)));
+  const n = t[0].shape[0];
+  const res: EStepResult[] = [];
+  for (let s = 0; s < n; s += rows) {
+    const xs = n <= rows ? t[0] : tf.slice(t[0], [s, 0], [Math.min(rows, n - s), D]);
+    res.push(gaussianEStep(xs, t[1], t[2], t[3], { impl, validate: false }));
+    if (xs !== t[0]) xs.dispose();
+  }
+  return res;
+}
+
+/** Waits for the queued work by reading one number that depends on the last outputs. */
+async function settle(rs: EStepResult[]): Promise<number> {
+  const last = rs[rs.length - 1];
+  const s = tf.tidy(() => tf.add(tf.slice(last.resp, [last.resp.shape[0] - 1, 0], [1, 1]).reshape([]), tf.slice(last.logMarginal, [0], [1]).reshape([])));
+  const v = (await s.data())[0];
+  s.dispose();
+  return v;
+}
+
+const dispose = (rs: EStepResult[]) => rs.forEach((r) => tf.dispose([r.logJoint, r.logMarginal, r.resp]));
+
+/** The M-step sufficient statistics (centred on the means) by the chosen path; the reference in chunks of rows, summed. */
+function stats(x: tf.Tensor2D, resp: tf.Tensor2D, centre: tf.Tensor2D, diagonal: boolean, impl: 'fused' | 'reference', K: number, D: number): SuffStats {
+  if (impl === 'fused') return gaussianSuffStats(x, resp, { centre, diagonal, impl });
+  const rows = Math.max(1, Math.floor(CHUNK_FLOATS / (K * D)));
+  const n = x.shape[0];
+  let acc: SuffStats | undefined;
+  for (let s = 0; s < n; s += rows) {
+    const m = Math.min(rows, n - s);
+    const [pn, ps1, ps2] = tf.tidy(() => {
+      const xs = n <= rows ? x : tf.slice(x, [s, 0], [m, D]);
+      const rs = n <= rows ? resp : tf.slice(resp, [s, 0], [m, K]);
+      const st = gaussianSuffStats(xs, rs, { centre, diagonal, impl });
+      return [st.n, st.s1, st.s2];
+    });
+    const part: SuffStats = { n: pn as tf.Tensor1D, s1: ps1 as tf.Tensor2D, s2: ps2 };
+    if (!acc) acc = part;
+    else {
+      const next = { n: tf.add(acc.n, part.n) as tf.Tensor1D, s1: tf.add(acc.s1, part.s1) as tf.Tensor2D, s2: tf.add(acc.s2, part.s2) };
+      tf.dispose([acc.n, acc.s1, acc.s2, part.n, part.s1, part.s2]);
+      acc = next;
+    }
+  }
+  return acc!;
+}
+
+const results: Record<string, unknown>[] = [];
+for (const [K, D] of configs) {
+  for (const diagonal of [true, false]) {
+    const c = makeEStepCase(20261202 + K * 100 + D, N, K, D, diagonal);
+    const t: Inputs = [
+      tf.tensor2d(c.x, [N, D]),
+      tf.tensor2d(c.means, [K, D]),
+      diagonal ? tf.tensor2d(c.precChol, [K, D]) : tf.tensor3d(c.precChol, [K, D, D]),
+      tf.tensor1d(c.logWeights),
+    ];
+    const row: Record<string, unknown> = { K, D, diagonal: diagonal };
+    for (const impl of impls) {
+      // Two warm-up calls compile the pipelines / allocate the buffers.
+      for (let w = 0; w < 2; w++) {
+        const rs = estep(t, impl, K, D);
+        await settle(rs);
+        dispose(rs);
+      }
+      const t0 = performance.now();
+      let rs: EStepResult[] = [];
+      for (let r = 0; r < reps; r++) {
+        dispose(rs);
+        rs = estep(t, impl, K, D);
+      }
+      await settle(rs);
+      const ms = (performance.now() - t0) / reps;
+      dispose(rs);
+      row[`${impl}_ms`] = +ms.toFixed(3);
+      row[`${impl}_Mpoints_per_s`] = +(N / ms / 1e3).toFixed(2);
+    }
+    if (impls.length === 2) row.fused_speedup = +((row.reference_ms as number) / (row.fused_ms as number)).toFixed(2);
+    // M-step sufficient statistics at the same size, from this E-step's responsibilities.
+    const e = gaussianEStep(...t, { impl: 'fused', validate: false });
+    for (const impl of impls) {
+      for (let w = 0; w < 2; w++) {
+        const st = stats(t[0], e.resp, t[1], diagonal, impl, K, D);
+        await st.s2.data();
+        tf.dispose([st.n, st.s1, st.s2]);
+      }
+      const t0 = performance.now();
+      let last: SuffStats | undefined;
+      for (let r = 0; r < reps; r++) {
+        if (last) tf.dispose([last.n, last.s1, last.s2]);
+        last = stats(t[0], e.resp, t[1], diagonal, impl, K, D);
+      }
+      await last!.s2.data();
+      row[`stats_${impl}_ms`] = +((performance.now() - t0) / reps).toFixed(3);
+      tf.dispose([last!.n, last!.s1, last!.s2]);
+    }
+    dispose([e]);
+    if (impls.length === 2) row.stats_fused_speedup = +((row.stats_reference_ms as number) / (row.stats_fused_ms as number)).toFixed(2);
+    // Agreement on the first rows, read back asynchronously (no synchronous reads on webgpu).
+    const m = Math.min(N, 4096);
+    const sub = makeEStepCase(20261202 + K * 100 + D, m, K, D, diagonal);
+    const ts: Inputs = [tf.tensor2d(sub.x, [m, D]), t[1], t[2], t[3]];
+    const read = async (r: EStepResult) => ({ logJoint: await r.logJoint.data(), logMarginal: await r.logMarginal.data(), resp: await r.resp.data() });
+    const [f] = estep(ts, 'fused', K, D);
+    const [g] = estep(ts, 'reference', K, D);
+    row.agreement_ratio = +estepDisagreement(sub, await read(f), await read(g)).ratio.toFixed(3);
+    dispose([f, g]);
+    tf.dispose([...t, ts[0]]);
+    results.push(row);
+    console.error(JSON.stringify(row));
+  }
+}
+
+const report = {
+  bench: 'gpu-estep',
+  backend: used,
+  adapter: used === 'webgpu' ? `${webgpuAdapterInfo()} (${adapter})` : undefined,
+  N,
+  reps,
+  node: process.version,
+  date: new Date().toISOString(),
+  results,
+};
+const json = JSON.stringify(report, null, 2);
+console.log(json);
+if (out) writeFileSync(out, json + '\n');
+process.exit(0);

@@ -1,0 +1,6 @@
+/**
+ * Fused kernels for the hot paths of inference, registered in tfjs's kernel registry for
+ * the `cpu`, `wasm` and `webgpu` backends, each with a plain-op reference path.
+ */
+export { gaussianEStep, checkGaussianEStepParams, gaussianEStepReference, gaussianEStepJS, GAUSSIAN_ESTEP_KERNEL, type EStepResult, type EStepOptions } from './estep';
+export { gaussianSuffStats, gaussianSuffStatsReference, gaussianSuffStatsJS, GAUSSIAN_SUFF_STATS_KERNEL, type SuffStats, type SuffStatsOptions } from './suff-stats';
