@@ -17,7 +17,7 @@
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { annealedLangevin, gaussianPath, langevinChains, rdmc } from '../src/infer/score';
+import { annealedLangevin, gaussianPath, isotropicMixtureTarget, langevinChains, rdmc } from '../src/infer/score';
 import { runChain } from '../src/infer/mcmc/sampler';
 import type { GradientTarget } from '../src/infer/mcmc/hmc';
 import { Key } from '../src/tensor/random';
@@ -26,35 +26,7 @@ const arg = (k: string, d: string) => (process.argv.includes(k) ? process.argv[p
 const SEEDS = Number(arg('--seeds', '3'));
 const TRUE_MINOR = 0.3;
 
-/** Σ w_k N(μ_k, I), counting its evaluations. */
-function mixtureTarget(ws: number[], mus: number[][]): GradientTarget & { evals: number } {
-  const d = mus[0].length;
-  const K = ws.length;
-  const c0 = ws.map((w) => Math.log(w) - 0.5 * d * Math.log(2 * Math.PI));
-  const l = new Float64Array(K);
-  return {
-    dim: d,
-    evals: 0,
-    logDensityGrad(u, g) {
-      this.evals++;
-      let mx = -Infinity;
-      for (let k = 0; k < K; k++) {
-        let s = c0[k];
-        for (let i = 0; i < d; i++) s -= 0.5 * (u[i] - mus[k][i]) ** 2;
-        l[k] = s;
-        if (s > mx) mx = s;
-      }
-      let S = 0;
-      for (let k = 0; k < K; k++) {
-        l[k] = Math.exp(l[k] - mx);
-        S += l[k];
-      }
-      g.fill(0);
-      for (let k = 0; k < K; k++) for (let i = 0; i < d; i++) g[i] += (l[k] / S) * (mus[k][i] - u[i]);
-      return mx + Math.log(S);
-    },
-  };
-}
+const mixtureTarget = isotropicMixtureTarget;
 
 const minor = (x: ArrayLike<number>) => {
   let s = 0;

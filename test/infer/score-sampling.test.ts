@@ -7,7 +7,7 @@
 // RangeErrors for bad options.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile, ensureBackend } from '../../src';
-import { annealedLangevin, gaussianPath, langevinChains, rdmc, scoreSample } from '../../src/infer/score';
+import { annealedLangevin, gaussianPath, langevinChains, isotropicMixtureTarget, rdmc, scoreSample } from '../../src/infer/score';
 import type { GradientTarget } from '../../src/infer/mcmc/hmc';
 import { mcseMean } from '../../src/infer/mcmc/diagnostics';
 import { normalKnownVariance, poissonGamma } from '../../src/testing/exact';
@@ -52,33 +52,7 @@ function normalEvidence(ys: number[], m: number, tau: number, sigma: number): nu
   return -0.5 * n * Math.log(2 * Math.PI) - 0.5 * logdet - 0.5 * (sr2 - (t2 * sr * sr) / (s2 + n * t2)) / s2;
 }
 
-/** A Gaussian mixture Σ w_k N(μ_k, I) as a GradientTarget (normalised: log Z = 0). */
-function mixtureTarget(ws: number[], mus: number[][]): GradientTarget {
-  const d = mus[0].length;
-  const K = ws.length;
-  const c0 = ws.map((w) => Math.log(w) - 0.5 * d * Math.log(2 * Math.PI));
-  const l = new Float64Array(K);
-  return {
-    dim: d,
-    logDensityGrad(u, g) {
-      let mx = -Infinity;
-      for (let k = 0; k < K; k++) {
-        let s = c0[k];
-        for (let i = 0; i < d; i++) s -= 0.5 * (u[i] - mus[k][i]) ** 2;
-        l[k] = s;
-        if (s > mx) mx = s;
-      }
-      let S = 0;
-      for (let k = 0; k < K; k++) {
-        l[k] = Math.exp(l[k] - mx);
-        S += l[k];
-      }
-      g.fill(0);
-      for (let k = 0; k < K; k++) for (let i = 0; i < d; i++) g[i] += (l[k] / S) * (mus[k][i] - u[i]);
-      return mx + Math.log(S);
-    },
-  };
-}
+const mixtureTarget = isotropicMixtureTarget;
 
 // Modes at ±(4, 4): 11.3 standard deviations apart; the minor mode (weight 0.3) is the negative one.
 const BIMODAL = mixtureTarget([0.3, 0.7], [[-4, -4], [4, 4]]);

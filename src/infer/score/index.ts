@@ -27,6 +27,7 @@ export * from './sde';
 export * from './gmm-score';
 export * from './dsm';
 export * from './mmd';
+export { isotropicMixtureTarget } from './targets';
 
 /** The sampling methods of {@link scoreSample}. */
 export const SCORE_METHODS = ['langevin', 'mala', 'annealed-langevin', 'rdmc'] as const;
