@@ -83,6 +83,8 @@ for (const K of Ks) {
   rows.push(mixpplRun(K, 'NUTS defaults (dense metric, pooled warm-up), shared inits', { init: inits }));
   rows.push(mixpplRun(K, 'NUTS, dense metric, pooled warm-up, delta 0.9, shared inits', { init: inits, delta: 0.9 }));
   rows.push(mixpplRun(K, 'NUTS, dense metric, per-chain warm-up (as Stan), shared inits', { init: inits, adaptation: 'per-chain' }));
+  // JAGS-style: latents drawn exactly, then a slice update along each warm-up-adapted direction.
+  rows.push(mixpplRun(K, 'slice sampling with Gibbs latents (JAGS-style), shared inits', { init: inits, algorithm: 'slice', latents: 'gibbs' }));
   // K = 6 runs take a minute each: the last two variants only at K = 3.
   if (K <= 3) {
     rows.push(mixpplRun(K, 'NUTS, diag metric, pooled warm-up, shared inits', { metric: 'diag', init: inits }));

@@ -29,7 +29,7 @@ export const RHAT_LIMIT = 1.01;
 
 /** The value options `mixppl sample` reads (besides --data, --set and --backend). */
 export const SAMPLE_VALUE_OPTIONS = [
-  '--chains', '--warmup', '--draws', '--thin', '--seed', '--algorithm', '--metric', '--delta', '--max-depth', '--init', '--output-dir',
+  '--chains', '--warmup', '--draws', '--thin', '--seed', '--algorithm', '--metric', '--delta', '--max-depth', '--init', '--output-dir', '--latents',
 ] as const;
 
 /** The flags `mixppl sample` reads. */
@@ -51,7 +51,10 @@ options:
   --draws N             draws kept per chain (default 1000)
   --thin N              keep every N-th draw (default 1)
   --seed N              random seed (default 1)
-  --algorithm NAME      nuts | hmc | mh (default nuts; mh: random-walk Metropolis)
+  --algorithm NAME      nuts | hmc | mh | slice (default nuts; mh: random-walk Metropolis;
+                        slice: univariate slice updates along fixed directions, no gradients)
+  --latents NAME        marginalize | gibbs (default marginalize: discrete latents summed out;
+                        gibbs: drawn from their exact conditionals each iteration, as JAGS)
   --metric NAME         auto | diag | dense (default auto: dense up to 30 dimensions)
   --delta X             target acceptance statistic, in (0, 1) (default 0.8; 0.234 for mh)
   --max-depth N         NUTS maximum tree depth (default 10)
@@ -83,7 +86,8 @@ export interface SampleCliSettings {
   draws: number;
   thin: number;
   seed: number;
-  algorithm: 'nuts' | 'hmc' | 'mh';
+  algorithm: 'nuts' | 'hmc' | 'mh' | 'slice';
+  latents: 'marginalize' | 'gibbs';
   metric: 'diag' | 'dense' | 'auto';
   delta: number;
   maxDepth: number;
@@ -116,7 +120,7 @@ function choiceOption<T extends string>(opts: Map<string, string>, name: string,
  * `fit --method nuts|hmc`; an `--algorithm` that contradicts it is an error.
  */
 export function parseSampleSettings(opts: Map<string, string>, flags: Set<string>, algorithm?: 'nuts' | 'hmc' | 'mh'): SampleCliSettings {
-  const given = choiceOption(opts, '--algorithm', ['nuts', 'hmc', 'mh'] as const, algorithm ?? 'nuts');
+  const given = choiceOption(opts, '--algorithm', ['nuts', 'hmc', 'mh', 'slice'] as const, algorithm ?? 'nuts');
   if (algorithm !== undefined && given !== algorithm) {
     throw new OptionError(`--method ${algorithm} and --algorithm ${given} disagree; give one of them`);
   }
@@ -136,6 +140,7 @@ export function parseSampleSettings(opts: Map<string, string>, flags: Set<string
     thin: intOption(opts, '--thin', 1, 1),
     seed: intOption(opts, '--seed', 1, Number.MIN_SAFE_INTEGER),
     algorithm: given,
+    latents: choiceOption(opts, '--latents', ['marginalize', 'gibbs'] as const, 'marginalize'),
     metric: choiceOption(opts, '--metric', ['auto', 'diag', 'dense'] as const, 'auto'),
     delta,
     maxDepth: intOption(opts, '--max-depth', 10, 1),
@@ -217,11 +222,17 @@ export function formatSampleReport(r: McmcResult): string {
   const d = r.diagnostics;
   const method = s.algorithm === 'nuts'
     ? `NUTS (${s.metric} metric, delta ${s.delta}, max tree depth ${s.maxTreeDepth})`
-    : `static HMC (${s.metric} metric, delta ${s.delta})`;
+    : s.algorithm === 'hmc'
+      ? `static HMC (${s.metric} metric, delta ${s.delta})`
+      : s.algorithm === 'mh'
+        ? `random-walk Metropolis (${s.metric} metric, acceptance target ${s.delta})`
+        : s.algorithm === 'slice'
+          ? `slice sampling (${s.metric === 'dense' ? 'directions from the warm-up covariance' : 'coordinate-wise'})`
+          : s.algorithm;
   const lines = [
     `model ${r.model}: ${method}, ${s.chains} chain${s.chains === 1 ? '' : 's'} x (${s.warmup} warmup + ${s.draws} draws)` +
       `${s.thin > 1 ? `, thin ${s.thin}` : ''}, seed ${s.seed}; ${r.seconds.toFixed(2)} s`,
-    `potential: ${r.traced ? 'traced (float64 replay)' : 'tensor evaluator (tfjs, float32)'}; latents summed out`,
+    `potential: ${r.traced ? 'traced (float64 replay)' : 'tensor evaluator (tfjs, float32)'}; ${r.latentNames.length > 0 ? 'latents drawn by Gibbs' : 'latents summed out'}`,
     `divergences ${d.divergences}; tree-depth hits ${d.treedepthHits}; mean accept_stat ${num(d.meanAcceptStat)}; ` +
       `max R-hat ${num(d.maxRhat)}; min ESS bulk ${num(d.minEssBulk, 0)}, tail ${num(d.minEssTail, 0)}`,
     '',
@@ -283,7 +294,7 @@ export function sampleCommand(model: Model, data: Record<string, DataValue>, set
     r = sample(bm, {
       chains: settings.chains, warmup: settings.warmup, draws: settings.draws, thin: settings.thin, seed: settings.seed,
       algorithm: settings.algorithm, metric: settings.metric, delta: settings.delta, maxTreeDepth: settings.maxDepth,
-      init,
+      init, latents: settings.latents,
       onIteration: progress ? (c, it, phase, div) => progress.update(c, it, phase, div) : undefined,
     });
   } catch (e) {

@@ -28,7 +28,7 @@ const opts = (o: Record<string, string>) => new Map(Object.entries(o));
 describe('parseSampleSettings', () => {
   it('has Stan-like defaults', () => {
     expect(parseSampleSettings(new Map(), new Set())).toEqual({
-      chains: 4, warmup: 1000, draws: 1000, thin: 1, seed: 1, algorithm: 'nuts', metric: 'auto',
+      chains: 4, warmup: 1000, draws: 1000, thin: 1, seed: 1, algorithm: 'nuts', latents: 'marginalize', metric: 'auto',
       delta: 0.8, maxDepth: 10, init: undefined, outputDir: undefined, quiet: false,
     });
   });
@@ -36,10 +36,10 @@ describe('parseSampleSettings', () => {
   it('reads every option', () => {
     const s = parseSampleSettings(opts({
       '--chains': '2', '--warmup': '0', '--draws': '5', '--thin': '3', '--seed': '-7', '--algorithm': 'hmc',
-      '--metric': 'dense', '--delta': '0.95', '--max-depth': '6', '--init': 'i.json', '--output-dir': 'out',
+      '--metric': 'dense', '--delta': '0.95', '--max-depth': '6', '--init': 'i.json', '--output-dir': 'out', '--latents': 'gibbs',
     }), new Set(['--quiet']));
     expect(s).toEqual({
-      chains: 2, warmup: 0, draws: 5, thin: 3, seed: -7, algorithm: 'hmc', metric: 'dense',
+      chains: 2, warmup: 0, draws: 5, thin: 3, seed: -7, algorithm: 'hmc', latents: 'gibbs', metric: 'dense',
       delta: 0.95, maxDepth: 6, init: 'i.json', outputDir: 'out', quiet: true,
     });
   });
@@ -54,7 +54,8 @@ describe('parseSampleSettings', () => {
     ['--max-depth', '0', /--max-depth must be at least 1/],
     ['--delta', '1', /strictly between 0 and 1/],
     ['--delta', 'high', /--delta: 'high' is not a number/],
-    ['--algorithm', 'slice', /--algorithm: 'slice' is not one of nuts, hmc, mh/],
+    ['--algorithm', 'gibbs', /--algorithm: 'gibbs' is not one of nuts, hmc, mh, slice/],
+    ['--latents', 'sum', /--latents: 'sum' is not one of marginalize, gibbs/],
     ['--metric', 'unit', /--metric: 'unit' is not one of auto, diag, dense/],
   ])('%s %j is a usage error', (name, value, message) => {
     expect(() => parseSampleSettings(opts({ [name]: value }), new Set())).toThrow(OptionError);
@@ -240,6 +241,16 @@ describe('mixppl sample (the binary)', () => {
     expect(summary).toContain('mu.1');
     expect(r.stdout.startsWith(summary)).toBe(true);
   });
+
+  it('slice sampling with Gibbs latents (JAGS-style): header, no divergences, a summary', () => {
+    const init = join(tmp, 'slice-init.json');
+    writeFileSync(init, JSON.stringify({ mu: [9.7, 21, 23], sigma: [1, 1, 1], w: [0.1, 0.8, 0.1] }));
+    const r = mixppl('sample', ...GALAXIES, '--algorithm', 'slice', '--latents', 'gibbs', '--chains', '1', '--warmup', '100', '--draws', '50', '--init', init);
+    expect(r.stdout, r.stderr).toMatch(/^model galaxies: slice sampling \(directions from the warm-up covariance\), 1 chain x \(100 warmup \+ 50 draws\)/m);
+    expect(r.stdout).toMatch(/latents drawn by Gibbs/);
+    expect(r.stdout).toMatch(/divergences 0;/);
+    expect(r.stdout).toMatch(/^mu\.1 /m);
+  }, 120_000);
 
   it('fit --method hmc runs the same code (static HMC, one chain)', () => {
     // No warm-up keeps this short: static HMC's step count is 2*pi / stepsize, and adaptation

@@ -13,6 +13,7 @@ import { summarize, formatSummary, type SummaryRow } from './summary';
 import { flatNames, type ChainDraws } from '../../output/draws';
 import { writeCmdStanCsv } from '../../output/cmdstan-csv';
 import { GibbsTarget } from './gibbs';
+import { runSliceChain, sliceDensities } from './slice';
 
 export type { SummaryRow } from './summary';
 
@@ -28,8 +29,16 @@ export interface SampleOptions {
   thin?: number;
   /** Seed of the run; chain c uses Key.seed(seed).fold(c). Default 1. */
   seed?: number;
-  /** 'nuts' (default), static 'hmc', or random-walk Metropolis 'mh' (for targets without usable gradients; slow mixing). */
-  algorithm?: 'nuts' | 'hmc' | 'mh';
+  /**
+   * 'nuts' (default), static 'hmc', random-walk Metropolis 'mh' (for targets without usable
+   * gradients; slow mixing), or 'slice': univariate slice sampling of each unconstrained
+   * coordinate in turn with widths adapted in warm-up (src/infer/mcmc/slice.ts; with
+   * latents: 'gibbs' a JAGS-style sampler). For 'slice', `stepsize` is the initial width,
+   * `metric` picks the directions ('diag': coordinates; 'dense': the Cholesky columns of a
+   * warm-up covariance estimate; 'auto' as for NUTS), and delta, maxTreeDepth and
+   * adaptation do not apply.
+   */
+  algorithm?: 'nuts' | 'hmc' | 'mh' | 'slice';
   /**
    * Euclidean metric adapted in warm-up: 'diag', 'dense', or 'auto' (default): dense up to
    * 30 unconstrained dimensions, where its O(d²) leapfrog cost is negligible and posterior
@@ -321,7 +330,7 @@ export function sample(bound: BoundModel, opts: SampleOptions = {}): McmcResult 
     const zDraws: Int32Array[] = [];
     const options: RunChainOptions = {
       init, key: chainKey, warmup: settings.warmup, draws: settings.draws * settings.thin,
-      algorithm: settings.algorithm, metric: settings.metric, delta: settings.delta, maxTreeDepth: settings.maxTreeDepth,
+      algorithm: settings.algorithm === 'slice' ? undefined : settings.algorithm, metric: settings.metric, delta: settings.delta, maxTreeDepth: settings.maxTreeDepth,
       stepsize: opts.stepsize, _testBias: opts._testBias,
       beforeTransition: g ? (q, rng, phase) => {
         g.updateLatents(q, rng);
@@ -329,11 +338,18 @@ export function sample(bound: BoundModel, opts: SampleOptions = {}): McmcResult 
       } : undefined,
       onIteration: opts.onIteration ? (it, phase, div) => opts.onIteration!(c, it, phase, div) : undefined,
     };
-    return { target: t, options, init, zDraws, gibbs: g !== null };
+    return { target: t, options, init, zDraws, gibbs: g !== null, g };
   });
-  const results = pooled
-    ? runChainsPooled(setups.map((s) => s.target), setups.map((s) => s.options))
-    : setups.map((s) => runChain(s.target, s.options));
+  let results;
+  if (settings.algorithm === 'slice') {
+    const dens = sliceDensities(bound, gibbs0 ? setups.map((s) => s.g!) : null, settings.chains, opts.tensorPath);
+    traced = dens.traced;
+    results = setups.map((s, c) => runSliceChain({ dim: bound.dim, logDensity: dens.logDensity[c] }, s.options));
+  } else {
+    results = pooled
+      ? runChainsPooled(setups.map((s) => s.target), setups.map((s) => s.options))
+      : setups.map((s) => runChain(s.target, s.options));
+  }
   const keep = (_: unknown, i: number) => i % settings.thin === settings.thin - 1;
   const chains: McmcChain[] = results.map((result, c) => {
     const unconstrained = result.draws.filter(keep);
@@ -357,3 +373,4 @@ export function sample(bound: BoundModel, opts: SampleOptions = {}): McmcResult 
 }
 export { nutsTransitionKernel, type NutsTransitionKernelOptions, type NutsKernelState } from './kernel';
 export { sampleLatents, sampleLatentsAt, latentLayout, LATENT_STREAM, type LatentDraws, type LatentInfo, type LatentLayout, type SampleLatentsOptions } from './latents';
+export { runSliceChain, sliceTransitionKernel, sliceDensities, type SliceChainOptions, type SliceTarget, type SliceTransitionKernelOptions, type SliceKernelState } from './slice';
