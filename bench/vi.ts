@@ -1,0 +1,188 @@
+/**
+ * VI benchmark (issue 10): time to a converged fit and agreement of the posterior means with
+ * the MCMC family's, in one run.
+ *
+ * A. Galaxy velocities, K = 3 (examples/galaxies/galaxies.mix, priors as
+ *    ../shared/bench/models/galaxy_mix.stan), from the shared initial values of chain 1:
+ *    mixppl VI (mean-field, full-rank, low-rank, planar flow; Stan's tol_rel_obj 0.01) against
+ *    mixppl NUTS (4 chains x 1000 + 1000, shared inits) and Stan's ADVI (rstan::vb, mean-field
+ *    and full-rank, bench/vi-stan.R) on the same data and start.
+ * B. The shared 1e5-point 8-D Gaussian mixture (../shared/bench gen_gmm.py, K = 8), fitted with
+ *    stdlib/gmm_diag.mix: EM for a start, then minibatch mean-field VI (1000 rows a step)
+ *    against the EM estimate (NUTS from the same start with --gmm-nuts: each of its gradients
+ *    reads all 1e5 rows).
+ *
+ * Prints and writes bench/results/vi.md and vi.json.
+ *
+ *   npx tsx bench/vi.ts [--no-stan] [--no-gmm] [--gmm-nuts [--gmm-warmup 100] [--gmm-draws 100]]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { compile, em, useBackend, vi, type ParamValues, type ViOptions } from '../src';
+import { sample, type McmcResult } from '../src/infer/mcmc';
+
+const arg = (k: string, d: string) => (process.argv.includes(k) ? process.argv[process.argv.indexOf(k) + 1] : d);
+const seed = 20240611;
+const peersDir = resolve('../shared/bench');
+const dataDir = process.env.BENCH_DATA ?? '/tmp/peers_bench';
+const env = { ...process.env, BENCH_THREADS: '1', OMP_NUM_THREADS: '1', BENCH_DATA: dataDir };
+mkdirSync(dataDir, { recursive: true });
+execFileSync('Rscript', [join(peersDir, 'workers', 'galaxy_data.R'), '--Ks', '3'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+await useBackend('wasm');
+
+interface Row { part: string; tool: string; config: string; seconds: number; steps: number | null; converged: boolean | null; elbo: number | null; khat: number | null; maxZ: number; medianZ: number; means: Record<string, number> }
+const rows: Row[] = [];
+const log = (s: string) => console.error(s);
+
+/** Posterior sds from the MCMC draws, per flat name. */
+function sds(fit: McmcResult): Record<string, number> {
+  return Object.fromEntries(fit.summary().filter((r) => r.name !== 'lp__').map((r) => [r.name, r.sd]));
+}
+
+/** max and median of |mean − reference mean| / reference sd over the reference's names. */
+function agreement(means: Record<string, number>, ref: Record<string, number>, sd: Record<string, number>): { maxZ: number; medianZ: number } {
+  const z = Object.keys(ref).map((n) => Math.abs(means[n] - ref[n]) / sd[n]).sort((a, b) => a - b);
+  return { maxZ: z[z.length - 1], medianZ: z[Math.floor(z.length / 2)] };
+}
+
+function guideMeans(draws: Float64Array[], names: string[]): Record<string, number> {
+  return Object.fromEntries(names.map((n, j) => [n, draws.reduce((s, d) => s + d[j], 0) / draws.length]));
+}
+
+// ---- A. galaxies -------------------------------------------------------------------------
+const y = readFileSync(join(dataDir, 'galaxies.csv'), 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',').at(-1)));
+const inits = JSON.parse(readFileSync(join(dataDir, 'galaxy_inits_K3.json'), 'utf8'));
+const gal = compile(readFileSync('examples/galaxies/galaxies.mix', 'utf8'));
+const gb = gal.bind({ K: 3, y });
+let t0 = performance.now();
+const nuts = sample(gb, { chains: 4, warmup: 1000, draws: 1000, seed, init: inits });
+const nutsS = (performance.now() - t0) / 1000;
+const ref = nuts.means();
+const refSd = sds(nuts);
+rows.push({ part: 'A', tool: 'mixppl', config: 'NUTS 4 x (1000 + 1000), shared inits (reference)', seconds: nutsS, steps: null, converged: null, elbo: null, khat: null, maxZ: 0, medianZ: 0, means: ref });
+log(`[A] NUTS ${nutsS.toFixed(1)} s, max R-hat ${nuts.diagnostics.maxRhat.toFixed(3)}`);
+const configs: [string, ViOptions][] = [
+  ['VI mean-field', { guide: 'meanfield' }],
+  ['VI full-rank', { guide: 'fullrank' }],
+  ['VI low-rank (rank 2)', { guide: 'lowrank', rank: 2 }],
+  ['VI planar flow (8 layers)', { guide: 'planar' }],
+  ['VI full-rank, 20000 steps (no early stop)', { guide: 'fullrank', steps: 20000, stopAtConvergence: false }],
+  ['VI planar flow, 20000 steps (no early stop)', { guide: 'planar', steps: 20000, stopAtConvergence: false }],
+];
+for (const [name, opts] of configs) {
+  t0 = performance.now();
+  const fit = vi(gb, { ...opts, seed: 1, init: inits[0] });
+  const s = (performance.now() - t0) / 1000;
+  const means = guideMeans(fit.draws(4000, 2), fit.names);
+  const khat = fit.psis(1000, 3).khat;
+  const elbo = fit.elbo[fit.elbo.length - 1];
+  rows.push({ part: 'A', tool: 'mixppl', config: `${name}${opts.stopAtConvergence === false ? '' : ', tol 0.01'}, init chain 1`, seconds: s, steps: fit.steps, converged: fit.converged, elbo, khat, ...agreement(means, ref, refSd), means });
+  log(`[A] ${name}: ${s.toFixed(2)} s, ${fit.steps} steps, k-hat ${khat.toFixed(2)}`);
+}
+let stanCompile: number | null = null;
+if (!process.argv.includes('--no-stan')) {
+  const out = execFileSync('Rscript', ['bench/vi-stan.R', '--K', '3', '--seed', String(seed), '--shared', peersDir], { env, stdio: ['ignore', 'pipe', 'inherit'] }).toString();
+  const j = JSON.parse(out.trim().split('\n').at(-1)!);
+  stanCompile = j.compile_s;
+  for (const alg of ['meanfield', 'fullrank']) {
+    const r = j[alg];
+    const means: Record<string, number> = {};
+    for (const p of ['mu', 'sigma', 'w']) (r.means[p] as number[]).forEach((v, k) => (means[`${p}.${k + 1}`] = v));
+    rows.push({ part: 'A', tool: 'stan', config: `ADVI ${alg} (rstan ${j.rstan} vb), tol_rel_obj 0.01, init chain 1`, seconds: r.wall_s, steps: null, converged: r.converged, elbo: null, khat: null, ...agreement(means, ref, refSd), means });
+  }
+}
+gb.dispose();
+
+// ---- B. 1e5-point 8-D mixture ------------------------------------------------------------
+let gmmNote = '';
+let gmmReference = '';
+let gmmGradS = NaN;
+const flat = (k: string, v: unknown[], pre = k): [string, number][] => v.flatMap((x, i) => (Array.isArray(x) ? flat(k, x, `${pre}.${i + 1}`) : [[`${pre}.${i + 1}`, x as number] as [string, number]]));
+if (!process.argv.includes('--no-gmm')) {
+  const csv = join(dataDir, 'gmm_N100000_D8_K8.csv');
+  try {
+    readFileSync(csv);
+  } catch {
+    execFileSync('python3', [join(peersDir, 'gen_gmm.py'), '--N', '100000', '--D', '8', '--K', '8'], { env, stdio: 'inherit' });
+  }
+  const x = readFileSync(csv, 'utf8').trim().split('\n').slice(1).map((l) => l.split(',').slice(0, 8).map(Number));
+  const gm = compile(readFileSync('stdlib/gmm_diag.mix', 'utf8'));
+  const bb = gm.bind({ K: 8, x });
+  t0 = performance.now();
+  const start = em(bb, { seed: 1, nInit: 1 });
+  const emS = (performance.now() - t0) / 1000;
+  const init = start.params as ParamValues;
+  log(`[B] EM ${emS.toFixed(1)} s, log lik ${start.logLik.toFixed(1)}`);
+  // NUTS reads all 1e5 rows per gradient: time a few gradients and run it only on request.
+  const pf = bb.potentialFunction();
+  const u0 = bb.unconstrain(init);
+  const g0 = new Float64Array(bb.dim);
+  pf.valueAndGrad(u0, g0);
+  t0 = performance.now();
+  for (let i = 0; i < 3; i++) pf.valueAndGrad(u0, g0);
+  const gradS = (performance.now() - t0) / 3000;
+  log(`[B] full-data gradient ${(gradS * 1000).toFixed(0)} ms`);
+  let gref = Object.fromEntries(Object.entries(start.params).flatMap(([k, v]) => (Array.isArray(v) ? flat(k, v) : [[k, v as number]])));
+  let gsd: Record<string, number> | null = null;
+  let refName = 'EM maximum likelihood (at N = 1e5 the posterior mean is within a small fraction of a posterior sd of it)';
+  if (process.argv.includes('--gmm-nuts')) {
+    const gw = Number(arg('--gmm-warmup', '100'));
+    const gd = Number(arg('--gmm-draws', '100'));
+    t0 = performance.now();
+    const gn = sample(bb, { chains: 1, warmup: gw, draws: gd, seed, init, metric: 'diag' });
+    const gnS = (performance.now() - t0) / 1000;
+    gref = gn.means();
+    gsd = sds(gn);
+    const ess = Math.min(...gn.summary().filter((r) => r.name !== 'lp__').map((r) => r.essBulk));
+    refName = `NUTS 1 x (${gw} + ${gd}) from EM, min bulk ESS ${ess.toFixed(0)}`;
+    rows.push({ part: 'B', tool: 'mixppl', config: `${refName} (reference)`, seconds: gnS, steps: null, converged: null, elbo: null, khat: null, maxZ: 0, medianZ: 0, means: gref });
+  }
+  for (const size of [1000]) {
+    t0 = performance.now();
+    const fit = vi(bb, { guide: 'meanfield', minibatch: { data: 'x', size }, seed: 1, init, initSd: 0.01, samples: 1, steps: 3000, stopAtConvergence: false });
+    const s = (performance.now() - t0) / 1000;
+    const draws = fit.draws(2000, 2);
+    const means = guideMeans(draws, fit.names);
+    // Without a NUTS reference the guide's own sds scale the differences.
+    const sd = gsd ?? Object.fromEntries(fit.names.map((n, j) => [n, Math.sqrt(draws.reduce((a, d) => a + (d[j] - means[n]) ** 2, 0) / (draws.length - 1))]));
+    rows.push({ part: 'B', tool: 'mixppl', config: `VI mean-field, minibatch ${size} rows, 3000 steps, from EM; z against ${gsd ? 'NUTS' : 'EM, in guide sds'}`, seconds: s, steps: fit.steps, converged: fit.converged, elbo: fit.elbo[fit.elbo.length - 1], khat: null, ...agreement(means, gref, sd), means });
+    log(`[B] VI minibatch ${size}: ${s.toFixed(1)} s, ${fit.steps} steps`);
+  }
+  gmmReference = refName;
+  gmmGradS = gradS;
+  gmmNote = `EM start: ${emS.toFixed(1)} s (not included in the rows' times). Reference: ${gmmReference}. One full-data potential + gradient takes ${gmmGradS.toFixed(2)} s, so a NUTS run of 4 x (1000 + 1000) at ~15 gradients a draw would take ~${((gmmGradS * 8000 * 15) / 3600).toFixed(0)} h; \`--gmm-nuts\` runs a short one.`;
+  bb.dispose();
+}
+
+// ---- report -------------------------------------------------------------------------------
+const f = (v: number | null, d = 2) => (v === null || !Number.isFinite(v) ? '–' : v.toFixed(d));
+const lines = [
+  '# VI benchmark: time to a converged fit, posterior means against MCMC',
+  '',
+  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; one thread; ${new Date().toISOString().slice(0, 10)}. \`npx tsx bench/vi.ts\`.`,
+  '',
+  'z = |VI mean − NUTS mean| / NUTS posterior sd over every constrained quantity (max and median). Times are wall seconds of the fit (VI: to convergence or the step limit; NUTS: warm-up + draws, all chains); Stan compile time is listed apart.',
+  '',
+  '| part | tool | configuration | seconds | steps | converged | ELBO (smoothed) | k-hat | max z | median z | mu means |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ...rows.map((r) => `| ${r.part} | ${r.tool} | ${r.config} | ${f(r.seconds)} | ${r.steps ?? '–'} | ${r.converged ?? '–'} | ${f(r.elbo)} | ${f(r.khat)} | ${f(r.maxZ)} | ${f(r.medianZ)} | ${r.part === 'A' ? [1, 2, 3].map((k) => f(r.means[`mu.${k}`])).join(', ') : ''} |`),
+  '',
+];
+const nutsA = rows.find((r) => r.part === 'A' && r.config.startsWith('NUTS'))!;
+for (const r of rows.filter((x) => x.part === 'A' && x !== nutsA)) lines.push(`- A, ${r.tool} ${r.config}: ${f(nutsA.seconds / r.seconds, 1)}x faster than mixppl NUTS; max z ${f(r.maxZ)}.`);
+const mfMine = rows.find((r) => r.part === 'A' && r.config.startsWith('VI mean-field'));
+const mfStan = rows.find((r) => r.part === 'A' && r.tool === 'stan' && r.config.includes('meanfield'));
+const frMine = rows.find((r) => r.part === 'A' && r.config.startsWith('VI full-rank'));
+const frStan = rows.find((r) => r.part === 'A' && r.tool === 'stan' && r.config.includes('fullrank'));
+if (mfMine && mfStan) lines.push(`- A, mean-field: mixppl/Stan ADVI wall-time ratio ${f(mfMine.seconds / mfStan.seconds, 2)} (Stan's ${f(stanCompile, 0)} s compile not included).`);
+if (frMine && frStan) lines.push(`- A, full-rank: mixppl/Stan ADVI wall-time ratio ${f(frMine.seconds / frStan.seconds, 2)}.`);
+const nutsB = rows.find((r) => r.part === 'B' && r.config.startsWith('NUTS'));
+for (const r of rows.filter((x) => x.part === 'B' && x !== nutsB)) lines.push(`- B, ${r.config}: ${nutsB ? `${f(nutsB.seconds / r.seconds, 1)}x faster than the short NUTS run; ` : ''}max z ${f(r.maxZ)}. ${gmmNote}`);
+lines.push('');
+const md = lines.join('\n');
+console.log(md);
+mkdirSync('bench/results', { recursive: true });
+writeFileSync('bench/results/vi.md', md);
+writeFileSync('bench/results/vi.json', JSON.stringify({ date: new Date().toISOString(), stanCompile, rows }, null, 2));
