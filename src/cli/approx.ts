@@ -13,6 +13,7 @@ import { smc } from '../infer/smc';
 import { scoreSample, SCORE_METHODS, type ScoreMethod } from '../infer/score';
 import { formatSummary } from '../infer/mcmc/summary';
 import { OptionError } from './sample';
+import { lineProgressFor } from './progress';
 
 function int(opts: Map<string, string>, key: string, dflt: number): number {
   const raw = opts.get(key);
@@ -33,7 +34,7 @@ export function approxOptions(method: ApproxMethod): string[] {
   return ['--chains', '--draws', ...(method === 'langevin' || method === 'mala' ? ['--warmup'] : [])];
 }
 
-export function approxCommand(model: Model, data: Record<string, DataValue>, method: ApproxMethod, opts: Map<string, string>): number {
+export function approxCommand(model: Model, data: Record<string, DataValue>, method: ApproxMethod, opts: Map<string, string>, flags: ReadonlySet<string> = new Set()): number {
   // Options are checked before any work: a bad one is a usage error (exit 2).
   const seed = Number(opts.get('--seed') ?? 1);
   if (!Number.isInteger(seed)) throw new OptionError(`--seed must be an integer, got '${opts.get('--seed')}'`);
@@ -51,7 +52,7 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
   const bound = model.bind(data);
   try {
     if (method !== 'vi' && method !== 'smc') return runScore(model, bound, method, opts, { seed, chains, draws, warmup });
-    return run(model, bound, data, method, opts, { seed, guide, steps, particles });
+    return run(model, bound, data, method, opts, { seed, guide, steps, particles, quiet: flags.has('--quiet') });
   } catch (e) {
     // The families' own failures (no continuous parameters, a run that cannot proceed)
     // are model/data errors with a message that says why: no stack trace.
@@ -67,13 +68,22 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
 
 function run(
   model: Model, bound: ReturnType<Model['bind']>, data: Record<string, DataValue>, method: 'vi' | 'smc', opts: Map<string, string>,
-  { seed, guide, steps, particles }: { seed: number; guide: 'meanfield' | 'fullrank' | 'lowrank' | 'planar'; steps: number; particles: number },
+  { seed, guide, steps, particles, quiet }: { seed: number; guide: 'meanfield' | 'fullrank' | 'lowrank' | 'planar'; steps: number; particles: number; quiet: boolean },
 ): number {
   const lines: string[] = [];
   let json: Record<string, unknown>;
   let ok = true;
   if (method === 'vi') {
-    const r = vi(bound, { guide, steps, seed });
+    const progress = lineProgressFor(process.stderr, quiet);
+    let r: ReturnType<typeof vi>;
+    try {
+      r = vi(bound, {
+        guide, steps, seed,
+        onStep: progress ? (t, n, _e, m) => progress.update(`VI step ${t}/${n}  objective (window mean) ${Number.isFinite(m) ? m.toFixed(3) : '…'}`, t === n) : undefined,
+      });
+    } finally {
+      progress?.finish();
+    }
     const elbo = r.elbo[r.elbo.length - 1];
     lines.push(`model ${model.name}: VI, ${guide} ${guide === 'planar' ? 'flow' : 'Gaussian'} guide on the unconstrained scale; ${r.steps} steps; ${r.converged ? 'converged' : 'NOT converged'}; ${r.seconds.toFixed(2)} s`);
     lines.push(`ELBO ${elbo.toFixed(4)} (smoothed; a lower bound on the log evidence)`);

@@ -322,7 +322,7 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
       }
       await useBackend(backend);
-      if (approx) return approxCommand(r.model, loadData(a), approx, a.opts);
+      if (approx) return approxCommand(r.model, loadData(a), approx, a.opts, a.flags);
       return settings ? sampleCommand(r.model, loadData(a), settings) : fitCommand(r.model, loadData(a), a.opts, a.flags);
     }
     case 'sample': {

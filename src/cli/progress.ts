@@ -114,3 +114,40 @@ export function chainProgressFor(
   if (quiet || !sink.isTTY) return undefined;
   return new ChainProgress(sink, chains, iterations, options);
 }
+
+/**
+ * A one-line in-place status (`\r` and `ESC[K`), redrawn at most every `intervalMs`: the
+ * progress of runs that are not chains (VI's steps and objective).
+ */
+export class LineProgress {
+  private last = -Infinity;
+  private drawn = false;
+  private readonly intervalMs: number;
+  private readonly now: () => number;
+
+  constructor(private readonly sink: ProgressSink, options: ChainProgressOptions = {}) {
+    this.intervalMs = options.intervalMs ?? 100;
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  /** Shows `text` unless the last redraw was under `intervalMs` ago (`force` redraws anyway). */
+  update(text: string, force = false): void {
+    const t = this.now();
+    if (!force && t - this.last < this.intervalMs) return;
+    this.last = t;
+    this.sink.write(`\r${text}\x1b[K`);
+    this.drawn = true;
+  }
+
+  /** Ends the line (a newline after the last status), so the following output starts clean. */
+  finish(): void {
+    if (this.drawn) this.sink.write('\n');
+    this.drawn = false;
+  }
+}
+
+/** A {@link LineProgress}, or undefined when `quiet` or the sink is not a terminal. */
+export function lineProgressFor(sink: ProgressSink, quiet: boolean, options?: ChainProgressOptions): LineProgress | undefined {
+  if (quiet || !sink.isTTY) return undefined;
+  return new LineProgress(sink, options);
+}

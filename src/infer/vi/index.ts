@@ -47,6 +47,12 @@ export interface ViOptions {
    * (objective.ts) of the `samples` draws' log p and log q, differentiated by the library.
    */
   objective?: 'elbo' | 'iwae' | 'renyi' | ObjectiveProgram;
+  /**
+   * Called after every step with the step number (1-based), the step limit, this step's
+   * objective estimate (NaN when rejected) and the mean of the last complete window (NaN
+   * before the first): for progress displays.
+   */
+  onStep?: (step: number, steps: number, objective: number, windowMean: number) => void;
   /** Maximise the objective (default true); false minimises it. */
   maximize?: boolean;
   /**
@@ -233,6 +239,7 @@ function fitGuide(
       adam.step(guide.params, grad);
     }
     for (let i = 0; i < P; i++) cur[i] += guide.params[i];
+    opts.onStep?.(t + 1, steps, raw[t], prevWindowMean);
     inWindow++;
     if (inWindow === window) {
       windowSums.push(cur);
