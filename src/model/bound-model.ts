@@ -20,6 +20,12 @@ export interface PotentialOptions {
   jacobian?: boolean;
   /** Include the priors (default true). */
   priors?: boolean;
+  /**
+   * Include the likelihood: every factor that is not a prior (default true). With
+   * `likelihood: false` the potential is −(log prior + log |J|), cheap next to the
+   * likelihood, so tempered targets need one likelihood pass (V_full = V_prior + V_lik).
+   */
+  likelihood?: boolean;
 }
 
 /** The potential as a plain float64 function, for the many small evaluations of MCMC. */
@@ -118,8 +124,18 @@ export class BoundModel {
    */
   potentialTensor(u: Tensor, opts: PotentialOptions = {}): Tensor {
     const { params, logDetJ } = this.constrainTensor(u);
-    const lp = logJoint(this.rt, params, { priors: opts.priors });
+    const lp = opts.likelihood === false
+      ? (opts.priors === false ? tf.scalar(0) : logJoint(this.priorRuntime(), params))
+      : logJoint(this.rt, params, { priors: opts.priors });
     return tf.neg(opts.jacobian === false ? lp : tf.add(lp, logDetJ));
+  }
+
+  /** The runtime with the prior factors only (and the latents they mention, normally none). */
+  private priorRuntime(): Runtime {
+    const ir = this.rt.ir;
+    const factors = ir.factors.filter((f) => f.kind === 'prior');
+    const latents = ir.latents.filter((l) => factors.some((f) => f.latents.includes(l.name)));
+    return { ...this.rt, ir: { ...ir, factors, latents } };
   }
 
   /**
@@ -172,7 +188,7 @@ export class BoundModel {
    * (`traced` says which; `fallbackReason` why). Cached per options.
    */
   potentialFunction(opts: PotentialOptions = {}): PotentialFunction {
-    const key = `${opts.jacobian !== false}/${opts.priors !== false}`;
+    const key = `${opts.jacobian !== false}/${opts.priors !== false}/${opts.likelihood !== false}`;
     const hit = this.potentialFns.get(key);
     if (hit) return hit;
     let fn: PotentialFunction;

@@ -7,20 +7,22 @@
  * exp((β' − β) ℓ_i) hits a fraction of the particle count; reweight; add log Σ W_i exp((β' − β) ℓ_i)
  * to the log evidence; resample when the ESS drops below a threshold; then rejuvenate with an
  * MCMC kernel (static HMC or random-walk Metropolis) invariant for π_β' on the unconstrained
- * space, with a diagonal metric from the particle cloud's variance and a step size adapted
- * across stages from the acceptance rate.
+ * space. HMC uses a dense (or diagonal) metric from the particle cloud's covariance, sweeps
+ * over all particles `steps` times with the step size adapted between sweeps from the sweep's
+ * acceptance rate (and carried to the next stage), and a wide random jitter of the step size;
+ * random-walk Metropolis scales by the cloud's sd, adapted across stages.
  *
  * On the unconstrained vector u the tempered target is
- *   log π_β(u) = log p(θ(u)) + log|J(u)| + β ℓ(u)
- *             = −V_full(u) + (1 − β) V_lik(u),
- * with V_full = −(ℓ + log prior + log|J|) (`potentialFunction()`) and V_lik = −ℓ
- * (`potentialFunction({ priors: false, jacobian: false })`).
+ *   log π_β(u) = log p(θ(u)) + log|J(u)| + β ℓ(u) = −V_prior(u) − β V_lik(u),
+ * with V_prior = −(log prior + log|J|) (`potentialFunction({ likelihood: false })`) and
+ * V_lik = −ℓ (`potentialFunction({ priors: false, jacobian: false })`): one likelihood pass
+ * per gradient.
  */
 import type { BoundModel, PotentialFunction } from '../../model/bound-model';
 import type { DataInput } from '../../model/data';
 import type { Model } from '../../model/model';
 import { Key } from '../../tensor/random';
-import { diagMetric, Hamiltonian, PhasePoint, StaticHmcKernel, type GradientTarget } from '../mcmc/hmc';
+import { denseMetric, diagMetric, Hamiltonian, PhasePoint, StaticHmcKernel, type GradientTarget, type Metric } from '../mcmc/hmc';
 import { effectiveSize, resample, weightsFromLog, type ResampleScheme } from './resample';
 
 export { effectiveSize, multinomialResample, normalizeWeights, resample, residualResample, systematicResample, weightsFromLog, type ResampleScheme } from './resample';
@@ -30,44 +32,67 @@ export * from './kalman';
 
 /**
  * The tempered target π_β on the unconstrained space, as a `GradientTarget` for the HMC
- * kernels: log density −V_full + (1 − β) V_lik and its gradient.
+ * kernels: log π_β(u) = −V_prior(u) − β V_lik(u) and its gradient, with V_prior =
+ * −(log prior + log|J|) (`potentialFunction({ likelihood: false })`, cheap) and V_lik = −ℓ
+ * (`potentialFunction({ priors: false, jacobian: false })`). One likelihood pass per
+ * evaluation; the log likelihood of the last point evaluated is kept (`lastLogLik`), so the
+ * sampler need not evaluate it again at the point a transition accepts.
+ *
+ * @example
+ * const t = TemperedTarget.of(bound, 0.3);
+ * const g = new Float64Array(t.dim);
+ * const lp = t.logDensityGrad(u, g); // log p(θ(u)) + log|J(u)| + 0.3 ℓ(u)
  */
 export class TemperedTarget implements GradientTarget {
   readonly dim: number;
+  /** The point of the last `logDensityGrad` / `logDensity` call and ℓ there (NaN mapped to −Infinity). */
+  readonly lastU: Float64Array;
+  lastLogLik = NaN;
   private readonly gl: Float64Array;
 
-  constructor(readonly full: PotentialFunction, readonly lik: PotentialFunction, public beta: number) {
-    if (full.dim !== lik.dim) throw new RangeError(`TemperedTarget: potential dimensions differ (${full.dim} vs ${lik.dim})`);
-    this.dim = full.dim;
-    this.gl = new Float64Array(full.dim);
+  constructor(readonly prior: PotentialFunction, readonly lik: PotentialFunction, public beta: number) {
+    if (prior.dim !== lik.dim) throw new RangeError(`TemperedTarget: potential dimensions differ (${prior.dim} vs ${lik.dim})`);
+    this.dim = prior.dim;
+    this.gl = new Float64Array(prior.dim);
+    this.lastU = new Float64Array(prior.dim);
   }
 
+  /** The tempered target of a bound model at temperature `beta`. */
   static of(bound: BoundModel, beta: number): TemperedTarget {
-    return new TemperedTarget(bound.potentialFunction(), bound.potentialFunction({ priors: false, jacobian: false }), beta);
+    return new TemperedTarget(bound.potentialFunction({ likelihood: false }), bound.potentialFunction({ priors: false, jacobian: false }), beta);
   }
 
   logDensityGrad(u: Float64Array, grad: Float64Array): number {
-    const vf = this.full.valueAndGrad(u, grad);
-    const c = 1 - this.beta;
-    if (c === 0) {
-      for (let i = 0; i < this.dim; i++) grad[i] = -grad[i];
-      return -vf;
-    }
     const vl = this.lik.valueAndGrad(u, this.gl);
-    for (let i = 0; i < this.dim; i++) grad[i] = -grad[i] + c * this.gl[i];
-    return -vf + c * vl;
+    const vp = this.prior.valueAndGrad(u, grad);
+    this.remember(u, vl);
+    const b = this.beta;
+    for (let i = 0; i < this.dim; i++) grad[i] = -grad[i] - b * this.gl[i];
+    return b === 0 ? -vp : -vp - b * vl;
   }
 
   logDensity(u: ArrayLike<number>): number {
-    const vf = this.full.value(u);
-    const c = 1 - this.beta;
-    return c === 0 ? -vf : -vf + c * this.lik.value(u);
+    const vl = this.lik.value(u);
+    this.remember(u, vl);
+    const vp = this.prior.value(u);
+    return this.beta === 0 ? -vp : -vp - this.beta * vl;
   }
 
   /** The log likelihood ℓ(u) (NaN mapped to −Infinity). */
   logLik(u: ArrayLike<number>): number {
     const l = -this.lik.value(u);
     return Number.isNaN(l) ? -Infinity : l;
+  }
+
+  /** ℓ(u) from the last evaluation when it was at `u`, else evaluated afresh. */
+  logLikAt(u: ArrayLike<number>): number {
+    for (let i = 0; i < this.dim; i++) if (this.lastU[i] !== u[i]) return this.logLik(u);
+    return this.lastLogLik;
+  }
+
+  private remember(u: ArrayLike<number>, vl: number): void {
+    for (let i = 0; i < this.dim; i++) this.lastU[i] = u[i];
+    this.lastLogLik = Number.isNaN(vl) ? -Infinity : -vl;
   }
 }
 
@@ -80,6 +105,8 @@ export interface RejuvenationOptions {
   leapfrogSteps?: number;
   /** Initial step size (HMC, relative to the cloud's sd) or proposal scale (RWMH). */
   stepSize?: number;
+  /** HMC metric from the particle cloud after reweighting: its covariance ('dense', default) or variances ('diag'). */
+  metric?: 'dense' | 'diag';
   /** Acceptance rate the step size is scaled towards (default 0.65 for HMC, 0.3 for RWMH, 0.44 in 1-D). */
   targetAccept?: number;
 }
@@ -192,6 +219,8 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
   if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`smc: rejuvenation.steps must be a nonnegative integer, got ${steps}`);
   if (kernel !== 'hmc' && kernel !== 'rwmh') throw new RangeError(`smc: rejuvenation.kernel must be 'hmc' or 'rwmh', got '${kernel as string}'`);
   const L = rj.leapfrogSteps ?? 10;
+  const metricKind = rj.metric ?? 'dense';
+  if (metricKind !== 'dense' && metricKind !== 'diag') throw new RangeError(`smc: rejuvenation.metric must be 'dense' or 'diag', got '${metricKind as string}'`);
   if (!Number.isInteger(L) || L < 1) throw new RangeError(`smc: rejuvenation.leapfrogSteps must be a positive integer, got ${L}`);
   const d = bound.dim;
   if (d < 1) throw new RangeError('smc: the model has no parameters');
@@ -220,7 +249,6 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
   const incs: number[] = [];
   let logZ = 0;
 
-  const state = new PhasePoint(d);
   for (let stage = 1; beta < 1; stage++) {
     if (stage > maxStages) throw new Error(`smc: β reached only ${beta} after ${maxStages} stages; raise maxStages or essThreshold`);
     const rng = key.fold(stage).rng();
@@ -280,24 +308,45 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
       const sd = cloudSd(u, W, d);
       let acc = 0;
       let nAcc = 0;
+      let stageScale = scale;
       if (kernel === 'hmc') {
-        const inv = sd.map((s) => s * s);
-        const h = new Hamiltonian(kernelTarget, diagMetric(inv));
+        const h = new Hamiltonian(kernelTarget, metricKind === 'dense' ? cloudMetric(u, W, d, sd) : diagMetric(sd.map((s) => s * s)));
         const k = new StaticHmcKernel(h);
+        // One phase point per live particle; the kernel sweeps over all of them, and the step
+        // size is adapted between sweeps from the sweep's mean acceptance (a sweep's kernel
+        // depends only on earlier sweeps, so each sweep leaves π_β invariant).
+        const live: number[] = [];
+        const states: PhasePoint[] = [];
         for (let i = 0; i < P; i++) {
           if (logw[i] === -Infinity) continue;
-          state.q.set(u[i]);
-          h.evaluate(state);
-          if (!(state.lp > -Infinity)) continue;
-          for (let s = 0; s < steps; s++) {
-            const eps = scale * (0.8 + 0.4 * rng.uniform());
-            const st = k.transition(state, eps, L, rng);
-            acc += st.accept_stat;
-            nAcc++;
-          }
-          u[i] = Float64Array.from(state.q);
-          ll[i] = target.logLik(u[i]);
+          const z = new PhasePoint(d);
+          z.q.set(u[i]);
+          h.evaluate(z);
+          if (!(z.lp > -Infinity)) continue;
+          ll[i] = kernelTarget.lastLogLik;
+          live.push(i);
+          states.push(z);
         }
+        let sweepScale = scale;
+        for (let s = 0; s < steps; s++) {
+          let sweepAcc = 0;
+          for (let j = 0; j < live.length; j++) {
+            const z = states[j];
+            // A wide log-uniform jitter (×0.29 to ×3.5): one global step size cannot suit
+            // every mode of a multimodal cloud, and the spread lets narrow modes move too.
+            const eps = sweepScale * Math.exp(2.5 * (rng.uniform() - 0.5));
+            const st = k.transition(z, eps, L, rng);
+            sweepAcc += st.accept_stat;
+            // Accepted: the state is the trajectory's end, the target's last point.
+            if (sameVector(z.q, kernelTarget.lastU)) ll[live[j]] = kernelTarget.lastLogLik;
+          }
+          acc += sweepAcc;
+          nAcc += live.length;
+          stageScale = sweepScale;
+          if (live.length > 0) sweepScale = adaptScale(sweepScale, sweepAcc / live.length, targetAccept);
+        }
+        for (let j = 0; j < live.length; j++) u[live[j]] = Float64Array.from(states[j].q);
+        scale = sweepScale;
       } else {
         const prop = new Float64Array(d);
         for (let i = 0; i < P; i++) {
@@ -315,17 +364,18 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
             if (rng.uniform() < r) {
               x.set(prop);
               lp = lq;
+              ll[i] = kernelTarget.lastLogLik;
             }
           }
-          ll[i] = target.logLik(x);
         }
       }
       const rate = nAcc > 0 ? acc / nAcc : 0;
       acceptance.push(rate);
-      stepSizes.push(scale);
-      // Simple scaling towards the target acceptance rate for the next stage.
-      scale *= Math.exp(2 * (rate - targetAccept));
-      scale = Math.min(Math.max(scale, 1e-4), 10);
+      if (kernel === 'hmc') stepSizes.push(stageScale);
+      else {
+        stepSizes.push(scale);
+        scale = adaptScale(scale, rate, targetAccept);
+      }
     } else {
       acceptance.push(NaN);
       stepSizes.push(NaN);
@@ -348,6 +398,43 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
       return { mean: m, variance: v };
     },
   };
+}
+
+/** The step size (or proposal scale) moved towards the target acceptance rate: s·exp(2(rate − target)), kept in [1e-4, 10]. */
+function adaptScale(scale: number, rate: number, target: number): number {
+  const s = scale * Math.exp(2 * (rate - target));
+  return Math.min(Math.max(s, 1e-4), 10);
+}
+
+/**
+ * The dense metric whose inverse is the weighted covariance of the cloud (ridge 1e-8 of each
+ * variance); the diagonal metric from `sd` where the covariance is not positive definite.
+ */
+function cloudMetric(u: Float64Array[], W: Float64Array, d: number, sd: Float64Array): Metric {
+  const m = new Float64Array(d);
+  for (let i = 0; i < u.length; i++) for (let j = 0; j < d; j++) m[j] += W[i] * u[i][j];
+  const c = new Float64Array(d * d);
+  const x = new Float64Array(d);
+  for (let i = 0; i < u.length; i++) {
+    if (!(W[i] > 0)) continue;
+    for (let j = 0; j < d; j++) x[j] = u[i][j] - m[j];
+    for (let a = 0; a < d; a++) for (let b = 0; b <= a; b++) c[a * d + b] += W[i] * x[a] * x[b];
+  }
+  for (let a = 0; a < d; a++) {
+    for (let b = 0; b < a; b++) c[b * d + a] = c[a * d + b];
+    c[a * d + a] = c[a * d + a] > 1e-16 && Number.isFinite(c[a * d + a]) ? c[a * d + a] * (1 + 1e-8) : sd[a] * sd[a];
+  }
+  try {
+    if (c.every(Number.isFinite)) return denseMetric(c, d);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+  }
+  return diagMetric(sd.map((v) => v * v));
+}
+
+function sameVector(a: Float64Array, b: Float64Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Weighted sd of each coordinate of the cloud (1 where it is not positive and finite). */
