@@ -14,6 +14,7 @@ import { flatNames, type ChainDraws } from '../../output/draws';
 import { writeCmdStanCsv } from '../../output/cmdstan-csv';
 import { GibbsTarget } from './gibbs';
 import { runSliceChain, sliceDensities } from './slice';
+import { conjugateGibbsUpdate } from './conjugate-gibbs';
 
 export type { SummaryRow } from './summary';
 
@@ -68,6 +69,13 @@ export interface SampleOptions {
    * statements touch at most one latent, no chains), and returns their draws.
    */
   latents?: 'marginalize' | 'gibbs';
+  /**
+   * With algorithm: 'slice' and latents: 'gibbs': draw the conjugate blocks found in the IR
+   * (a Dirichlet prior on the weights of categorical latents) exactly given the latents,
+   * leaving their coordinates out of the slice updates (src/infer/mcmc/conjugate-gibbs.ts).
+   * Default true; false slices every coordinate.
+   */
+  conjugate?: boolean;
   /**
    * Warm-up with several chains: 'pooled' (default) runs the warm-ups in lockstep and gives
    * every chain the most central of the chains' metric estimates at each window (see
@@ -344,7 +352,9 @@ export function sample(bound: BoundModel, opts: SampleOptions = {}): McmcResult 
   if (settings.algorithm === 'slice') {
     const dens = sliceDensities(bound, gibbs0 ? setups.map((s) => s.g!) : null, settings.chains, opts.tensorPath);
     traced = dens.traced;
-    results = setups.map((s, c) => runSliceChain({ dim: bound.dim, logDensity: dens.logDensity[c] }, s.options));
+    if (opts.conjugate !== undefined && typeof opts.conjugate !== 'boolean') throw new RangeError(`sample: conjugate must be a boolean, got ${String(opts.conjugate)}`);
+    const exact = gibbs0 && opts.conjugate !== false ? setups.map((s) => conjugateGibbsUpdate(bound, s.g!)) : null;
+    results = setups.map((s, c) => runSliceChain({ dim: bound.dim, logDensity: dens.logDensity[c] }, { ...s.options, exactUpdate: exact?.[c] ?? undefined }));
   } else {
     results = pooled
       ? runChainsPooled(setups.map((s) => s.target), setups.map((s) => s.options))

@@ -35,6 +35,18 @@ export interface SliceTarget {
   logDensity(u: Float64Array): number;
 }
 
+/**
+ * An exact draw of some unconstrained coordinates from their conditional given the rest
+ * (a conjugate block given the latents: src/infer/mcmc/conjugate-gibbs.ts). The slice
+ * kernel calls it after `beforeTransition` and leaves `coords` out of its directions.
+ */
+export interface ExactUpdate {
+  /** The unconstrained coordinates `draw` sets (distinct, in 0..dim-1). */
+  readonly coords: readonly number[];
+  /** Overwrites q[coords] with a draw from their exact conditional given the rest of q. */
+  draw(q: Float64Array, rng: Rng): void;
+}
+
 /** TEST ONLY: deliberately wrong slice kernels, so tests can show that their checks catch one. */
 export type SliceTestBias =
   /** Take the first point drawn from the stepped-out interval whatever its density (no shrinkage). */
@@ -69,6 +81,13 @@ export interface SliceChainOptions {
    * random stream: the exact Gibbs draw of the discrete latents the density depends on.
    */
   beforeTransition?: (q: Float64Array, rng: Rng, phase: ChainPhase) => void;
+  /**
+   * Called after `beforeTransition` in every sweep: an exact draw of `exactUpdate.coords`,
+   * which the slice updates then leave alone (the directions, 'dense' ones included, span
+   * the other coordinates only). In the result these coordinates have width 0 ('diag') or
+   * zero rows and columns in the covariance ('dense').
+   */
+  exactUpdate?: ExactUpdate;
   /** Progress callback after every iteration (1..warmup+draws); divergences are always 0. */
   onIteration?: (iteration: number, phase: ChainPhase, divergences: number) => void;
   /** TEST ONLY: a deliberately wrong kernel (see {@link SliceTestBias}). Never set this for inference. */
@@ -86,7 +105,8 @@ function checkInt(name: string, v: number, min: number, where = 'runSliceChain')
  * Runs one chain of slice sampling along fixed directions (the coordinates, or with
  * `metric: 'dense'` warm-up-adapted ones): `warmup` iterations that adapt each direction's
  * width, then `draws` iterations with widths and directions fixed. One iteration is
- * `beforeTransition` (if given) followed by one slice update along every direction in order.
+ * `beforeTransition` (if given), then `exactUpdate.draw` (if given), then one slice update
+ * along every direction in order (the directions span the coordinates not drawn exactly).
  * The result has the layout of `runChain`'s: `stepsize` is the mean final width and
  * `invMetric` the per-coordinate widths ('diag') or the warm-up covariance whose Cholesky
  * factor gives the directions ('dense'); each draw's `n_leapfrog` counts density
@@ -126,25 +146,38 @@ export function runSliceChain(target: SliceTarget, options: SliceChainOptions): 
     q[i] = v;
   }
 
-  const widths = new Float64Array(dim).fill(width0);
+  // The coordinates the slice updates move: all but those drawn exactly.
+  const exact = options.exactUpdate;
+  const isExact = new Uint8Array(dim);
+  if (exact) {
+    for (const i of exact.coords) {
+      if (!Number.isInteger(i) || i < 0 || i >= dim || isExact[i]) throw new RangeError(`runSliceChain: exactUpdate.coords must be distinct integers in 0..${dim - 1}, got ${i}`);
+      isExact[i] = 1;
+    }
+  }
+  const free = Int32Array.from({ length: dim }, (_, i) => i).filter((i) => !isExact[i]);
+  const m = free.length;
+  const sub = new Float64Array(m);
+  const widths = new Float64Array(m).fill(width0);
   // Warm-up statistics: Σ t·|move_j| and Σ t over the adaptation iterations t = 1, 2, ...
-  const sumMove = new Float64Array(dim);
+  const sumMove = new Float64Array(m);
   let sumWeight = 0;
   let adaptIt = 0;
-  // Rotated directions (metric 'dense'): column j of L is D[i * dim + j]; null: coordinates.
+  // Rotated directions (metric 'dense') over the free coordinates: column j of L is
+  // D[i * m + j], moving coordinate free[i]; null: coordinates.
   let D: Float64Array | null = null;
   let cov: Float64Array | null = null;
-  const rotate = metric === 'dense' && warmup >= 200;
+  const rotate = metric === 'dense' && warmup >= 200 && m > 0;
   const covFrom = Math.floor(warmup / 4);
   const covTo = Math.floor(warmup / 2);
-  const welford = rotate ? new WelfordCovariance(dim) : null;
+  const welford = rotate ? new WelfordCovariance(m) : null;
   const base = new Float64Array(dim);
   let evals = 0;
   // The density at base + t·direction j; NaN (outside the support in floating point) is zero density.
   const f = (j: number, t: number): number => {
     evals++;
-    if (D) for (let i = 0; i < dim; i++) q[i] = base[i] + t * D[i * dim + j];
-    else q[j] = base[j] + t;
+    if (D) for (let i = 0; i < m; i++) q[free[i]] = base[free[i]] + t * D[i * m + j];
+    else q[free[j]] = base[free[j]] + t;
     const v = target.logDensity(q);
     return v === v ? v : -Infinity;
   };
@@ -154,13 +187,14 @@ export function runSliceChain(target: SliceTarget, options: SliceChainOptions): 
   const sweep = (phase: ChainPhase): DrawStats => {
     evals = 0;
     if (beforeTransition && !(bias === 'skip-latents' && iteration > 0)) beforeTransition(q, rng, phase);
+    exact?.draw(q, rng);
     iteration++;
     evals++;
     lp = target.logDensity(q);
     if (!(lp > -Infinity)) throw new RangeError('runSliceChain: the log density is not finite at the current point (at the initial point, or after the latents were drawn)');
     const adapting = phase === 'warmup';
     if (adapting) adaptIt++;
-    for (let j = 0; j < dim; j++) {
+    for (let j = 0; j < m; j++) {
       base.set(q);
       const w = widths[j];
       // The slice {t : log f(t) > logY}, logY = log f(0) - Exp(1), on the line through the current point.
@@ -201,26 +235,42 @@ export function runSliceChain(target: SliceTarget, options: SliceChainOptions): 
     if (adapting) {
       sumWeight += adaptIt;
       if (adaptIt >= ADAPT_START) {
-        for (let j = 0; j < dim; j++) {
+        for (let j = 0; j < m; j++) {
           const w = (2 * sumMove[j]) / sumWeight;
           if (w > 0 && Number.isFinite(w)) widths[j] = w;
         }
       }
-      if (welford && iteration > covFrom && iteration <= covTo) welford.add(q);
+      if (welford && iteration > covFrom && iteration <= covTo) {
+        for (let i = 0; i < m; i++) sub[i] = q[free[i]];
+        welford.add(sub);
+      }
       if (welford && iteration === covTo) {
         // Switch to the rotated directions; widths restart (in whitened units) and adapt anew.
-        cov = new Float64Array(dim * dim);
+        cov = new Float64Array(m * m);
         welford.covariance(cov);
-        for (let i = 0; i < dim; i++) for (let k = 0; k < dim; k++) cov[i * dim + k] = regularize(cov[i * dim + k], welford.count, i === k ? 1 : 0);
-        D = choleskyLower(cov, dim, 'warm-up covariance');
+        for (let i = 0; i < m; i++) for (let k = 0; k < m; k++) cov[i * m + k] = regularize(cov[i * m + k], welford.count, i === k ? 1 : 0);
+        D = choleskyLower(cov, m, 'warm-up covariance');
         widths.fill(1);
         sumMove.fill(0);
         sumWeight = 0;
         adaptIt = 0;
       }
     }
-    const meanWidth = widths.reduce((x, y) => x + y, 0) / dim;
+    const meanWidth = m ? widths.reduce((x, y) => x + y, 0) / m : 0;
     return { lp, accept_stat: 1, stepsize: meanWidth, treedepth: 0, n_leapfrog: evals, divergent: 0, energy: -lp };
+  };
+
+  // Back to the full coordinates: exactly drawn ones get width 0 / zero rows and columns.
+  const embed = (a: Float64Array, dense: boolean): Float64Array => {
+    if (m === dim) return a.slice();
+    if (!dense) {
+      const o = new Float64Array(dim);
+      for (let i = 0; i < m; i++) o[free[i]] = a[i];
+      return o;
+    }
+    const o = new Float64Array(dim * dim);
+    for (let i = 0; i < m; i++) for (let k = 0; k < m; k++) o[free[i] * dim + free[k]] = a[i * m + k];
+    return o;
   };
 
   const t0 = performance.now();
@@ -242,8 +292,8 @@ export function runSliceChain(target: SliceTarget, options: SliceChainOptions): 
     draws: drawsOut,
     stats,
     warmupStats,
-    stepsize: widths.reduce((a, b) => a + b, 0) / dim,
-    invMetric: cov ?? widths.slice(),
+    stepsize: m ? widths.reduce((a, b) => a + b, 0) / m : 0,
+    invMetric: cov ? embed(cov, true) : embed(widths, false),
     metric: cov ? 'dense' : 'diag',
     timeWarmupMs: t1 - t0,
     timeSamplingMs: t2 - t1,
