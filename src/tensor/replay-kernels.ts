@@ -39,6 +39,22 @@ export interface LoweredNode {
   backward(vals: Float64Array[], adj: Float64Array[]): void;
   /** Source of its forward / backward loop for the whole-program function (see `compileProgram`). */
   emit?(ctx: EmitContext, pass: 'forward' | 'backward'): string | undefined;
+  /** Per-element body for a fused loop (see `compileProgram`); absent when the node cannot be fused. */
+  fusion?(): FusionInfo | undefined;
+}
+
+/**
+ * How a node joins a fused loop over `i` in [0, size of slot `loop`): the slots it writes
+ * (at `i`, or through a map when `mapped`), the slots it reads (at `i`, or through a map),
+ * and its loop body per pass. `pre` and `post` run once around the loop.
+ */
+export interface FusionInfo {
+  loop: number;
+  writes: { slot: number; mapped: boolean }[];
+  reads: { slot: number; mapped: boolean }[];
+  body(ctx: EmitContext, pass: 'forward' | 'backward'): { pre?: string; body: string; post?: string };
+  /** The backward body sets the adjoint of every slot it writes at `i` back to zero once read. */
+  clears: boolean;
 }
 
 /** Names for slot arrays and captured constants inside a generated program. */
@@ -153,6 +169,22 @@ class UnaryNode implements LoweredNode {
     const dY = ctx.adj(this.y);
     return `for (let i = 0; i < ${Y}.length; i++) { const d = ${dY}[i]; if (d === 0) continue; const x = ${X}[i], y = ${Y}[i]; ${dX}[i] += ${df}; }`;
   }
+  fusion(): FusionInfo | undefined {
+    const src = this.src;
+    if (!src) return undefined;
+    return {
+      loop: this.y,
+      writes: [{ slot: this.y, mapped: false }],
+      reads: [{ slot: this.x, mapped: false }],
+      clears: true,
+      body: (ctx, pass) => {
+        const [f, df] = src;
+        if (pass === 'forward') return { body: `{ const x = ${ctx.val(this.x)}[i]; ${ctx.val(this.y)}[i] = ${f}; }` };
+        if (df === null) return { body: `${ctx.adj(this.y)}[i] = 0;` };
+        return { body: `{ const d = ${ctx.adj(this.y)}[i]; ${ctx.adj(this.y)}[i] = 0; if (d !== 0) { const x = ${ctx.val(this.x)}[i], y = ${ctx.val(this.y)}[i]; ${ctx.adj(this.x)}[i] += ${df}; } }` };
+      },
+    };
+  }
   forward(v: Float64Array[]) {
     const x = v[this.x];
     const y = v[this.y];
@@ -199,6 +231,30 @@ class BinaryNode implements LoweredNode {
     if (da === null && db === null) return '';
     return `{ ${maps} const dY = ${ctx.adj(this.y)}; for (let i = 0; i < ${Y}.length; i++) { const d = dY[i]; if (d === 0) continue; const a = ${A}[${ia}], b = ${B}[${ib}], y = ${Y}[i];
       ${da !== null ? `${ctx.adj(this.a)}[${ia}] += ${da};` : ''} ${db !== null ? `${ctx.adj(this.b)}[${ib}] += ${db};` : ''} } }`;
+  }
+  fusion(): FusionInfo | undefined {
+    const src = this.src;
+    if (!src) return undefined;
+    return {
+      loop: this.y,
+      writes: [{ slot: this.y, mapped: false }],
+      reads: [{ slot: this.a, mapped: this.am !== null }, { slot: this.b, mapped: this.bm !== null }],
+      clears: true,
+      body: (ctx, pass) => {
+        const [f, srcDa, srcDb] = src;
+        const ia = this.am ? `${ctx.constant(this.am)}[i]` : 'i';
+        const ib = this.bm ? `${ctx.constant(this.bm)}[i]` : 'i';
+        const A = ctx.val(this.a);
+        const B = ctx.val(this.b);
+        const Y = ctx.val(this.y);
+        if (pass === 'forward') return { body: `{ const a = ${A}[${ia}], b = ${B}[${ib}]; ${Y}[i] = ${f}; }` };
+        const da = this.aLive ? srcDa : null;
+        const db = this.bLive ? srcDb : null;
+        if (da === null && db === null) return { body: `${ctx.adj(this.y)}[i] = 0;` };
+        const upd = `${da !== null ? `${ctx.adj(this.a)}[${ia}] += ${da};` : ''} ${db !== null ? `${ctx.adj(this.b)}[${ib}] += ${db};` : ''}`;
+        return { body: `{ const d = ${ctx.adj(this.y)}[i]; ${ctx.adj(this.y)}[i] = 0; if (d !== 0) { const a = ${A}[${ia}], b = ${B}[${ib}], y = ${Y}[i]; ${upd} } }` };
+      },
+    };
   }
   forward(v: Float64Array[]) {
     const A = v[this.a];
@@ -248,6 +304,29 @@ class ReduceNode implements LoweredNode {
     const dX = ctx.adj(this.x);
     const dY = ctx.adj(this.y);
     return `{ const m = ${m}; for (let i = 0; i < ${n}; i++) ${dX}[i] += ${dY}[m[i]]${scale !== 1 ? ` * ${scale}` : ''}; }`;
+  }
+  fusion(): FusionInfo | undefined {
+    if (this.kind !== 'sum' && this.kind !== 'mean') return undefined;
+    const scale = this.kind === 'mean' ? 1 / this.count : 1;
+    return {
+      loop: this.x,
+      writes: [{ slot: this.y, mapped: true }],
+      reads: [{ slot: this.x, mapped: false }],
+      clears: false,
+      body: (ctx, pass) => {
+        const m = ctx.constant(this.map);
+        const X = ctx.val(this.x);
+        const Y = ctx.val(this.y);
+        if (pass === 'forward') {
+          return {
+            pre: `${Y}.fill(0);`,
+            body: `${Y}[${m}[i]] += ${X}[i];`,
+            post: scale !== 1 ? `for (let j = 0; j < ${Y}.length; j++) ${Y}[j] *= ${scale};` : '',
+          };
+        }
+        return { body: `${ctx.adj(this.x)}[i] += ${ctx.adj(this.y)}[${m}[i]]${scale !== 1 ? ` * ${scale}` : ''};` };
+      },
+    };
   }
   forward(v: Float64Array[]) {
     const X = v[this.x];
@@ -789,38 +868,110 @@ export function lowerKernel(call: KernelCall, engine: EngineLike): LoweredNode[]
   throw new TraceUnsupportedError(`kernel '${k}' has no float64 replay`);
 }
 
+/** A compiled program; see `compileProgram`. */
+export interface CompiledProgram {
+  forward(v: Float64Array[]): void;
+  backward(v: Float64Array[], a: Float64Array[]): void;
+  /** Slots whose adjoint `backward` sets back to zero after reading it (fused runs only). */
+  cleared: number[];
+}
+
 /**
  * Compiles the whole lowered program into one forward and one backward function: every
  * node's loop inline, slot arrays hoisted into locals, index maps captured as constants;
  * nodes without an emitter are called through their methods. Removes the per-node
  * dispatch that dominates on small arrays. Null when code generation is unavailable.
+ *
+ * With `slotSizes`, runs of consecutive elementwise nodes over the same number of elements
+ * (unary and broadcasting binary maps, sum and mean reductions ending a run) are fused
+ * into one loop per pass: on large arrays each unfused loop streams its operands through
+ * memory, and the fused loop reads each element while it is still in cache. A node joins
+ * a run only if every value it reads from the run is produced at the same index, so each
+ * element's forward value and its adjoint (accumulated in reverse node order) are complete
+ * when read; only the order of accumulation into broadcast operands' adjoints changes.
  */
-export function compileProgram(nodes: readonly LoweredNode[]): { forward(v: Float64Array[]): void; backward(v: Float64Array[], a: Float64Array[]): void } | null {
+export function compileProgram(
+  nodes: readonly LoweredNode[], slotSizes?: readonly number[],
+): CompiledProgram | null {
   const consts: unknown[] = [];
   const usedV = new Set<number>();
   const usedA = new Set<number>();
   const ctx: EmitContext = {
     val: (s) => (usedV.add(s), `v${s}`),
     adj: (s) => (usedA.add(s), `a${s}`),
-    constant: (x) => (consts.push(x), `C[${consts.length - 1}]`),
+    constant: (x) => (consts.push(x), `c${consts.length - 1}`),
+  };
+  // Runs of fusable nodes: [start, end) into `nodes`, with their fusion infos.
+  const groups: { start: number; end: number; infos: (FusionInfo | undefined)[] }[] = [];
+  for (let i = 0; i < nodes.length; ) {
+    const first = slotSizes ? nodes[i].fusion?.() : undefined;
+    if (!first || !slotSizes) {
+      groups.push({ start: i, end: i + 1, infos: [undefined] });
+      i++;
+      continue;
+    }
+    const n = slotSizes[first.loop];
+    const atI = new Set<number>();
+    const mapped = new Set<number>();
+    const infos: FusionInfo[] = [];
+    let j = i;
+    for (; j < nodes.length; j++) {
+      const f = j === i ? first : nodes[j].fusion?.();
+      if (!f || slotSizes[f.loop] !== n) break;
+      if (f.reads.some((r) => mapped.has(r.slot) || (r.mapped && atI.has(r.slot)))) break;
+      infos.push(f);
+      for (const w of f.writes) (w.mapped ? mapped : atI).add(w.slot);
+    }
+    groups.push({ start: i, end: j, infos: infos.length > 1 ? infos : [undefined] });
+    i = j;
+  }
+  // Adjoints the backward pass leaves zeroed (each read once, by its producer's body).
+  const cleared = new Set<number>();
+  for (const g of groups) {
+    if (g.infos[0] === undefined) continue;
+    for (const f of g.infos) if (f!.clears) for (const w of f!.writes) if (!w.mapped) cleared.add(w.slot);
+  }
+  const fused = (g: (typeof groups)[number], pass: 'forward' | 'backward'): string => {
+    const parts = g.infos.map((f) => f!.body(ctx, pass));
+    if (pass === 'backward') parts.reverse();
+    const n = slotSizes![g.infos[0]!.loop];
+    return `${parts.map((p) => p.pre ?? '').join(' ')}\nfor (let i = 0; i < ${n}; i++) {\n${parts.map((p) => p.body).join('\n')}\n}\n${parts.map((p) => p.post ?? '').join(' ')}`;
+  };
+  // Each group becomes its own small function: one function holding every loop is
+  // optimized by on-stack replacement loop by loop and deoptimized again on the next loop
+  // it has no type feedback for, so it ran mostly unoptimized for its first calls.
+  const fns: string[] = [];
+  const chunk = (pass: 'forward' | 'backward', emit: () => string): string => {
+    usedV.clear();
+    usedA.clear();
+    const code = emit();
+    const head = [...usedV].map((s) => `const v${s} = v[${s}];`).join(' ') + [...usedA].map((s) => ` const a${s} = a[${s}];`).join('');
+    const name = `${pass[0]}${fns.length}`;
+    fns.push(`function ${name}(v, a) { ${head}\n${code}\n}`);
+    return `${name}(v, a);`;
   };
   const fwd: string[] = [];
   const bwd: string[] = [];
-  nodes.forEach((n) => {
-    const code = n.emit?.(ctx, 'forward');
-    fwd.push(code ?? `${ctx.constant(n)}.forward(v);`);
-  });
-  for (let i = nodes.length - 1; i >= 0; i--) {
-    const n = nodes[i];
-    const code = n.emit?.(ctx, 'backward');
-    bwd.push(code ?? `${ctx.constant(n)}.backward(v, a);`);
+  for (const g of groups) {
+    fwd.push(chunk('forward', () => {
+      if (g.infos[0] !== undefined) return fused(g, 'forward');
+      const n = nodes[g.start];
+      return n.emit?.(ctx, 'forward') ?? `${ctx.constant(n)}.forward(v);`;
+    }));
   }
-  const head = (withAdj: boolean) =>
-    [...usedV].map((s) => `const v${s} = v[${s}];`).join(' ') + (withAdj ? [...usedA].map((s) => ` const a${s} = a[${s}];`).join('') : '');
+  for (let k = groups.length - 1; k >= 0; k--) {
+    const g = groups[k];
+    bwd.push(chunk('backward', () => {
+      if (g.infos[0] !== undefined) return fused(g, 'backward');
+      const n = nodes[g.start];
+      return n.emit?.(ctx, 'backward') ?? `${ctx.constant(n)}.backward(v, a);`;
+    }));
+  }
+  const consts0 = consts.map((_, k) => `const c${k} = C[${k}];`).join(' ');
   try {
-    const f = new Function('C', `return function forward(v) { ${head(false)}\n${fwd.join('\n')} };`)(consts) as (v: Float64Array[]) => void;
-    const b = new Function('C', `return function backward(v, a) { ${head(true)}\n${bwd.join('\n')} };`)(consts) as (v: Float64Array[], a: Float64Array[]) => void;
-    return { forward: f, backward: b };
+    const body = `${consts0}\n${fns.join('\n')}\nreturn [function forward(v) { const a = undefined; ${fwd.join(' ')} }, function backward(v, a) { ${bwd.join(' ')} }];`;
+    const [f, b] = new Function('C', body)(consts) as [(v: Float64Array[]) => void, (v: Float64Array[], a: Float64Array[]) => void];
+    return { forward: f, backward: b, cleared: [...cleared] };
   } catch {
     return null;
   }

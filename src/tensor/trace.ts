@@ -42,12 +42,19 @@ export class TracedFunction {
   ) {
     this.vals = slotSizes.map((n, i) => constants.get(i) ?? new Float64Array(n));
     this.adj = slotSizes.map((n) => new Float64Array(n));
-    this.program = compileProgram(nodes);
-    // Only parameter-dependent slots ever receive adjoints.
-    this.liveAdj = [...new Set(liveSlots)].map((i) => this.adj[i]);
+    this.program = compileProgram(nodes, slotSizes);
+    // Only parameter-dependent slots ever receive adjoints; those the compiled backward
+    // zeroes behind itself need no fill before the next pass (unless one was interrupted).
+    const live = [...new Set(liveSlots)];
+    this.liveAdj = live.map((i) => this.adj[i]);
+    const cleared = new Set(this.program?.cleared ?? []);
+    this.dirtyAdj = live.filter((i) => !cleared.has(i)).map((i) => this.adj[i]);
   }
 
   private readonly liveAdj: Float64Array[];
+  private readonly dirtyAdj: Float64Array[];
+  /** True while a backward pass runs, so a thrown pass leaves every adjoint to refill. */
+  private inBackward = false;
 
   private readonly program: ReturnType<typeof compileProgram>;
 
@@ -80,10 +87,13 @@ export class TracedFunction {
       return this.outputConst;
     }
     const v = this.value(u);
-    for (const a of this.liveAdj) a.fill(0);
+    for (const a of this.program && !this.inBackward ? this.dirtyAdj : this.liveAdj) a.fill(0);
     this.adj[this.outputSlot][0] = 1;
-    if (this.program) this.program.backward(this.vals, this.adj);
-    else for (let i = this.nodes.length - 1; i >= 0; i--) this.nodes[i].backward(this.vals, this.adj);
+    if (this.program) {
+      this.inBackward = true;
+      this.program.backward(this.vals, this.adj);
+      this.inBackward = false;
+    } else for (let i = this.nodes.length - 1; i >= 0; i--) this.nodes[i].backward(this.vals, this.adj);
     grad.set(this.adj[this.inputSlot]);
     return v;
   }
