@@ -95,7 +95,16 @@ function run(
     json = { model: model.name, method: 'vi', guide, steps: r.steps, converged: r.converged, elbo, khat, names: r.names, params: Array.from(r.params) };
     ok = r.converged;
   } else {
-    const r = smc(model, bound, { particles, seed, data });
+    const progress = lineProgressFor(process.stderr, quiet);
+    let r: ReturnType<typeof smc>;
+    try {
+      r = smc(model, bound, {
+        particles, seed, data,
+        onStage: progress ? (stage, beta, ess) => progress.update(`SMC stage ${stage}  beta ${beta.toFixed(4)}  ESS ${ess.toFixed(0)}/${particles}`, beta === 1) : undefined,
+      });
+    } finally {
+      progress?.finish();
+    }
     lines.push(`model ${model.name}: tempered SMC, ${r.weights.length} particles, ${r.betas.length - 1} stages; log evidence ${r.logZ.toFixed(4)}`);
     const w = Math.max(9, ...r.names.map((n) => n.length));
     lines.push(`${'parameter'.padEnd(w)}  ${'mean'.padStart(10)}  ${'sd'.padStart(10)}`);

@@ -2,6 +2,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LineProgress, lineProgressFor } from '../../src/cli/progress';
 import { compile, ensureBackend, vi } from '../../src';
+import { smc } from '../../src/infer/smc';
 
 beforeAll(async () => {
   await ensureBackend();
@@ -45,5 +46,17 @@ describe('vi onStep', () => {
     expect(seen.map((x) => x[2])).toEqual(Array.from(fit.elboRaw));
     expect(Number.isNaN(seen[99][3])).toBe(true); // the first window closes after step 100
     expect(Number.isFinite(seen[100][3])).toBe(true);
+  });
+});
+
+describe('smc onStage', () => {
+  it('is called once per stage with β rising to 1 and the ESS after reweighting', () => {
+    const model = compile('model m { data y: real[N]  param mu: real  mu ~ normal(0, 3)  for n in 1..N { y[n] ~ normal(mu, 1) } }');
+    const y = [0.3, 1.2, 0.8, 1.9, 1.1];
+    const seen: [number, number, number][] = [];
+    const r = smc(model, model.bind({ y }), { particles: 200, seed: 3, data: { y }, onStage: (k, b, e) => seen.push([k, b, e]) });
+    expect(seen.map((x) => x[0])).toEqual(seen.map((_, i) => i + 1));
+    expect(seen.map((x) => x[1])).toEqual(r.betas.slice(1));
+    expect(seen.map((x) => x[2])).toEqual(r.ess.slice(1));
   });
 });

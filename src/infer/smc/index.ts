@@ -129,6 +129,8 @@ export interface SmcOptions {
   maxStages?: number;
   /** Data for the prior draws (`model.simulate`): covariates and sizes; default the bound sizes. */
   data?: DataInput;
+  /** Called after each stage's reweighting with the stage number, the new β and the ESS: for progress displays. */
+  onStage?: (stage: number, beta: number, ess: number) => void;
   /**
    * Test-only kernel bug, so tests can show their checks catch it (never use for inference):
    * 'kernel-beta' rejuvenates with the previous stage's β instead of the new one.
@@ -286,6 +288,7 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
     let W = weightsFromLog(logw);
     const e = effectiveSize(W);
     ess.push(e);
+    opts.onStage?.(stage, beta, e);
     const doResample = adaptOn === 'ess' || e < resampleThr * P;
     resampled.push(doResample);
     let cur = u.slice();
