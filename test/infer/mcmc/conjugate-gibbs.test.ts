@@ -7,6 +7,7 @@
 // of w[1] and mu[k] and on the allocation frequencies. Deliberately wrong conjugate draws
 // (alpha ignored; one count off by one), in otherwise identical runs, fail the same checks.
 // Fixed seeds throughout.
+import { exactAllocationPosterior } from './exact-allocation';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile, ensureBackend } from '../../../src';
 import { tf } from '../../../src/tensor';
@@ -58,64 +59,8 @@ model tiny_w {
 const y = [-1.5, -0.8, 1.2, 2.0];
 const PRIOR_VAR = 4;
 
-const lgamma = (x: number): number => {
-  // Lanczos (g = 7, n = 9), accurate to ~1e-15 for x > 0.
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
-    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
-  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lgamma(1 - x);
-  x -= 1;
-  let a = c[0];
-  const t = x + 7.5;
-  for (let i = 1; i < 9; i++) a += c[i] / (x + i);
-  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
-};
 
-/** Exact posterior moments of w[1], mu[k] and P(z[n] = 1 | y), summing over all 2^N allocations. */
-function exactMixture(): { w1: [number, number]; mean: number[]; second: number[]; pz1: number[] } {
-  const N = y.length;
-  const A = ALPHA[0] + ALPHA[1];
-  const terms: { w: number; m: number[]; v: number[]; z: number[]; c1: number }[] = [];
-  let maxLog = -Infinity;
-  for (let mask = 0; mask < 1 << N; mask++) {
-    const z: number[] = Array.from({ length: N }, (_, n) => ((mask >> n) & 1 ? 1 : 0));
-    const c = [z.filter((k) => k === 0).length, z.filter((k) => k === 1).length];
-    // p(z) = B(alpha + c) / B(alpha) (the Dirichlet-categorical marginal).
-    let logw = lgamma(ALPHA[0] + c[0]) + lgamma(ALPHA[1] + c[1]) - lgamma(A + N);
-    const m: number[] = [];
-    const v: number[] = [];
-    for (let k = 0; k < 2; k++) {
-      const ys = y.filter((_, n) => z[n] === k);
-      const n = ys.length;
-      const s = ys.reduce((a, b) => a + b, 0);
-      const ss = ys.reduce((a, b) => a + b * b, 0);
-      // Marginal of the component's points: y_k ~ N(0, I + 4 J).
-      logw += -0.5 * (n * Math.log(2 * Math.PI) + Math.log(1 + PRIOR_VAR * n) + ss - (PRIOR_VAR * s * s) / (1 + PRIOR_VAR * n));
-      v.push(1 / (1 / PRIOR_VAR + n));
-      m.push(v[k] * s);
-    }
-    maxLog = Math.max(maxLog, logw);
-    terms.push({ w: logw, m, v, z, c1: c[0] });
-  }
-  let total = 0;
-  const mean = [0, 0];
-  const second = [0, 0];
-  const w1: [number, number] = [0, 0];
-  const pz1 = new Array<number>(N).fill(0);
-  for (const t of terms) {
-    const wt = Math.exp(t.w - maxLog);
-    total += wt;
-    for (let k = 0; k < 2; k++) {
-      mean[k] += wt * t.m[k];
-      second[k] += wt * (t.v[k] + t.m[k] ** 2);
-    }
-    // w[1] | z ~ Beta(alpha1 + c1, alpha2 + c2).
-    const a = ALPHA[0] + t.c1;
-    w1[0] += (wt * a) / (A + N);
-    w1[1] += (wt * a * (a + 1)) / ((A + N) * (A + N + 1));
-    t.z.forEach((k, n) => { if (k === 0) pz1[n] += wt; });
-  }
-  return { w1: [w1[0] / total, w1[1] / total], mean: mean.map((x) => x / total), second: second.map((x) => x / total), pz1: pz1.map((x) => x / total) };
-}
+const exactMixture = () => exactAllocationPosterior(y, PRIOR_VAR, { dirichlet: [ALPHA[0], ALPHA[1]] });
 
 /**
  * Slice + Gibbs run directly with the conjugate draws (optionally wrong ones): CHAINS

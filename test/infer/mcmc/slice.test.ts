@@ -6,6 +6,7 @@
 // sampler fails one check with probability ~6e-5), on the first and second moments. The
 // deliberately wrong kernels (no shrinkage; latents never redrawn), in otherwise identical
 // runs, fail the same checks. Fixed seeds throughout.
+import { exactAllocationPosterior } from './exact-allocation';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile, ensureBackend } from '../../../src';
 import { sample } from '../../../src/infer/mcmc';
@@ -115,44 +116,7 @@ const y = [-1.5, -0.8, 1.2, 2.0];
 const PRIOR_VAR = 4;
 const P = [0.3, 0.7];
 
-/** Exact posterior moments of mu[k] and P(z[n] = 1 | y), summing over all 2^N allocations. */
-function exactMixture(): { mean: number[]; second: number[]; pz1: number[] } {
-  const N = y.length;
-  const terms: { w: number; m: number[]; v: number[]; z: number[] }[] = [];
-  let maxLog = -Infinity;
-  for (let mask = 0; mask < 1 << N; mask++) {
-    const z: number[] = Array.from({ length: N }, (_, n) => ((mask >> n) & 1 ? 1 : 0));
-    let logw = z.reduce((a, k) => a + Math.log(P[k]), 0);
-    const m: number[] = [];
-    const v: number[] = [];
-    for (let k = 0; k < 2; k++) {
-      const ys = y.filter((_, n) => z[n] === k);
-      const n = ys.length;
-      const s = ys.reduce((a, b) => a + b, 0);
-      const ss = ys.reduce((a, b) => a + b * b, 0);
-      // Marginal of the component's points: y_k ~ N(0, I + 4 J).
-      logw += -0.5 * (n * Math.log(2 * Math.PI) + Math.log(1 + PRIOR_VAR * n) + ss - (PRIOR_VAR * s * s) / (1 + PRIOR_VAR * n));
-      v.push(1 / (1 / PRIOR_VAR + n));
-      m.push(v[k] * s);
-    }
-    maxLog = Math.max(maxLog, logw);
-    terms.push({ w: logw, m, v, z });
-  }
-  let total = 0;
-  const mean = [0, 0];
-  const second = [0, 0];
-  const pz1 = new Array<number>(N).fill(0);
-  for (const t of terms) {
-    const w = Math.exp(t.w - maxLog);
-    total += w;
-    for (let k = 0; k < 2; k++) {
-      mean[k] += w * t.m[k];
-      second[k] += w * (t.v[k] + t.m[k] ** 2);
-    }
-    t.z.forEach((k, n) => { if (k === 0) pz1[n] += w; });
-  }
-  return { mean: mean.map((x) => x / total), second: second.map((x) => x / total), pz1: pz1.map((x) => x / total) };
-}
+const exactMixture = () => exactAllocationPosterior(y, PRIOR_VAR, { fixed: P });
 
 describe('slice: a small mixture against its exact 2^N-allocation posterior', () => {
   const ex = exactMixture();
