@@ -139,6 +139,21 @@ export class GibbsTarget implements Target {
     return -v;
   }
 
+  /**
+   * Log density of θ given the latents in `z` (value only; the weights are rebuilt one-hot
+   * from `z` at each call, so it also holds for a `z` set from outside, e.g. initial values).
+   */
+  logDensity(u: ArrayLike<number>): number {
+    const { x, dim } = this;
+    x.set(u);
+    x.fill(0, dim);
+    let zi = 0;
+    for (const l of this.latents) {
+      for (let e = 0; e < l.elements; e++) x[dim + l.start + e * l.K + (this.z[zi++] - l.offset)] = 1;
+    }
+    return -this.traced.value(x);
+  }
+
   /** Flat latent names (`z.1`, ...), matching `z`. */
   latentNames(): string[] {
     return this.latents.flatMap((l) => Array.from({ length: l.elements }, (_, e) => `${l.name}.${e + 1}`));

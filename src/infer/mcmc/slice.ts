@@ -19,8 +19,6 @@
  */
 import { Key } from '../../tensor/random';
 import type { Rng } from '../../tensor/random';
-import { tf, type Tensor } from '../../tensor';
-import { traceFunction, TraceUnsupportedError, type TracedFunction } from '../../tensor/trace';
 import type { BoundModel } from '../../model/bound-model';
 import type { TransitionKernel } from '../../testing/model-types';
 import type { GibbsTarget } from './gibbs';
@@ -304,8 +302,8 @@ export function runSliceChain(target: SliceTarget, options: SliceChainOptions): 
  * The value-only log densities the slice kernel targets, one per chain: with `gibbs`
  * null, the marginal density (latents summed out; the traced potential, or the tensor
  * evaluator with `tensorPath`); otherwise the complete-data density of θ given each
- * chain's current latents `gibbs[c].z`, from one traced replay of
- * `bound.expectedPotentialTensor` at one-hot weights shared by all chains.
+ * chain's current latents `gibbs[c].z` (GibbsTarget.logDensity: the targets' one traced
+ * replay of `bound.expectedPotentialTensor`, at one-hot weights).
  */
 export function sliceDensities(bound: BoundModel, gibbs: readonly GibbsTarget[] | null, chains: number, tensorPath = false): { traced: boolean; logDensity: ((u: Float64Array) => number)[] } {
   if (!gibbs) {
@@ -314,42 +312,8 @@ export function sliceDensities(bound: BoundModel, gibbs: readonly GibbsTarget[] 
     return { traced: pot.traced, logDensity: Array.from({ length: chains }, () => (u: Float64Array) => -pot.value(u)) };
   }
   if (gibbs.length !== chains) throw new RangeError(`sliceDensities: ${gibbs.length} Gibbs targets for ${chains} chains`);
-  const dim = bound.dim;
-  const lats = gibbs[0].latents;
-  const R = lats.reduce((a, l) => a + l.elements * l.K, 0);
-  const f = (x: Tensor) => {
-    const u = tf.slice(x, [0], [dim]);
-    const weights = new Map<string, Tensor>();
-    for (const l of lats) {
-      weights.set(l.name, tf.reshape(tf.slice(x, [dim + l.start], [l.elements * l.K]), bound.latentWeightShape(l.name)));
-    }
-    return bound.expectedPotentialTensor(u, weights);
-  };
-  const x0 = new Float64Array(dim + R).fill(1);
-  for (let i = 0; i < dim; i++) x0[i] = 0.1;
-  let traced: TracedFunction;
-  try {
-    traced = traceFunction(f, x0);
-  } catch (e) {
-    if (e instanceof TraceUnsupportedError) throw new RangeError(`algorithm: 'slice' with latents: 'gibbs' needs a traceable model: ${e.message}`);
-    throw e;
-  }
-  return {
-    traced: true,
-    logDensity: gibbs.map((g) => {
-      const x = new Float64Array(dim + R);
-      return (u: Float64Array) => {
-        x.set(u);
-        // One-hot weights of the chain's current latents (GibbsTarget.z).
-        x.fill(0, dim);
-        let zi = 0;
-        for (const l of lats) {
-          for (let e = 0; e < l.elements; e++) x[dim + l.start + e * l.K + (g.z[zi++] - l.offset)] = 1;
-        }
-        return -traced.value(x);
-      };
-    }),
-  };
+  // Each chain's GibbsTarget already holds the traced complete-data potential (shared by its forks).
+  return { traced: true, logDensity: gibbs.map((g) => (u: Float64Array) => g.logDensity(u)) };
 }
 
 /** Options of {@link sliceTransitionKernel}. */
