@@ -21,6 +21,7 @@
  *   Σ⁻¹ = D⁻² − D⁻² B A⁻¹ Bᵀ D⁻²,  log|Σ| = log|A| + 2 Σ ω_i,  Σ⁻¹ B = D⁻² B A⁻¹.
  */
 import type { Rng } from '../../tensor/random';
+import { choleskyLower } from '../mcmc/hmc';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
@@ -82,16 +83,54 @@ function checkDim(dim: number): void {
   if (!Number.isInteger(dim) || dim < 1) throw new RangeError(`guide: dimension must be a positive integer, got ${dim}`);
 }
 
-/** Mean-field Gaussian: params [μ, ω], σ = exp(ω). */
-export class MeanFieldGuide implements Guide {
-  readonly kind = 'meanfield' as const;
-  readonly params: Float64Array;
+/**
+ * A deterministic stream of standard normals from a small linear congruential generator
+ * (Box–Muller): the guides' fixed-seeded initial values and the flow's Monte Carlo moments,
+ * which must not depend on (or advance) a run's Rng.
+ */
+function fixedNormals(seed: number): () => number {
+  let state = seed;
+  const unif = (): number => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return (state + 0.5) / 2147483648;
+  };
+  return () => Math.sqrt(-2 * Math.log(unif())) * Math.cos(2 * Math.PI * unif());
+}
+
+/**
+ * The Gaussian guides: a closed-form entropy, which is also the ELBO's entropy term at every
+ * ε; where u = μ + L ε is a bijection of ε the total derivative of −log q(u(ε)) is ∂H/∂θ too.
+ */
+abstract class GaussianGuide {
+  abstract readonly dim: number;
+  abstract entropy(): number;
+  abstract addEntropyGrad(scale: number, out: Float64Array): void;
+
   get noiseDim(): number {
     return this.dim;
   }
 
+  entropyTerm(): number {
+    return this.entropy();
+  }
+
+  addEntropyTermGrad(_eps: ArrayLike<number>, scale: number, out: Float64Array): void {
+    this.addEntropyGrad(scale, out);
+  }
+
+  addNegLogqGrad(_eps: ArrayLike<number>, scale: number, out: Float64Array): void {
+    this.addEntropyGrad(scale, out);
+  }
+}
+
+/** Mean-field Gaussian: params [μ, ω], σ = exp(ω). */
+export class MeanFieldGuide extends GaussianGuide implements Guide {
+  readonly kind = 'meanfield' as const;
+  readonly params: Float64Array;
+
   /** Starts at μ = init (default 0) and σ = initSd (default 1, as Stan's ADVI). */
   constructor(readonly dim: number, init?: ArrayLike<number>, initSd = 1) {
+    super();
     checkDim(dim);
     this.params = new Float64Array(2 * dim);
     if (init) {
@@ -142,18 +181,6 @@ export class MeanFieldGuide implements Guide {
     for (let i = 0; i < this.dim; i++) out[this.dim + i] += scale;
   }
 
-  addNegLogqGrad(_eps: ArrayLike<number>, scale: number, out: Float64Array): void {
-    this.addEntropyGrad(scale, out);
-  }
-
-  entropyTerm(): number {
-    return this.entropy();
-  }
-
-  addEntropyTermGrad(_eps: ArrayLike<number>, scale: number, out: Float64Array): void {
-    this.addEntropyGrad(scale, out);
-  }
-
   mean(): Float64Array {
     return this.params.slice(0, this.dim);
   }
@@ -179,15 +206,13 @@ function tri(i: number, j: number): number {
 }
 
 /** Full-rank Gaussian: params [μ, packed lower triangle of L with log diagonal]. */
-export class FullRankGuide implements Guide {
+export class FullRankGuide extends GaussianGuide implements Guide {
   readonly kind = 'fullrank' as const;
   readonly params: Float64Array;
-  get noiseDim(): number {
-    return this.dim;
-  }
 
   /** Starts at μ = init (default 0) and L = initSd · I (default 1). */
   constructor(readonly dim: number, init?: ArrayLike<number>, initSd = 1) {
+    super();
     checkDim(dim);
     this.params = new Float64Array(dim + (dim * (dim + 1)) / 2);
     if (init) {
@@ -274,18 +299,6 @@ export class FullRankGuide implements Guide {
     for (let i = 0; i < this.dim; i++) out[this.dim + tri(i, i)] += scale;
   }
 
-  addNegLogqGrad(_eps: ArrayLike<number>, scale: number, out: Float64Array): void {
-    this.addEntropyGrad(scale, out);
-  }
-
-  entropyTerm(): number {
-    return this.entropy();
-  }
-
-  addEntropyTermGrad(_eps: ArrayLike<number>, scale: number, out: Float64Array): void {
-    this.addEntropyGrad(scale, out);
-  }
-
   mean(): Float64Array {
     return this.params.slice(0, this.dim);
   }
@@ -312,22 +325,6 @@ export class FullRankGuide implements Guide {
 }
 
 
-/** Cholesky factor (lower, row-major r × r) of a symmetric positive definite matrix; throws if it is not. */
-function cholesky(a: Float64Array, r: number): Float64Array {
-  const L = new Float64Array(r * r);
-  for (let i = 0; i < r; i++) {
-    for (let j = 0; j <= i; j++) {
-      let s = a[i * r + j];
-      for (let k = 0; k < j; k++) s -= L[i * r + k] * L[j * r + k];
-      if (i === j) {
-        if (!(s > 0)) throw new RangeError('LowRankGuide: I + Bᵀ D⁻² B is not positive definite (non-finite parameters?)');
-        L[i * r + i] = Math.sqrt(s);
-      } else L[i * r + j] = s / L[j * r + j];
-    }
-  }
-  return L;
-}
-
 /** Solves (L Lᵀ) x = b in place for a Cholesky factor L (row-major r × r). */
 function cholSolve(L: Float64Array, r: number, b: Float64Array): Float64Array {
   for (let i = 0; i < r; i++) {
@@ -348,7 +345,7 @@ function cholSolve(L: Float64Array, r: number, b: Float64Array): Float64Array {
  * the module comment). Costs O(d r²) per density instead of the full-rank guide's O(d²), and
  * captures the r strongest directions of posterior correlation.
  */
-export class LowRankGuide implements Guide {
+export class LowRankGuide extends GaussianGuide implements Guide {
   readonly kind = 'lowrank' as const;
   readonly params: Float64Array;
 
@@ -359,24 +356,20 @@ export class LowRankGuide implements Guide {
    */
   constructor(readonly dim: number, readonly rank: number, init?: ArrayLike<number>, initSd = 1) {
     checkDim(dim);
+    super();
     if (!Number.isInteger(rank) || rank < 1 || rank > dim) throw new RangeError(`LowRankGuide: rank must be an integer in 1..${dim}, got ${rank}`);
     this.params = new Float64Array(dim + dim * rank + dim);
     if (init) {
       if (init.length !== dim) throw new RangeError(`LowRankGuide: init has length ${init.length}, expected ${dim}`);
       for (let i = 0; i < dim; i++) this.params[i] = init[i];
     }
-    // A small fixed linear congruential sequence through Box–Muller: deterministic, no Rng needed.
-    let state = 12345;
-    const unif = (): number => {
-      state = (state * 1103515245 + 12345) % 2147483648;
-      return (state + 0.5) / 2147483648;
-    };
+    const normal = fixedNormals(12345);
     const sd = (0.1 * initSd) / Math.sqrt(rank);
-    for (let i = 0; i < dim * rank; i++) this.params[dim + i] = sd * Math.sqrt(-2 * Math.log(unif())) * Math.cos(2 * Math.PI * unif());
+    for (let i = 0; i < dim * rank; i++) this.params[dim + i] = sd * normal();
     this.params.fill(Math.log(initSd) + 0.5 * Math.log(0.99), dim + dim * rank);
   }
 
-  get noiseDim(): number {
+  override get noiseDim(): number {
     return this.dim + this.rank;
   }
 
@@ -403,7 +396,7 @@ export class LowRankGuide implements Guide {
       a[j * r + j] += 1;
       for (let k = 0; k < j; k++) a[k * r + j] = a[j * r + k];
     }
-    return cholesky(a, r);
+    return choleskyLower(a, r, 'LowRankGuide: I + Bᵀ D⁻² B (non-finite parameters?)');
   }
 
   transform(eps: ArrayLike<number>, out = new Float64Array(this.dim)): Float64Array {
@@ -508,16 +501,8 @@ export class LowRankGuide implements Guide {
     }
   }
 
-  entropyTerm(): number {
-    return this.entropy();
-  }
-
-  addEntropyTermGrad(_eps: ArrayLike<number>, scale: number, out: Float64Array): void {
-    this.addEntropyGrad(scale, out);
-  }
-
-  addNegLogqGrad(eps: ArrayLike<number>, scale: number, out: Float64Array): void {
-    // With v = u − μ = D ε_d + B ε_r and s = Σ⁻¹ v, the total derivative of log q(u(θ, ε)):
+  override addNegLogqGrad(eps: ArrayLike<number>, scale: number, out: Float64Array): void {
+    // The map u(ε) is not a bijection here, so the entropy gradient will not do. With v = u − μ = D ε_d + B ε_r and s = Σ⁻¹ v, the total derivative of log q(u(θ, ε)):
     //   μ: the explicit Σ⁻¹ v and the path −Σ⁻¹ v cancel;
     //   B_ij: −P_ij + s_i (vᵀ P)_j − s_i ε_r,j;
     //   ω_i: D_i² (s_i² − (Σ⁻¹)_ii) − s_i ε_d,i D_i.
@@ -592,16 +577,12 @@ export class PlanarFlowGuide implements Guide {
       for (let i = 0; i < dim; i++) this.params[i] = init[i];
     }
     this.params.fill(Math.log(initSd), dim, 2 * dim);
-    let state = 4242;
-    const unif = (): number => {
-      state = (state * 1103515245 + 12345) % 2147483648;
-      return (state + 0.5) / 2147483648;
-    };
+    const normal = fixedNormals(4242);
     for (let l = 0; l < layers; l++) {
       const o = this.layerOffset(l);
       let q = 0;
       for (let i = 0; i < dim; i++) {
-        this.params[o + i] = (1 / Math.sqrt(dim)) * Math.sqrt(-2 * Math.log(unif())) * Math.cos(2 * Math.PI * unif());
+        this.params[o + i] = (1 / Math.sqrt(dim)) * normal();
         q += this.params[o + i] ** 2;
       }
       // v = log(e − 1) w / |w|² gives wᵀv = log(e − 1), m = 0 and v̂ = 0: the identity.
@@ -798,18 +779,14 @@ export class PlanarFlowGuide implements Guide {
 
   private moments(): { mean: Float64Array; cov: Float64Array[] } {
     const d = this.dim;
-    let state = 777;
-    const unif = (): number => {
-      state = (state * 1103515245 + 12345) % 2147483648;
-      return (state + 0.5) / 2147483648;
-    };
+    const normal = fixedNormals(777);
     const n = 20000;
     const mean = new Float64Array(d);
     const cov = Array.from({ length: d }, () => new Float64Array(d));
     const eps = new Float64Array(d);
     const us: Float64Array[] = [];
     for (let k = 0; k < n; k++) {
-      for (let i = 0; i < d; i++) eps[i] = Math.sqrt(-2 * Math.log(unif())) * Math.cos(2 * Math.PI * unif());
+      for (let i = 0; i < d; i++) eps[i] = normal();
       const u = this.transform(eps);
       us.push(u);
       for (let i = 0; i < d; i++) mean[i] += u[i] / n;
