@@ -15,7 +15,7 @@
  * rounding); a model whose terms couple rows (an HMM chain along them, a statistic of the
  * whole column) fails that check with a RangeError naming the data.
  */
-import type { BoundModel, PotentialFunction } from '../../model/bound-model';
+import { BoundModel, type PotentialFunction } from '../../model/bound-model';
 import type { DataValue } from '../../model/data';
 import { tf } from '../../tensor';
 import type { Rng } from '../../tensor/random';
@@ -95,7 +95,7 @@ export class MinibatchPotential implements Potential {
       data[name] = t.rank === 0 ? src.dataSync()[0] : { shape: src.shape.slice(), values: Float64Array.from(src.dataSync()) };
       if (src !== t) src.dispose();
     }
-    const b = new (this.bound.constructor as new (ir: BoundModel['ir'], d: Record<string, DataValue>, s?: BoundModel['source']) => BoundModel)(this.bound.ir, data, this.bound.source);
+    const b = new BoundModel(this.bound.ir, data, this.bound.source);
     if (b.dim !== this.dim) {
       b.dispose();
       throw new RangeError(`vi: minibatching '${this.names.join(', ')}' changes the number of parameters (${this.dim} → ${b.dim}): a parameter's size depends on the rows; local parameters cannot be subsampled this way`);
