@@ -21,6 +21,7 @@
 import type { Rng } from '../../tensor/random';
 import type { GradientTarget } from '../mcmc/hmc';
 import { effectiveSize, resample, weightsFromLog, type ResampleScheme } from '../smc/resample';
+import { logSumExp, nextIncrement } from '../smc/tempering';
 import { checkInt, checkPositive, checkTarget, keyOf, langevinStep, MALA_TARGET_ACCEPT } from './langevin';
 import type { Key } from '../../tensor/random';
 
@@ -143,32 +144,6 @@ export interface AnnealedResult {
   gradientEvals: number;
 }
 
-/** Relative conditional ESS (Σ W_i w_i)² / Σ W_i w_i² of incremental weights w_i = exp(δ h_i). */
-function relativeCess(logW: Float64Array, hv: Float64Array, delta: number): number {
-  let m = -Infinity;
-  for (let i = 0; i < hv.length; i++) if (logW[i] > -Infinity && delta * hv[i] > m) m = delta * hv[i];
-  if (!(m > -Infinity)) return 0;
-  let s1 = 0;
-  let s2 = 0;
-  for (let i = 0; i < hv.length; i++) {
-    if (logW[i] === -Infinity) continue;
-    const W = Math.exp(logW[i]);
-    const w = Math.exp(delta * hv[i] - m);
-    s1 += W * w;
-    s2 += W * w * w;
-  }
-  return s2 > 0 ? (s1 * s1) / s2 : 0;
-}
-
-function logSumExp(a: Float64Array): number {
-  let m = -Infinity;
-  for (let i = 0; i < a.length; i++) if (a[i] > m) m = a[i];
-  if (!(m > -Infinity) || m === Infinity) return m;
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += Math.exp(a[i] - m);
-  return m + Math.log(s);
-}
-
 /**
  * Runs annealed Langevin with the Feynman–Kac correction along `path` and returns the
  * weighted particles at β = 1 and the log normaliser estimate (see the module comment).
@@ -268,17 +243,8 @@ export function annealedLangevin(path: AnnealingPath, opts: AnnealedOptions = {}
     if (ladder) next = ladder[level - 1];
     else {
       const room = 1 - beta;
-      if (relativeCess(logW, hv, room) >= thr) next = 1;
-      else {
-        let lo = 0;
-        let hi = room;
-        for (let it = 0; it < 60 && hi - lo > 1e-14; it++) {
-          const mid = 0.5 * (lo + hi);
-          if (relativeCess(logW, hv, mid) >= thr) lo = mid;
-          else hi = mid;
-        }
-        next = Math.min(1, beta + (lo > 0 ? lo : hi));
-      }
+      const delta = nextIncrement(logW, hv, room, thr);
+      next = delta === room ? 1 : Math.min(1, beta + delta);
     }
     const delta = next - beta;
     const a = new Float64Array(P);

@@ -24,8 +24,10 @@ import type { Model } from '../../model/model';
 import { Key } from '../../tensor/random';
 import { denseMetric, diagMetric, Hamiltonian, PhasePoint, StaticHmcKernel, type GradientTarget, type Metric } from '../mcmc/hmc';
 import { effectiveSize, resample, weightsFromLog, type ResampleScheme } from './resample';
+import { logSumExp, nextIncrement } from './tempering';
 
 export { effectiveSize, multinomialResample, normalizeWeights, resample, residualResample, systematicResample, weightsFromLog, type ResampleScheme } from './resample';
+export { logSumExp, nextIncrement, relativeEss } from './tempering';
 export * from './filter';
 export * from './ssm';
 export * from './kalman';
@@ -164,44 +166,6 @@ export interface SmcResult {
   moments(name: string): { mean: number; variance: number };
 }
 
-/** log Σ_i exp(a_i) (−Infinity for an empty or all −Infinity input). */
-function logSumExp(a: ArrayLike<number>): number {
-  let m = -Infinity;
-  for (let i = 0; i < a.length; i++) if (a[i] > m) m = a[i];
-  if (!(m > -Infinity)) return -Infinity;
-  if (m === Infinity) return Infinity;
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += Math.exp(a[i] - m);
-  return m + Math.log(s);
-}
-
-/** Relative (conditional) ESS after an increment δ: CESS/P = (Σ W_i w_i)² / Σ W_i w_i², or ESS/P of W_i w_i, with w_i = exp(δ ℓ_i). */
-function relativeEss(logW: Float64Array, ll: Float64Array, delta: number, mode: 'cess' | 'ess'): number {
-  const n = logW.length;
-  const inc = new Float64Array(n);
-  let m = -Infinity;
-  for (let i = 0; i < n; i++) {
-    inc[i] = ll[i] === -Infinity ? (delta > 0 ? -Infinity : 0) : delta * ll[i];
-    if (logW[i] > -Infinity && inc[i] > m) m = inc[i];
-  }
-  if (!(m > -Infinity)) return 0;
-  if (mode === 'cess') {
-    let s1 = 0;
-    let s2 = 0;
-    for (let i = 0; i < n; i++) {
-      if (logW[i] === -Infinity) continue;
-      const W = Math.exp(logW[i]);
-      const w = Math.exp(inc[i] - m);
-      s1 += W * w;
-      s2 += W * w * w;
-    }
-    return s2 > 0 ? (s1 * s1) / s2 : 0;
-  }
-  const w = new Float64Array(n);
-  for (let i = 0; i < n; i++) w[i] = Math.exp(logW[i] + inc[i] - m);
-  return effectiveSize(w) / n;
-}
-
 /** Runs tempered SMC from the prior of `model` to the posterior given the data bound in `bound`. */
 export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): SmcResult {
   const P = opts.particles ?? 1000;
@@ -257,20 +221,8 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
     const lse = logSumExp(logw);
     const logW = logw.map((v) => v - lse);
 
-    // Next β: bisection on δ so that the relative (C)ESS equals thr.
     const room = 1 - beta;
-    let delta: number;
-    if (relativeEss(logW, ll, room, adaptOn) >= thr) delta = room;
-    else {
-      let lo = 0;
-      let hi = room;
-      for (let it = 0; it < 60 && hi - lo > 1e-14; it++) {
-        const mid = 0.5 * (lo + hi);
-        if (relativeEss(logW, ll, mid, adaptOn) >= thr) lo = mid;
-        else hi = mid;
-      }
-      delta = lo > 0 ? lo : hi;
-    }
+    let delta = nextIncrement(logW, ll, room, thr, adaptOn);
     const prevBeta = beta;
     const newBeta = delta === room ? 1 : Math.min(1, beta + delta);
     delta = newBeta - beta;
