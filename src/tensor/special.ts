@@ -473,12 +473,12 @@ function betaContinuedFraction(a: number, b: number, x: number): number {
 }
 
 /** Returns log Σ exp(xs) (float64); -Infinity for an empty list or all -Infinity. */
-export function logSumExpF64(xs: readonly number[]): number {
+export function logSumExpF64(xs: ArrayLike<number>): number {
   let m = -Infinity;
-  for (const x of xs) if (x > m || Number.isNaN(x)) m = x;
+  for (let i = 0; i < xs.length; i++) if (xs[i] > m || Number.isNaN(xs[i])) m = xs[i];
   if (m === -Infinity || m === Infinity || Number.isNaN(m)) return m;
   let s = 0;
-  for (const x of xs) s += Math.exp(x - m);
+  for (let i = 0; i < xs.length; i++) s += Math.exp(xs[i] - m);
   return m + Math.log(s);
 }
 

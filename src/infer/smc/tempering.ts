@@ -4,17 +4,10 @@
  * ESS of the incremental weights exp(δ ℓ_i) stays at a threshold (Zhou, Johansen & Aston 2016).
  */
 import { effectiveSize } from './resample';
+import { logSumExpF64 } from '../../tensor/special';
 
-/** log Σ_i exp(a_i) (−Infinity for an empty or all −Infinity input). */
-export function logSumExp(a: ArrayLike<number>): number {
-  let m = -Infinity;
-  for (let i = 0; i < a.length; i++) if (a[i] > m) m = a[i];
-  if (!(m > -Infinity)) return -Infinity;
-  if (m === Infinity) return Infinity;
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += Math.exp(a[i] - m);
-  return m + Math.log(s);
-}
+/** log Σ_i exp(a_i) in float64 (−Infinity for an empty or all −Infinity input). */
+export const logSumExp = logSumExpF64;
 
 /** Relative (conditional) ESS after an increment δ: CESS/P = (Σ W_i w_i)² / Σ W_i w_i², or ESS/P of W_i w_i, with w_i = exp(δ ℓ_i). */
 export function relativeEss(logW: Float64Array, ll: Float64Array, delta: number, mode: 'cess' | 'ess'): number {
