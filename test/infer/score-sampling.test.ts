@@ -5,11 +5,11 @@
 // Feynman–Kac correction and by rdMC (and rdMC's moments on a narrow Gaussian), missed by MALA started in one mode and by annealed
 // Langevin without its weights; annealed-Langevin log evidence against the closed form; and
 // RangeErrors for bad options.
+import { chainsMomentZScores as zScores } from './mcmc/hmc-helpers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile, ensureBackend } from '../../src';
 import { annealedLangevin, gaussianPath, langevinChains, isotropicMixtureTarget, rdmc, scoreSample } from '../../src/infer/score';
 import type { GradientTarget } from '../../src/infer/mcmc/hmc';
-import { mcseMean } from '../../src/infer/mcmc/diagnostics';
 import { normalKnownVariance, poissonGamma } from '../../src/testing/exact';
 import { Key } from '../../src/tensor/random';
 import { NORMAL_MEAN, POISSON_GAMMA } from './conjugate-models';
@@ -26,19 +26,6 @@ const y = (() => {
 })();
 const counts = [3, 0, 5, 2, 7, 4, 1, 3];
 
-/** z-scores of the mean and variance of `chains` against exact values, by multi-chain MCSE (as the MCMC tests). */
-function zScores(chains: Float64Array[], exact: { mean: number; variance: number }): { zMean: number; zVar: number } {
-  let s = 0;
-  let n = 0;
-  for (const c of chains) for (const x of c) {
-    s += x;
-    n++;
-  }
-  const sq = chains.map((c) => c.map((x) => (x - exact.mean) ** 2));
-  let v = 0;
-  for (const c of sq) for (const x of c) v += x;
-  return { zMean: (s / n - exact.mean) / mcseMean(chains), zVar: (v / n - exact.variance) / mcseMean(sq) };
-}
 
 /** log N(y; m1, σ²I + τ²11ᵀ): the evidence of y_i ~ N(μ, σ²), μ ~ N(m, τ²). */
 function normalEvidence(ys: number[], m: number, tau: number, sigma: number): number {

@@ -7,12 +7,12 @@
 // of w[1] and mu[k] and on the allocation frequencies. Deliberately wrong conjugate draws
 // (alpha ignored; one count off by one), in otherwise identical runs, fail the same checks.
 // Fixed seeds throughout.
+import { chainsZScore as zScore } from './hmc-helpers';
 import { exactAllocationPosterior } from './exact-allocation';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile, ensureBackend } from '../../../src';
 import { tf } from '../../../src/tensor';
 import { sample } from '../../../src/infer/mcmc';
-import { mcseMean } from '../../../src/infer/mcmc/diagnostics';
 import { GibbsTarget } from '../../../src/infer/mcmc/gibbs';
 import { runSliceChain, sliceDensities } from '../../../src/infer/mcmc/slice';
 import {
@@ -26,16 +26,6 @@ beforeAll(async () => {
   await ensureBackend();
 });
 
-/** (mean of the draws - expected) / MCSE. */
-function zScore(chains: Float64Array[], expected: number): number {
-  let s = 0;
-  let n = 0;
-  for (const c of chains) for (const x of c) {
-    s += x;
-    n++;
-  }
-  return (s / n - expected) / mcseMean(chains);
-}
 
 function expectWithin4(zs: number[], what: string): void {
   for (const z of zs) expect(Math.abs(z), `${what}: z = ${zs.map((x) => x.toFixed(2)).join(', ')}`).toBeLessThan(4);

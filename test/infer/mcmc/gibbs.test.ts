@@ -2,11 +2,11 @@
 // marginalised NUTS default, against the exact posterior of a small mixture computed by
 // summing over all 2^N allocations in float64 in the test (normal-normal conjugacy for
 // each allocation). Checks are within 4 MCSE (multi-chain, Vehtari et al. 2021).
+import { chainsZScore as z } from './hmc-helpers';
 import { exactAllocationPosterior } from './exact-allocation';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile, ensureBackend } from '../../../src';
 import { sample } from '../../../src/infer/mcmc';
-import { mcseMean } from '../../../src/infer/mcmc/diagnostics';
 
 beforeAll(async () => {
   await ensureBackend();
@@ -28,15 +28,6 @@ const P = [0.3, 0.7];
 
 const exact = () => exactAllocationPosterior(y, PRIOR_VAR, { fixed: P });
 
-function z(chains: Float64Array[], expected: number): number {
-  let s = 0;
-  let n = 0;
-  for (const c of chains) for (const x of c) {
-    s += x;
-    n++;
-  }
-  return (s / n - expected) / mcseMean(chains);
-}
 
 describe('discrete latents', () => {
   const ex = exact();

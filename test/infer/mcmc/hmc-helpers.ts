@@ -6,6 +6,7 @@
 import { expect } from 'vitest';
 import { mcseMean } from '../../../src/testing/stats';
 import type { ChainResult, Target } from '../../../src/infer/mcmc/sampler';
+import { mcseMean as mcseMeanChains } from '../../../src/infer/mcmc/diagnostics';
 
 /** Independent normals with mean 0 and the given standard deviations. */
 export function iidNormal(sds: readonly number[]): Target {
@@ -127,4 +128,21 @@ export function meanStat(r: ChainResult, key: 'treedepth' | 'accept_stat' | 'n_l
   let s = 0;
   for (const st of r.stats) s += st[key];
   return s / r.stats.length;
+}
+
+/** (mean of the pooled draws of several chains − expected) / multi-chain MCSE. */
+export function chainsZScore(chains: Float64Array[], expected: number): number {
+  let s = 0;
+  let n = 0;
+  for (const c of chains) for (const x of c) {
+    s += x;
+    n++;
+  }
+  return (s / n - expected) / mcseMeanChains(chains);
+}
+
+/** z-scores of the posterior mean and variance of `chains` against exact ones, by multi-chain MCSE. */
+export function chainsMomentZScores(chains: Float64Array[], exact: { mean: number; variance: number }): { zMean: number; zVar: number } {
+  const sq = chains.map((c) => c.map((x) => (x - exact.mean) ** 2));
+  return { zMean: chainsZScore(chains, exact.mean), zVar: chainsZScore(sq, exact.variance) };
 }

@@ -2,10 +2,10 @@
 // within 4 MCSE (multi-chain MCSE of Vehtari et al. 2021), a reduced SBC of a Bayesian
 // two-component mixture with ordered means, the mutation check (a deliberately wrong
 // kernel fails the same checks), determinism, and the CmdStan CSV output read back.
+import { chainsMomentZScores as zScores } from './hmc-helpers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile, ensureBackend } from '../../../src';
 import { sample, type SampleOptions } from '../../../src/infer/mcmc';
-import { mcseMean } from '../../../src/infer/mcmc/diagnostics';
 import { readCmdStanCsv } from '../../../src/output/cmdstan-csv';
 import { sbc } from '../../../src/testing';
 import { dirichletCategorical, normalKnownVariance, poissonGamma } from '../../../src/testing/exact';
@@ -18,21 +18,6 @@ beforeAll(async () => {
 
 const Z = 4;
 
-/** z-scores of the posterior mean and variance of `chains` against the exact ones, by multi-chain MCSE. */
-function zScores(chains: Float64Array[], exact: { mean: number; variance: number }): { zMean: number; zVar: number } {
-  let s = 0;
-  let n = 0;
-  for (const c of chains) for (const x of c) {
-    s += x;
-    n++;
-  }
-  const mean = s / n;
-  const sq = chains.map((c) => c.map((x) => (x - exact.mean) ** 2));
-  let v = 0;
-  for (const c of sq) for (const x of c) v += x;
-  v /= n;
-  return { zMean: (mean - exact.mean) / mcseMean(chains), zVar: (v - exact.variance) / mcseMean(sq) };
-}
 
 function expectExact(chains: Float64Array[], exact: { mean: number; variance: number }, label: string): void {
   const { zMean, zVar } = zScores(chains, exact);

@@ -6,11 +6,11 @@
 // sampler fails one check with probability ~6e-5), on the first and second moments. The
 // deliberately wrong kernels (no shrinkage; latents never redrawn), in otherwise identical
 // runs, fail the same checks. Fixed seeds throughout.
+import { chainsZScore as zScore } from './hmc-helpers';
 import { exactAllocationPosterior } from './exact-allocation';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile, ensureBackend } from '../../../src';
 import { sample } from '../../../src/infer/mcmc';
-import { mcseMean } from '../../../src/infer/mcmc/diagnostics';
 import { GibbsTarget } from '../../../src/infer/mcmc/gibbs';
 import { runSliceChain, sliceDensities, sliceTransitionKernel, type SliceTestBias } from '../../../src/infer/mcmc/slice';
 import { geweke, type GewekeOptions, type GewekeResult } from '../../../src/testing/geweke';
@@ -24,16 +24,6 @@ beforeAll(async () => {
   await ensureBackend();
 });
 
-/** (mean of the draws - expected) / MCSE. */
-function zScore(chains: Float64Array[], expected: number): number {
-  let s = 0;
-  let n = 0;
-  for (const c of chains) for (const x of c) {
-    s += x;
-    n++;
-  }
-  return (s / n - expected) / mcseMean(chains);
-}
 
 /** Checks the mean and second moment of one quantity's draws; returns the two z-scores. */
 function moments(chains: Float64Array[], mean: number, variance: number): [number, number] {
