@@ -4,6 +4,7 @@
 // objectives, (3) the Rényi bound's order property, (4) a rank-1 guide recovers a 2-D
 // correlated Gaussian exactly (rank 1 + diagonal can express it), (5) k̂ separates a
 // mean-field guide on a correlated target (theory: 0.8) from full-rank and low-rank fits (≈ 0).
+import { expectFdGradient } from './vi-helpers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { compile, ensureBackend } from '../../src';
@@ -123,17 +124,7 @@ describe('objective gradients against finite differences (fixed noise)', () => {
     const grad = new Float64Array(g.params.length);
     const v = f(g, pot, eps, grad);
     expect(Number.isFinite(v)).toBe(true);
-    const h = 1e-6;
-    for (let i = 0; i < g.params.length; i++) {
-      const p0 = g.params[i];
-      g.params[i] = p0 + h;
-      const up = f(g, pot, eps);
-      g.params[i] = p0 - h;
-      const dn = f(g, pot, eps);
-      g.params[i] = p0;
-      const fd = (up - dn) / (2 * h);
-      expect(Math.abs(grad[i] - fd), `param ${i}: ${grad[i]} vs ${fd}`).toBeLessThan(1e-6 * Math.max(1, Math.abs(fd)));
-    }
+    expectFdGradient(g.params, () => f(g, pot, eps), grad, 1e-6);
   });
 });
 

@@ -3,6 +3,7 @@
 // and Rényi estimators exactly and the ELBO's gradient exactly, (2) matches central finite
 // differences for a program using every operation, and (3) a user-written tempered ELBO
 // fits its known optimum q ∝ p^β on a conjugate model.
+import { expectFdGradient } from './vi-helpers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile, ensureBackend } from '../../src';
 import { Key } from '../../src/tensor/random';
@@ -88,17 +89,7 @@ describe('a program using every operation', () => {
     const { g, pot, eps } = setup(mk, 3, 4);
     const grad = new Float64Array(g.params.length);
     programWithNoise(g, pot, eps, prog, grad);
-    const h = 1e-6;
-    for (let i = 0; i < g.params.length; i++) {
-      const p0 = g.params[i];
-      g.params[i] = p0 + h;
-      const up = programWithNoise(g, pot, eps, prog);
-      g.params[i] = p0 - h;
-      const dn = programWithNoise(g, pot, eps, prog);
-      g.params[i] = p0;
-      const fd = (up - dn) / (2 * h);
-      expect(Math.abs(grad[i] - fd), `param ${i}: ${grad[i]} vs ${fd}`).toBeLessThan(1e-6 * Math.max(1, Math.abs(fd)));
-    }
+    expectFdGradient(g.params, () => programWithNoise(g, pot, eps, prog), grad, 1e-6);
   });
 });
 

@@ -3,6 +3,7 @@
 // underestimation 1/Λ_ii on a correlated Gaussian, (3) the ELBO estimator is unbiased for
 // its closed form, (4) the IWAE bound increases with K and stays below the exact log
 // evidence, (5) the guides' reparameterised gradients against finite differences.
+import { expectFdGradient } from './vi-helpers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile, ensureBackend } from '../../src';
 import type { BoundModel } from '../../src/model/bound-model';
@@ -247,18 +248,7 @@ describe('ELBO estimator', () => {
           const eps = drawNoise(rng, d, nEps);
           const grad = new Float64Array(g.params.length);
           f(g, pf, eps, grad);
-          const h = 1e-5;
-          for (let i = 0; i < g.params.length; i++) {
-            const keep = g.params[i];
-            g.params[i] = keep + h;
-            const fp = f(g, pf, eps);
-            g.params[i] = keep - h;
-            const fm = f(g, pf, eps);
-            g.params[i] = keep;
-            const fd = (fp - fm) / (2 * h);
-            const what = `${objective} ${g.kind} d=${d} param ${i}: ${grad[i]} vs ${fd}`;
-            expect(Math.abs(grad[i] - fd), what).toBeLessThan(1e-6 * Math.max(1, Math.abs(fd)));
-          }
+          expectFdGradient(g.params, () => f(g, pf, eps), grad, 1e-5, `${objective} ${g.kind} d=${d} `);
         }
       }
     }
