@@ -16,6 +16,7 @@ import { sampleCommand, parseSampleSettings, OptionError, SAMPLE_HELP, SAMPLE_VA
 import { selectCommand, parseSelectSettings, SELECT_HELP, SELECT_OPTIONS, SELECT_VALUE_OPTIONS } from './select';
 import { reportCommand, REPORT_HELP, REPORT_OPTIONS } from './report';
 import { summaryCommand, SUMMARY_HELP, SUMMARY_OPTIONS } from './summary';
+import { filterCommand, parseFilterSettings, FILTER_HELP, FILTER_OPTIONS, FILTER_VALUE_OPTIONS } from './filter';
 
 const USAGE = `mixppl: a probabilistic programming language for mixture models
 
@@ -29,6 +30,8 @@ commands:
   sample MODEL.mix             MCMC (NUTS or HMC) draws from the posterior (see 'mixppl sample --help')
   select MODEL.mix [...]       fit K = 1, 2, ... by EM and compare by BIC, AIC or ICL (see 'mixppl select --help')
   report MODEL.mix             fit and write one self-contained HTML report with plots (see 'mixppl report --help')
+  filter MODEL.mix             particle filter of an HMM or switching state-space model at fixed
+                               parameters: log Z-hat and filtering distributions (see 'mixppl filter --help')
   summary FILE.csv...          stansummary-like table of CmdStan CSV files, one per chain (see 'mixppl summary --help')
 
 options for simulate, fit and sample:
@@ -127,13 +130,15 @@ interface Args {
   positional: string[];
   data: string[];
   set: string[];
+  /** `--param NAME=VALUE` (filter), in order. */
+  param: string[];
   opts: Map<string, string>;
   flags: Set<string>;
   /** Every option given, in order (value options, flags, --data, --set). */
   given: string[];
 }
 
-const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--assignments', '--threads', '--draws', '--method', '--max-iter', '--tol', '--n-init', '--guide', '--particles', ...SAMPLE_VALUE_OPTIONS, ...SELECT_VALUE_OPTIONS]);
+const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--assignments', '--threads', '--draws', '--method', '--max-iter', '--tol', '--n-init', '--guide', '--particles', ...SAMPLE_VALUE_OPTIONS, ...SELECT_VALUE_OPTIONS, ...FILTER_VALUE_OPTIONS.filter((o) => o !== '--param')]);
 
 /** The options each command accepts (besides --help); anything else is a usage error. */
 const COMMAND_OPTIONS: Record<string, readonly string[]> = {
@@ -145,9 +150,10 @@ const COMMAND_OPTIONS: Record<string, readonly string[]> = {
   select: SELECT_OPTIONS,
   report: REPORT_OPTIONS,
   summary: SUMMARY_OPTIONS,
+  filter: FILTER_OPTIONS,
 };
 
-const HELP: Record<string, string> = { check: CHECK_HELP, ir: IR_HELP, simulate: SIMULATE_HELP, fit: FIT_HELP, sample: SAMPLE_HELP, select: SELECT_HELP, report: REPORT_HELP, summary: SUMMARY_HELP };
+const HELP: Record<string, string> = { check: CHECK_HELP, ir: IR_HELP, simulate: SIMULATE_HELP, fit: FIT_HELP, sample: SAMPLE_HELP, select: SELECT_HELP, report: REPORT_HELP, summary: SUMMARY_HELP, filter: FILTER_HELP };
 
 function isCommand(name: string): boolean {
   return Object.hasOwn(HELP, name);
@@ -160,12 +166,13 @@ const THREADS_COMMANDS = ['simulate', 'fit', 'sample', 'select', 'report'];
 const FIT_METHODS = ['em', 'map', 'mle', 'nuts', 'hmc', 'mh', ...APPROX_METHODS];
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { positional: [], data: [], set: [], opts: new Map(), flags: new Set(), given: [] };
+  const a: Args = { positional: [], data: [], set: [], param: [], opts: new Map(), flags: new Set(), given: [] };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
     if (x.startsWith('--')) a.given.push(x);
     if (x === '--data') a.data.push(need(argv, ++i, x));
     else if (x === '--set') a.set.push(need(argv, ++i, x));
+    else if (x === '--param') a.param.push(need(argv, ++i, x));
     else if (VALUE_OPTS.has(x)) a.opts.set(x, need(argv, ++i, x));
     else if (x.startsWith('--')) a.flags.add(x);
     else if (!a.command) a.command = x;
@@ -354,6 +361,16 @@ export async function main(argv: string[]): Promise<number> {
       }
       await useBackend(backend);
       return reportCommand(r.model, loadData(a), { modelFile: r.name, modelSource: r.text, dataFiles: a.data, sets: a.set, opts: a.opts, flags: a.flags });
+    }
+    case 'filter': {
+      const settings = parseFilterSettings(a.opts, a.param);
+      const r = loadModel(a.positional[0]);
+      if (!r.model) {
+        process.stderr.write(renderDiagnostics(r.diagnostics, { name: r.name, text: r.text }) + '\n');
+        return 1;
+      }
+      await useBackend(backend);
+      return filterCommand(r.model, loadData(a), settings);
     }
     case 'summary': {
       checkOptions({ ...a, positional: [] }, 'summary', COMMAND_OPTIONS.summary);
