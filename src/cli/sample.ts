@@ -29,7 +29,7 @@ export const RHAT_LIMIT = 1.01;
 
 /** The value options `mixppl sample` reads (besides --data, --set and --backend). */
 export const SAMPLE_VALUE_OPTIONS = [
-  '--chains', '--warmup', '--draws', '--thin', '--seed', '--algorithm', '--metric', '--delta', '--max-depth', '--init', '--output-dir', '--latents',
+  '--chains', '--warmup', '--draws', '--thin', '--seed', '--algorithm', '--metric', '--delta', '--max-depth', '--init', '--output-dir', '--latents', '--chain-update', '--csmc-particles',
 ] as const;
 
 /** The flags `mixppl sample` reads. */
@@ -55,6 +55,10 @@ options:
                         slice: univariate slice updates along fixed directions, no gradients)
   --latents NAME        marginalize | gibbs (default marginalize: discrete latents summed out;
                         gibbs: drawn from their exact conditionals each iteration, as JAGS)
+  --chain-update NAME   with --latents gibbs, how an HMM chain's path is drawn: ffbs (default:
+                        exact forward filtering, backward sampling) | csmc (conditional SMC with
+                        ancestor sampling: particle Gibbs)
+  --csmc-particles N    particles of each conditional SMC sweep (default 20)
   --metric NAME         auto | diag | dense (default auto: dense up to 30 dimensions)
   --delta X             target acceptance statistic, in (0, 1) (default 0.8; 0.234 for mh)
   --max-depth N         NUTS maximum tree depth (default 10)
@@ -88,6 +92,8 @@ export interface SampleCliSettings {
   seed: number;
   algorithm: 'nuts' | 'hmc' | 'mh' | 'slice';
   latents: 'marginalize' | 'gibbs';
+  chainUpdate?: 'ffbs' | 'csmc';
+  csmcParticles?: number;
   metric: 'diag' | 'dense' | 'auto';
   delta: number;
   maxDepth: number;
@@ -133,6 +139,9 @@ export function parseSampleSettings(opts: Map<string, string>, flags: Set<string
   }
   if (opts.get('--init') === '') throw new OptionError('--init needs a file name');
   if (opts.get('--output-dir') === '') throw new OptionError('--output-dir needs a folder name');
+  if ((opts.has('--chain-update') || opts.has('--csmc-particles')) && opts.get('--latents') !== 'gibbs') {
+    throw new OptionError('--chain-update and --csmc-particles go with --latents gibbs');
+  }
   return {
     chains: intOption(opts, '--chains', 4, 1),
     warmup: intOption(opts, '--warmup', 1000, 0),
@@ -141,6 +150,8 @@ export function parseSampleSettings(opts: Map<string, string>, flags: Set<string
     seed: intOption(opts, '--seed', 1, Number.MIN_SAFE_INTEGER),
     algorithm: given,
     latents: choiceOption(opts, '--latents', ['marginalize', 'gibbs'] as const, 'marginalize'),
+    ...(opts.has('--chain-update') ? { chainUpdate: choiceOption(opts, '--chain-update', ['ffbs', 'csmc'] as const, 'ffbs') } : {}),
+    ...(opts.has('--csmc-particles') ? { csmcParticles: intOption(opts, '--csmc-particles', 20, 2) } : {}),
     metric: choiceOption(opts, '--metric', ['auto', 'diag', 'dense'] as const, 'auto'),
     delta,
     maxDepth: intOption(opts, '--max-depth', 10, 1),
@@ -294,7 +305,7 @@ export function sampleCommand(model: Model, data: Record<string, DataValue>, set
     r = sample(bm, {
       chains: settings.chains, warmup: settings.warmup, draws: settings.draws, thin: settings.thin, seed: settings.seed,
       algorithm: settings.algorithm, metric: settings.metric, delta: settings.delta, maxTreeDepth: settings.maxDepth,
-      init, latents: settings.latents,
+      init, latents: settings.latents, chainUpdate: settings.chainUpdate, csmcParticles: settings.csmcParticles,
       onIteration: progress ? (c, it, phase, div) => progress.update(c, it, phase, div) : undefined,
     });
   } catch (e) {

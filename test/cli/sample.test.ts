@@ -57,6 +57,8 @@ describe('parseSampleSettings', () => {
     ['--algorithm', 'gibbs', /--algorithm: 'gibbs' is not one of nuts, hmc, mh, slice/],
     ['--latents', 'sum', /--latents: 'sum' is not one of marginalize, gibbs/],
     ['--metric', 'unit', /--metric: 'unit' is not one of auto, diag, dense/],
+    ['--chain-update', 'csmc', /--chain-update and --csmc-particles go with --latents gibbs/],
+    ['--csmc-particles', '10', /go with --latents gibbs/],
   ])('%s %j is a usage error', (name, value, message) => {
     expect(() => parseSampleSettings(opts({ [name]: value }), new Set())).toThrow(OptionError);
     expect(() => parseSampleSettings(opts({ [name]: value }), new Set())).toThrow(message);

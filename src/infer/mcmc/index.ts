@@ -66,9 +66,18 @@ export interface SampleOptions {
    * Discrete latents: 'marginalize' (default) sums them out and samples the parameters by
    * NUTS/HMC; 'gibbs' keeps them in the state, draws each from its exact conditional
    * before every NUTS/HMC transition of the parameters given them (models whose
-   * statements touch at most one latent, no chains), and returns their draws.
+   * statements touch at most one latent; a chain's whole path is one block, see
+   * `chainUpdate`), and returns their draws.
    */
   latents?: 'marginalize' | 'gibbs';
+  /**
+   * With latents: 'gibbs', how a chain latent's path is drawn given the parameters: 'ffbs'
+   * (default: exact forward filtering, backward sampling) or 'csmc' (one sweep of
+   * conditional SMC with ancestor sampling from the current path: particle Gibbs).
+   */
+  chainUpdate?: 'ffbs' | 'csmc';
+  /** Particles of each conditional SMC sweep with chainUpdate: 'csmc' (default 20). */
+  csmcParticles?: number;
   /**
    * With algorithm: 'slice' and latents: 'gibbs': draw the conjugate blocks found in the IR
    * (a Dirichlet prior on the weights of categorical latents) exactly given the latents,
@@ -284,7 +293,8 @@ export function sample(bound: BoundModel, opts: SampleOptions = {}): McmcResult 
   if (gibbs && opts.tensorPath) throw new RangeError("sample: latents: 'gibbs' runs on the traced potential only");
   // Gibbs: one traced complete-data potential, shared by the chains' targets (each keeps its
   // own latent state). Otherwise the marginal potential.
-  const gibbs0 = gibbs ? new GibbsTarget(bound) : null;
+  const gibbs0 = gibbs ? new GibbsTarget(bound, undefined, { chainUpdate: opts.chainUpdate, particles: opts.csmcParticles }) : null;
+  if (!gibbs && (opts.chainUpdate !== undefined || opts.csmcParticles !== undefined)) throw new RangeError("sample: chainUpdate and csmcParticles go with latents: 'gibbs'");
   const latentNames = gibbs0?.latentNames() ?? [];
   let target: Target | null = null;
   let traced = true;
