@@ -10,7 +10,7 @@ import type { Model } from '../model/model';
 import type { DataValue } from '../model/data';
 import { vi } from '../infer/vi';
 import { smc } from '../infer/smc';
-import { scoreSample, SCORE_METHODS, type ScoreMethod } from '../infer/score';
+import { scoreSample, SCORE_METHODS, type ScoreMethod, type ScoreProgress } from '../infer/score';
 import { formatSummary } from '../infer/mcmc/summary';
 import { OptionError } from './sample';
 import { lineProgressFor } from './progress';
@@ -51,7 +51,7 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
   if (!Number.isInteger(warmup) || warmup < 0) throw new OptionError(`--warmup must be a nonnegative integer, got '${warmupRaw}'`);
   const bound = model.bind(data);
   try {
-    if (method !== 'vi' && method !== 'smc') return runScore(model, bound, method, opts, { seed, chains, draws, warmup });
+    if (method !== 'vi' && method !== 'smc') return runScore(model, bound, method, opts, { seed, chains, draws, warmup, quiet: flags.has('--quiet') });
     return run(model, bound, data, method, opts, { seed, guide, steps, particles, quiet: flags.has('--quiet') });
   } catch (e) {
     // The families' own failures (no continuous parameters, a run that cannot proceed)
@@ -123,12 +123,33 @@ function run(
   return ok ? 0 : 3;
 }
 
+/** The progress line of a score-based run. */
+export function scoreProgressLine(p: ScoreProgress): string {
+  switch (p.method) {
+    case 'annealed-langevin':
+      return `annealed Langevin level ${p.step}  beta ${p.beta.toFixed(4)}  ESS ${p.ess.toFixed(0)}/${p.particles}`;
+    case 'rdmc':
+      return `rdMC step ${p.step}/${p.of}  inner ESS ${p.innerEss.toFixed(1)}`;
+    default:
+      return `${p.method === 'mala' ? 'MALA' : 'Langevin'} ${p.phase} ${p.step}/${p.of}  acceptance ${p.accept.toFixed(3)}`;
+  }
+}
+
 function runScore(
   model: Model, bound: ReturnType<Model['bind']>, method: ScoreMethod, opts: Map<string, string>,
-  { seed, chains, draws, warmup }: { seed: number; chains: number; draws: number; warmup: number },
+  { seed, chains, draws, warmup, quiet }: { seed: number; chains: number; draws: number; warmup: number; quiet: boolean },
 ): number {
   const particle = method === 'annealed-langevin' || method === 'rdmc';
-  const r = scoreSample(bound, { method, seed, chains, draws, ...(particle ? {} : { warmup }) });
+  const progress = lineProgressFor(process.stderr, quiet);
+  let r: ReturnType<typeof scoreSample>;
+  try {
+    r = scoreSample(bound, {
+      method, seed, chains, draws, ...(particle ? {} : { warmup }),
+      onProgress: progress ? (p) => progress.update(scoreProgressLine(p), false) : undefined,
+    });
+  } finally {
+    progress?.finish();
+  }
   const what = {
     langevin: 'unadjusted Langevin (biased by O(step size))',
     mala: 'MALA (Metropolis-adjusted Langevin)',

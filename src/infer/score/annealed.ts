@@ -118,6 +118,8 @@ export interface AnnealedOptions {
    * resampling switched off), so a test can show the correction matters.
    */
   _testBias?: 'no-weights';
+  /** Called after each level with the level, its β, the ESS after reweighting and the number of particles. */
+  onLevel?: (level: number, beta: number, ess: number, particles: number) => void;
 }
 
 /** The output of {@link annealedLangevin}: a weighted cloud that targets π, and log Ẑ. */
@@ -306,6 +308,7 @@ export function annealedLangevin(path: AnnealingPath, opts: AnnealedOptions = {}
       acceptance.push(NaN);
       stepSizes.push(NaN);
     }
+    opts.onLevel?.(level, beta, ess[ess.length - 1], P);
   }
   return {
     particles: u, weights: weightsFromLog(logw), lp: ltar.slice(), logZ, betas, ess, resampled, acceptance, stepSizes, gradientEvals: evals,

@@ -89,7 +89,20 @@ export interface ScoreSampleOptions {
   center?: number | ArrayLike<number>;
   /** rdMC: standardisation scale (default 1). */
   scale?: number | ArrayLike<number>;
+  /**
+   * Progress: Langevin/MALA after each iteration (phase 'warmup' or 'sampling', all chains,
+   * detail = mean acceptance), annealed Langevin after each level (detail = β, ess), rdMC after
+   * each reverse step (detail = mean inner ESS). `step` is 1-based; `of` is unknown (NaN) for
+   * the adaptive annealing ladder.
+   */
+  onProgress?: (p: ScoreProgress) => void;
 }
+
+/** What {@link ScoreSampleOptions.onProgress} gets. */
+export type ScoreProgress =
+  | { method: 'langevin' | 'mala'; phase: 'warmup' | 'sampling'; step: number; of: number; accept: number }
+  | { method: 'annealed-langevin'; step: number; beta: number; ess: number; particles: number }
+  | { method: 'rdmc'; step: number; of: number; innerEss: number };
 
 /**
  * The draws of a score-based run in the MCMC result format, with the method and, for
@@ -169,6 +182,7 @@ export function scoreSample(bound: BoundModel, opts: ScoreSampleOptions): ScoreR
     const run = langevinChains(target, {
       method: method === 'mala' ? 'mala' : 'ula', chains, warmup, draws, thin, stepSize: opts.stepSize, targetAccept: opts.targetAccept,
       precondition: opts.precondition, init: opts.init, initRadius: opts.initRadius, key,
+      onIteration: opts.onProgress ? (phase, step, of, accept) => opts.onProgress!({ method: method as 'langevin' | 'mala', phase, step, of, accept }) : undefined,
     });
     chainsOut = run.chains.map((c) => ({
       unconstrained: c.draws,
@@ -193,6 +207,7 @@ export function scoreSample(bound: BoundModel, opts: ScoreSampleOptions): ScoreR
     if (method === 'annealed-langevin') {
       const r = annealedLangevin(gaussianPath(target, opts.reference ?? {}), {
         particles: total, essThreshold: opts.essThreshold, betas: opts.betas, moveSteps: opts.moveSteps, stepSize: opts.stepSize, key,
+        onLevel: opts.onProgress ? (step, beta, ess, particles) => opts.onProgress!({ method: 'annealed-langevin', step, beta, ess, particles }) : undefined,
       });
       const idx = resampleEqual(r.weights, total, key.fold(0xfffffff0).rng());
       us = Array.from(idx, (i) => r.particles[i].slice());
@@ -207,6 +222,7 @@ export function scoreSample(bound: BoundModel, opts: ScoreSampleOptions): ScoreR
       const r = rdmc(target, {
         chains: total, horizon: opts.horizon, earlyStop: opts.earlyStop, steps: opts.steps, innerSamples: opts.innerSamples,
         innerSteps: opts.innerSteps, timeGrid: opts.timeGrid, bridge: opts.bridge, poolSamples: opts.poolSamples, referenceSd: rdmcReferenceSd(opts.reference), center: opts.center, scale: opts.scale, key,
+        onStep: opts.onProgress ? (step, of, innerEss) => opts.onProgress!({ method: 'rdmc', step, of, innerEss }) : undefined,
       });
       us = r.samples;
       lps = r.lp;

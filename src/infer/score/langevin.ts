@@ -65,6 +65,8 @@ export interface LangevinOptions {
   seed?: number;
   /** Random key (takes precedence over `seed`). */
   key?: Key;
+  /** Called after each iteration (all chains) with the phase, the 1-based iteration in it, its length and the mean acceptance. */
+  onIteration?: (phase: 'warmup' | 'sampling', iteration: number, of: number, accept: number) => void;
 }
 
 /** Per-chain output of {@link langevinChains}. */
@@ -271,6 +273,7 @@ export function langevinChains(target: GradientTarget, opts: LangevinOptions = {
       }
     }
     if (adapt) h = da.learn(accSum / C);
+    opts.onIteration?.('warmup', it + 1, warmup, accSum / C);
     if (precondition && it === half - 1 && wn > 1) {
       // Stan's regularisation: shrink towards 1e-3 with weight 5 / (n + 5).
       for (let i = 0; i < d; i++) {
@@ -305,6 +308,7 @@ export function langevinChains(target: GradientTarget, opts: LangevinOptions = {
       chains[c].lp[k] = lp[c];
       chains[c].accept[k] = acc;
     }
+    opts.onIteration?.('sampling', k + 1, draws, accTotal / ((k + 1) * C));
   }
   const t2 = performance.now();
   return {

@@ -105,6 +105,8 @@ export interface RdmcOptions {
   scale?: number | ArrayLike<number>;
   seed?: number;
   key?: Key;
+  /** Called after each reverse step with the 1-based step, the number of steps and the step's mean inner ESS. */
+  onStep?: (step: number, of: number, innerEss: number) => void;
 }
 
 /** The output of {@link rdmc}. */
@@ -345,6 +347,7 @@ export function rdmc(target: GradientTarget, opts: RdmcOptions = {}): RdmcResult
       }
       for (let i = 0; i < d; i++) y[i] = A * mean[i] + B * y[i] + nsd * rng.normal();
     }
+    opts.onStep?.(k + 1, K, innerEss[k]);
   }
   // Final draw: one x₀ from q_δ(· | y) per chain.
   const samples: Float64Array[] = [];
