@@ -16,6 +16,7 @@ export type { IRProgram } from './ir/types';
 export { em, type EmOptions, type EmResult } from './infer/em';
 export { optimize, type OptimizeOptions, type OptimizeResult } from './infer/optimize';
 export { sample, sampleLatents, McmcResult, type SampleOptions, type McmcChain, type SamplerDiagnostics, type SummaryRow } from './infer/mcmc';
+export { sampleParallel, type ParallelSampleOptions } from './infer/mcmc/parallel';
 export { stephensKL, ecr, relabelByOrder, applyPermutation } from './infer/mcmc/relabel';
 export {
   smc, particleFilter, ffbsi, conditionalSmc, particleGibbs, hmmFromModel, switchingLgssmFromModel, hmmSsm, linearGaussianSsm, switchingLgssm,

@@ -28,7 +28,7 @@ const opts = (o: Record<string, string>) => new Map(Object.entries(o));
 describe('parseSampleSettings', () => {
   it('has Stan-like defaults', () => {
     expect(parseSampleSettings(new Map(), new Set())).toEqual({
-      chains: 4, warmup: 1000, draws: 1000, thin: 1, seed: 1, algorithm: 'nuts', latents: 'marginalize', metric: 'auto',
+      chains: 4, warmup: 1000, draws: 1000, thin: 1, seed: 1, algorithm: 'nuts', latents: 'marginalize', parallelChains: 1, metric: 'auto',
       delta: 0.8, maxDepth: 10, init: undefined, outputDir: undefined, quiet: false,
     });
   });
@@ -37,9 +37,10 @@ describe('parseSampleSettings', () => {
     const s = parseSampleSettings(opts({
       '--chains': '2', '--warmup': '0', '--draws': '5', '--thin': '3', '--seed': '-7', '--algorithm': 'hmc',
       '--metric': 'dense', '--delta': '0.95', '--max-depth': '6', '--init': 'i.json', '--output-dir': 'out', '--latents': 'gibbs',
+      '--chain-update': 'csmc', '--csmc-particles': '12', '--parallel-chains': '2',
     }), new Set(['--quiet']));
     expect(s).toEqual({
-      chains: 2, warmup: 0, draws: 5, thin: 3, seed: -7, algorithm: 'hmc', latents: 'gibbs', metric: 'dense',
+      chains: 2, warmup: 0, draws: 5, thin: 3, seed: -7, algorithm: 'hmc', latents: 'gibbs', parallelChains: 2, chainUpdate: 'csmc', csmcParticles: 12, metric: 'dense',
       delta: 0.95, maxDepth: 6, init: 'i.json', outputDir: 'out', quiet: true,
     });
   });
@@ -59,6 +60,7 @@ describe('parseSampleSettings', () => {
     ['--metric', 'unit', /--metric: 'unit' is not one of auto, diag, dense/],
     ['--chain-update', 'csmc', /--chain-update and --csmc-particles go with --latents gibbs/],
     ['--csmc-particles', '10', /go with --latents gibbs/],
+    ['--parallel-chains', '0', /--parallel-chains must be at least 1/],
   ])('%s %j is a usage error', (name, value, message) => {
     expect(() => parseSampleSettings(opts({ [name]: value }), new Set())).toThrow(OptionError);
     expect(() => parseSampleSettings(opts({ [name]: value }), new Set())).toThrow(message);
@@ -173,6 +175,15 @@ function minimalCsv(text: string): { header: string[]; rows: number[][] } {
 }
 
 describe('mixppl sample (the binary)', () => {
+  it('--parallel-chains 2 prints the same table as one thread (the same draws)', () => {
+    const strip = (out: string) => out.replace(/; [\d.]+ s$/m, '');
+    const one = mixppl('sample', ...GALAXIES, ...SHORT, '--seed', '5');
+    const two = mixppl('sample', ...GALAXIES, ...SHORT, '--seed', '5', '--parallel-chains', '2');
+    expect([0, 3], two.stderr).toContain(two.code);
+    expect(two.code).toBe(one.code);
+    expect(strip(two.stdout)).toBe(strip(one.stdout));
+  }, 120_000);
+
   it('samples galaxies with K = 3 from an init file and writes CSV, JSON and summary files', () => {
     const init = join(tmp, 'galaxies-init.json');
     writeFileSync(init, JSON.stringify({ mu: [9.7, 21, 23], sigma: [1, 1, 1], w: [0.1, 0.8, 0.1] }));

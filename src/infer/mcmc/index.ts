@@ -8,7 +8,7 @@
  */
 import { Key } from '../../tensor/random';
 import type { BoundModel, ParamValues } from '../../model/bound-model';
-import { runChain, runChainsPooled, type ChainPhase, type DrawStats, type RunChainOptions, type Target, type TestBias } from './sampler';
+import { runChain, pooledChains, poolEstimates, type ChainPhase, type ChainResult, type DrawStats, type RunChainOptions, type Target, type TestBias } from './sampler';
 import { summarize, formatSummary, type SummaryRow } from './summary';
 import { flatNames, type ChainDraws } from '../../output/draws';
 import { writeCmdStanCsv } from '../../output/cmdstan-csv';
@@ -267,6 +267,44 @@ function checkCount(name: string, v: number, min: number): void {
  * console.log(fit.formatSummary(), fit.diagnostics.warnings);
  */
 export function sample(bound: BoundModel, opts: SampleOptions = {}): McmcResult {
+  const plan = planSampling(bound, opts);
+  const chains = Array.from({ length: plan.settings.chains }, (_, c) => c);
+  return assembleResult(bound, plan, runPlannedChains(bound, plan, chains));
+}
+
+/** What every chain of a run shares: the checked settings, the target(s) and the per-chain setup. @internal */
+export interface SamplingPlan {
+  settings: McmcResult['settings'];
+  opts: SampleOptions;
+  t0: number;
+  traced: boolean;
+  latentNames: string[];
+  initSource: 'given' | number;
+  pooled: boolean;
+  /** The setup of chain c (its target, checked initial point, options). */
+  setup(c: number): ChainSetup;
+  /** Slice: each listed chain's density (and exact updates); computed for the chains given. */
+  gibbs0: GibbsTarget | null;
+}
+
+/** One chain ready to run. @internal */
+export interface ChainSetup {
+  target: Target;
+  options: RunChainOptions;
+  init: Float64Array;
+  zDraws: Int32Array[];
+  g: GibbsTarget | null;
+}
+
+/** A finished chain as `assembleResult` takes it (also what a worker sends back). @internal */
+export interface FinishedChain {
+  result: ChainResult;
+  init: Float64Array;
+  zDraws: Int32Array[] | null;
+}
+
+/** Checks the options and prepares the shared state of a run (`sample`, `sampleParallel`'s workers). @internal */
+export function planSampling(bound: BoundModel, opts: SampleOptions = {}): SamplingPlan {
   const settings = {
     chains: opts.chains ?? 4,
     warmup: opts.warmup ?? 1000,
@@ -323,7 +361,7 @@ export function sample(bound: BoundModel, opts: SampleOptions = {}): McmcResult 
     throw new RangeError(`sample: adaptation must be 'pooled' or 'per-chain', got '${String(opts.adaptation)}'`);
   }
   // Per chain: its target (its own latent state under Gibbs), a checked initial point, options.
-  const setups = Array.from({ length: settings.chains }, (_, c) => {
+  const setup = (c: number): ChainSetup => {
     const [initKey, chainKey] = root.fold(c).split(2);
     const initRng = initKey.rng();
     const given = userInits.length ? userInits[userInits.length === 1 ? 0 : c] : undefined;
@@ -356,41 +394,70 @@ export function sample(bound: BoundModel, opts: SampleOptions = {}): McmcResult 
       } : undefined,
       onIteration: opts.onIteration ? (it, phase, div) => opts.onIteration!(c, it, phase, div) : undefined,
     };
-    return { target: t, options, init, zDraws, gibbs: g !== null, g };
-  });
-  let results;
+    return { target: t, options, init, zDraws, g };
+  };
+  if (opts.conjugate !== undefined && typeof opts.conjugate !== 'boolean') throw new RangeError(`sample: conjugate must be a boolean, got ${String(opts.conjugate)}`);
+  return { settings, opts, t0, traced, latentNames, initSource: userInits.length ? 'given' : radius, pooled, setup, gibbs0 };
+}
+
+/**
+ * Runs the listed chains of a plan (all of them for `sample`; a worker's share for
+ * `sampleParallel`). `pool`, when given, pools the warm-up window estimates across threads;
+ * otherwise the listed chains pool among themselves.
+ * @internal
+ */
+export function runPlannedChains(bound: BoundModel, plan: SamplingPlan, chains: readonly number[]): FinishedChain[] {
+  const steps = plannedChainSteps(bound, plan, chains);
+  let r = steps.next();
+  const kind = plan.settings.metric;
+  while (!r.done) r = steps.next(poolEstimates(r.value, kind, bound.dim));
+  return r.value;
+}
+
+/** `runPlannedChains` as a generator over the pooled warm-up's window ends (see `pooledChains`). @internal */
+export function* plannedChainSteps(bound: BoundModel, plan: SamplingPlan, chains: readonly number[]): Generator<Float64Array[], FinishedChain[], Float64Array> {
+  const { settings, opts, gibbs0 } = plan;
+  const setups = chains.map((c) => plan.setup(c));
+  let results: ChainResult[];
   if (settings.algorithm === 'slice') {
-    const dens = sliceDensities(bound, gibbs0 ? setups.map((s) => s.g!) : null, settings.chains, opts.tensorPath);
-    traced = dens.traced;
-    if (opts.conjugate !== undefined && typeof opts.conjugate !== 'boolean') throw new RangeError(`sample: conjugate must be a boolean, got ${String(opts.conjugate)}`);
+    const dens = sliceDensities(bound, gibbs0 ? setups.map((s) => s.g!) : null, setups.length, opts.tensorPath);
+    plan.traced = dens.traced;
     const exact = gibbs0 && opts.conjugate !== false ? setups.map((s) => conjugateGibbsUpdate(bound, s.g!)) : null;
-    results = setups.map((s, c) => runSliceChain({ dim: bound.dim, logDensity: dens.logDensity[c] }, { ...s.options, exactUpdate: exact?.[c] ?? undefined }));
+    results = setups.map((s, i) => runSliceChain({ dim: bound.dim, logDensity: dens.logDensity[i] }, { ...s.options, exactUpdate: exact?.[i] ?? undefined }));
+  } else if (plan.pooled) {
+    results = yield* pooledChains(setups.map((s) => s.target), setups.map((s) => s.options));
   } else {
-    results = pooled
-      ? runChainsPooled(setups.map((s) => s.target), setups.map((s) => s.options))
-      : setups.map((s) => runChain(s.target, s.options));
+    results = setups.map((s) => runChain(s.target, s.options));
   }
+  return results.map((result, i) => ({ result, init: setups[i].init, zDraws: setups[i].g ? setups[i].zDraws : null }));
+}
+
+/** The result of a run from its chains in chain order. @internal */
+export function assembleResult(bound: BoundModel, plan: SamplingPlan, finished: readonly FinishedChain[]): McmcResult {
+  const { settings } = plan;
+  const constrained = bound.constrainedFunction();
   const keep = (_: unknown, i: number) => i % settings.thin === settings.thin - 1;
-  const chains: McmcChain[] = results.map((result, c) => {
+  const chains: McmcChain[] = finished.map(({ result, init, zDraws }) => {
     const unconstrained = result.draws.filter(keep);
     return {
       unconstrained,
       values: unconstrained.map((u) => constrained.evaluate(u)),
       stats: result.stats.filter(keep),
-      ...(setups[c].gibbs ? { latents: setups[c].zDraws.filter(keep) } : {}),
+      ...(zDraws ? { latents: zDraws.filter(keep) } : {}),
       stepsize: result.stepsize,
       invMetric: result.invMetric,
       metric: result.metric,
-      init: setups[c].init.slice(),
+      init: init.slice(),
       timeWarmupMs: result.timeWarmupMs,
       timeSamplingMs: result.timeSamplingMs,
     };
   });
   return new McmcResult(
     bound.ir.name, constrained.names, bound.params.map((p) => ({ name: p.name, shape: p.shape.slice() })),
-    chains, settings, traced, (performance.now() - t0) / 1000, latentNames, userInits.length ? 'given' : radius,
+    chains, settings, plan.traced, (performance.now() - plan.t0) / 1000, plan.latentNames, plan.initSource,
   );
 }
+
 export { nutsTransitionKernel, type NutsTransitionKernelOptions, type NutsKernelState } from './kernel';
 export { sampleLatents, sampleLatentsAt, latentLayout, LATENT_STREAM, type LatentDraws, type LatentInfo, type LatentLayout, type SampleLatentsOptions } from './latents';
 export { runSliceChain, sliceTransitionKernel, sliceDensities, type SliceChainOptions, type SliceTarget, type SliceTransitionKernelOptions, type SliceKernelState } from './slice';

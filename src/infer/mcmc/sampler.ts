@@ -321,6 +321,23 @@ function* chainSteps(target: Target, options: RunChainOptions, pooled: boolean):
  * agree across chains.
  */
 export function runChainsPooled(targets: readonly Target[], options: readonly RunChainOptions[]): ChainResult[] {
+  const kind = options[0]?.metric ?? 'diag';
+  const dim = targets[0]?.dim;
+  const steps = pooledChains(targets, options);
+  let r = steps.next();
+  while (!r.done) r = steps.next(poolEstimates(r.value, kind, dim));
+  return r.value;
+}
+
+/**
+ * The pooled warm-up of `runChainsPooled` with the pooling left to the caller: at the end of
+ * every adaptation window the generator yields each of its chains' regularised window
+ * estimates (in chain order) and resumes with the metric to continue with. The caller may
+ * pool these with other chains' estimates (chains run in other threads, `sampleParallel`)
+ * by `poolEstimates` over all of them in chain order, which gives the same run as one
+ * `runChainsPooled` over every chain. Returns the chains' results.
+ */
+export function* pooledChains(targets: readonly Target[], options: readonly RunChainOptions[]): Generator<Float64Array[], ChainResult[], Float64Array> {
   if (targets.length !== options.length || targets.length === 0) throw new RangeError('runChainsPooled: give one target and one options object per chain');
   const o0 = options[0];
   const warmup = o0.warmup ?? 1000;
@@ -357,10 +374,7 @@ export function runChainsPooled(targets: readonly Target[], options: readonly Ru
         e.restart();
         return out;
       });
-      pending = kind === 'diag' ? medianDiag(perChain, dim) : medoidDense(perChain, dim);
-      for (const x of pending) {
-        if (!Number.isFinite(x)) throw new Error('Numerical overflow in metric adaptation: the warm-up draws have non-finite (co)variance.');
-      }
+      pending = yield perChain;
     }
     schedule.advance();
   }
@@ -373,7 +387,20 @@ export function runChainsPooled(targets: readonly Target[], options: readonly Ru
   return results as ChainResult[];
 }
 
-function medianDiag(ests: Float64Array[], dim: number): Float64Array {
+/**
+ * The pooled metric from every chain's window estimate (chain order): the per-coordinate
+ * median for a diagonal metric, the medoid under the symmetrised Gaussian KL divergence for a
+ * dense one (the average for two chains).
+ */
+export function poolEstimates(perChain: readonly Float64Array[], kind: 'diag' | 'dense', dim: number): Float64Array {
+  const pooled = kind === 'diag' ? medianDiag(perChain, dim) : medoidDense(perChain, dim);
+  for (const x of pooled) {
+    if (!Number.isFinite(x)) throw new Error('Numerical overflow in metric adaptation: the warm-up draws have non-finite (co)variance.');
+  }
+  return pooled;
+}
+
+function medianDiag(ests: readonly Float64Array[], dim: number): Float64Array {
   const out = new Float64Array(dim);
   for (let i = 0; i < dim; i++) {
     const v = ests.map((e) => e[i]).sort((a, b) => a - b);
@@ -405,7 +432,7 @@ function traceSolve(A: Float64Array, B: Float64Array, d: number): number {
   return tr;
 }
 
-function medoidDense(ests: Float64Array[], d: number): Float64Array {
+function medoidDense(ests: readonly Float64Array[], d: number): Float64Array {
   const C = ests.length;
   if (C <= 2) {
     const out = new Float64Array(d * d);
