@@ -26,5 +26,5 @@ export {
   scoreSample, ScoreResult, SCORE_METHODS, trainScore, sampleScore, logLikelihoodOde, vpSde, veSde, mmd2,
   type ScoreMethod, type ScoreSampleOptions, type ScoreModel, type TrainScoreOptions,
 } from './infer/score';
-export { vi, iwaeBound, objectives, psis, type ObjectiveProgram, type ObjectiveOps, type ObjectiveInputs, type ViOptions, type ViResult } from './infer/vi';
+export { vi, iwaeBound, objectives, psis, AmortizedGuide, CouplingFlowGuide, type ObjectiveProgram, type ObjectiveOps, type ObjectiveInputs, type ViOptions, type ViResult } from './infer/vi';
 export { predict, viterbi, selectModels } from './infer/em';

@@ -23,6 +23,10 @@ function int(opts: Map<string, string>, key: string, dflt: number): number {
   return v;
 }
 
+/** The guides of `--guide` (src/infer/vi). */
+const GUIDES = ['meanfield', 'fullrank', 'lowrank', 'planar', 'coupling', 'amortized'] as const;
+type Guide = (typeof GUIDES)[number];
+
 /** The methods this command runs. */
 export const APPROX_METHODS = ['vi', 'smc', ...SCORE_METHODS] as const;
 export type ApproxMethod = (typeof APPROX_METHODS)[number];
@@ -39,8 +43,8 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
   const seed = Number(opts.get('--seed') ?? 1);
   if (!Number.isInteger(seed)) throw new OptionError(`--seed must be an integer, got '${opts.get('--seed')}'`);
   const guide = opts.get('--guide') ?? 'fullrank';
-  if (guide !== 'meanfield' && guide !== 'fullrank' && guide !== 'lowrank' && guide !== 'planar') {
-    throw new OptionError(`--guide must be meanfield, fullrank, lowrank or planar, got '${guide}'`);
+  if (!(GUIDES as readonly string[]).includes(guide)) {
+    throw new OptionError(`--guide must be ${GUIDES.slice(0, -1).join(', ')} or ${GUIDES[GUIDES.length - 1]}, got '${guide}'`);
   }
   const steps = int(opts, '--max-iter', 10000);
   const particles = int(opts, '--particles', 1000);
@@ -52,7 +56,7 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
   const bound = model.bind(data);
   try {
     if (method !== 'vi' && method !== 'smc') return runScore(model, bound, method, opts, { seed, chains, draws, warmup, quiet: flags.has('--quiet') });
-    return run(model, bound, data, method, opts, { seed, guide, steps, particles, quiet: flags.has('--quiet') });
+    return run(model, bound, data, method, opts, { seed, guide: guide as Guide, steps, particles, quiet: flags.has('--quiet') });
   } catch (e) {
     // The families' own failures (no continuous parameters, a run that cannot proceed)
     // are model/data errors with a message that says why: no stack trace.
@@ -68,7 +72,7 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
 
 function run(
   model: Model, bound: ReturnType<Model['bind']>, data: Record<string, DataValue>, method: 'vi' | 'smc', opts: Map<string, string>,
-  { seed, guide, steps, particles, quiet }: { seed: number; guide: 'meanfield' | 'fullrank' | 'lowrank' | 'planar'; steps: number; particles: number; quiet: boolean },
+  { seed, guide, steps, particles, quiet }: { seed: number; guide: Guide; steps: number; particles: number; quiet: boolean },
 ): number {
   const lines: string[] = [];
   let json: Record<string, unknown>;
@@ -85,7 +89,7 @@ function run(
       progress?.finish();
     }
     const elbo = r.elbo[r.elbo.length - 1];
-    lines.push(`model ${model.name}: VI, ${guide} ${guide === 'planar' ? 'flow' : 'Gaussian'} guide on the unconstrained scale; ${r.steps} steps; ${r.converged ? 'converged' : 'NOT converged'}; ${r.seconds.toFixed(2)} s`);
+    lines.push(`model ${model.name}: VI, ${guide} ${guide === 'planar' || guide === 'coupling' ? 'flow' : 'Gaussian'} guide on the unconstrained scale; ${r.steps} steps; ${r.converged ? 'converged' : 'NOT converged'}; ${r.seconds.toFixed(2)} s`);
     lines.push(`ELBO ${elbo.toFixed(4)} (smoothed; a lower bound on the log evidence)`);
     const { khat } = r.psis(1000, seed);
     const verdict = !(khat <= 0.7) ? 'the guide is far from the posterior: do not trust it' : khat > 0.5 ? 'usable with care' : 'the guide is close to the posterior';

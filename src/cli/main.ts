@@ -14,7 +14,7 @@ import { fitCommand } from './fit';
 import { APPROX_METHODS, approxCommand, approxOptions, type ApproxMethod } from './approx';
 import { sampleCommand, parseSampleSettings, OptionError, SAMPLE_HELP, SAMPLE_VALUE_OPTIONS, SAMPLE_FLAGS } from './sample';
 import { selectCommand, parseSelectSettings, SELECT_HELP, SELECT_OPTIONS, SELECT_VALUE_OPTIONS } from './select';
-import { reportCommand, REPORT_HELP, REPORT_OPTIONS } from './report';
+import { reportCommand, sbcReportCommand, REPORT_HELP, REPORT_OPTIONS } from './report';
 import { summaryCommand, SUMMARY_HELP, SUMMARY_OPTIONS } from './summary';
 import { filterCommand, parseFilterSettings, FILTER_HELP, FILTER_OPTIONS, FILTER_VALUE_OPTIONS } from './filter';
 
@@ -100,10 +100,10 @@ options:
                                annealed-langevin | rdmc (default: em when the model has discrete
                                latents, else map); nuts, hmc and mh run 'mixppl sample' and take
                                its options (see 'mixppl sample --help'); vi takes --guide
-                               meanfield|fullrank|lowrank|planar (default fullrank) and --max-iter
-                               (steps); smc takes --particles (default 1000); the score-based
-                               samplers take --chains (4) and --draws (1000), langevin and mala
-                               also --warmup (1000)
+                               meanfield|fullrank|lowrank|planar|coupling|amortized (default
+                               fullrank) and --max-iter (steps); smc takes --particles (default
+                               1000); the score-based samplers take --chains (4) and --draws
+                               (1000), langevin and mala also --warmup (1000)
   --data FILE                  .csv or .json data; repeatable
   --data NAME=FILE             NAME from a CSV of numbers (1 column: vector; more: matrix [rows, cols])
   --set NAME=VALUE             a scalar or JSON array, e.g. --set K=3
@@ -138,7 +138,7 @@ interface Args {
   given: string[];
 }
 
-const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--assignments', '--threads', '--draws', '--method', '--max-iter', '--tol', '--n-init', '--guide', '--particles', ...SAMPLE_VALUE_OPTIONS, ...SELECT_VALUE_OPTIONS, ...FILTER_VALUE_OPTIONS.filter((o) => o !== '--param')]);
+const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--assignments', '--threads', '--draws', '--method', '--max-iter', '--tol', '--n-init', '--guide', '--particles', '--sbc', ...SAMPLE_VALUE_OPTIONS, ...SELECT_VALUE_OPTIONS, ...FILTER_VALUE_OPTIONS.filter((o) => o !== '--param')]);
 
 /** The options each command accepts (besides --help); anything else is a usage error. */
 const COMMAND_OPTIONS: Record<string, readonly string[]> = {
@@ -354,6 +354,7 @@ export async function main(argv: string[]): Promise<number> {
       return selectCommand(loaded.map((r) => ({ model: r.model!, file: r.name })), loadData(a), settings);
     }
     case 'report': {
+      if (a.opts.has('--sbc')) return sbcReportCommand(a.opts.get('--sbc')!, a.opts, a.given, a.positional);
       const r = loadModel(a.positional[0]);
       if (!r.model) {
         process.stderr.write(renderDiagnostics(r.diagnostics, { name: r.name, text: r.text }) + '\n');

@@ -1,9 +1,10 @@
 /**
  * The HTML of `mixppl report`: one self-contained file with the model source, the fit
- * settings, the summary table and Vega-Lite plots. The vega, vega-lite and vega-embed
- * browser builds are read from the installed npm packages and inlined, so the file opens
- * offline; each plot's specification sits in a `<script type="application/json">` element
- * and is rendered to SVG by vega-embed when the page loads.
+ * settings, the summary table (and any further tables) and Vega-Lite plots. The vega,
+ * vega-lite and vega-embed browser builds are read from the installed npm packages and
+ * inlined, so the file opens offline; each plot's specification sits in a
+ * `<script type="application/json">` element and is rendered to SVG by vega-embed when the
+ * page loads.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -23,16 +24,20 @@ export interface ReportPlot {
 /** Everything a report shows. */
 export interface ReportData {
   title: string;
-  /** The model file's name and text. */
-  modelFile: string;
-  modelSource: string;
+  /** The model file's name and text (left out, e.g. by an SBC report, the section is not shown). */
+  modelFile?: string;
+  modelSource?: string;
   /** Fit settings, as (name, value) rows. */
   settings: [string, string][];
+  /** Heading of the settings table (default 'Fit settings'). */
+  settingsTitle?: string;
   /** Lines about the run (method, time, diagnostics). */
   notes: string[];
   warnings: string[];
   /** The summary table. */
   table: { columns: string[]; rows: (string | number)[][] };
+  /** More tables, after the summary (e.g. the VI guide's parameters). */
+  extraTables?: { title: string; caption?: string; columns: string[]; rows: (string | number)[][] }[];
   plots: ReportPlot[];
 }
 
@@ -140,14 +145,23 @@ export function buildReportHtml(data: ReportData, libs: VegaLibraries = loadVega
   parts.push('</head>', '<body>', `<h1>${escapeHtml(data.title)}</h1>`);
   if (data.notes.length) parts.push('<ul class="notes">' + data.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('') + '</ul>');
   if (data.warnings.length) parts.push('<ul class="warnings">' + data.warnings.map((w) => `<li class="warning">warning: ${escapeHtml(w)}</li>`).join('') + '</ul>');
-  parts.push('<h2>Fit settings</h2>', '<table class="settings">');
+  parts.push(`<h2>${escapeHtml(data.settingsTitle ?? 'Fit settings')}</h2>`, '<table class="settings">');
   for (const [k, v] of data.settings) parts.push(`<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`);
   parts.push('</table>');
-  parts.push(`<h2>Model <code>${escapeHtml(data.modelFile)}</code></h2>`, `<pre class="model-source">${escapeHtml(data.modelSource)}</pre>`);
+  if (data.modelSource !== undefined) {
+    parts.push(`<h2>Model <code>${escapeHtml(data.modelFile ?? '')}</code></h2>`, `<pre class="model-source">${escapeHtml(data.modelSource)}</pre>`);
+  }
   parts.push('<h2>Summary</h2>', '<table class="summary">');
   parts.push('<tr>' + data.table.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('') + '</tr>');
   for (const row of data.table.rows) parts.push('<tr>' + row.map(cell).join('') + '</tr>');
   parts.push('</table>');
+  for (const t of data.extraTables ?? []) {
+    parts.push(`<h2>${escapeHtml(t.title)}</h2>`);
+    if (t.caption) parts.push(`<p class="caption">${escapeHtml(t.caption)}</p>`);
+    parts.push('<table class="extra">', '<tr>' + t.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('') + '</tr>');
+    for (const row of t.rows) parts.push('<tr>' + row.map(cell).join('') + '</tr>');
+    parts.push('</table>');
+  }
   for (const p of data.plots) {
     if (!/^[A-Za-z0-9-]+$/.test(p.id)) throw new RangeError(`report plot id '${p.id}': use letters, digits and '-'`);
     parts.push(`<h2>${escapeHtml(p.title)}</h2>`);

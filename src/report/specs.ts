@@ -142,6 +142,8 @@ export function rankSpec(qs: readonly QuantityDraws[], bins = 20): VlSpec {
  * extent is that of all its input, which would squash quantities on small scales).
  */
 export function densitySpec(qs: readonly QuantityDraws[], maxPoints = 1000): VlSpec {
+  // One set of draws (VI, SMC): no chain legend.
+  const single = qs.every((q) => q.chains.length === 1);
   const panels = qs.map((q) => {
     const values: Record<string, unknown>[] = [];
     let lo = Infinity;
@@ -166,7 +168,7 @@ export function densitySpec(qs: readonly QuantityDraws[], maxPoints = 1000): VlS
       encoding: {
         x: { field: 'value', type: 'quantitative', title: null, scale: { zero: false, nice: false } },
         y: { field: 'density', type: 'quantitative', title: null },
-        color: { field: 'chain', type: 'nominal', title: 'chain' },
+        color: { field: 'chain', type: 'nominal', title: 'chain', ...(single ? { legend: null } : {}) },
       },
     };
   });
@@ -190,6 +192,7 @@ export function pairSpec(qs: readonly QuantityDraws[], maxPoints = 400): VlSpec 
     }
   }
   const size = n <= 3 ? 150 : 110;
+  const legend = chains === 1 ? { legend: null } : {};
   const rows = qs.map((qy, iy) => ({
     hconcat: qs.slice(0, iy + 1).map((qx, ix) => {
       const x = { field: `p${ix}`, type: 'quantitative', title: iy === n - 1 ? qx.name : null, scale: { zero: false } };
@@ -200,7 +203,7 @@ export function pairSpec(qs: readonly QuantityDraws[], maxPoints = 400): VlSpec 
           encoding: {
             x: { ...x, bin: { maxbins: 25 } },
             y: { aggregate: 'count', type: 'quantitative', title: ix === 0 ? qy.name : null, stack: null },
-            color: { field: 'chain', type: 'nominal', title: 'chain' },
+            color: { field: 'chain', type: 'nominal', title: 'chain', ...legend },
           },
         };
       }
@@ -210,7 +213,7 @@ export function pairSpec(qs: readonly QuantityDraws[], maxPoints = 400): VlSpec 
         encoding: {
           x,
           y: { field: `p${iy}`, type: 'quantitative', title: ix === 0 ? qy.name : null, scale: { zero: false } },
-          color: { field: 'chain', type: 'nominal', title: 'chain' },
+          color: { field: 'chain', type: 'nominal', title: 'chain', ...legend },
         },
       };
     }),
@@ -403,5 +406,173 @@ export function statePathSpec(y: readonly number[], states: ArrayLike<number>, t
         },
       },
     ],
+  };
+}
+
+/** One element's rank histogram: bins of ranks [lo, hi) with counts and the band of each count. */
+export interface SbcHistogramPanel {
+  element: string;
+  bins: { lo: number; hi: number; count: number; expected: number; lower: number; upper: number }[];
+}
+
+/**
+ * SBC rank histograms (Talts et al. 2018), one panel per parameter element: the counts per
+ * rank bin over the band of each bin's count under uniform ranks (grey) and the expected
+ * count (dashed).
+ */
+export function sbcHistogramSpec(panels: readonly SbcHistogramPanel[], title: string): VlSpec {
+  const values = panels.flatMap((p) => p.bins.map((b) => ({ element: p.element, ...b, expected: r6(b.expected) })));
+  const x = { field: 'lo', type: 'quantitative', title: 'rank', scale: { nice: false } };
+  return {
+    description: 'SBC rank histograms',
+    title,
+    data: { values },
+    columns: 4,
+    facet: { field: 'element', type: 'nominal', sort: panels.map((p) => p.element), title: null },
+    spec: {
+      width: 180,
+      height: 110,
+      layer: [
+        { mark: { type: 'rect', color: '#d9d9d9' }, encoding: { x, x2: { field: 'hi' }, y: { field: 'lower', type: 'quantitative', title: 'count' }, y2: { field: 'upper' } } },
+        { mark: { type: 'rect', color: '#4c78a8', opacity: 0.75, stroke: 'white', strokeWidth: 0.5 }, encoding: { x, x2: { field: 'hi' }, y: { field: 'count', type: 'quantitative' } } },
+        { mark: { type: 'rule', color: 'black', strokeDash: [4, 3] }, encoding: { x, x2: { field: 'hi' }, y: { field: 'expected', type: 'quantitative' } } },
+        // The band's edges again, over the bars, so the lower limit shows.
+        { mark: { type: 'rule', color: '#777' }, encoding: { x, x2: { field: 'hi' }, y: { field: 'lower', type: 'quantitative' } } },
+        { mark: { type: 'rule', color: '#777' }, encoding: { x, x2: { field: 'hi' }, y: { field: 'upper', type: 'quantitative' } } },
+      ],
+    },
+  };
+}
+
+/** One element's ECDF difference at the band's evaluation points z, with the band. */
+export interface SbcEcdfPanel {
+  element: string;
+  z: readonly number[];
+  diff: readonly number[];
+  lower: readonly number[];
+  upper: readonly number[];
+}
+
+/**
+ * SBC ECDF-difference plots (Säilynoja, Bürkner & Vehtari 2022), one panel per element:
+ * F̂(z) − z of rank/(L+1) over its band (grey, closed at z = 0 and 1), points outside red.
+ */
+export function sbcEcdfSpec(panels: readonly SbcEcdfPanel[], title: string): VlSpec {
+  const values: Record<string, unknown>[] = [];
+  for (const p of panels) {
+    values.push({ element: p.element, z: 0, diff: 0, lower: 0, upper: 0, outside: false });
+    p.z.forEach((z, k) => values.push({
+      element: p.element, z: r6(z), diff: r6(p.diff[k]), lower: r6(p.lower[k]), upper: r6(p.upper[k]), outside: p.diff[k] < p.lower[k] || p.diff[k] > p.upper[k],
+    }));
+    values.push({ element: p.element, z: 1, diff: 0, lower: 0, upper: 0, outside: false });
+  }
+  const x = { field: 'z', type: 'quantitative', title: 'rank / (L + 1)', scale: { domain: [0, 1], nice: false } };
+  return {
+    description: 'SBC ECDF difference',
+    title,
+    data: { values },
+    columns: 4,
+    facet: { field: 'element', type: 'nominal', sort: panels.map((p) => p.element), title: null },
+    spec: {
+      width: 180,
+      height: 110,
+      layer: [
+        { mark: { type: 'area', color: '#d0d0d0' }, encoding: { x, y: { field: 'lower', type: 'quantitative', title: 'ECDF − uniform' }, y2: { field: 'upper' } } },
+        { mark: { type: 'rule', color: '#777', strokeDash: [3, 3] }, encoding: { y: { datum: 0 } } },
+        { mark: { type: 'line', color: '#1f4e9c', strokeWidth: 1.5 }, encoding: { x, y: { field: 'diff', type: 'quantitative' } } },
+        {
+          // Every point is drawn, only those outside visibly (a filtered, possibly empty layer would make vega warn of an infinite extent).
+          mark: { type: 'point', filled: true, color: '#c0392b', size: 20 },
+          encoding: { x, y: { field: 'diff', type: 'quantitative' }, opacity: { condition: { test: 'datum.outside', value: 1 }, value: 0 } },
+        },
+      ],
+    },
+  };
+}
+
+function quantileOf(xs: readonly number[], p: number): number {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  return s[Math.min(s.length - 1, Math.max(0, Math.round(p * (s.length - 1))))];
+}
+
+/**
+ * A VI objective trace: the raw estimate at each step (light) and its trailing mean (dark),
+ * at most `maxPoints` steps of each. The y axis spans the values after the first 5% of
+ * steps (the first steps, far below, are clipped).
+ */
+export function objectiveTraceSpec(raw: ArrayLike<number>, smoothed: ArrayLike<number>, label: string, maxPoints = 1000): VlSpec {
+  const values: Record<string, unknown>[] = [];
+  for (const i of thinIndex(raw.length, maxPoints)) values.push({ step: i + 1, value: r6(raw[i]), series: `${label} (each step)` });
+  for (const i of thinIndex(smoothed.length, maxPoints)) values.push({ step: i + 1, value: r6(smoothed[i]), series: `${label} (trailing mean)` });
+  const from = Math.floor(0.05 * raw.length);
+  const late = [...Array.from(raw).slice(from), ...Array.from(smoothed).slice(from)];
+  let lo = quantileOf(late, 0.005);
+  let hi = quantileOf(late, 1);
+  if (!(hi > lo)) {
+    lo = Number.isFinite(lo) ? lo - 1 : 0;
+    hi = lo + 2;
+  }
+  const pad = 0.05 * (hi - lo);
+  return {
+    description: 'VI objective trace',
+    width: 2 * WIDTH,
+    height: 1.5 * HEIGHT,
+    data: { values },
+    mark: { type: 'line', clip: true, strokeWidth: 1 },
+    encoding: {
+      x: { field: 'step', type: 'quantitative', title: 'step' },
+      y: { field: 'value', type: 'quantitative', title: label, scale: { domain: [r6(lo - pad), r6(hi + pad)] } },
+      color: { field: 'series', type: 'nominal', title: null, scale: { range: ['#9ecae9', '#1f4e9c'] } },
+      opacity: { condition: { test: "indexof(datum.series, 'each') >= 0", value: 0.6 }, value: 1 },
+    },
+  };
+}
+
+/** One stage of a tempered (SMC or annealed Langevin) run. */
+export interface TemperingStage {
+  stage: number;
+  beta: number;
+  /** ESS after reweighting, relative to the number of particles (0..1]. */
+  ess: number;
+  /** Mean acceptance of the moves (NaN at stage 0). */
+  acceptance: number;
+  resampled: boolean;
+}
+
+/** The temperature ladder, relative ESS and move acceptance per stage, three panels. */
+export function temperingSpec(stages: readonly TemperingStage[], title: string): VlSpec {
+  const values = stages.map((s) => ({ stage: s.stage, beta: r6(s.beta), ess: r6(s.ess), acceptance: r6(s.acceptance), resampled: s.resampled ? 'yes' : 'no' }));
+  const x = { field: 'stage', type: 'quantitative', title: 'stage', axis: { tickMinStep: 1 } };
+  const panel = (field: string, ytitle: string, domain?: number[]) => ({
+    width: 200,
+    height: 130,
+    layer: [
+      { mark: { type: 'line', color: '#999' }, encoding: { x, y: { field, type: 'quantitative', title: ytitle, ...(domain ? { scale: { domain } } : {}) } } },
+      { mark: { type: 'point', filled: true, size: 30 }, encoding: { x, y: { field, type: 'quantitative' }, color: { field: 'resampled', type: 'nominal', title: 'resampled', scale: { domain: ['no', 'yes'], range: ['#4c78a8', '#e45756'] } } } },
+    ],
+  });
+  return {
+    description: 'tempering ladder and ESS per stage',
+    title,
+    data: { values },
+    hconcat: [panel('beta', 'temperature β', [0, 1]), panel('ess', 'ESS / particles', [0, 1]), panel('acceptance', 'move acceptance', [0, 1])],
+  };
+}
+
+/** rdMC: the mean relative ESS of the inner importance weights at each reverse time. */
+export function diffusionSpec(times: readonly number[], innerEss: readonly number[], title: string): VlSpec {
+  const values = innerEss.map((e, k) => ({ step: k, t: r6(times[Math.min(k, times.length - 1)]), ess: r6(e) })).filter((v) => v.t !== null && v.t > 0);
+  return {
+    description: 'rdMC inner ESS per reverse step',
+    title,
+    width: 2 * WIDTH,
+    height: HEIGHT,
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 't', type: 'quantitative', title: 'diffusion time t (reverse: right to left)', scale: { type: 'log' } },
+      y: { field: 'ess', type: 'quantitative', title: 'inner ESS / samples', scale: { domain: [0, 1] } },
+    },
   };
 }

@@ -189,3 +189,46 @@ export async function sbc<M extends SimulatingModel>(model: M, infer: PosteriorS
   const tests = sbcTests(ranks, L!, { alpha, seed, maxBins: options.maxBins });
   return { ranks, L: L!, replications: R, seed, alpha, pValues: tests.pValues, adjusted: tests.adjusted, failed: tests.failed, seconds: (performance.now() - start) / 1000 };
 }
+
+/** The JSON record of one SBC run, as the slow-tier tests write it (`mixppl report --sbc` reads it). */
+export interface SbcRecord {
+  /** Replications R (the length of every rank array). */
+  replications: number;
+  /** Posterior draws each true value was ranked against: ranks are integers in 0..L. */
+  L: number;
+  seed: number;
+  alpha: number;
+  /** Per parameter element, its rank in each replication (replication order). */
+  ranks: Record<string, number[]>;
+  pValues: Record<string, { chi2: number; ks: number }>;
+  adjusted: Record<string, { chi2: number; ks: number }>;
+  failed: string[];
+  seconds: number;
+}
+
+/**
+ * Returns the JSON record of an SBC result: the ranks (per element, per replication) with
+ * L, so that the rank histograms and ECDF plots can be redrawn later (`mixppl report --sbc
+ * FILE.json` finds every object in a results file that has `ranks` and `L`).
+ *
+ * @example
+ * writeFileSync('results/my-sbc.json', sbcJson({ test: 'my-sbc', cases: { exact: sbcRecord(result) } }));
+ */
+export function sbcRecord(r: SbcResult): SbcRecord {
+  return {
+    replications: r.replications, L: r.L, seed: r.seed, alpha: r.alpha,
+    ranks: Object.fromEntries(Object.entries(r.ranks).map(([k, v]) => [k, v.slice()])),
+    pValues: r.pValues, adjusted: r.adjusted, failed: r.failed.slice(), seconds: r.seconds,
+  };
+}
+
+/**
+ * JSON text for a results file: indented by two spaces like `JSON.stringify(v, null, 2)`,
+ * but an array of numbers (a rank array) stays on one line, so R ranks take one line, not
+ * R. Ends with a newline. Parses back to the same value.
+ */
+export function sbcJson(value: unknown): string {
+  const json = JSON.stringify(value, null, 2);
+  // An array whose elements are all numbers (or null): join its lines.
+  return json.replace(/\[\s*\n(?:\s*(?:-?\d[\d.eE+-]*|null),?\n)+\s*\]/g, (m) => `[${m.slice(1, -1).split(/,?\s*\n\s*/).filter((x) => x !== '').join(', ')}]`) + '\n';
+}

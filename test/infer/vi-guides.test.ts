@@ -247,6 +247,6 @@ describe('a planar flow on a skewed posterior', () => {
     expect(flow.bound - gauss.bound - 4 * seDiff).toBeGreaterThan(0.02);
     expect(logZ - flow.bound).toBeLessThan(0.01 + 4 * flow.se);
     expect(logZ - flow.bound).toBeGreaterThan(-4 * flow.se); // an ELBO cannot exceed log p(y)
-    expect(() => vi(bm, { guide: 'fullrank', layers: 3 })).toThrow(/layers applies to the 'planar' guide only/);
+    expect(() => vi(bm, { guide: 'fullrank', layers: 3 })).toThrow(/layers applies to the 'planar' and 'coupling' guides only/);
   });
 });

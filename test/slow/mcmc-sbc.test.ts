@@ -31,7 +31,7 @@ import type { Model } from '../../src/model/model';
 import { sample } from '../../src/infer/mcmc';
 import { useBackend } from '../../src/tensor';
 import { ecdfBandSvg, ecdfCheck } from '../../src/testing/ecdf';
-import { sbc, type SbcResult } from '../../src/testing/sbc';
+import { sbc, sbcJson, type SbcResult } from '../../src/testing/sbc';
 import { holm } from '../../src/testing/stats';
 
 const MIXTURE = `
@@ -175,6 +175,7 @@ describe.skipIf(!slow)('SBC of NUTS (slow tier)', () => {
           adjustedWithinModel: r.adjusted,
           adjusted: globalAdjusted[c.name],
           failedWithinModel: r.failed,
+          ranks: r.ranks,
           insideEcdfBand: Object.fromEntries(Object.entries(ecdfCheck(r.ranks, r.L, { seed: SEED })).map(([k, e]) => [k, e.inside])),
           sampler: {
             minEssBulk: { min: Math.min(...ess), q10: quantile(ess, 0.1), median: quantile(ess, 0.5) },
@@ -189,7 +190,7 @@ describe.skipIf(!slow)('SBC of NUTS (slow tier)', () => {
         }];
       })),
     };
-    writeFileSync(join(RESULTS, 'mcmc-sbc.json'), JSON.stringify(summary, null, 2) + '\n');
+    writeFileSync(join(RESULTS, 'mcmc-sbc.json'), sbcJson(summary));
     for (const c of CASES) {
       const r = results[c.name].result;
       writeFileSync(join(RESULTS, `mcmc-sbc-${c.name}.svg`), ecdfBandSvg(r.ranks, r.L, { seed: SEED, columns: 3, title: `SBC of NUTS, ${c.name} (R = ${r.replications}, L = ${r.L})` }));

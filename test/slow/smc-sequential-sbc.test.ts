@@ -44,7 +44,7 @@ import { effectiveSize, multinomialResample, smc, type SmcOptions } from '../../
 import { useBackend } from '../../src/tensor';
 import { Key } from '../../src/tensor/random';
 import { ecdfCheck } from '../../src/testing/ecdf';
-import { sbc, type SbcResult } from '../../src/testing/sbc';
+import { sbc, sbcJson, type SbcResult } from '../../src/testing/sbc';
 
 /** Two-state Poisson HMM with ordered rates; z is discrete and marginalised (forward algorithm). */
 const HMM2 = `
@@ -156,6 +156,7 @@ describe.skipIf(!slow)('SBC of tempered SMC on a two-state Poisson HMM (slow tie
           pValues: r.pValues,
           adjusted: r.adjusted,
           failed: r.failed,
+          ranks: r.ranks,
           insideEcdfBand: Object.fromEntries(Object.entries(ecdfCheck(r.ranks, r.L, { seed: SEED })).map(([k, e]) => [k, e.inside])),
           smcDiagnostics: {
             stages: { min: Math.min(...st.map((s) => s.stages)), median: quantile(st.map((s) => s.stages), 0.5), max: Math.max(...st.map((s) => s.stages)) },
@@ -165,7 +166,7 @@ describe.skipIf(!slow)('SBC of tempered SMC on a two-state Poisson HMM (slow tie
         }];
       })),
     };
-    writeFileSync(join(RESULTS, 'smc-sequential-sbc.json'), JSON.stringify(summary, null, 2) + '\n');
+    writeFileSync(join(RESULTS, 'smc-sequential-sbc.json'), sbcJson(summary));
 
     // Every element of pi, A and lambda was ranked: 2 + 4 + 2.
     expect(Object.keys(results[cal.name].ranks)).toHaveLength(8);

@@ -46,7 +46,7 @@ import { vi, type ViOptions } from '../../src/infer/vi';
 import { useBackend } from '../../src/tensor';
 import { Key } from '../../src/tensor/random';
 import { ecdfBandSvg, ecdfCheck } from '../../src/testing/ecdf';
-import { sbc, type SbcResult } from '../../src/testing/sbc';
+import { sbc, sbcJson, type SbcResult } from '../../src/testing/sbc';
 import { holm } from '../../src/testing/stats';
 import { NORMAL_MEAN, POISSON_GAMMA } from '../infer/conjugate-models';
 
@@ -223,6 +223,7 @@ describe.skipIf(!slow)('SBC of tempered SMC and VSBC of Gaussian VI (slow tier)'
           pValues: r.pValues,
           adjusted: adjusted[c.name],
           failed: failedElements(c.name),
+          ranks: r.ranks,
           insideEcdfBand: Object.fromEntries(Object.entries(ecdfCheck(r.ranks, r.L, { seed: SEED })).map(([k, e]) => [k, e.inside])),
           ...(st.length ? {
             smcDiagnostics: {
@@ -234,7 +235,7 @@ describe.skipIf(!slow)('SBC of tempered SMC and VSBC of Gaussian VI (slow tier)'
         }];
       })),
     };
-    writeFileSync(join(RESULTS, 'smc-vi-sbc.json'), JSON.stringify(summary, null, 2) + '\n');
+    writeFileSync(join(RESULTS, 'smc-vi-sbc.json'), sbcJson(summary));
     for (const c of CASES) {
       const r = results[c.name];
       writeFileSync(join(RESULTS, `smc-vi-sbc-${c.name}.svg`), ecdfBandSvg(r.ranks, r.L, {

@@ -14,7 +14,7 @@ import { compile } from '../../src/compile';
 import type { Model } from '../../src/model/model';
 import { useBackend } from '../../src/tensor';
 import { ecdfBandSvg, ecdfCheck } from '../../src/testing/ecdf';
-import { sbc, type SbcResult } from '../../src/testing/sbc';
+import { sbc, sbcJson, type SbcResult } from '../../src/testing/sbc';
 import { expectCalibrated } from '../../src/testing/vitest';
 import { normalMeanSampler } from '../testing/helpers';
 
@@ -61,11 +61,13 @@ it('SBC with 500 replications: exact draws pass, mild distortions fail', async (
       pValues: r.pValues,
       adjusted: r.adjusted,
       failed: r.failed,
+      L: r.L,
+      ranks: r.ranks,
       insideEcdfBand: Object.fromEntries(Object.entries(ecdfCheck(r.ranks, r.L)).map(([k, c]) => [k, c.inside])),
       seconds: r.seconds,
     }])),
   };
-  writeFileSync(join(RESULTS, 'testing-sbc.json'), JSON.stringify(summary, null, 2) + '\n');
+  writeFileSync(join(RESULTS, 'testing-sbc.json'), sbcJson(summary));
   for (const [name, r] of Object.entries(results)) {
     writeFileSync(join(RESULTS, `testing-sbc-${name}.svg`), ecdfBandSvg(r.ranks, r.L, { title: `SBC, ${name} draws (R = ${R}, L = ${L})` }));
   }

@@ -22,6 +22,7 @@
  */
 import type { Rng } from '../../tensor/random';
 import { choleskyLower } from '../mcmc/hmc';
+import { CouplingFlowGuide, type CouplingOptions } from './coupling';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
@@ -32,7 +33,8 @@ export interface Potential {
   value(u: ArrayLike<number>): number;
 }
 
-export type GuideKind = 'meanfield' | 'fullrank' | 'lowrank' | 'planar';
+/** The guide families: the Gaussians and the planar flow here, 'coupling' in coupling.ts, 'amortized' in amortized.ts. */
+export type GuideKind = 'meanfield' | 'fullrank' | 'lowrank' | 'planar' | 'coupling' | 'amortized';
 
 /** A Gaussian guide over u. */
 export interface Guide {
@@ -88,7 +90,7 @@ function checkDim(dim: number): void {
  * (Box–Muller): the guides' fixed-seeded initial values and the flow's Monte Carlo moments,
  * which must not depend on (or advance) a run's Rng.
  */
-function fixedNormals(seed: number): () => number {
+export function fixedNormals(seed: number): () => number {
   let state = seed;
   const unif = (): number => {
     state = (state * 1103515245 + 12345) % 2147483648;
@@ -812,14 +814,19 @@ export class PlanarFlowGuide implements Guide {
 
 /**
  * A new guide of the given family over `dim` unconstrained coordinates; `rank` is the
- * low-rank guide's (default ⌈√dim⌉, as Pyro's AutoLowRankMultivariateNormal).
+ * low-rank guide's (default ⌈√dim⌉, as Pyro's AutoLowRankMultivariateNormal), `layers` the
+ * flows' (default 8), `coupling` the coupling flow's other options (coupling.ts).
  */
-export function makeGuide(kind: GuideKind, dim: number, init?: ArrayLike<number>, initSd = 1, rank?: number, layers?: number): Guide {
+export function makeGuide(
+  kind: GuideKind, dim: number, init?: ArrayLike<number>, initSd = 1, rank?: number, layers?: number, coupling?: Omit<CouplingOptions, 'layers'>,
+): Guide {
   if (kind === 'meanfield') return new MeanFieldGuide(dim, init, initSd);
   if (kind === 'fullrank') return new FullRankGuide(dim, init, initSd);
   if (kind === 'lowrank') return new LowRankGuide(dim, rank ?? Math.ceil(Math.sqrt(dim)), init, initSd);
   if (kind === 'planar') return new PlanarFlowGuide(dim, layers ?? 8, init, initSd);
-  throw new RangeError(`unknown guide '${String(kind)}'; expected 'meanfield', 'fullrank', 'lowrank' or 'planar'`);
+  if (kind === 'coupling') return new CouplingFlowGuide(dim, { ...coupling, layers }, init, initSd);
+  if (kind === 'amortized') throw new RangeError("makeGuide: the 'amortized' guide needs the model's layout of local parameters: use vi() or new AmortizedGuide(amortizedLayout(bound))");
+  throw new RangeError(`unknown guide '${String(kind)}'; expected 'meanfield', 'fullrank', 'lowrank', 'planar', 'coupling' or 'amortized'`);
 }
 
 /**

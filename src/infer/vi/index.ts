@@ -1,7 +1,8 @@
 /**
  * The variational-inference family: Gaussian guides over the flat unconstrained vector u
- * (Stan's ADVI, Kucukelbir et al. 2017), fitted by stochastic gradient ascent (Adam with a
- * decaying step size) on the reparameterised ELBO, in float64 JS on the traced potential
+ * (Stan's ADVI, Kucukelbir et al. 2017), normalising flows and amortised guides, fitted by
+ * stochastic gradient ascent (Adam with a decaying step size) on the reparameterised ELBO, in
+ * float64 JS on the traced potential
  * (BoundModel.potentialFunction). Discrete latents are summed out by the potential.
  *
  * Also the importance-weighted bound of Burda et al. (2016),
@@ -12,6 +13,8 @@ import type { BoundModel, ParamValues, PotentialFunction } from '../../model/bou
 import { Key, type Rng } from '../../tensor/random';
 import { drawNoise, elboWithNoise, iwaeWithNoise, makeGuide, renyiWithNoise, type Guide, type GuideKind, type Potential } from './guides';
 import { psis, type PsisResult } from './psis';
+import { AmortizedGuide, amortizedLayout } from './amortized';
+import { CouplingFlowGuide } from './coupling';
 import { programWithNoise, type ObjectiveProgram } from './objective';
 import { MinibatchPotential, type MinibatchOptions } from './minibatch';
 import { Adam, decaySchedule, type Schedule } from './optim';
@@ -22,6 +25,8 @@ export {
   FullRankGuide, LowRankGuide, MeanFieldGuide, PlanarFlowGuide, makeGuide, elboWithNoise, iwaeWithNoise, renyiWithNoise, drawNoise,
   type Guide, type GuideKind, type Potential,
 } from './guides';
+export { CouplingFlowGuide, type CouplingOptions } from './coupling';
+export { AmortizedGuide, amortizedLayout, type AmortizedGroup, type AmortizedLayout, type AmortizedOptions } from './amortized';
 export { gpdFit, gpdQuantile, psis, type GpdFit, type PsisResult } from './psis';
 export { MinibatchPotential, type MinibatchOptions } from './minibatch';
 export { Node, objectives, programWithNoise, type ObjectiveInputs, type ObjectiveOps, type ObjectiveProgram } from './objective';
@@ -29,12 +34,25 @@ export { Node, objectives, programWithNoise, type ObjectiveInputs, type Objectiv
 /** Options of {@link vi}. */
 export interface ViOptions {
   /**
-   * 'meanfield' (default), 'fullrank', 'lowrank' (N(μ, B Bᵀ + D²), B of `rank` columns) or
-   * 'planar' (a planar normalising flow of `layers` layers on a mean-field base).
+   * 'meanfield' (default), 'fullrank', 'lowrank' (N(μ, B Bᵀ + D²), B of `rank` columns),
+   * 'planar' (a planar normalising flow of `layers` layers on a mean-field base), 'coupling'
+   * (an affine-coupling RealNVP flow of `layers` layers, coupling.ts) or 'amortized' (local
+   * parameters from an MLP of their data row, globals Gaussian; amortized.ts).
    */
   guide?: GuideKind;
-  /** Layers of the planar flow guide (default 8). */
+  /**
+   * The amortised guide's options: `local` names the local parameters to amortise (default:
+   * every parameter whose leading axis is the rows of a data variable), `global` the guide of
+   * the rest ('fullrank', default, or 'meanfield'), `conditional` feeds the global draw to the
+   * encoders too (q(u_n | u_G, x_n)); `hidden` sets the encoder's width.
+   */
+  amortized?: { local?: string[]; global?: 'meanfield' | 'fullrank'; conditional?: boolean };
+  /** Layers of the planar or coupling flow guide (default 8). */
   layers?: number;
+  /** Hidden units of each coupling layer's MLP or of the amortised guide's encoders (default 16; 'coupling' and 'amortized' only). */
+  hidden?: number;
+  /** Mask schedule of the coupling flow: 'alternating' (default) or 'permuted' ('coupling' only). */
+  masks?: 'alternating' | 'permuted';
   /** Columns of the low-rank guide's factor B (default ⌈√dim⌉, at most dim). */
   rank?: number;
   /** Monte Carlo draws of ε per gradient step (default 1); with objective 'iwae' or 'renyi', the K of the bound. */
@@ -65,7 +83,10 @@ export interface ViOptions {
   alpha?: number;
   /** Maximum number of gradient steps (default 10000). */
   steps?: number;
-  /** Adam learning rate: a number (then decaySchedule(lr)) or a schedule (default decaySchedule(0.05)). */
+  /**
+   * Adam learning rate: a number (then decaySchedule(lr)) or a schedule (default
+   * decaySchedule(0.05)); the coupling flow's MLP weights step at a fifth of it (stepScale).
+   */
   lr?: number | Schedule;
   /** Seed of the run (default 1). */
   seed?: number;
@@ -199,11 +220,21 @@ function fitGuide(
   const d = bound.dim;
   const init = opts.init ? bound.unconstrain(opts.init) : undefined;
   if (opts.rank !== undefined && kind !== 'lowrank') throw new RangeError(`vi: rank applies to the 'lowrank' guide only (guide is '${kind}')`);
-  if (opts.layers !== undefined && kind !== 'planar') throw new RangeError(`vi: layers applies to the 'planar' guide only (guide is '${kind}')`);
-  const guide = makeGuide(kind, d, init, opts.initSd ?? 1, opts.rank, opts.layers);
+  if (opts.layers !== undefined && kind !== 'planar' && kind !== 'coupling') {
+    throw new RangeError(`vi: layers applies to the 'planar' and 'coupling' guides only (guide is '${kind}')`);
+  }
+  if (opts.masks !== undefined && kind !== 'coupling') throw new RangeError(`vi: masks applies to the 'coupling' guide only (guide is '${kind}')`);
+  if (opts.hidden !== undefined && kind !== 'coupling' && kind !== 'amortized') {
+    throw new RangeError(`vi: hidden applies to the 'coupling' and 'amortized' guides only (guide is '${kind}')`);
+  }
+  if (opts.amortized !== undefined && kind !== 'amortized') throw new RangeError(`vi: amortized applies to the 'amortized' guide only (guide is '${kind}')`);
+  const guide =
+    kind === 'amortized'
+      ? new AmortizedGuide(amortizedLayout(bound, opts.amortized?.local), { hidden: opts.hidden, global: opts.amortized?.global, conditional: opts.amortized?.conditional }, init, opts.initSd ?? 1)
+      : makeGuide(kind, d, init, opts.initSd ?? 1, opts.rank, opts.layers, { hidden: opts.hidden, masks: opts.masks });
   const P = guide.params.length;
   const lr = opts.lr === undefined ? decaySchedule(0.05) : typeof opts.lr === 'number' ? decaySchedule(opts.lr) : opts.lr;
-  const adam = new Adam(P, { lr });
+  const adam = new Adam(P, { lr, scale: guide instanceof CouplingFlowGuide ? guide.stepScale() : undefined });
   const rng = Key.seed(seed).fold(0).rng();
 
   const raw = new Float64Array(steps);

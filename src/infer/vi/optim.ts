@@ -24,6 +24,8 @@ export interface AdamOptions {
   beta1?: number;
   beta2?: number;
   eps?: number;
+  /** Per-parameter multipliers of the learning rate (default all 1). */
+  scale?: ArrayLike<number>;
 }
 
 /** Adam over a flat float64 parameter vector; `step` moves `params` against `grad` in place. */
@@ -34,6 +36,7 @@ export class Adam {
   readonly eps: number;
   private readonly m: Float64Array;
   private readonly v: Float64Array;
+  private readonly scale: Float64Array | null;
   private t = 0;
 
   constructor(readonly size: number, opts: AdamOptions = {}) {
@@ -44,6 +47,8 @@ export class Adam {
     this.eps = opts.eps ?? 1e-8;
     this.m = new Float64Array(size);
     this.v = new Float64Array(size);
+    if (opts.scale && opts.scale.length !== size) throw new RangeError(`Adam: scale has length ${opts.scale.length}, expected ${size}`);
+    this.scale = opts.scale ? Float64Array.from(opts.scale) : null;
   }
 
   /** Steps taken so far. */
@@ -65,7 +70,7 @@ export class Adam {
       const g = grad[i];
       m[i] = b1 * m[i] + (1 - b1) * g;
       v[i] = b2 * v[i] + (1 - b2) * g * g;
-      params[i] -= (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + eps);
+      params[i] -= ((this.scale ? this.scale[i] * lr : lr) * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + eps);
     }
     return lr;
   }
