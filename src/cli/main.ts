@@ -27,7 +27,8 @@ commands:
   ir MODEL.mix                 print the model's IR (plates, factors, enumerated latents)
   simulate MODEL.mix           draw parameters, latents and data from the prior
   fit MODEL.mix                fit the model to data (see 'mixppl fit --help')
-  sample MODEL.mix             MCMC (NUTS or HMC) draws from the posterior (see 'mixppl sample --help')
+  sample MODEL.mix             MCMC draws from the posterior: NUTS, HMC, MH or slice, latents summed
+                               out or drawn by Gibbs (see 'mixppl sample --help')
   select MODEL.mix [...]       fit K = 1, 2, ... by EM and compare by BIC, AIC or ICL (see 'mixppl select --help')
   report MODEL.mix             fit and write one self-contained HTML report with plots (see 'mixppl report --help')
   filter MODEL.mix             particle filter of an HMM or switching state-space model at fixed
@@ -97,13 +98,16 @@ Fits the model to data and prints the estimates.
 
 options:
   --method NAME                em | map | mle | nuts | hmc | mh | vi | smc | langevin | mala |
-                               annealed-langevin | rdmc (default: em when the model has discrete
-                               latents, else map); nuts, hmc and mh run 'mixppl sample' and take
-                               its options (see 'mixppl sample --help'); vi takes --guide
-                               meanfield|fullrank|lowrank|planar|coupling|amortized (default
-                               fullrank) and --max-iter (steps); smc takes --particles (default
+                               annealed-langevin | rdmc | diffusion (default: em when the model
+                               has discrete latents, else map); nuts, hmc and mh run 'mixppl
+                               sample' and take its options (see 'mixppl sample --help'); vi takes
+                               --guide meanfield|fullrank|lowrank|planar|coupling|amortized
+                               (default fullrank) and --max-iter (steps); smc takes --particles (default
                                1000); the score-based samplers take --chains (4) and --draws
-                               (1000), langevin and mala also --warmup (1000)
+                               (1000), langevin and mala also --warmup (1000); diffusion learns
+                               a score-based density of the observed rows (--steps, default
+                               2000; --samples FILE.csv writes --draws new rows) and compares
+                               its held-out log-likelihood with the model's
   --data FILE                  .csv or .json data; repeatable
   --data NAME=FILE             NAME from a CSV of numbers (1 column: vector; more: matrix [rows, cols])
   --set NAME=VALUE             a scalar or JSON array, e.g. --set K=3
@@ -138,7 +142,7 @@ interface Args {
   given: string[];
 }
 
-const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--assignments', '--threads', '--draws', '--method', '--max-iter', '--tol', '--n-init', '--guide', '--particles', '--sbc', ...SAMPLE_VALUE_OPTIONS, ...SELECT_VALUE_OPTIONS, ...FILTER_VALUE_OPTIONS.filter((o) => o !== '--param')]);
+const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--assignments', '--threads', '--draws', '--method', '--max-iter', '--tol', '--n-init', '--guide', '--particles', '--sbc', '--steps', '--samples', ...SAMPLE_VALUE_OPTIONS, ...SELECT_VALUE_OPTIONS, ...FILTER_VALUE_OPTIONS.filter((o) => o !== '--param')]);
 
 /** The options each command accepts (besides --help); anything else is a usage error. */
 const COMMAND_OPTIONS: Record<string, readonly string[]> = {

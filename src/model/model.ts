@@ -16,6 +16,7 @@ import { sample, type McmcResult, type SampleOptions } from '../infer/mcmc';
 import { vi, type ViOptions, type ViResult } from '../infer/vi';
 import { smc, type SmcOptions, type SmcResult } from '../infer/smc';
 import { scoreSample, type ScoreMethod, type ScoreResult, type ScoreSampleOptions } from '../infer/score';
+import { diffusionFit, type DiffusionFitOptions, type DiffusionFitResult } from '../infer/score/diffusion-fit';
 
 /** `model.fit` options: the method and that method's own options. */
 export type FitOptions =
@@ -24,7 +25,8 @@ export type FitOptions =
   | ({ method: 'nuts' | 'hmc' | 'mh' | 'gibbs' } & Omit<SampleOptions, 'algorithm'>)
   | ({ method: 'vi' } & ViOptions)
   | ({ method: 'smc' } & SmcOptions)
-  | ({ method: ScoreMethod } & Omit<ScoreSampleOptions, 'method'>);
+  | ({ method: ScoreMethod } & Omit<ScoreSampleOptions, 'method'>)
+  | ({ method: 'diffusion' } & DiffusionFitOptions);
 
 /** What `model.fit` returns for each method. */
 export type FitResult<O extends FitOptions> = O extends { method: 'em' }
@@ -37,7 +39,9 @@ export type FitResult<O extends FitOptions> = O extends { method: 'em' }
         ? SmcResult
         : O extends { method: ScoreMethod }
           ? ScoreResult
-          : McmcResult;
+          : O extends { method: 'diffusion' }
+            ? DiffusionFitResult
+            : McmcResult;
 
 /** One named variable of the model, as users and inference families see it. */
 export interface Site {
@@ -115,7 +119,9 @@ export class Model {
    * Binds `data` and runs one inference method: 'em' (`em`), 'map' / 'mle' (`optimize`),
    * 'nuts' / 'hmc' / 'mh' (`sample`, latents summed out) or 'gibbs' (`sample` with Gibbs over the
    * latents and NUTS on the parameters), 'vi' (`vi`), 'smc' (`smc`, tempered SMC) or a
-   * score-based sampler, 'langevin' / 'mala' / 'annealed-langevin' / 'rdmc' (`scoreSample`). The bound
+   * score-based sampler, 'langevin' / 'mala' / 'annealed-langevin' / 'rdmc' (`scoreSample`), or
+   * 'diffusion' (`diffusionFit`: a denoising-score-matching density of the observed rows, with
+   * the model's held-out log likelihood for comparison; call the result's `dispose()`). The bound
    * data is released afterwards (so a VI result's `psis` needs the traced potential; call
    * `vi(model.bind(data))` to keep the binding).
    *
@@ -153,9 +159,13 @@ export class Model {
         case 'annealed-langevin':
         case 'rdmc':
           return scoreSample(bound, opts as ScoreSampleOptions) as FitResult<O>;
+        case 'diffusion': {
+          const { method: _m, ...rest } = opts as { method: 'diffusion' } & DiffusionFitOptions;
+          return diffusionFit(this, data, rest, bound) as FitResult<O>;
+        }
         default:
           throw new RangeError(
-            `fit: unknown method '${String((opts as { method: unknown }).method)}'; methods: em, map, mle, nuts, hmc, mh, gibbs, vi, smc, langevin, mala, annealed-langevin, rdmc`,
+            `fit: unknown method '${String((opts as { method: unknown }).method)}'; methods: em, map, mle, nuts, hmc, mh, gibbs, vi, smc, langevin, mala, annealed-langevin, rdmc, diffusion`,
           );
       }
     } finally {

@@ -27,6 +27,8 @@ export * from './sde';
 export * from './gmm-score';
 export * from './dsm';
 export * from './mmd';
+// The model-level wrapper: model.fit(data, { method: 'diffusion' }).
+export * from './diffusion-fit';
 export { isotropicMixtureTarget } from './targets';
 
 /** The sampling methods of {@link scoreSample}. */
