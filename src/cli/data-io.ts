@@ -1,7 +1,9 @@
 /**
  * Data files for the command line. JSON: an object of name -> number | array.
  * CSV: a header row; a column `y` gives a vector y[N]; columns `x.1, x.2, ...` give a
- * matrix x[N, D] (Stan's dotted names); every row has the same length; every cell a number.
+ * matrix x[N, D] (Stan's dotted names); every row has the same length; every cell a number
+ * (`NA`, `NaN` or empty: a missing value, NaN; `Inf`, `-Inf`). Blank and `#` lines are
+ * skipped. Errors name `file:line`, the line in the file.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { DataValue } from '../model/data';
@@ -32,21 +34,27 @@ export function parseJsonData(text: string, path = '<json>'): Record<string, Dat
 }
 
 export function parseCsvData(text: string, path = '<csv>'): Record<string, DataValue> {
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '' && !l.startsWith('#'));
+  // Line numbers are those of the file, counting the blank and '#' lines skipped.
+  const lines = text.split(/\r?\n/).map((l, i) => ({ l, no: i + 1 })).filter(({ l }) => l.trim() !== '' && !l.startsWith('#'));
   if (lines.length === 0) throw new DataFileError(`${path}: empty CSV`);
-  const header = splitRow(lines[0]).map((h) => h.trim().replace(/^"|"$/g, ''));
-  const rows = lines.slice(1).map((l, i) => {
+  const header = splitRow(lines[0].l).map((h) => h.trim().replace(/^"|"$/g, '').trim());
+  const seen = new Set<string>();
+  header.forEach((h, j) => {
+    if (h === '') throw new DataFileError(`${path}:${lines[0].no}: column ${j + 1} of the header has no name`);
+    if (seen.has(h)) throw new DataFileError(`${path}:${lines[0].no}: column '${h}' appears twice in the header`);
+    seen.add(h);
+  });
+  const rows = lines.slice(1).map(({ l, no }) => {
     const cells = splitRow(l);
     if (cells.length !== header.length) {
-      throw new DataFileError(`${path}:${i + 2}: row has ${cells.length} fields but the header has ${header.length} (ragged row)`);
+      throw new DataFileError(`${path}:${no}: row has ${cells.length} field${cells.length === 1 ? '' : 's'} but the header has ${header.length} (ragged row)`);
     }
     return cells.map((c, j) => {
-      const s = c.trim().replace(/^"|"$/g, '');
-      const x = s === '' || s === 'NA' ? NaN : Number(s);
-      if (Number.isNaN(x) && s !== '' && s !== 'NA' && s !== 'NaN') {
-        throw new DataFileError(`${path}:${i + 2}: column '${header[j]}' is '${s}', not a number`);
-      }
-      return x;
+      const s = c.trim().replace(/^"|"$/g, '').trim();
+      // An empty cell or NA is a missing value (NaN); binding the data then names it.
+      if (s === '') return NaN;
+      if (!NUMBER_CELL.test(s)) throw new DataFileError(`${path}:${no}: column '${header[j]}' is '${s}', not a number`);
+      return cellNumber(s);
     });
   });
   // Group columns: `x.1`, `x.2` -> x[N, 2]; `y` -> y[N].
@@ -64,6 +72,7 @@ export function parseCsvData(text: string, path = '<csv>'): Record<string, DataV
       out[name] = rows.map((r) => r[cols[0].col]);
       continue;
     }
+    if (cols.some((c) => c.idx === 0)) throw new DataFileError(`${path}: column '${name}' and columns ${name}.1, ${name}.2, ... cannot both be given`);
     const sorted = [...cols].sort((a, b) => a.idx - b.idx);
     sorted.forEach((c, i) => {
       if (c.idx !== i + 1) throw new DataFileError(`${path}: columns of '${name}' must be ${name}.1, ${name}.2, ... without gaps; found ${name}.${c.idx}`);

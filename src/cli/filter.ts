@@ -44,6 +44,7 @@ options:
   --smooth M                   also draw M backward-simulation (FFBSi) trajectories and add
                                smoothing columns (bootstrap proposal only)
   --seed N                     random seed (default 1)
+  --backend NAME               tfjs backend (default wasm)
   --out FILE                   write the per-step CSV here: t, then for a discrete state
                                P(name=k) columns, for a continuous one its mean and sd (and
                                quantiles q5, q50, q95 for bootstrap particles), then ess

@@ -24,6 +24,7 @@ import type { SummaryRow } from '../infer/mcmc/summary';
 import { parseSampleSettings, readInits, formatSampleReport, sampleVerdict, OptionError, SAMPLE_VALUE_OPTIONS } from './sample';
 import { flattenValue } from './fit';
 import { chainProgressFor, lineProgressFor } from './progress';
+import { scoreProgressLine } from './approx';
 import { DataFileError } from './data-io';
 import { buildReportHtml, type ReportData, type ReportPlot } from '../report/html';
 import {
@@ -36,13 +37,14 @@ import { findSbcRecords, sbcReport } from '../report/sbc';
 /** The options `mixppl report` takes (besides --help). */
 export const REPORT_OPTIONS: readonly string[] = [
   '--data', '--set', '--method', '--map', '--n-init', '--max-iter', '--tol', '--backend', '--out', '--quiet',
-  ...SAMPLE_VALUE_OPTIONS.filter((o) => o !== '--output-dir'), '--guide', '--particles', '--sbc',
+  // Not --output-dir (the report is the output) nor --parallel-chains (the chains run in this thread).
+  ...SAMPLE_VALUE_OPTIONS.filter((o) => o !== '--output-dir' && o !== '--parallel-chains'), '--guide', '--particles', '--sbc',
 ];
 
 export const REPORT_METHODS = ['em', 'nuts', 'hmc', 'vi', 'smc', ...SCORE_METHODS] as const;
 export type ReportMethod = (typeof REPORT_METHODS)[number];
 
-const MCMC_OPTIONS = ['--chains', '--warmup', '--draws', '--thin', '--algorithm', '--metric', '--delta', '--max-depth', '--init', '--latents'];
+const MCMC_OPTIONS = ['--chains', '--warmup', '--draws', '--thin', '--algorithm', '--metric', '--delta', '--max-depth', '--init', '--latents', '--chain-update', '--csmc-particles'];
 
 /** The options only some methods take, by method (the others: --data, --set, --method, --seed, --backend, --out, --quiet). */
 const METHOD_OPTIONS: Record<ReportMethod, readonly string[]> = {
@@ -95,16 +97,18 @@ options:
                        <results>-report.html)
   em:                  --map, --n-init N, --max-iter N, --tol X (as 'mixppl fit')
   nuts, hmc:           --chains N, --warmup N, --draws N, --thin N, --metric NAME,
-                       --delta X, --max-depth N, --init FILE.json (as 'mixppl sample')
-  vi:                  --guide meanfield|fullrank|lowrank|planar|coupling, --max-iter N
-                       (as 'mixppl fit')
+                       --algorithm nuts|hmc (the same as --method),
+                       --delta X, --max-depth N, --init FILE.json, --latents marginalize|gibbs,
+                       --chain-update ffbs|csmc, --csmc-particles N (as 'mixppl sample')
+  vi:                  --guide meanfield|fullrank|lowrank|planar|coupling|amortized,
+                       --max-iter N (as 'mixppl fit')
   smc:                 --particles N
   langevin, mala:      --chains N, --draws N, --warmup N
   annealed-langevin, rdmc: --chains N, --draws N
   --sbc FILE.json      draw the SBC ranks of a results file instead of fitting
   --seed N             random seed (default 1)
   --backend NAME       tfjs backend (default wasm)
-  --quiet              no progress display
+  --quiet              no progress display (it appears only when stderr is a terminal)
 
 exit status: 0 ok; 3 EM or VI not converged, the MCMC run failed its checks or a
 score-based run has R-hat > 1.01 (the report is written all the same); 1 model or data
@@ -419,7 +423,7 @@ export function viReport(model: Model, bm: BoundModel, data: Record<string, Data
     },
     extraTables: [{
       title: 'Guide',
-      caption: `The ${guide} guide's mean and standard deviation of each unconstrained coordinate${guide === 'planar' || guide === 'coupling' ? ' (Monte Carlo estimates: a flow has no closed form)' : ''}; the constraint names the transform back.`,
+      caption: `The ${guide} guide's mean and standard deviation of each unconstrained coordinate${guide === 'planar' || guide === 'coupling' ? ' (Monte Carlo estimates: a flow has no closed form)' : guide === 'amortized' ? ' (a local parameter\'s are the encoder\'s outputs for its data row)' : ''}; the constraint names the transform back.`,
       columns: ['coordinate', 'constraint', 'mean', 'sd'],
       rows: guideRows,
     }],
@@ -549,7 +553,7 @@ export function scoreReport(model: Model, bm: BoundModel, data: Record<string, D
 }
 
 /** The guides `--guide` takes (those of `mixppl fit --method vi`). */
-const REPORT_GUIDES: readonly GuideKind[] = ['meanfield', 'fullrank', 'lowrank', 'planar', 'coupling'];
+const REPORT_GUIDES: readonly GuideKind[] = ['meanfield', 'fullrank', 'lowrank', 'planar', 'coupling', 'amortized'];
 
 /** Reads a positive integer option (default when absent). */
 function posInt(opts: Map<string, string>, key: string, dflt: number, min = 1): number {
@@ -608,7 +612,16 @@ function approxReport(model: Model, data: Record<string, DataValue>, req: Report
       return { report: smcReport(model, bm, data, req, r, settings, (performance.now() - t0) / 1000), code: 0 };
     }
     const particle = method === 'annealed-langevin' || method === 'rdmc';
-    const r = scoreSample(bm, { method, seed, chains, draws, ...(particle ? {} : { warmup }) });
+    const progress = lineProgressFor(process.stderr, flags.has('--quiet'));
+    let r: ScoreResult;
+    try {
+      r = scoreSample(bm, {
+        method, seed, chains, draws, ...(particle ? {} : { warmup }),
+        onProgress: progress ? (p) => progress.update(scoreProgressLine(p)) : undefined,
+      });
+    } finally {
+      progress?.finish();
+    }
     const settings = settingsBase(req, SCORE_DESCRIPTIONS[method]);
     settings.push([particle ? 'groups' : 'chains', String(chains)], ['draws per ' + (particle ? 'group' : 'chain'), String(draws)]);
     if (!particle) settings.push(['warm-up iterations', String(warmup)]);
@@ -638,7 +651,16 @@ export function reportCommand(model: Model, data: Record<string, DataValue>, req
     const bm = model.bind(data);
     try {
       const objective = flags.has('--map') ? 'map' : 'mle';
-      const e = em(bm, { seed, nInit: num('--n-init'), maxIter: num('--max-iter'), tol: num('--tol'), objective });
+      const progress = lineProgressFor(process.stderr, flags.has('--quiet'));
+      let e: EmResult;
+      try {
+        e = em(bm, {
+          seed, nInit: num('--n-init'), maxIter: num('--max-iter'), tol: num('--tol'), objective,
+          onIteration: progress ? (st, i, ll) => progress.update(`EM start ${st + 1}  iteration ${i}  log likelihood ${ll.toFixed(3)}`) : undefined,
+        });
+      } finally {
+        progress?.finish();
+      }
       const settings = settingsBase(req, `EM (${objective === 'map' ? 'MAP' : 'maximum likelihood'})`);
       settings.push(['seed', String(seed)], ['starts', String(e.starts.length)]);
       if (opts.has('--max-iter')) settings.push(['max iterations', opts.get('--max-iter')!]);
@@ -659,6 +681,7 @@ export function reportCommand(model: Model, data: Record<string, DataValue>, req
         r = sample(bm, {
           chains: s.chains, warmup: s.warmup, draws: s.draws, thin: s.thin, seed: s.seed,
           algorithm: s.algorithm, metric: s.metric, delta: s.delta, maxTreeDepth: s.maxDepth, init,
+          latents: s.latents, chainUpdate: s.chainUpdate, csmcParticles: s.csmcParticles,
           onIteration: progress ? (c, it, phase, div) => progress.update(c, it, phase, div) : undefined,
         });
       } catch (e) {
@@ -676,6 +699,10 @@ export function reportCommand(model: Model, data: Record<string, DataValue>, req
         ['seed', String(s.seed)], ['metric', `${s.metric} (used: ${r.settings.metric})`], ['delta', String(s.delta)],
       );
       if (s.algorithm === 'nuts') settings.push(['max tree depth', String(s.maxDepth)]);
+      if (s.latents === 'gibbs') {
+        const path = s.chainUpdate === 'csmc' ? `; chain paths by conditional SMC, ${s.csmcParticles ?? 20} particles` : s.chainUpdate === 'ffbs' ? '; chain paths by FFBS' : '';
+        settings.push(['discrete latents', `drawn by Gibbs${path}`]);
+      }
       if (s.init) settings.push(['init', s.init]);
       report = mcmcReport(model, bm, data, req, r, settings);
       code = sampleVerdict(r.diagnostics, s.chains, r.summary()).code;

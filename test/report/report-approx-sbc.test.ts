@@ -288,7 +288,7 @@ describe('mixppl report for VI, SMC and the score-based samplers', () => {
     expect(run('--method', 'vi', '--chains', '2')).toThrow('--chains: only with --method nuts, hmc, langevin, mala, annealed-langevin or rdmc');
     expect(run('--method', 'rdmc', '--warmup', '10')).toThrow('--warmup: only with --method nuts, hmc, langevin or mala');
     expect(run('--method', 'em', '--particles', '10')).toThrow('--particles: only with --method smc');
-    expect(run('--method', 'vi', '--guide', 'gaussian')).toThrow("--guide must be meanfield, fullrank, lowrank, planar or coupling, got 'gaussian'");
+    expect(run('--method', 'vi', '--guide', 'gaussian')).toThrow("--guide must be meanfield, fullrank, lowrank, planar, coupling or amortized, got 'gaussian'");
     expect(run('--method', 'mala', '--draws', '0')).toThrow("--draws must be a positive integer, got '0'");
     expect(existsSync(join(tmp, 'never.html'))).toBe(false);
   });
