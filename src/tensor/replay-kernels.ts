@@ -41,20 +41,48 @@ export interface LoweredNode {
   emit?(ctx: EmitContext, pass: 'forward' | 'backward'): string | undefined;
   /** Per-element body for a fused loop (see `compileProgram`); absent when the node cannot be fused. */
   fusion?(): FusionInfo | undefined;
+  /** Every slot the node reads (values or, in backward, adjoints it accumulates into). */
+  reads?(): number[];
+  /**
+   * Slots whose adjoint the emitted backward sets back to zero once read. Only a slot's
+   * producer reads its adjoint, so the next pass needs no fill for it.
+   */
+  clearedByBackward?(): number[];
 }
 
 /**
- * How a node joins a fused loop over `i` in [0, size of slot `loop`): the slots it writes
- * (at `i`, or through a map when `mapped`), the slots it reads (at `i`, or through a map),
- * and its loop body per pass. `pre` and `post` run once around the loop.
+ * A row-major affine index map over a loop of `prod(ext)` elements: element i, with digits
+ * (i_0, ..., i_{r-1}) in the mixed radix `ext`, maps to sum_d i_d * st[d]. Broadcasting
+ * and reduction maps are affine; the fused loops walk them with strided counters instead
+ * of reading a per-element index array.
  */
-export interface FusionInfo {
-  loop: number;
-  writes: { slot: number; mapped: boolean }[];
-  reads: { slot: number; mapped: boolean }[];
-  body(ctx: EmitContext, pass: 'forward' | 'backward'): { pre?: string; body: string; post?: string };
-  /** The backward body sets the adjoint of every slot it writes at `i` back to zero once read. */
-  clears: boolean;
+export interface Affine {
+  ext: number[];
+  st: number[];
+}
+
+/** One operand a fused node reads: at `i`, or (`mapped`) through an index map, built by `index` only when needed. */
+export interface FusionRead {
+  slot: number;
+  mapped: boolean;
+  affine: Affine | null;
+  index(): Int32Array;
+  /** Partial derivative times d (in terms of the node's names, `d` and `y`); null: no adjoint flows. */
+  grad: string | null;
+}
+
+/**
+ * How a node joins a fused loop over `i` in [0, size of slot `loop`). An elementwise map
+ * writes `out` at `i` from its operands (named `names` in `f`); a sum reduction adds its
+ * input at `i` into `out` through its index map and scales by `scale` after the loop.
+ */
+export type FusionInfo =
+  | { kind: 'map'; loop: number; out: number; names: string[]; reads: FusionRead[]; f: string }
+  | { kind: 'reduce'; loop: number; out: number; x: number; index(): Int32Array; affine: Affine | null; scale: number };
+
+/** The slots a fusion reads and the slot it writes (mapped for a reduction). */
+function fusionReads(f: FusionInfo): { slot: number; mapped: boolean }[] {
+  return f.kind === 'map' ? f.reads.map((r) => ({ slot: r.slot, mapped: r.mapped })) : [{ slot: f.x, mapped: false }];
 }
 
 /** Names for slot arrays and captured constants inside a generated program. */
@@ -104,11 +132,44 @@ function broadcastMap(inShape: readonly number[], out: readonly number[]): Int32
   return map;
 }
 
+/** The index array of an affine map: element i of the loop reads element out[i]. */
+function indexArray(a: Affine): Int32Array {
+  const n = size(a.ext);
+  const out = new Int32Array(n);
+  const r = a.ext.length;
+  const c = new Array<number>(r).fill(0);
+  let j = 0;
+  for (let i = 0; i < n; i++) {
+    out[i] = j;
+    for (let d = r - 1; d >= 0; d--) {
+      j += a.st[d];
+      if (++c[d] < a.ext[d]) break;
+      j -= a.st[d] * a.ext[d];
+      c[d] = 0;
+    }
+  }
+  return out;
+}
+const noIndex = (): Int32Array => {
+  throw new Error('replay: an unmapped operand has no index map');
+};
+
+/** The affine form of `broadcastMap` (null where that is null). */
+function broadcastAffine(inShape: readonly number[], out: readonly number[]): Affine | null {
+  if (inShape.length === out.length && inShape.every((d, i) => d === out[i])) return null;
+  const pad = out.length - inShape.length;
+  const inSt = stridesOf(inShape);
+  return { ext: out.slice(), st: out.map((_, d) => (d - pad >= 0 && inShape[d - pad] !== 1 ? inSt[d - pad] : 0)) };
+}
+
 // ---------------------------------------------------------------- nodes
 
 /** out[i] = src[sel[i]][idx[i]], or `fill` where idx[i] < 0. */
 class MoveNode implements LoweredNode {
   constructor(private srcs: number[], private sel: Int32Array | null, private idx: Int32Array, private fill: number, private y: number) {}
+  reads(): number[] {
+    return this.srcs;
+  }
   emit(ctx: EmitContext, pass: 'forward' | 'backward'): string | undefined {
     if (this.sel !== null) return undefined;
     const idx = ctx.constant(this.idx);
@@ -121,11 +182,15 @@ class MoveNode implements LoweredNode {
         ? `{ const m = ${idx}; for (let i = 0; i < ${n}; i++) { const j = m[i]; ${Y}[i] = j < 0 ? ${this.fill} : ${X}[j]; } }`
         : `{ const m = ${idx}; for (let i = 0; i < ${n}; i++) ${Y}[i] = ${X}[m[i]]; }`;
     }
+    // Zeroes the output's adjoint behind itself (see `clearedByBackward`).
     const dX = ctx.adj(this.srcs[0]);
     const dY = ctx.adj(this.y);
     return hasFill
-      ? `{ const m = ${idx}; for (let i = 0; i < ${n}; i++) { const j = m[i]; if (j >= 0) ${dX}[j] += ${dY}[i]; } }`
-      : `{ const m = ${idx}; for (let i = 0; i < ${n}; i++) ${dX}[m[i]] += ${dY}[i]; }`;
+      ? `{ const m = ${idx}; for (let i = 0; i < ${n}; i++) { const j = m[i]; if (j >= 0) ${dX}[j] += ${dY}[i]; ${dY}[i] = 0; } }`
+      : `{ const m = ${idx}; for (let i = 0; i < ${n}; i++) { ${dX}[m[i]] += ${dY}[i]; ${dY}[i] = 0; } }`;
+  }
+  clearedByBackward(): number[] {
+    return this.sel === null ? [this.y] : [];
   }
   forward(v: Float64Array[]) {
     const out = v[this.y];
@@ -172,18 +237,10 @@ class UnaryNode implements LoweredNode {
   fusion(): FusionInfo | undefined {
     const src = this.src;
     if (!src) return undefined;
-    return {
-      loop: this.y,
-      writes: [{ slot: this.y, mapped: false }],
-      reads: [{ slot: this.x, mapped: false }],
-      clears: true,
-      body: (ctx, pass) => {
-        const [f, df] = src;
-        if (pass === 'forward') return { body: `{ const x = ${ctx.val(this.x)}[i]; ${ctx.val(this.y)}[i] = ${f}; }` };
-        if (df === null) return { body: `${ctx.adj(this.y)}[i] = 0;` };
-        return { body: `{ const d = ${ctx.adj(this.y)}[i]; ${ctx.adj(this.y)}[i] = 0; if (d !== 0) { const x = ${ctx.val(this.x)}[i], y = ${ctx.val(this.y)}[i]; ${ctx.adj(this.x)}[i] += ${df}; } }` };
-      },
-    };
+    return { kind: 'map', loop: this.y, out: this.y, names: ['x'], f: src[0], reads: [{ slot: this.x, mapped: false, affine: null, index: noIndex, grad: src[1] }] };
+  }
+  reads(): number[] {
+    return [this.x];
   }
   forward(v: Float64Array[]) {
     const x = v[this.x];
@@ -212,10 +269,19 @@ type BinarySource = [f: string, da: string | null, db: string | null];
 class BinaryNode implements LoweredNode {
   constructor(
     private f: Binary, private g: BinaryGrad | null,
-    private a: number, private am: Int32Array | null, private aLive: boolean,
-    private b: number, private bm: Int32Array | null, private bLive: boolean,
+    private a: number, private aAff: Affine | null, private aLive: boolean,
+    private b: number, private bAff: Affine | null, private bLive: boolean,
     private y: number, private src?: BinarySource,
   ) {}
+  private amCache: Int32Array | null = null;
+  private bmCache: Int32Array | null = null;
+  /** Broadcast index maps, built on first use (a fused loop walks the affine form instead). */
+  private get am(): Int32Array | null {
+    return this.aAff && (this.amCache ??= indexArray(this.aAff));
+  }
+  private get bm(): Int32Array | null {
+    return this.bAff && (this.bmCache ??= indexArray(this.bAff));
+  }
   emit(ctx: EmitContext, pass: 'forward' | 'backward'): string | undefined {
     if (!this.src) return undefined;
     const [f, srcDa, srcDb] = this.src;
@@ -235,26 +301,17 @@ class BinaryNode implements LoweredNode {
   fusion(): FusionInfo | undefined {
     const src = this.src;
     if (!src) return undefined;
+    const [f, da, db] = src;
     return {
-      loop: this.y,
-      writes: [{ slot: this.y, mapped: false }],
-      reads: [{ slot: this.a, mapped: this.am !== null }, { slot: this.b, mapped: this.bm !== null }],
-      clears: true,
-      body: (ctx, pass) => {
-        const [f, srcDa, srcDb] = src;
-        const ia = this.am ? `${ctx.constant(this.am)}[i]` : 'i';
-        const ib = this.bm ? `${ctx.constant(this.bm)}[i]` : 'i';
-        const A = ctx.val(this.a);
-        const B = ctx.val(this.b);
-        const Y = ctx.val(this.y);
-        if (pass === 'forward') return { body: `{ const a = ${A}[${ia}], b = ${B}[${ib}]; ${Y}[i] = ${f}; }` };
-        const da = this.aLive ? srcDa : null;
-        const db = this.bLive ? srcDb : null;
-        if (da === null && db === null) return { body: `${ctx.adj(this.y)}[i] = 0;` };
-        const upd = `${da !== null ? `${ctx.adj(this.a)}[${ia}] += ${da};` : ''} ${db !== null ? `${ctx.adj(this.b)}[${ib}] += ${db};` : ''}`;
-        return { body: `{ const d = ${ctx.adj(this.y)}[i]; ${ctx.adj(this.y)}[i] = 0; if (d !== 0) { const a = ${A}[${ia}], b = ${B}[${ib}], y = ${Y}[i]; ${upd} } }` };
-      },
+      kind: 'map', loop: this.y, out: this.y, names: ['a', 'b'], f,
+      reads: [
+        { slot: this.a, mapped: this.aAff !== null, affine: this.aAff, index: () => this.am!, grad: this.aLive ? da : null },
+        { slot: this.b, mapped: this.bAff !== null, affine: this.bAff, index: () => this.bm!, grad: this.bLive ? db : null },
+      ],
     };
+  }
+  reads(): number[] {
+    return [this.a, this.b];
   }
   forward(v: Float64Array[]) {
     const A = v[this.a];
@@ -290,7 +347,12 @@ class BinaryNode implements LoweredNode {
 type ReduceKind = 'sum' | 'max' | 'min' | 'prod' | 'mean' | 'all' | 'any';
 
 class ReduceNode implements LoweredNode {
-  constructor(private kind: ReduceKind, private x: number, private map: Int32Array, private count: number, private y: number) {}
+  constructor(private kind: ReduceKind, private x: number, private affine: Affine, private count: number, private y: number) {}
+  private mapCache: Int32Array | null = null;
+  /** Index of the output element each input element reduces into, built on first use. */
+  private get map(): Int32Array {
+    return (this.mapCache ??= indexArray(this.affine));
+  }
   emit(ctx: EmitContext, pass: 'forward' | 'backward'): string | undefined {
     if (this.kind !== 'sum' && this.kind !== 'mean') return undefined;
     const m = ctx.constant(this.map);
@@ -307,26 +369,10 @@ class ReduceNode implements LoweredNode {
   }
   fusion(): FusionInfo | undefined {
     if (this.kind !== 'sum' && this.kind !== 'mean') return undefined;
-    const scale = this.kind === 'mean' ? 1 / this.count : 1;
-    return {
-      loop: this.x,
-      writes: [{ slot: this.y, mapped: true }],
-      reads: [{ slot: this.x, mapped: false }],
-      clears: false,
-      body: (ctx, pass) => {
-        const m = ctx.constant(this.map);
-        const X = ctx.val(this.x);
-        const Y = ctx.val(this.y);
-        if (pass === 'forward') {
-          return {
-            pre: `${Y}.fill(0);`,
-            body: `${Y}[${m}[i]] += ${X}[i];`,
-            post: scale !== 1 ? `for (let j = 0; j < ${Y}.length; j++) ${Y}[j] *= ${scale};` : '',
-          };
-        }
-        return { body: `${ctx.adj(this.x)}[i] += ${ctx.adj(this.y)}[${m}[i]]${scale !== 1 ? ` * ${scale}` : ''};` };
-      },
-    };
+    return { kind: 'reduce', loop: this.x, out: this.y, x: this.x, index: () => this.map, affine: this.affine, scale: this.kind === 'mean' ? 1 / this.count : 1 };
+  }
+  reads(): number[] {
+    return [this.x];
   }
   forward(v: Float64Array[]) {
     const X = v[this.x];
@@ -400,6 +446,9 @@ class MatMulNode implements LoweredNode {
     private aOff: Int32Array, private bOff: Int32Array,
     private M: number, private K: number, private N: number, private ta: boolean, private tb: boolean,
   ) {}
+  reads(): number[] {
+    return [this.a, this.b];
+  }
   // Element (i, k) of op(A) for batch offset o.
   forward(v: Float64Array[]) {
     const A = v[this.a];
@@ -448,6 +497,9 @@ class MatMulNode implements LoweredNode {
 
 class CumsumNode implements LoweredNode {
   constructor(private x: number, private y: number, private outer: number, private n: number, private inner: number, private exclusive: boolean, private reverse: boolean) {}
+  reads(): number[] {
+    return [this.x];
+  }
   private scan(src: Float64Array, dst: Float64Array, rev: boolean, add: boolean) {
     const { outer, n, inner, exclusive } = this;
     for (let o = 0; o < outer; o++) {
@@ -480,6 +532,9 @@ class CumsumNode implements LoweredNode {
 
 class SelectNode implements LoweredNode {
   constructor(private c: number, private cm: Int32Array | null, private t: number, private tLive: boolean, private e: number, private eLive: boolean, private y: number) {}
+  reads(): number[] {
+    return [this.c, this.t, this.e];
+  }
   forward(v: Float64Array[]) {
     const C = v[this.c];
     const T = v[this.t];
@@ -504,6 +559,9 @@ class SelectNode implements LoweredNode {
 
 class SoftmaxNode implements LoweredNode {
   constructor(private x: number, private y: number, private rows: number, private n: number) {}
+  reads(): number[] {
+    return [this.x];
+  }
   forward(v: Float64Array[]) {
     const X = v[this.x];
     const Y = v[this.y];
@@ -698,26 +756,14 @@ function normAxes(axis: unknown, rank: number): number[] {
   return arr.map((a: number) => (a < 0 ? a + rank : a));
 }
 
-function reduceMap(shape: number[], axes: number[]): { map: Int32Array; count: number } {
-  const n = size(shape);
-  const map = new Int32Array(n);
+function reduceAffine(shape: number[], axes: number[]): { affine: Affine; count: number } {
   const keep = shape.map((_, d) => !axes.includes(d));
-  const outShape = shape.filter((_, d) => keep[d]);
-  const outSt = stridesOf(outShape);
-  const st = stridesOf(shape);
-  for (let i = 0; i < n; i++) {
-    let rem = i;
-    let j = 0;
-    let od = 0;
-    for (let d = 0; d < shape.length; d++) {
-      const c = Math.floor(rem / st[d]);
-      rem -= c * st[d];
-      if (keep[d]) j += c * outSt[od++];
-    }
-    map[i] = j;
-  }
+  const outSt = stridesOf(shape.filter((_, d) => keep[d]));
+  const st: number[] = [];
+  let od = 0;
+  for (let d = 0; d < shape.length; d++) st.push(keep[d] ? outSt[od++] : 0);
   const count = axes.reduce((p, a) => p * shape[a], 1);
-  return { map, count };
+  return { affine: { ext: shape.slice(), st }, count };
 }
 
 /** Runs a move kernel on index-valued inputs to read off where each output element comes from. */
@@ -808,15 +854,13 @@ export function lowerKernel(call: KernelCall, engine: EngineLike): LoweredNode[]
   if (k in BINARY) {
     const [f, g] = BINARY[k];
     const [a, b] = ins;
-    const am = broadcastMap(a.shape, out.shape);
-    const bm = broadcastMap(b.shape, out.shape);
-    return [new BinaryNode(f, g, a.slot, am, a.live, b.slot, bm, b.live, out.slot, BINARY_SRC[k])];
+    return [new BinaryNode(f, g, a.slot, broadcastAffine(a.shape, out.shape), a.live, b.slot, broadcastAffine(b.shape, out.shape), b.live, out.slot, BINARY_SRC[k])];
   }
   if (k in REDUCE) {
     const x = ins[0];
     const axes = normAxes(call.attrs.axis ?? call.attrs.reductionIndices, x.shape.length);
-    const { map, count } = reduceMap(x.shape, axes);
-    return [new ReduceNode(REDUCE[k], x.slot, map, count, out.slot)];
+    const { affine, count } = reduceAffine(x.shape, axes);
+    return [new ReduceNode(REDUCE[k], x.slot, affine, count, out.slot)];
   }
   if (k === 'BatchMatMul') {
     const [a, b] = ins;
@@ -874,6 +918,74 @@ export interface CompiledProgram {
   backward(v: Float64Array[], a: Float64Array[]): void;
   /** Slots whose adjoint `backward` sets back to zero after reading it (fused runs only). */
   cleared: number[];
+  /**
+   * Slots that live only in locals of one fused loop (written and read there alone, by
+   * cheap arithmetic): the program never touches their value or adjoint arrays; the
+   * backward loop recomputes the values.
+   */
+  internal: number[];
+  /** Slots (a superset of `internal`) whose adjoint lives in a local of one fused loop: no adjoint array. */
+  localAdjoints: number[];
+  /** The generated source (for profiling and tests). */
+  source: string;
+}
+
+/** Dims of an affine map with extent-1 dims dropped and contiguous neighbours merged. */
+function normalizeAffine(a: Affine): Affine {
+  const ext: number[] = [];
+  const st: number[] = [];
+  for (let d = a.ext.length - 1; d >= 0; d--) {
+    if (a.ext[d] === 1) continue;
+    const k = ext.length - 1;
+    if (k >= 0 && a.st[d] === st[k] * ext[k]) ext[k] *= a.ext[d];
+    else {
+      ext.push(a.ext[d]);
+      st.push(a.st[d]);
+    }
+  }
+  return { ext: ext.reverse(), st: st.reverse() };
+}
+
+/**
+ * A loop nest for `n` elements that walks every affine map given with strided counters:
+ * the common refinement of their dims (extents outer to inner), and each map's stride per
+ * loop level, or null for a map whose dims do not nest with the others (it keeps its index
+ * array). Null for an identity map (read at `i`).
+ */
+function loopNest(n: number, maps: Affine[]): { ext: number[]; strides: (number[] | null | 'identity')[] } {
+  const norm = maps.map(normalizeAffine);
+  // Boundaries: products of the innermost dims of each map, which must form a divisibility chain.
+  const bounds = new Set<number>([1, n]);
+  const ok = norm.map((a) => {
+    if (a.ext.length === 1 && a.st[0] === 1) return false;
+    const mine: number[] = [];
+    let p = 1;
+    for (let d = a.ext.length - 1; d > 0; d--) mine.push((p *= a.ext[d]));
+    const trial = [...new Set([...bounds, ...mine])].sort((x, y) => x - y);
+    if (!trial.every((b, k) => k === 0 || b % trial[k - 1] === 0)) return false;
+    for (const b of mine) bounds.add(b);
+    return true;
+  });
+  const chain = [...bounds].sort((x, y) => x - y);
+  const ext: number[] = [];
+  for (let k = chain.length - 1; k > 0; k--) ext.push(chain[k] / chain[k - 1]);
+  const strides = norm.map((a, m) => {
+    if (a.ext.length === 1 && a.st[0] === 1) return 'identity' as const;
+    if (a.ext.length === 0) return ext.map(() => 0);
+    if (!ok[m]) return null;
+    // Level l (outer to inner) spans elements of size chain[L - l - 1] .. chain[L - l].
+    const L = chain.length - 1;
+    const out: number[] = [];
+    for (let l = 0; l < L; l++) {
+      const inner = chain[L - l - 1];
+      let lo = 1;
+      let d = a.ext.length - 1;
+      while (d > 0 && lo * a.ext[d] <= inner) lo *= a.ext[d--];
+      out.push(a.st[d] * (inner / lo));
+    }
+    return out;
+  });
+  return { ext, strides };
 }
 
 /**
@@ -882,16 +994,23 @@ export interface CompiledProgram {
  * nodes without an emitter are called through their methods. Removes the per-node
  * dispatch that dominates on small arrays. Null when code generation is unavailable.
  *
- * With `slotSizes`, runs of consecutive elementwise nodes over the same number of elements
- * (unary and broadcasting binary maps, sum and mean reductions ending a run) are fused
- * into one loop per pass: on large arrays each unfused loop streams its operands through
- * memory, and the fused loop reads each element while it is still in cache. A node joins
- * a run only if every value it reads from the run is produced at the same index, so each
- * element's forward value and its adjoint (accumulated in reverse node order) are complete
- * when read; only the order of accumulation into broadcast operands' adjoints changes.
+ * With `slotSizes`, runs of elementwise nodes over the same number of elements (unary and
+ * broadcasting binary maps, sum and mean reductions) are fused into one loop per pass: on
+ * large arrays each unfused loop streams its operands through memory, and the fused loop
+ * reads each element while it is still in cache. A node joins a run only if every value it
+ * reads from the run is produced at the same index, so each element's forward value and
+ * its adjoint (accumulated in reverse node order) are complete when read; only the order
+ * of accumulation into broadcast operands' adjoints changes. A fusable node of another
+ * size that reads nothing from the run is moved before it (so `log(sigma)` does not split
+ * the [N, K, D] loop of a normal log-density). Within a run:
+ * - a value read only by the run's own nodes (`keep` lists slots read from outside) stays
+ *   in a local: the forward loop never stores it, the backward loop recomputes it and keeps
+ *   its adjoint in a local too (same operations, so the same float64 results);
+ * - broadcast and reduction maps are walked by strided counters in a loop nest instead of
+ *   per-element index arrays.
  */
 export function compileProgram(
-  nodes: readonly LoweredNode[], slotSizes?: readonly number[],
+  nodes: readonly LoweredNode[], slotSizes?: readonly number[], opts: { keep?: readonly number[] } = {},
 ): CompiledProgram | null {
   const consts: unknown[] = [];
   const usedV = new Set<number>();
@@ -901,41 +1020,214 @@ export function compileProgram(
     adj: (s) => (usedA.add(s), `a${s}`),
     constant: (x) => (consts.push(x), `c${consts.length - 1}`),
   };
-  // Runs of fusable nodes: [start, end) into `nodes`, with their fusion infos.
-  const groups: { start: number; end: number; infos: (FusionInfo | undefined)[] }[] = [];
-  for (let i = 0; i < nodes.length; ) {
-    const first = slotSizes ? nodes[i].fusion?.() : undefined;
-    if (!first || !slotSizes) {
-      groups.push({ start: i, end: i + 1, infos: [undefined] });
-      i++;
+  const infoOf = nodes.map((n) => (slotSizes ? n.fusion?.() : undefined));
+  // Groups in execution order: a run of fusable nodes (infos) or one node emitted alone.
+  const groups: { nodes: number[]; infos: FusionInfo[] | null }[] = [];
+  const done = new Array<boolean>(nodes.length).fill(false);
+  for (let i = 0; i < nodes.length; i++) {
+    if (done[i]) continue;
+    done[i] = true;
+    const first = infoOf[i];
+    if (!first) {
+      groups.push({ nodes: [i], infos: null });
       continue;
     }
-    const n = slotSizes[first.loop];
+    const n = slotSizes![first.loop];
     const atI = new Set<number>();
     const mapped = new Set<number>();
-    const infos: FusionInfo[] = [];
-    let j = i;
-    for (; j < nodes.length; j++) {
-      const f = j === i ? first : nodes[j].fusion?.();
-      if (!f || slotSizes[f.loop] !== n) break;
-      if (f.reads.some((r) => mapped.has(r.slot) || (r.mapped && atI.has(r.slot)))) break;
-      infos.push(f);
-      for (const w of f.writes) (w.mapped ? mapped : atI).add(w.slot);
+    const add = (f: FusionInfo) => (f.kind === 'map' ? atI : mapped).add(f.out);
+    add(first);
+    const run = [i];
+    // Nodes moved before the run; `pending` ones stay where they are unless the run goes on past them.
+    const hoisted: number[] = [];
+    const pending: number[] = [];
+    for (let j = i + 1; j < nodes.length; j++) {
+      if (done[j]) continue;
+      const f = infoOf[j];
+      if (!f) break;
+      const rs = fusionReads(f);
+      if (slotSizes![f.loop] === n && !rs.some((r) => mapped.has(r.slot) || (r.mapped && atI.has(r.slot)))) {
+        run.push(j);
+        add(f);
+        hoisted.push(...pending);
+        pending.length = 0;
+      } else if (!rs.some((r) => mapped.has(r.slot) || atI.has(r.slot))) pending.push(j);
+      else break;
+      done[j] = true;
     }
-    groups.push({ start: i, end: j, infos: infos.length > 1 ? infos : [undefined] });
-    i = j;
+    for (const p of pending) done[p] = false;
+    for (const h of hoisted) groups.push({ nodes: [h], infos: [infoOf[h]!] });
+    groups.push({ nodes: run, infos: run.map((k) => infoOf[k]!) });
   }
+  // The group reading each slot (-1: several, or a node that does not list its reads).
+  const readBy = new Map<number, number>();
+  const allKnown = nodes.every((n) => n.reads);
+  if (allKnown) {
+    groups.forEach((g, gi) => {
+      for (const k of g.nodes) {
+        for (const s of nodes[k].reads!()) {
+          const prev = readBy.get(s);
+          readBy.set(s, prev === undefined || prev === gi ? gi : -1);
+        }
+      }
+    });
+  }
+  const keep = new Set(opts.keep ?? []);
+  const internalOf = groups.map((g, gi) => {
+    const out = new Set<number>();
+    if (!allKnown || !g.infos) return out;
+    for (const f of g.infos) {
+      if (f.kind !== 'map' || keep.has(f.out)) continue;
+      const r = readBy.get(f.out);
+      if (r === undefined || r === gi) out.add(f.out);
+    }
+    return out;
+  });
+  // Of those, values of plain arithmetic are recomputed in the backward loop instead of
+  // stored; transcendental ones (Math.*) cost more to recompute than to store and load.
+  const recomputeOf = groups.map((g, gi) => {
+    const out = new Set<number>();
+    for (const f of g.infos ?? []) if (f.kind === 'map' && internalOf[gi].has(f.out) && !f.f.includes('Math.')) out.add(f.out);
+    return out;
+  });
   // Adjoints the backward pass leaves zeroed (each read once, by its producer's body).
   const cleared = new Set<number>();
   for (const g of groups) {
-    if (g.infos[0] === undefined) continue;
-    for (const f of g.infos) if (f!.clears) for (const w of f!.writes) if (!w.mapped) cleared.add(w.slot);
+    if (g.infos) for (const f of g.infos) if (f.kind === 'map') cleared.add(f.out);
+    if (!g.infos) for (const s of nodes[g.nodes[0]].clearedByBackward?.() ?? []) cleared.add(s);
   }
-  const fused = (g: (typeof groups)[number], pass: 'forward' | 'backward'): string => {
-    const parts = g.infos.map((f) => f!.body(ctx, pass));
-    if (pass === 'backward') parts.reverse();
-    const n = slotSizes![g.infos[0]!.loop];
-    return `${parts.map((p) => p.pre ?? '').join(' ')}\nfor (let i = 0; i < ${n}; i++) {\n${parts.map((p) => p.body).join('\n')}\n}\n${parts.map((p) => p.post ?? '').join(' ')}`;
+  const internal = recomputeOf.flatMap((s) => [...s]);
+  const localAdjoints = internalOf.flatMap((s) => [...s]);
+
+  const fused = (infos: FusionInfo[], inner: Set<number>, recompute: Set<number>, pass: 'forward' | 'backward'): string => {
+    const n = slotSizes![infos[0].loop];
+    // Strided counters for affine maps (shared when equal); index arrays for the rest.
+    const affs: Affine[] = [];
+    const affKey = new Map<string, number>();
+    const affIndex = (a: Affine | null, mapped: boolean): number => {
+      if (!mapped) return -1;
+      if (!a) return -2;
+      const key = `${a.ext.join(',')}|${a.st.join(',')}`;
+      let k = affKey.get(key);
+      if (k === undefined) {
+        k = affs.length;
+        affs.push(a);
+        affKey.set(key, k);
+      }
+      return k;
+    };
+    const readIdx = new Map<FusionRead | FusionInfo, number>();
+    for (const f of infos) {
+      if (f.kind === 'map') for (const r of f.reads) readIdx.set(r, affIndex(r.affine, r.mapped));
+      else readIdx.set(f, affIndex(f.affine, true));
+    }
+    const nest = loopNest(n, affs);
+    const idx = (key: FusionRead | FusionInfo, map: () => Int32Array): string => {
+      const k = readIdx.get(key)!;
+      if (k === -1) return 'i';
+      const s = k >= 0 ? nest.strides[k] : null;
+      if (s === 'identity') return 'i';
+      if (s === null) return `${ctx.constant(map())}[i]`;
+      return s.every((x) => x === 0) ? '0' : `q${k}`;
+    };
+    const local = new Set<number>();
+    const lines: string[] = [];
+    const pre: string[] = [];
+    const post: string[] = [];
+    // Loop-invariant reads (every stride zero) are loaded once before the loop: nothing in
+    // the run writes them (a run reads its own values at `i` only).
+    const hoisted = new Set<string>();
+    const invariant = (arr: string): string => {
+      const name = `h${arr}`;
+      if (!hoisted.has(name)) {
+        hoisted.add(name);
+        pre.push(`const ${name} = ${arr}[0];`);
+      }
+      return name;
+    };
+    const valOf = (r: FusionRead): string => {
+      if (local.has(r.slot) && !r.mapped) return `t${r.slot}`;
+      const ix = idx(r, r.index);
+      return ix === '0' ? invariant(ctx.val(r.slot)) : `${ctx.val(r.slot)}[${ix}]`;
+    };
+    const forwardLine = (f: FusionInfo & { kind: 'map' }, store: boolean) => {
+      const ops = f.reads.map((r, k) => `${f.names[k]} = ${valOf(r)}`).join(', ');
+      lines.push(`let t${f.out}; { const ${ops}; t${f.out} = ${f.f}; }${store ? ` ${ctx.val(f.out)}[i] = t${f.out};` : ''}`);
+    };
+    if (pass === 'forward') {
+      for (const f of infos) {
+        if (f.kind === 'map') {
+          forwardLine(f, !recompute.has(f.out));
+          local.add(f.out);
+        } else {
+          const Y = ctx.val(f.out);
+          pre.push(`${Y}.fill(0);`);
+          lines.push(`${Y}[${idx(f, f.index)}] += ${local.has(f.x) ? `t${f.x}` : `${ctx.val(f.x)}[i]`};`);
+          if (f.scale !== 1) post.push(`for (let j = 0; j < ${Y}.length; j++) ${Y}[j] *= ${f.scale};`);
+        }
+      }
+    } else {
+      // Values: recomputed when local-only, loaded otherwise.
+      for (const f of infos) {
+        if (f.kind !== 'map') continue;
+        if (recompute.has(f.out)) forwardLine(f, false);
+        else lines.push(`const t${f.out} = ${ctx.val(f.out)}[i];`);
+        local.add(f.out);
+      }
+      for (const s of inner) lines.push(`let g${s} = 0;`);
+      const target = (slot: number, ix: string) => (inner.has(slot) && ix === 'i' ? `g${slot}` : `${ctx.adj(slot)}[${ix}]`);
+      for (let k = infos.length - 1; k >= 0; k--) {
+        const f = infos[k];
+        if (f.kind === 'reduce') {
+          // The run does not write the adjoint of its reductions' outputs (nothing in it reads them).
+          const ix = idx(f, f.index);
+          const dy = ix === '0' ? invariant(ctx.adj(f.out)) : `${ctx.adj(f.out)}[${ix}]`;
+          lines.push(`${target(f.x, 'i')} += ${dy}${f.scale !== 1 ? ` * ${f.scale}` : ''};`);
+          continue;
+        }
+        const own = inner.has(f.out);
+        const grads = f.reads.filter((r) => r.grad !== null);
+        if (grads.length === 0) {
+          if (!own) lines.push(`${ctx.adj(f.out)}[i] = 0;`);
+          continue;
+        }
+        const d = own ? `const d = g${f.out};` : `const d = ${ctx.adj(f.out)}[i]; ${ctx.adj(f.out)}[i] = 0;`;
+        const ops = [...f.reads.map((r, j) => `${f.names[j]} = ${valOf(r)}`), `y = t${f.out}`].join(', ');
+        const upd = grads.map((r) => `${target(r.slot, idx(r, r.index))} += ${r.grad};`).join(' ');
+        lines.push(`{ ${d} if (d !== 0) { const ${ops}; ${upd} } }`);
+      }
+    }
+    const body = lines.join('\n');
+    const L = nest.ext.length;
+    const live = nest.strides.map((s, k) => (Array.isArray(s) && s.some((x) => x !== 0) && (body.includes(`q${k}]`)) ? k : -1)).filter((k) => k >= 0);
+    let loop: string;
+    if (L <= 1 || live.length === 0) loop = `for (let i = 0; i < ${n}; i++) {\n${body}\n}`;
+    else {
+      // Counter of map k at level l: q{k}_{l} (its index before the inner levels).
+      let open = 'let i = 0;\n';
+      let close = '';
+      const last = new Map<number, string>();
+      for (let l = 0; l < L; l++) {
+        const innermost = l === L - 1;
+        const defs: string[] = [];
+        for (const k of live) {
+          const st = (nest.strides[k] as number[])[l];
+          const prev = last.get(k);
+          if (st === 0) continue;
+          const term = `j${l} * ${st}`;
+          const name = innermost ? `q${k}` : `q${k}_${l}`;
+          defs.push(`const ${name} = ${prev ? `${prev} + ` : ''}${term};`);
+          last.set(k, name);
+        }
+        if (innermost) {
+          for (const k of live) if (!defs.some((x) => x.startsWith(`const q${k} `))) defs.push(`const q${k} = ${last.get(k)};`);
+        }
+        open += `for (let j${l} = 0; j${l} < ${nest.ext[l]}; j${l}++${innermost ? ', i++' : ''}) {\n${defs.join(' ')}\n`;
+        close += '}\n';
+      }
+      loop = `${open}${body}\n${close}`;
+    }
+    return `${pre.join(' ')}\n${loop}${post.join(' ')}`;
   };
   // Each group becomes its own small function: one function holding every loop is
   // optimized by on-stack replacement loop by loop and deoptimized again on the next loop
@@ -952,18 +1244,18 @@ export function compileProgram(
   };
   const fwd: string[] = [];
   const bwd: string[] = [];
-  for (const g of groups) {
+  groups.forEach((g, gi) => {
     fwd.push(chunk('forward', () => {
-      if (g.infos[0] !== undefined) return fused(g, 'forward');
-      const n = nodes[g.start];
+      if (g.infos) return fused(g.infos, internalOf[gi], recomputeOf[gi], 'forward');
+      const n = nodes[g.nodes[0]];
       return n.emit?.(ctx, 'forward') ?? `${ctx.constant(n)}.forward(v);`;
     }));
-  }
+  });
   for (let k = groups.length - 1; k >= 0; k--) {
     const g = groups[k];
     bwd.push(chunk('backward', () => {
-      if (g.infos[0] !== undefined) return fused(g, 'backward');
-      const n = nodes[g.start];
+      if (g.infos) return fused(g.infos, internalOf[k], recomputeOf[k], 'backward');
+      const n = nodes[g.nodes[0]];
       return n.emit?.(ctx, 'backward') ?? `${ctx.constant(n)}.backward(v, a);`;
     }));
   }
@@ -971,7 +1263,7 @@ export function compileProgram(
   try {
     const body = `${consts0}\n${fns.join('\n')}\nreturn [function forward(v) { const a = undefined; ${fwd.join(' ')} }, function backward(v, a) { ${bwd.join(' ')} }];`;
     const [f, b] = new Function('C', body)(consts) as [(v: Float64Array[]) => void, (v: Float64Array[], a: Float64Array[]) => void];
-    return { forward: f, backward: b, cleared: [...cleared] };
+    return { forward: f, backward: b, cleared: [...cleared], internal, localAdjoints, source: body };
   } catch {
     return null;
   }

@@ -33,16 +33,20 @@ export class TracedFunction {
   constructor(
     readonly dim: number,
     private readonly nodes: LoweredNode[],
-    slotSizes: number[],
+    private readonly slotSizes: number[],
     constants: Map<number, Float64Array>,
     private readonly inputSlot: number,
     private readonly outputSlot: number,
     private readonly outputConst: number | null,
     liveSlots: readonly number[] = [],
   ) {
-    this.vals = slotSizes.map((n, i) => constants.get(i) ?? new Float64Array(n));
-    this.adj = slotSizes.map((n) => new Float64Array(n));
-    this.program = compileProgram(nodes, slotSizes);
+    this.program = compileProgram(nodes, slotSizes, { keep: outputSlot >= 0 ? [outputSlot] : [] });
+    // Values and adjoints the compiled program keeps in locals of a fused loop are never
+    // read or written: no arrays for them.
+    const localVal = new Set(this.program?.internal ?? []);
+    const localAdj = new Set(this.program?.localAdjoints ?? []);
+    this.vals = slotSizes.map((n, i) => constants.get(i) ?? new Float64Array(localVal.has(i) ? 0 : n));
+    this.adj = slotSizes.map((n, i) => new Float64Array(localAdj.has(i) ? 0 : n));
     // Only parameter-dependent slots ever receive adjoints; those the compiled backward
     // zeroes behind itself need no fill before the next pass (unless one was interrupted).
     const live = [...new Set(liveSlots)];

@@ -2,12 +2,42 @@
 // the fused program gives the same value and gradient as the unfused one, and repeated
 // calls at changing points agree with a fresh recording (the backward pass zeroes the
 // adjoints of fused slots behind itself instead of a fill before each call, so a leak
-// would show up on the second call). Everything is float64: equal up to rounding, so
-// the tolerance is a few ulps of the gradient's scale (1e-12 relative).
+// would show up on the second call). Fused runs keep values read only inside the run in
+// locals (recomputed in the backward loop), walk broadcast and reduction maps by strided
+// loop nests, and move independent nodes of other sizes out of the way; a synthetic
+// function exercises each of these against the unfused program (per-node loops over
+// index arrays) on random inputs. Everything is float64: equal up to rounding (the order
+// of accumulation into broadcast operands' adjoints differs), so the tolerance is a few
+// ulps of the gradient's scale (1e-12 relative).
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile, ensureBackend } from '../../src';
+import type { DataInput, DataValue } from '../../src/model/data';
 import { traceFunction } from '../../src/tensor/trace';
-import { compileProgram } from '../../src/tensor/replay-kernels';
+import { compileProgram, type CompiledProgram, type LoweredNode } from '../../src/tensor/replay-kernels';
+import { tf } from '../../src/tensor';
+
+/** The private parts of a TracedFunction these tests look at. */
+interface Internals {
+  nodes: LoweredNode[];
+  slotSizes: number[];
+  vals: Float64Array[];
+  program: CompiledProgram;
+  inputSlot: number;
+  outputSlot: number;
+  valueAndGrad(u: ArrayLike<number>, g: Float64Array): number;
+}
+
+/** Value and gradient of the recorded program compiled without fusion, on full-size arrays of its own. */
+function unfused(tr: Internals, u: ArrayLike<number>): { value: number; grad: Float64Array } {
+  const vals = tr.slotSizes.map((n, i) => (tr.vals[i].length === n ? tr.vals[i].slice() : new Float64Array(n)));
+  const adj = tr.slotSizes.map((n) => new Float64Array(n));
+  const p = compileProgram(tr.nodes)!;
+  vals[tr.inputSlot].set(u);
+  p.forward(vals);
+  adj[tr.outputSlot][0] = 1;
+  p.backward(vals, adj);
+  return { value: vals[tr.outputSlot][0], grad: adj[tr.inputSlot].slice() };
+}
 
 beforeAll(async () => {
   await ensureBackend();
@@ -32,20 +62,87 @@ function close(a: Float64Array, b: Float64Array) {
 describe('fused replay', () => {
   it('fuses runs of elementwise nodes and agrees with the unfused program', () => {
     const { bound, f } = gmmDiag();
-    const tr = traceFunction(f, point(bound.dim, 1)) as unknown as {
-      valueAndGrad(u: ArrayLike<number>, g: Float64Array): number; program: unknown; nodes: unknown[];
-    };
-    const fused = tr.program as { cleared: number[] };
-    expect(fused.cleared.length).toBeGreaterThan(0);
-    const u = point(bound.dim, 2);
-    const g1 = new Float64Array(bound.dim);
-    const v1 = tr.valueAndGrad(u, g1);
-    tr.program = compileProgram(tr.nodes as Parameters<typeof compileProgram>[0]);
-    const g2 = new Float64Array(bound.dim);
-    const v2 = tr.valueAndGrad(u, g2);
-    expect(Math.abs(v1 - v2)).toBeLessThanOrEqual(1e-12 * Math.abs(v2));
-    close(g1, g2);
+    const tr = traceFunction(f, point(bound.dim, 1)) as unknown as Internals;
+    expect(tr.program.cleared.length).toBeGreaterThan(0);
+    // The [N, K, D] log-density terms live in locals: no array of N * K * D elements.
+    expect(tr.program.internal.length).toBeGreaterThan(0);
+    expect(Math.max(...tr.vals.map((v) => v.length))).toBeLessThan(40 * 3 * 3);
+    for (const s of [2, 5, 6]) {
+      const u = point(bound.dim, s);
+      const g1 = new Float64Array(bound.dim);
+      const v1 = tr.valueAndGrad(u, g1);
+      const ref = unfused(tr, u);
+      expect(Math.abs(v1 - ref.value)).toBeLessThanOrEqual(1e-12 * Math.abs(ref.value));
+      close(g1, ref.grad);
+    }
     bound.dispose();
+  });
+
+  it('locals, strided loop nests, index-array fallback and moved nodes agree with the unfused program', () => {
+    // u[0..23] -> p [2, 3, 4]; u[24..26] -> q [3, 1]; u[27..30] -> r [4]; u[31..36] -> s [2, 3].
+    const f = (u: tf.Tensor) => {
+      const p = tf.reshape(tf.slice(u, [0], [24]), [2, 3, 4]);
+      const q = tf.reshape(tf.slice(u, [24], [3]), [3, 1]);
+      const r = tf.slice(u, [27], [4]);
+      const s = tf.reshape(tf.slice(u, [31], [6]), [2, 3]);
+      const r3 = tf.reshape(tf.slice(u, [27], [3]), [1, 3]);
+      const z = tf.div(tf.sub(p, q), tf.add(tf.exp(r), 0.5)); // [2, 3, 4] from [3, 1] and [4]
+      const lr = tf.log(tf.add(tf.square(r), 1)); // another size, reads nothing of z: moved before the run
+      const w = tf.add(tf.mul(z, z), tf.mul(tf.exp(tf.neg(tf.abs(z))), lr)); // z read twice; lr broadcast
+      const m = tf.sum(w, 1); // [2, 4]: reduce the middle axis inside the loop
+      const e = tf.mean(tf.pow(tf.add(tf.square(w), 1), tf.scalar(0.75)), 2); // [2, 3]
+      // [2, 3] + [1, 3], then seen as [3, 2] times [3, 1]: dims that do not nest ({3} vs {2}) keep an index array.
+      const s2 = tf.reshape(tf.add(tf.add(s, e), r3), [3, 2]);
+      const t = tf.mul(tf.sigmoid(s2), tf.reshape(q, [3, 1]));
+      return tf.add(tf.sum(tf.mul(m, m)), tf.sum(tf.tanh(t)));
+    };
+    const rng = (() => {
+      let x = 12345;
+      return () => ((x = (x * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5) * 2;
+    })();
+    const u0 = Float64Array.from({ length: 37 }, rng);
+    const tr = traceFunction(f, u0) as unknown as Internals;
+    const src = tr.program.source;
+    expect(tr.program.internal.length).toBeGreaterThan(0);
+    expect(src).toMatch(/for \(let j1 = 0/); // a strided nest
+    expect(src).toMatch(/\[c\d+\[i\]\]/); // and an index-array read in a fused loop
+    for (let rep = 0; rep < 4; rep++) {
+      const u = Float64Array.from({ length: 37 }, rng);
+      const g = new Float64Array(37);
+      const v = tr.valueAndGrad(u, g);
+      const ref = unfused(tr, u);
+      expect(Math.abs(v - ref.value)).toBeLessThanOrEqual(1e-12 * Math.abs(ref.value));
+      close(g, ref.grad);
+      // And the float32 tfjs gradient, loosely (float32 rounding of a sum of O(10) terms).
+      const tg = tf.tidy(() => Array.from(tf.grad(f)(tf.tensor1d(Array.from(u))).dataSync()));
+      const scale = Math.max(...tg.map(Math.abs), 1);
+      tg.forEach((x, j) => expect(Math.abs(x - g[j])).toBeLessThan(1e-4 * scale));
+    }
+  });
+
+  it('every stdlib model: the fused program agrees with the unfused one at random points', () => {
+    const sizes: Record<string, DataInput> = {
+      bayes_gmm: { K: 3, N: 12 }, bernoulli_mix: { K: 2, N: 10, D: 3 }, censored_gmm: { K: 2, N: 12, lo: -1, hi: 1.5 },
+      dp_mix: { K: 4, N: 12 }, gaussian_hmm: { K: 3, T: 15 }, gmm_diag: { K: 2, N: 10, D: 2 }, gmm_full: { K: 2, N: 10, D: 3 },
+      gmm_spherical: { K: 3, N: 10, D: 2 }, gmm_tied: { K: 2, N: 10, D: 3 }, poisson_hmm: { K: 2, T: 15 },
+      poisson_mix: { K: 3, N: 12 }, student_t_mix: { K: 2, N: 12 }, switching_lgssm: { K: 2, T: 10 },
+    };
+    for (const [i, [name, given]] of Object.entries(sizes).entries()) {
+      const model = compile(`stdlib/${name}.mix`);
+      const fixed: Record<string, DataValue> = name === 'dp_mix' ? { alpha: 1 } : {};
+      const sim = model.simulate(given, { seed: 40 + i, draws: 1, fixed })[0];
+      const bound = model.bind({ ...(given as Record<string, DataValue>), ...sim.data });
+      const tr = traceFunction((u) => bound.potentialTensor(u), point(bound.dim, 1)) as unknown as Internals;
+      for (const s of [3, 7]) {
+        const u = point(bound.dim, s);
+        const g = new Float64Array(bound.dim);
+        const v = tr.valueAndGrad(u, g);
+        const ref = unfused(tr, u);
+        expect(Math.abs(v - ref.value), name).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(ref.value)));
+        close(g, ref.grad);
+      }
+      bound.dispose();
+    }
   });
 
   it('repeated calls at changing points match a fresh recording', () => {
