@@ -6,7 +6,11 @@
  * 20 fixed iterations, final mean log likelihood per point, ARI against the true labels,
  * and mixppl/peer ratios. Writes bench/results/em.json and bench/results/em.md.
  *
- *   npx tsx bench/em.ts [--configs "100000,2,4;100000,8,8;200000,32,16"] [--tools sklearn,mclust] [--no-peers]
+ *   npx tsx bench/em.ts [--configs "100000,2,4;100000,8,8;200000,32,16"] [--tools sklearn,mclust] [--no-peers] [--out DIR]
+ *
+ * --out writes em.json and em.md to DIR instead of bench/results (for trial runs);
+ * --peers-from FILE takes the peers' rows from an earlier em.json instead of running them
+ * (the data are regenerated as with --no-peers; times from another run only compare roughly).
  *
  * Peers need `bash ../shared/bench/setup.sh` once. Threads: everything at BENCH_THREADS=1.
  */
@@ -20,6 +24,7 @@ import { em, emResponsibilities } from '../src/infer/em';
 const arg = (k: string, d: string) => (process.argv.includes(k) ? process.argv[process.argv.indexOf(k) + 1] : d);
 const configs = arg('--configs', '100000,2,4;100000,8,8;200000,32,16').split(';').filter(Boolean).map((c) => c.split(',').map(Number) as [number, number, number]);
 const tools = arg('--tools', 'sklearn,mclust');
+const outDir = arg('--out', 'bench/results');
 const peersDir = resolve('../shared/bench');
 const dataDir = process.env.BENCH_DATA ?? '/tmp/peers_bench';
 const env = { ...process.env, BENCH_THREADS: '1', OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', BENCH_DATA: dataDir };
@@ -73,7 +78,13 @@ model gmm_full_em {
 await useBackend('wasm');
 const model = compile(MODEL);
 let peers: { configs?: Record<string, unknown>[] } = {};
-if (!process.argv.includes('--no-peers')) {
+const peersFrom = arg('--peers-from', '');
+if (peersFrom) {
+  peers = JSON.parse(readFileSync(peersFrom, 'utf8')).peers ?? {};
+  for (const [N, D, K] of configs) {
+    if (!existsSync(join(dataDir, `gmm_N${N}_D${D}_K${K}.csv`))) execFileSync('/usr/bin/python3', [join(peersDir, 'gen_gmm.py'), '--only', `${N},${D},${K}`], { env, stdio: 'ignore' });
+  }
+} else if (!process.argv.includes('--no-peers')) {
   if (!existsSync(join(peersDir, 'gmm_em.py'))) throw new Error(`peer harness not found at ${peersDir}`);
   console.error(`running peers (${tools}) through ${peersDir}/gmm_em.py ...`);
   const out = execFileSync('/usr/bin/python3', [join(peersDir, 'gmm_em.py'), '--configs', configs.map((c) => c.join(',')).join(';'), '--tools', tools],
@@ -131,6 +142,6 @@ lines.push('');
 lines.push('Target: mixppl fit time <= 0.5x scikit-learn at equal or better mean log likelihood (within 1e-3) and ARI (within 0.01).');
 const text = lines.join('\n');
 console.log(text);
-mkdirSync('bench/results', { recursive: true });
-writeFileSync('bench/results/em.json', JSON.stringify({ date: new Date().toISOString(), machine, rows, peers }, null, 2));
-writeFileSync('bench/results/em.md', text + '\n');
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, 'em.json'), JSON.stringify({ date: new Date().toISOString(), machine, rows, peers }, null, 2));
+writeFileSync(join(outDir, 'em.md'), text + '\n');

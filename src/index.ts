@@ -14,6 +14,7 @@ export { useBackend, ensureBackend, currentBackend, BackendUnavailableError, typ
 export { Key } from './tensor/random';
 export type { IRProgram } from './ir/types';
 export { em, type EmOptions, type EmResult } from './infer/em';
+export { onlineEm, type OnlineEmOptions, type OnlineEmResult } from './infer/em/online';
 export { optimize, type OptimizeOptions, type OptimizeResult } from './infer/optimize';
 export { sample, sampleLatents, McmcResult, type SampleOptions, type McmcChain, type SamplerDiagnostics, type SummaryRow } from './infer/mcmc';
 export { sampleParallel, type ParallelSampleOptions } from './infer/mcmc/parallel';

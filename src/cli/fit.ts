@@ -46,6 +46,7 @@ export function fitCommand(model: Model, data: Record<string, DataValue>, opts: 
     head.push(`model ${model.name}: EM (${flags.has('--map') ? 'MAP' : 'maximum likelihood'}), ${e.starts.length} start${e.starts.length === 1 ? '' : 's'}; closed-form updates: ${e.closedForm.join(', ') || 'none'}`);
     head.push(`log likelihood ${fmt(e.logLik)}; ${e.iterations} iterations; ${e.converged ? 'converged' : 'NOT converged'}; ${e.seconds.toFixed(2)} s`);
     head.push(`BIC ${fmt(e.bic)}  AIC ${fmt(e.aic)}  ICL ${fmt(e.icl)}  (${e.nParams} free parameters, ${e.nObs} observations; lower is better)`);
+    for (const w of e.warnings) head.push(`warning: ${w}`);
   } else {
     const o = optimize(bm, {
       method: method as 'map' | 'mle', seed, nInit: num('--n-init'), maxIter: num('--max-iter'), tol: num('--tol'),

@@ -11,6 +11,7 @@ import type { DataInput } from './data';
 import type { CheckResult } from '../check';
 import { simulate, type SimulateOptions, type SimulatedDraw } from './simulate';
 import { em, type EmOptions, type EmResult } from '../infer/em';
+import { onlineEm, type ChunkSource, type OnlineEmOptions, type OnlineEmResult } from '../infer/em/online';
 import { optimize, type OptimizeOptions, type OptimizeResult } from '../infer/optimize';
 import { sample, type McmcResult, type SampleOptions } from '../infer/mcmc';
 import { vi, type ViOptions, type ViResult } from '../infer/vi';
@@ -125,10 +126,32 @@ export class Model {
    * data is released afterwards (so a VI result's `psis` needs the traced potential; call
    * `vi(model.bind(data))` to keep the binding).
    *
+   * With `method: 'em'` and `online`, `data` is a stream of chunks instead (an iterable or
+   * async iterable of data objects, each holding some rows, or a function returning a fresh
+   * one for several passes): stepwise EM on the expected sufficient statistics (`onlineEm`),
+   * resolving to its result.
+   *
    * @example
    * const fit = model.fit({ K: 3, y }, { method: 'nuts', chains: 4, seed: 1 });
+   * const online = await model.fit(chunksOf(rows), { method: 'em', online: { passes: 3, data: { K: 3 } } });
    */
-  fit<O extends FitOptions>(data: DataInput, opts: O): FitResult<O> {
+  fit(chunks: ChunkSource, opts: { method: 'em'; online: true | OnlineEmOptions; seed?: number; regCovar?: number }): Promise<OnlineEmResult>;
+  fit<O extends FitOptions>(data: DataInput, opts: O): FitResult<O>;
+  fit(data: DataInput | ChunkSource, opts: FitOptions | { method: 'em'; online: true | OnlineEmOptions; seed?: number; regCovar?: number }): unknown {
+    if (opts.method === 'em' && 'online' in opts && opts.online) {
+      const { online, seed, regCovar } = opts as { online: true | OnlineEmOptions; seed?: number; regCovar?: number };
+      const o = online === true ? {} : online;
+      const src = data as unknown;
+      const iterable = (x: unknown) => x != null && typeof x === 'object' && (Symbol.iterator in x || Symbol.asyncIterator in x);
+      if (typeof src !== 'function' && !iterable(src)) {
+        return Promise.reject(new RangeError("fit: method 'em' with online takes a stream of data chunks (an array, iterable or async iterable of data objects, or a function returning one), not one data object"));
+      }
+      return onlineEm(this, src as ChunkSource, { seed, regCovar, ...o });
+    }
+    return this.fitBatch(data as DataInput, opts as FitOptions);
+  }
+
+  private fitBatch<O extends FitOptions>(data: DataInput, opts: O): FitResult<O> {
     const bound = this.bind(data);
     try {
       switch (opts.method) {

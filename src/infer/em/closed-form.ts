@@ -19,8 +19,25 @@
  *   `mvnormal_cholesky(mu[z], diag_pre_multiply(tau[z], Lc[z]))` (Lc: cholesky_corr),
  *   with a shared (tied) covariance when the scale is not indexed by the latent.
  * Empty components keep their previous value (no NaN); variances get `regCovar` added.
+ *
+ * MAP (priors kept): a parameter with a prior qualifies when the prior is on the whole
+ * parameter, its arguments mention no parameter, and it is one of these semi-conjugate
+ * forms (each update is the exact maximiser of Q + log prior in that parameter given the
+ * others, so the ECM sequence keeps the log posterior non-decreasing):
+ * - normal means, `mu ~ normal(m0, s0)`: mu = (Σrx/σ² + m0/s0²) / (Σr/σ² + 1/s0²)
+ *   (Murphy 2012 §4.6.1, the Gaussian posterior mean with known variance);
+ * - mvnormal means, `mu ~ normal(m0, s0)` (elementwise) or `mu ~ mvnormal(m0, S0)` (rows):
+ *   mu_k = (P0 + n_k Σ_k⁻¹)⁻¹ (P0 m0 + Σ_k⁻¹ Σ r x), P0 = S0⁻¹ (Murphy 2012 §4.6.1);
+ * - normal scales, `sigma ~ inv_gamma(a, b)` (a density on sigma itself): the positive
+ *   root of (n + a + 1) σ² - b σ - SS = 0, SS = Σ r (x - mu)², from d/dσ of
+ *   -n log σ - SS/(2σ²) - (a + 1) log σ - b/σ;
+ * - covariance matrices, `Sigma ~ inv_wishart(nu, Psi)`: (Psi + S_k) / (nu + D + 1 + n_k)
+ *   with S_k the weighted scatter about the new mean (the inverse-Wishart posterior mode,
+ *   Murphy 2012 §4.6.3.2; mclust's Bayesian regularisation, Fraley and Raftery 2007, uses
+ *   the same mode with a conjugate prior on the mean).
+ * An empty component then takes its prior mode instead of its previous value.
  */
-import { tf, cholesky, matrixDiag, matrixDiagPart, digammaF64, trigammaF64, type Tensor } from '../../tensor';
+import { tf, cholesky, choleskySolve, matrixDiag, matrixDiagPart, digammaF64, trigammaF64, type Tensor } from '../../tensor';
 import type { BoundModel } from '../../model/bound-model';
 import type { Factor, IRExpr } from '../../ir/types';
 import { mentions } from '../../ir/walk';
@@ -155,6 +172,20 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
   /** True when the parameter's prior is absent or left out (MLE). */
   const noPrior = (p: string) => !opts.priors || priorOf(p) === undefined;
   const others = (p: string, allowed: Factor[]) => usedBy(p).filter((f) => f !== priorOf(p) && !allowed.includes(f));
+  /**
+   * 'none' when the parameter has no prior in the objective; its prior's family and
+   * argument evaluator when the prior is `p ~ fam(args)` on the whole parameter, outside
+   * any loop, with arguments that mention no parameter, latent or let; else undefined.
+   */
+  const fixedPrior = (p: string, fams: string[]): 'none' | FixedPrior | undefined => {
+    if (noPrior(p)) return 'none';
+    const pr = priorOf(p)!;
+    if (pr.dist?.kind !== 'family' || !fams.includes(pr.dist.family) || pr.value?.op !== 'param' || pr.plates.length) return undefined;
+    const args = pr.dist.args;
+    if (args.some((a) => mentions(a, (x) => x.op === 'param' || x.op === 'latent' || x.op === 'let'))) return undefined;
+    if (!tf.tidy(() => args.every((a) => evalWith(rt, new Map(), a).dims.length === 0))) return undefined;
+    return { family: pr.dist.family, args: () => args.map((a) => tf.cast(evalWith(rt, new Map(), a).t, 'float32')) };
+  };
 
   // Categorical weights and transition rows.
   for (const p of ir.params) {
@@ -234,7 +265,8 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
     const a0 = byLatent(args[0]);
     if (!a0 || a0.latent !== lat || a0.prev) continue;
     const mean = a0.param;
-    if (others(mean, [f]).length || !noPrior(mean)) continue;
+    const meanPrior = fam === 'normal' || fam === 'mvnormal' || fam === 'mvnormal_cholesky' ? fixedPrior(mean, fam === 'normal' ? ['normal'] : ['normal', 'mvnormal']) : noPrior(mean) ? 'none' : undefined;
+    if (others(mean, [f]).length || meanPrior === undefined) continue;
     // The closed form is the unconstrained maximiser: use it only where the declared
     // constraint cannot bind (an ordered or bounded mean goes to the gradient M-step).
     const meanOk: Record<string, string> = { poisson: 'positive', exponential: 'positive', bernoulli: 'unit', normal: 'real', mvnormal: 'real', mvnormal_cholesky: 'real' };
@@ -245,6 +277,7 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
     const meanConstraint = paramNode.get(mean)?.constraint.name;
     const ordered = meanConstraint === orderedOk[fam] && bm.params.find((p) => p.name === mean)?.shape.length === 1;
     if (meanConstraint !== meanOk[fam] && !ordered) continue;
+    if (ordered && meanPrior !== 'none') continue;
     const value = f.value!;
     if (fam === 'poisson' || fam === 'bernoulli' || fam === 'exponential') {
       out.push({
@@ -270,8 +303,16 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
       if (!(sc && sc.latent === lat) && args[1].op !== 'param' && args[1].op !== 'const') continue;
       const scaleParam = sc && sc.latent === lat ? sc.param : args[1].op === 'param' ? args[1].name : undefined;
       const tied = !sc;
+      const scalePrior = scaleParam !== undefined ? fixedPrior(scaleParam, ['inv_gamma']) : undefined;
       const scaleOk = scaleParam !== undefined && paramNode.get(scaleParam)?.constraint.name === 'positive'
-        && others(scaleParam, [f]).length === 0 && noPrior(scaleParam);
+        && others(scaleParam, [f]).length === 0 && scalePrior !== undefined
+        // A prior on a shared scale is counted once: only a scalar pools every element.
+        && (scalePrior === 'none' || !tied || bm.params.find((p) => p.name === scaleParam)?.shape.length === 0);
+      /** The scale each component's elements have, [K, ...event] or broadcastable to it. */
+      const sigmaOf = (params: ReadonlyMap<string, Tensor>, like: Tensor): Tensor => {
+        const s = scaleParam !== undefined ? params.get(scaleParam)! : tf.scalar(Number((args[1] as { value: unknown }).value));
+        return !tied && s.rank < like.rank ? expandLike(s, like) : s;
+      };
       out.push({
         param: mean, rule: ordered ? 'normal ordered component means' : 'normal component means',
         update: (params, marginals) => {
@@ -283,6 +324,15 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
             const scale = scaleParam !== undefined && params.has(scaleParam) ? params.get(scaleParam)! : args[1].op === 'const' ? tf.scalar(Number(args[1].value)) : undefined;
             const wts = scale ? tf.div(n, tf.broadcastTo(tf.square(scale), n.shape)) : n;
             return orderedUpdate(m, wts, n, params.get(mean)!, false);
+          }
+          if (meanPrior !== 'none') {
+            // Posterior mean with known variance: precision-weighted data mean and prior mean.
+            const [m0, s0] = meanPrior.args();
+            const sig2 = tf.square(sigmaOf(params, s1));
+            const p0 = tf.div(1, tf.square(s0));
+            const num = tf.add(tf.div(s1, sig2), tf.mul(m0, p0));
+            const den = tf.add(tf.div(expandLike(n, s1), sig2), p0);
+            return tf.broadcastTo(tf.div(num, den), s1.shape);
           }
           return keepOld(m, expandLike(n, s1), params.get(mean)!);
         },
@@ -301,6 +351,7 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
               const nTot = tf.sum(sumPlates(sumDims(w, [dim])).t);
               const ss = tf.sum(sumDims(sumPlates(sq), [dim]).t);
               const shape = params.get(scaleParam!)!.shape;
+              if (scalePrior !== 'none') return tf.broadcastTo(invGammaScaleMode(ss, nTot, scalePrior!.args(), reg), shape);
               return tf.broadcastTo(tf.sqrt(tf.maximum(tf.add(tf.div(ss, nTot), reg), 1e-30)), shape);
             }
             let n = perComponent(w, dim);
@@ -314,6 +365,10 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
               ss = tf.sum(ss, axes);
               n = tf.mul(n, count);
             }
+            if (scalePrior !== 'none') {
+              const old = params.get(scaleParam!)!;
+              return tf.broadcastTo(invGammaScaleMode(ss, expandLike(n, ss), scalePrior!.args(), reg), old.shape);
+            }
             // A floor far below any data scale keeps a zero-spread component representable.
             const v = tf.maximum(tf.add(tf.div(ss, expandLike(tf.maximum(n, 1e-30), ss)), reg), 1e-30);
             return keepOld(tf.sqrt(v), expandLike(n, ss), params.get(scaleParam!)!);
@@ -326,16 +381,33 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
       const form = covarianceForm(fam, args[1], lat);
       if (!form) continue;
       const covParams = form.params;
-      if (covParams.some((q) => others(q, [f]).length || !noPrior(q))) continue;
+      // An inverse-Wishart prior is conjugate for a covariance matrix param only (not a Cholesky factor).
+      const covPrior = form.kind === 'cov' ? fixedPrior(covParams[0], ['inv_wishart']) : noPrior(covParams[0]) ? 'none' : undefined;
+      if (covParams.some((q) => others(q, [f]).length) || covPrior === undefined || covParams.slice(1).some((q) => !noPrior(q))) continue;
+      /** Lower Cholesky factors of the current component covariances, [K, D, D] (tied: [D, D]). */
+      const covFactor = (params: ReadonlyMap<string, Tensor>): Tensor => {
+        if (form.kind === 'cov') return cholesky(params.get(form.params[0])!);
+        if (form.kind === 'cholesky') return params.get(form.params[0])!;
+        return tf.mul(tf.expandDims(params.get(form.params[0])!, -1), params.get(form.params[1] as string)!);
+      };
       // Means first, then the covariance from the updated means (ECM).
       out.push({
         param: mean, rule: 'mvnormal component means',
         update: (params, marginals) => {
           const w = factorWeights(rt, f, marginals)!;
           const { n, s1 } = weightedMoments(w, evalWith(rt, params, value), dim);
+          if (meanPrior !== 'none' && s1.rank === 2) return mvnMeanMap(meanPrior, n, s1, covFactor(params));
           return keepOld(tf.div(s1, expandLike(tf.maximum(n, 1e-30), s1)), expandLike(n, s1), params.get(mean)!);
         },
       });
+      /** Scatter S about the means over count n: S/n (MLE) or (Psi + S)/(nu + D + 1 + n) (inverse-Wishart mode), plus reg on the diagonal. */
+      const normalise = (S: Tensor, n: Tensor, D: number): Tensor => {
+        const eye = tf.mul(tf.eye(D), reg);
+        const nn = n.rank ? tf.reshape(n, [-1, 1, 1]) : n;
+        if (covPrior === 'none') return tf.add(tf.div(S, tf.maximum(nn, 1e-30)), eye);
+        const [nu, Psi] = covPrior.args();
+        return tf.add(tf.div(tf.add(Psi, S), tf.add(tf.add(nu, D + 1), nn)), eye);
+      };
       const covUpdate = (params: ReadonlyMap<string, Tensor>, marginals: ReadonlyMap<string, Tensor>): Tensor => {
         const w = factorWeights(rt, f, marginals)!;
         const x = evalWith(rt, params, value);
@@ -343,10 +415,8 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
         const fast = muAll.rank === 2 ? weightedScatter(w, x, muAll, dim, bm.cache, `factor${f.id}`) : undefined;
         if (fast) {
           const D = muAll.shape[1] as number;
-          const eye = tf.mul(tf.eye(D), reg);
-          if (form.tied) return tf.add(tf.div(tf.sum(fast, 0), tf.sum(perComponent(w, dim))), eye);
-          const n = perComponent(w, dim);
-          return tf.add(tf.div(fast, tf.reshape(tf.maximum(n, 1e-30), [-1, 1, 1])), eye);
+          if (form.tied) return normalise(tf.sum(fast, 0), tf.sum(perComponent(w, dim)), D);
+          return normalise(fast, perComponent(w, dim), D);
         }
         const mu = evalWith(rt, params, args[0]);
         const { dims, ts } = align([w, x, mu], [0, 1, 1]);
@@ -355,22 +425,20 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
         const outer = tf.mul(tf.mul(tf.expandDims(d, -1), tf.expandDims(d, -2)), tf.expandDims(rw, -1));
         const scat: BVal = { t: outer, dims };
         const D = d.shape[d.shape.length - 1] as number;
-        const eye = tf.mul(tf.eye(D), reg);
         if (form.tied) {
           const nTot = tf.sum(sumPlates(sumDims(w, [dim])).t);
           const S = sumDims(sumPlates(scat), [dim]).t;
-          return tf.add(tf.div(S, nTot), eye);
+          return normalise(S, nTot, D);
         }
-        const n = perComponent(w, dim);
-        const S = perComponent(scat, dim);
-        return tf.add(tf.div(S, tf.reshape(tf.maximum(n, 1e-30), [-1, 1, 1])), eye);
+        return normalise(perComponent(scat, dim), perComponent(w, dim), D);
       };
       const emptyMask = (marginals: ReadonlyMap<string, Tensor>) => {
         const n = perComponent(factorWeights(rt, f, marginals)!, dim);
         return tf.reshape(tf.greater(n, 1e-10), [-1, 1, 1]);
       };
       if (form.kind === 'cov') {
-        out.push({ param: form.params[0], rule: 'mvnormal covariances', update: (params, m) => pick(form.tied, emptyMask(m), covUpdate(params, m), params.get(form.params[0])!) });
+        // With a prior, an empty component's update is the prior mode, not its previous value.
+        out.push({ param: form.params[0], rule: 'mvnormal covariances', update: (params, m) => pick(form.tied || covPrior !== 'none', emptyMask(m), covUpdate(params, m), params.get(form.params[0])!) });
       } else if (form.kind === 'cholesky') {
         out.push({ param: form.params[0], rule: 'mvnormal covariance factors', update: (params, m) => pick(form.tied, emptyMask(m), cholesky(covUpdate(params, m)), params.get(form.params[0])!) });
       } else {
@@ -668,4 +736,51 @@ function studentTUpdates(rt: Runtime, f: Factor, dim: string, reg: number, muP: 
     });
   }
   return out;
+}
+
+/** A recognised prior: its family and its arguments (evaluated inside the caller's tidy). */
+interface FixedPrior {
+  family: string;
+  args: () => Tensor[];
+}
+
+/**
+ * The maximiser in σ of -n log σ - SS/(2σ²) + log InvGamma(σ | a, b): the positive root of
+ * (n + a + 1) σ² - b σ - SS = 0. `reg` is added to the variance as the MLE update does
+ * (as n·reg to SS, so it vanishes with reg = 0). An empty component (n = 0) gets the prior
+ * mode b / (a + 1).
+ */
+function invGammaScaleMode(ss: Tensor, n: Tensor, [a, b]: Tensor[], reg: number): Tensor {
+  const c = tf.add(tf.add(n, a), 1);
+  const s2 = tf.add(ss, tf.mul(n, reg));
+  const disc = tf.add(tf.square(b), tf.mul(tf.mul(4, c), s2));
+  return tf.maximum(tf.div(tf.add(b, tf.sqrt(disc)), tf.mul(2, c)), 1e-30);
+}
+
+/**
+ * MAP component means under a normal prior (elementwise, precision 1/s0²) or a
+ * multivariate normal prior on the rows (precision S0⁻¹), given each component's
+ * covariance factor L_k: mu_k = (P0 + n_k Σ_k⁻¹)⁻¹ (P0 m0 + Σ_k⁻¹ s1_k).
+ */
+function mvnMeanMap(prior: FixedPrior, n: Tensor, s1: Tensor, L: Tensor): Tensor {
+  const [K, D] = s1.shape as [number, number];
+  const Lk = L.rank === 2 ? tf.broadcastTo(L, [K, D, D]) : L;
+  const I = tf.broadcastTo(tf.eye(D), [K, D, D]);
+  const prec = choleskySolve(Lk, I); // Σ_k⁻¹
+  let P0: Tensor;
+  let P0m0: Tensor; // [K, D]
+  if (prior.family === 'normal') {
+    const [m0, s0] = prior.args();
+    const p = tf.broadcastTo(tf.div(1, tf.square(s0)), [K, D]);
+    P0 = matrixDiag(p);
+    P0m0 = tf.mul(p, tf.broadcastTo(m0, [K, D]));
+  } else {
+    const [m0, S0] = prior.args();
+    const L0 = cholesky(S0);
+    P0 = tf.broadcastTo(choleskySolve(L0, tf.eye(D)), [K, D, D]);
+    P0m0 = tf.broadcastTo(tf.reshape(choleskySolve(L0, tf.reshape(m0, [D, 1])), [D]), [K, D]);
+  }
+  const A = tf.add(P0, tf.mul(tf.reshape(n, [K, 1, 1]), prec));
+  const rhs = tf.add(P0m0, tf.squeeze(tf.matMul(prec, tf.expandDims(s1, 2)), [2]));
+  return tf.squeeze(choleskySolve(cholesky(A), tf.expandDims(rhs, 2)), [2]);
 }

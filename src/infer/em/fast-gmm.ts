@@ -6,11 +6,13 @@
  * data x[N, D], with nothing else in the model but priors. Per component it is one
  * [N, D] x [D, D] product with the inverse Cholesky factor and a row sum, instead of a
  * batched triangular solve over [N, K, D] and its gradient. The generic E-step is the
- * reference it is tested against.
+ * reference it is tested against. fuseGmmUpdates does the same for the closed-form
+ * M-step of weights, means and per-component covariances.
  */
 import { tf, cholesky, triangularSolve, eye, logSumExp, matrixDiagPart, type Tensor } from '../../tensor';
 import type { BoundModel } from '../../model/bound-model';
 import type { Factor, IRExpr } from '../../ir/types';
+import type { ClosedFormUpdate } from './closed-form';
 
 export type FastEStep = (params: ReadonlyMap<string, Tensor>) => { logZ: Tensor; marginals: Map<string, Tensor> };
 
@@ -18,8 +20,8 @@ const sel = (e: IRExpr | undefined, lat: string): string | undefined =>
   e && e.op === 'index' && e.target.op === 'param' && e.indices.length === 1 && e.indices[0].op === 'latent' && e.indices[0].name === lat && e.indices[0].index.every((i) => 'plate' in i && i.shift === 0)
     ? e.target.name : undefined;
 
-/** The fused E-step when the model has the Gaussian-mixture shape (and priors are left out), else undefined. */
-export function fastGmmEStep(bm: BoundModel, priors: boolean): FastEStep | undefined {
+/** The Gaussian-mixture shape (see the module comment), or undefined. */
+function recognise(bm: BoundModel, priors: boolean) {
   const ir = bm.ir;
   if (priors || ir.latents.length !== 1 || ir.lets.length) return undefined;
   const lat = ir.latents[0];
@@ -42,10 +44,18 @@ export function fastGmmEStep(bm: BoundModel, priors: boolean): FastEStep | undef
   const x = bm.rt.data.get(value.target.name);
   const pr = bm.rt.plates.get(plate)!;
   if (!x || x.rank !== 2 || pr.lo !== 1 || pr.size !== x.shape[0]) return undefined;
-  const covFactor = covarianceFactor(fam, xf, lat.name);
-  if (!covFactor) return undefined;
   const D = x.shape[1] as number;
   const K = bm.rt.latents.get(lat.name)!.K;
+  return { lat: lat.name, wName, muName, fam, xf, x, N: x.shape[0] as number, D, K };
+}
+
+/** The fused E-step when the model has the Gaussian-mixture shape (and priors are left out), else undefined. */
+export function fastGmmEStep(bm: BoundModel, priors: boolean): FastEStep | undefined {
+  const g = recognise(bm, priors);
+  if (!g) return undefined;
+  const { lat, wName, muName, fam, xf, x, D, K } = g;
+  const covFactor = covarianceFactor(fam, xf, lat);
+  if (!covFactor) return undefined;
   return (params) => {
     const w = params.get(wName)!;
     const mu = params.get(muName)!;
@@ -62,7 +72,7 @@ export function fastGmmEStep(bm: BoundModel, priors: boolean): FastEStep | undef
     const c = tf.add(tf.add(tf.log(w), tf.neg(halfLogDet)), -0.5 * D * Math.log(2 * Math.PI));
     const lp = tf.add(tf.mul(maha, -0.5), c);
     const lse = logSumExp(lp, 1, true);
-    return { logZ: tf.sum(lse), marginals: new Map([[lat.name, tf.exp(tf.sub(lp, lse))]]) };
+    return { logZ: tf.sum(lse), marginals: new Map([[lat, tf.exp(tf.sub(lp, lse))]]) };
   };
 }
 
@@ -89,4 +99,76 @@ function covarianceFactor(fam: string, xf: Factor, lat: string): ((params: Reado
     }
   }
   return undefined;
+}
+
+/**
+ * The closed-form M-step of the same Gaussian mixture in one pass, when closedFormUpdates
+ * recognised weights, means and per-component covariances (`mvnormal(mu[z], Sigma[z])` or
+ * `mvnormal_cholesky(mu[z], L[z])`): returns those updates with the three fused. With the
+ * data centred on its mean once per binding (x̃), Σ_n r_nk x̃_n x̃_n' for every k is one
+ * [K D, N] x [N, D] product, instead of K centred [D, N] x [N, D] products; then S_k = Σ r x̃x̃' - n_k m̃_k m̃_k'. The same rules as closed-form.ts: weights
+ * ∝ counts + 10 eps, empty components (count <= 1e-10) keep their previous mean and
+ * covariance, regCovar on the diagonal. When some component's variance is below 1e-2 of
+ * the data's along a feature (the subtraction would lose float32 precision), or the
+ * updates are not the three expected, the original updates run instead.
+ */
+export function fuseGmmUpdates(bm: BoundModel, updates: ClosedFormUpdate[], priors: boolean, regCovar = 1e-6): ClosedFormUpdate[] {
+  const g = recognise(bm, priors);
+  if (!g) return updates;
+  const e = g.xf.dist!.kind === 'family' ? g.xf.dist!.args[1] : undefined;
+  const covName = sel(e, g.lat);
+  if (!covName || covName === g.muName || covName === g.wName) return updates;
+  const covRule = g.fam === 'mvnormal' ? 'mvnormal covariances' : 'mvnormal covariance factors';
+  const rules = new Map([[g.wName, 'categorical weights'], [g.muName, 'mvnormal component means'], [covName, covRule]]);
+  const mine = updates.filter((u) => rules.has(u.param));
+  if (mine.length !== 3 || mine.some((u) => rules.get(u.param) !== u.rule)) return updates;
+  const { lat, wName, muName, x, N, D, K } = g;
+  const cached = (key: string, make: () => Tensor): Tensor => {
+    let t = bm.cache.get(`fastgmm:${key}`);
+    if (!t) { t = tf.keep(tf.tidy(make)); bm.cache.set(`fastgmm:${key}`, t); }
+    return t;
+  };
+  const fused = (params: ReadonlyMap<string, Tensor>, marginals: ReadonlyMap<string, Tensor>): Map<string, Tensor> | undefined => {
+    const R = marginals.get(lat);
+    if (!R || R.rank !== 2 || R.shape[0] !== N || R.shape[1] !== K) return undefined;
+    const centre = cached('centre', () => tf.mean(x, 0, true)); // [1, D]
+    const xc = cached('xc', () => tf.sub(x, centre)); // [N, D]
+    const xcT = cached('xcT', () => tf.transpose(xc)); // [D, N]
+    const dataVar = cached('var', () => tf.mean(tf.square(xc), 0)); // [D]
+    const Rt = tf.transpose(R); // [K, N]
+    const nk = tf.sum(Rt, 1); // [K]
+    const n = tf.maximum(nk, 1e-30);
+    // Plain, untransposed matmuls with the data as the right operand (a transposed operand is slow on wasm).
+    const s1 = tf.matMul(Rt, xc); // Σ r x̃ [K, D]
+    const mt = tf.div(s1, tf.expandDims(n, 1)); // m̃ [K, D]
+    // Σ_n r_nk x̃_n x̃_n' for every k: rows (k, d) of (r_k ⊙ x̃_d) [K D, N] times x̃ [N, D].
+    const rx = tf.reshape(tf.mul(tf.expandDims(Rt, 1), tf.expandDims(xcT, 0)), [K * D, N]);
+    const m2 = tf.reshape(tf.matMul(rx, xc), [K, D, D]);
+    const cov0 = tf.div(tf.sub(m2, tf.mul(tf.expandDims(s1, 2), tf.expandDims(mt, 1))), tf.reshape(n, [K, 1, 1]));
+    const live = tf.greater(nk, 1e-10); // [K]
+    const ratio = tf.where(tf.broadcastTo(tf.expandDims(live, 1), [K, D]), tf.div(matrixDiagPart(cov0), tf.maximum(dataVar, 1e-30)), tf.fill([K, D], Infinity));
+    if (!(tf.min(ratio).dataSync()[0] >= 1e-2)) return undefined;
+    const cov = tf.add(cov0, tf.mul(eye(D), regCovar));
+    const next = covRule === 'mvnormal covariances' ? cov : cholesky(cov);
+    const c = tf.add(nk, 10 * 1.1920929e-7); // as closed-form.ts: an empty component keeps a positive weight
+    return new Map([
+      [wName, tf.div(c, tf.sum(c))],
+      [muName, tf.where(tf.broadcastTo(tf.expandDims(live, 1), [K, D]), tf.add(mt, centre), params.get(muName)!)],
+      [covName, tf.where(tf.broadcastTo(tf.reshape(live, [K, 1, 1]), [K, D, D]), next, params.get(covName)!)],
+    ]);
+  };
+  // mStep runs the updates in order within one tidy on one params map: the first of the three
+  // computes all of them (from the previous means, for empty components) and the others read it.
+  let key: [ReadonlyMap<string, Tensor>, ReadonlyMap<string, Tensor>] | undefined;
+  let out: Map<string, Tensor> | undefined;
+  return updates.map((u) => !rules.has(u.param) ? u : {
+    ...u,
+    update: (params, marginals) => {
+      if (!key || key[0] !== params || key[1] !== marginals) {
+        key = [params, marginals];
+        out = fused(params, marginals);
+      }
+      return out?.get(u.param) ?? u.update(params, marginals);
+    },
+  });
 }

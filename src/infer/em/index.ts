@@ -15,7 +15,8 @@ import { expectedLogJoint } from '../../model/evaluate';
 import { lbfgs } from '../optimize/lbfgs';
 import { closedFormUpdates, type ClosedFormUpdate } from './closed-form';
 import { kmeansMarginals } from './init';
-import { fastGmmEStep, type FastEStep } from './fast-gmm';
+import { fastGmmEStep, fuseGmmUpdates, type FastEStep } from './fast-gmm';
+import { collapsePlan, findCollapsed, reseedable, reseedMarginals, reseedWarnings, type ReseedOptions, type ReseedEvent } from './reseed';
 
 export interface EmOptions {
   /** 'mle' leaves priors out; 'map' keeps them (default: 'mle', as scikit-learn and mclust). */
@@ -37,11 +38,17 @@ export interface EmOptions {
   mStepIters?: number;
   /** Use closed-form updates where recognised (default true); false forces the gradient M-step. */
   closedForm?: boolean;
-  /** Use the fused Gaussian-mixture E-step where the model has that shape (default true). */
+  /** Use the fused Gaussian-mixture E-step and M-step where the model has that shape (default true). */
   fused?: boolean;
   /** Added to closed-form variances and covariance diagonals (scikit-learn's reg_covar; default 1e-6). */
   regCovar?: number;
   onIteration?: (start: number, iter: number, logLik: number) => void;
+  /**
+   * Re-seed empty or collapsed components at the worst-fit point (default true; see
+   * reseed.ts). false leaves them at their previous value; either way they are reported
+   * in `warnings`.
+   */
+  reseed?: boolean | ReseedOptions;
 }
 
 export interface EmResult {
@@ -65,6 +72,10 @@ export interface EmResult {
   aic: number;
   /** BIC + 2 x entropy of the responsibilities (Biernacki et al. 2000). */
   icl: number;
+  /** Collapsed components: re-seeded, or left at their previous value (empty when none). */
+  warnings: string[];
+  /** Re-seeds in the kept start; the log likelihood is non-decreasing between them, not across them. */
+  reseeds: ReseedEvent[];
 }
 
 /** One E-step: log Z and the posterior marginals at constrained values (fused for Gaussian mixtures). */
@@ -82,11 +93,15 @@ export function em(bm: BoundModel, opts: EmOptions = {}): EmResult {
   const nObs = Math.max(1, observationCount(bm));
   const nInit = opts.init ? 1 : Math.max(1, opts.nInit ?? 1);
   const keys = Key.seed(opts.seed ?? 1).split(Math.max(2, nInit));
-  const updates: ClosedFormUpdate[] = opts.closedForm === false ? [] : closedFormUpdates(bm, { priors, regCovar: opts.regCovar });
+  const cf: ClosedFormUpdate[] = opts.closedForm === false ? [] : closedFormUpdates(bm, { priors, regCovar: opts.regCovar });
+  // Gaussian mixtures: weights, means and covariances in one fused pass (the same updates).
+  const updates = opts.fused === false ? cf : fuseGmmUpdates(bm, cf, priors, opts.regCovar);
   const closedNames = new Set(updates.map((u) => u.param));
   const gradParams = bm.params.filter((p) => !closedNames.has(p.name));
   const fast = opts.fused === false ? undefined : fastGmmEStep(bm, priors);
-  let best: { u: Float64Array; logLik: number; trace: number[]; iterations: number; converged: boolean; entropy: number } | undefined;
+  const plan = collapsePlan(bm, typeof opts.reseed === 'object' ? opts.reseed : {});
+  const reseedOn = opts.reseed !== false;
+  let best: { u: Float64Array; logLik: number; trace: number[]; iterations: number; converged: boolean; entropy: number; warnings: string[]; reseeds: ReseedEvent[] } | undefined;
   const starts: number[] = [];
   for (let s = 0; s < nInit; s++) {
     let u: Float64Array;
@@ -109,6 +124,9 @@ export function em(bm: BoundModel, opts: EmOptions = {}): EmResult {
     let converged = false;
     let iter = 0;
     let entropy = 0;
+    const reseeds: ReseedEvent[] = [];
+    const warnings: string[] = [];
+    let reseeded = false;
     for (;;) {
       const { logZ, marginals } = tidyValue(() => {
         const { params } = bm.constrainTensor(tf.tensor1d(Float32Array.from(u)));
@@ -117,8 +135,30 @@ export function em(bm: BoundModel, opts: EmOptions = {}): EmResult {
       trace.push(logZ);
       opts.onIteration?.(s, iter, logZ);
       try {
-        if (iter > 0 && Math.abs(trace[iter] - trace[iter - 1]) / nObs < tol) converged = true;
+        if (reseedOn && iter < maxIter) {
+          // Collapsed components: re-seed (an M-step from modified responsibilities), not an EM step.
+          const collapsed = reseedable(plan, findCollapsed(plan, marginals), reseeds);
+          if (collapsed.length) {
+            const params = bm.constrain(u);
+            const r = tidyValue(() => reseedMarginals(bm, plan, bm.paramTensors(params), marginals, collapsed));
+            try {
+              u = mStep(bm, u, r.marginals, updates, gradParams.length > 0, priors, opts.mStepIters ?? 20);
+            } finally {
+              for (const m of r.marginals.values()) m.dispose();
+            }
+            for (const e of r.events) reseeds.push({ ...e, start: s, traceIndex: iter });
+            iter++;
+            reseeded = true;
+            continue;
+          }
+        }
+        if (iter > 0 && !reseeded && Math.abs(trace[iter] - trace[iter - 1]) / nObs < tol) converged = true;
+        reseeded = false;
         if (converged || iter >= maxIter) {
+          for (const c of findCollapsed(plan, marginals)) {
+            const why = !c.reseedable ? 'not re-seeded (only plain latents in one plate are)' : !reseedOn ? 're-seeding is off' : reseedable(plan, [c], reseeds).length === 0 ? 're-seeds used up' : 'the iteration limit was reached';
+            warnings.push(`component ${c.component + 1} of ${c.latent} ends with total responsibility ${c.count.toPrecision(3)}, below the collapse threshold ${c.threshold.toPrecision(3)}; ${why}`);
+          }
           entropy = 0;
           for (const m of marginals.values()) for (const r of m.dataSync()) if (r > 0) entropy -= r * Math.log(r);
           break;
@@ -131,7 +171,7 @@ export function em(bm: BoundModel, opts: EmOptions = {}): EmResult {
     }
     const final = trace[trace.length - 1];
     starts.push(final);
-    if (!best || final > best.logLik) best = { u, logLik: final, trace, iterations: iter, converged, entropy };
+    if (!best || final > best.logLik) best = { u, logLik: final, trace, iterations: iter, converged, entropy, warnings, reseeds };
   }
   const params = bm.constrain(best!.u);
   const p = bm.dim;
@@ -142,6 +182,11 @@ export function em(bm: BoundModel, opts: EmOptions = {}): EmResult {
     params, logLik: best!.logLik, trace: best!.trace, iterations: best!.iterations,
     converged: best!.converged, closedForm: [...closedNames], starts, seconds: (performance.now() - t0) / 1000,
     nParams: p, nObs, bic, aic: -2 * best!.logLik + 2 * p, icl: bic + 2 * entropy,
+    warnings: [
+      ...reseedWarnings(best!.reseeds),
+      ...best!.warnings,
+    ],
+    reseeds: best!.reseeds,
   };
 }
 

@@ -1,0 +1,142 @@
+// EM speed paths: the bounded k-means (init.ts) against a plain float64 k-means++ + Lloyd
+// with scikit-learn's stopping rule, and the fused Gaussian-mixture M-step (fast-gmm.ts)
+// against the closed-form updates it replaces.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useBackend, Key, tf, type Rng, type Tensor } from '../../src/tensor';
+import { compile } from '../../src';
+import { kmeans } from '../../src/infer/em/init';
+import { closedFormUpdates } from '../../src/infer/em/closed-form';
+import { fuseGmmUpdates } from '../../src/infer/em/fast-gmm';
+
+beforeAll(async () => {
+  await useBackend('cpu');
+});
+
+/** n points from an overlapping K-component mixture in D dims (fixed seed); row-major. */
+function mixture(n: number, D: number, K: number, sep: number, seed: number): Float64Array {
+  const rng = Key.seed(seed).rng();
+  const means = Array.from({ length: K }, () => Array.from({ length: D }, () => sep * rng.normal() + 5));
+  const out = new Float64Array(n * D);
+  for (let i = 0; i < n; i++) {
+    const k = rng.uniformInt(K);
+    for (let d = 0; d < D; d++) out[i * D + d] = Math.fround(means[k][d] + rng.normal() * (0.5 + (d % 3) * 0.3));
+  }
+  return out;
+}
+
+/** The textbook algorithm: greedy k-means++ (same draws), full Lloyd passes, scikit-learn's rule. */
+function plainKmeans(x: Float64Array, n: number, D: number, K: number, rng: Rng): Int32Array {
+  const c = new Float64Array(K * D);
+  const best = new Float64Array(n).fill(Infinity);
+  const d2 = (i: number, src: Float64Array, o: number) => { let s = 0; for (let d = 0; d < D; d++) s += (x[i * D + d] - src[o + d]) ** 2; return s; };
+  const trials = 2 + Math.floor(Math.log(K));
+  for (let k = 0; k < K; k++) {
+    const total = best.reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
+    let bi = 0;
+    let bp = Infinity;
+    for (let t = 0; t < (k === 0 ? 1 : trials); t++) {
+      let i = 0;
+      if (k > 0 && total > 0) { let u = rng.uniform() * total; while (i < n - 1 && (u -= best[i]) > 0) i++; } else i = Math.floor(rng.uniform() * n);
+      let p = 0;
+      for (let j = 0; j < n; j++) p += Math.min(best[j], d2(j, x, i * D));
+      if (p < bp) { bp = p; bi = i; }
+    }
+    c.set(x.subarray(bi * D, bi * D + D), k * D);
+    for (let j = 0; j < n; j++) best[j] = Math.min(best[j], d2(j, c, k * D));
+  }
+  let meanVar = 0;
+  for (let d = 0; d < D; d++) {
+    let m = 0;
+    for (let j = 0; j < n; j++) m += x[j * D + d] / n;
+    for (let j = 0; j < n; j++) meanVar += (x[j * D + d] - m) ** 2 / n / D;
+  }
+  const labels = new Int32Array(n).fill(-1);
+  const assign = () => {
+    let changed = 0;
+    for (let j = 0; j < n; j++) {
+      let b = 0;
+      for (let k = 1; k < K; k++) if (d2(j, c, k * D) < d2(j, c, b * D)) b = k;
+      if (labels[j] !== b) { labels[j] = b; changed++; }
+    }
+    return changed;
+  };
+  for (let it = 0; it < 300; it++) {
+    if (assign() === 0) return labels; // strict convergence: the centres are the means of these labels
+    const s = new Float64Array(K * D);
+    const cnt = new Float64Array(K);
+    for (let j = 0; j < n; j++) { cnt[labels[j]]++; for (let d = 0; d < D; d++) s[labels[j] * D + d] += x[j * D + d]; }
+    let shift = 0;
+    for (let k = 0; k < K; k++) for (let d = 0; d < D; d++) {
+      const v = cnt[k] > 0 ? s[k * D + d] / cnt[k] : c[k * D + d];
+      shift += (v - c[k * D + d]) ** 2;
+      c[k * D + d] = v;
+    }
+    if (shift <= 1e-4 * meanVar) break;
+  }
+  assign();
+  return labels;
+}
+
+describe('k-means initialisation', () => {
+  // The bounds only skip distances they prove irrelevant, so the labels must equal the plain
+  // algorithm's exactly (a wrong bound would show up as label differences on overlapping data).
+  it.each([
+    [2000, 2, 4, 1.5, 1], [2000, 6, 8, 1.2, 2], [1500, 16, 5, 0.8, 3], [1500, 3, 12, 2, 4],
+  ])('n=%i D=%i K=%i: the same labels as plain k-means++ and Lloyd, with Elkan and with Hamerly bounds', (n, D, K, sep, seed) => {
+    const x = mixture(n, D, K, sep, seed);
+    const want = plainKmeans(x, n, D, K, Key.seed(seed).rng());
+    for (const budget of [Infinity, 0]) {
+      const got = kmeans({ values: x, n, d: D }, K, Key.seed(seed).rng(), 300, budget);
+      expect(Array.from(got)).toEqual(Array.from(want));
+    }
+  });
+});
+
+const full = `model g { data K: int  data x: real[N, D]  param w: simplex[K]  param mu: real[K, D]  param L: cholesky_cov[K, D]
+  for n in 1..N { x[n] ~ mixture(w, k -> mvnormal_cholesky(mu[k], L[k])) } }`;
+const sigma = `model g { data K: int  data x: real[N, D]  param w: simplex[K]  param mu: real[K, D]  param S: cov_matrix[K, D]
+  for n in 1..N { z[n] ~ categorical(w)  x[n] ~ mvnormal(mu[z[n]], S[z[n]]) } }`;
+
+/** Runs the updates in order on one params map, as EM's M-step does; returns each param's values. */
+function runUpdates(bm: ReturnType<ReturnType<typeof compile>['bind']>, fused: boolean, R: number[][]): Record<string, number[]> {
+  const cf = closedFormUpdates(bm, { priors: false });
+  const ups = fused ? fuseGmmUpdates(bm, cf, false) : cf;
+  return tf.tidy(() => {
+    const params = bm.paramTensors(bm.constrain(new Float64Array(bm.dim).fill(0.1)) as never);
+    const marg = new Map<string, Tensor>([[bm.ir.latents[0].name, tf.tensor2d(R)]]);
+    for (const u of ups) params.set(u.param, u.update(params, marg));
+    const out: Record<string, number[]> = {};
+    for (const u of ups) out[u.param] = Array.from(params.get(u.param)!.dataSync());
+    return out;
+  }) as unknown as Record<string, number[]>;
+}
+
+describe('fused Gaussian-mixture M-step', () => {
+  const n = 400;
+  const D = 3;
+  const K = 3;
+  const xs = mixture(n, D, K, 2, 7);
+  const x = Array.from({ length: n }, (_, i) => Array.from(xs.subarray(i * D, i * D + D)));
+  const rng = Key.seed(9).rng();
+  // Random soft responsibilities; component 3 empty (keeps its previous mean and covariance).
+  const R = x.map(() => { const a = rng.uniform(); const b = rng.uniform(); return [a / (a + b), b / (a + b), 0]; });
+  it.each([['cholesky_cov', full], ['cov_matrix', sigma]])('%s: the same weights, means and covariances as the closed-form updates', (_name, src) => {
+    const bm = compile(src).bind({ K, x });
+    const ref = runUpdates(bm, false, R);
+    const got = runUpdates(bm, true, R);
+    expect(Object.keys(got).sort()).toEqual(Object.keys(ref).sort());
+    // float32 sums over n = 400 rows of O(10) values: rounding ~ 1e-7 x 400 x 10 relative to
+    // O(1) results; 2e-4 leaves room for the two evaluation orders (centred on the data mean
+    // vs on each component's mean) without hiding a wrong term (those are O(0.1) or more).
+    for (const k of Object.keys(ref)) ref[k].forEach((v, i) => expect(Math.abs(got[k][i] - v)).toBeLessThan(2e-4 * (1 + Math.abs(v))));
+  });
+  it('falls back to the closed-form updates when a component is far narrower than the data', () => {
+    // One tight cluster (sd 1e-3) far from the others: its variance is < 1e-2 of the data's.
+    const tight = x.map((r, i) => (i < 50 ? r.map((v, d) => 40 + d + 1e-3 * Math.sin(i * (d + 1))) : r));
+    const Rt = tight.map((_, i) => (i < 50 ? [1, 0, 0] : [0, 0.5, 0.5]));
+    const bm = compile(full).bind({ K, x: tight });
+    const ref = runUpdates(bm, false, Rt);
+    const got = runUpdates(bm, true, Rt);
+    for (const k of Object.keys(ref)) expect(got[k]).toEqual(ref[k]);
+  });
+});
