@@ -14,6 +14,12 @@
  *   npx tsx bench/smc-tempered.ts [--Ks 3,6] [--runs 4] [--webppl-runs 3] [--no-webppl]
  *       [--fast-particles 300] [--fast-ess 0.9] [--particles 500] [--ess 0.95]
  *
+ * Waste-free comparison (Dau & Chopin 2022): `--waste-free` runs, for each K of --Ks (default
+ * 3) and --runs seeds (default 8), the standard resample–move settings above against waste-free
+ * settings (`wasteFree: { chainLength }`, knobs: particles, chain length, kernel, leapfrog
+ * steps, CESS) in one run, and prints log Z mean, sd and seconds per run; it writes no files.
+ * `--wf-only name,name` keeps only the named settings.
+ *
  * Everything runs on one thread.
  */
 import { execFileSync } from 'node:child_process';
@@ -209,7 +215,64 @@ async function main(): Promise<void> {
   console.log(lines.join('\n'));
 }
 
-main().catch((e) => {
+/** Settings of the waste-free comparison: the standard sampler's 'fast' and 'accurate', then waste-free ones. */
+const wasteFreeConfigs: { name: string; opts: SmcOptions }[] = [
+  { name: 'std-fast', opts: configs[0].opts },
+  { name: 'std-accurate', opts: configs[1].opts },
+  { name: 'wf-hmc N1000 P20 L10 cess.8', opts: { particles: 1000, essThreshold: 0.8, wasteFree: { chainLength: 20 }, rejuvenation: { kernel: 'hmc', leapfrogSteps: 10 } } },
+  { name: 'wf-hmc N1000 P50 L10 cess.8', opts: { particles: 1000, essThreshold: 0.8, wasteFree: { chainLength: 50 }, rejuvenation: { kernel: 'hmc', leapfrogSteps: 10 } } },
+  { name: 'wf-hmc N1000 P50 L20 cess.8', opts: { particles: 1000, essThreshold: 0.8, wasteFree: { chainLength: 50 }, rejuvenation: { kernel: 'hmc', leapfrogSteps: 20 } } },
+  { name: 'wf-hmc N1000 P50 L10x2 cess.8', opts: { particles: 1000, essThreshold: 0.8, wasteFree: { chainLength: 50 }, rejuvenation: { kernel: 'hmc', leapfrogSteps: 10, steps: 2 } } },
+  { name: 'wf-hmc N1000 P50 L10 cess.9', opts: { particles: 1000, essThreshold: 0.9, wasteFree: { chainLength: 50 }, rejuvenation: { kernel: 'hmc', leapfrogSteps: 10 } } },
+  { name: 'wf-hmc N500 P50 L10 cess.8', opts: { particles: 500, essThreshold: 0.8, wasteFree: { chainLength: 50 }, rejuvenation: { kernel: 'hmc', leapfrogSteps: 10 } } },
+  { name: 'std N300 cess.9 2xL20', opts: { particles: 300, essThreshold: 0.9, rejuvenation: { kernel: 'hmc', steps: 2, leapfrogSteps: 20, metric: 'dense' } } },
+  { name: 'wf-hmc N500 P50 L20 cess.8', opts: { particles: 500, essThreshold: 0.8, wasteFree: { chainLength: 50 }, rejuvenation: { kernel: 'hmc', leapfrogSteps: 20 } } },
+  { name: 'wf-hmc N500 P50 L40 cess.8', opts: { particles: 500, essThreshold: 0.8, wasteFree: { chainLength: 50 }, rejuvenation: { kernel: 'hmc', leapfrogSteps: 40 } } },
+  { name: 'wf-rwmh N2000 P100 x5 dense cess.8', opts: { particles: 2000, essThreshold: 0.8, wasteFree: { chainLength: 100 }, rejuvenation: { kernel: 'rwmh', metric: 'dense', steps: 5 } } },
+  { name: 'wf-rwmh N4000 P100 x5 dense cess.8', opts: { particles: 4000, essThreshold: 0.8, wasteFree: { chainLength: 100 }, rejuvenation: { kernel: 'rwmh', metric: 'dense', steps: 5 } } },
+];
+
+async function compareWasteFree(): Promise<void> {
+  await ensureBackend();
+  const runs = Number(opt('runs', '8'));
+  const only = opt('wf-only', '');
+  const chosen = only ? wasteFreeConfigs.filter((c) => only.split(',').includes(c.name)) : wasteFreeConfigs;
+  const model = compile(readFileSync('examples/galaxies/galaxies.mix', 'utf8'));
+  const out: string[] = ['| K | setting | runs | s per run (median) | log Z mean | log Z sd | stages (median) | likelihood evaluations per run |', '| --- | --- | --- | --- | --- | --- | --- | --- |'];
+  const med = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
+  for (const K of opt('Ks', '3').split(',').map(Number)) {
+    const bound = model.bind({ y, K });
+    for (const cfg of chosen) {
+      const secs: number[] = [];
+      const zs: number[] = [];
+      const stages: number[] = [];
+      const evals: number[] = [];
+      for (let r = 0; r < runs; r++) {
+        const t0 = performance.now();
+        const res = smc(model, bound, { ...cfg.opts, seed: 20261202 + 101 * r });
+        secs.push((performance.now() - t0) / 1000);
+        zs.push(res.logZ);
+        const T = res.betas.length - 1;
+        stages.push(T);
+        const rj = cfg.opts.rejuvenation!;
+        const n = cfg.opts.particles!;
+        const per = rj.kernel === 'rwmh' ? 1 : (rj.leapfrogSteps ?? 10);
+        const wfP = cfg.opts.wasteFree?.chainLength;
+        // Per stage: HMC one gradient per chain start, then transitions × leapfrog; RWMH one value per transition.
+        evals.push(n + T * (wfP ? (n / wfP) * (1 + (wfP - 1) * (rj.steps ?? 1) * per) : n * (1 + (rj.steps ?? 3) * per)));
+        console.log(`${cfg.name} K=${K} seed ${r}: ${secs[r].toFixed(2)} s, ${T} stages, log Z ${res.logZ.toFixed(3)}`);
+      }
+      const st = stats(zs);
+      out.push(`| ${K} | ${cfg.name} | ${runs} | ${med(secs).toFixed(2)} | ${st.mean.toFixed(2)} | ${st.sd.toFixed(3)} | ${med(stages)} | ${med(evals)} |`);
+      console.log(out[out.length - 1]);
+    }
+    bound.dispose();
+  }
+  console.log(`\nLoad average at the end: ${loadavg().map((v) => v.toFixed(1)).join(', ')} on ${cpus().length} cores.\n`);
+  console.log(out.join('\n'));
+}
+
+(argv.includes('--waste-free') ? compareWasteFree() : main()).catch((e) => {
   console.error(e);
   process.exit(1);
 });

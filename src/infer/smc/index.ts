@@ -10,7 +10,13 @@
  * space. HMC uses a dense (or diagonal) metric from the particle cloud's covariance, sweeps
  * over all particles `steps` times with the step size adapted between sweeps from the sweep's
  * acceptance rate (and carried to the next stage), and a wide random jitter of the step size;
- * random-walk Metropolis scales by the cloud's sd, adapted across stages.
+ * random-walk Metropolis scales by the cloud's sd (or its covariance, `metric: 'dense'`),
+ * adapted across stages.
+ *
+ * Waste-free SMC (`wasteFree: { chainLength: P }`, Dau & Chopin 2022) replaces the
+ * resample–move step: resample M = N/P ancestors, run a P-state chain of the same kernels from
+ * each, and keep all N states as the next particles (equal weights); the schedule and the
+ * evidence estimator (product of mean incremental weights) are unchanged.
  *
  * On the unconstrained vector u the tempered target is
  *   log π_β(u) = log p(θ(u)) + log|J(u)| + β ℓ(u) = −V_prior(u) − β V_lik(u),
@@ -21,7 +27,7 @@
 import type { BoundModel, PotentialFunction } from '../../model/bound-model';
 import type { DataInput } from '../../model/data';
 import type { Model } from '../../model/model';
-import { Key } from '../../tensor/random';
+import { Key, type Rng } from '../../tensor/random';
 import { denseMetric, diagMetric, Hamiltonian, PhasePoint, StaticHmcKernel, type GradientTarget, type Metric } from '../mcmc/hmc';
 import { effectiveSize, resample, weightsFromLog, type ResampleScheme } from './resample';
 import { logSumExp, nextIncrement } from './tempering';
@@ -101,13 +107,19 @@ export class TemperedTarget implements GradientTarget {
 export interface RejuvenationOptions {
   /** MCMC kernel invariant for the current tempered target (default 'hmc'). */
   kernel?: 'hmc' | 'rwmh';
-  /** Kernel transitions per particle per stage (default 3). */
+  /**
+   * Kernel transitions per particle per stage (default 3); with `wasteFree`, kernel transitions
+   * between consecutive kept states of a chain (default 1).
+   */
   steps?: number;
   /** Leapfrog steps per HMC transition (default 10). */
   leapfrogSteps?: number;
   /** Initial step size (HMC, relative to the cloud's sd) or proposal scale (RWMH). */
   stepSize?: number;
-  /** HMC metric from the particle cloud after reweighting: its covariance ('dense', default) or variances ('diag'). */
+  /**
+   * Metric (HMC) or proposal covariance (RWMH) from the particle cloud after reweighting: its
+   * covariance ('dense') or variances ('diag'). Default 'dense' for HMC, 'diag' for RWMH.
+   */
   metric?: 'dense' | 'diag';
   /** Acceptance rate the step size is scaled towards (default 0.65 for HMC, 0.3 for RWMH, 0.44 in 1-D). */
   targetAccept?: number;
@@ -127,6 +139,14 @@ export interface SmcOptions {
   /** Resampling scheme (default 'systematic'). */
   resampling?: ResampleScheme;
   rejuvenation?: RejuvenationOptions;
+  /**
+   * Waste-free SMC (Dau & Chopin 2022): each stage resamples only M = particles / chainLength
+   * ancestors and runs a chain of `chainLength` states from each (the ancestor and
+   * chainLength − 1 moves of `rejuvenation.steps` kernel transitions each), keeping every state
+   * of every chain as the next, equally weighted particle set. Resamples at every stage
+   * (`resampleThreshold` is not used). `particles` must be a multiple of `chainLength`.
+   */
+  wasteFree?: { chainLength: number };
   /** Most tempering stages (default 200); throws if β has not reached 1 by then. */
   maxStages?: number;
   /** Data for the prior draws (`model.simulate`): covariates and sizes; default the bound sizes. */
@@ -181,11 +201,20 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
   const maxStages = opts.maxStages ?? 200;
   const rj = opts.rejuvenation ?? {};
   const kernel = rj.kernel ?? 'hmc';
-  const steps = rj.steps ?? 3;
+  const wf = opts.wasteFree;
+  let chainLen = 0;
+  if (wf !== undefined) {
+    if (typeof wf !== 'object' || wf === null) throw new RangeError('smc: wasteFree must be an object { chainLength }');
+    chainLen = wf.chainLength;
+    if (!Number.isInteger(chainLen) || chainLen < 2) throw new RangeError(`smc: wasteFree.chainLength must be an integer ≥ 2, got ${chainLen}`);
+    if (P % chainLen !== 0) throw new RangeError(`smc: with wasteFree, particles (${P}) must be a multiple of wasteFree.chainLength (${chainLen})`);
+  }
+  const steps = rj.steps ?? (wf ? 1 : 3);
+  if (wf && !(Number.isInteger(steps) && steps >= 1)) throw new RangeError(`smc: with wasteFree, rejuvenation.steps must be a positive integer, got ${steps}`);
   if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`smc: rejuvenation.steps must be a nonnegative integer, got ${steps}`);
   if (kernel !== 'hmc' && kernel !== 'rwmh') throw new RangeError(`smc: rejuvenation.kernel must be 'hmc' or 'rwmh', got '${kernel as string}'`);
   const L = rj.leapfrogSteps ?? 10;
-  const metricKind = rj.metric ?? 'dense';
+  const metricKind = rj.metric ?? (kernel === 'hmc' ? 'dense' : 'diag');
   if (metricKind !== 'dense' && metricKind !== 'diag') throw new RangeError(`smc: rejuvenation.metric must be 'dense' or 'diag', got '${metricKind as string}'`);
   if (!Number.isInteger(L) || L < 1) throw new RangeError(`smc: rejuvenation.leapfrogSteps must be a positive integer, got ${L}`);
   const d = bound.dim;
@@ -241,6 +270,21 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
     const e = effectiveSize(W);
     ess.push(e);
     opts.onStage?.(stage, beta, e);
+    if (wf) {
+      // Waste-free move: M ancestors, P-state chains, all states kept with equal weights.
+      kernelTarget.beta = opts._testBias === 'kernel-beta' ? prevBeta : beta;
+      resampled.push(true);
+      const mv = wasteFreeMove(u, ll, W, {
+        M: P / chainLen, chainLen, steps, kernel, metricKind, L, scale, targetAccept, scheme, rng, target: kernelTarget,
+      });
+      for (let i = 0; i < P; i++) u[i] = mv.u[i];
+      ll.set(mv.ll);
+      logw = new Float64Array(P);
+      acceptance.push(mv.acceptance);
+      stepSizes.push(mv.stageScale);
+      scale = mv.nextScale;
+      continue;
+    }
     const doResample = adaptOn === 'ess' || e < resampleThr * P;
     resampled.push(doResample);
     let cur = u.slice();
@@ -304,13 +348,14 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
         scale = sweepScale;
       } else {
         const prop = new Float64Array(d);
+        const chol = metricKind === 'dense' ? cloudChol(u, W, d, sd) : null;
         for (let i = 0; i < P; i++) {
           if (logw[i] === -Infinity) continue;
           let lp = kernelTarget.logDensity(u[i]);
           if (!(lp > -Infinity)) continue;
           const x = u[i];
           for (let s = 0; s < steps; s++) {
-            for (let j = 0; j < d; j++) prop[j] = x[j] + scale * sd[j] * rng.normal();
+            rwProposal(prop, x, scale, sd, chol, d, rng);
             let lq = kernelTarget.logDensity(prop);
             if (Number.isNaN(lq)) lq = -Infinity;
             const r = Math.min(1, Math.exp(lq - lp));
@@ -355,6 +400,150 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
   };
 }
 
+interface WasteFreeSettings {
+  M: number;
+  chainLen: number;
+  steps: number;
+  kernel: 'hmc' | 'rwmh';
+  metricKind: 'dense' | 'diag';
+  L: number;
+  scale: number;
+  targetAccept: number;
+  scheme: ResampleScheme;
+  rng: Rng;
+  target: TemperedTarget;
+}
+
+/**
+ * The waste-free move of Dau & Chopin (2022): resample M ancestors from the weighted cloud
+ * (u, ℓ, W), run M chains of `chainLen` states invariant for the target's π_β (each state
+ * `steps` kernel transitions after the previous), and return all M·chainLen states (chain by
+ * chain) with their log likelihoods. The metric or proposal covariance comes from the weighted
+ * cloud before resampling. HMC adapts its step size between sweeps (one transition of every
+ * chain) from the sweep's mean acceptance, so each sweep's kernel depends only on earlier
+ * sweeps; RWMH keeps its scale through the stage and the caller adapts it between stages.
+ */
+function wasteFreeMove(u: Float64Array[], ll: Float64Array, W: Float64Array, o: WasteFreeSettings): {
+  u: Float64Array[]; ll: Float64Array; acceptance: number; stageScale: number; nextScale: number;
+} {
+  const { M, chainLen, steps, rng, target } = o;
+  const d = target.dim;
+  const N = M * chainLen;
+  const sd = cloudSd(u, W, d);
+  const idx = resample(o.scheme, W, M, rng);
+  const outU: Float64Array[] = new Array(N);
+  const outLl = new Float64Array(N);
+  let acc = 0;
+  let nAcc = 0;
+  if (o.kernel === 'hmc') {
+    const h = new Hamiltonian(target, o.metricKind === 'dense' ? cloudMetric(u, W, d, sd) : diagMetric(sd.map((s) => s * s)));
+    const k = new StaticHmcKernel(h);
+    const states: PhasePoint[] = [];
+    const cll = new Float64Array(M);
+    const live: boolean[] = [];
+    for (let j = 0; j < M; j++) {
+      const z = new PhasePoint(d);
+      z.q.set(u[idx[j]]);
+      h.evaluate(z);
+      cll[j] = target.lastLogLik;
+      live.push(z.lp > -Infinity);
+      states.push(z);
+    }
+    let sweepScale = o.scale;
+    let stageScale = o.scale;
+    for (let s = 0; s < chainLen; s++) {
+      if (s > 0) {
+        for (let t = 0; t < steps; t++) {
+          let sweepAcc = 0;
+          let nLive = 0;
+          for (let j = 0; j < M; j++) {
+            if (!live[j]) continue;
+            const z = states[j];
+            // The same wide log-uniform jitter of the step size as the standard sampler.
+            const eps = sweepScale * Math.exp(2.5 * (rng.uniform() - 0.5));
+            const st = k.transition(z, eps, o.L, rng);
+            sweepAcc += st.accept_stat;
+            nLive++;
+            if (sameVector(z.q, target.lastU)) cll[j] = target.lastLogLik;
+          }
+          acc += sweepAcc;
+          nAcc += nLive;
+          stageScale = sweepScale;
+          if (nLive > 0) sweepScale = adaptScale(sweepScale, sweepAcc / nLive, o.targetAccept);
+        }
+      }
+      for (let j = 0; j < M; j++) {
+        outU[j * chainLen + s] = Float64Array.from(states[j].q);
+        outLl[j * chainLen + s] = cll[j];
+      }
+    }
+    return { u: outU, ll: outLl, acceptance: nAcc > 0 ? acc / nAcc : 0, stageScale, nextScale: sweepScale };
+  }
+  const chol = o.metricKind === 'dense' ? cloudChol(u, W, d, sd) : null;
+  const prop = new Float64Array(d);
+  for (let j = 0; j < M; j++) {
+    const x = Float64Array.from(u[idx[j]]);
+    let lp = target.logDensity(x);
+    let cl = target.lastLogLik;
+    const ok = lp > -Infinity;
+    for (let s = 0; s < chainLen; s++) {
+      if (s > 0 && ok) {
+        for (let t = 0; t < steps; t++) {
+          rwProposal(prop, x, o.scale, sd, chol, d, rng);
+          let lq = target.logDensity(prop);
+          if (Number.isNaN(lq)) lq = -Infinity;
+          const r = Math.min(1, Math.exp(lq - lp));
+          acc += r;
+          nAcc++;
+          if (rng.uniform() < r) {
+            x.set(prop);
+            lp = lq;
+            cl = target.lastLogLik;
+          }
+        }
+      }
+      outU[j * chainLen + s] = Float64Array.from(x);
+      outLl[j * chainLen + s] = ok ? cl : ll[idx[j]];
+    }
+  }
+  const rate = nAcc > 0 ? acc / nAcc : 0;
+  return { u: outU, ll: outLl, acceptance: rate, stageScale: o.scale, nextScale: adaptScale(o.scale, rate, o.targetAccept) };
+}
+
+/** A random-walk proposal x + scale·ξ with ξ ~ N(0, Σ): Σ = LLᵀ (`chol`, row-major lower) or diag(sd²). */
+function rwProposal(prop: Float64Array, x: Float64Array, scale: number, sd: Float64Array, chol: Float64Array | null, d: number, rng: Rng): void {
+  if (chol === null) {
+    for (let j = 0; j < d; j++) prop[j] = x[j] + scale * sd[j] * rng.normal();
+    return;
+  }
+  const z = new Float64Array(d);
+  for (let j = 0; j < d; j++) z[j] = rng.normal();
+  for (let a = 0; a < d; a++) {
+    let t = 0;
+    for (let b = 0; b <= a; b++) t += chol[a * d + b] * z[b];
+    prop[a] = x[a] + scale * t;
+  }
+}
+
+/** The lower Cholesky factor of the cloud's weighted covariance (as `cloudMetric`), or null where it is not positive definite. */
+function cloudChol(u: Float64Array[], W: Float64Array, d: number, sd: Float64Array): Float64Array | null {
+  const c = cloudCov(u, W, d, sd);
+  if (!c.every(Number.isFinite)) return null;
+  const L = new Float64Array(d * d);
+  for (let j = 0; j < d; j++) {
+    let s = c[j * d + j];
+    for (let k = 0; k < j; k++) s -= L[j * d + k] ** 2;
+    if (!(s > 0)) return null;
+    L[j * d + j] = Math.sqrt(s);
+    for (let i = j + 1; i < d; i++) {
+      let t = c[i * d + j];
+      for (let k = 0; k < j; k++) t -= L[i * d + k] * L[j * d + k];
+      L[i * d + j] = t / L[j * d + j];
+    }
+  }
+  return L;
+}
+
 /** The step size (or proposal scale) moved towards the target acceptance rate: s·exp(2(rate − target)), kept in [1e-4, 10]. */
 function adaptScale(scale: number, rate: number, target: number): number {
   const s = scale * Math.exp(2 * (rate - target));
@@ -366,6 +555,17 @@ function adaptScale(scale: number, rate: number, target: number): number {
  * variance); the diagonal metric from `sd` where the covariance is not positive definite.
  */
 function cloudMetric(u: Float64Array[], W: Float64Array, d: number, sd: Float64Array): Metric {
+  const c = cloudCov(u, W, d, sd);
+  try {
+    if (c.every(Number.isFinite)) return denseMetric(c, d);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+  }
+  return diagMetric(sd.map((v) => v * v));
+}
+
+/** The cloud's weighted covariance, row-major, with a ridge of 1e-8 of each variance (sd² where a variance is not positive and finite). */
+function cloudCov(u: Float64Array[], W: Float64Array, d: number, sd: Float64Array): Float64Array {
   const m = new Float64Array(d);
   for (let i = 0; i < u.length; i++) for (let j = 0; j < d; j++) m[j] += W[i] * u[i][j];
   const c = new Float64Array(d * d);
@@ -379,12 +579,7 @@ function cloudMetric(u: Float64Array[], W: Float64Array, d: number, sd: Float64A
     for (let b = 0; b < a; b++) c[b * d + a] = c[a * d + b];
     c[a * d + a] = c[a * d + a] > 1e-16 && Number.isFinite(c[a * d + a]) ? c[a * d + a] * (1 + 1e-8) : sd[a] * sd[a];
   }
-  try {
-    if (c.every(Number.isFinite)) return denseMetric(c, d);
-  } catch (e) {
-    if (!(e instanceof RangeError)) throw e;
-  }
-  return diagMetric(sd.map((v) => v * v));
+  return c;
 }
 
 function sameVector(a: Float64Array, b: Float64Array): boolean {
