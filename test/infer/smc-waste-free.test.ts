@@ -8,30 +8,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compile, ensureBackend } from '../../src';
 import { smc, type SmcOptions, type SmcResult } from '../../src/infer/smc';
-import { Key } from '../../src/tensor/random';
 import type { BoundModel } from '../../src/model/bound-model';
+import { REGRESSION_LINE, REGRESSION_DATA } from './conjugate-models';
 
 beforeAll(async () => {
   await ensureBackend();
 });
 
-// y[n] ~ normal(a + b x[n], 0.5), a, b ~ normal(0, 2): y ~ N(0, σ²I + 4 X Xᵀ), X = [1, x].
-const REGRESSION = `
-model line {
-  data x: real[N]
-  data y: real[N]
-  param a: real
-  param b: real
-  a ~ normal(0, 2)
-  b ~ normal(0, 2)
-  for n in 1..N { y[n] ~ normal(a + b * x[n], 0.5) }
-}`;
-
-const xs = [0.5, 1.2, 2.0, 2.7, 3.1, 3.9, 4.4, 5.2, 6.0, 6.8];
-const ys = (() => {
-  const rng = Key.seed(11).rng();
-  return xs.map((x) => 0.7 + 1.3 * x + rng.normal(0, 0.5));
-})();
+const { model: REGRESSION, x: xs, y: ys } = { model: REGRESSION_LINE, ...REGRESSION_DATA };
 const TAU = 2;
 const SIGMA = 0.5;
 

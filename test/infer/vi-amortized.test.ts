@@ -12,7 +12,7 @@ import {
   type AmortizedLayout, type Guide, type Potential,
 } from '../../src/infer/vi';
 import { POISSON_GAMMA } from './conjugate-models';
-import { expectFdGradient } from './vi-helpers';
+import { expectFdGradient, testPotential } from './vi-helpers';
 
 beforeAll(async () => {
   await ensureBackend();
@@ -47,29 +47,6 @@ model two_local {
   v ~ normal(e, 1)
 }`;
 
-/** A smooth non-Gaussian potential in d dims (as vi-guides.test.ts). */
-function testPotential(d: number): Potential {
-  const c = Array.from({ length: d }, (_, i) => 0.5 * Math.sin(i + 1));
-  const value = (u: ArrayLike<number>): number => {
-    let s = 0;
-    for (let i = 0; i < d; i++) s += 0.5 * (u[i] - c[i]) ** 2;
-    for (let i = 0; i + 1 < d; i++) s += 0.3 * Math.log(Math.cosh(u[i] * u[i + 1]));
-    return s;
-  };
-  return {
-    dim: d,
-    value,
-    valueAndGrad(u, g) {
-      for (let i = 0; i < d; i++) g[i] = u[i] - c[i];
-      for (let i = 0; i + 1 < d; i++) {
-        const t = 0.3 * Math.tanh(u[i] * u[i + 1]);
-        g[i] += t * u[i + 1];
-        g[i + 1] += t * u[i];
-      }
-      return value(u);
-    },
-  };
-}
 
 /** d = 8: global coordinate 0, a group of 3 rows × 2 coordinates with 2 features, a group of 1 row × 1. */
 const LAYOUT: AmortizedLayout = {

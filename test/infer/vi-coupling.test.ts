@@ -13,35 +13,12 @@ import {
 } from '../../src/infer/vi';
 import { approxCommand } from '../../src/cli/approx';
 import { POISSON_GAMMA } from './conjugate-models';
-import { expectFdGradient } from './vi-helpers';
+import { expectFdGradient, testPotential } from './vi-helpers';
 
 beforeAll(async () => {
   await ensureBackend();
 });
 
-/** A non-Gaussian smooth potential in d dims: U(u) = Σ (u_i − c_i)²/2 + 0.3 Σ log cosh(u_i u_{i+1}). */
-function testPotential(d: number): Potential {
-  const c = Array.from({ length: d }, (_, i) => 0.5 * Math.sin(i + 1));
-  const value = (u: ArrayLike<number>): number => {
-    let s = 0;
-    for (let i = 0; i < d; i++) s += 0.5 * (u[i] - c[i]) ** 2;
-    for (let i = 0; i + 1 < d; i++) s += 0.3 * Math.log(Math.cosh(u[i] * u[i + 1]));
-    return s;
-  };
-  return {
-    dim: d,
-    value,
-    valueAndGrad(u, g) {
-      for (let i = 0; i < d; i++) g[i] = u[i] - c[i];
-      for (let i = 0; i + 1 < d; i++) {
-        const t = 0.3 * Math.tanh(u[i] * u[i + 1]);
-        g[i] += t * u[i + 1];
-        g[i + 1] += t * u[i];
-      }
-      return value(u);
-    },
-  };
-}
 
 function randomize<G extends Guide>(g: G, rng: ReturnType<Key['rng']>, sd = 0.4): G {
   for (let i = 0; i < g.params.length; i++) g.params[i] = sd * rng.normal();

@@ -4,7 +4,7 @@
 // objectives, (3) the Rényi bound's order property, (4) a rank-1 guide recovers a 2-D
 // correlated Gaussian exactly (rank 1 + diagonal can express it), (5) k̂ separates a
 // mean-field guide on a correlated target (theory: 0.8) from full-rank and low-rank fits (≈ 0).
-import { expectFdGradient } from './vi-helpers';
+import { expectFdGradient, testPotential } from './vi-helpers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { compile, ensureBackend } from '../../src';
@@ -22,29 +22,6 @@ const GAUSS2 = `model g { data m: real[2]  data S: real[2, 2]  param x: real[2] 
 const M = [1, -1];
 const S = [[1, 0.8 * Math.SQRT2], [0.8 * Math.SQRT2, 2]];
 
-/** A non-Gaussian smooth potential in d dims: U(u) = Σ (u_i − c_i)²/2 + 0.3 Σ log cosh(u_i u_{i+1}). */
-function testPotential(d: number): Potential {
-  const c = Array.from({ length: d }, (_, i) => 0.5 * Math.sin(i + 1));
-  const value = (u: ArrayLike<number>): number => {
-    let s = 0;
-    for (let i = 0; i < d; i++) s += 0.5 * (u[i] - c[i]) ** 2;
-    for (let i = 0; i + 1 < d; i++) s += 0.3 * Math.log(Math.cosh(u[i] * u[i + 1]));
-    return s;
-  };
-  return {
-    dim: d,
-    value,
-    valueAndGrad(u, g) {
-      for (let i = 0; i < d; i++) g[i] = u[i] - c[i];
-      for (let i = 0; i + 1 < d; i++) {
-        const t = 0.3 * Math.tanh(u[i] * u[i + 1]);
-        g[i] += t * u[i + 1];
-        g[i + 1] += t * u[i];
-      }
-      return value(u);
-    },
-  };
-}
 
 function randomize(g: Guide, rng: ReturnType<Key['rng']>): Guide {
   for (let i = 0; i < g.params.length; i++) g.params[i] = 0.4 * rng.normal();

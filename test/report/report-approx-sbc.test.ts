@@ -6,20 +6,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { sbc, sbcJson, sbcRecord, type SbcResult } from '../../src/testing/sbc';
 import { ecdfBand, ecdfDifference } from '../../src/testing/ecdf';
 import { binomialQuantile, findSbcRecords } from '../../src/report/sbc';
 import { fakeNormalMeanModel, normalMeanSampler } from '../testing/helpers';
 import { mixppl, ROOT } from '../cli/run';
+import { CHROMIUM, HAS_CHROMIUM, expectPlotsRendered, launchChromium, openReport } from './browser';
 import { compile } from '../../src/compile';
 import type { Model } from '../../src/model/model';
 import { reportCommand, sbcReportCommand, type ReportRequest } from '../../src/cli/report';
 import { OptionError } from '../../src/cli/sample';
 import { DataFileError } from '../../src/cli/data-io';
 
-const CHROMIUM = process.env.MIXPPL_CHROMIUM ?? '/usr/bin/chromium';
-const HAS_CHROMIUM = existsSync(CHROMIUM);
 if (!HAS_CHROMIUM) console.warn(`report-approx-sbc.test: ${CHROMIUM} is missing; the browser test is skipped (apt-get install chromium)`);
 
 /** The embedded specs of a report, by plot id. */
@@ -296,33 +294,14 @@ describe('mixppl report for VI, SMC and the score-based samplers', () => {
 
 describe('the new report pages in headless Chromium', () => {
   it.skipIf(!HAS_CHROMIUM)('render every plot as a non-empty SVG without console errors', async () => {
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    const browser = await launchChromium();
     try {
       for (const name of ['vi', 'smc', 'mala', 'annealed', 'rdmc', 'sbc']) {
         const { path, ids } = files[name];
-        const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-        const errors: string[] = [];
-        page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(`${m.type()}: ${m.text()}`); });
-        page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-        page.on('request', (req) => { if (!req.url().startsWith('file:') && !req.url().startsWith('data:')) errors.push(`request: ${req.url()}`); });
-        await page.goto(pathToFileURL(path).href);
-        await page.waitForSelector('body[data-plots-done]', { timeout: 30_000 });
+        const { page, errors, plots } = await openReport(browser, path);
         expect(errors, name).toEqual([]);
-        const plots = await page.$$eval('.plot', (els) => els.map((el) => {
-          const svg = el.querySelector('svg');
-          const box = svg?.getBoundingClientRect();
-          return { id: el.id, text: svg?.textContent ?? '', rendered: el.getAttribute('data-rendered'), error: el.getAttribute('data-error'), w: box?.width ?? 0, h: box?.height ?? 0, marks: el.querySelectorAll('svg path, svg line, svg rect').length };
-        }));
         expect(plots.map((p) => p.id)).toEqual(ids.map((id) => `plot-${id}`));
-        for (const p of plots) {
-          expect(p.error, `${name} ${p.id}`).toBeNull();
-          expect(p.rendered, `${name} ${p.id}`).toBe('true');
-          expect(p.w, `${name} ${p.id}`).toBeGreaterThan(100);
-          expect(p.h, `${name} ${p.id}`).toBeGreaterThan(100);
-          expect(p.marks, `${name} ${p.id}`).toBeGreaterThan(10);
-          expect(p.text, `${name} ${p.id}`).not.toMatch(/undefined|NaN/);
-        }
+        expectPlotsRendered(plots, name);
         if (name === 'sbc') {
           // Panels are labelled by element; the band and the line are drawn.
           for (const el of Object.keys(tiny.ranks)) expect(plots[0].text).toContain(el);

@@ -5,14 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { buildReportHtml, escapeHtml, scriptJson, type ReportData } from '../../src/report/html';
 import { ellipsePoints, histogram, pooledRanks, rankSpec } from '../../src/report/specs';
 import { mixtureComponents } from '../../src/cli/report';
 import { mixppl, ROOT } from '../cli/run';
+import { CHROMIUM, HAS_CHROMIUM, expectPlotsRendered, launchChromium, openReport } from './browser';
 
-const CHROMIUM = process.env.MIXPPL_CHROMIUM ?? '/usr/bin/chromium';
-const HAS_CHROMIUM = existsSync(CHROMIUM);
 if (!HAS_CHROMIUM) console.warn(`report.test: ${CHROMIUM} is missing; the browser test is skipped (apt-get install chromium)`);
 
 
@@ -208,33 +206,14 @@ describe('report building blocks', () => {
 
 describe('mixppl report in headless Chromium', () => {
   it.skipIf(!HAS_CHROMIUM)('renders every plot as a non-empty SVG without console errors', async () => {
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    const browser = await launchChromium();
     try {
       for (const name of ['faithful', 'galaxies', 'hmm']) {
         const { path, ids } = files[name];
-        const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-        const errors: string[] = [];
-        page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(`${m.type()}: ${m.text()}`); });
-        page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-        page.on('request', (req) => { if (!req.url().startsWith('file:') && !req.url().startsWith('data:')) errors.push(`request: ${req.url()}`); });
-        await page.goto(pathToFileURL(path).href);
-        await page.waitForSelector('body[data-plots-done]', { timeout: 30_000 });
+        const { page, errors, plots } = await openReport(browser, path);
         expect(errors, name).toEqual([]);
-        const plots = await page.$$eval('.plot', (els) => els.map((el) => {
-          const svg = el.querySelector('svg');
-          const box = svg?.getBoundingClientRect();
-          return { id: el.id, text: svg?.textContent ?? '', rendered: el.getAttribute('data-rendered'), error: el.getAttribute('data-error'), w: box?.width ?? 0, h: box?.height ?? 0, marks: el.querySelectorAll('svg path, svg line, svg rect').length };
-        }));
         expect(plots.map((p) => p.id)).toEqual(ids.map((id) => `plot-${id}`));
-        for (const p of plots) {
-          expect(p.error, `${name} ${p.id}`).toBeNull();
-          expect(p.rendered, `${name} ${p.id}`).toBe('true');
-          expect(p.w, `${name} ${p.id}`).toBeGreaterThan(100);
-          expect(p.h, `${name} ${p.id}`).toBeGreaterThan(100);
-          expect(p.marks, `${name} ${p.id}`).toBeGreaterThan(10);
-          expect(p.text, `${name} ${p.id}`).not.toMatch(/undefined|NaN/);
-        }
+        expectPlotsRendered(plots, name);
         // Panels are labelled by quantity (a transform that drops the facet field leaves one 'undefined' panel).
         for (const p of plots.filter((x) => ['plot-trace', 'plot-rank', 'plot-density'].includes(x.id))) {
           for (const q of ['w.1', 'mu.3', 'sigma.3']) expect(p.text, `${name} ${p.id}`).toContain(q);

@@ -30,7 +30,7 @@
  */
 import type { BoundModel } from '../../model/bound-model';
 import type { Rng } from '../../tensor/random';
-import { FullRankGuide, MeanFieldGuide, fixedNormals, type Guide } from './guides';
+import { FullRankGuide, MeanFieldGuide, fixedNormals, monteCarloMoments, type Guide } from './guides';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
@@ -428,22 +428,7 @@ export class AmortizedGuide implements Guide {
 
   /** Monte Carlo moments from 2000 fixed-seed draws (the conditional guide's have no closed form). */
   private moments(): { mean: Float64Array; cov: Float64Array[] } {
-    const d = this.dim;
-    const normal = fixedNormals(777);
-    const n = 2000;
-    const mean = new Float64Array(d);
-    const cov = Array.from({ length: d }, () => new Float64Array(d));
-    const eps = new Float64Array(d);
-    const us: Float64Array[] = [];
-    for (let k = 0; k < n; k++) {
-      for (let i = 0; i < d; i++) eps[i] = normal();
-      const u = this.transform(eps);
-      us.push(u);
-      for (let i = 0; i < d; i++) mean[i] += u[i] / n;
-    }
-    for (const u of us) for (let i = 0; i < d; i++) for (let j = 0; j <= i; j++) cov[i][j] += ((u[i] - mean[i]) * (u[j] - mean[j])) / (n - 1);
-    for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) cov[j][i] = cov[i][j];
-    return { mean, cov };
+    return monteCarloMoments((e) => this.transform(e), this.dim, 2000);
   }
 
   /** The mean of u (exact for the unconditional guide, Monte Carlo for the conditional one). */

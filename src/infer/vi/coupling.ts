@@ -26,7 +26,7 @@
  * hidden units are not all equal.
  */
 import type { Rng } from '../../tensor/random';
-import { fixedNormals, type Guide } from './guides';
+import { fixedNormals, monteCarloMoments, type Guide } from './guides';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
@@ -322,21 +322,7 @@ export class CouplingFlowGuide implements Guide {
 
   /** Monte Carlo mean and covariance from 20000 fixed-seed draws (no closed form). */
   private moments(): { mean: Float64Array; cov: Float64Array[] } {
-    const d = this.dim;
-    const normal = fixedNormals(777);
-    const n = 20000;
-    const mean = new Float64Array(d);
-    const cov = Array.from({ length: d }, () => new Float64Array(d));
-    const eps = new Float64Array(d);
-    const us: Float64Array[] = [];
-    for (let k = 0; k < n; k++) {
-      for (let i = 0; i < d; i++) eps[i] = normal();
-      const u = this.transform(eps);
-      us.push(u);
-      for (let i = 0; i < d; i++) mean[i] += u[i] / n;
-    }
-    for (const u of us) for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) cov[i][j] += ((u[i] - mean[i]) * (u[j] - mean[j])) / (n - 1);
-    return { mean, cov };
+    return monteCarloMoments((e) => this.transform(e), this.dim, 20000);
   }
 
   mean(): Float64Array {

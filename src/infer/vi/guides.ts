@@ -100,6 +100,27 @@ export function fixedNormals(seed: number): () => number {
 }
 
 /**
+ * Monte Carlo mean and covariance of a guide with no closed form: n draws u = transform(ε)
+ * from a fixed-seed normal stream (the same draws every call, so repeated calls agree).
+ */
+export function monteCarloMoments(transform: (eps: Float64Array) => Float64Array, d: number, n: number): { mean: Float64Array; cov: Float64Array[] } {
+  const normal = fixedNormals(777);
+  const mean = new Float64Array(d);
+  const cov = Array.from({ length: d }, () => new Float64Array(d));
+  const eps = new Float64Array(d);
+  const us: Float64Array[] = [];
+  for (let k = 0; k < n; k++) {
+    for (let i = 0; i < d; i++) eps[i] = normal();
+    const u = transform(eps);
+    us.push(u);
+    for (let i = 0; i < d; i++) mean[i] += u[i] / n;
+  }
+  for (const u of us) for (let i = 0; i < d; i++) for (let j = 0; j <= i; j++) cov[i][j] += ((u[i] - mean[i]) * (u[j] - mean[j])) / (n - 1);
+  for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) cov[j][i] = cov[i][j];
+  return { mean, cov };
+}
+
+/**
  * The Gaussian guides: a closed-form entropy, which is also the ELBO's entropy term at every
  * ε; where u = μ + L ε is a bijection of ε the total derivative of −log q(u(ε)) is ∂H/∂θ too.
  */
@@ -779,22 +800,9 @@ export class PlanarFlowGuide implements Guide {
     this.backward(eps, null, true, scale, out);
   }
 
+  /** Monte Carlo mean and covariance from 20000 fixed-seed draws (no closed form). */
   private moments(): { mean: Float64Array; cov: Float64Array[] } {
-    const d = this.dim;
-    const normal = fixedNormals(777);
-    const n = 20000;
-    const mean = new Float64Array(d);
-    const cov = Array.from({ length: d }, () => new Float64Array(d));
-    const eps = new Float64Array(d);
-    const us: Float64Array[] = [];
-    for (let k = 0; k < n; k++) {
-      for (let i = 0; i < d; i++) eps[i] = normal();
-      const u = this.transform(eps);
-      us.push(u);
-      for (let i = 0; i < d; i++) mean[i] += u[i] / n;
-    }
-    for (const u of us) for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) cov[i][j] += ((u[i] - mean[i]) * (u[j] - mean[j])) / (n - 1);
-    return { mean, cov };
+    return monteCarloMoments((e) => this.transform(e), this.dim, 20000);
   }
 
   mean(): Float64Array {
