@@ -37,7 +37,7 @@ export type ApproxMethod = (typeof APPROX_METHODS)[number];
 /** The options each method of this command takes (besides --data, --set, --method, --seed, --backend, --out, --quiet, --threads). */
 export function approxOptions(method: ApproxMethod): string[] {
   if (method === 'vi') return ['--guide', '--max-iter'];
-  if (method === 'smc') return ['--particles'];
+  if (method === 'smc') return ['--particles', '--waste-free'];
   if (method === 'diffusion') return ['--steps', '--samples', '--draws'];
   return ['--chains', '--draws', ...(method === 'langevin' || method === 'mala' ? ['--warmup'] : [])];
 }
@@ -107,14 +107,21 @@ function run(
     const progress = lineProgressFor(process.stderr, quiet);
     let r: ReturnType<typeof smc>;
     try {
+      // --waste-free P: waste-free SMC (P-state chains from particles/P resampled ancestors).
+      const wf = opts.get('--waste-free');
+      const chainLength = wf === undefined ? undefined : int(opts, '--waste-free', 0);
+      if (chainLength !== undefined && (chainLength < 2 || particles % chainLength !== 0)) {
+        throw new OptionError(`--waste-free must be an integer ≥ 2 that divides --particles (${particles}), got '${wf}'`);
+      }
       r = smc(model, bound, {
-        particles, seed, data,
+        particles, seed, data, ...(chainLength !== undefined ? { wasteFree: { chainLength } } : {}),
         onStage: progress ? (stage, beta, ess) => progress.update(`SMC stage ${stage}  beta ${beta.toFixed(4)}  ESS ${ess.toFixed(0)}/${particles}`, beta === 1) : undefined,
       });
     } finally {
       progress?.finish();
     }
-    lines.push(`model ${model.name}: tempered SMC, ${r.weights.length} particles, ${r.betas.length - 1} stages; log evidence ${r.logZ.toFixed(4)}`);
+    const wfLen = opts.get('--waste-free');
+    lines.push(`model ${model.name}: ${wfLen !== undefined ? `waste-free tempered SMC (chains of ${wfLen})` : 'tempered SMC'}, ${r.weights.length} particles, ${r.betas.length - 1} stages; log evidence ${r.logZ.toFixed(4)}`);
     const w = Math.max(9, ...r.names.map((n) => n.length));
     lines.push(`${'parameter'.padEnd(w)}  ${'mean'.padStart(10)}  ${'sd'.padStart(10)}`);
     for (const n of r.names) {

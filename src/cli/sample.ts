@@ -39,8 +39,9 @@ export const SAMPLE_FLAGS = ['--quiet'] as const;
 /** `mixppl sample --help`. */
 export const SAMPLE_HELP = `usage: mixppl sample MODEL.mix --data FILE [options]
 
-Draws from the posterior by NUTS (default) or static HMC, with every discrete latent summed
-out, and prints a header, a stansummary-like table (mean, median, sd, mad, q5, q95, R-hat,
+Draws from the posterior by NUTS (default), static HMC, random-walk Metropolis or slice
+sampling, with every discrete latent summed out (or drawn by Gibbs: --latents gibbs), and
+prints a header, a stansummary-like table (mean, median, sd, mad, q5, q95, R-hat,
 bulk and tail ESS) and the sampler's warnings. 'mixppl fit MODEL.mix --method nuts|hmc'
 runs the same code.
 

@@ -43,6 +43,18 @@ describe('fit --method vi | smc', () => {
     expect(Math.abs(j.moments.mu.mean - exact.mean)).toBeLessThan(0.25 * Math.sqrt(exact.variance));
   }, 120_000);
 
+  it('smc --waste-free: waste-free SMC, moments near the exact posterior; a chain length that does not divide --particles is a usage error', () => {
+    const r = mixppl('fit', modelPath, '--data', dataPath, '--method', 'smc', '--particles', '500', '--waste-free', '10');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/waste-free tempered SMC \(chains of 10\), 500 particles/);
+    const mean = Number(/^mu\s+(\S+)/m.exec(r.stdout)![1]);
+    // 500 correlated particles: well inside 0.25 posterior sds (as the standard sampler above)
+    expect(Math.abs(mean - exact.mean)).toBeLessThan(0.25 * Math.sqrt(exact.variance));
+    const bad = mixppl('fit', modelPath, '--data', dataPath, '--method', 'smc', '--particles', '500', '--waste-free', '7');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--waste-free must be an integer ≥ 2 that divides --particles \(500\), got '7'/);
+  }, 120_000);
+
   it('refuses options of another method and a bad guide', () => {
     expect(mixppl('fit', modelPath, '--data', dataPath, '--method', 'smc', '--guide', 'meanfield').code).toBe(2);
     expect(mixppl('fit', modelPath, '--data', dataPath, '--method', 'vi', '--guide', 'flow').code).toBe(2);
