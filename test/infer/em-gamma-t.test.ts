@@ -447,10 +447,53 @@ describe('EM, Student-t components', () => {
     expect(closedFormUpdates(bm2, { priors: false }).map((u) => `${u.param}:${u.rule}`).sort())
       .toEqual(['mu:student_t component locations', 's:student_t shared scale', 'w:categorical weights']);
     bm2.dispose();
-    // An ordered location (the stdlib model) cannot take the closed form.
+    // An ordered location (the stdlib model) takes the isotonic closed form (next test).
     const ordered = withNu.replace('param mu: real[K]', 'param mu: ordered[K]');
     const bm3 = compile(ordered).bind({ K: 2, y });
-    expect(closedFormUpdates(bm3, { priors: false }).map((u) => u.param).sort()).toEqual(['sigma', 'w']);
+    expect(closedFormUpdates(bm3, { priors: false }).map((u) => `${u.param}:${u.rule}`).sort())
+      .toEqual(['mu:student_t ordered component locations', 'sigma:student_t component scales', 'w:categorical weights']);
     bm3.dispose();
+  });
+
+  it('ordered locations: one iteration equals the float64 ECM step with isotonic locations (weights Σ r u / σ²), and EM stays monotone', () => {
+    const src = tMixData.replace('param mu: real[K]', 'param mu: ordered[K]');
+    const bm = compile(src).bind({ K: 2, nu, y });
+    // A narrow component near the middle and a wide one: the wide one's unconstrained
+    // location falls below the narrow one's, so the order constraint binds.
+    const start: TFit = { w: [0.5, 0.5], mu: [0.9, 1.0], sigma: [0.5, 6] };
+    const r = em(bm, { init: start, maxIter: 1, tol: 0, regCovar: 0 });
+    expect(r.closedForm).toContain('mu');
+    const e = eStep64(y.length, 2, start.w, (i, k) => tLp(y[i], nu, start.mu[k], start.sigma[k]));
+    const m: number[] = [];
+    const d: number[] = [];
+    const us: number[][] = [];
+    for (let k = 0; k < 2; k++) {
+      const u = y.map((v) => (nu + 1) / (nu + ((v - start.mu[k]) / start.sigma[k]) ** 2));
+      us.push(u);
+      let su = 0, suy = 0;
+      y.forEach((v, i) => { su += e.r[i][k] * u[i]; suy += e.r[i][k] * u[i] * v; });
+      m.push(suy / su);
+      d.push(su / start.sigma[k] ** 2);
+    }
+    expect(m[0], 'the unconstrained locations must violate the order for this check to mean anything').toBeGreaterThan(m[1]);
+    // Isotonic regression of two values: their weighted mean for both (ties split by the code's 1e-6 gap).
+    const pooled = (d[0] * m[0] + d[1] * m[1]) / (d[0] + d[1]);
+    const got = r.params as unknown as TFit;
+    expect(Math.abs(got.mu[0] - pooled)).toBeLessThan(1e-4);
+    expect(Math.abs(got.mu[1] - pooled)).toBeLessThan(1e-4);
+    expect(got.mu[1]).toBeGreaterThan(got.mu[0]);
+    // The scales use the same u and the new locations.
+    for (let k = 0; k < 2; k++) {
+      let n = 0, ss = 0;
+      y.forEach((v, i) => { n += e.r[i][k]; ss += e.r[i][k] * us[k][i] * (v - pooled) ** 2; });
+      expect(Math.abs(got.sigma[k] / Math.sqrt(ss / n) - 1)).toBeLessThan(1e-4);
+    }
+    const run = em(bm, { init: start, maxIter: 60, tol: 0 });
+    for (let i = 1; i < run.trace.length; i++) {
+      expect(run.trace[i]).toBeGreaterThanOrEqual(run.trace[i - 1] - 1e-5 * Math.abs(run.trace[i - 1]));
+    }
+    const fit = run.params as unknown as TFit;
+    expect(fit.mu[0]).toBeLessThan(fit.mu[1]);
+    bm.dispose();
   });
 });

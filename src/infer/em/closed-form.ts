@@ -679,15 +679,19 @@ function gammaUpdates(rt: Runtime, f: Factor, dim: string, shapeP: string | unde
  * u = (nu + 1) / (nu + ((y - mu) / sigma)^2); then mu = Σ r u y/σ² / Σ r u/σ² and
  * sigma² = Σ r u (y - mu_new)² / Σ r (the same u: the exact maximiser of the augmented
  * Q, so Σ r log t(y | ...) does not decrease). nu may be anything that does not mention mu
- * or sigma (data, a constant, a param); a nu param is left to the gradient M-step. Either
- * update applies alone when the other param does not qualify (e.g. an ordered location).
+ * or sigma (data, a constant, a param); a nu param is left to the gradient M-step. An
+ * ordered location vector gets the isotonic regression of the per-component maximisers
+ * (weights Σ r u / σ²). Either update applies alone when the other param does not qualify.
  */
 function studentTUpdates(rt: Runtime, f: Factor, dim: string, reg: number, muP: string | undefined, sigP: string | undefined,
   free: FreeCheck, shapes: ReadonlyMap<string, readonly number[]>): ClosedFormUpdate[] {
   if (f.dist?.kind !== 'family') return [];
   const [nuE, muE, sigE] = f.dist.args;
   const value = f.value!;
-  const locOk = free(muP, 'real') && !mentionsName(nuE, muP) && !mentionsName(sigE, muP);
+  // An ordered location vector: Q is −Σ_k d_k (mu_k − m_k)²/2 + const with d_k = Σ r u / σ_k², so the
+  // constrained maximiser is the isotonic regression of the per-component maximisers m with weights d.
+  const locOrdered = free(muP, 'ordered') && shapes.get(muP)?.length === 1;
+  const locOk = (free(muP, 'real') || locOrdered) && !mentionsName(nuE, muP!) && !mentionsName(sigE, muP!);
   const tied = sigP === undefined && sigE.op === 'param' ? sigE.name : undefined;
   const scaleP = sigP ?? tied;
   const scaleOk = free(scaleP, 'positive') && scaleP !== muP && !mentionsName(nuE, scaleP) && !mentionsName(muE, scaleP)
@@ -699,7 +703,7 @@ function studentTUpdates(rt: Runtime, f: Factor, dim: string, reg: number, muP: 
   let cache: { marginals: ReadonlyMap<string, Tensor>; u: BVal } | undefined;
   const out: ClosedFormUpdate[] = [];
   if (locOk) out.push({
-    param: muP, rule: 'student_t component locations',
+    param: muP!, rule: locOrdered ? 'student_t ordered component locations' : 'student_t component locations',
     update: (params, marginals) => {
       const w = factorWeights(rt, f, marginals)!;
       const y = evalWith(rt, params, value);
@@ -710,6 +714,7 @@ function studentTUpdates(rt: Runtime, f: Factor, dim: string, reg: number, muP: 
       const num = pool(weighted(wt, y, y, dim), old.rank);
       const den = pool(weighted(wt, one(), y, dim), old.rank);
       const n = pool(weighted(w, one(), y, dim), old.rank);
+      if (locOrdered) return orderedUpdate(tf.div(num, tf.maximum(den, 1e-30)), den, tf.where(tf.greater(den, 0), n, tf.zerosLike(n)), old, false);
       return keepOld(tf.div(num, tf.maximum(den, 1e-30)), tf.where(tf.greater(den, 0), n, tf.zerosLike(n)), old);
     },
   });
