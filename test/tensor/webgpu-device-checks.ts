@@ -1,0 +1,159 @@
+/**
+ * The WGSL kernels on a real WebGPU device, run as a child process by webgpu.test.ts: Dawn's
+ * default adapter where there is one, else Mesa's software OpenGL ES in compatibility mode
+ * ('gl-compat', what a CI machine without a GPU has). Dawn on Mesa can abort in native code
+ * while the process exits (`std::system_error` from a driver thread), which would take a
+ * test worker down with it; in a child process the test reads the results printed before
+ * exit and ignores a crash after the last one.
+ *
+ * Prints one JSON line per check ({ check, ok, error? }), or { skipped } when no adapter is
+ * found, then { done: true }.
+ */
+import fc from 'fast-check';
+import { tf, useBackend, BackendUnavailableError, webgpuAdapterInfo } from '../../src/tensor';
+import { gaussianEStep, gaussianEStepReference, checkGaussianEStepParams, GAUSSIAN_ESTEP_KERNEL, type EStepResult } from '../../src/tensor/fused';
+import { gaussianSuffStats, gaussianSuffStatsReference, GAUSSIAN_SUFF_STATS_KERNEL } from '../../src/tensor/fused';
+import { estepDisagreement, makeEStepCase, suffStatsDisagreement, type EStepArrays } from '../../src/tensor/fused/tolerance';
+
+const say = (x: unknown) => process.stdout.write(JSON.stringify(x) + '\n');
+function check(ok: boolean, what: string): void {
+  if (!ok) throw new Error(what);
+}
+
+let adapter: 'default' | 'gl-compat' | undefined;
+let unavailable = '';
+for (const webgpuAdapter of ['default', 'gl-compat'] as const) {
+  try {
+    await useBackend('webgpu', { webgpuAdapter });
+    adapter = webgpuAdapter;
+    break;
+  } catch (e) {
+    unavailable = e instanceof Error ? e.message : String(e);
+  }
+}
+if (!adapter) {
+  say({ skipped: unavailable });
+  say({ done: true });
+  process.exit(0);
+}
+say({ adapter: `${webgpuAdapterInfo()} (${adapter})` });
+
+const run = async (c: EStepArrays, impl: 'fused' | 'reference') => {
+  const { N, K, D, diagonal } = c;
+  const t = [
+    tf.tensor2d(c.x as Float32Array, [N, D]),
+    tf.tensor2d(c.means as Float32Array, [K, D]),
+    diagonal ? tf.tensor2d(c.precChol as Float32Array, [K, D]) : tf.tensor3d(c.precChol as Float32Array, [K, D, D]),
+    tf.tensor1d(c.logWeights as Float32Array),
+  ] as const;
+  const r: EStepResult = impl === 'fused' ? gaussianEStep(...t, { impl }) : gaussianEStepReference(...t);
+  const out = { logJoint: await r.logJoint.data(), logMarginal: await r.logMarginal.data(), resp: await r.resp.data() };
+  tf.dispose([...t, r.logJoint, r.logMarginal, r.resp]);
+  return out;
+};
+
+const checks: [string, () => Promise<void>][] = [
+  ['estep-random', async () => {
+    check(tf.getBackend() === 'webgpu', `backend is ${tf.getBackend()}`);
+    check(tf.getKernel(GAUSSIAN_ESTEP_KERNEL, 'webgpu') !== undefined, 'the E-step kernel is not registered for webgpu');
+    // Every (K, D) compiles four pipelines, slow on a software rasteriser: a few shapes, many data.
+    const arb = fc.record({
+      N: fc.integer({ min: 1, max: 300 }), K: fc.constantFrom(1, 3, 16), D: fc.constantFrom(1, 2, 5),
+      diagonal: fc.boolean(), seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(arb, async ({ N, K, D, diagonal, seed }) => {
+        const c = makeEStepCase(seed, N, K, D, diagonal);
+        const { ratio, where } = estepDisagreement(c, await run(c, 'fused'), await run(c, 'reference'));
+        if (!(ratio <= 1)) throw new Error(`disagreement ${ratio.toFixed(2)}x the tolerance at ${where}`);
+      }),
+      { numRuns: 30, seed: 20261203 },
+    );
+  }],
+  ['estep-looped', async () => {
+    for (const diagonal of [true, false]) {
+      const c = makeEStepCase(33, 70, 2, 34, diagonal);
+      const { ratio, where } = estepDisagreement(c, await run(c, 'fused'), await run(c, 'reference'));
+      check(ratio <= 1, `D = 34 (${diagonal ? 'diagonal' : 'full'}): ${ratio.toFixed(2)}x the tolerance at ${where}`);
+    }
+  }],
+  ['estep-mutant-far-zero', async () => {
+    const c = makeEStepCase(9, 40, 3, 5, false);
+    const fused = await run(c, 'fused');
+    const wrong = { ...c, logWeights: Float32Array.from(c.logWeights, (v, k) => (k === 1 ? v + 1e-3 : v)) };
+    check(estepDisagreement(c, fused, await run(wrong, 'reference')).ratio > 1, 'a 1e-3 change of one log weight went undetected');
+    const far = makeEStepCase(10, 40, 3, 5, true);
+    for (let i = 0; i < far.x.length; i++) far.x[i] += 200;
+    far.logWeights[0] = -Infinity;
+    const f = await run(far, 'fused');
+    check(estepDisagreement(far, f, await run(far, 'reference')).ratio <= 1, 'far points disagree');
+    for (let n = 0; n < far.N; n++) {
+      check(Number.isFinite(f.logMarginal[n]), `logMarginal[${n}] is ${f.logMarginal[n]}`);
+      check(f.resp[n * 3] === 0, `resp[${n}, 0] is ${f.resp[n * 3]} with a zero weight`);
+    }
+  }],
+  ['suffstats', async () => {
+    check(tf.getKernel(GAUSSIAN_SUFF_STATS_KERNEL, 'webgpu') !== undefined, 'the statistics kernel is not registered for webgpu');
+    const arb = fc.record({
+      N: fc.integer({ min: 1, max: 3000 }), K: fc.constantFrom(1, 3, 16), D: fc.constantFrom(1, 2, 5),
+      diagonal: fc.boolean(), centred: fc.boolean(), seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+    });
+    const stats = async (c: EStepArrays, resp: Float32Array, diagonal: boolean, centred: boolean, impl: 'fused' | 'reference') => {
+      const { N, K, D } = c;
+      const x = tf.tensor2d(c.x as Float32Array, [N, D]);
+      const r = tf.tensor2d(resp, [N, K]);
+      const centre = centred ? tf.tensor2d(c.means as Float32Array, [K, D]) : undefined;
+      const st = impl === 'fused' ? gaussianSuffStats(x, r, { diagonal, centre, impl }) : gaussianSuffStatsReference(x, r, { diagonal, centre });
+      const [nv, s1v, s2v] = [await st.n.data(), await st.s1.data(), await st.s2.data()];
+      const w2 = diagonal ? D : D * D;
+      tf.dispose([x, r, st.n, st.s1, st.s2, ...(centre ? [centre] : [])]);
+      return Array.from({ length: K }, (_, k) => [nv[k], ...Array.from(s1v.slice(k * D, (k + 1) * D)), ...Array.from(s2v.slice(k * w2, (k + 1) * w2))]);
+    };
+    await fc.assert(
+      fc.asyncProperty(arb, async ({ N, K, D, diagonal, centred, seed }) => {
+        const c = makeEStepCase(seed, N, K, D, true);
+        const resp = Float32Array.from((await run(c, 'reference')).resp);
+        const a = await stats(c, resp, diagonal, centred, 'fused');
+        const b = await stats(c, resp, diagonal, centred, 'reference');
+        const w = suffStatsDisagreement(c, resp, centred ? c.means : undefined, diagonal, a, b);
+        if (!(w <= 1)) throw new Error(`disagreement ${w.toFixed(2)}x the tolerance`);
+      }),
+      { numRuns: 20, seed: 20261205 },
+    );
+    // The bound can fail: one responsibility off by 1e-3.
+    const c = makeEStepCase(12, 40, 3, 3, true);
+    const resp = Float32Array.from((await run(c, 'reference')).resp);
+    const a = await stats(c, resp, false, true, 'fused');
+    const b = await stats(c, Float32Array.from(resp, (v, i) => (i === 4 ? v + 1e-3 : v)), false, true, 'reference');
+    check(suffStatsDisagreement(c, resp, c.means, false, a, b) > 1, 'a 1e-3 change of one responsibility went undetected');
+  }],
+  ['sync-read-message', async () => {
+    if (typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas !== 'undefined') return;
+    const y = tf.square(tf.ones([3])); // computed on the GPU, so not cached on the CPU
+    const want = new BackendUnavailableError('webgpu', 'this computation reads a tensor synchronously (dataSync/arraySync), which tfjs-backend-webgpu cannot do under Node.js (it needs OffscreenCanvas); this inference path does not run on webgpu yet. Use --backend wasm').message;
+    let got = '';
+    try { y.dataSync(); } catch (e) { got = e instanceof BackendUnavailableError ? e.message : `not a BackendUnavailableError: ${String(e)}`; }
+    check(got === want, `dataSync threw '${got}'`);
+    const v = Array.from(await y.data());
+    check(v.join(',') === '1,1,1', `data() gave ${v}`);
+    y.dispose();
+  }],
+  ['async-param-check', async () => {
+    const x = tf.zeros([4, 2]);
+    let msg = '';
+    try { await checkGaussianEStepParams(x, tf.tensor2d([[0, NaN]]), tf.ones([1, 2]), tf.zeros([1])); } catch (e) { msg = String(e); }
+    check(/means\[0, 1\] is NaN/.test(msg), `a NaN mean gave '${msg}'`);
+    await checkGaussianEStepParams(x, tf.zeros([1, 2]), tf.ones([1, 2]), tf.zeros([1]));
+  }],
+];
+
+for (const [name, fn] of checks) {
+  try {
+    await fn();
+    say({ check: name, ok: true });
+  } catch (e) {
+    say({ check: name, ok: false, error: e instanceof Error ? e.message : String(e) });
+  }
+}
+say({ done: true });
+process.exit(0);
