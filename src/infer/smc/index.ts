@@ -349,25 +349,16 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
       } else {
         const prop = new Float64Array(d);
         const chol = metricKind === 'dense' ? cloudChol(u, W, d, sd) : null;
+        const tally = { acc: 0, n: 0 };
         for (let i = 0; i < P; i++) {
           if (logw[i] === -Infinity) continue;
-          let lp = kernelTarget.logDensity(u[i]);
+          const lp = kernelTarget.logDensity(u[i]);
           if (!(lp > -Infinity)) continue;
-          const x = u[i];
-          for (let s = 0; s < steps; s++) {
-            rwProposal(prop, x, scale, sd, chol, d, rng);
-            let lq = kernelTarget.logDensity(prop);
-            if (Number.isNaN(lq)) lq = -Infinity;
-            const r = Math.min(1, Math.exp(lq - lp));
-            acc += r;
-            nAcc++;
-            if (rng.uniform() < r) {
-              x.set(prop);
-              lp = lq;
-              ll[i] = kernelTarget.lastLogLik;
-            }
-          }
+          const m = rwmhSteps(kernelTarget, u[i], lp, steps, scale, sd, chol, prop, rng, tally);
+          if (m.logLik !== undefined) ll[i] = m.logLik;
         }
+        acc = tally.acc;
+        nAcc = tally.n;
       }
       const rate = nAcc > 0 ? acc / nAcc : 0;
       acceptance.push(rate);
@@ -481,6 +472,7 @@ function wasteFreeMove(u: Float64Array[], ll: Float64Array, W: Float64Array, o: 
   }
   const chol = o.metricKind === 'dense' ? cloudChol(u, W, d, sd) : null;
   const prop = new Float64Array(d);
+  const tally = { acc: 0, n: 0 };
   for (let j = 0; j < M; j++) {
     const x = Float64Array.from(u[idx[j]]);
     let lp = target.logDensity(x);
@@ -488,26 +480,44 @@ function wasteFreeMove(u: Float64Array[], ll: Float64Array, W: Float64Array, o: 
     const ok = lp > -Infinity;
     for (let s = 0; s < chainLen; s++) {
       if (s > 0 && ok) {
-        for (let t = 0; t < steps; t++) {
-          rwProposal(prop, x, o.scale, sd, chol, d, rng);
-          let lq = target.logDensity(prop);
-          if (Number.isNaN(lq)) lq = -Infinity;
-          const r = Math.min(1, Math.exp(lq - lp));
-          acc += r;
-          nAcc++;
-          if (rng.uniform() < r) {
-            x.set(prop);
-            lp = lq;
-            cl = target.lastLogLik;
-          }
-        }
+        const m = rwmhSteps(target, x, lp, steps, o.scale, sd, chol, prop, rng, tally);
+        lp = m.lp;
+        if (m.logLik !== undefined) cl = m.logLik;
       }
       outU[j * chainLen + s] = Float64Array.from(x);
       outLl[j * chainLen + s] = ok ? cl : ll[idx[j]];
     }
   }
-  const rate = nAcc > 0 ? acc / nAcc : 0;
+  const rate = tally.n > 0 ? tally.acc / tally.n : 0;
   return { u: outU, ll: outLl, acceptance: rate, stageScale: o.scale, nextScale: adaptScale(o.scale, rate, o.targetAccept) };
+}
+
+/**
+ * `steps` random-walk Metropolis steps on the tempered target from x (moved in place) with
+ * log density lp; adds each step's acceptance probability to `tally` (in order, as the
+ * callers' running sums did) and returns the final log density and the log likelihood of the
+ * last accepted point (undefined when none was accepted).
+ */
+function rwmhSteps(
+  target: TemperedTarget, x: Float64Array, lp: number, steps: number, scale: number, sd: Float64Array, chol: Float64Array | null,
+  prop: Float64Array, rng: Rng, tally: { acc: number; n: number },
+): { lp: number; logLik?: number } {
+  const d = x.length;
+  let logLik: number | undefined;
+  for (let t = 0; t < steps; t++) {
+    rwProposal(prop, x, scale, sd, chol, d, rng);
+    let lq = target.logDensity(prop);
+    if (Number.isNaN(lq)) lq = -Infinity;
+    const r = Math.min(1, Math.exp(lq - lp));
+    tally.acc += r;
+    tally.n++;
+    if (rng.uniform() < r) {
+      x.set(prop);
+      lp = lq;
+      logLik = target.lastLogLik;
+    }
+  }
+  return { lp, logLik };
 }
 
 /** A random-walk proposal x + scale·ξ with ξ ~ N(0, Σ): Σ = LLᵀ (`chol`, row-major lower) or diag(sd²). */
