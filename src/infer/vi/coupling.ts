@@ -26,7 +26,9 @@
  * hidden units are not all equal.
  */
 import type { Rng } from '../../tensor/random';
-import { fixedNormals, monteCarloMoments, type Guide } from './guides';
+import type { Guide } from './guides';
+import { FlowGuide } from './flow';
+import { fixedNormals } from './noise';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
@@ -63,7 +65,7 @@ interface LayerPass {
   t: Float64Array;
 }
 
-export class CouplingFlowGuide implements Guide {
+export class CouplingFlowGuide extends FlowGuide {
   readonly kind = 'coupling' as const;
   readonly params: Float64Array;
   readonly layers: number;
@@ -74,6 +76,7 @@ export class CouplingFlowGuide implements Guide {
 
   /** Starts at q = N(init, initSd² I) (init default 0, initSd default 1). */
   constructor(readonly dim: number, opts: CouplingOptions = {}, init?: ArrayLike<number>, initSd = 1) {
+    super();
     if (!Number.isInteger(dim) || dim < 1) throw new RangeError(`CouplingFlowGuide: dimension must be a positive integer, got ${dim}`);
     const layers = opts.layers ?? 8;
     const hidden = opts.hidden ?? 16;
@@ -238,10 +241,6 @@ export class CouplingFlowGuide implements Guide {
     return stdNormalLogDensity(eps) - logDet - this.sumOmega();
   }
 
-  entropy(): number {
-    return NaN;
-  }
-
   entropyTerm(eps: ArrayLike<number>): number {
     return -stdNormalLogDensity(eps) + this.forward(eps).logDet + this.sumOmega();
   }
@@ -250,7 +249,7 @@ export class CouplingFlowGuide implements Guide {
    * Reverse pass: adds scale · ∂F/∂θ into `out` for F = gTopᵀ u(ε) (+ the −log q terms
    * Σ ω_i + Σ_l Σ_B s_l when `withLogDet`), ε held fixed.
    */
-  private backward(eps: ArrayLike<number>, gTop: ArrayLike<number> | null, withLogDet: boolean, scale: number, out: Float64Array): void {
+  protected backward(eps: ArrayLike<number>, gTop: ArrayLike<number> | null, withLogDet: boolean, scale: number, out: Float64Array): void {
     const d = this.dim;
     const p = this.params;
     const H = this.hidden;
@@ -301,36 +300,6 @@ export class CouplingFlowGuide implements Guide {
         }
       }
     }
-  }
-
-  addPathGrad(eps: ArrayLike<number>, gU: ArrayLike<number>, scale: number, out: Float64Array): void {
-    const neg = Float64Array.from(gU, (x) => -x);
-    this.backward(eps, neg, false, scale, out);
-  }
-
-  addEntropyGrad(): void {
-    throw new RangeError('CouplingFlowGuide: no closed-form entropy; use addEntropyTermGrad');
-  }
-
-  addEntropyTermGrad(eps: ArrayLike<number>, scale: number, out: Float64Array): void {
-    this.backward(eps, null, true, scale, out);
-  }
-
-  addNegLogqGrad(eps: ArrayLike<number>, scale: number, out: Float64Array): void {
-    this.backward(eps, null, true, scale, out);
-  }
-
-  /** Monte Carlo mean and covariance from 20000 fixed-seed draws (no closed form). */
-  private moments(): { mean: Float64Array; cov: Float64Array[] } {
-    return monteCarloMoments((e) => this.transform(e), this.dim, 20000);
-  }
-
-  mean(): Float64Array {
-    return this.moments().mean;
-  }
-
-  covariance(): Float64Array[] {
-    return this.moments().cov;
   }
 
   clone(): CouplingFlowGuide {

@@ -23,6 +23,11 @@
 import type { Rng } from '../../tensor/random';
 import { choleskyLower } from '../mcmc/hmc';
 import { CouplingFlowGuide, type CouplingOptions } from './coupling';
+import { FlowGuide } from './flow';
+import { fixedNormals } from './noise';
+
+export { fixedNormals, monteCarloMoments } from './noise';
+export { FlowGuide } from './flow';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
@@ -85,40 +90,6 @@ function checkDim(dim: number): void {
   if (!Number.isInteger(dim) || dim < 1) throw new RangeError(`guide: dimension must be a positive integer, got ${dim}`);
 }
 
-/**
- * A deterministic stream of standard normals from a small linear congruential generator
- * (Box–Muller): the guides' fixed-seeded initial values and the flow's Monte Carlo moments,
- * which must not depend on (or advance) a run's Rng.
- */
-export function fixedNormals(seed: number): () => number {
-  let state = seed;
-  const unif = (): number => {
-    state = (state * 1103515245 + 12345) % 2147483648;
-    return (state + 0.5) / 2147483648;
-  };
-  return () => Math.sqrt(-2 * Math.log(unif())) * Math.cos(2 * Math.PI * unif());
-}
-
-/**
- * Monte Carlo mean and covariance of a guide with no closed form: n draws u = transform(ε)
- * from a fixed-seed normal stream (the same draws every call, so repeated calls agree).
- */
-export function monteCarloMoments(transform: (eps: Float64Array) => Float64Array, d: number, n: number): { mean: Float64Array; cov: Float64Array[] } {
-  const normal = fixedNormals(777);
-  const mean = new Float64Array(d);
-  const cov = Array.from({ length: d }, () => new Float64Array(d));
-  const eps = new Float64Array(d);
-  const us: Float64Array[] = [];
-  for (let k = 0; k < n; k++) {
-    for (let i = 0; i < d; i++) eps[i] = normal();
-    const u = transform(eps);
-    us.push(u);
-    for (let i = 0; i < d; i++) mean[i] += u[i] / n;
-  }
-  for (const u of us) for (let i = 0; i < d; i++) for (let j = 0; j <= i; j++) cov[i][j] += ((u[i] - mean[i]) * (u[j] - mean[j])) / (n - 1);
-  for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) cov[j][i] = cov[i][j];
-  return { mean, cov };
-}
 
 /**
  * The Gaussian guides: a closed-form entropy, which is also the ELBO's entropy term at every
@@ -576,6 +547,7 @@ function sigmoid(x: number): number {
   return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
 }
 
+
 /**
  * A planar normalising flow (Rezende & Mohamed 2015) on a mean-field Gaussian base:
  *   z_0 = μ + σ ⊙ ε,  z_l = z_{l−1} + v̂_l tanh(w_lᵀ z_{l−1} + b_l),  u = z_L,
@@ -587,11 +559,12 @@ function sigmoid(x: number): number {
  * entropy, mean or covariance: the ELBO uses −log q(u(ε)) per draw, and mean()/covariance()
  * are Monte Carlo estimates from 20000 fixed-seed draws.
  */
-export class PlanarFlowGuide implements Guide {
+export class PlanarFlowGuide extends FlowGuide {
   readonly kind = 'planar' as const;
   readonly params: Float64Array;
 
   constructor(readonly dim: number, readonly layers = 8, init?: ArrayLike<number>, initSd = 1) {
+    super();
     checkDim(dim);
     if (!Number.isInteger(layers) || layers < 1) throw new RangeError(`PlanarFlowGuide: layers must be a positive integer, got ${layers}`);
     this.params = new Float64Array(2 * dim + layers * (2 * dim + 1));
@@ -728,10 +701,6 @@ export class PlanarFlowGuide implements Guide {
     return this.baseLogDensity(eps) - logDet;
   }
 
-  entropy(): number {
-    return NaN;
-  }
-
   entropyTerm(eps: ArrayLike<number>): number {
     const { a, parts } = this.forward(eps);
     return -this.baseLogDensity(eps) + this.logDetSum(a, parts);
@@ -741,7 +710,7 @@ export class PlanarFlowGuide implements Guide {
    * Reverse pass: adds scale · ∂F/∂θ into `out` for F = gTopᵀ u(ε) (+ the −log q terms
    * Σ ω_i + Σ_l log det_l when `withLogDet`).
    */
-  private backward(eps: ArrayLike<number>, gTop: ArrayLike<number> | null, withLogDet: boolean, scale: number, out: Float64Array): void {
+  protected backward(eps: ArrayLike<number>, gTop: ArrayLike<number> | null, withLogDet: boolean, scale: number, out: Float64Array): void {
     const d = this.dim;
     const p = this.params;
     const { z, a, parts } = this.forward(eps);
@@ -781,36 +750,6 @@ export class PlanarFlowGuide implements Guide {
       out[i] += g[i];
       out[d + i] += g[i] * sd * eps[i] + (withLogDet ? scale : 0);
     }
-  }
-
-  addPathGrad(eps: ArrayLike<number>, gU: ArrayLike<number>, scale: number, out: Float64Array): void {
-    const neg = Float64Array.from(gU, (x) => -x);
-    this.backward(eps, neg, false, scale, out);
-  }
-
-  addEntropyGrad(): void {
-    throw new RangeError('PlanarFlowGuide: no closed-form entropy; use addEntropyTermGrad');
-  }
-
-  addEntropyTermGrad(eps: ArrayLike<number>, scale: number, out: Float64Array): void {
-    this.backward(eps, null, true, scale, out);
-  }
-
-  addNegLogqGrad(eps: ArrayLike<number>, scale: number, out: Float64Array): void {
-    this.backward(eps, null, true, scale, out);
-  }
-
-  /** Monte Carlo mean and covariance from 20000 fixed-seed draws (no closed form). */
-  private moments(): { mean: Float64Array; cov: Float64Array[] } {
-    return monteCarloMoments((e) => this.transform(e), this.dim, 20000);
-  }
-
-  mean(): Float64Array {
-    return this.moments().mean;
-  }
-
-  covariance(): Float64Array[] {
-    return this.moments().cov;
   }
 
   clone(): PlanarFlowGuide {
