@@ -50,3 +50,32 @@ export const REGRESSION_DATA = (() => {
   const rng = Key.seed(11).rng();
   return { x, y: x.map((v) => 0.7 + 1.3 * v + rng.normal(0, 0.5)) };
 })();
+
+/** log N(y; 0, σ²I + τ² X Xᵀ) by a Cholesky factorisation. */
+export function regressionEvidence(x: number[], y: number[], tau: number, sigma: number): number {
+  const n = x.length;
+  const c = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) c[i * n + j] = tau * tau * (1 + x[i] * x[j]) + (i === j ? sigma * sigma : 0);
+  const L = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    let s = c[j * n + j];
+    for (let k = 0; k < j; k++) s -= L[j * n + k] ** 2;
+    L[j * n + j] = Math.sqrt(s);
+    for (let i = j + 1; i < n; i++) {
+      let t = c[i * n + j];
+      for (let k = 0; k < j; k++) t -= L[i * n + k] * L[j * n + k];
+      L[i * n + j] = t / L[j * n + j];
+    }
+  }
+  const z = new Float64Array(n);
+  let logdet = 0;
+  let q = 0;
+  for (let i = 0; i < n; i++) {
+    let t = y[i];
+    for (let k = 0; k < i; k++) t -= L[i * n + k] * z[k];
+    z[i] = t / L[i * n + i];
+    q += z[i] * z[i];
+    logdet += 2 * Math.log(L[i * n + i]);
+  }
+  return -0.5 * n * Math.log(2 * Math.PI) - 0.5 * logdet - 0.5 * q;
+}

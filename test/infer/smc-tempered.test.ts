@@ -10,7 +10,7 @@ import { compile, ensureBackend } from '../../src';
 import { smc, TemperedTarget, type SmcOptions } from '../../src/infer/smc';
 import { Key } from '../../src/tensor/random';
 import type { BoundModel, PotentialFunction } from '../../src/model/bound-model';
-import { REGRESSION_LINE, REGRESSION_DATA } from './conjugate-models';
+import { REGRESSION_LINE, REGRESSION_DATA, regressionEvidence } from './conjugate-models';
 
 beforeAll(async () => {
   await ensureBackend();
@@ -90,35 +90,6 @@ describe('single-pass tempered target', () => {
 });
 
 const { model: REGRESSION, x: xs, y: ys } = { model: REGRESSION_LINE, ...REGRESSION_DATA };
-
-/** log N(y; 0, σ²I + τ² X Xᵀ) by a Cholesky factorisation. */
-function regressionEvidence(x: number[], y: number[], tau: number, sigma: number): number {
-  const n = x.length;
-  const c = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) c[i * n + j] = tau * tau * (1 + x[i] * x[j]) + (i === j ? sigma * sigma : 0);
-  const L = new Float64Array(n * n);
-  for (let j = 0; j < n; j++) {
-    let s = c[j * n + j];
-    for (let k = 0; k < j; k++) s -= L[j * n + k] ** 2;
-    L[j * n + j] = Math.sqrt(s);
-    for (let i = j + 1; i < n; i++) {
-      let t = c[i * n + j];
-      for (let k = 0; k < j; k++) t -= L[i * n + k] * L[j * n + k];
-      L[i * n + j] = t / L[j * n + j];
-    }
-  }
-  const z = new Float64Array(n);
-  let logdet = 0;
-  let q = 0;
-  for (let i = 0; i < n; i++) {
-    let t = y[i];
-    for (let k = 0; k < i; k++) t -= L[i * n + k] * z[k];
-    z[i] = t / L[i * n + i];
-    q += z[i] * z[i];
-    logdet += 2 * Math.log(L[i * n + i]);
-  }
-  return -0.5 * n * Math.log(2 * Math.PI) - 0.5 * logdet - 0.5 * q;
-}
 
 describe('log Z stays unbiased with the single-pass target, dense metric and per-sweep step adaptation', () => {
   const model = compile(REGRESSION);

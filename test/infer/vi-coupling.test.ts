@@ -13,7 +13,7 @@ import {
 } from '../../src/infer/vi';
 import { approxCommand } from '../../src/cli/approx';
 import { POISSON_GAMMA } from './conjugate-models';
-import { expectFdGradient, testPotential } from './vi-helpers';
+import { expectFdGradient, testPotential, logAbsDet, logStdNormal, numericalJacobian } from './vi-helpers';
 
 beforeAll(async () => {
   await ensureBackend();
@@ -23,30 +23,6 @@ beforeAll(async () => {
 function randomize<G extends Guide>(g: G, rng: ReturnType<Key['rng']>, sd = 0.4): G {
   for (let i = 0; i < g.params.length; i++) g.params[i] = sd * rng.normal();
   return g;
-}
-
-function logStdNormal(e: ArrayLike<number>): number {
-  let s = -0.5 * e.length * Math.log(2 * Math.PI);
-  for (let i = 0; i < e.length; i++) s -= 0.5 * e[i] * e[i];
-  return s;
-}
-
-/** log |det M| of a small dense matrix by Gaussian elimination with partial pivoting. */
-function logAbsDet(M: number[][]): number {
-  const a = M.map((r) => r.slice());
-  const n = a.length;
-  let s = 0;
-  for (let k = 0; k < n; k++) {
-    let p = k;
-    for (let i = k + 1; i < n; i++) if (Math.abs(a[i][k]) > Math.abs(a[p][k])) p = i;
-    [a[k], a[p]] = [a[p], a[k]];
-    s += Math.log(Math.abs(a[k][k]));
-    for (let i = k + 1; i < n; i++) {
-      const f = a[i][k] / a[k][k];
-      for (let j = k; j < n; j++) a[i][j] -= f * a[k][j];
-    }
-  }
-  return s;
 }
 
 describe('coupling flow guide: structure', () => {
@@ -121,17 +97,7 @@ describe('coupling flow guide: inverse and density', () => {
       const rng = Key.seed(seed).rng();
       const g = randomize(new CouplingFlowGuide(d, { layers: 4, hidden: 4, masks }), rng, 0.8);
       const eps = Float64Array.from({ length: d }, () => rng.normal());
-      const h = 1e-5;
-      const J: number[][] = Array.from({ length: d }, () => new Array<number>(d).fill(0));
-      for (let j = 0; j < d; j++) {
-        const up = Float64Array.from(eps);
-        const dn = Float64Array.from(eps);
-        up[j] += h;
-        dn[j] -= h;
-        const uu = g.transform(up);
-        const ud = g.transform(dn);
-        for (let i = 0; i < d; i++) J[i][j] = (uu[i] - ud[i]) / (2 * h);
-      }
+      const J = numericalJacobian((e) => g.transform(e), eps, 1e-5);
       // Central differences err by O(h²) ≈ 1e-10 relative (plus rounding ~1e-11 / h): far below 1e-6.
       expect(Math.abs(g.logq(g.transform(eps)) - (logStdNormal(eps) - logAbsDet(J))), `d=${d}`).toBeLessThan(1e-6);
     }

@@ -43,3 +43,44 @@ export function testPotential(d: number): Potential {
     },
   };
 }
+
+/** log N(ε; 0, I). */
+export function logStdNormal(e: ArrayLike<number>): number {
+  let s = -0.5 * e.length * Math.log(2 * Math.PI);
+  for (let i = 0; i < e.length; i++) s -= 0.5 * e[i] * e[i];
+  return s;
+}
+
+/** log |det M| of a small dense matrix by Gaussian elimination with partial pivoting. */
+export function logAbsDet(M: number[][]): number {
+  const a = M.map((r) => r.slice());
+  const n = a.length;
+  let s = 0;
+  for (let k = 0; k < n; k++) {
+    let p = k;
+    for (let i = k + 1; i < n; i++) if (Math.abs(a[i][k]) > Math.abs(a[p][k])) p = i;
+    [a[k], a[p]] = [a[p], a[k]];
+    s += Math.log(Math.abs(a[k][k]));
+    for (let i = k + 1; i < n; i++) {
+      const f = a[i][k] / a[k][k];
+      for (let j = k; j < n; j++) a[i][j] -= f * a[k][j];
+    }
+  }
+  return s;
+}
+
+/** ∂u/∂ε of a guide's map at ε by central differences with step h (error O(h²)). */
+export function numericalJacobian(transform: (eps: Float64Array) => Float64Array, eps: ArrayLike<number>, h: number): number[][] {
+  const d = eps.length;
+  const J: number[][] = Array.from({ length: d }, () => new Array<number>(d).fill(0));
+  for (let j = 0; j < d; j++) {
+    const up = Float64Array.from(eps);
+    const dn = Float64Array.from(eps);
+    up[j] += h;
+    dn[j] -= h;
+    const uu = transform(up);
+    const ud = transform(dn);
+    for (let i = 0; i < d; i++) J[i][j] = (uu[i] - ud[i]) / (2 * h);
+  }
+  return J;
+}
