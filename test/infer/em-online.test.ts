@@ -5,15 +5,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend, Key } from '../../src/tensor';
 import { compile, em } from '../../src';
 import { onlineEm } from '../../src/infer/em/online';
+import { GMM_FULL, GMM_DIAG } from './gmm-models';
 
 beforeAll(async () => {
   await useBackend('cpu');
 });
 
-const full = `model g { data K: int  data x: real[N, D]  param w: simplex[K]  param mu: real[K, D]  param L: cholesky_cov[K, D]
-  for n in 1..N { x[n] ~ mixture(w, k -> mvnormal_cholesky(mu[k], L[k])) } }`;
-const diag = `model g { data K: int  data x: real[N, D]  param w: simplex[K]  param mu: real[K, D]  param sigma: positive[K, D]
-  for n in 1..N { x[n] ~ mixture(w, k -> normal(mu[k], sigma[k])) } }`;
+const full = GMM_FULL;
+const diag = GMM_DIAG;
 
 // Three unit-variance clusters, well separated; 3000 rows in 10 chunks of 300.
 const K = 3;

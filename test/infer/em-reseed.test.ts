@@ -3,20 +3,15 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend, Key } from '../../src/tensor';
 import { compile, em, type EmResult } from '../../src';
+import { GMM_FULL, GMM_DIAG, allFinite } from './gmm-models';
 
 beforeAll(async () => {
   await useBackend('cpu');
 });
 
-const full = `model g { data K: int  data x: real[N, D]  param w: simplex[K]  param mu: real[K, D]  param L: cholesky_cov[K, D]
-  for n in 1..N { x[n] ~ mixture(w, k -> mvnormal_cholesky(mu[k], L[k])) } }`;
-const diag = `model g { data K: int  data x: real[N, D]  param w: simplex[K]  param mu: real[K, D]  param sigma: positive[K, D]
-  for n in 1..N { x[n] ~ mixture(w, k -> normal(mu[k], sigma[k])) } }`;
+const full = GMM_FULL;
+const diag = GMM_DIAG;
 
-function allFinite(v: unknown): boolean {
-  if (Array.isArray(v)) return v.every(allFinite);
-  return typeof v === 'number' && Number.isFinite(v);
-}
 
 /** Non-decreasing except across a re-seed (trace[e.traceIndex] -> trace[e.traceIndex + 1]). */
 function expectMonotoneBetweenReseeds(r: EmResult): void {
