@@ -334,13 +334,15 @@ export function planSampling(bound: BoundModel, opts: SampleOptions = {}): Sampl
   const gibbs0 = gibbs ? new GibbsTarget(bound, undefined, { chainUpdate: opts.chainUpdate, particles: opts.csmcParticles }) : null;
   if (!gibbs && (opts.chainUpdate !== undefined || opts.csmcParticles !== undefined)) throw new RangeError("sample: chainUpdate and csmcParticles go with latents: 'gibbs'");
   const latentNames = gibbs0?.latentNames() ?? [];
+  // The marginal potential, traced when a chain first needs it (not in sampleParallel's main
+  // thread, which runs no chain); `plan.traced` records whether the trace took.
   let target: Target | null = null;
-  let traced = true;
-  if (!gibbs0) {
+  const marginalTarget = (): Target => {
+    if (target) return target;
     const pot = opts.tensorPath
       ? { traced: false, valueAndGrad: (u: ArrayLike<number>, g: Float64Array) => { const r = bound.potentialAndGrad(u); g.set(r.grad); return r.value; } }
       : bound.potentialFunction();
-    traced = pot.traced;
+    plan.traced = pot.traced;
     target = {
       dim: bound.dim,
       logDensityGrad(u: Float64Array, grad: Float64Array): number {
@@ -349,8 +351,8 @@ export function planSampling(bound: BoundModel, opts: SampleOptions = {}): Sampl
         return -v;
       },
     };
-  }
-  const constrained = bound.constrainedFunction();
+    return target;
+  };
   const userInits = opts.init === undefined ? [] : Array.isArray(opts.init) ? opts.init : [opts.init];
   if (userInits.length > 1 && userInits.length !== settings.chains) {
     throw new RangeError(`sample: ${userInits.length} sets of initial values for ${settings.chains} chains`);
@@ -366,7 +368,7 @@ export function planSampling(bound: BoundModel, opts: SampleOptions = {}): Sampl
     const initRng = initKey.rng();
     const given = userInits.length ? userInits[userInits.length === 1 ? 0 : c] : undefined;
     const g = gibbs0 ? (c === 0 ? gibbs0 : gibbs0.fork()) : null;
-    const t: Target = g ?? target!;
+    const t: Target = g ?? marginalTarget();
     const grad = new Float64Array(bound.dim);
     let init: Float64Array = new Float64Array(bound.dim);
     let ok = false;
@@ -397,7 +399,8 @@ export function planSampling(bound: BoundModel, opts: SampleOptions = {}): Sampl
     return { target: t, options, init, zDraws, g };
   };
   if (opts.conjugate !== undefined && typeof opts.conjugate !== 'boolean') throw new RangeError(`sample: conjugate must be a boolean, got ${String(opts.conjugate)}`);
-  return { settings, opts, t0, traced, latentNames, initSource: userInits.length ? 'given' : radius, pooled, setup, gibbs0 };
+  const plan: SamplingPlan = { settings, opts, t0, traced: true, latentNames, initSource: userInits.length ? 'given' : radius, pooled, setup, gibbs0 };
+  return plan;
 }
 
 /**
