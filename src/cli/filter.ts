@@ -147,21 +147,17 @@ interface Adapted {
   state?: string;
 }
 
-/** Tries the switching adapter, then the HMM adapter; the error names both reasons. */
-function adapt(bound: BoundModel, values: Record<string, DataValue>): Adapted {
-  let swErr: string;
+/** The SMC family's adapter for the model's shape; its refusal (a RangeError saying why) becomes a data error. */
+function adapt(bound: BoundModel, values: Record<string, DataValue>, kind: 'hmm' | 'switching'): Adapted {
   try {
-    const sw = switchingLgssmFromModel(bound, values);
-    return { ssm: sw.ssm, kind: 'switching', state: sw.names.state };
+    if (kind === 'switching') {
+      const sw = switchingLgssmFromModel(bound, values);
+      return { ssm: sw.ssm, kind, state: sw.names.state };
+    }
+    return { ssm: hmmSsm(hmmFromModel(bound, values)), kind };
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
-    swErr = e.message;
-  }
-  try {
-    return { ssm: hmmSsm(hmmFromModel(bound, values)), kind: 'hmm' };
-  } catch (e) {
-    if (!(e instanceof RangeError)) throw e;
-    throw new DataFileError(`mixppl filter: model ${bound.rt.ir.name} is not a model the particle filters can read:\n  as an HMM: ${e.message}\n  as a switching linear-Gaussian model: ${swErr}`);
+    throw new DataFileError(`mixppl filter: model ${bound.rt.ir.name} cannot be filtered as ${kind === 'hmm' ? 'an HMM' : 'a switching linear-Gaussian model'}: ${e.message}`);
   }
 }
 
@@ -194,7 +190,7 @@ function perStepTable(a: Adapted, r: ParticleFilterResult, smooth?: { trajectori
   const rb = a.kind === 'switching' && r.proposal === 'optimal';
   // The switching model's particles carry a Kalman variance P (Rao–Blackwellised) or a 0 (bootstrap): not a state column.
   const skip = (nm: string) => a.kind === 'switching' && nm === 'P';
-  const discrete = (d: number) => names[d] === 'z' || (a.kind === 'switching' && names[d] === 's') || (a.kind === 'hmm');
+  const discrete = (d: number) => a.kind === 'hmm' || names[d] === 's';
   // Number of values of each discrete coordinate: 1 + the largest value any particle takes.
   const nVals = names.map((_, d) => {
     if (!discrete(d)) return 0;
@@ -284,7 +280,7 @@ export function filterCommand(model: Model, data: Record<string, DataValue>, s: 
       for (const k of missing) values[k] = e.params[k] as DataValue;
       head.push(`parameters ${missing.join(', ')}: EM maximum-likelihood estimate, best of 5 starts (log likelihood ${fmt(e.logLik)}, ${e.iterations} iterations${e.converged ? '' : ', NOT converged'})`);
     }
-    const a = adapt(bound, values);
+    const a = adapt(bound, values, shape.kind);
     const proposal = s.proposal === 'optimal' && !a.ssm.optimal ? 'bootstrap' : s.proposal;
     const r = particleFilter(a.ssm, {
       particles: s.particles, seed: s.seed, resampling: s.resampling, resampleThreshold: s.threshold,
