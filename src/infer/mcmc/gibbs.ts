@@ -20,12 +20,12 @@
  * Gibbs, Andrieu, Doucet and Holenstein 2010; Lindsten, Jordan and Schön 2014), which leaves
  * the same conditional invariant. A one-hot path has r[0, 0, z[1]] = 1 and r[t, z[t-1], z[t]] = 1.
  */
-import { tf, type Tensor } from '../../tensor';
+import { tf, logSumExpF64, type Tensor } from '../../tensor';
 import type { Rng } from '../../tensor/random';
 import { traceFunction, type TracedFunction } from '../../tensor/trace';
 import type { BoundModel } from '../../model/bound-model';
 import type { Target } from './sampler';
-import { conditionalSmc } from '../smc/filter';
+import { conditionalSmc, drawFromLog } from '../smc/filter';
 import type { StateSpaceModel } from '../smc/ssm';
 
 /** One latent variable as the Gibbs step sees it. */
@@ -193,12 +193,12 @@ export class GibbsTarget implements Target {
       for (let t = 1; t < T; t++) {
         for (let j = 0; j < K; j++) {
           for (let i = 0; i < K; i++) tmp[i] = alpha[(t - 1) * K + i] + L(t, i, j);
-          alpha[t * K + j] = logSumExpArr(tmp);
+          alpha[t * K + j] = logSumExpF64(tmp);
         }
       }
       for (let t = T - 1; t >= 0; t--) {
         for (let i = 0; i < K; i++) tmp[i] = alpha[t * K + i] + (t === T - 1 ? 0 : L(t + 1, i, path[t + 1]));
-        const k = drawFromLogs(tmp, rng);
+        const k = drawFromLog(tmp, K, rng);
         // No finite weight (θ gives the data zero density along every path): keep the old path.
         path[t] = k < 0 ? this.z[zi + t] - l.offset : k;
       }
@@ -249,29 +249,6 @@ export class GibbsTarget implements Target {
   }
 }
 
-function logSumExpArr(v: Float64Array): number {
-  let m = -Infinity;
-  for (let i = 0; i < v.length; i++) if (v[i] > m) m = v[i];
-  if (m === -Infinity || m === Infinity) return m;
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += Math.exp(v[i] - m);
-  return m + Math.log(s);
-}
-
-/** Draws an index with probability ∝ exp(v); −1 when no entry is finite. */
-function drawFromLogs(v: Float64Array, rng: Rng): number {
-  const m = Math.max(...v);
-  if (!(m > -Infinity) || !Number.isFinite(m)) return -1;
-  let total = 0;
-  for (let i = 0; i < v.length; i++) total += Math.exp(v[i] - m);
-  let u = rng.uniform() * total;
-  for (let i = 0; i < v.length; i++) {
-    u -= Math.exp(v[i] - m);
-    if (u <= 0) return i;
-  }
-  return v.length - 1;
-}
-
 /**
  * The chain's path posterior ∝ Π_t exp L[t, z[t-1], z[t]] as a state-space model for
  * conditional SMC, fully adapted: the state at t is the pair (z[t-1], z[t]) (so a weight that
@@ -288,7 +265,7 @@ function pathModel(name: string, L: (t: number, i: number, j: number) => number,
   for (let t = 0; t < T; t++) {
     for (let i = 0; i < (t === 0 ? 1 : K); i++) {
       for (let j = 0; j < K; j++) row[j] = L(t, i, j);
-      const n = logSumExpArr(row);
+      const n = logSumExpF64(row);
       logN[t * K + i] = n;
       let c = 0;
       for (let j = 0; j < K; j++) {

@@ -372,7 +372,7 @@ export function particleFilter(ssm: StateSpaceModel, opts: ParticleFilterOptions
 }
 
 /** Draws an index with probability exp(lw_i − lse) given the max-shifted log weights. */
-function drawFromLog(lw: Float64Array, n: number, rng: Rng): number {
+export function drawFromLog(lw: Float64Array, n: number, rng: Rng): number {
   let m = -Infinity;
   for (let i = 0; i < n; i++) if (lw[i] > m) m = lw[i];
   if (m === -Infinity) return -1;
