@@ -14,7 +14,7 @@ import { smc } from '../infer/smc';
 import { scoreSample, SCORE_METHODS, type ScoreMethod, type ScoreProgress } from '../infer/score';
 import { formatSummary } from '../infer/mcmc/summary';
 import { OptionError } from './sample';
-import { lineProgressFor } from './progress';
+import { withLineProgress } from './progress';
 import { diffusionFit, type DiffusionFitResult } from '../infer/score/diffusion-fit';
 import { toCsv } from './data-io';
 
@@ -83,16 +83,10 @@ function run(
   let json: Record<string, unknown>;
   let ok = true;
   if (method === 'vi') {
-    const progress = lineProgressFor(process.stderr, quiet);
-    let r: ReturnType<typeof vi>;
-    try {
-      r = vi(bound, {
-        guide, steps, seed,
-        onStep: progress ? (t, n, _e, m) => progress.update(`VI step ${t}/${n}  objective (window mean) ${Number.isFinite(m) ? m.toFixed(3) : '…'}`, t === n) : undefined,
-      });
-    } finally {
-      progress?.finish();
-    }
+    const r = withLineProgress(quiet, (progress) => vi(bound, {
+      guide, steps, seed,
+      onStep: progress ? (t, n, _e, m) => progress.update(`VI step ${t}/${n}  objective (window mean) ${Number.isFinite(m) ? m.toFixed(3) : '…'}`, t === n) : undefined,
+    }));
     const elbo = r.elbo[r.elbo.length - 1];
     lines.push(`model ${model.name}: VI, ${guide} ${guide === 'planar' || guide === 'coupling' ? 'flow' : 'Gaussian'} guide on the unconstrained scale; ${r.steps} steps; ${r.converged ? 'converged' : 'NOT converged'}; ${r.seconds.toFixed(2)} s`);
     lines.push(`ELBO ${elbo.toFixed(4)} (smoothed; a lower bound on the log evidence)`);
@@ -104,22 +98,16 @@ function run(
     json = { model: model.name, method: 'vi', guide, steps: r.steps, converged: r.converged, elbo, khat, names: r.names, params: Array.from(r.params) };
     ok = r.converged;
   } else {
-    const progress = lineProgressFor(process.stderr, quiet);
-    let r: ReturnType<typeof smc>;
-    try {
-      // --waste-free P: waste-free SMC (P-state chains from particles/P resampled ancestors).
-      const wf = opts.get('--waste-free');
-      const chainLength = wf === undefined ? undefined : int(opts, '--waste-free', 0);
-      if (chainLength !== undefined && (chainLength < 2 || particles % chainLength !== 0)) {
-        throw new OptionError(`--waste-free must be an integer ≥ 2 that divides --particles (${particles}), got '${wf}'`);
-      }
-      r = smc(model, bound, {
-        particles, seed, data, ...(chainLength !== undefined ? { wasteFree: { chainLength } } : {}),
-        onStage: progress ? (stage, beta, ess) => progress.update(`SMC stage ${stage}  beta ${beta.toFixed(4)}  ESS ${ess.toFixed(0)}/${particles}`, beta === 1) : undefined,
-      });
-    } finally {
-      progress?.finish();
+    // --waste-free P: waste-free SMC (P-state chains from particles/P resampled ancestors).
+    const wf = opts.get('--waste-free');
+    const chainLength = wf === undefined ? undefined : int(opts, '--waste-free', 0);
+    if (chainLength !== undefined && (chainLength < 2 || particles % chainLength !== 0)) {
+      throw new OptionError(`--waste-free must be an integer ≥ 2 that divides --particles (${particles}), got '${wf}'`);
     }
+    const r = withLineProgress(quiet, (progress) => smc(model, bound, {
+      particles, seed, data, ...(chainLength !== undefined ? { wasteFree: { chainLength } } : {}),
+      onStage: progress ? (stage, beta, ess) => progress.update(`SMC stage ${stage}  beta ${beta.toFixed(4)}  ESS ${ess.toFixed(0)}/${particles}`, beta === 1) : undefined,
+    }));
     const wfLen = opts.get('--waste-free');
     lines.push(`model ${model.name}: ${wfLen !== undefined ? `waste-free tempered SMC (chains of ${wfLen})` : 'tempered SMC'}, ${r.weights.length} particles, ${r.betas.length - 1} stages; log evidence ${r.logZ.toFixed(4)}`);
     const w = Math.max(9, ...r.names.map((n) => n.length));
@@ -156,16 +144,10 @@ function runScore(
   { seed, chains, draws, warmup, quiet }: { seed: number; chains: number; draws: number; warmup: number; quiet: boolean },
 ): number {
   const particle = method === 'annealed-langevin' || method === 'rdmc';
-  const progress = lineProgressFor(process.stderr, quiet);
-  let r: ReturnType<typeof scoreSample>;
-  try {
-    r = scoreSample(bound, {
-      method, seed, chains, draws, ...(particle ? {} : { warmup }),
-      onProgress: progress ? (p) => progress.update(scoreProgressLine(p), false) : undefined,
-    });
-  } finally {
-    progress?.finish();
-  }
+  const r = withLineProgress(quiet, (progress) => scoreSample(bound, {
+    method, seed, chains, draws, ...(particle ? {} : { warmup }),
+    onProgress: progress ? (p) => progress.update(scoreProgressLine(p), false) : undefined,
+  }));
   const what = {
     langevin: 'unadjusted Langevin (biased by O(step size))',
     mala: 'MALA (Metropolis-adjusted Langevin)',
@@ -202,26 +184,23 @@ function runDiffusion(model: Model, data: Record<string, DataValue>, opts: Map<s
   const steps = int(opts, '--steps', 2000);
   const drawsRaw = opts.get('--draws');
   const draws = drawsRaw === undefined ? undefined : int(opts, '--draws', 1);
-  const progress = lineProgressFor(process.stderr, quiet);
   let r: DiffusionFitResult;
   let recent = 0;
   try {
-    r = diffusionFit(model, data, {
+    r = withLineProgress(quiet, (progress) => diffusionFit(model, data, {
       steps, seed,
       onStep: progress ? (s, loss) => {
         // An exponential moving average over ~50 steps: one step's loss is noisy.
         recent = s === 0 ? loss : 0.98 * recent + 0.02 * loss;
         progress.update(`diffusion step ${s + 1}/${steps}  DSM loss (moving average) ${recent.toFixed(4)}`, s + 1 === steps);
       } : undefined,
-    });
+    }));
   } catch (e) {
     if (e instanceof Error && /^(diffusion|trainScore): /.test(e.message)) {
       process.stderr.write(`mixppl fit --method diffusion: ${e.message}\n`);
       return 1;
     }
     throw e;
-  } finally {
-    progress?.finish();
   }
   try {
     const s = r.score.settings;

@@ -151,3 +151,16 @@ export function lineProgressFor(sink: ProgressSink, quiet: boolean, options?: Ch
   if (quiet || !sink.isTTY) return undefined;
   return new LineProgress(sink, options);
 }
+
+/**
+ * Runs `run` with a progress line on stderr (undefined when quiet or not a terminal) and
+ * clears the line afterwards, whether `run` returns or throws.
+ */
+export function withLineProgress<T>(quiet: boolean, run: (progress: LineProgress | undefined) => T): T {
+  const progress = lineProgressFor(process.stderr, quiet);
+  try {
+    return run(progress);
+  } finally {
+    progress?.finish();
+  }
+}
