@@ -92,8 +92,16 @@ for (const K of Ks) {
     rows.push(await mixpplRun(K, `NUTS, delta 0.9, shared inits, ${threads} threads`, { init: inits, delta: 0.9 }, threads));
   }
   rows.push(await mixpplRun(K, 'NUTS, dense metric, per-chain warm-up (as Stan), shared inits', { init: inits, adaptation: 'per-chain' }));
-  // JAGS-style: latents drawn exactly, then a slice update along each warm-up-adapted direction.
-  rows.push(await mixpplRun(K, 'slice sampling with Gibbs latents (JAGS-style), shared inits', { init: inits, algorithm: 'slice', latents: 'gibbs' }));
+  // JAGS-style: latents, weights and locations drawn exactly (src/infer/mcmc/conjugate-normal.ts:
+  // the latents collapsed over w and mu, the ordered mu drawn unordered and sorted with the
+  // components relabelled), log-scales by 1-D slice updates on the components' statistics.
+  rows.push(await mixpplRun(K, 'slice + Gibbs (JAGS-style: conjugate draws, sorted mu), shared inits', { init: inits, algorithm: 'slice', latents: 'gibbs' }));
+  // The same with two sweeps of the collapsed (latents, scales, locations) update per iteration (inner thinning: one data pass each).
+  rows.push(await mixpplRun(K, 'slice + Gibbs, conjugate draws, sorted mu, 2 sweeps per iteration, shared inits', { init: inits, algorithm: 'slice', latents: 'gibbs', conjugateSweeps: 2 }));
+  // The same with each ordered mu_k drawn from its normal truncated to its neighbours (no relabelling).
+  rows.push(await mixpplRun(K, 'slice + Gibbs, truncated conjugate mu draws, shared inits', { init: inits, algorithm: 'slice', latents: 'gibbs', orderedUpdate: 'truncated' }));
+  // Without the conjugate draws: the latents drawn exactly, every coordinate by slice updates.
+  if (K <= 3) rows.push(await mixpplRun(K, 'slice + Gibbs, no conjugate draws (slice on every coordinate), shared inits', { init: inits, algorithm: 'slice', latents: 'gibbs', conjugate: false }));
   // K = 6 runs take a minute each: the last two variants only at K = 3.
   if (K <= 3) {
     rows.push(await mixpplRun(K, 'NUTS, diag metric, pooled warm-up, shared inits', { metric: 'diag', init: inits }));

@@ -195,7 +195,7 @@ function indexValue(x: BVal, idx: BVal, ixE: IRExpr, span: Span, rt: Runtime): B
   for (const d of idx.dims) if (!dims.includes(d)) dims.push(d);
   const sizes = dims.map((d) => rt.dimSizes.get(d)!);
   const B = sizes.reduce((a, b) => a * b, 1);
-  const xt = tf.reshape(tf.broadcastTo(layout(x, dims, ev.length, ev.length), [...sizes, ...ev]), [B, ...ev]);
+  const xt = tf.reshape(tf.broadcastTo(layout(x, dims, 0, ev.length), [...sizes, ...ev]), [B, ...ev]);
   const it = tf.reshape(tf.broadcastTo(layout({ t: i0, dims: idx.dims }, dims, 0, 0), sizes), [B]);
   const g = tf.gather(xt, it, 1, 1);
   return { t: tf.reshape(g, [...sizes, ...rest]), dims };

@@ -13,6 +13,9 @@
  *   w | z, rest ~ Dirichlet(alpha + counts(z)), drawn as normalised gamma variates in log
  *   space and mapped to its unconstrained coordinates by the float64 inverse of the
  *   stick-breaking simplex transform ({@link simplexUnconstrainFromLog}).
+ * - Normal mixture locations (and half-normal scales) given the latents, drawn first:
+ *   src/infer/mcmc/conjugate-normal.ts (with an ordered location vector, 'sort' or
+ *   'truncated' updates; with the weights' Dirichlet block, a collapsed latent draw).
  */
 import { tf } from '../../tensor';
 import type { Rng } from '../../tensor/random';
@@ -21,6 +24,7 @@ import { evalWith } from '../../model/evaluate';
 import { mentions } from '../../ir/walk';
 import type { GibbsTarget } from './gibbs';
 import type { ExactUpdate } from './slice';
+import { findNormalMixtureBlocks, normalMixtureUpdate, type OrderedUpdate } from './conjugate-normal';
 
 /** TEST ONLY: deliberately wrong conjugate draws, so tests can show that their checks catch one. */
 export type ConjugateTestBias =
@@ -131,13 +135,30 @@ export function findDirichletCategoricalBlocks(bound: BoundModel): DirichletCate
  * const g = new GibbsTarget(bound);
  * const exact = conjugateGibbsUpdate(bound, g); // null when nothing is conjugate
  */
-export function conjugateGibbsUpdate(bound: BoundModel, gibbs: GibbsTarget, _bias?: ConjugateTestBias): ExactUpdate | null {
+export function conjugateGibbsUpdate(bound: BoundModel, gibbs: GibbsTarget, _bias?: ConjugateTestBias, ordered: OrderedUpdate = 'sort', collapseLatents = true, sweeps = 1): ExactUpdate | null {
   if (_bias !== undefined && _bias !== 'count-off-by-one' && _bias !== 'ignore-alpha') {
     throw new RangeError(`conjugateGibbsUpdate: _bias must be 'count-off-by-one' or 'ignore-alpha', got ${String(_bias)}`);
   }
   if (gibbs.bound !== bound) throw new RangeError('conjugateGibbsUpdate: the Gibbs target belongs to another bound model');
+  if (ordered !== 'sort' && ordered !== 'truncated') throw new RangeError(`conjugateGibbsUpdate: orderedUpdate must be 'sort' or 'truncated', got ${String(ordered)}`);
   const blocks = findDirichletCategoricalBlocks(bound);
-  if (blocks.length === 0) return null;
+  // Normal mixture blocks (conjugate-normal.ts): an ordered mu is sorted-and-relabelled only
+  // when its block is label-exchangeable and its w is redrawn right after from a symmetric
+  // Dirichlet whose only latent is the block's; otherwise truncated draws.
+  const nbs = findNormalMixtureBlocks(bound);
+  const normals = nbs.map((nb) => {
+    const wb = blocks.find((b) => b.param === nb.w);
+    const symmetric = !!wb && wb.latents.length === 1 && wb.latents[0] === nb.latent && wb.alpha.every((a) => a === wb.alpha[0]);
+    const mode: OrderedUpdate = ordered === 'sort' && nb.exchangeable && symmetric ? 'sort' : 'truncated';
+    // With w's Dirichlet block (its only latent this block's), the block also redraws its
+    // latent collapsed over w (and over mu where allowed), before mu; w follows below.
+    const own = !!wb && wb.latents.length === 1 && wb.latents[0] === nb.latent && collapseLatents;
+    // Repeated sweeps only where w stays integrated out between them.
+    return normalMixtureUpdate(nb, gibbs, mode, own ? wb!.alpha : null, undefined, own ? sweeps : 1);
+  });
+  // The generic latent draw can be skipped when the blocks redraw every latent.
+  const drawsLatents = normals.length > 0 && gibbs.latents.every((l) => normals.some((u, i) => u.drawsLatent && nbs[i].latent === l.name));
+  if (blocks.length === 0 && normals.length === 0) return null;
   // Where each latent's values sit in gibbs.z.
   const zStart = new Map<string, { start: number; elements: number; offset: number }>();
   let zi = 0;
@@ -155,10 +176,13 @@ export function conjugateGibbsUpdate(bound: BoundModel, gibbs: GibbsTarget, _bia
     });
     return { K, alpha, offset: b.offset, sources, counts: new Float64Array(K), logG: new Float64Array(K) };
   });
-  const coords = plans.flatMap((p) => Array.from({ length: p.K - 1 }, (_, k) => p.offset + k));
+  const coords = [...normals.flatMap((u) => u.coords), ...plans.flatMap((p) => Array.from({ length: p.K - 1 }, (_, k) => p.offset + k))];
   return {
     coords,
+    drawsLatents,
     draw(q: Float64Array, rng: Rng): void {
+      // The normal blocks first: a 'sort' update relabels z, and w is then drawn from the relabelled counts.
+      for (const u of normals) u.draw(q, rng);
       const z = gibbs.z;
       for (const p of plans) {
         p.counts.fill(0);

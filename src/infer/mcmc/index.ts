@@ -6,7 +6,7 @@
  * The potential is recorded once and replayed in float64 JS (BoundModel.potentialFunction),
  * so a gradient of a small model costs ~0.1 ms instead of a tfjs dispatch of ~5 ms.
  */
-import { Key } from '../../tensor/random';
+import { Key, type Rng } from '../../tensor/random';
 import type { BoundModel, ParamValues } from '../../model/bound-model';
 import { runChain, pooledChains, poolEstimates, type ChainPhase, type ChainResult, type DrawStats, type RunChainOptions, type Target, type TestBias } from './sampler';
 import { summarize, formatSummary, type SummaryRow } from './summary';
@@ -80,11 +80,27 @@ export interface SampleOptions {
   csmcParticles?: number;
   /**
    * With algorithm: 'slice' and latents: 'gibbs': draw the conjugate blocks found in the IR
-   * (a Dirichlet prior on the weights of categorical latents) exactly given the latents,
-   * leaving their coordinates out of the slice updates (src/infer/mcmc/conjugate-gibbs.ts).
-   * Default true; false slices every coordinate.
+   * (a Dirichlet prior on the weights of categorical latents; the locations of a normal
+   * mixture, with one-dimensional updates of its half-normal scales) exactly given the
+   * latents, leaving their coordinates out of the slice updates
+   * (src/infer/mcmc/conjugate-gibbs.ts, conjugate-normal.ts). Default true; false slices
+   * every coordinate.
    */
   conjugate?: boolean;
+  /**
+   * With conjugate draws, how an `ordered` vector of mixture locations is updated: 'sort'
+   * (default; used only when the IR shows the model exchangeable in the labels, otherwise
+   * 'truncated') draws the locations unordered and sorts, relabelling the components;
+   * 'truncated' draws each location from its normal truncated to its neighbours.
+   */
+  orderedUpdate?: 'sort' | 'truncated';
+  /**
+   * With conjugate draws: how many times per iteration a normal mixture block with
+   * collapsed latents redraws its latents, scales and locations before the weights are
+   * drawn (default 1, one JAGS-like sweep). More sweeps are a cheap inner thinning: each
+   * costs a pass over the data, while an iteration's fixed cost is the density evaluation.
+   */
+  conjugateSweeps?: number;
   /**
    * Warm-up with several chains: 'pooled' (default) runs the warm-ups in lockstep and gives
    * every chain the most central of the chains' metric estimates at each window (see
@@ -294,6 +310,8 @@ export interface ChainSetup {
   init: Float64Array;
   zDraws: Int32Array[];
   g: GibbsTarget | null;
+  /** Set when the last latent draw was kept (a sampling sweep) and not yet followed by the exact update. */
+  pendingZ?: boolean;
 }
 
 /** A finished chain as `assembleResult` takes it (also what a worker sends back). @internal */
@@ -364,6 +382,7 @@ export function planSampling(bound: BoundModel, opts: SampleOptions = {}): Sampl
   }
   // Per chain: its target (its own latent state under Gibbs), a checked initial point, options.
   const setup = (c: number): ChainSetup => {
+    const setupOut = { pendingZ: false } as ChainSetup;
     const [initKey, chainKey] = root.fold(c).split(2);
     const initRng = initKey.rng();
     const given = userInits.length ? userInits[userInits.length === 1 ? 0 : c] : undefined;
@@ -392,13 +411,18 @@ export function planSampling(bound: BoundModel, opts: SampleOptions = {}): Sampl
       stepsize: opts.stepsize, _testBias: opts._testBias,
       beforeTransition: g ? (q, rng, phase) => {
         g.updateLatents(q, rng);
-        if (phase === 'sampling') zDraws.push(g.z.slice());
+        if (phase === 'sampling') {
+          zDraws.push(g.z.slice());
+          setupOut.pendingZ = true;
+        }
       } : undefined,
       onIteration: opts.onIteration ? (it, phase, div) => opts.onIteration!(c, it, phase, div) : undefined,
     };
-    return { target: t, options, init, zDraws, g };
+    return Object.assign(setupOut, { target: t, options, init, zDraws, g });
   };
   if (opts.conjugate !== undefined && typeof opts.conjugate !== 'boolean') throw new RangeError(`sample: conjugate must be a boolean, got ${String(opts.conjugate)}`);
+  if (opts.orderedUpdate !== undefined && opts.orderedUpdate !== 'sort' && opts.orderedUpdate !== 'truncated') throw new RangeError(`sample: orderedUpdate must be 'sort' or 'truncated', got ${String(opts.orderedUpdate)}`);
+  if (opts.conjugateSweeps !== undefined && !(Number.isInteger(opts.conjugateSweeps) && opts.conjugateSweeps >= 1)) throw new RangeError(`sample: conjugateSweeps must be an integer >= 1, got ${String(opts.conjugateSweeps)}`);
   const plan: SamplingPlan = { settings, opts, t0, traced: true, latentNames, initSource: userInits.length ? 'given' : radius, pooled, setup, gibbs0 };
   return plan;
 }
@@ -425,8 +449,30 @@ export function* plannedChainSteps(bound: BoundModel, plan: SamplingPlan, chains
   if (settings.algorithm === 'slice') {
     const dens = sliceDensities(bound, gibbs0 ? setups.map((s) => s.g!) : null, setups.length, opts.tensorPath);
     plan.traced = dens.traced;
-    const exact = gibbs0 && opts.conjugate !== false ? setups.map((s) => conjugateGibbsUpdate(bound, s.g!)) : null;
-    results = setups.map((s, i) => runSliceChain({ dim: bound.dim, logDensity: dens.logDensity[i] }, { ...s.options, exactUpdate: exact?.[i] ?? undefined }));
+    const exact = gibbs0 && opts.conjugate !== false ? setups.map((s) => conjugateGibbsUpdate(bound, s.g!, undefined, opts.orderedUpdate, true, opts.conjugateSweeps ?? 1)) : null;
+    results = setups.map((s, i) => {
+      const ex = exact?.[i];
+      // An exact update may relabel the latents (orderedUpdate 'sort'): the kept latent draw
+      // of a sampling sweep (pushed before it) is refreshed after it.
+      const exactUpdate = ex ? {
+        coords: ex.coords,
+        drawsLatents: ex.drawsLatents,
+        draw(q: Float64Array, rng: Rng): void {
+          const before = s.zDraws.length;
+          ex.draw(q, rng);
+          if (before && s.zDraws.length === before && s.pendingZ) s.zDraws[before - 1].set(s.g!.z);
+          s.pendingZ = false;
+        },
+      } : undefined;
+      // When the exact update redraws the latents itself, the sweep's own latent draw is skipped (only the kept draw is recorded).
+      const beforeTransition = ex?.drawsLatents ? (_q: Float64Array, _rng: Rng, phase: ChainPhase) => {
+        if (phase === 'sampling') {
+          s.zDraws.push(s.g!.z.slice());
+          s.pendingZ = true;
+        }
+      } : s.options.beforeTransition;
+      return runSliceChain({ dim: bound.dim, logDensity: dens.logDensity[i] }, { ...s.options, beforeTransition, exactUpdate });
+    });
   } else if (plan.pooled) {
     results = yield* pooledChains(setups.map((s) => s.target), setups.map((s) => s.options));
   } else {

@@ -41,8 +41,17 @@ export interface SliceTarget {
 export interface ExactUpdate {
   /** The unconstrained coordinates `draw` sets (distinct, in 0..dim-1). */
   readonly coords: readonly number[];
-  /** Overwrites q[coords] with a draw from their exact conditional given the rest of q. */
+  /**
+   * Overwrites q[coords] with a draw from their exact conditional given the rest of q (or,
+   * for a label-exchangeable mixture, a move that also relabels other coordinates and the
+   * latents consistently; every such move leaves the target invariant).
+   */
   draw(q: Float64Array, rng: Rng): void;
+  /**
+   * True when `draw` also redraws every discrete latent itself (a collapsed draw, before the
+   * coordinates that depend on it): the caller may then skip its own latent draw.
+   */
+  readonly drawsLatents?: boolean;
 }
 
 /** TEST ONLY: deliberately wrong slice kernels, so tests can show that their checks catch one. */
