@@ -11,20 +11,27 @@
  * in the single-pass form (−V_prior − β V_lik) against the two-pass form (−V_full + (1 − β)
  * V_lik) at the final particles. Writes bench/results/smc-tempered.json and .md.
  *
- *   npx tsx bench/smc-tempered.ts [--Ks 3,6] [--runs 4] [--webppl-runs 3] [--no-webppl]
+ *   npx tsx bench/smc-tempered.ts [--Ks 3,6] [--runs 4] [--no-webppl]
  *       [--fast-particles 300] [--fast-ess 0.9] [--particles 500] [--ess 0.95]
+ *
+ * WebPPL runs through the shared harness, as bench/mcmc.ts runs its peers: the data worker
+ * (../shared/bench/workers/galaxy_data.R) writes $BENCH_DATA/galaxies.csv, which both tools
+ * read (checked equal to examples/galaxies/galaxies.csv), and
+ * ../shared/bench/workers/galaxy_webppl.py --variants smc_tempered runs WebPPL's 3 runs per K.
+ * Needs `bash ../shared/bench/setup.sh` once (its npm part installs WebPPL).
  *
  * Waste-free comparison (Dau & Chopin 2022): `--waste-free` runs, for each K of --Ks (default
  * 3) and --runs seeds (default 8), the standard resample–move settings above against waste-free
  * settings (`wasteFree: { chainLength }`, knobs: particles, chain length, kernel, leapfrog
- * steps, CESS) in one run, and prints log Z mean, sd and seconds per run; it writes no files.
- * `--wf-only name,name` keeps only the named settings.
+ * steps, CESS), then WebPPL's tempered SMC (unless --no-webppl), in one run, and prints log Z
+ * mean, sd and seconds per run of each, with each mixppl setting's time and log-Z sd as ratios
+ * to WebPPL's; it writes no files. `--wf-only name,name` keeps only the named settings.
  *
- * Everything runs on one thread.
+ * Everything runs on one thread (BENCH_THREADS=1 for the peers).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { compile, ensureBackend } from '../src';
 import { smc, TemperedTarget, type SmcOptions } from '../src/infer/smc';
@@ -38,7 +45,6 @@ const opt = (name: string, def: string) => {
 };
 const Ks = opt('Ks', '3,6').split(',').map(Number);
 const RUNS = Number(opt('runs', '4'));
-const WRUNS = Number(opt('webppl-runs', '3'));
 const withWebppl = !argv.includes('--no-webppl');
 /** mixppl settings: 'fast' aims at less time, 'accurate' at a small log-Z sd; 'rwmh' rejuvenates with random-walk Metropolis. */
 const configs: { name: string; opts: SmcOptions }[] = [
@@ -51,8 +57,60 @@ const REFERENCE: Record<number, { logZ: number; source: string }> = {
 };
 
 const peersDir = resolve('../shared/bench');
+const dataDir = process.env.BENCH_DATA ?? '/tmp/peers_bench';
+const peerEnv = { ...process.env, BENCH_THREADS: '1', OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', BENCH_DATA: dataDir };
 const y = readFileSync('examples/galaxies/galaxies.csv', 'utf8').trim().split('\n').filter((l) => !l.startsWith('#')).slice(1).map(Number);
 if (y.length !== 82 || y.some((v) => !Number.isFinite(v))) throw new Error(`galaxies.csv: expected 82 numbers, got ${y.length}`);
+
+/** One K of WebPPL's tempered SMC as the shared worker reports it. */
+interface WebpplK {
+  runSeconds: number[];
+  logZ: number[];
+  version: string | null;
+  /** CPU seconds of the whole worker (all runs, start-up and R summary included); NaN when unknown or several K shared it. */
+  cpuTotal: number;
+}
+
+/**
+ * Runs WebPPL's tempered SMC (the `smc_tempered` variant: 1000 particles, 50 temperatures
+ * (t/50)^4, 2 MH steps, 3 runs) through the shared harness on the data it writes, after
+ * checking that data equals ours; returns per K the seconds (timed inside WebPPL) and log Z
+ * of each run.
+ */
+function runWebppl(Ks: number[]): Map<number, WebpplK> {
+  const webppl = join(peersDir, 'node_modules', '.bin', 'webppl');
+  if (!existsSync(webppl)) throw new Error(`WebPPL not found at ${webppl}: run bash ../shared/bench/setup.sh (its npm part)`);
+  mkdirSync(dataDir, { recursive: true });
+  execFileSync('Rscript', [join(peersDir, 'workers', 'galaxy_data.R'), '--Ks', Ks.join(',')], { env: peerEnv, stdio: ['ignore', 'pipe', 'inherit'] });
+  const shared = readFileSync(join(dataDir, 'galaxies.csv'), 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',').at(-1)));
+  if (shared.length !== y.length || shared.some((v, i) => Math.abs(v - y[i]) > 1e-12)) {
+    throw new Error(`${join(dataDir, 'galaxies.csv')} differs from examples/galaxies/galaxies.csv: not the same data`);
+  }
+  // CPU seconds of the worker and its children (WebPPL, R) by /usr/bin/time where it exists:
+  // on a loaded machine they compare better than wall seconds.
+  const worker = [join(peersDir, 'workers', 'galaxy_webppl.py'), '--Ks', Ks.join(','), '--variants', 'smc_tempered'];
+  const timed = existsSync('/usr/bin/time');
+  const cpuFile = join(dataDir, 'smc-tempered-webppl-cpu.txt');
+  const out = (timed
+    ? execFileSync('/usr/bin/time', ['-f', '%U %S', '-o', cpuFile, '/usr/bin/python3', ...worker], { env: peerEnv, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 })
+    : execFileSync('/usr/bin/python3', worker, { env: peerEnv, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 })).toString();
+  const cpuTotal = timed ? readFileSync(cpuFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number).reduce((a, b) => a + b, 0) : NaN;
+  const res = JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, unknown> & { version?: string };
+  const got = new Map<number, WebpplK>();
+  for (const K of Ks) {
+    const r = (res[`K${K}`] as Record<string, { error?: string; run_seconds?: number[] | number; log_marginal_likelihood_runs?: number[] | number }> | undefined)?.smc_tempered;
+    if (!r || r.error) {
+      console.error(`webppl K=${K}: ${r?.error ?? 'no result'}`);
+      continue;
+    }
+    // R's JSON writer gives a scalar for a one-run vector.
+    const arr = (v: number[] | number | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+    got.set(K, { runSeconds: arr(r.run_seconds), logZ: arr(r.log_marginal_likelihood_runs), version: res.version ?? null, cpuTotal: NaN });
+  }
+  // One K: its share of the worker's CPU (WebPPL start-up, compilation and the R summary included).
+  if (got.size === 1) for (const w of got.values()) w.cpuTotal = cpuTotal;
+  return got;
+}
 
 /** The two-pass tempered target the sampler used before: −V_full + (1 − β) V_lik. */
 class TwoPassTarget implements GradientTarget {
@@ -153,28 +211,15 @@ async function main(): Promise<void> {
     bound.dispose();
   }
 
+  let version: string | null = null;
   if (withWebppl) {
-    const webppl = join(peersDir, 'node_modules', '.bin', 'webppl');
-    if (!existsSync(webppl)) throw new Error(`WebPPL not found at ${webppl}: run bash ../shared/bench/setup.sh`);
-    const dir = join(tmpdir(), 'mixppl-bench-smc-tempered');
-    mkdirSync(dir, { recursive: true });
-    const csv = join(dir, 'galaxies.csv');
-    writeFileSync(csv, `y\n${y.join('\n')}\n`);
-    for (const K of Ks) {
-      const out = join(dir, `webppl_K${K}.json`);
-      const args = [join('wppl', 'galaxy.wppl'), '--require', './wppl/wpplbench', '--random-seed', '20240614', '--',
-        '--K', String(K), '--data', csv, '--out', out, '--method', 'smc', '--lik', 'tempered', '--temps', '50', '--wparam', 'exp',
-        '--particles', '1000', '--rejuvSteps', '2', '--rejuvKernel', 'mh', '--runs', String(WRUNS)];
-      execFileSync(webppl, args, { cwd: peersDir, stdio: ['ignore', 'ignore', 'inherit'], timeout: 1800_000 });
-      const raw = JSON.parse(readFileSync(out, 'utf8')) as { runs: { seconds: number; logZ: number }[] };
-      const secs = raw.runs.map((r) => r.seconds);
-      const zs = raw.runs.map((r) => r.logZ);
-      rows.push({ tool: 'webppl', K, setting: '1000 particles, 50 temperatures (t/50)^4, 2 MH steps', runs: WRUNS, secondsPerRun: secs, logZ: zs, ...stats(zs) });
-      console.log(`webppl K=${K}: ${secs.map((s) => s.toFixed(1)).join(', ')} s, log Z ${zs.map((z) => z.toFixed(2)).join(', ')}`);
+    for (const [K, w] of runWebppl(Ks)) {
+      version = w.version;
+      rows.push({ tool: 'webppl', K, setting: '1000 particles, 50 temperatures (t/50)^4, 2 MH steps', runs: w.logZ.length, secondsPerRun: w.runSeconds, logZ: w.logZ, ...stats(w.logZ) });
+      console.log(`webppl K=${K}: ${w.runSeconds.map((s) => s.toFixed(1)).join(', ')} s, log Z ${w.logZ.map((z) => z.toFixed(2)).join(', ')}`);
     }
   }
 
-  const version = withWebppl ? JSON.parse(readFileSync(join(peersDir, 'node_modules', 'webppl', 'package.json'), 'utf8')).version : null;
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; one thread; ${new Date().toISOString().slice(0, 10)}`;
   const json = { task: 'smc-tempered galaxies', machine, node: process.version, webppl: version, configs, reference: REFERENCE, rows, targetCost };
   mkdirSync('bench/results', { recursive: true });
@@ -228,6 +273,9 @@ const wasteFreeConfigs: { name: string; opts: SmcOptions }[] = [
   { name: 'std N300 cess.9 2xL20', opts: { particles: 300, essThreshold: 0.9, rejuvenation: { kernel: 'hmc', steps: 2, leapfrogSteps: 20, metric: 'dense' } } },
   { name: 'wf-hmc N500 P50 L20 cess.8', opts: { particles: 500, essThreshold: 0.8, wasteFree: { chainLength: 50 }, rejuvenation: { kernel: 'hmc', leapfrogSteps: 20 } } },
   { name: 'wf-hmc N500 P50 L40 cess.8', opts: { particles: 500, essThreshold: 0.8, wasteFree: { chainLength: 50 }, rejuvenation: { kernel: 'hmc', leapfrogSteps: 40 } } },
+  // Cheap settings, for the time mixppl needs at WebPPL's log-Z accuracy (sd about 2 nat there).
+  { name: 'wf-hmc N200 P20 L10 cess.5', opts: { particles: 200, essThreshold: 0.5, wasteFree: { chainLength: 20 }, rejuvenation: { kernel: 'hmc', leapfrogSteps: 10 } } },
+  { name: 'std N100 cess.5 2xL10', opts: { particles: 100, essThreshold: 0.5, rejuvenation: { kernel: 'hmc', steps: 2, leapfrogSteps: 10, metric: 'dense' } } },
   { name: 'wf-rwmh N2000 P100 x5 dense cess.8', opts: { particles: 2000, essThreshold: 0.8, wasteFree: { chainLength: 100 }, rejuvenation: { kernel: 'rwmh', metric: 'dense', steps: 5 } } },
   { name: 'wf-rwmh N4000 P100 x5 dense cess.8', opts: { particles: 4000, essThreshold: 0.8, wasteFree: { chainLength: 100 }, rejuvenation: { kernel: 'rwmh', metric: 'dense', steps: 5 } } },
 ];
@@ -240,17 +288,24 @@ async function compareWasteFree(): Promise<void> {
   const model = compile(readFileSync('examples/galaxies/galaxies.mix', 'utf8'));
   const out: string[] = ['| K | setting | runs | s per run (median) | log Z mean | log Z sd | stages (median) | likelihood evaluations per run |', '| --- | --- | --- | --- | --- | --- | --- | --- |'];
   const med = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
-  for (const K of opt('Ks', '3').split(',').map(Number)) {
+  const Ks = opt('Ks', '3').split(',').map(Number);
+  const mixRows: { K: number; name: string; medSecs: number; sd: number; meanCpu: number }[] = [];
+  const ratios: string[] = [];
+  for (const K of Ks) {
     const bound = model.bind({ y, K });
     for (const cfg of chosen) {
       const secs: number[] = [];
       const zs: number[] = [];
       const stages: number[] = [];
       const evals: number[] = [];
+      const cpu: number[] = [];
       for (let r = 0; r < runs; r++) {
         const t0 = performance.now();
+        const c0 = process.cpuUsage();
         const res = smc(model, bound, { ...cfg.opts, seed: 20261202 + 101 * r });
         secs.push((performance.now() - t0) / 1000);
+        const c1 = process.cpuUsage(c0);
+        cpu.push((c1.user + c1.system) / 1e6);
         zs.push(res.logZ);
         const T = res.betas.length - 1;
         stages.push(T);
@@ -264,12 +319,27 @@ async function compareWasteFree(): Promise<void> {
       }
       const st = stats(zs);
       out.push(`| ${K} | ${cfg.name} | ${runs} | ${med(secs).toFixed(2)} | ${st.mean.toFixed(2)} | ${st.sd.toFixed(3)} | ${med(stages)} | ${med(evals)} |`);
+      mixRows.push({ K, name: cfg.name, medSecs: med(secs), sd: st.sd, meanCpu: cpu.reduce((a, b) => a + b, 0) / runs });
       console.log(out[out.length - 1]);
     }
     bound.dispose();
   }
+  if (withWebppl) {
+    const wp = runWebppl(Ks);
+    for (const [K, w] of wp) {
+      const st = stats(w.logZ);
+      const wMed = med(w.runSeconds);
+      out.push(`| ${K} | WebPPL ${w.version ?? ''} SMC, 1000 particles, 50 temperatures (t/50)^4, 2 MH steps | ${w.logZ.length} | ${wMed.toFixed(2)} | ${st.mean.toFixed(2)} | ${st.sd.toFixed(3)} | 50 | – |`);
+      const wCpu = w.cpuTotal / w.logZ.length;
+      ratios.push(`K=${K}: WebPPL ${wMed.toFixed(2)} s per run (median of ${w.runSeconds.length}), ${wCpu.toFixed(2)} CPU s per run (worker total / runs, start-up and R summary included), log Z sd ${st.sd.toFixed(3)}; log Z ${w.logZ.map((z) => z.toFixed(2)).join(', ')}`);
+      for (const m of mixRows.filter((r) => r.K === K)) {
+        ratios.push(`K=${K} ${m.name}: time ${(m.medSecs / wMed).toFixed(3)}× WebPPL's (CPU ${m.meanCpu.toFixed(2)} s per run, ${(m.meanCpu / wCpu).toFixed(3)}×), log Z sd ${(m.sd / st.sd).toFixed(3)}× WebPPL's (target: time ≤ 0.1×, sd ≤ 0.2 nat)`);
+      }
+    }
+  }
   console.log(`\nLoad average at the end: ${loadavg().map((v) => v.toFixed(1)).join(', ')} on ${cpus().length} cores.\n`);
   console.log(out.join('\n'));
+  if (ratios.length) console.log(`\nmixppl against WebPPL, same run:\n${ratios.join('\n')}`);
 }
 
 (argv.includes('--waste-free') ? compareWasteFree() : main()).catch((e) => {

@@ -31,12 +31,14 @@ import { Key, type Rng } from '../../tensor/random';
 import { denseMetric, diagMetric, Hamiltonian, PhasePoint, StaticHmcKernel, type GradientTarget, type Metric } from '../mcmc/hmc';
 import { effectiveSize, resample, weightsFromLog, type ResampleScheme } from './resample';
 import { logSumExp, nextIncrement } from './tempering';
+import { paramPriorUnconstrained, PriorDrawUnsupported } from './prior-draw';
 
 export { effectiveSize, multinomialResample, normalizeWeights, resample, residualResample, systematicResample, weightsFromLog, type ResampleScheme } from './resample';
 export { logSumExp, nextIncrement, relativeEss } from './tempering';
 export * from './filter';
 export * from './ssm';
 export * from './kalman';
+export { paramPriorDraws, paramPriorUnconstrained, PriorDrawUnsupported } from './prior-draw';
 
 /**
  * The tempered target π_β on the unconstrained space, as a `GradientTarget` for the HMC
@@ -149,7 +151,11 @@ export interface SmcOptions {
   wasteFree?: { chainLength: number };
   /** Most tempering stages (default 200); throws if β has not reached 1 by then. */
   maxStages?: number;
-  /** Data for the prior draws (`model.simulate`): covariates and sizes; default the bound sizes. */
+  /**
+   * Data for the prior draws when they fall back to `model.simulate` (covariates and sizes;
+   * default the bound sizes). The usual path draws the params alone from the IR's priors with
+   * the bound data (`paramPriorDraws`) and does not read this.
+   */
   data?: DataInput;
   /** Called after each stage's reweighting with the stage number, the new β and the ESS: for progress displays. */
   onStage?: (stage: number, beta: number, ess: number) => void;
@@ -182,6 +188,8 @@ export interface SmcResult {
   /** log Ẑ = Σ log Σ_i W_i exp((β_t − β_{t−1}) ℓ_i): the log marginal likelihood estimate. */
   logZ: number;
   logZIncrements: number[];
+  /** How the initial particles were drawn: the params alone from the IR ('params') or `model.simulate` ('simulate'). */
+  priorDraws: 'params' | 'simulate';
   /** Weighted mean and variance of the constrained value `name` (a dotted name). */
   moments(name: string): { mean: number; variance: number };
 }
@@ -226,10 +234,17 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
   const target = TemperedTarget.of(bound, 0);
   const kernelTarget = TemperedTarget.of(bound, 0);
 
-  // Prior draws.
-  const data: DataInput = opts.data ?? Object.fromEntries(bound.sizes);
-  const draws = model.simulate(data, { seed, draws: P });
-  const u: Float64Array[] = draws.map((dr) => bound.unconstrain(dr.params));
+  // Prior draws: the params alone from the IR's priors; model.simulate where that cannot be done.
+  let u: Float64Array[];
+  let priorDraws: SmcResult['priorDraws'] = 'params';
+  try {
+    u = paramPriorUnconstrained(bound, P, seed);
+  } catch (e) {
+    if (!(e instanceof PriorDrawUnsupported)) throw e;
+    priorDraws = 'simulate';
+    const data: DataInput = opts.data ?? Object.fromEntries(bound.sizes);
+    u = model.simulate(data, { seed, draws: P }).map((dr) => bound.unconstrain(dr.params));
+  }
   const ll = new Float64Array(P);
   for (let i = 0; i < P; i++) ll[i] = target.logLik(u[i]);
   if (!ll.some((v) => v > -Infinity)) throw new Error('smc: every prior draw has zero likelihood');
@@ -378,7 +393,7 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
   const weights = weightsFromLog(logw);
   const names = cf.names;
   return {
-    names, particles, unconstrained: u, weights, betas, ess, resampled, acceptance, stepSizes, logZ, logZIncrements: incs,
+    names, particles, unconstrained: u, weights, betas, ess, resampled, acceptance, stepSizes, logZ, logZIncrements: incs, priorDraws,
     moments(name: string) {
       const j = names.indexOf(name);
       if (j < 0) throw new RangeError(`smc: no value named '${name}' (have ${names.join(', ')})`);
