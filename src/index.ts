@@ -13,7 +13,7 @@ export { MixError, InternalError, renderDiagnostic, renderDiagnostics, type Diag
 export { useBackend, ensureBackend, currentBackend, BackendUnavailableError, type BackendName } from './tensor/backend';
 export { Key } from './tensor/random';
 export type { IRProgram } from './ir/types';
-export { em, type EmOptions, type EmResult } from './infer/em';
+export { em, emAsync, type EmOptions, type EmResult } from './infer/em';
 export { onlineEm, type OnlineEmOptions, type OnlineEmResult } from './infer/em/online';
 export { optimize, type OptimizeOptions, type OptimizeResult } from './infer/optimize';
 export { sample, sampleLatents, McmcResult, type SampleOptions, type McmcChain, type SamplerDiagnostics, type SummaryRow } from './infer/mcmc';
@@ -37,6 +37,7 @@ export type { CouplingOptions } from './infer/vi/coupling';
 export type { FullRankGuide, MeanFieldGuide, Guide, GuideKind, Potential } from './infer/vi/guides';
 export type { IwaeEstimate } from './infer/vi/index';
 export type { MinibatchOptions } from './infer/vi/minibatch';
+export type { ViChunkSource } from './infer/vi/chunked';
 export type { Node as ObjectiveNode } from './infer/vi/objective';
 export type { PsisResult } from './infer/vi/psis';
 export type { Schedule } from './infer/vi/optim';

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import type { Model } from '../model/model';
 import type { DataValue } from '../model/data';
 import { optimize } from '../infer/optimize';
-import { em, emResponsibilities } from '../infer/em';
+import { emAsync, emResponsibilitiesAsync } from '../infer/em';
 import { toCsv, DataFileError } from './data-io';
 
 const METHODS = ['em', 'map', 'mle'] as const;
@@ -19,7 +19,7 @@ export function flattenValue(name: string, v: unknown, out: [string, number][] =
   return out;
 }
 
-export function fitCommand(model: Model, data: Record<string, DataValue>, opts: Map<string, string>, flags: Set<string>): number {
+export async function fitCommand(model: Model, data: Record<string, DataValue>, opts: Map<string, string>, flags: Set<string>): Promise<number> {
   const method = opts.get('--method') ?? (model.ir.latents.length ? 'em' : 'map');
   if (!(METHODS as readonly string[]).includes(method)) {
     process.stderr.write(`mixppl fit: unknown method '${method}'; available: ${METHODS.join(', ')}\n`);
@@ -37,7 +37,8 @@ export function fitCommand(model: Model, data: Record<string, DataValue>, opts: 
   let r: { params: Record<string, unknown>; converged: boolean; iterations: number; seconds: number; [k: string]: unknown };
   const head: string[] = [];
   if (method === 'em') {
-    const e = em(bm, {
+    // The awaited loop: the same steps and results as em(), and it runs on webgpu, which cannot read synchronously.
+    const e = await emAsync(bm, {
       seed, nInit: num('--n-init'), maxIter: num('--max-iter'), tol: num('--tol'),
       objective: flags.has('--map') ? 'map' : 'mle',
       onIteration: tty ? (s, i, ll) => process.stderr.write(`\rstart ${s + 1}  iteration ${i}  log likelihood ${ll.toFixed(3)}   `) : undefined,
@@ -69,7 +70,7 @@ export function fitCommand(model: Model, data: Record<string, DataValue>, opts: 
     process.stdout.write(`wrote ${out}\n`);
   }
   if (assignments !== undefined) {
-    const n = writeAssignments(bm, r.params, model.ir.latents[0].name, assignments);
+    const n = await writeAssignments(bm, r.params, model.ir.latents[0].name, assignments);
     process.stdout.write(`wrote ${n} rows of responsibilities of ${model.ir.latents[0].name} to ${assignments}\n`);
   }
   bm.dispose();
@@ -82,8 +83,8 @@ export function fitCommand(model: Model, data: Record<string, DataValue>, opts: 
  * dimensions): columns p.1 .. p.K (each row sums to 1) and z, the most probable value as a
  * 1-based index. Returns the number of rows.
  */
-export function writeAssignments(bm: ReturnType<Model['bind']>, params: Record<string, unknown>, latent: string, path: string): number {
-  const marg = emResponsibilities(bm, params as Parameters<typeof emResponsibilities>[1]);
+export async function writeAssignments(bm: ReturnType<Model['bind']>, params: Record<string, unknown>, latent: string, path: string): Promise<number> {
+  const marg = await emResponsibilitiesAsync(bm, params as Parameters<typeof emResponsibilitiesAsync>[1]);
   const m = marg[latent] ?? Object.values(marg)[0];
   if (!m) throw new DataFileError(`--assignments: no responsibilities for the latent ${latent}`);
   const K = m.shape[m.shape.length - 1];

@@ -10,11 +10,13 @@ import { BoundModel } from './bound-model';
 import type { DataInput } from './data';
 import type { CheckResult } from '../check';
 import { simulate, type SimulateOptions, type SimulatedDraw } from './simulate';
-import { em, type EmOptions, type EmResult } from '../infer/em';
+import { em, emAsync, type EmOptions, type EmResult } from '../infer/em';
+import { tf, canReadSync } from '../tensor';
 import { onlineEm, type ChunkSource, type OnlineEmOptions, type OnlineEmResult } from '../infer/em/online';
 import { optimize, type OptimizeOptions, type OptimizeResult } from '../infer/optimize';
 import { sample, type McmcResult, type SampleOptions } from '../infer/mcmc';
 import { vi, type ViOptions, type ViResult } from '../infer/vi';
+import { isChunkSource, viChunked, type ViChunkSource } from '../infer/vi/chunked';
 import { smc, type SmcOptions, type SmcResult } from '../infer/smc';
 import { scoreSample, type ScoreMethod, type ScoreResult, type ScoreSampleOptions } from '../infer/score';
 import { diffusionFit, type DiffusionFitOptions, type DiffusionFitResult } from '../infer/score/diffusion-fit';
@@ -126,18 +128,29 @@ export class Model {
    * data is released afterwards (so a VI result's `psis` needs the traced potential; call
    * `vi(model.bind(data))` to keep the binding).
    *
+   * On a backend that cannot read synchronously (webgpu under Node.js), `method: 'em'` runs
+   * the async EM loop (`emAsync`) and returns a promise of its result: write
+   * `await model.fit(data, { method: 'em' })`, which works on every backend.
+   *
    * With `method: 'em'` and `online`, `data` is a stream of chunks instead (an iterable or
    * async iterable of data objects, each holding some rows, or a function returning a fresh
    * one for several passes): stepwise EM on the expected sufficient statistics (`onlineEm`),
-   * resolving to its result.
+   * resolving to its result. With `method: 'vi'` and `minibatch`, likewise a stream of chunks:
+   * minibatch SVI with the likelihood scaled by the total rows (`viChunked`), resolving to a
+   * ViResult.
    *
    * @example
    * const fit = model.fit({ K: 3, y }, { method: 'nuts', chains: 4, seed: 1 });
    * const online = await model.fit(chunksOf(rows), { method: 'em', online: { passes: 3, data: { K: 3 } } });
    */
   fit(chunks: ChunkSource, opts: { method: 'em'; online: true | OnlineEmOptions; seed?: number; regCovar?: number }): Promise<OnlineEmResult>;
+  fit(chunks: ViChunkSource, opts: { method: 'vi' } & ViOptions): Promise<ViResult>;
   fit<O extends FitOptions>(data: DataInput, opts: O): FitResult<O>;
   fit(data: DataInput | ChunkSource, opts: FitOptions | { method: 'em'; online: true | OnlineEmOptions; seed?: number; regCovar?: number }): unknown {
+    if (opts.method === 'vi' && isChunkSource(data)) {
+      const { method: _m, ...rest } = opts as { method: 'vi' } & ViOptions;
+      return viChunked(this, data, rest);
+    }
     if (opts.method === 'em' && 'online' in opts && opts.online) {
       const { online, seed, regCovar } = opts as { online: true | OnlineEmOptions; seed?: number; regCovar?: number };
       const o = online === true ? {} : online;
@@ -153,10 +166,16 @@ export class Model {
 
   private fitBatch<O extends FitOptions>(data: DataInput, opts: O): FitResult<O> {
     const bound = this.bind(data);
+    let disposeLater = false;
     try {
       switch (opts.method) {
         case 'em': {
           const { method: _m, ...rest } = opts as { method: 'em' } & EmOptions;
+          if (!canReadSync()) {
+            // webgpu under Node.js: the async EM loop; the caller awaits the result.
+            disposeLater = true;
+            return pendingResult(emAsync(bound, rest).finally(() => bound.dispose()), 'em') as unknown as FitResult<O>;
+          }
           return em(bound, rest) as FitResult<O>;
         }
         case 'map':
@@ -192,7 +211,24 @@ export class Model {
           );
       }
     } finally {
-      bound.dispose();
+      if (!disposeLater) bound.dispose();
     }
   }
+}
+
+/**
+ * A result that only the async loop can give (webgpu, which cannot read synchronously): the
+ * promise, which `await model.fit(...)` resolves (as it does any result); reading a field of
+ * it without awaiting throws, saying so, instead of giving undefined.
+ */
+function pendingResult<T>(p: Promise<T>, method: string): Promise<T> {
+  return new Proxy(p, {
+    get(target, key) {
+      if (key === 'then' || key === 'catch' || key === 'finally' || typeof key === 'symbol') {
+        const v = Reflect.get(target, key, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      }
+      throw new TypeError(`fit: method '${method}' on this backend (${tf.getBackend()}, no synchronous reads) returns a promise; await model.fit(...) before reading '${String(key)}'`);
+    },
+  });
 }

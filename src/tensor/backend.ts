@@ -115,7 +115,10 @@ async function selectBackend(name: BackendName, opts: UseBackendOptions): Promis
   const ok = await tf.setBackend(backendKey(name));
   if (!ok) throw new BackendUnavailableError(name, 'TensorFlow.js could not initialise it');
   await tf.ready();
-  if (name === 'webgpu') explainSyncReads(tf.backend() as unknown as SyncReader);
+  if (name === 'webgpu') {
+    explainSyncReads(tf.backend() as unknown as SyncReader);
+    fixWebGPUReverseCum();
+  }
   current = name;
   return name;
 }
@@ -149,6 +152,44 @@ function explainSyncReads(b: SyncReader): void {
     }
   };
   b.mixpplExplained = true;
+}
+
+type KernelArgs = { inputs: { x: tf.TensorInfo }; backend: { disposeData(id: object): void }; attrs: { axis: number; exclusive: boolean; reverse: boolean } };
+let cumFixed = false;
+
+/**
+ * tfjs-backend-webgpu 4.22's CumProgram writes the scanned axis's length into a reverse
+ * scan's shader but leaves it out of the pipeline cache key, so a reverse cumsum/cumprod
+ * reuses the shader of the first axis length it saw (found as a wrong simplex inverse
+ * transform after a fit with another K). Re-registered here: a reverse scan is the forward
+ * scan (whose shader does not depend on the length) of the input reversed along the axis,
+ * reversed back.
+ */
+function fixWebGPUReverseCum(): void {
+  if (cumFixed) return;
+  cumFixed = true;
+  const reverse = tf.getKernel('Reverse', 'webgpu');
+  for (const name of ['Cumsum', 'Cumprod']) {
+    const k = tf.getKernel(name, 'webgpu');
+    if (!k || !reverse) continue;
+    const orig = k.kernelFunc as unknown as (a: KernelArgs) => tf.TensorInfo;
+    const rev = reverse.kernelFunc as unknown as (a: { inputs: { x: tf.TensorInfo }; backend: unknown; attrs: { dims: number[] } }) => tf.TensorInfo;
+    tf.unregisterKernel(name, 'webgpu');
+    tf.registerKernel({
+      ...k,
+      kernelFunc: ((a: KernelArgs) => {
+        if (!a.attrs.reverse) return orig(a);
+        const rank = a.inputs.x.shape.length;
+        const axis = a.attrs.axis < 0 ? a.attrs.axis + rank : a.attrs.axis;
+        const xr = rev({ inputs: { x: a.inputs.x }, backend: a.backend, attrs: { dims: [axis] } });
+        const yr = orig({ ...a, inputs: { x: xr }, attrs: { ...a.attrs, axis, reverse: false } });
+        const y = rev({ inputs: { x: yr }, backend: a.backend, attrs: { dims: [axis] } });
+        a.backend.disposeData(xr.dataId);
+        a.backend.disposeData(yr.dataId);
+        return y;
+      }) as unknown as tf.KernelFunc,
+    });
+  }
 }
 
 function webgpuAdapterFromEnv(): 'default' | 'gl-compat' {
@@ -313,4 +354,39 @@ export function wasmThreadsCount(): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+let syncReadsOverride: boolean | undefined;
+
+/**
+ * False when the active backend cannot read a tensor synchronously (tfjs-backend-webgpu under
+ * Node.js, which has no OffscreenCanvas): inference that needs numbers on the host then reads
+ * with `await t.data()` (EM's async loop, `emAsync`), and takes data-dependent branches on the
+ * device ({@link selectOnDevice}).
+ */
+export function canReadSync(): boolean {
+  if (syncReadsOverride !== undefined) return syncReadsOverride;
+  return !(tf.getBackend() === 'webgpu' && typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas === 'undefined');
+}
+
+/**
+ * Forces {@link canReadSync} (`undefined` restores the check), so the async paths can be
+ * tested against the sync ones on a CPU backend.
+ * @internal
+ */
+export function setSyncReadsForTesting(v: boolean | undefined): void {
+  syncReadsOverride = v;
+}
+
+/**
+ * A data-dependent choice between two computations of the same shape: where the backend
+ * reads synchronously, reads the scalar `flag` and computes only the branch it picks (as a
+ * plain `if` would); otherwise computes both and selects on the device (no read, the same
+ * values). Call inside a tidy.
+ */
+export function selectOnDevice(flag: tf.Tensor, whenTrue: () => tf.Tensor, whenFalse: () => tf.Tensor): tf.Tensor {
+  if (canReadSync()) return flag.dataSync()[0] ? whenTrue() : whenFalse();
+  const a = whenTrue();
+  const b = whenFalse();
+  return tf.where(tf.broadcastTo(tf.cast(flag, 'bool'), a.shape), a, b);
 }

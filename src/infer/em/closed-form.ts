@@ -37,7 +37,7 @@
  *   the same mode with a conjugate prior on the mean).
  * An empty component then takes its prior mode instead of its previous value.
  */
-import { tf, cholesky, choleskySolve, matrixDiag, matrixDiagPart, digammaF64, trigammaF64, type Tensor } from '../../tensor';
+import { tf, cholesky, choleskySolve, matrixDiag, matrixDiagPart, digammaF64, trigammaF64, selectOnDevice, type Tensor } from '../../tensor';
 import type { BoundModel } from '../../model/bound-model';
 import type { Factor, IRExpr } from '../../ir/types';
 import { mentions } from '../../ir/walk';
@@ -50,6 +50,11 @@ export interface ClosedFormUpdate {
   rule: string;
   /** The new constrained value, given current values and posterior marginals. */
   update(params: ReadonlyMap<string, Tensor>, marginals: ReadonlyMap<string, Tensor>): Tensor;
+  /**
+   * True when the update reads numbers on the host (a float64 Newton solve, an isotonic
+   * regression): it needs synchronous reads, so EM's async loop (webgpu) refuses it.
+   */
+  hostReads?: boolean;
 }
 
 export interface ClosedFormOptions {
@@ -147,12 +152,18 @@ function weightedScatter(w: BVal, x: BVal, mu: Tensor, dim: string, cache?: Map<
     // (error ~ 1e-5 relative). A collapsing component fails that; recompute centred then.
     const compVar = tf.div(matrixDiagPart(fast), tf.reshape(tf.maximum(nk, 1e-30), [K, 1]));
     const ratio = tf.min(tf.div(compVar, tf.maximum(dataVar, 1e-30)));
-    if (ratio.dataSync()[0] >= 1e-2) return fast;
+    // A backend without synchronous reads (webgpu under Node) computes both and selects on the device.
+    return selectOnDevice(tf.greaterEqual(ratio, 1e-2), () => fast, () => centredScatter(m.X, m.W, mu, K));
   }
+  return centredScatter(m.X, m.W, mu, K);
+}
+
+/** Σ_n r_nk (x_n - mu_k)(x_n - mu_k)' by one centred matmul per component, [K, D, D]. */
+function centredScatter(X: Tensor, W: Tensor, mu: Tensor, K: number): Tensor {
   const out: Tensor[] = [];
   for (let k = 0; k < K; k++) {
-    const diff = tf.sub(m.X, tf.slice(mu, [k, 0], [1, -1]));
-    const rk = tf.slice(m.W, [0, k], [-1, 1]);
+    const diff = tf.sub(X, tf.slice(mu, [k, 0], [1, -1]));
+    const rk = tf.slice(W, [0, k], [-1, 1]);
     // An explicit transpose then a plain matmul: a transposed operand is several times slower on wasm.
     out.push(tf.matMul(tf.transpose(tf.mul(diff, rk)), diff));
   }
@@ -281,7 +292,7 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
     const value = f.value!;
     if (fam === 'poisson' || fam === 'bernoulli' || fam === 'exponential') {
       out.push({
-        param: mean, rule: `${fam} components`,
+        param: mean, rule: `${fam} components`, hostReads: ordered,
         update: (params, marginals) => {
           const w = factorWeights(rt, f, marginals)!;
           const { n, s1 } = weightedMoments(w, evalWith(rt, params, value), dim);
@@ -314,7 +325,7 @@ export function closedFormUpdates(bm: BoundModel, opts: ClosedFormOptions): Clos
         return !tied && s.rank < like.rank ? expandLike(s, like) : s;
       };
       out.push({
-        param: mean, rule: ordered ? 'normal ordered component means' : 'normal component means',
+        param: mean, rule: ordered ? 'normal ordered component means' : 'normal component means', hostReads: ordered,
         update: (params, marginals) => {
           const w = factorWeights(rt, f, marginals)!;
           const { n, s1 } = weightedMoments(w, evalWith(rt, params, value), dim);
@@ -631,7 +642,7 @@ function gammaUpdates(rt: Runtime, f: Factor, dim: string, shapeP: string | unde
   const sameShape = shapeP !== undefined && JSON.stringify(shapes.get(shapeP)) === JSON.stringify(shapes.get(rateP));
   if (free(shapeP, 'positive') && shapeP !== rateP && sameShape) {
     out.push({
-      param: shapeP, rule: 'gamma component shapes',
+      param: shapeP, rule: 'gamma component shapes', hostReads: true,
       update: (params, marginals) => {
         const w = factorWeights(rt, f, marginals)!;
         const x = evalWith(rt, params, value);
@@ -703,7 +714,7 @@ function studentTUpdates(rt: Runtime, f: Factor, dim: string, reg: number, muP: 
   let cache: { marginals: ReadonlyMap<string, Tensor>; u: BVal } | undefined;
   const out: ClosedFormUpdate[] = [];
   if (locOk) out.push({
-    param: muP!, rule: locOrdered ? 'student_t ordered component locations' : 'student_t component locations',
+    param: muP!, rule: locOrdered ? 'student_t ordered component locations' : 'student_t component locations', hostReads: locOrdered,
     update: (params, marginals) => {
       const w = factorWeights(rt, f, marginals)!;
       const y = evalWith(rt, params, value);

@@ -9,7 +9,7 @@
  * reference it is tested against. fuseGmmUpdates does the same for the closed-form
  * M-step of weights, means and per-component covariances.
  */
-import { tf, cholesky, triangularSolve, eye, logSumExp, matrixDiagPart, type Tensor } from '../../tensor';
+import { tf, cholesky, triangularSolve, eye, logSumExp, matrixDiagPart, canReadSync, gaussianEStep, type Tensor } from '../../tensor';
 import type { BoundModel } from '../../model/bound-model';
 import type { Factor, IRExpr } from '../../ir/types';
 import type { ClosedFormUpdate } from './closed-form';
@@ -62,6 +62,12 @@ export function fastGmmEStep(bm: BoundModel, priors: boolean): FastEStep | undef
     const L = covFactor(params, K); // [K, D, D] lower
     // Linv = L^{-1} by one small batched solve; then z_k = (x - mu_k) Linv_k^T.
     const Linv = triangularSolve(L, tf.broadcastTo(eye(D), [K, D, D]));
+    if (tf.getBackend() === 'webgpu') {
+      // webgpu: the fused WGSL E-step (src/tensor/fused), with scikit-learn's precision
+      // factors P_k = L_k^{-T}; no [N, K D] intermediate. Elsewhere the plain ops below, as before.
+      const r = gaussianEStep(x as tf.Tensor2D, mu as tf.Tensor2D, tf.transpose(Linv, [0, 2, 1]), tf.log(w) as tf.Tensor1D, { validate: false });
+      return { logZ: tf.sum(r.logMarginal), marginals: new Map([[lat, r.resp as Tensor]]) };
+    }
     const halfLogDet = tf.sum(tf.log(tf.abs(matrixDiagPart(L))), 1); // log |det L| = Σ log |L_ii|
     // One product for all components: z[n, k, :] = Linv_k x_n - Linv_k mu_k.
     // (Plain, untransposed matmuls: a transposed operand is several times slower on wasm.)
@@ -128,7 +134,7 @@ export function fuseGmmUpdates(bm: BoundModel, updates: ClosedFormUpdate[], prio
     if (!t) { t = tf.keep(tf.tidy(make)); bm.cache.set(`fastgmm:${key}`, t); }
     return t;
   };
-  const fused = (params: ReadonlyMap<string, Tensor>, marginals: ReadonlyMap<string, Tensor>): Map<string, Tensor> | undefined => {
+  const fused = (params: ReadonlyMap<string, Tensor>, marginals: ReadonlyMap<string, Tensor>): { ok?: Tensor; values: Map<string, Tensor> } | undefined => {
     const R = marginals.get(lat);
     if (!R || R.rank !== 2 || R.shape[0] !== N || R.shape[1] !== K) return undefined;
     const centre = cached('centre', () => tf.mean(x, 0, true)); // [1, D]
@@ -147,20 +153,24 @@ export function fuseGmmUpdates(bm: BoundModel, updates: ClosedFormUpdate[], prio
     const cov0 = tf.div(tf.sub(m2, tf.mul(tf.expandDims(s1, 2), tf.expandDims(mt, 1))), tf.reshape(n, [K, 1, 1]));
     const live = tf.greater(nk, 1e-10); // [K]
     const ratio = tf.where(tf.broadcastTo(tf.expandDims(live, 1), [K, D]), tf.div(matrixDiagPart(cov0), tf.maximum(dataVar, 1e-30)), tf.fill([K, D], Infinity));
-    if (!(tf.min(ratio).dataSync()[0] >= 1e-2)) return undefined;
+    // Without synchronous reads (webgpu under Node) the check is kept on the device: the
+    // updates below select between the fused value and the original update's (selectOnDevice's rule).
+    const ok = tf.greaterEqual(tf.min(ratio), 1e-2);
+    const sync = canReadSync();
+    if (sync && !ok.dataSync()[0]) return undefined;
     const cov = tf.add(cov0, tf.mul(eye(D), regCovar));
     const next = covRule === 'mvnormal covariances' ? cov : cholesky(cov);
     const c = tf.add(nk, 10 * 1.1920929e-7); // as closed-form.ts: an empty component keeps a positive weight
-    return new Map([
+    return { ok: sync ? undefined : ok, values: new Map([
       [wName, tf.div(c, tf.sum(c))],
       [muName, tf.where(tf.broadcastTo(tf.expandDims(live, 1), [K, D]), tf.add(mt, centre), params.get(muName)!)],
       [covName, tf.where(tf.broadcastTo(tf.reshape(live, [K, 1, 1]), [K, D, D]), next, params.get(covName)!)],
-    ]);
+    ]) };
   };
   // mStep runs the updates in order within one tidy on one params map: the first of the three
   // computes all of them (from the previous means, for empty components) and the others read it.
   let key: [ReadonlyMap<string, Tensor>, ReadonlyMap<string, Tensor>] | undefined;
-  let out: Map<string, Tensor> | undefined;
+  let out: { ok?: Tensor; values: Map<string, Tensor> } | undefined;
   return updates.map((u) => !rules.has(u.param) ? u : {
     ...u,
     update: (params, marginals) => {
@@ -168,7 +178,11 @@ export function fuseGmmUpdates(bm: BoundModel, updates: ClosedFormUpdate[], prio
         key = [params, marginals];
         out = fused(params, marginals);
       }
-      return out?.get(u.param) ?? u.update(params, marginals);
+      const v = out?.values.get(u.param);
+      if (!v) return u.update(params, marginals);
+      if (!out!.ok) return v;
+      const alt = u.update(params, marginals);
+      return tf.where(tf.broadcastTo(out!.ok, v.shape), v, alt);
     },
   });
 }

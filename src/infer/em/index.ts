@@ -8,15 +8,18 @@
  * the current value. Either way Q does not decrease, so the log likelihood (log
  * posterior for MAP) does not decrease (generalised EM).
  */
-import { tf, tidyValue, type Tensor } from '../../tensor';
+import { tf, tidyValue, canReadSync, BackendUnavailableError, type Tensor } from '../../tensor';
+import { MixError } from '../../diagnostics/diagnostic';
+import { toNested } from '../../model/data';
 import { Key } from '../../tensor/random';
 import type { BoundModel, ParamValues } from '../../model/bound-model';
 import { expectedLogJoint } from '../../model/evaluate';
 import { lbfgs } from '../optimize/lbfgs';
 import { closedFormUpdates, type ClosedFormUpdate } from './closed-form';
-import { kmeansMarginals } from './init';
+import { kmeansMarginals, type KmeansInitOptions } from './init';
 import { fastGmmEStep, fuseGmmUpdates, type FastEStep } from './fast-gmm';
-import { collapsePlan, findCollapsed, reseedable, reseedMarginals, reseedWarnings, type ReseedOptions, type ReseedEvent } from './reseed';
+import { collapsePlan, findCollapsedSteps, reseedable, reseedMarginalsSteps, reseedWarnings, type ReseedOptions, type ReseedEvent } from './reseed';
+import { runAsync, runSync, type HostRead, type HostSteps } from './host-reads';
 
 export interface EmOptions {
   /** 'mle' leaves priors out; 'map' keeps them (default: 'mle', as scikit-learn and mclust). */
@@ -32,6 +35,12 @@ export interface EmOptions {
    * unconstrained scale). Falls back to 'random' when a latent has no data to cluster.
    */
   initMethod?: 'kmeans' | 'random';
+  /**
+   * Rows the k-means start clusters: past this many, a uniform subsample of this size, and
+   * every row is then labelled by its nearest centre (default 10000; false: every row, as
+   * scikit-learn). See {@link KmeansInitOptions}.
+   */
+  kmeansSample?: number | false;
   seed?: number;
   init?: ParamValues;
   /** L-BFGS iterations per M-step for parameters without a closed-form update. */
@@ -78,14 +87,74 @@ export interface EmResult {
   reseeds: ReseedEvent[];
 }
 
-/** One E-step: log Z and the posterior marginals at constrained values (fused for Gaussian mixtures). */
-function eStep(bm: BoundModel, params: Map<string, Tensor>, priors: boolean, fast?: FastEStep): { logZ: number; marginals: Map<string, Tensor> } {
-  const { logZ, marginals } = fast ? fast(params) : bm.marginalsTensor(params, { priors });
-  const v = logZ.dataSync()[0];
-  return { logZ: v, marginals: new Map([...marginals].map(([k, m]) => [k, tf.keep(m)])) };
+/**
+ * EM, reading numbers on the host synchronously (wasm, cpu, tensorflow). On a backend that
+ * cannot (webgpu under Node.js) it throws, naming `emAsync`; `model.fit(data, { method:
+ * 'em' })` picks the async loop there by itself.
+ */
+export function em(bm: BoundModel, opts: EmOptions = {}): EmResult {
+  if (!canReadSync()) {
+    throw new BackendUnavailableError(tf.getBackend(), "em() reads the log likelihood synchronously, which this backend cannot do (webgpu under Node.js); use 'await emAsync(bm, opts)' or 'await model.fit(data, { method: \'em\' })'");
+  }
+  return runSync(emSteps(bm, opts));
 }
 
-export function em(bm: BoundModel, opts: EmOptions = {}): EmResult {
+/**
+ * EM with every host read awaited (`await t.data()`): the log likelihood per iteration, the
+ * collapsed-component counts, the updated parameters. The same loop and the same results as
+ * `em` (host-reads.ts); this is the path for webgpu, where data-dependent choices inside the
+ * M-step are also made on the device (selectOnDevice). Updates that solve on the host (gamma
+ * shapes, ordered means) and the gradient M-step need synchronous reads and are refused there.
+ */
+export function emAsync(bm: BoundModel, opts: EmOptions = {}): Promise<EmResult> {
+  return runAsync(emSteps(bm, opts));
+}
+
+/** The data tensors, made readable on the host (once uploaded, kept on both sides) for k-means and re-seeding. */
+function prefetchData(bm: BoundModel): HostRead {
+  return { read: [...bm.rt.data.values()].filter((t) => t.dtype !== 'string'), prefetch: true };
+}
+
+/** Constrained values (nested arrays) of a flat unconstrained vector, as bm.constrain. */
+function* constrainSteps(bm: BoundModel, u: Float64Array): HostSteps<Record<string, number | unknown[]>> {
+  const ts = tf.tidy(() => {
+    const { params } = bm.constrainTensor(tf.tensor1d(Float32Array.from(u)));
+    return bm.params.map((p) => params.get(p.name)!);
+  });
+  try {
+    const vals = yield { read: ts };
+    const out: Record<string, number | unknown[]> = {};
+    bm.params.forEach((p, i) => { out[p.name] = toNested(vals[i], p.shape); });
+    return out;
+  } finally {
+    tf.dispose(ts);
+  }
+}
+
+/** The flat unconstrained vector of constrained values, as bm.unconstrain. */
+function* unconstrainSteps(bm: BoundModel, values: ParamValues): HostSteps<Float64Array> {
+  if (canReadSync()) return bm.unconstrain(values);
+  const ts = tf.tidy(() => {
+    const params = bm.paramTensors(values);
+    return bm.params.map((p) => {
+      try {
+        return p.transform.inverse(params.get(p.name)!);
+      } catch (e) {
+        throw new MixError([{ severity: 'error', code: 'E0640', message: `parameter '${p.name}': ${(e as Error).message}` }], bm.source);
+      }
+    });
+  });
+  try {
+    const vals = yield { read: ts };
+    const out = new Float64Array(bm.dim);
+    bm.params.forEach((p, i) => out.set(vals[i], p.offset));
+    return out;
+  } finally {
+    tf.dispose(ts);
+  }
+}
+
+function* emSteps(bm: BoundModel, opts: EmOptions): HostSteps<EmResult> {
   const t0 = performance.now();
   const priors = opts.objective === 'map';
   const maxIter = opts.maxIter ?? 100;
@@ -93,26 +162,37 @@ export function em(bm: BoundModel, opts: EmOptions = {}): EmResult {
   const nObs = Math.max(1, observationCount(bm));
   const nInit = opts.init ? 1 : Math.max(1, opts.nInit ?? 1);
   const keys = Key.seed(opts.seed ?? 1).split(Math.max(2, nInit));
+  const sync = canReadSync();
+  if (!sync) yield prefetchData(bm);
   const cf: ClosedFormUpdate[] = opts.closedForm === false ? [] : closedFormUpdates(bm, { priors, regCovar: opts.regCovar });
   // Gaussian mixtures: weights, means and covariances in one fused pass (the same updates).
   const updates = opts.fused === false ? cf : fuseGmmUpdates(bm, cf, priors, opts.regCovar);
   const closedNames = new Set(updates.map((u) => u.param));
   const gradParams = bm.params.filter((p) => !closedNames.has(p.name));
+  if (!sync) {
+    const why = (what: string) => new BackendUnavailableError(tf.getBackend(), `EM: ${what}, which reads numbers on the host synchronously inside the M-step; this backend cannot (webgpu under Node.js). Use --backend wasm`);
+    if (gradParams.length) throw why(`the parameter${gradParams.length > 1 ? 's' : ''} ${gradParams.map((p) => `'${p.name}'`).join(', ')} ha${gradParams.length > 1 ? 've' : 's'} no closed-form update and need${gradParams.length > 1 ? '' : 's'} the gradient M-step (L-BFGS)`);
+    const host = updates.find((u) => u.hostReads);
+    if (host) throw why(`the closed-form update of '${host.param}' (${host.rule}) solves on the host`);
+  }
   const fast = opts.fused === false ? undefined : fastGmmEStep(bm, priors);
   const plan = collapsePlan(bm, typeof opts.reseed === 'object' ? opts.reseed : {});
   const reseedOn = opts.reseed !== false;
+  const mStepIters = opts.mStepIters ?? 20;
   let best: { u: Float64Array; logLik: number; trace: number[]; iterations: number; converged: boolean; entropy: number; warnings: string[]; reseeds: ReseedEvent[] } | undefined;
   const starts: number[] = [];
   for (let s = 0; s < nInit; s++) {
     let u: Float64Array;
-    if (opts.init) u = bm.unconstrain(opts.init);
+    if (opts.init) u = yield* unconstrainSteps(bm, opts.init);
     else {
       const rng = keys[s].rng();
       u = Float64Array.from({ length: bm.dim }, () => rng.uniform() * 4 - 2);
-      const hard = (opts.initMethod ?? 'kmeans') === 'kmeans' ? kmeansMarginals(bm, rng) : undefined;
+      // k-means runs on the host in float64 (the data read once).
+      if (!sync) yield prefetchData(bm);
+      const hard = (opts.initMethod ?? 'kmeans') === 'kmeans' ? kmeansMarginals(bm, rng, { sample: opts.kmeansSample }) : undefined;
       if (hard) {
         try {
-          u = mStep(bm, u, hard, updates, gradParams.length > 0, priors, opts.mStepIters ?? 20);
+          u = yield* mStepSteps(bm, u, hard, updates, gradParams.length > 0, priors, mStepIters);
         } finally {
           for (const m of hard.values()) m.dispose();
         }
@@ -128,25 +208,45 @@ export function em(bm: BoundModel, opts: EmOptions = {}): EmResult {
     const warnings: string[] = [];
     let reseeded = false;
     for (;;) {
-      const { logZ, marginals } = tidyValue(() => {
+      // One E-step: log Z and the posterior marginals at constrained values (fused for Gaussian mixtures).
+      const e = tidyValue(() => {
         const { params } = bm.constrainTensor(tf.tensor1d(Float32Array.from(u)));
-        return eStep(bm, params, priors, fast);
+        const r = fast ? fast(params) : bm.marginalsTensor(params, { priors });
+        return { logZ: tf.keep(r.logZ), marginals: new Map([...r.marginals].map(([k, m]) => [k, tf.keep(m)])) };
       });
-      trace.push(logZ);
-      opts.onIteration?.(s, iter, logZ);
+      const marginals = e.marginals;
       try {
+        let logZ: number;
+        try {
+          logZ = (yield { read: [e.logZ] })[0][0];
+        } finally {
+          e.logZ.dispose();
+        }
+        trace.push(logZ);
+        opts.onIteration?.(s, iter, logZ);
         if (reseedOn && iter < maxIter) {
           // Collapsed components: re-seed (an M-step from modified responsibilities), not an EM step.
-          const collapsed = reseedable(plan, findCollapsed(plan, marginals), reseeds);
+          const collapsed = reseedable(plan, yield* findCollapsedSteps(plan, marginals), reseeds);
           if (collapsed.length) {
-            const params = bm.constrain(u);
-            const r = tidyValue(() => reseedMarginals(bm, plan, bm.paramTensors(params), marginals, collapsed));
+            const params = yield* constrainSteps(bm, u);
+            if (!sync) yield prefetchData(bm);
+            const pt = tidyValue(() => {
+              const m = bm.paramTensors(params);
+              for (const t of m.values()) tf.keep(t);
+              return m;
+            });
+            let r: { marginals: Map<string, Tensor>; events: Omit<ReseedEvent, 'start' | 'traceIndex'>[] };
             try {
-              u = mStep(bm, u, r.marginals, updates, gradParams.length > 0, priors, opts.mStepIters ?? 20);
+              r = yield* reseedMarginalsSteps(bm, plan, pt, marginals, collapsed);
+            } finally {
+              tf.dispose([...pt.values()]);
+            }
+            try {
+              u = yield* mStepSteps(bm, u, r.marginals, updates, gradParams.length > 0, priors, mStepIters);
             } finally {
               for (const m of r.marginals.values()) m.dispose();
             }
-            for (const e of r.events) reseeds.push({ ...e, start: s, traceIndex: iter });
+            for (const ev of r.events) reseeds.push({ ...ev, start: s, traceIndex: iter });
             iter++;
             reseeded = true;
             continue;
@@ -155,15 +255,15 @@ export function em(bm: BoundModel, opts: EmOptions = {}): EmResult {
         if (iter > 0 && !reseeded && Math.abs(trace[iter] - trace[iter - 1]) / nObs < tol) converged = true;
         reseeded = false;
         if (converged || iter >= maxIter) {
-          for (const c of findCollapsed(plan, marginals)) {
+          for (const c of yield* findCollapsedSteps(plan, marginals)) {
             const why = !c.reseedable ? 'not re-seeded (only plain latents in one plate are)' : !reseedOn ? 're-seeding is off' : reseedable(plan, [c], reseeds).length === 0 ? 're-seeds used up' : 'the iteration limit was reached';
             warnings.push(`component ${c.component + 1} of ${c.latent} ends with total responsibility ${c.count.toPrecision(3)}, below the collapse threshold ${c.threshold.toPrecision(3)}; ${why}`);
           }
           entropy = 0;
-          for (const m of marginals.values()) for (const r of m.dataSync()) if (r > 0) entropy -= r * Math.log(r);
+          for (const rs of yield { read: [...marginals.values()] }) for (let i = 0; i < rs.length; i++) { const r = rs[i]; if (r > 0) entropy -= r * Math.log(r); }
           break;
         }
-        u = mStep(bm, u, marginals, updates, gradParams.length > 0, priors, opts.mStepIters ?? 20);
+        u = yield* mStepSteps(bm, u, marginals, updates, gradParams.length > 0, priors, mStepIters);
         iter++;
       } finally {
         for (const m of marginals.values()) m.dispose();
@@ -173,7 +273,7 @@ export function em(bm: BoundModel, opts: EmOptions = {}): EmResult {
     starts.push(final);
     if (!best || final > best.logLik) best = { u, logLik: final, trace, iterations: iter, converged, entropy, warnings, reseeds };
   }
-  const params = bm.constrain(best!.u);
+  const params = yield* constrainSteps(bm, best!.u);
   const p = bm.dim;
   const bic = -2 * best!.logLik + p * Math.log(nObs);
   // Entropy of the responsibilities at the estimate, from the last E-step (chains: of the pairwise marginals).
@@ -191,23 +291,45 @@ export function em(bm: BoundModel, opts: EmOptions = {}): EmResult {
 }
 
 /** Closed-form updates first (each maximises Q in its parameter), then a gradient step on the rest. */
-function mStep(bm: BoundModel, u: Float64Array, marginals: Map<string, Tensor>, updates: ClosedFormUpdate[], anyGrad: boolean, priors: boolean, iters: number): Float64Array {
+function* mStepSteps(bm: BoundModel, u: Float64Array, marginals: Map<string, Tensor>, updates: ClosedFormUpdate[], anyGrad: boolean, priors: boolean, iters: number): HostSteps<Float64Array> {
   let cur = u;
   if (updates.length) {
     cur = Float64Array.from(u);
-    tf.tidy(() => {
-      const { params } = bm.constrainTensor(tf.tensor1d(Float32Array.from(u)));
+    const info = new Map(bm.params.map((p) => [p.name, p]));
+    const updated = (params: Map<string, Tensor>) => {
       for (const up of updates) {
         const v = up.update(params, marginals);
         params.set(up.param, v);
       }
-      const info = new Map(bm.params.map((p) => [p.name, p]));
-      for (const up of updates) {
-        const p = info.get(up.param)!;
-        const uu = p.transform.inverse(params.get(up.param)!);
-        cur.set(uu.dataSync(), p.offset);
+      return params;
+    };
+    let next: Tensor[];
+    if (canReadSync()) {
+      next = tf.tidy(() => {
+        const params = updated(bm.constrainTensor(tf.tensor1d(Float32Array.from(u))).params);
+        // Clones (which share the data): an update could hand back a tensor it does not own.
+        return updates.map((up) => tf.clone(info.get(up.param)!.transform.inverse(params.get(up.param)!)));
+      });
+    } else {
+      // The inverse transforms check the values on the host (dataSync): give them the updated
+      // values as host tensors (the same float32 numbers), read with one awaited read.
+      const constrained = tf.tidy(() => {
+        const params = updated(bm.constrainTensor(tf.tensor1d(Float32Array.from(u))).params);
+        return updates.map((up) => tf.clone(params.get(up.param)!));
+      });
+      try {
+        const cv = yield { read: constrained };
+        next = tf.tidy(() => updates.map((up, i) => tf.clone(info.get(up.param)!.transform.inverse(tf.tensor(cv[i] as Float32Array, constrained[i].shape)))));
+      } finally {
+        tf.dispose(constrained);
       }
-    });
+    }
+    try {
+      const vals = yield { read: next };
+      updates.forEach((up, i) => cur.set(vals[i], info.get(up.param)!.offset));
+    } finally {
+      tf.dispose(next);
+    }
   }
   if (!anyGrad) return cur;
   const closed = new Set(updates.map((x) => x.param));
@@ -254,12 +376,32 @@ function observationCount(bm: BoundModel): number {
 export function emResponsibilities(bm: BoundModel, values: ParamValues): Record<string, { shape: number[]; values: Float64Array }> {
   const fast = fastGmmEStep(bm, false);
   if (!fast) return bm.latentMarginals(values);
-  const out: Record<string, { shape: number[]; values: Float64Array }> = {};
-  tf.tidy(() => {
-    const { marginals } = fast(bm.paramTensors(values));
-    for (const [k, m] of marginals) out[k] = { shape: m.shape, values: Float64Array.from(m.dataSync()) };
-  });
-  return out;
+  return runSync(responsibilitySteps(bm, values));
+}
+
+/**
+ * emResponsibilities with awaited reads (webgpu). Only the fused Gaussian-mixture E-step
+ * reads asynchronously; other models need a backend that reads synchronously.
+ */
+export async function emResponsibilitiesAsync(bm: BoundModel, values: ParamValues): Promise<Record<string, { shape: number[]; values: Float64Array }>> {
+  if (!fastGmmEStep(bm, false)) {
+    if (canReadSync()) return bm.latentMarginals(values);
+    throw new BackendUnavailableError(tf.getBackend(), 'responsibilities of a model that is not a Gaussian mixture are read synchronously, which this backend cannot do (webgpu under Node.js). Use --backend wasm');
+  }
+  return runAsync(responsibilitySteps(bm, values));
+}
+
+function* responsibilitySteps(bm: BoundModel, values: ParamValues): HostSteps<Record<string, { shape: number[]; values: Float64Array }>> {
+  const fast = fastGmmEStep(bm, false)!;
+  const ms = tf.tidy(() => [...fast(bm.paramTensors(values)).marginals]);
+  try {
+    const vals = yield { read: ms.map(([, m]) => m) };
+    const out: Record<string, { shape: number[]; values: Float64Array }> = {};
+    ms.forEach(([k, m], i) => { out[k] = { shape: m.shape, values: Float64Array.from(vals[i]) }; });
+    return out;
+  } finally {
+    tf.dispose(ms.map(([, m]) => m));
+  }
 }
 
 export { predict, type PredictResult } from './predict';

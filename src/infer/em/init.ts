@@ -5,7 +5,7 @@
  * init_params='kmeans'); random unconstrained starts would put means near 0 whatever
  * the data's location.
  */
-import { tf, type Tensor } from '../../tensor';
+import { tf, canReadSync, type Tensor } from '../../tensor';
 import type { Rng } from '../../tensor/random';
 import type { BoundModel } from '../../model/bound-model';
 
@@ -30,6 +30,11 @@ const ELKAN_BUDGET = 1 << 25;
  * With at most SMALL_D features the products are float64 loops instead.
  */
 export function kmeans(x: number[][] | { values: ArrayLike<number>; n: number; d: number }, K: number, rng: Rng, maxIter = 300, elkanBudget = ELKAN_BUDGET): Int32Array {
+  return kmeansFit(x, K, rng, maxIter, elkanBudget).labels;
+}
+
+/** {@link kmeans}'s labels and its final centres ([K, D] row-major, in the data's coordinates). */
+export function kmeansFit(x: number[][] | { values: ArrayLike<number>; n: number; d: number }, K: number, rng: Rng, maxIter = 300, elkanBudget = ELKAN_BUDGET): { labels: Int32Array; centres: Float64Array } {
   const n = Array.isArray(x) ? x.length : x.n;
   const D = Array.isArray(x) ? x[0].length : x.d;
   const flat = new Float64Array(n * D);
@@ -37,10 +42,12 @@ export function kmeans(x: number[][] | { values: ArrayLike<number>; n: number; d
   else flat.set(x.values);
   // Centred, as scikit-learn does: the labels do not change, the float32 products below get more exact.
   let meanVar = 0;
+  const mean = new Float64Array(D);
   for (let d = 0; d < D; d++) {
     let m = 0;
     for (let i = 0; i < n; i++) m += flat[i * D + d];
     m /= n;
+    mean[d] = m;
     let q = 0;
     for (let i = 0; i < n; i++) { const v = flat[i * D + d] - m; flat[i * D + d] = v; q += v * v; }
     meanVar += q / n / D;
@@ -50,7 +57,8 @@ export function kmeans(x: number[][] | { values: ArrayLike<number>; n: number; d
   for (let j = 0; j < n; j++) { norm2[j] = sqNorm(flat, j * D, D); norm[j] = Math.sqrt(norm2[j]); }
   // x_j . c for the given rows: one float32 matmul, or plain float64 loops for a few features
   // (cheaper than the round trip through a tensor there); e bounds the rounding error (below).
-  const xf = D > SMALL_D ? tf.tensor2d(Float32Array.from(flat), [n, D]) : undefined;
+  // (Float64 loops too where the backend cannot read synchronously: webgpu under Node.js.)
+  const xf = D > SMALL_D && canReadSync() ? tf.tensor2d(Float32Array.from(flat), [n, D]) : undefined;
   const products: Dots = (src, rows, T) => (xf
     ? { v: dotsWith(xf, src, rows, T, D), e: (D + 4) * 2 ** -22 }
     : { v: dotsF64(flat, n, src, rows, T, D), e: (D + 4) * 2 ** -50 });
@@ -99,7 +107,9 @@ export function kmeans(x: number[][] | { values: ArrayLike<number>; n: number; d
       }
       centres.set(flat.subarray(ib * D, (ib + 1) * D), k * D);
     }
-    return lloyd(flat, norm, products, centres, n, D, K, 1e-4 * meanVar, maxIter, n * K <= elkanBudget);
+    const labels = lloyd(flat, norm, products, centres, n, D, K, 1e-4 * meanVar, maxIter, n * K <= elkanBudget);
+    for (let k = 0; k < K; k++) for (let d = 0; d < D; d++) centres[k * D + d] += mean[d];
+    return { labels, centres };
   } finally {
     xf?.dispose();
   }
@@ -336,7 +346,9 @@ function boundsFromDots({ v: dots, e }: { v: ArrayLike<number>; e: number }, nor
  * undefined when some latent has no data row per element to cluster (then EM starts
  * from random parameters).
  */
-export function kmeansMarginals(bm: BoundModel, rng: Rng): Map<string, Tensor> | undefined {
+export function kmeansMarginals(bm: BoundModel, rng: Rng, opts: KmeansInitOptions = {}): Map<string, Tensor> | undefined {
+  const sample = opts.sample === false ? Infinity : opts.sample ?? KMEANS_SAMPLE;
+  if (!(sample >= 1)) throw new RangeError(`kmeans start: sample must be a positive number of rows or false, got ${String(opts.sample)}`);
   const rt = bm.rt;
   const out = new Map<string, Tensor>();
   for (const [name, info] of rt.latents) {
@@ -347,16 +359,86 @@ export function kmeansMarginals(bm: BoundModel, rng: Rng): Map<string, Tensor> |
     if (!f) return undefined;
     // Lloyd to scikit-learn's convergence rule (its GaussianMixture init): the bounds make the passes cheap.
     const t = rt.data.get(f.site!)!;
-    const labels = kmeans({ values: t.dataSync(), n: t.shape[0], d: t.size / t.shape[0] }, info.K, rng);
+    const rows = t.shape[0];
+    const d = t.size / rows;
+    const values = t.dataSync();
+    let labels: Tensor;
+    if (rows > sample && info.K > 1) {
+      // Lloyd on a uniform subsample of the rows, then every row to its nearest final centre.
+      const m = Math.max(Math.ceil(sample), info.K);
+      const pick = sampleRows(rows, m, rng);
+      const sub = new Float64Array(m * d);
+      for (let i = 0; i < m; i++) for (let j = 0; j < d; j++) sub[i * d + j] = values[pick[i] * d + j];
+      // Several k-means runs are cheap on the subsample: keep the lowest within-cluster sum of squares.
+      let best: { centres: Float64Array; ss: number } | undefined;
+      for (let r = 0; r < KMEANS_SAMPLE_RUNS; r++) {
+        const fit = kmeansFit({ values: sub, n: m, d }, info.K, rng);
+        const ss = withinSS(sub, fit, d);
+        if (!best || ss < best.ss) best = { centres: fit.centres, ss };
+      }
+      labels = nearestCentre(t, best!.centres, info.K, d);
+    } else {
+      labels = tf.tensor1d(kmeans({ values, n: rows, d }, info.K, rng), 'int32');
+    }
     // tf.oneHot refuses depth 1; with one component every weight is 1.
     out.set(name, tf.keep(tf.tidy(() => {
-      const onehot = info.K === 1 ? tf.ones([labels.length, 1]) : tf.oneHot(tf.tensor1d(labels, 'int32'), info.K).toFloat();
+      const onehot = info.K === 1 ? tf.ones([rows, 1]) : tf.oneHot(labels, info.K).toFloat();
       if (!info.node.chain) return onehot;
       // Pairwise marginals [T, K, K]: row t is onehot(l[t-1]) x onehot(l[t]); step 1 uses row 0.
       const K = info.K;
       const prev = tf.concat([tf.oneHot(tf.tensor1d([0], 'int32'), K).toFloat(), tf.slice(onehot, [0, 0], [n - 1, K])], 0);
       return tf.mul(tf.expandDims(prev, 2), tf.expandDims(onehot, 1));
     })));
+    labels.dispose();
   }
   return out;
+}
+
+/** Options of the k-means start ({@link kmeansMarginals}). */
+export interface KmeansInitOptions {
+  /**
+   * Rows k-means++ and Lloyd run on: past this many rows they run on a uniform subsample
+   * of this size (three times, from independent seedings, keeping the run with the lowest
+   * within-cluster sum of squares) and every row is then labelled by its nearest final
+   * centre (default 10000; false: one run on every row, as scikit-learn's GaussianMixture). The start only
+   * has to put EM in the right basin: the centres of a 1e4-row subsample are within
+   * O(1/sqrt(rows per cluster)) standard deviations of the full-data ones.
+   */
+  sample?: number | false;
+}
+
+/** Default {@link KmeansInitOptions.sample}. */
+export const KMEANS_SAMPLE = 10000;
+
+/** k-means runs on the subsample (each from its own k-means++ seeding); the best is kept. */
+const KMEANS_SAMPLE_RUNS = 3;
+
+/** Σ_j |x_j − c_{label j}|² (float64). */
+function withinSS(x: Float64Array, { labels, centres }: { labels: Int32Array; centres: Float64Array }, D: number): number {
+  let s = 0;
+  for (let j = 0; j < labels.length; j++) {
+    const o = labels[j] * D;
+    for (let d = 0; d < D; d++) { const v = x[j * D + d] - centres[o + d]; s += v * v; }
+  }
+  return s;
+}
+
+/** m distinct row indices out of n, uniformly (partial Fisher–Yates), in increasing order. */
+function sampleRows(n: number, m: number, rng: Rng): Int32Array {
+  const idx = new Int32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  for (let i = 0; i < m; i++) {
+    const j = i + Math.floor(rng.uniform() * (n - i));
+    const v = idx[i]; idx[i] = idx[j]; idx[j] = v;
+  }
+  return idx.subarray(0, m).sort();
+}
+
+/** Index of the nearest centre for every row of x ([n, D] float32): argmin |c|^2 - 2 x.c, one product. */
+function nearestCentre(x: Tensor, centres: Float64Array, K: number, D: number): Tensor {
+  return tf.tidy(() => {
+    const c = tf.tensor2d(Float32Array.from(centres), [K, D]);
+    const cn = tf.sum(tf.square(c), 1);
+    return tf.argMin(tf.sub(cn, tf.mul(2, tf.matMul(tf.reshape(x, [-1, D]), c, false, true))), 1);
+  });
 }

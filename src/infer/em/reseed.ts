@@ -22,6 +22,7 @@ import type { Factor } from '../../ir/types';
 import { evalFactor, evalLets, factorWeights, plateDim } from '../../model/evaluate';
 import { align, sumDims, permuteTo } from '../../model/values';
 import { mentions } from '../../ir/walk';
+import { runSync, type HostSteps } from './host-reads';
 
 export interface ReseedOptions {
   /** Re-seed a component whose total responsibility is below this (default: see the module comment). */
@@ -109,6 +110,11 @@ export function collapsePlan(bm: BoundModel, opts: ReseedOptions = {}): Collapse
 export interface Collapsed { latent: string; component: number; count: number; threshold: number; reseedable: boolean }
 
 export function findCollapsed(plan: CollapsePlan, marginals: ReadonlyMap<string, Tensor>): Collapsed[] {
+  return runSync(findCollapsedSteps(plan, marginals));
+}
+
+/** findCollapsed as host-read steps (host-reads.ts), for EM's sync and async loops. */
+export function* findCollapsedSteps(plan: CollapsePlan, marginals: ReadonlyMap<string, Tensor>): HostSteps<Collapsed[]> {
   const out: Collapsed[] = [];
   for (const l of plan.latents) {
     const m = marginals.get(l.name);
@@ -116,7 +122,13 @@ export function findCollapsed(plan: CollapsePlan, marginals: ReadonlyMap<string,
     const K = l.K;
     // Plain latents: [..., K]; chains: pairwise [T, K, K], whose state marginals are the sums over the previous state.
     // Summed on the device: one read of K numbers per E-step.
-    const counts = tidyValue(() => Float64Array.from(tf.sum(tf.reshape(m, [-1, K]), 0).dataSync()));
+    const sums = tf.tidy(() => tf.sum(tf.reshape(m, [-1, K]), 0));
+    let counts: Float64Array;
+    try {
+      counts = Float64Array.from((yield { read: [sums] })[0]);
+    } finally {
+      sums.dispose();
+    }
     for (let k = 0; k < K; k++) {
       if (!(counts[k] >= l.threshold)) out.push({ latent: l.name, component: k, count: Number.isFinite(counts[k]) ? counts[k] : 0, threshold: l.threshold, reseedable: l.N > 0 && K > 1 });
     }
@@ -125,10 +137,10 @@ export function findCollapsed(plan: CollapsePlan, marginals: ReadonlyMap<string,
 }
 
 /** Per-row misfit -Σ_k r_nk log p(x_n | θ_k) over the latent's observation statements ([N], float64); undefined when not computable. */
-function misfit(bm: BoundModel, l: LatentPlan, params: ReadonlyMap<string, Tensor>, marginals: ReadonlyMap<string, Tensor>): Float64Array | undefined {
+function* misfitSteps(bm: BoundModel, l: LatentPlan, params: ReadonlyMap<string, Tensor>, marginals: ReadonlyMap<string, Tensor>): HostSteps<Float64Array | undefined> {
   const rt = bm.rt;
   const pd = plateDim(l.plate!);
-  return tidyValue(() => {
+  const total = tidyValue((): Tensor | undefined => {
     let total: Tensor | undefined;
     const ctx = { rt, params, lets: evalLets(rt, params) };
     for (const f of l.obs) {
@@ -142,8 +154,14 @@ function misfit(bm: BoundModel, l: LatentPlan, params: ReadonlyMap<string, Tenso
       total = total ? tf.add(total, t) : t;
     }
     if (!total || total.size !== l.N) return undefined;
-    return Float64Array.from(total.dataSync(), (x) => (Number.isNaN(x) ? Infinity : -x));
+    return tf.keep(total);
   });
+  if (!total) return undefined;
+  try {
+    return Float64Array.from((yield { read: [total] })[0], (x) => (Number.isNaN(x) ? Infinity : -x));
+  } finally {
+    total.dispose();
+  }
 }
 
 /**
@@ -153,6 +171,15 @@ function misfit(bm: BoundModel, l: LatentPlan, params: ReadonlyMap<string, Tenso
  */
 export function reseedMarginals(bm: BoundModel, plan: CollapsePlan, params: ReadonlyMap<string, Tensor>, marginals: ReadonlyMap<string, Tensor>,
   collapsed: { latent: string; component: number; count: number }[]): { marginals: Map<string, Tensor>; events: Omit<ReseedEvent, 'start' | 'traceIndex'>[] } {
+  return runSync(reseedMarginalsSteps(bm, plan, params, marginals, collapsed));
+}
+
+/**
+ * reseedMarginals as host-read steps (host-reads.ts). The plan's data rows must be readable
+ * synchronously (the async loop prefetches the data tensors).
+ */
+export function* reseedMarginalsSteps(bm: BoundModel, plan: CollapsePlan, params: ReadonlyMap<string, Tensor>, marginals: ReadonlyMap<string, Tensor>,
+  collapsed: { latent: string; component: number; count: number }[]): HostSteps<{ marginals: Map<string, Tensor>; events: Omit<ReseedEvent, 'start' | 'traceIndex'>[] }> {
   const out = new Map<string, Tensor>();
   const events: Omit<ReseedEvent, 'start' | 'traceIndex'>[] = [];
   for (const [name, m] of marginals) {
@@ -160,8 +187,8 @@ export function reseedMarginals(bm: BoundModel, plan: CollapsePlan, params: Read
     const mine = collapsed.filter((c) => c.latent === name);
     if (!mine.length || l.N <= 0) { out.set(name, tf.keep(tf.clone(m))); continue; }
     const K = l.K;
-    const r = Float32Array.from(m.dataSync());
-    const score = misfit(bm, l, params, marginals)
+    const r = Float32Array.from((yield { read: [m] })[0]);
+    const score = (yield* misfitSteps(bm, l, params, marginals))
       // Without a per-row density: the least confidently assigned rows.
       ?? Float64Array.from({ length: l.N }, (_, n) => -Math.max(...r.subarray(n * K, (n + 1) * K)));
     const used = new Uint8Array(l.N);

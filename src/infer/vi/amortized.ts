@@ -85,6 +85,37 @@ interface Group {
   oV: number;
 }
 
+/**
+ * The rows one evaluation covers: every row (the guide itself, scale 1) or a minibatch of them
+ * (`batch`), whose local terms — log q, the entropy — are scaled so the minibatch ELBO is
+ * unbiased for the full one. Coordinates index the evaluated u (and ε), which for a minibatch
+ * is the layout of the model bound to those rows.
+ */
+interface RowSel {
+  dim: number;
+  /** Indices into u of the global coordinates, in the global guide's order. */
+  globalCoords: Int32Array;
+  /** Per group of the guide: its rows' standardised features (N × F), u indices (N × R) and the scale of their terms. */
+  groups: { N: number; x: Float64Array; coords: Int32Array; scale: number }[];
+  /** The encoders' outputs at every row of the selection, for the parameters and global draw in `cacheKey`. */
+  cache: { h: Float64Array[]; o: Float64Array[] }[] | null;
+  cacheKey: Float64Array | null;
+}
+
+/** Which rows of the guide's groups a minibatch view covers (AmortizedGuide.batch). */
+export interface AmortizedBatchSpec {
+  /** Dimension of the minibatch model's u. */
+  dim: number;
+  /** Indices into that u of the global coordinates, in the order of the guide's `globalCoords`. */
+  globalCoords: ArrayLike<number>;
+  /**
+   * Per group of the guide, in its order: the guide's row indices in the batch, the u indices
+   * of each batch row's R local coordinates (row-major, rows.length × R), and the scale of
+   * those rows' terms (N / B for a subsampled group, 1 for one kept whole).
+   */
+  groups: { rows: ArrayLike<number>; coords: ArrayLike<number>; scale: number }[];
+}
+
 export class AmortizedGuide implements Guide {
   readonly kind = 'amortized' as const;
   readonly params: Float64Array;
@@ -97,9 +128,8 @@ export class AmortizedGuide implements Guide {
   /** The guide over the global coordinates (its params alias the start of `params`); null when there are none. */
   readonly globalGuide: MeanFieldGuide | FullRankGuide | null;
   private readonly groups: Group[];
-  /** The encoders' outputs at every row, for the parameters and global draw in `cacheKey`. */
-  private cache: { h: Float64Array[]; o: Float64Array[] }[] | null = null;
-  private cacheKey: Float64Array | null = null;
+  /** Every row, scale 1: the guide itself. */
+  private readonly all: RowSel;
 
   /** Starts with every coordinate at N(init_i, initSd²) (local rows at the mean of their init over the rows). */
   constructor(readonly layout: AmortizedLayout, opts: AmortizedOptions = {}, init?: ArrayLike<number>, initSd = 1) {
@@ -173,6 +203,7 @@ export class AmortizedGuide implements Guide {
     }
     this.globalGuide = inner;
     this.groups = groups;
+    this.all = { dim: d, globalCoords: this.globalCoords, groups: groups.map((g) => ({ N: g.N, x: g.x, coords: g.coords, scale: 1 })), cache: null, cacheKey: null };
     const normal = fixedNormals(8675309);
     for (const g of groups) {
       const sd = 1 / Math.sqrt(Math.max(1, g.Fin));
@@ -220,24 +251,25 @@ export class AmortizedGuide implements Guide {
   }
 
   /**
-   * The encoders' hidden units and outputs at every row of every group for the global draw uG,
-   * recomputed only when the parameters (or, when conditional, uG) changed since the last call
-   * (an ELBO step asks for them 2S + 1 times; the comparison costs one pass over the
-   * parameters, the encoders N of them).
+   * The encoders' hidden units and outputs at every row of the selection for the global draw
+   * uG, recomputed only when the parameters (or, when conditional, uG) changed since the last
+   * call on that selection (an ELBO step asks for them 2S + 1 times; the comparison costs one
+   * pass over the parameters, the encoders one per row of the selection).
    */
-  private encoded(uG: ArrayLike<number>): { h: Float64Array[]; o: Float64Array[] }[] {
+  private encoded(sel: RowSel, uG: ArrayLike<number>): { h: Float64Array[]; o: Float64Array[] }[] {
     const p = this.params;
     const nG = this.conditional ? uG.length : 0;
-    const key = this.cacheKey;
-    let same = this.cache !== null && key !== null && key.length === p.length + nG;
+    const key = sel.cacheKey;
+    let same = sel.cache !== null && key !== null && key.length === p.length + nG;
     for (let i = 0; same && i < p.length; i++) same = key![i] === p[i];
     for (let i = 0; same && i < nG; i++) same = key![p.length + i] === uG[i];
     if (!same) {
-      this.cache = this.groups.map((g) => {
+      sel.cache = this.groups.map((g, gi) => {
+        const s = sel.groups[gi];
         const h: Float64Array[] = [];
         const o: Float64Array[] = [];
-        for (let n = 0; n < g.N; n++) {
-          const e = this.encodeStd(g, g.x, n * g.F, uG);
+        for (let n = 0; n < s.N; n++) {
+          const e = this.encodeStd(g, s.x, n * g.F, uG);
           h.push(e.h);
           o.push(e.o);
         }
@@ -246,9 +278,9 @@ export class AmortizedGuide implements Guide {
       const k = new Float64Array(p.length + nG);
       k.set(p);
       for (let i = 0; i < nG; i++) k[p.length + i] = uG[i];
-      this.cacheKey = k;
+      sel.cacheKey = k;
     }
-    return this.cache!;
+    return sel.cache!;
   }
 
   /**
@@ -297,29 +329,62 @@ export class AmortizedGuide implements Guide {
     return { mean: o.slice(0, g.R), sd: Float64Array.from(o.subarray(g.R), Math.exp) };
   }
 
-  private pick(v: ArrayLike<number>): Float64Array {
-    return Float64Array.from(this.globalCoords, (i) => v[i]);
+  /**
+   * A view of the guide on a minibatch of rows (for minibatch VI, minibatch.ts): a Guide over
+   * the u of the model bound to those rows, sharing this guide's `params`, that runs the
+   * encoders on the batch rows only and scales their log q and entropy terms by each group's
+   * `scale` (N / B). With the matching scaled potential its ELBO estimate at fixed noise is,
+   * averaged over a partition of the rows, the full-data estimate exactly.
+   */
+  batch(spec: AmortizedBatchSpec): Guide {
+    if (spec.groups.length !== this.groups.length) throw new RangeError(`AmortizedGuide.batch: ${spec.groups.length} groups given, the guide has ${this.groups.length}`);
+    if (spec.globalCoords.length !== this.globalCoords.length) {
+      throw new RangeError(`AmortizedGuide.batch: ${spec.globalCoords.length} global coordinates given, the guide has ${this.globalCoords.length}`);
+    }
+    const groups = this.groups.map((g, gi) => {
+      const s = spec.groups[gi];
+      const B = s.rows.length;
+      if (s.coords.length !== B * g.R) throw new RangeError(`AmortizedGuide.batch: group '${g.label}' has ${B} rows and ${s.coords.length} coordinates (expected ${B * g.R})`);
+      const x = new Float64Array(B * g.F);
+      for (let i = 0; i < B; i++) {
+        const n = s.rows[i];
+        if (!Number.isInteger(n) || n < 0 || n >= g.N) throw new RangeError(`AmortizedGuide.batch: row ${n} of group '${g.label}' is out of range (it has ${g.N})`);
+        x.set(g.x.subarray(n * g.F, (n + 1) * g.F), i * g.F);
+      }
+      return { N: B, x, coords: Int32Array.from(s.coords), scale: s.scale };
+    });
+    return new AmortizedBatch(this, { dim: spec.dim, globalCoords: Int32Array.from(spec.globalCoords), groups, cache: null, cacheKey: null });
+  }
+
+  private pick(sel: RowSel, v: ArrayLike<number>): Float64Array {
+    return Float64Array.from(sel.globalCoords, (i) => v[i]);
   }
 
   /** The global draw u_G(ε_G) (empty without globals). */
-  private globalDraw(eps: ArrayLike<number>): Float64Array {
-    return this.globalGuide ? this.globalGuide.transform(this.pick(eps)) : new Float64Array(0);
+  private globalDraw(sel: RowSel, eps: ArrayLike<number>): Float64Array {
+    return this.globalGuide ? this.globalGuide.transform(this.pick(sel, eps)) : new Float64Array(0);
   }
 
-  transform(eps: ArrayLike<number>, out = new Float64Array(this.dim)): Float64Array {
-    const uG = this.globalDraw(eps);
-    this.globalCoords.forEach((c, i) => (out[c] = uG[i]));
-    const enc = this.encoded(uG);
+  /** @internal */
+  transformSel(sel: RowSel, eps: ArrayLike<number>, out: Float64Array): Float64Array {
+    const uG = this.globalDraw(sel, eps);
+    sel.globalCoords.forEach((c, i) => (out[c] = uG[i]));
+    const enc = this.encoded(sel, uG);
     this.groups.forEach((g, gi) => {
-      for (let n = 0; n < g.N; n++) {
+      const s = sel.groups[gi];
+      for (let n = 0; n < s.N; n++) {
         const o = enc[gi].o[n];
         for (let k = 0; k < g.R; k++) {
-          const c = g.coords[n * g.R + k];
+          const c = s.coords[n * g.R + k];
           out[c] = o[k] + Math.exp(o[g.R + k]) * eps[c];
         }
       }
     });
     return out;
+  }
+
+  transform(eps: ArrayLike<number>, out = new Float64Array(this.dim)): Float64Array {
+    return this.transformSel(this.all, eps, out);
   }
 
   sample(rng: Rng): { u: Float64Array; eps: Float64Array } {
@@ -328,38 +393,54 @@ export class AmortizedGuide implements Guide {
     return { u: this.transform(eps), eps };
   }
 
-  logq(u: ArrayLike<number>): number {
-    const uG = this.pick(u);
+  /** @internal */
+  logqSel(sel: RowSel, u: ArrayLike<number>): number {
+    const uG = this.pick(sel, u);
     let s = this.globalGuide ? this.globalGuide.logq(uG) : 0;
-    const enc = this.encoded(uG);
+    const enc = this.encoded(sel, uG);
     this.groups.forEach((g, gi) => {
-      for (let n = 0; n < g.N; n++) {
+      const r = sel.groups[gi];
+      let t = 0;
+      for (let n = 0; n < r.N; n++) {
         const o = enc[gi].o[n];
         for (let k = 0; k < g.R; k++) {
-          const z = (u[g.coords[n * g.R + k]] - o[k]) / Math.exp(o[g.R + k]);
-          s -= 0.5 * z * z + o[g.R + k] + 0.5 * LOG_2PI;
+          const z = (u[r.coords[n * g.R + k]] - o[k]) / Math.exp(o[g.R + k]);
+          t -= 0.5 * z * z + o[g.R + k] + 0.5 * LOG_2PI;
         }
       }
+      s += r.scale * t;
     });
     return s;
   }
 
-  /** H_G + Σ_n Σ_k (s_nk + ½(1 + log 2π)) with the encoders at the global draw uG. */
-  private entropyAt(uG: ArrayLike<number>): number {
+  logq(u: ArrayLike<number>): number {
+    return this.logqSel(this.all, u);
+  }
+
+  /** H_G + Σ_groups scale Σ_n Σ_k (s_nk + ½(1 + log 2π)) with the encoders at the global draw uG. */
+  private entropyAt(sel: RowSel, uG: ArrayLike<number>): number {
     let s = this.globalGuide ? this.globalGuide.entropy() : 0;
-    const enc = this.encoded(uG);
+    const enc = this.encoded(sel, uG);
     this.groups.forEach((g, gi) => {
-      for (let n = 0; n < g.N; n++) {
+      const r = sel.groups[gi];
+      let t = 0;
+      for (let n = 0; n < r.N; n++) {
         const o = enc[gi].o[n];
-        for (let k = 0; k < g.R; k++) s += o[g.R + k] + 0.5 * (1 + LOG_2PI);
+        for (let k = 0; k < g.R; k++) t += o[g.R + k] + 0.5 * (1 + LOG_2PI);
       }
+      s += r.scale * t;
     });
     return s;
   }
 
   /** The entropy in closed form; NaN for a conditional guide (its local scales depend on u_G). */
   entropy(): number {
-    return this.conditional ? NaN : this.entropyAt(new Float64Array(this.globalCoords.length));
+    return this.conditional ? NaN : this.entropyAt(this.all, new Float64Array(this.globalCoords.length));
+  }
+
+  /** @internal */
+  entropyTermSel(sel: RowSel, eps: ArrayLike<number>): number {
+    return this.entropyAt(sel, this.conditional ? this.globalDraw(sel, eps) : new Float64Array(this.globalCoords.length));
   }
 
   /**
@@ -367,49 +448,61 @@ export class AmortizedGuide implements Guide {
    * the conditional one an unbiased estimate of it (the local ε_n are integrated out exactly).
    */
   entropyTerm(eps: ArrayLike<number>): number {
-    return this.entropyAt(this.conditional ? this.globalDraw(eps) : new Float64Array(this.globalCoords.length));
+    return this.entropyTermSel(this.all, eps);
   }
 
-  addPathGrad(eps: ArrayLike<number>, gU: ArrayLike<number>, scale: number, out: Float64Array): void {
-    const epsG = this.pick(eps);
-    const uG = this.globalDraw(eps);
+  /** @internal */
+  addPathGradSel(sel: RowSel, eps: ArrayLike<number>, gU: ArrayLike<number>, scale: number, out: Float64Array): void {
+    const epsG = this.pick(sel, eps);
+    const uG = this.globalDraw(sel, eps);
     const gUG = this.conditional ? new Float64Array(uG.length) : null;
-    const enc = this.encoded(uG);
+    const enc = this.encoded(sel, uG);
     this.groups.forEach((g, gi) => {
+      const r = sel.groups[gi];
       const gO = new Float64Array(2 * g.R);
-      for (let n = 0; n < g.N; n++) {
+      for (let n = 0; n < r.N; n++) {
         const h = enc[gi].h[n];
         const o = enc[gi].o[n];
         for (let k = 0; k < g.R; k++) {
-          const c = g.coords[n * g.R + k];
+          const c = r.coords[n * g.R + k];
           gO[k] = -scale * gU[c];
           gO[g.R + k] = -scale * gU[c] * eps[c] * Math.exp(o[g.R + k]);
         }
-        this.encodeBack(g, g.x, n * g.F, uG, h, gO, out, gUG);
+        this.encodeBack(g, r.x, n * g.F, uG, h, gO, out, gUG);
       }
     });
     if (this.globalGuide) {
       // addPathGrad(ε_G, v, 1) adds −vᵀ ∂u_G/∂θ: v = scale ∇U_G − (the encoders' ∂/∂u_G).
-      const v = Float64Array.from(this.globalCoords, (c, i) => scale * gU[c] - (gUG ? gUG[i] : 0));
+      const v = Float64Array.from(sel.globalCoords, (c, i) => scale * gU[c] - (gUG ? gUG[i] : 0));
       this.globalGuide.addPathGrad(epsG, v, 1, out.subarray(0, this.globalGuide.params.length));
+    }
+  }
+
+  addPathGrad(eps: ArrayLike<number>, gU: ArrayLike<number>, scale: number, out: Float64Array): void {
+    this.addPathGradSel(this.all, eps, gU, scale, out);
+  }
+
+  /** @internal */
+  addEntropyTermGradSel(sel: RowSel, eps: ArrayLike<number>, scale: number, out: Float64Array): void {
+    const uG = this.conditional ? this.globalDraw(sel, eps) : new Float64Array(this.globalCoords.length);
+    const gUG = this.conditional ? new Float64Array(uG.length) : null;
+    const enc = this.encoded(sel, uG);
+    this.groups.forEach((g, gi) => {
+      const r = sel.groups[gi];
+      const gO = new Float64Array(2 * g.R);
+      gO.fill(scale * r.scale, g.R);
+      for (let n = 0; n < r.N; n++) this.encodeBack(g, r.x, n * g.F, uG, enc[gi].h[n], gO, out, gUG);
+    });
+    if (this.globalGuide) {
+      const outG = out.subarray(0, this.globalGuide.params.length);
+      this.globalGuide.addEntropyGrad(scale, outG);
+      if (gUG) this.globalGuide.addPathGrad(this.pick(sel, eps), Float64Array.from(gUG, (x) => -x), 1, outG);
     }
   }
 
   /** Adds scale · ∂(entropyTerm(ε))/∂θ (for the conditional guide through u_G(ε) as well). */
   addEntropyTermGrad(eps: ArrayLike<number>, scale: number, out: Float64Array): void {
-    const uG = this.conditional ? this.globalDraw(eps) : new Float64Array(this.globalCoords.length);
-    const gUG = this.conditional ? new Float64Array(uG.length) : null;
-    const enc = this.encoded(uG);
-    this.groups.forEach((g, gi) => {
-      const gO = new Float64Array(2 * g.R);
-      gO.fill(scale, g.R);
-      for (let n = 0; n < g.N; n++) this.encodeBack(g, g.x, n * g.F, uG, enc[gi].h[n], gO, out, gUG);
-    });
-    if (this.globalGuide) {
-      const outG = out.subarray(0, this.globalGuide.params.length);
-      this.globalGuide.addEntropyGrad(scale, outG);
-      if (gUG) this.globalGuide.addPathGrad(this.pick(eps), Float64Array.from(gUG, (x) => -x), 1, outG);
-    }
+    this.addEntropyTermGradSel(this.all, eps, scale, out);
   }
 
   addEntropyGrad(scale: number, out: Float64Array): void {
@@ -448,7 +541,7 @@ export class AmortizedGuide implements Guide {
       const CG = this.globalGuide.covariance();
       this.globalCoords.forEach((ci, i) => this.globalCoords.forEach((cj, j) => (C[ci][cj] = CG[i][j])));
     }
-    const enc = this.encoded(new Float64Array(this.globalCoords.length));
+    const enc = this.encoded(this.all, new Float64Array(this.globalCoords.length));
     this.groups.forEach((g, gi) => {
       for (let n = 0; n < g.N; n++) {
         const o = enc[gi].o[n];
@@ -532,4 +625,77 @@ export function amortizedLayout(bound: BoundModel, local?: readonly string[]): A
   }
   if (groups.length === 0) throw new RangeError(`vi: the amortized guide found no rows for the local parameters of model '${ir.name}'`);
   return { dim: bound.dim, groups };
+}
+
+/** An AmortizedGuide on a minibatch of rows (AmortizedGuide.batch); shares the guide's params. */
+class AmortizedBatch implements Guide {
+  readonly kind = 'amortized' as const;
+
+  constructor(private readonly parent: AmortizedGuide, private readonly sel: RowSel) {}
+
+  get dim(): number {
+    return this.sel.dim;
+  }
+
+  get noiseDim(): number {
+    return this.sel.dim;
+  }
+
+  get params(): Float64Array {
+    return this.parent.params;
+  }
+
+  transform(eps: ArrayLike<number>, out = new Float64Array(this.dim)): Float64Array {
+    return this.parent.transformSel(this.sel, eps, out);
+  }
+
+  sample(rng: Rng): { u: Float64Array; eps: Float64Array } {
+    const eps = new Float64Array(this.dim);
+    for (let i = 0; i < this.dim; i++) eps[i] = rng.normal();
+    return { u: this.transform(eps), eps };
+  }
+
+  /** The scaled log q: log q_G + Σ_groups scale Σ_rows log q(u_n | x_n). */
+  logq(u: ArrayLike<number>): number {
+    return this.parent.logqSel(this.sel, u);
+  }
+
+  entropy(): number {
+    return this.parent.conditional ? NaN : this.entropyTerm(new Float64Array(this.dim));
+  }
+
+  entropyTerm(eps: ArrayLike<number>): number {
+    return this.parent.entropyTermSel(this.sel, eps);
+  }
+
+  addEntropyTermGrad(eps: ArrayLike<number>, scale: number, out: Float64Array): void {
+    this.parent.addEntropyTermGradSel(this.sel, eps, scale, out);
+  }
+
+  addPathGrad(eps: ArrayLike<number>, gU: ArrayLike<number>, scale: number, out: Float64Array): void {
+    this.parent.addPathGradSel(this.sel, eps, gU, scale, out);
+  }
+
+  addEntropyGrad(scale: number, out: Float64Array): void {
+    if (this.parent.conditional) throw new RangeError('AmortizedGuide: a conditional guide has no closed-form entropy; use addEntropyTermGrad');
+    this.addEntropyTermGrad(new Float64Array(this.dim), scale, out);
+  }
+
+  addNegLogqGrad(eps: ArrayLike<number>, scale: number, out: Float64Array): void {
+    this.addEntropyTermGrad(eps, scale, out);
+  }
+
+  /** The batch rows' mean (Monte Carlo for the conditional guide). */
+  mean(): Float64Array {
+    return this.parent.conditional ? monteCarloMoments((e) => this.transform(e), this.dim, 2000).mean : this.transform(new Float64Array(this.dim));
+  }
+
+  /** Monte Carlo (2000 fixed-seed draws) covariance of the batch rows' u. */
+  covariance(): Float64Array[] {
+    return monteCarloMoments((e) => this.transform(e), this.dim, 2000).cov;
+  }
+
+  clone(): Guide {
+    return new AmortizedBatch(this.parent.clone(), { ...this.sel, cache: null, cacheKey: null });
+  }
 }

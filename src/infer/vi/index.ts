@@ -9,16 +9,16 @@
  *   IWAE_K = E[log (1/K) Σ_k p(y, u_k) / q(u_k)],  u_k ~ q,
  * which is the ELBO at K = 1, increases with K, and tends to log p(y) as K → ∞.
  */
-import type { BoundModel, ParamValues, PotentialFunction } from '../../model/bound-model';
+import type { BoundModel, ParamValues } from '../../model/bound-model';
 import { Key, type Rng } from '../../tensor/random';
-import { drawNoise, elboWithNoise, iwaeWithNoise, makeGuide, renyiWithNoise, type Guide, type GuideKind, type Potential } from './guides';
-import { psis, type PsisResult } from './psis';
-import { AmortizedGuide, amortizedLayout } from './amortized';
-import { CouplingFlowGuide } from './coupling';
-import { programWithNoise, type ObjectiveProgram } from './objective';
-import { MinibatchPotential, type MinibatchOptions } from './minibatch';
-import { Adam, decaySchedule, type Schedule } from './optim';
-import { summarize, type SummaryRow } from '../mcmc/summary';
+import type { Guide, GuideKind, Potential } from './guides';
+import type { PsisResult } from './psis';
+import type { AmortizedGuide } from './amortized';
+import type { ObjectiveProgram } from './objective';
+import { LocalMinibatch, MinibatchPotential, subsampledParams, type MinibatchOptions } from './minibatch';
+import type { Schedule } from './optim';
+import type { SummaryRow } from '../mcmc/summary';
+import { buildResult, makeViGuide, runConfig, Trainer } from './train';
 
 export { Adam, decaySchedule, type Schedule, type AdamOptions } from './optim';
 export {
@@ -26,9 +26,10 @@ export {
   type Guide, type GuideKind, type Potential,
 } from './guides';
 export { CouplingFlowGuide, type CouplingOptions } from './coupling';
-export { AmortizedGuide, amortizedLayout, type AmortizedGroup, type AmortizedLayout, type AmortizedOptions } from './amortized';
+export { AmortizedGuide, amortizedLayout, type AmortizedBatchSpec, type AmortizedGroup, type AmortizedLayout, type AmortizedOptions } from './amortized';
 export { gpdFit, gpdQuantile, psis, type GpdFit, type PsisResult } from './psis';
-export { MinibatchPotential, type MinibatchOptions } from './minibatch';
+export { LocalMinibatch, MinibatchPotential, subsampledParams, type MinibatchOptions } from './minibatch';
+export { isChunkSource, viChunked, type ViBindable, type ViChunkSource } from './chunked';
 export { Node, objectives, programWithNoise, type ObjectiveInputs, type ObjectiveOps, type ObjectiveProgram } from './objective';
 
 /** Options of {@link vi}. */
@@ -76,7 +77,9 @@ export interface ViOptions {
   /**
    * Stochastic VI on chunks of the rows of the named data (minibatch.ts): each step sees
    * `size` rows with the likelihood scaled by N / size. The model's likelihood must be a sum
-   * over those rows; that is checked at two points before the run.
+   * over those rows; that is checked at two points before the run. With guide 'amortized',
+   * local parameters of those rows are subsampled too (a step costs O(size), LocalMinibatch).
+   * For data in chunks (`model.fit(chunks, ...)`, chunked.ts) also `totalRows` and `shared`.
    */
   minibatch?: MinibatchOptions;
   /** Order α of the Rényi objective (default 0.5; not 1 — that is the ELBO). */
@@ -167,199 +170,41 @@ function potentialOf(model: BoundModel | Potential): Potential {
  */
 export function vi(bound: BoundModel, opts: ViOptions = {}): ViResult {
   const t0 = performance.now();
-  const kind = opts.guide ?? 'meanfield';
-  const S = opts.samples ?? 1;
-  const objective = opts.objective ?? 'elbo';
-  if (typeof objective !== 'function' && objective !== 'elbo' && objective !== 'iwae' && objective !== 'renyi') {
-    throw new RangeError(`vi: unknown objective '${String(objective)}'; expected 'elbo', 'iwae' or 'renyi'`);
-  }
-  const alpha = opts.alpha ?? 0.5;
-  if (objective === 'renyi' && !(Number.isFinite(alpha) && alpha !== 1)) throw new RangeError(`vi: alpha must be a finite number other than 1 (the ELBO), got ${alpha}`);
-  const estimate =
-    typeof objective === 'function'
-      ? (g: Guide, p: Potential, e: readonly ArrayLike<number>[], gr?: Float64Array) => programWithNoise(g, p, e, objective, gr)
-      : objective === 'elbo'
-      ? elboWithNoise
-      : objective === 'iwae'
-        ? iwaeWithNoise
-        : (g: Guide, p: Potential, e: readonly ArrayLike<number>[], gr?: Float64Array) => renyiWithNoise(g, p, e, alpha, gr);
-  const steps = opts.steps ?? 10000;
-  const seed = opts.seed ?? 1;
-  const tol = opts.tol ?? 0.01;
-  const window = opts.window ?? 100;
-  const average = opts.average ?? 0.25;
-  const maxRejects = opts.maxRejects ?? 50;
-  if (!Number.isInteger(S) || S < 1) throw new RangeError(`vi: samples must be a positive integer, got ${S}`);
-  if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`vi: steps must be a positive integer, got ${steps}`);
-  if (!Number.isInteger(window) || window < 1) throw new RangeError(`vi: window must be a positive integer, got ${window}`);
-  if (!(tol >= 0)) throw new RangeError(`vi: tol must be >= 0, got ${tol}`);
-  if (!(average >= 0 && average <= 1)) throw new RangeError(`vi: average must be in [0, 1], got ${average}`);
+  const cfg = runConfig(opts);
   const d = bound.dim;
   if (d === 0) throw new RangeError('vi: the model has no continuous parameters');
-
+  if (opts.minibatch && (opts.minibatch.totalRows !== undefined || opts.minibatch.shared !== undefined)) {
+    throw new RangeError('vi: minibatch.totalRows and minibatch.shared apply to data in chunks (model.fit(chunks, { method: \'vi\', minibatch })), not to bound data');
+  }
   const pf = bound.potentialFunction();
-  const mb = opts.minibatch ? new MinibatchPotential(bound, opts.minibatch, Key.seed(seed).fold(2).rng()) : undefined;
+  // Local parameters (a row per subsampled row) are subsampled through the amortised guide's
+  // minibatch views; otherwise the guide is over all of u and the chunks scale the likelihood.
+  const local = opts.minibatch && cfg.kind === 'amortized' && subsampledParams(bound, opts.minibatch).length > 0;
+  const guide = makeViGuide(bound, opts, cfg.kind);
+  const mbRng = (): Rng => Key.seed(cfg.seed).fold(2).rng();
+  const mb = opts.minibatch && !local ? new MinibatchPotential(bound, opts.minibatch, mbRng()) : undefined;
+  const lmb = opts.minibatch && local ? new LocalMinibatch(bound, opts.minibatch, guide as AmortizedGuide, mbRng()) : undefined;
   try {
-    if (mb) {
-      const r = Key.seed(seed).fold(3).rng();
-      mb.checkSplits([new Float64Array(d), Float64Array.from({ length: d }, () => r.normal())]);
+    if (mb || lmb) {
+      const r = Key.seed(cfg.seed).fold(3).rng();
+      const points = [new Float64Array(d), Float64Array.from({ length: d }, () => r.normal())];
+      (mb ?? lmb)!.checkSplits(points);
     }
-    return fitGuide(bound, opts, pf, mb, { kind, S, estimate, steps, seed, tol, window, average, maxRejects, t0 });
+    const tr = new Trainer(guide, opts, cfg);
+    while (!tr.done) {
+      if (lmb) {
+        const { guide: view, potential } = lmb.next();
+        tr.step(view, potential);
+      } else {
+        mb?.next();
+        tr.step(guide, mb ?? pf);
+      }
+    }
+    return buildResult(tr, cfg, bound.constrainedFunction(), pf, pf.traced, t0);
   } finally {
     mb?.dispose();
+    lmb?.dispose();
   }
-}
-
-function fitGuide(
-  bound: BoundModel, opts: ViOptions, pf: PotentialFunction, mb: MinibatchPotential | undefined,
-  { kind, S, estimate, steps, seed, tol, window, average, maxRejects, t0 }: {
-    kind: GuideKind; S: number; steps: number; seed: number; tol: number; window: number; average: number; maxRejects: number; t0: number;
-    estimate: (g: Guide, p: Potential, e: readonly ArrayLike<number>[], gr?: Float64Array) => number;
-  },
-): ViResult {
-  const d = bound.dim;
-  const init = opts.init ? bound.unconstrain(opts.init) : undefined;
-  if (opts.rank !== undefined && kind !== 'lowrank') throw new RangeError(`vi: rank applies to the 'lowrank' guide only (guide is '${kind}')`);
-  if (opts.layers !== undefined && kind !== 'planar' && kind !== 'coupling') {
-    throw new RangeError(`vi: layers applies to the 'planar' and 'coupling' guides only (guide is '${kind}')`);
-  }
-  if (opts.masks !== undefined && kind !== 'coupling') throw new RangeError(`vi: masks applies to the 'coupling' guide only (guide is '${kind}')`);
-  if (opts.hidden !== undefined && kind !== 'coupling' && kind !== 'amortized') {
-    throw new RangeError(`vi: hidden applies to the 'coupling' and 'amortized' guides only (guide is '${kind}')`);
-  }
-  if (opts.amortized !== undefined && kind !== 'amortized') throw new RangeError(`vi: amortized applies to the 'amortized' guide only (guide is '${kind}')`);
-  const guide =
-    kind === 'amortized'
-      ? new AmortizedGuide(amortizedLayout(bound, opts.amortized?.local), { hidden: opts.hidden, global: opts.amortized?.global, conditional: opts.amortized?.conditional }, init, opts.initSd ?? 1)
-      : makeGuide(kind, d, init, opts.initSd ?? 1, opts.rank, opts.layers, { hidden: opts.hidden, masks: opts.masks });
-  const P = guide.params.length;
-  const lr = opts.lr === undefined ? decaySchedule(0.05) : typeof opts.lr === 'number' ? decaySchedule(opts.lr) : opts.lr;
-  const adam = new Adam(P, { lr, scale: guide instanceof CouplingFlowGuide ? guide.stepScale() : undefined });
-  const rng = Key.seed(seed).fold(0).rng();
-
-  const raw = new Float64Array(steps);
-  const grad = new Float64Array(P);
-  const windowSums: Float64Array[] = [];
-  let cur = new Float64Array(P);
-  let inWindow = 0;
-  let prevWindowMean = NaN;
-  let winSum = 0;
-  let winCount = 0;
-  let converged = false;
-  let rejected = 0;
-  let consecutive = 0;
-  let t = 0;
-  for (; t < steps; t++) {
-    const eps = drawNoise(rng, guide.noiseDim, S);
-    if (mb) mb.next();
-    const e = estimate(guide, mb ?? pf, eps, grad);
-    let ok = Number.isFinite(e);
-    for (let i = 0; ok && i < P; i++) ok = Number.isFinite(grad[i]);
-    if (!ok) {
-      raw[t] = NaN;
-      rejected++;
-      if (++consecutive > maxRejects) {
-        throw new Error(`vi: ${consecutive} consecutive steps with a non-finite ELBO or gradient (step ${t}); try a smaller lr or other init`);
-      }
-    } else {
-      consecutive = 0;
-      raw[t] = e;
-      winSum += e;
-      winCount++;
-      if (opts.maximize !== false) for (let i = 0; i < P; i++) grad[i] = -grad[i];
-      adam.step(guide.params, grad);
-    }
-    for (let i = 0; i < P; i++) cur[i] += guide.params[i];
-    opts.onStep?.(t + 1, steps, raw[t], prevWindowMean);
-    inWindow++;
-    if (inWindow === window) {
-      windowSums.push(cur);
-      cur = new Float64Array(P);
-      inWindow = 0;
-      const m = winCount > 0 ? winSum / winCount : NaN;
-      if (Number.isFinite(prevWindowMean) && Number.isFinite(m)) {
-        converged = Math.abs(m - prevWindowMean) / Math.max(1, Math.abs(m)) < tol;
-      }
-      prevWindowMean = m;
-      winSum = 0;
-      winCount = 0;
-      if (converged && opts.stopAtConvergence !== false) {
-        t++;
-        break;
-      }
-    }
-  }
-  const taken = t;
-
-  // Polyak–Ruppert average over the last whole windows.
-  if (average > 0 && windowSums.length > 0) {
-    const nWin = Math.min(windowSums.length, Math.max(1, Math.round((average * taken) / window)));
-    const avg = new Float64Array(P);
-    for (let w = windowSums.length - nWin; w < windowSums.length; w++) for (let i = 0; i < P; i++) avg[i] += windowSums[w][i];
-    for (let i = 0; i < P; i++) avg[i] /= nWin * window;
-    guide.params.set(avg);
-  }
-
-  const elboRaw = raw.slice(0, taken);
-  const elbo = new Float64Array(taken);
-  let s = 0;
-  let c = 0;
-  for (let i = 0; i < taken; i++) {
-    if (Number.isFinite(elboRaw[i])) {
-      s += elboRaw[i];
-      c++;
-    }
-    if (i >= window && Number.isFinite(elboRaw[i - window])) {
-      s -= elboRaw[i - window];
-      c--;
-    }
-    elbo[i] = c > 0 ? s / c : NaN;
-  }
-
-  const cf = bound.constrainedFunction();
-  const fitted = guide.clone();
-  const unconstrainedDraws = (n: number, drawSeed = seed): Float64Array[] => {
-    if (!Number.isInteger(n) || n < 0) throw new RangeError(`draws: n must be a nonnegative integer, got ${n}`);
-    const r = Key.seed(drawSeed).fold(1).rng();
-    return Array.from({ length: n }, () => fitted.sample(r).u);
-  };
-  const draws = (n: number, drawSeed = seed): Float64Array[] => unconstrainedDraws(n, drawSeed).map((u) => cf.evaluate(u));
-  const psisOf = (n = 1000, drawSeed = seed): PsisResult & { logRatios: Float64Array } => {
-    const us = unconstrainedDraws(n, drawSeed);
-    const logRatios = Float64Array.from(us, (u) => {
-      const lr = -pf.value(u) - fitted.logq(u);
-      return Number.isNaN(lr) ? -Infinity : lr;
-    });
-    return { ...psis(logRatios), logRatios };
-  };
-  const chains = (k: number, n: number, drawSeed = seed): Float64Array[][] => {
-    if (!Number.isInteger(k) || k < 1 || !Number.isInteger(n) || n % k !== 0) {
-      throw new RangeError(`chains: need a positive integer number of chains dividing n, got ${k} and ${n}`);
-    }
-    const all = draws(n, drawSeed);
-    const per = n / k;
-    return Array.from({ length: k }, (_, c) => all.slice(c * per, (c + 1) * per));
-  };
-  return {
-    guide: fitted,
-    params: fitted.params.slice(),
-    names: cf.names,
-    elboRaw,
-    elbo,
-    converged,
-    steps: taken,
-    rejected,
-    traced: pf.traced,
-    seconds: (performance.now() - t0) / 1000,
-    draws,
-    unconstrainedDraws,
-    chains,
-    psis: psisOf,
-    summary(n = 4000, drawSeed = seed): SummaryRow[] {
-      const cs = chains(4, n - (n % 4), drawSeed);
-      return summarize(cf.names.map((name, j) => ({ name, chains: cs.map((c) => Float64Array.from(c, (v) => v[j])) })));
-    },
-  };
 }
 
 /** An estimate of the importance-weighted bound, with its Monte Carlo standard error. */

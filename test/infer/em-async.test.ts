@@ -1,0 +1,96 @@
+// EM's async loop (emAsync, host-reads.ts) on wasm: the same steps as em() with every host
+// read awaited, so the results must be identical (bitwise), also when the backend is made to
+// look like webgpu (setSyncReadsForTesting(false): data-dependent M-step choices made on the
+// device by selectOnDevice, parameters mapped back through host tensors). The webgpu runs
+// themselves are in em-webgpu.test.ts (they need an adapter).
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { useBackend, tf, selectOnDevice, setSyncReadsForTesting, BackendUnavailableError } from '../../src/tensor';
+import { compile } from '../../src';
+import { em, emAsync, type EmOptions, type EmResult } from '../../src/infer/em';
+import type { DataInput } from '../../src/model/data';
+import { GMM_FULL, GMM_DIAG } from './gmm-models';
+import { cases, tight } from './em-webgpu-cases';
+
+beforeAll(async () => {
+  await useBackend('wasm');
+});
+afterEach(() => setSyncReadsForTesting(undefined));
+
+const same = (a: EmResult, b: EmResult) => {
+  expect(b.trace).toEqual(a.trace);
+  expect(b.params).toEqual(a.params);
+  expect([b.iterations, b.converged, b.icl, b.warnings, b.reseeds]).toEqual([a.iterations, a.converged, a.icl, a.warnings, a.reseeds]);
+};
+
+async function both(src: string, data: DataInput, opts: EmOptions): Promise<[EmResult, EmResult, EmResult]> {
+  const bm = compile(src).bind(data);
+  try {
+    const sync = em(bm, opts);
+    const awaited = await emAsync(bm, opts);
+    setSyncReadsForTesting(false);
+    try {
+      return [sync, awaited, await emAsync(bm, opts)];
+    } finally {
+      setSyncReadsForTesting(undefined);
+    }
+  } finally {
+    bm.dispose();
+  }
+}
+
+
+describe('emAsync gives em\'s results', () => {
+  it.each(Object.keys(cases))('%s (em-webgpu-cases.ts)', async (name) => {
+    const [a, b, c] = await both(cases[name].src, cases[name].data, { seed: 1, ...cases[name].opts });
+    same(a, b);
+    same(a, c);
+  });
+  it('the re-seed case re-seeds (and takes the M-step\'s precision fallbacks: a mutant choosing the fast branch fails it)', async () => {
+    const [a] = await both(cases.reseed.src, cases.reseed.data, { seed: 1, ...cases.reseed.opts });
+    expect(a.reseeds.length).toBeGreaterThanOrEqual(1);
+  });
+  it('with a re-seed (diagonal), several starts', async () => {
+    const [a, b, c] = await both(GMM_DIAG, { K: 3, x: tight }, { nInit: 3, seed: 4, maxIter: 30 });
+    same(a, b);
+    same(a, c);
+  });
+});
+
+describe('selectOnDevice', () => {
+  it('gives the chosen branch whether it reads the flag or selects on the device', () => {
+    for (const sync of [true, false]) {
+      setSyncReadsForTesting(sync);
+      for (const flag of [true, false]) {
+        let ran = 0;
+        const v = tf.tidy(() => selectOnDevice(tf.scalar(flag, 'bool'), () => { ran++; return tf.fill([2, 2], 1); }, () => { ran++; return tf.fill([2, 2], NaN); }).arraySync());
+        expect(v).toEqual(flag ? [[1, 1], [1, 1]] : [[NaN, NaN], [NaN, NaN]]);
+        expect(ran).toBe(sync ? 1 : 2);
+      }
+    }
+  });
+});
+
+describe('without synchronous reads (as webgpu under Node.js)', () => {
+  it('model.fit returns a promise of the same result, and a field read without await says to await', async () => {
+    const c = cases.poisson;
+    const ref = compile(c.src).fit(c.data, { method: 'em', seed: 1 });
+    setSyncReadsForTesting(false);
+    const p = compile(c.src).fit(c.data, { method: 'em', seed: 1 });
+    expect(p).toBeInstanceOf(Promise);
+    expect(() => p.logLik).toThrow(/method 'em' on this backend \(wasm, no synchronous reads\) returns a promise; await model\.fit\(\.\.\.\) before reading 'logLik'/);
+    same(ref, await p);
+  });
+  it('em() and the updates that solve on the host refuse with errors naming them', async () => {
+    setSyncReadsForTesting(false);
+    const bm = compile(GMM_FULL).bind({ K: 2, x: tight });
+    expect(() => em(bm)).toThrow(BackendUnavailableError);
+    expect(() => em(bm)).toThrow(/em\(\) reads the log likelihood synchronously.*use 'await emAsync\(bm, opts\)'/);
+    bm.dispose();
+    const gamma = compile(`model g { data K: int  data y: real<lower=0>[N]  param w: simplex[K]  param a: positive[K]  param b: positive[K]
+      for n in 1..N { y[n] ~ mixture(w, k -> gamma(a[k], b[k])) } }`);
+    await expect(gamma.fit({ K: 2, y: [0.5, 1, 2, 3, 8, 9, 10] }, { method: 'em', seed: 1 })).rejects.toThrow(/EM: the closed-form update of 'a' \(gamma component shapes\) solves on the host, which reads numbers on the host synchronously inside the M-step; .* Use --backend wasm/);
+    const t = compile(`model t { data K: int  data y: real[N]  param w: simplex[K]  param mu: real[K]  param s: positive[K]  param nu: positive
+      for n in 1..N { y[n] ~ mixture(w, k -> student_t(nu, mu[k], s[k])) } }`);
+    await expect(t.fit({ K: 2, y: [-2, -1.5, -1, 1, 1.5, 2] }, { method: 'em', seed: 1 })).rejects.toThrow(/the parameter 'nu' has no closed-form update and needs the gradient M-step \(L-BFGS\)/);
+  });
+});

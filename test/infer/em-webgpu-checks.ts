@@ -1,0 +1,122 @@
+/**
+ * EM on a real WebGPU device, run as a child process by em-webgpu.test.ts (as
+ * test/tensor/webgpu-device-checks.ts, and for the same reason: Dawn on Mesa can abort in
+ * native code while the process exits). Dawn's default adapter where there is one, else
+ * Mesa's software OpenGL ES ('gl-compat'). Only webgpu runs here (switching this process to
+ * wasm and back hung Dawn's reads): the parent fits the same cases (em-webgpu-cases.ts) on
+ * wasm and compares, with the tolerances derived there.
+ *
+ * Prints one JSON line per check ({ check, ok, error?, fit? }: fit, the webgpu result), or
+ * { skipped } when no adapter is found, then { done: true }.
+ */
+import { useBackend, tf, BackendUnavailableError } from '../../src/tensor';
+import { compile } from '../../src';
+import { em, emAsync, emResponsibilitiesAsync, type EmResult } from '../../src/infer/em';
+import { GMM_FULL } from './gmm-models';
+import { argmaxes, cases, counts, hmmY, summarize, x2, type P } from './em-webgpu-cases';
+
+const say = (x: unknown) => process.stdout.write(JSON.stringify(x) + '\n');
+function check(ok: boolean, what: string): void {
+  if (!ok) throw new Error(what);
+}
+
+let adapter: 'default' | 'gl-compat' | undefined;
+let unavailable = '';
+for (const webgpuAdapter of ['default', 'gl-compat'] as const) {
+  try {
+    await useBackend('webgpu', { webgpuAdapter });
+    adapter = webgpuAdapter;
+    break;
+  } catch (e) {
+    unavailable = e instanceof Error ? e.message : String(e);
+  }
+}
+if (!adapter) {
+  say({ skipped: unavailable });
+  say({ done: true });
+  process.exit(0);
+}
+say({ adapter });
+
+/** Fits case `name` on webgpu through model.fit (which takes the async loop there). */
+async function fitCase(name: string, opts: { tol?: number; maxIter?: number } = {}): Promise<Record<string, unknown>> {
+  const c = cases[name];
+  const pending = compile(c.src).fit(c.data, { method: 'em', seed: 1, ...c.opts, ...opts });
+  check(pending instanceof Promise, 'model.fit did not return a promise on webgpu');
+  const r: EmResult = await pending;
+  return { fit: summarize(r) };
+}
+
+const checks: [string, () => Promise<Record<string, unknown> | void>][] = [
+  ['reverse-cumsum-lengths', async () => {
+    // tfjs-backend-webgpu caches a reverse scan's shader without the axis length (backend.ts
+    // re-registers the kernels): a length-3 scan, then length-2 ones, must each be right.
+    const got: number[][] = [];
+    for (const v of [[1, 2, 3], [1, 2], [4, 5, 6, 7], [1, 2]]) {
+      const t = tf.tensor1d(v);
+      const a = tf.cumsum(t, 0, true, true);
+      const b = tf.cumsum(tf.reshape(t, [1, -1]), 1, false, true);
+      const c = tf.cumprod(t, 0, false, true);
+      got.push([...(await a.data()), ...(await b.data()), ...(await c.data())]);
+      const want = [...v.map((_, i) => v.slice(i + 1).reduce((x, y) => x + y, 0)), ...v.map((_, i) => v.slice(i).reduce((x, y) => x + y, 0)), ...v.map((_, i) => v.slice(i).reduce((x, y) => x * y, 1))];
+      check(got[got.length - 1].join(',') === want.join(','), `reverse scans of [${v}]: ${got[got.length - 1]}, expected ${want}`);
+      tf.dispose([t, a, b, c]);
+    }
+  }],
+  ['em-gmm-full', async () => {
+    const d = await fitCase('full');
+    // The responsibilities read back from the device (the fused E-step) pick the float64 argmax.
+    const c = cases.full;
+    const bm = compile(c.src).bind(c.data);
+    const fit = await emAsync(bm, { seed: 1 });
+    const r = Object.values(await emResponsibilitiesAsync(bm, fit.params as never))[0];
+    bm.dispose();
+    const host = argmaxes(c.joint!, fit.params as P, c.N);
+    for (let n = 0; n < c.N; n++) {
+      if (host[n].gap < 1e-3) continue;
+      const row = Array.from(r.values.subarray(n * c.K, (n + 1) * c.K));
+      check(row.indexOf(Math.max(...row)) === host[n].k, `row ${n}: device responsibilities pick ${row.indexOf(Math.max(...row)) + 1}, float64 ${host[n].k + 1}`);
+    }
+    return d;
+  }],
+  ['em-gmm-full-fixed-iterations', () => fitCase('full', { tol: 0, maxIter: 25 })],
+  ['em-gmm-diag', () => fitCase('diag')],
+  ['em-poisson', () => fitCase('poisson')],
+  ['em-hmm', () => fitCase('hmm')],
+  ['em-reseed', () => fitCase('reseed')],
+  ['em-errors', async () => {
+    const bm = compile(GMM_FULL).bind({ K: 3, x: x2 });
+    let msg = '';
+    try { em(bm); } catch (e) { msg = e instanceof BackendUnavailableError ? e.message : `not a BackendUnavailableError: ${String(e)}`; }
+    bm.dispose();
+    check(/em\(\) reads the log likelihood synchronously.*emAsync/.test(msg), `em() on webgpu threw '${msg}'`);
+    const pending = compile(GMM_FULL).fit({ K: 3, x: x2 }, { method: 'em', seed: 1, maxIter: 2 });
+    msg = '';
+    try { void pending.logLik; } catch (e) { msg = String(e); }
+    check(/returns a promise; await model\.fit/.test(msg), `reading a field without await gave '${msg}'`);
+    await pending;
+    // A gamma mixture: its shape update solves on the host (float64 Newton).
+    const gamma = compile(`model g { data K: int  data y: real<lower=0>[N]  param w: simplex[K]  param a: positive[K]  param b: positive[K]
+      for n in 1..N { y[n] ~ mixture(w, k -> gamma(a[k], b[k])) } }`);
+    msg = '';
+    try { await gamma.fit({ K: 2, y: counts.map((v) => v + 0.5) }, { method: 'em', seed: 1 }); } catch (e) { msg = String(e); }
+    check(/closed-form update of 'a' \(gamma component shapes\) solves on the host.*Use --backend wasm/.test(msg), `a gamma mixture gave '${msg}'`);
+    // No closed form (a student_t with a nu param): the gradient M-step.
+    const t = compile(`model t { data K: int  data y: real[N]  param w: simplex[K]  param mu: real[K]  param s: positive[K]  param nu: positive
+      for n in 1..N { y[n] ~ mixture(w, k -> student_t(nu, mu[k], s[k])) } }`);
+    msg = '';
+    try { await t.fit({ K: 2, y: hmmY }, { method: 'em', seed: 1 }); } catch (e) { msg = String(e); }
+    check(/the parameter 'nu' has no closed-form update and needs the gradient M-step/.test(msg), `a student_t with free nu gave '${msg}'`);
+  }],
+];
+
+for (const [name, fn] of checks) {
+  try {
+    const detail = await fn();
+    say({ check: name, ok: true, ...(detail ?? {}) });
+  } catch (e) {
+    say({ check: name, ok: false, error: e instanceof Error ? e.message : String(e) });
+  }
+}
+say({ done: true });
+process.exit(0);

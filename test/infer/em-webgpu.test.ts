@@ -1,0 +1,93 @@
+// EM on webgpu against EM on wasm. The webgpu fits run in a child process
+// (em-webgpu-checks.ts: Dawn on Mesa can abort natively at exit, and this process stays on
+// wasm); this file fits the same cases (em-webgpu-cases.ts) on wasm and compares them with the
+// tolerances derived there. Skipped, with the reason logged, where no WebGPU adapter is found.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { useBackend } from '../../src/tensor';
+import { compile } from '../../src';
+import { cases, compareFits, logLikTolerance, summarize, x2, type FitSummary } from './em-webgpu-cases';
+
+beforeAll(async () => {
+  await useBackend('wasm');
+});
+
+type Line = { check?: string; ok?: boolean; error?: string; fit?: FitSummary; skipped?: string; adapter?: string; done?: boolean };
+let results: Map<string, Line> | undefined;
+let skipped: string | undefined;
+let adapterName = 'default';
+function runChecks(): void {
+  if (results) return;
+  const script = fileURLToPath(new URL('./em-webgpu-checks.ts', import.meta.url));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8', timeout: 300_000 });
+  const lines = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line);
+  if (!lines.some((l) => l.done)) throw new Error(`webgpu EM checks did not finish (exit ${r.status}, signal ${r.signal}): ${(r.stderr ?? '').split('\n').filter((l) => !l.startsWith('var Module')).slice(-15).join('\n')}`);
+  if (r.status !== 0) console.log(`webgpu EM checks: the child exited with ${r.status ?? r.signal} after finishing every check (a native crash at exit; ignored)`);
+  skipped = lines.find((l) => typeof l.skipped === 'string')?.skipped;
+  if (skipped !== undefined) console.log(`webgpu EM tests skipped: ${skipped}`);
+  const adapter = lines.find((l) => typeof l.adapter === 'string');
+  if (adapter) console.log(`webgpu EM tests run on: ${adapter.adapter}`);
+  adapterName = adapter?.adapter ?? 'default';
+  results = new Map(lines.filter((l) => typeof l.check === 'string').map((l) => [l.check!, l]));
+}
+
+/** The child's line for `check`, asserted ok; undefined (and the test skipped) without an adapter. */
+function childResult(check: string, ctx: { skip: (note?: string) => void }): Line | undefined {
+  runChecks();
+  if (skipped !== undefined) { ctx.skip(skipped); return undefined; }
+  const r = results!.get(check);
+  expect(r, `check '${check}' reported nothing`).toBeDefined();
+  expect(r!.ok, r!.error).toBe(true);
+  return r;
+}
+
+function wasmFit(name: string, opts: { tol?: number; maxIter?: number } = {}, data = cases[name].data): FitSummary {
+  return summarize(compile(cases[name].src).fit(data, { method: 'em', seed: 1, ...cases[name].opts, ...opts }));
+}
+
+describe('EM on webgpu agrees with wasm', { timeout: 300_000 }, () => {
+  const cmp = (check: string, name: string, opts: { tol?: number; maxIter?: number } = {}) => (ctx: { skip: (note?: string) => void }) => {
+    const gpu = childResult(check, ctx)?.fit;
+    if (!gpu) return;
+    const ref = wasmFit(name, opts);
+    const c = compareFits(name, ref, gpu);
+    console.log(`${check}: log lik wasm ${ref.logLik}, webgpu ${gpu.logLik}, |difference| ${c.diff.toExponential(2)} (tolerance ${c.tol.toExponential(2)}); ${ref.iterations} iterations; ${c.compared} hard assignments compared`);
+    expect(c.problems).toEqual([]);
+    if (cases[name].joint) expect(c.compared).toBeGreaterThan(cases[name].N * 0.9);
+  };
+  it('full-covariance Gaussian mixture (fused E- and M-step): log likelihood, iterations, hard assignments; device responsibilities', cmp('em-gmm-full', 'full'));
+  it('the same for a fixed 25 iterations', cmp('em-gmm-full-fixed-iterations', 'full', { tol: 0, maxIter: 25 }));
+  it('diagonal Gaussian mixture (generic E-step, normal components)', cmp('em-gmm-diag', 'diag'));
+  it('Poisson mixture', cmp('em-poisson', 'poisson'));
+  it('Gaussian HMM (forward-backward E-step, transition rows)', cmp('em-hmm', 'hmm'));
+  it('a re-seeded component and the M-step\'s precision fallbacks (chosen on the device): the same re-seeds and fit', cmp('em-reseed', 'reseed'));
+  it('the tolerance can fail: a fit on data with one row moved by 0.05 is outside it', (ctx) => {
+    const gpu = childResult('em-gmm-full', ctx)?.fit;
+    if (!gpu) return;
+    const moved = wasmFit('full', {}, { K: 3, x: x2.map((r, n) => (n === 7 ? [r[0] + 0.05, r[1]] : r)) });
+    expect(Math.abs(moved.logLik - gpu.logLik)).toBeGreaterThan(logLikTolerance('full', moved.params).tol);
+  });
+  it('reverse cumulative sums and products are right whatever lengths ran before (a tfjs-backend-webgpu shader cache bug, worked around)', (ctx) => {
+    childResult('reverse-cumsum-lengths', ctx);
+  });
+  it('mixppl fit --method em --backend webgpu prints the fit wasm prints (Old Faithful, full covariances)', (ctx) => {
+    if (!childResult('em-gmm-full', ctx)) return;
+    const args = ['bin/mixppl.js', 'fit', 'examples/old-faithful/faithful.mix', '--data', 'examples/old-faithful/faithful.csv', '--set', 'K=2', '--method', 'em', '--seed', '1', '--backend'];
+    const cwd = fileURLToPath(new URL('../..', import.meta.url));
+    const run = (backend: string) => spawnSync(process.execPath, [...args, backend], { cwd, encoding: 'utf8', timeout: 200_000, env: { ...process.env, MIXPPL_WEBGPU_ADAPTER: adapterName } });
+    const gpu = run('webgpu');
+    const cpu = run('wasm');
+    const ll = (out: string) => Number(/log likelihood (-?[\d.]+); (\d+) iterations; converged/.exec(out)?.[1]);
+    const its = (out: string) => /; (\d+) iterations; converged/.exec(out)?.[1];
+    expect(ll(cpu.stdout), cpu.stderr).toBeLessThan(0);
+    expect(ll(gpu.stdout), gpu.stderr.split('\n').filter((l) => !l.startsWith('Warning') && !l.startsWith('var Module')).slice(-5).join('\n')).toBeLessThan(0);
+    // 272 rows, D = 2, K = 2, |log lik| ~ 1130 (each row's term is negative here, so Σ|l_n| = |log lik|): the tolerance of em-webgpu-cases.ts.
+    const tol = 2 * (272 + 8 * 4 + 4 * 2 + 16) * 2 ** -24 * Math.abs(ll(cpu.stdout));
+    expect(Math.abs(ll(gpu.stdout) - ll(cpu.stdout))).toBeLessThanOrEqual(Math.max(tol, 1e-4)); // printed to 4 decimals
+    expect(its(gpu.stdout)).toBe(its(cpu.stdout));
+  });
+  it('refuses what needs synchronous reads with errors naming it (em(), an un-awaited result, gamma shapes, the gradient M-step)', (ctx) => {
+    childResult('em-errors', ctx);
+  });
+});
