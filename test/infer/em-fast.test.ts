@@ -6,7 +6,7 @@ import { useBackend, Key, tf, type Rng, type Tensor } from '../../src/tensor';
 import { compile } from '../../src';
 import { kmeans } from '../../src/infer/em/init';
 import { closedFormUpdates } from '../../src/infer/em/closed-form';
-import { fuseGmmUpdates } from '../../src/infer/em/fast-gmm';
+import { fuseGmmUpdates, fastGmmEStep, rowBlocks } from '../../src/infer/em/fast-gmm';
 
 beforeAll(async () => {
   await useBackend('cpu');
@@ -138,5 +138,59 @@ describe('fused Gaussian-mixture M-step', () => {
     const ref = runUpdates(bm, false, Rt);
     const got = runUpdates(bm, true, Rt);
     for (const k of Object.keys(ref)) expect(got[k]).toEqual(ref[k]);
+  });
+});
+
+describe('fused steps by blocks of rows', () => {
+  // n = 1000 rows of K D = 24 elements with blocks of 2^12 elements: 170 rows a block, 6 blocks
+  // (the last one ragged), as the 2^24-element default makes of bench-sized data.
+  const n = 1000;
+  const D = 4;
+  const K = 6;
+  const BLOCK = 1 << 12;
+  it('rowBlocks covers the rows once, in order, within the block size', () => {
+    expect(rowBlocks(300000, 64)).toEqual([[0, 262144], [262144, 37856]]);
+    expect(rowBlocks(10, 4)).toEqual([[0, 10]]);
+    expect(rowBlocks(n, K * D, BLOCK).length).toBe(6);
+    const b = rowBlocks(1e6 + 3, 1000);
+    expect(b.reduce((s, [, m]) => s + m, 0)).toBe(1e6 + 3);
+    b.forEach(([s, m], i) => { expect(s).toBe(i === 0 ? 0 : b[i - 1][0] + b[i - 1][1]); expect(m * 1000).toBeLessThanOrEqual(1 << 24); });
+  });
+  it('the blocked E-step and M-step agree with the generic ones', () => {
+    const xs = mixture(n, D, K, 2, 11);
+    const bm = compile(full).bind({ K, x: { shape: [n, D], values: xs } });
+    const rng = Key.seed(5).rng();
+    const R = Array.from({ length: n }, () => { const r = Array.from({ length: K }, () => rng.uniform()); const s = r.reduce((a, b) => a + b); return r.map((v) => v / s); });
+    // M-step: float32 sums over 1000 rows of O(10) values in two evaluation orders (rounding
+    // ~1e-7 x 1000 x 10 relative to O(1) results); 2e-4 as the unblocked test above, far below a
+    // lost or doubled block (170 of 1000 rows: ~17% of every sum).
+    const cf = closedFormUpdates(bm, { priors: false });
+    const ref = runUpdates(bm, false, R);
+    const got = tf.tidy(() => {
+      const params = bm.paramTensors(bm.constrain(new Float64Array(bm.dim).fill(0.1)) as never);
+      const marg = new Map<string, Tensor>([[bm.ir.latents[0].name, tf.tensor2d(R)]]);
+      const ups = fuseGmmUpdates(bm, cf, false, 1e-6, BLOCK);
+      for (const u of ups) params.set(u.param, u.update(params, marg));
+      return Object.fromEntries(ups.map((u) => [u.param, Array.from(params.get(u.param)!.dataSync())]));
+    }) as unknown as Record<string, number[]>;
+    for (const k of Object.keys(ref)) ref[k].forEach((v, i) => expect(Math.abs(got[k][i] - v)).toBeLessThan(2e-4 * (1 + Math.abs(v))));
+    // E-step at those parameters: responsibilities row by row (a row from the wrong block would
+    // be off by O(1)); float32 log densities of O(10) differ by ~1e-5, responsibilities by less;
+    // and the log likelihood, a sum of 1000 O(10) terms, to 1e-5 relative.
+    const fast = fastGmmEStep(bm, false, BLOCK)!;
+    const [a, b, za, zb] = tf.tidy(() => {
+      const params = bm.paramTensors(bm.constrain(new Float64Array(bm.dim).fill(0.1)) as never);
+      for (const [k, v] of Object.entries(got)) params.set(k, tf.tensor(v, params.get(k)!.shape));
+      const f = fast(params);
+      const g = bm.marginalsTensor(params, { priors: false });
+      const lat = bm.ir.latents[0].name;
+      return [f.marginals.get(lat)!.dataSync(), g.marginals.get(lat)!.dataSync(), f.logZ.dataSync()[0], g.logZ.dataSync()[0]] as const;
+    });
+    expect(a.length).toBe(n * K);
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+    expect(worst).toBeLessThan(1e-4);
+    expect(Math.abs(za - zb)).toBeLessThan(1e-5 * Math.abs(zb));
+    bm.dispose();
   });
 });
