@@ -158,6 +158,15 @@ for (const K of Ks) {
     (bestPeer ? `; best peer ${bestPeer.tool} ${f(bestPeer.ess_bulk_per_s, 1)} ESS/s (ratio ${f(def.ess_bulk_per_s / bestPeer.ess_bulk_per_s, 2)}x)` : '') +
     (stan ? `; end-to-end (compile + sampling) rstan ${f((stan.compile_s ?? 0) + stan.sampling_s, 1)} s vs mixppl ${f((def.compile_s ?? 0) + def.sampling_s, 1)} s (${f(((stan.compile_s ?? 0) + stan.sampling_s) / ((def.compile_s ?? 0) + def.sampling_s), 1)}x faster)` : '') +
     `. Best mixppl configuration: ${best.config}.`);
+  // The issue's target: min bulk ESS/s at least the best peer's, with max R-hat <= 1.01 and no divergences.
+  const ok = mine.filter((r) => r.max_rhat <= 1.01 && !r.divergences);
+  if (ok.length && bestPeer) {
+    const top = ok.reduce((a, b) => (b.ess_bulk_per_s > a.ess_bulk_per_s ? b : a));
+    const e2e = (r: Row) => (r.compile_s ?? 0) + r.sampling_s;
+    lines.push(`K = ${K} target: best mixppl configuration with R-hat <= 1.01 and no divergences: ${top.config}, ${f(top.ess_bulk_per_s, 1)} bulk ESS/s, R-hat ${f(top.max_rhat, 3)}` +
+      ` against ${bestPeer.tool}'s ${f(bestPeer.ess_bulk_per_s, 1)} (${f(top.ess_bulk_per_s / bestPeer.ess_bulk_per_s, 1)}x); ${top.ess_bulk_per_s >= bestPeer.ess_bulk_per_s ? 'met' : 'NOT met'}` +
+      (stan ? `; end-to-end ${f(e2e(stan) / e2e(top), 0)}x faster than rstan (${f(e2e(top), 1)} s vs ${f(e2e(stan), 1)} s).` : '.'));
+  } else lines.push(`K = ${K} target: no mixppl configuration reached R-hat <= 1.01 without divergences.`);
 }
 const md = lines.join('\n') + '\n';
 process.stdout.write(md);
