@@ -64,6 +64,66 @@ export interface SimulatedDraw {
 /** Most tries a rejection step (truncation, declared bounds, ordering) gets before it gives up. */
 const MAX_TRIES = 10000;
 
+/**
+ * Ordered draws for nb batch elements at flat positions `pos` of a variable whose last axis
+ * (length K) is ordered, written into `out` (E values per element): a vector family (E = K)
+ * is redrawn until ascending; a scalar family is grouped by the vector each element belongs
+ * to, drawn iid and sorted when the group's arguments are equal (the order statistics of the
+ * common prior), by rejection otherwise. `fail` reports a group that does not cover a whole
+ * vector (`covered` elements of K; undefined for a vector family of the wrong length) or a
+ * rejection that ran out of tries; it must throw. Used by simulate and by SMC's prior draw.
+ */
+export function drawOrdered(nb: number, E: number, K: number, pos: ArrayLike<number>, drawInRange: (b: number) => Float64Array,
+  argsAt: ((b: number) => unknown) | undefined, out: Float64Array, fail: (why: 'piecewise' | 'rejection', covered?: number) => never): void {
+  const ascending = (v: ArrayLike<number>) => {
+    for (let i = 1; i < v.length; i++) if (!(v[i - 1] < v[i])) return false;
+    return true;
+  };
+  if (E > 1) {
+    // A vector family over whole vectors: redraw each until ordered.
+    if (E !== K) fail('piecewise');
+    for (let b = 0; b < nb; b++) {
+      let ok = false;
+      for (let t = 0; t < MAX_TRIES && !ok; t++) {
+        const v = drawInRange(b);
+        if (ascending(v)) {
+          out.set(v, b * E);
+          ok = true;
+        }
+      }
+      if (!ok) fail('rejection');
+    }
+    return;
+  }
+  // Scalar family: group the batch elements by the vector (last axis) they belong to.
+  const groups = new Map<number, number[]>();
+  for (let b = 0; b < nb; b++) {
+    const g = Math.floor(pos[b] / K);
+    const list = groups.get(g) ?? [];
+    list.push(b);
+    groups.set(g, list);
+  }
+  for (const members of groups.values()) {
+    if (members.length !== K) fail('piecewise', members.length);
+    members.sort((a, b) => pos[a] - pos[b]);
+    const key = (b: number) => JSON.stringify(argsAt?.(b));
+    if (argsAt !== undefined && members.every((b) => key(b) === key(members[0]))) {
+      const vals = members.map((b) => drawInRange(b)[0]).sort((x, y) => x - y);
+      members.forEach((b, i) => { out[b] = vals[i]; });
+      continue;
+    }
+    let ok = false;
+    for (let t = 0; t < MAX_TRIES && !ok; t++) {
+      const vals = members.map((b) => drawInRange(b)[0]);
+      if (ascending(vals)) {
+        members.forEach((b, i) => { out[b] = vals[i]; });
+        ok = true;
+      }
+    }
+    if (!ok) fail('rejection');
+  }
+}
+
 /** Simulation error codes (E07xx); data errors share bind's E06xx codes. */
 const CODES = {
   checkErrors: 'E0700',
@@ -738,60 +798,15 @@ class Interp {
       return out;
     }
     const K = slot.value.shape[slot.value.shape.length - 1];
-    const ascending = (v: ArrayLike<number>) => {
-      for (let i = 1; i < v.length; i++) if (!(v[i - 1] < v[i])) return false;
-      return true;
-    };
-    if (E > 1) {
-      // A vector family over whole vectors: redraw each until ordered.
-      if (E !== K) this.fail(CODES.orderedPiecewise, `ordered param '${slot.name}' must be drawn one whole vector at a time`);
-      for (let b = 0; b < nb; b++) {
-        let ok = false;
-        for (let t = 0; t < MAX_TRIES && !ok; t++) {
-          const v = drawInRange(b);
-          if (ascending(v)) {
-            out.set(v, b * E);
-            ok = true;
-          }
-        }
-        if (!ok) this.fail(CODES.rejection, `could not draw an ordered '${slot.name}' from ${plan.text()} in ${MAX_TRIES} tries`);
-      }
-      return out;
-    }
-    // Scalar family: group the batch elements by the vector (last axis) they belong to.
-    const groups = new Map<number, number[]>();
-    for (let b = 0; b < nb; b++) {
-      const g = Math.floor(pos[b] / K);
-      const list = groups.get(g) ?? [];
-      list.push(b);
-      groups.set(g, list);
-    }
-    for (const members of groups.values()) {
-      if (members.length !== K) {
-        this.fail(CODES.orderedPiecewise, `ordered param '${slot.name}' must be drawn one whole vector at a time, not element by element`,
-          `write ${slot.name} ~ ... for the whole vector (the prior applies to each element)`, [{ message: `'${exprText(s.lhs)}' covers ${members.length} of its ${K} elements`, span: s.lhs.span }]);
-      }
-      members.sort((a, b) => pos[a] - pos[b]);
-      const key = (b: number) => JSON.stringify(plan.argsAt?.(b));
-      const exchangeable = plan.argsAt !== undefined && members.every((b) => key(b) === key(members[0]));
-      if (exchangeable) {
-        const vals = members.map((b) => drawInRange(b)[0]).sort((x, y) => x - y);
-        members.forEach((b, i) => { out[b] = vals[i]; });
-        continue;
-      }
-      let ok = false;
-      for (let t = 0; t < MAX_TRIES && !ok; t++) {
-        const vals = members.map((b) => drawInRange(b)[0]);
-        if (ascending(vals)) {
-          members.forEach((b, i) => { out[b] = vals[i]; });
-          ok = true;
-        }
-      }
-      if (!ok) {
-        this.fail(CODES.rejection, `could not draw an ordered '${slot.name}' from ${plan.text()} in ${MAX_TRIES} tries`,
+    drawOrdered(nb, E, K, pos, drawInRange, plan.argsAt, out, (why, covered) => {
+      if (why === 'rejection') {
+        return this.fail(CODES.rejection, `could not draw an ordered '${slot.name}' from ${plan.text()} in ${MAX_TRIES} tries`,
           'with different priors per element the ordered draw is by rejection; give the elements one common prior');
       }
-    }
+      if (covered === undefined) return this.fail(CODES.orderedPiecewise, `ordered param '${slot.name}' must be drawn one whole vector at a time`);
+      return this.fail(CODES.orderedPiecewise, `ordered param '${slot.name}' must be drawn one whole vector at a time, not element by element`,
+        `write ${slot.name} ~ ... for the whole vector (the prior applies to each element)`, [{ message: `'${exprText(s.lhs)}' covers ${covered} of its ${K} elements`, span: s.lhs.span }]);
+    });
     return out;
   }
 

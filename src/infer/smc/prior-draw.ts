@@ -27,6 +27,7 @@ import type { Factor, IRExpr } from '../../ir/types';
 import type { BoundModel } from '../../model/bound-model';
 import type { ParamInfo } from '../../model/bind';
 import type { NdArray } from '../../model/data';
+import { drawOrdered } from '../../model/simulate';
 import {
   applyOperator, broadcastOffsets, callFunction, indexArray, indexPositions, JsFunctionError, scalar, sizeOf, stack,
 } from '../../model/js-functions';
@@ -226,51 +227,10 @@ class PriorProgram {
         for (let b = 0; b < nb; b++) out.set(drawInRange(b), b * E);
       } else {
         const K = p.shape[p.shape.length - 1];
-        const ascending = (v: ArrayLike<number>) => {
-          for (let i = 1; i < v.length; i++) if (!(v[i - 1] < v[i])) return false;
-          return true;
-        };
-        if (E > 1) {
-          if (E !== K) throw new PriorDrawUnsupported(`ordered '${p.name}' is not drawn one whole vector at a time`);
-          for (let b = 0; b < nb; b++) {
-            let ok = false;
-            for (let t = 0; t < MAX_TRIES && !ok; t++) {
-              const v = drawInRange(b);
-              if (ascending(v)) {
-                out.set(v, b * E);
-                ok = true;
-              }
-            }
-            if (!ok) throw new RangeError(`prior draw: could not draw an ordered '${p.name}' in ${MAX_TRIES} tries`);
-          }
-        } else {
-          const groups = new Map<number, number[]>();
-          for (let b = 0; b < nb; b++) {
-            const g = Math.floor(pos[b] / K);
-            const list = groups.get(g) ?? [];
-            list.push(b);
-            groups.set(g, list);
-          }
-          for (const members of groups.values()) {
-            if (members.length !== K) throw new PriorDrawUnsupported(`ordered '${p.name}' is drawn element by element`);
-            members.sort((a, b) => pos[a] - pos[b]);
-            const key = (b: number) => JSON.stringify(argsAt(b));
-            if (members.every((b) => key(b) === key(members[0]))) {
-              const vals = members.map((b) => drawInRange(b)[0]).sort((x, y) => x - y);
-              members.forEach((b, i) => { out[b] = vals[i]; });
-              continue;
-            }
-            let ok = false;
-            for (let t = 0; t < MAX_TRIES && !ok; t++) {
-              const vals = members.map((b) => drawInRange(b)[0]);
-              if (ascending(vals)) {
-                members.forEach((b, i) => { out[b] = vals[i]; });
-                ok = true;
-              }
-            }
-            if (!ok) throw new RangeError(`prior draw: could not draw an ordered '${p.name}' in ${MAX_TRIES} tries`);
-          }
-        }
+        drawOrdered(nb, E, K, pos, drawInRange, argsAt, out, (why) => {
+          if (why === 'piecewise') throw new PriorDrawUnsupported(`ordered '${p.name}' is not drawn one whole vector at a time`);
+          throw new RangeError(`prior draw: could not draw an ordered '${p.name}' in ${MAX_TRIES} tries`);
+        });
       }
     }
     const vals = st.values.get(p.name)!;
