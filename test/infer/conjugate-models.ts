@@ -79,3 +79,14 @@ export function regressionEvidence(x: number[], y: number[], tau: number, sigma:
   }
   return -0.5 * n * Math.log(2 * Math.PI) - 0.5 * logdet - 0.5 * q;
 }
+
+/** A hierarchical normal model: theta[n] is a local parameter of data row y[n] (closed-form posteriors given mu). */
+export const HIER = `
+model hier {
+  data y: real[N]
+  param mu: real
+  param theta: real[N]
+  mu ~ normal(0, 10)
+  theta ~ normal(mu, 1)
+  y ~ normal(theta, 0.5)
+}`;

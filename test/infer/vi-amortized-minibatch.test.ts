@@ -10,20 +10,12 @@ import { compile, ensureBackend } from '../../src';
 import { Key } from '../../src/tensor/random';
 import { AmortizedGuide, amortizedLayout, elboWithNoise, LocalMinibatch, vi } from '../../src/infer/vi';
 import type { BoundModel } from '../../src/model/bound-model';
+import { HIER } from './conjugate-models';
 
 beforeAll(async () => {
   await ensureBackend();
 });
 
-const HIER = `
-model hier {
-  data y: real[N]
-  param mu: real
-  param theta: real[N]
-  mu ~ normal(0, 10)
-  theta ~ normal(mu, 1)
-  y ~ normal(theta, 0.5)
-}`;
 
 // Two groups of local parameters: b, c with the N rows of w (subsampled), e with the M rows of v
 // (kept whole); a global a in both.

@@ -11,22 +11,13 @@ import {
   AmortizedGuide, amortizedLayout, drawNoise, elboWithNoise, iwaeBound, iwaeWithNoise, objectives, programWithNoise, renyiWithNoise, vi,
   type AmortizedLayout, type Guide, type Potential,
 } from '../../src/infer/vi';
-import { POISSON_GAMMA } from './conjugate-models';
+import { HIER, POISSON_GAMMA } from './conjugate-models';
 import { expectFdGradient, testPotential, logAbsDet, logStdNormal, numericalJacobian } from './vi-helpers';
 
 beforeAll(async () => {
   await ensureBackend();
 });
 
-const HIER = `
-model hier {
-  data y: real[N]
-  param mu: real
-  param theta: real[N]
-  mu ~ normal(0, 10)
-  theta ~ normal(mu, 1)
-  y ~ normal(theta, 0.5)
-}`;
 
 const TWO_LOCAL = `
 model two_local {

@@ -10,7 +10,7 @@ import { Key } from '../../src/tensor/random';
 import { normalKnownVariance } from '../../src/testing/exact';
 import { vi } from '../../src/infer/vi';
 import type { DataInput } from '../../src/model/data';
-import { NORMAL_MEAN } from './conjugate-models';
+import { NORMAL_MEAN, HIER } from './conjugate-models';
 
 beforeAll(async () => {
   await ensureBackend();
@@ -110,14 +110,7 @@ describe('chunked SVI: bad input', () => {
   });
 
   it('refuses a model with a parameter per data row', async () => {
-    const hier = compile(`model hier {
-      data y: real[N]
-      param mu: real
-      param theta: real[N]
-      mu ~ normal(0, 10)
-      theta ~ normal(mu, 1)
-      y ~ normal(theta, 0.5)
-    }`);
+    const hier = compile(HIER);
     await expect(hier.fit([{ y: [1, 2, 3] }], { method: 'vi', guide: 'amortized', minibatch: mb, steps: 5 })).rejects.toThrow(/parameter 'theta' has a row per data row/);
   });
 });
