@@ -10,7 +10,7 @@ export { Model, type Site, type FitOptions, type FitResult } from './model/model
 export { BoundModel, type ParamValues, type LogDensityOptions } from './model/bound-model';
 export type { DataInput, DataValue, NdArray } from './model/data';
 export { MixError, InternalError, renderDiagnostic, renderDiagnostics, type Diagnostic } from './diagnostics/diagnostic';
-export { useBackend, ensureBackend, currentBackend, BackendUnavailableError, type BackendName } from './tensor/backend';
+export { useBackend, ensureBackend, currentBackend, runOnHostBackend, BackendUnavailableError, type BackendName } from './tensor/backend';
 export { Key } from './tensor/random';
 export type { IRProgram } from './ir/types';
 export { em, emAsync, type EmOptions, type EmResult } from './infer/em';

@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import { frontEnd } from '../compile';
 import { Model } from '../model/model';
 import { MixError, renderDiagnostics, type Diagnostic } from '../diagnostics/diagnostic';
-import { useBackend, requestWasmThreads, BACKENDS, BackendUnavailableError, ThreadsUnsupportedError, type BackendName } from '../tensor/backend';
+import { useBackend, requestWasmThreads, runOnHostBackend, canReadSync, BACKENDS, BackendUnavailableError, ThreadsUnsupportedError, type BackendName } from '../tensor/backend';
 import { readDataArg, parseSet, toCsv, DataFileError } from './data-io';
 import type { DataValue, NdArray } from '../model/data';
 import { fitCommand } from './fit';
@@ -334,8 +334,14 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
       }
       await useBackend(backend);
-      if (approx) return approxCommand(r.model, loadData(a), approx, a.opts, a.flags);
-      return settings ? sampleCommand(r.model, loadData(a), settings) : fitCommand(r.model, loadData(a), a.opts, a.flags);
+      // On webgpu (no synchronous reads) every method but EM runs on the host (runOnHostBackend); diffusion is refused.
+      if (approx === 'diffusion' && !canReadSync()) {
+        throw new BackendUnavailableError(backend, "fit: method 'diffusion' (denoising score matching) trains its score network with tfjs ops at every step and reads them synchronously, which this backend cannot do under Node.js; use --backend wasm");
+      }
+      if (approx) return runOnHostBackend(() => approxCommand(r.model!, loadData(a), approx, a.opts, a.flags));
+      if (settings) return runOnHostBackend(() => sampleCommand(r.model!, loadData(a), settings));
+      const fitMethod = a.opts.get('--method') ?? (r.model.ir.latents.length ? 'em' : 'map');
+      return fitMethod === 'em' ? fitCommand(r.model, loadData(a), a.opts, a.flags) : runOnHostBackend(() => fitCommand(r.model!, loadData(a), a.opts, a.flags));
     }
     case 'sample': {
       const settings = parseSampleSettings(a.opts, a.flags);
@@ -345,7 +351,7 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
       }
       await useBackend(backend);
-      return sampleCommand(r.model, loadData(a), settings);
+      return runOnHostBackend(() => sampleCommand(r.model!, loadData(a), settings));
     }
     case 'select': {
       checkOptions({ ...a, positional: a.positional.slice(0, 1) }, 'select', COMMAND_OPTIONS.select);
@@ -356,6 +362,7 @@ export async function main(argv: string[]): Promise<number> {
       for (const r of bad) process.stderr.write(renderDiagnostics(r.diagnostics, { name: r.name, text: r.text }) + '\n');
       if (bad.length) return 1;
       await useBackend(backend);
+      if (!canReadSync()) throw new BackendUnavailableError(backend, 'mixppl select fits its candidates with the synchronous EM loop, which this backend cannot run under Node.js (on webgpu, EM runs through mixppl fit --method em); use --backend wasm');
       return selectCommand(loaded.map((r) => ({ model: r.model!, file: r.name })), loadData(a), settings);
     }
     case 'report': {
@@ -366,6 +373,7 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
       }
       await useBackend(backend);
+      if (!canReadSync()) throw new BackendUnavailableError(backend, 'mixppl report runs EM and the other families synchronously, which this backend cannot do under Node.js; use --backend wasm');
       return reportCommand(r.model, loadData(a), { modelFile: r.name, modelSource: r.text, dataFiles: a.data, sets: a.set, opts: a.opts, flags: a.flags });
     }
     case 'filter': {
@@ -376,7 +384,7 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
       }
       await useBackend(backend);
-      return filterCommand(r.model, loadData(a), settings);
+      return runOnHostBackend(() => filterCommand(r.model!, loadData(a), settings));
     }
     case 'summary': {
       checkOptions({ ...a, positional: [] }, 'summary', COMMAND_OPTIONS.summary);

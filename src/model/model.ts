@@ -11,7 +11,7 @@ import type { DataInput } from './data';
 import type { CheckResult } from '../check';
 import { simulate, type SimulateOptions, type SimulatedDraw } from './simulate';
 import { em, emAsync, type EmOptions, type EmResult } from '../infer/em';
-import { tf, canReadSync } from '../tensor';
+import { tf, canReadSync, runOnHostBackend, BackendUnavailableError } from '../tensor';
 import { onlineEm, type ChunkSource, type OnlineEmOptions, type OnlineEmResult } from '../infer/em/online';
 import { optimize, type OptimizeOptions, type OptimizeResult } from '../infer/optimize';
 import { sample, type McmcResult, type SampleOptions } from '../infer/mcmc';
@@ -130,7 +130,9 @@ export class Model {
    *
    * On a backend that cannot read synchronously (webgpu under Node.js), `method: 'em'` runs
    * the async EM loop (`emAsync`) and returns a promise of its result: write
-   * `await model.fit(data, { method: 'em' })`, which works on every backend.
+   * `await model.fit(data, { method: 'em' })`, which works on every backend. The other
+   * methods but 'diffusion' (refused there) also return a promise on such a backend: they run
+   * on the host (runOnHostBackend; docs/gpu.md, "Inference families on webgpu").
    *
    * With `method: 'em'` and `online`, `data` is a stream of chunks instead (an iterable or
    * async iterable of data objects, each holding some rows, or a function returning a fresh
@@ -149,7 +151,8 @@ export class Model {
   fit(data: DataInput | ChunkSource, opts: FitOptions | { method: 'em'; online: true | OnlineEmOptions; seed?: number; regCovar?: number }): unknown {
     if (opts.method === 'vi' && isChunkSource(data)) {
       const { method: _m, ...rest } = opts as { method: 'vi' } & ViOptions;
-      return viChunked(this, data, rest);
+      // On webgpu (no synchronous reads) each chunk is bound on the host, as in fitBatch.
+      return canReadSync() ? viChunked(this, data, rest) : runOnHostBackend(() => viChunked(this, data, rest));
     }
     if (opts.method === 'em' && 'online' in opts && opts.online) {
       const { online, seed, regCovar } = opts as { online: true | OnlineEmOptions; seed?: number; regCovar?: number };
@@ -164,7 +167,19 @@ export class Model {
     return this.fitBatch(data as DataInput, opts as FitOptions);
   }
 
-  private fitBatch<O extends FitOptions>(data: DataInput, opts: O): FitResult<O> {
+  private fitBatch<O extends FitOptions>(data: DataInput, opts: O, onHost = false): FitResult<O> {
+    if (!onHost && !canReadSync() && opts.method !== 'em') {
+      // webgpu under Node.js: the families below evaluate the model by the float64 replay on
+      // the host; they bind and trace on tfjs's cpu backend (runOnHostBackend) and the caller
+      // awaits the result. DSM training runs tfjs ops every step: refused, not moved.
+      if (opts.method === 'diffusion') {
+        throw new BackendUnavailableError(
+          tf.getBackend(),
+          "fit: method 'diffusion' (denoising score matching) trains its score network with tfjs ops at every step and reads them synchronously, which this backend cannot do under Node.js; use --backend wasm",
+        );
+      }
+      return pendingResult(runOnHostBackend(() => this.fitBatch(data, opts, true)), opts.method) as unknown as FitResult<O>;
+    }
     const bound = this.bind(data);
     let disposeLater = false;
     try {

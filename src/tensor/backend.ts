@@ -390,3 +390,27 @@ export function selectOnDevice(flag: tf.Tensor, whenTrue: () => tf.Tensor, whenF
   const b = whenFalse();
   return tf.where(tf.broadcastTo(tf.cast(flag, 'bool'), a.shape), a, b);
 }
+
+let onHost = false;
+
+/**
+ * Runs `fn`, a synchronous inference family whose model evaluations are the float64 replay on
+ * the host (MCMC, SMC, mean-field VI, the Langevin samplers, MAP, the particle filter), where
+ * the active backend cannot read synchronously (webgpu under Node.js): for the duration of
+ * `fn`, tfjs's own `cpu` backend is active, so binding and tracing read their tensors
+ * synchronously there, and webgpu is restored afterwards (also when `fn` throws). Elsewhere it
+ * just runs `fn`. Bind the data inside `fn`, so that no tensor crosses backends. (Switching
+ * to `wasm` instead made Dawn hang in later reads; `cpu` does not.)
+ */
+export async function runOnHostBackend<T>(fn: () => T | Promise<T>): Promise<T> {
+  if (canReadSync() || onHost) return fn();
+  const prev = tf.getBackend();
+  await tf.setBackend('cpu');
+  onHost = true;
+  try {
+    return await fn();
+  } finally {
+    onHost = false;
+    await tf.setBackend(prev);
+  }
+}

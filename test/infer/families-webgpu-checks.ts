@@ -1,0 +1,90 @@
+/**
+ * Every inference family but EM on a real WebGPU device, run as a child process by
+ * families-webgpu.test.ts (as em-webgpu-checks.ts, and for the same reasons: Dawn on Mesa can
+ * abort in native code at exit, and this process stays on webgpu, never switching to wasm).
+ * Dawn's default adapter where there is one, else Mesa's software OpenGL ES ('gl-compat').
+ *
+ * Prints one JSON line per check ({ check, ok, error?, summary? }), an { adapter } line, or
+ * { skipped } where no adapter is found, then { done: true }.
+ */
+import { compile, useBackend, BackendUnavailableError } from '../../src';
+import { tf, runOnHostBackend } from '../../src/tensor';
+import { sample } from '../../src/infer/mcmc';
+import { fits, mixData, runFilter, summarize, viChunkedOpts, viChunks, MIX } from './families-webgpu-cases';
+
+const say = (x: unknown) => process.stdout.write(JSON.stringify(x) + '\n');
+function check(ok: boolean, what: string): void {
+  if (!ok) throw new Error(what);
+}
+
+let adapter: 'default' | 'gl-compat' | undefined;
+let unavailable = '';
+for (const webgpuAdapter of ['default', 'gl-compat'] as const) {
+  try {
+    await useBackend('webgpu', { webgpuAdapter });
+    adapter = webgpuAdapter;
+    break;
+  } catch (e) {
+    unavailable = e instanceof Error ? e.message : String(e);
+  }
+}
+if (!adapter) {
+  say({ skipped: unavailable });
+  say({ done: true });
+  process.exit(0);
+}
+say({ adapter });
+
+/** After a family ran on the host, webgpu is the backend again and computes (an awaited read). */
+async function webgpuStillWorks(): Promise<void> {
+  check(tf.getBackend() === 'webgpu', `the backend after the run is ${tf.getBackend()}`);
+  const t = tf.square(tf.tensor1d([1, 2, 3]));
+  const v = Array.from(await t.data());
+  t.dispose();
+  check(v.join(',') === '1,4,9', `webgpu computed ${v}`);
+}
+
+const model = compile(MIX);
+const checks: [string, () => Promise<Record<string, unknown> | void>][] = [
+  ...Object.keys(fits).map((name): [string, () => Promise<Record<string, unknown>>] => [name, async () => {
+    const pending = model.fit(mixData, fits[name] as never) as unknown;
+    check(pending instanceof Promise, `model.fit (${name}) did not return a promise on webgpu`);
+    const summary = summarize(name, await pending);
+    await webgpuStillWorks();
+    return { summary };
+  }]),
+  ['vi-chunked', async () => {
+    const summary = summarize('vi-chunked', await model.fit(viChunks, viChunkedOpts as never));
+    await webgpuStillWorks();
+    return { summary };
+  }],
+  ['filter', async () => {
+    const logZ = await runOnHostBackend(runFilter);
+    await webgpuStillWorks();
+    return { summary: { logZ } };
+  }],
+  ['refusals', async () => {
+    // DSM training runs tfjs ops every step: refused by name, with the way out.
+    let msg = '';
+    try { await model.fit(mixData, { method: 'diffusion', steps: 5 } as never); } catch (e) { msg = e instanceof BackendUnavailableError ? e.message : `not a BackendUnavailableError: ${String(e)}`; }
+    check(/method 'diffusion' \(denoising score matching\) trains its score network.*use --backend wasm/.test(msg), `diffusion on webgpu gave '${msg}'`);
+    // A family called directly, outside runOnHostBackend: a clear error, not a crash or a hang.
+    const bm = model.bind(mixData);
+    msg = '';
+    try { sample(bm, { chains: 1, warmup: 5, draws: 5, seed: 1 }); } catch (e) { msg = e instanceof BackendUnavailableError ? e.message : `not a BackendUnavailableError: ${String(e)}`; }
+    bm.dispose();
+    check(/reads a tensor synchronously.*Use --backend wasm/.test(msg), `sample() on webgpu outside runOnHostBackend gave '${msg}'`);
+    await webgpuStillWorks();
+  }],
+];
+
+for (const [name, fn] of checks) {
+  try {
+    const detail = await fn();
+    say({ check: name, ok: true, ...(detail ?? {}) });
+  } catch (e) {
+    say({ check: name, ok: false, error: e instanceof Error ? e.message : String(e) });
+  }
+}
+say({ done: true });
+process.exit(0);

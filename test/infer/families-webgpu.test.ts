@@ -1,0 +1,137 @@
+// Every inference family but EM (em-webgpu.test.ts) on webgpu against wasm. The webgpu runs
+// happen in a child process (families-webgpu-checks.ts: Dawn on Mesa can abort natively at
+// exit, and the child stays on webgpu); there, model.fit returns a promise and the family runs
+// on the host (runOnHostBackend: binding and tracing on tfjs's cpu backend). This file runs the
+// same fits (families-webgpu-cases.ts) on wasm and on cpu. Skipped, with the reason logged,
+// where no WebGPU adapter is found.
+//
+// Tolerances. The families that evaluate the model only through the float64 replay (NUTS,
+// slice + Gibbs, mean-field VI, Langevin, the particle filter) must give identical numbers on
+// every backend: the recorded constants here are data and float32 constants that both backends
+// hold exactly, and everything after is float64 JS on the host. SMC and MAP also run float32
+// tfjs ops (SMC's initial prior draw, MAP's tensor-path gradient), so the child must match
+// the cpu run exactly (the same backend does the work), and wasm within:
+//  - SMC: log Ẑ of a different rounding is, after resampling, another draw of the estimator:
+//    |difference| <= 4 √2 sd, sd the spread of log Ẑ over seeds 2..9 on wasm;
+//  - MAP: at the optimum the log density is stationary in the parameters, so it differs by
+//    float32 evaluation error: twice (N + 16) u Σ|l_n| (u = 2^-24; the N mixture terms and the
+//    priors' are all negative here, so Σ|l_n| = |log density|; as em-webgpu-cases.ts).
+import { beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { tf, useBackend } from '../../src/tensor';
+import { compile } from '../../src';
+import { fits, mixData, mixY, runFilter, summarize, viChunkedOpts, viChunks, MIX, type Summary } from './families-webgpu-cases';
+
+beforeAll(async () => {
+  await useBackend('wasm');
+});
+
+type Line = { check?: string; ok?: boolean; error?: string; summary?: Summary; skipped?: string; adapter?: string; done?: boolean };
+let results: Map<string, Line> | undefined;
+let skipped: string | undefined;
+let adapterName = 'default';
+const cwd = fileURLToPath(new URL('../..', import.meta.url));
+function runChecks(): void {
+  if (results) return;
+  const script = fileURLToPath(new URL('./families-webgpu-checks.ts', import.meta.url));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd, encoding: 'utf8', timeout: 300_000 });
+  const lines = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line);
+  if (!lines.some((l) => l.done)) throw new Error(`webgpu family checks did not finish (exit ${r.status}, signal ${r.signal}): ${(r.stderr ?? '').split('\n').filter((l) => !l.startsWith('var Module')).slice(-15).join('\n')}`);
+  if (r.status !== 0) console.log(`webgpu family checks: the child exited with ${r.status ?? r.signal} after finishing every check (a native crash at exit; ignored)`);
+  skipped = lines.find((l) => typeof l.skipped === 'string')?.skipped;
+  if (skipped !== undefined) console.log(`webgpu family tests skipped: ${skipped}`);
+  adapterName = lines.find((l) => typeof l.adapter === 'string')?.adapter ?? 'default';
+  results = new Map(lines.filter((l) => typeof l.check === 'string').map((l) => [l.check!, l]));
+}
+
+/** The child's line for `check`, asserted ok; undefined (and the test skipped) without an adapter. */
+function childResult(check: string, ctx: { skip: (note?: string) => void }): Line | undefined {
+  runChecks();
+  if (skipped !== undefined) { ctx.skip(skipped); return undefined; }
+  const r = results!.get(check);
+  expect(r, `check '${check}' reported nothing`).toBeDefined();
+  expect(r!.ok, r!.error).toBe(true);
+  return r;
+}
+
+const model = compile(MIX);
+async function on<T>(backend: 'wasm' | 'cpu', fn: () => T): Promise<T> {
+  await tf.setBackend(backend);
+  try {
+    return fn();
+  } finally {
+    await tf.setBackend('wasm');
+  }
+}
+const fitOn = (backend: 'wasm' | 'cpu', name: string, extra: Record<string, unknown> = {}) =>
+  on(backend, () => summarize(name, model.fit(mixData, { ...fits[name], ...extra } as never)));
+
+describe('inference families on webgpu agree with wasm', { timeout: 300_000 }, () => {
+  for (const name of ['nuts', 'gibbs-slice', 'vi', 'langevin']) {
+    it(`${name}: the same numbers as wasm (the float64 replay on the host)`, async (ctx) => {
+      const gpu = childResult(name, ctx)?.summary;
+      if (!gpu) return;
+      const ref = await fitOn('wasm', name);
+      expect(gpu).toEqual(ref);
+    });
+  }
+  it('minibatch VI from chunks (model.fit(chunks, ...)): the same numbers as wasm', async (ctx) => {
+    const gpu = childResult('vi-chunked', ctx)?.summary;
+    if (!gpu) return;
+    expect(gpu).toEqual(summarize('vi-chunked', await model.fit(viChunks, viChunkedOpts as never)));
+  });
+  it('particle filter (mixppl filter\'s): the same log Ẑ as wasm', async (ctx) => {
+    const gpu = childResult('filter', ctx)?.summary;
+    if (!gpu) return;
+    expect(gpu.logZ).toBe(await on('wasm', runFilter));
+  });
+  it('tempered SMC: the cpu run\'s log Ẑ exactly, wasm\'s within 4 √2 seed sd', async (ctx) => {
+    const gpu = childResult('smc', ctx)?.summary;
+    if (!gpu) return;
+    expect(gpu).toEqual(await fitOn('cpu', 'smc'));
+    const ref = (await fitOn('wasm', 'smc')).logZ as number;
+    const seeds = await Promise.all([2, 3, 4, 5, 6, 7, 8, 9].map(async (seed) => (await fitOn('wasm', 'smc', { seed })).logZ as number));
+    const mean = seeds.reduce((a, v) => a + v, 0) / seeds.length;
+    const sd = Math.sqrt(seeds.reduce((a, v) => a + (v - mean) ** 2, 0) / (seeds.length - 1));
+    console.log(`smc log Z: webgpu ${gpu.logZ}, wasm ${ref}, seed sd ${sd.toExponential(2)}`);
+    expect(Math.abs((gpu.logZ as number) - ref)).toBeLessThanOrEqual(4 * Math.SQRT2 * sd);
+  });
+  it('MAP: the cpu run exactly, wasm\'s log density within twice the float32 evaluation error', async (ctx) => {
+    const gpu = childResult('map', ctx)?.summary;
+    if (!gpu) return;
+    expect(gpu).toEqual(await fitOn('cpu', 'map'));
+    const ref = await fitOn('wasm', 'map');
+    const ld = ref.logDensity as number;
+    const tol = 2 * (mixY.length + 16) * 2 ** -24 * Math.abs(ld);
+    console.log(`map log density: webgpu ${gpu.logDensity}, wasm ${ld}, tolerance ${tol.toExponential(2)}`);
+    expect(Math.abs((gpu.logDensity as number) - ld)).toBeLessThanOrEqual(tol);
+  });
+  it('refusals: diffusion (DSM training) by name with --backend wasm; a family called outside runOnHostBackend with a clear error, webgpu working after both', (ctx) => {
+    childResult('refusals', ctx);
+  });
+  it('mixppl filter and mixppl sample --backend webgpu print what wasm prints; fit --method diffusion is refused', (ctx) => {
+    if (!childResult('filter', ctx)) return;
+    const env = { ...process.env, MIXPPL_WEBGPU_ADAPTER: adapterName };
+    const run = (...args: string[]) => spawnSync(process.execPath, ['bin/mixppl.js', ...args], { cwd, encoding: 'utf8', timeout: 200_000, env });
+    const tail = (s: string) => s.split('\n').filter((l) => !l.startsWith('Warning') && !l.startsWith('var Module')).slice(-5).join('\n');
+    const noTimes = (s: string) => s.replace(/[\d.]+ ?(s|ms)\b/g, 'T'); // run times differ; every other character must not
+    const geyser = ['examples/geyser-hmm/geyser.mix', '--data', 'examples/geyser-hmm/geyser.csv'];
+    const filter = ['filter', ...geyser, '--param', 'pi=[0.5,0.5]', '--param', 'A=[[0.1,0.9],[0.6,0.4]]', '--param', 'mu=[55,80]', '--param', 'sigma=[6,6]', '--particles', '300', '--seed', '7', '--backend'];
+    const fg = run(...filter, 'webgpu');
+    const fc = run(...filter, 'wasm');
+    expect(fc.status, tail(fc.stderr)).toBe(0);
+    expect(fg.status, tail(fg.stderr)).toBe(0);
+    expect(fg.stdout).toMatch(/^log Z-hat /m);
+    expect(noTimes(fg.stdout)).toBe(noTimes(fc.stdout));
+    const smp = ['sample', ...geyser, '--chains', '1', '--warmup', '40', '--draws', '20', '--seed', '3', '--backend'];
+    const sg = run(...smp, 'webgpu');
+    const sc = run(...smp, 'wasm');
+    expect(sc.status, tail(sc.stderr)).toBe(0);
+    expect(sg.status, tail(sg.stderr)).toBe(0);
+    expect(noTimes(sg.stdout)).toBe(noTimes(sc.stdout));
+    const d = run('fit', ...geyser, '--method', 'diffusion', '--steps', '5', '--backend', 'webgpu');
+    expect(d.status).not.toBe(0);
+    expect(d.stderr).toMatch(/method 'diffusion' \(denoising score matching\).*use --backend wasm/);
+  });
+});
