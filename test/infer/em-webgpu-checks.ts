@@ -14,29 +14,9 @@ import { compile } from '../../src';
 import { em, emAsync, emResponsibilitiesAsync, type EmResult } from '../../src/infer/em';
 import { GMM_FULL } from './gmm-models';
 import { argmaxes, cases, counts, hmmY, summarize, x2, type P } from './em-webgpu-cases';
+import { check, say, startWebgpuChild } from '../tensor/webgpu-child';
 
-const say = (x: unknown) => process.stdout.write(JSON.stringify(x) + '\n');
-function check(ok: boolean, what: string): void {
-  if (!ok) throw new Error(what);
-}
-
-let adapter: 'default' | 'gl-compat' | undefined;
-let unavailable = '';
-for (const webgpuAdapter of ['default', 'gl-compat'] as const) {
-  try {
-    await useBackend('webgpu', { webgpuAdapter });
-    adapter = webgpuAdapter;
-    break;
-  } catch (e) {
-    unavailable = e instanceof Error ? e.message : String(e);
-  }
-}
-if (!adapter) {
-  say({ skipped: unavailable });
-  say({ done: true });
-  process.exit(0);
-}
-say({ adapter });
+await startWebgpuChild();
 
 /** Fits case `name` on webgpu through model.fit (which takes the async loop there). */
 async function fitCase(name: string, opts: { tol?: number; maxIter?: number } = {}): Promise<Record<string, unknown>> {

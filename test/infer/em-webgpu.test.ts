@@ -3,6 +3,7 @@
 // wasm); this file fits the same cases (em-webgpu-cases.ts) on wasm and compares them with the
 // tolerances derived there. Skipped, with the reason logged, where no WebGPU adapter is found.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { webgpuChild } from '../tensor/webgpu-child';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { useBackend } from '../../src/tensor';
@@ -13,34 +14,8 @@ beforeAll(async () => {
   await useBackend('wasm');
 });
 
-type Line = { check?: string; ok?: boolean; error?: string; fit?: FitSummary; skipped?: string; adapter?: string; done?: boolean };
-let results: Map<string, Line> | undefined;
-let skipped: string | undefined;
-let adapterName = 'default';
-function runChecks(): void {
-  if (results) return;
-  const script = fileURLToPath(new URL('./em-webgpu-checks.ts', import.meta.url));
-  const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8', timeout: 300_000 });
-  const lines = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line);
-  if (!lines.some((l) => l.done)) throw new Error(`webgpu EM checks did not finish (exit ${r.status}, signal ${r.signal}): ${(r.stderr ?? '').split('\n').filter((l) => !l.startsWith('var Module')).slice(-15).join('\n')}`);
-  if (r.status !== 0) console.log(`webgpu EM checks: the child exited with ${r.status ?? r.signal} after finishing every check (a native crash at exit; ignored)`);
-  skipped = lines.find((l) => typeof l.skipped === 'string')?.skipped;
-  if (skipped !== undefined) console.log(`webgpu EM tests skipped: ${skipped}`);
-  const adapter = lines.find((l) => typeof l.adapter === 'string');
-  if (adapter) console.log(`webgpu EM tests run on: ${adapter.adapter}`);
-  adapterName = adapter?.adapter ?? 'default';
-  results = new Map(lines.filter((l) => typeof l.check === 'string').map((l) => [l.check!, l]));
-}
-
-/** The child's line for `check`, asserted ok; undefined (and the test skipped) without an adapter. */
-function childResult(check: string, ctx: { skip: (note?: string) => void }): Line | undefined {
-  runChecks();
-  if (skipped !== undefined) { ctx.skip(skipped); return undefined; }
-  const r = results!.get(check);
-  expect(r, `check '${check}' reported nothing`).toBeDefined();
-  expect(r!.ok, r!.error).toBe(true);
-  return r;
-}
+const child = webgpuChild<{ fit?: FitSummary }>(import.meta.url, './em-webgpu-checks.ts', 'webgpu EM');
+const childResult = child.result;
 
 function wasmFit(name: string, opts: { tol?: number; maxIter?: number } = {}, data = cases[name].data): FitSummary {
   return summarize(compile(cases[name].src).fit(data, { method: 'em', seed: 1, ...cases[name].opts, ...opts }));
@@ -75,7 +50,7 @@ describe('EM on webgpu agrees with wasm', { timeout: 300_000 }, () => {
     if (!childResult('em-gmm-full', ctx)) return;
     const args = ['bin/mixppl.js', 'fit', 'examples/old-faithful/faithful.mix', '--data', 'examples/old-faithful/faithful.csv', '--set', 'K=2', '--method', 'em', '--seed', '1', '--backend'];
     const cwd = fileURLToPath(new URL('../..', import.meta.url));
-    const run = (backend: string) => spawnSync(process.execPath, [...args, backend], { cwd, encoding: 'utf8', timeout: 200_000, env: { ...process.env, MIXPPL_WEBGPU_ADAPTER: adapterName } });
+    const run = (backend: string) => spawnSync(process.execPath, [...args, backend], { cwd, encoding: 'utf8', timeout: 200_000, env: { ...process.env, MIXPPL_WEBGPU_ADAPTER: child.adapter() } });
     const gpu = run('webgpu');
     const cpu = run('wasm');
     const ll = (out: string) => Number(/log likelihood (-?[\d.]+); (\d+) iterations; converged/.exec(out)?.[1]);

@@ -11,29 +11,9 @@ import { compile, useBackend, BackendUnavailableError } from '../../src';
 import { tf, runOnHostBackend } from '../../src/tensor';
 import { sample } from '../../src/infer/mcmc';
 import { fits, mixData, runFilter, summarize, viChunkedOpts, viChunks, MIX } from './families-webgpu-cases';
+import { check, say, startWebgpuChild } from '../tensor/webgpu-child';
 
-const say = (x: unknown) => process.stdout.write(JSON.stringify(x) + '\n');
-function check(ok: boolean, what: string): void {
-  if (!ok) throw new Error(what);
-}
-
-let adapter: 'default' | 'gl-compat' | undefined;
-let unavailable = '';
-for (const webgpuAdapter of ['default', 'gl-compat'] as const) {
-  try {
-    await useBackend('webgpu', { webgpuAdapter });
-    adapter = webgpuAdapter;
-    break;
-  } catch (e) {
-    unavailable = e instanceof Error ? e.message : String(e);
-  }
-}
-if (!adapter) {
-  say({ skipped: unavailable });
-  say({ done: true });
-  process.exit(0);
-}
-say({ adapter });
+await startWebgpuChild();
 
 /** After a family ran on the host, webgpu is the backend again and computes (an awaited read). */
 async function webgpuStillWorks(): Promise<void> {

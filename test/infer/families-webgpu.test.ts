@@ -17,6 +17,7 @@
 //    float32 evaluation error: twice (N + 16) u Σ|l_n| (u = 2^-24; the N mixture terms and the
 //    priors' are all negative here, so Σ|l_n| = |log density|; as em-webgpu-cases.ts).
 import { beforeAll, describe, expect, it } from 'vitest';
+import { webgpuChild } from '../tensor/webgpu-child';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { tf, useBackend } from '../../src/tensor';
@@ -27,33 +28,9 @@ beforeAll(async () => {
   await useBackend('wasm');
 });
 
-type Line = { check?: string; ok?: boolean; error?: string; summary?: Summary; skipped?: string; adapter?: string; done?: boolean };
-let results: Map<string, Line> | undefined;
-let skipped: string | undefined;
-let adapterName = 'default';
+const child = webgpuChild<{ summary?: Summary }>(import.meta.url, './families-webgpu-checks.ts', 'webgpu family');
+const childResult = child.result;
 const cwd = fileURLToPath(new URL('../..', import.meta.url));
-function runChecks(): void {
-  if (results) return;
-  const script = fileURLToPath(new URL('./families-webgpu-checks.ts', import.meta.url));
-  const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd, encoding: 'utf8', timeout: 300_000 });
-  const lines = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line);
-  if (!lines.some((l) => l.done)) throw new Error(`webgpu family checks did not finish (exit ${r.status}, signal ${r.signal}): ${(r.stderr ?? '').split('\n').filter((l) => !l.startsWith('var Module')).slice(-15).join('\n')}`);
-  if (r.status !== 0) console.log(`webgpu family checks: the child exited with ${r.status ?? r.signal} after finishing every check (a native crash at exit; ignored)`);
-  skipped = lines.find((l) => typeof l.skipped === 'string')?.skipped;
-  if (skipped !== undefined) console.log(`webgpu family tests skipped: ${skipped}`);
-  adapterName = lines.find((l) => typeof l.adapter === 'string')?.adapter ?? 'default';
-  results = new Map(lines.filter((l) => typeof l.check === 'string').map((l) => [l.check!, l]));
-}
-
-/** The child's line for `check`, asserted ok; undefined (and the test skipped) without an adapter. */
-function childResult(check: string, ctx: { skip: (note?: string) => void }): Line | undefined {
-  runChecks();
-  if (skipped !== undefined) { ctx.skip(skipped); return undefined; }
-  const r = results!.get(check);
-  expect(r, `check '${check}' reported nothing`).toBeDefined();
-  expect(r!.ok, r!.error).toBe(true);
-  return r;
-}
 
 const model = compile(MIX);
 async function on<T>(backend: 'wasm' | 'cpu', fn: () => T): Promise<T> {
@@ -112,7 +89,7 @@ describe('inference families on webgpu agree with wasm', { timeout: 300_000 }, (
   });
   it('mixppl filter and mixppl sample --backend webgpu print what wasm prints; fit --method diffusion is refused', (ctx) => {
     if (!childResult('filter', ctx)) return;
-    const env = { ...process.env, MIXPPL_WEBGPU_ADAPTER: adapterName };
+    const env = { ...process.env, MIXPPL_WEBGPU_ADAPTER: child.adapter() };
     const run = (...args: string[]) => spawnSync(process.execPath, ['bin/mixppl.js', ...args], { cwd, encoding: 'utf8', timeout: 200_000, env });
     const tail = (s: string) => s.split('\n').filter((l) => !l.startsWith('Warning') && !l.startsWith('var Module')).slice(-5).join('\n');
     const noTimes = (s: string) => s.replace(/[\d.]+ ?(s|ms)\b/g, 'T'); // run times differ; every other character must not

@@ -14,29 +14,10 @@ import { tf, useBackend, BackendUnavailableError, webgpuAdapterInfo } from '../.
 import { gaussianEStep, gaussianEStepReference, checkGaussianEStepParams, GAUSSIAN_ESTEP_KERNEL, type EStepResult } from '../../src/tensor/fused';
 import { gaussianSuffStats, gaussianSuffStatsReference, GAUSSIAN_SUFF_STATS_KERNEL } from '../../src/tensor/fused';
 import { estepDisagreement, makeEStepCase, suffStatsDisagreement, type EStepArrays } from '../../src/tensor/fused/tolerance';
+import { check, say, startWebgpuChild } from './webgpu-child';
 
-const say = (x: unknown) => process.stdout.write(JSON.stringify(x) + '\n');
-function check(ok: boolean, what: string): void {
-  if (!ok) throw new Error(what);
-}
-
-let adapter: 'default' | 'gl-compat' | undefined;
-let unavailable = '';
-for (const webgpuAdapter of ['default', 'gl-compat'] as const) {
-  try {
-    await useBackend('webgpu', { webgpuAdapter });
-    adapter = webgpuAdapter;
-    break;
-  } catch (e) {
-    unavailable = e instanceof Error ? e.message : String(e);
-  }
-}
-if (!adapter) {
-  say({ skipped: unavailable });
-  say({ done: true });
-  process.exit(0);
-}
-say({ adapter: `${webgpuAdapterInfo()} (${adapter})` });
+const adapter = await startWebgpuChild();
+say({ adapterInfo: `${webgpuAdapterInfo()} (${adapter})` });
 
 const run = async (c: EStepArrays, impl: 'fused' | 'reference') => {
   const { N, K, D, diagonal } = c;

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { webgpuChild } from './webgpu-child';
 import { tf, useBackend, BackendUnavailableError, type BackendName } from '../../src/tensor';
 import { setOptionalImporterForTesting } from '../../src/tensor/backend';
 
@@ -70,32 +69,8 @@ describe('backend selection', () => {
  * skipped, with the reason logged, where no adapter is found.
  */
 describe('fused Gaussian E-step on webgpu', () => {
-  let results: Map<string, { ok: boolean; error?: string }> | undefined;
-  let skipped: string | undefined;
-  const runChecks = () => {
-    if (results) return;
-    const script = fileURLToPath(new URL('./webgpu-device-checks.ts', import.meta.url));
-    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8', timeout: 600_000 });
-    const lines = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-    const done = lines.some((l) => l.done === true);
-    if (!done) throw new Error(`webgpu checks did not finish (exit ${r.status}, signal ${r.signal}): ${(r.stderr ?? '').split('\n').filter((l) => !l.startsWith('var Module')).slice(-15).join('\n')}`);
-    if (r.status !== 0) console.log(`webgpu checks: the child process exited with ${r.status ?? r.signal} after finishing every check (a native crash at exit; ignored)`);
-    const skip = lines.find((l) => typeof l.skipped === 'string');
-    if (skip) {
-      skipped = skip.skipped as string;
-      console.log(`webgpu tests skipped: ${skipped}`);
-    }
-    const adapter = lines.find((l) => typeof l.adapter === 'string');
-    if (adapter) console.log(`webgpu tests run on: ${adapter.adapter}`);
-    results = new Map(lines.filter((l) => typeof l.check === 'string').map((l) => [l.check as string, { ok: l.ok === true, error: l.error as string | undefined }]));
-  };
-  const expectCheck = (name: string, ctx: { skip: (note?: string) => void }) => {
-    runChecks();
-    if (skipped !== undefined) return ctx.skip(skipped);
-    const r = results!.get(name);
-    expect(r, `check '${name}' reported nothing`).toBeDefined();
-    expect(r!.ok, r!.error).toBe(true);
-  };
+  const child = webgpuChild(import.meta.url, './webgpu-device-checks.ts', 'webgpu', 600_000);
+  const expectCheck = (name: string, ctx: { skip: (note?: string) => void }) => { child.result(name, ctx); };
 
   it('agrees with the plain-op reference on random inputs (diagonal and full)', (ctx) => expectCheck('estep-random', ctx));
   it('agrees beyond the unrolled sizes (D > 32 runs the looped shader)', (ctx) => expectCheck('estep-looped', ctx));
