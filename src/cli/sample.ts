@@ -53,8 +53,10 @@ options:
   --draws N             draws kept per chain (default 1000)
   --thin N              keep every N-th draw (default 1)
   --seed N              random seed (default 1)
-  --algorithm NAME      nuts | hmc | mh | slice (default nuts; mh: random-walk Metropolis;
-                        slice: univariate slice updates along fixed directions, no gradients)
+  --algorithm NAME      nuts | hmc | mh | slice | auto (default nuts; mh: random-walk Metropolis;
+                        slice: univariate slice updates along fixed directions, no gradients;
+                        auto: slice with Gibbs latents and exact conjugate draws where the model
+                        has a normal-mixture block, NUTS otherwise; the header says which ran)
   --latents NAME        marginalize | gibbs (default marginalize: discrete latents summed out;
                         gibbs: drawn from their exact conditionals each iteration, as JAGS)
   --parallel-chains N   run the chains on N worker threads (default 1: one after another in
@@ -95,8 +97,9 @@ export interface SampleCliSettings {
   draws: number;
   thin: number;
   seed: number;
-  algorithm: 'nuts' | 'hmc' | 'mh' | 'slice';
-  latents: 'marginalize' | 'gibbs';
+  algorithm: 'nuts' | 'hmc' | 'mh' | 'slice' | 'auto';
+  /** undefined only with --algorithm auto and no --latents (the auto choice's). */
+  latents: 'marginalize' | 'gibbs' | undefined;
   /** Worker threads for the chains (1: in this thread). */
   parallelChains: number;
   chainUpdate?: 'ffbs' | 'csmc';
@@ -133,7 +136,7 @@ function choiceOption<T extends string>(opts: Map<string, string>, name: string,
  * `fit --method nuts|hmc`; an `--algorithm` that contradicts it is an error.
  */
 export function parseSampleSettings(opts: Map<string, string>, flags: Set<string>, algorithm?: 'nuts' | 'hmc' | 'mh'): SampleCliSettings {
-  const given = choiceOption(opts, '--algorithm', ['nuts', 'hmc', 'mh', 'slice'] as const, algorithm ?? 'nuts');
+  const given = choiceOption(opts, '--algorithm', ['nuts', 'hmc', 'mh', 'slice', 'auto'] as const, algorithm ?? 'nuts');
   if (algorithm !== undefined && given !== algorithm) {
     throw new OptionError(`--method ${algorithm} and --algorithm ${given} disagree; give one of them`);
   }
@@ -156,7 +159,8 @@ export function parseSampleSettings(opts: Map<string, string>, flags: Set<string
     thin: intOption(opts, '--thin', 1, 1),
     seed: intOption(opts, '--seed', 1, Number.MIN_SAFE_INTEGER),
     algorithm: given,
-    latents: choiceOption(opts, '--latents', ['marginalize', 'gibbs'] as const, 'marginalize'),
+    // With --algorithm auto and no --latents, the auto choice decides (Gibbs for a normal mixture).
+    latents: given === 'auto' && !opts.has('--latents') ? undefined : choiceOption(opts, '--latents', ['marginalize', 'gibbs'] as const, 'marginalize'),
     parallelChains: intOption(opts, '--parallel-chains', 1, 1),
     ...(opts.has('--chain-update') ? { chainUpdate: choiceOption(opts, '--chain-update', ['ffbs', 'csmc'] as const, 'ffbs') } : {}),
     ...(opts.has('--csmc-particles') ? { csmcParticles: intOption(opts, '--csmc-particles', 20, 2) } : {}),

@@ -66,6 +66,15 @@ describe('parseSampleSettings', () => {
     expect(() => parseSampleSettings(opts({ [name]: value }), new Set())).toThrow(message);
   });
 
+  it('leaves the latents to --algorithm auto unless --latents is given', () => {
+    expect(parseSampleSettings(opts({ '--algorithm': 'auto' }), new Set()).latents).toBeUndefined();
+    expect(parseSampleSettings(opts({ '--algorithm': 'auto', '--latents': 'marginalize' }), new Set()).latents).toBe('marginalize');
+    const r = mixppl('sample', 'examples/galaxies/galaxies.mix', '--data', 'examples/galaxies/galaxies.csv', '--set', 'K=3', '--algorithm', 'auto',
+      '--chains', '1', '--warmup', '20', '--draws', '20', '--quiet');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^model galaxies: slice sampling .*\n.*latents drawn by Gibbs/);
+  });
+
   it('takes the algorithm from fit --method and rejects a contradicting --algorithm', () => {
     expect(parseSampleSettings(new Map(), new Set(), 'hmc').algorithm).toBe('hmc');
     expect(parseSampleSettings(opts({ '--algorithm': 'hmc' }), new Set(), 'hmc').algorithm).toBe('hmc');
