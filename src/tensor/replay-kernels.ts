@@ -74,11 +74,13 @@ export interface FusionRead {
 /**
  * How a node joins a fused loop over `i` in [0, size of slot `loop`). An elementwise map
  * writes `out` at `i` from its operands (named `names` in `f`); a sum reduction adds its
- * input at `i` into `out` through its index map and scales by `scale` after the loop.
+ * input at `i` into `out` through its index map and scales by `scale` after the loop; a
+ * max (min) reduction keeps the largest (smallest) input, NaN winning, and passes the
+ * adjoint to every input equal to the extremum (tfjs's gradient).
  */
 export type FusionInfo =
   | { kind: 'map'; loop: number; out: number; names: string[]; reads: FusionRead[]; f: string }
-  | { kind: 'reduce'; loop: number; out: number; x: number; index(): Int32Array; affine: Affine | null; scale: number };
+  | { kind: 'reduce'; loop: number; out: number; x: number; index(): Int32Array; affine: Affine | null; scale: number; op?: 'sum' | 'max' | 'min' };
 
 /** The slots a fusion reads and the slot it writes (mapped for a reduction). */
 function fusionReads(f: FusionInfo): { slot: number; mapped: boolean }[] {
@@ -166,9 +168,18 @@ function broadcastAffine(inShape: readonly number[], out: readonly number[]): Af
 
 /** out[i] = src[sel[i]][idx[i]], or `fill` where idx[i] < 0. */
 class MoveNode implements LoweredNode {
-  constructor(private srcs: number[], private sel: Int32Array | null, private idx: Int32Array, private fill: number, private y: number) {}
+  /** `affine`: the index map in affine form over the output's shape, where it has one (transposes, broadcasts). */
+  constructor(private srcs: number[], private sel: Int32Array | null, private idx: Int32Array, private fill: number, private y: number, private affine: Affine | null = null) {}
   reads(): number[] {
     return this.srcs;
+  }
+  /**
+   * A single-source move without fill joins a fused loop as a map that reads its source
+   * through the map (by strided counters where it is affine, else by its index array).
+   */
+  fusion(): FusionInfo | undefined {
+    if (this.sel !== null || this.idx.some((j) => j < 0)) return undefined;
+    return { kind: 'map', loop: this.y, out: this.y, names: ['x'], f: 'x', reads: [{ slot: this.srcs[0], mapped: true, affine: this.affine, index: () => this.idx, grad: 'd' }] };
   }
   emit(ctx: EmitContext, pass: 'forward' | 'backward'): string | undefined {
     if (this.sel !== null) return undefined;
@@ -368,6 +379,7 @@ class ReduceNode implements LoweredNode {
     return `{ const m = ${m}; for (let i = 0; i < ${n}; i++) ${dX}[i] += ${dY}[m[i]]${scale !== 1 ? ` * ${scale}` : ''}; }`;
   }
   fusion(): FusionInfo | undefined {
+    if (this.kind === 'max' || this.kind === 'min') return { kind: 'reduce', loop: this.x, out: this.y, x: this.x, index: () => this.map, affine: this.affine, scale: 1, op: this.kind };
     if (this.kind !== 'sum' && this.kind !== 'mean') return undefined;
     return { kind: 'reduce', loop: this.x, out: this.y, x: this.x, index: () => this.map, affine: this.affine, scale: this.kind === 'mean' ? 1 / this.count : 1 };
   }
@@ -531,9 +543,23 @@ class CumsumNode implements LoweredNode {
 }
 
 class SelectNode implements LoweredNode {
-  constructor(private c: number, private cm: Int32Array | null, private t: number, private tLive: boolean, private e: number, private eLive: boolean, private y: number) {}
+  /** `inner`: with a rank-1 condition (`cm`), the number of elements each condition element covers. */
+  constructor(private c: number, private cm: Int32Array | null, private t: number, private tLive: boolean, private e: number, private eLive: boolean, private y: number, private inner = 1) {}
   reads(): number[] {
     return [this.c, this.t, this.e];
+  }
+  /** An elementwise map of three operands; the condition gets no adjoint. */
+  fusion(): FusionInfo | undefined {
+    const cm = this.cm;
+    const n = cm ? cm.length : 0;
+    return {
+      kind: 'map', loop: this.y, out: this.y, names: ['c', 't', 'e'], f: '(c ? t : e)',
+      reads: [
+        { slot: this.c, mapped: cm !== null, affine: cm ? { ext: [n / this.inner, this.inner], st: [1, 0] } : null, index: () => cm!, grad: null },
+        { slot: this.t, mapped: false, affine: null, index: noIndex, grad: this.tLive ? '(c ? d : 0)' : null },
+        { slot: this.e, mapped: false, affine: null, index: noIndex, grad: this.eLive ? '(c ? 0 : d)' : null },
+      ],
+    };
   }
   forward(v: Float64Array[]) {
     const C = v[this.c];
@@ -766,6 +792,17 @@ function reduceAffine(shape: number[], axes: number[]): { affine: Affine; count:
   return { affine: { ext: shape.slice(), st }, count };
 }
 
+/** The affine map over `shape` whose index array is `idx` (no offset, no fill), or null. */
+function affineOf(idx: Int32Array, shape: readonly number[]): Affine | null {
+  if (idx.length === 0 || idx[0] !== 0) return null;
+  const outSt = stridesOf(shape);
+  const st = shape.map((e, d) => (e > 1 ? idx[outSt[d]] : 0));
+  const a: Affine = { ext: shape.slice(), st };
+  const check = indexArray(a);
+  for (let i = 0; i < idx.length; i++) if (check[i] !== idx[i]) return null;
+  return a;
+}
+
 /** Runs a move kernel on index-valued inputs to read off where each output element comes from. */
 function lowerMove(call: KernelCall, engine: EngineLike, carriers: 'all' | string[]): LoweredNode[] {
   const dataInputs = call.inputs.filter((inp) => carriers === 'all' || carriers.includes(inp.name));
@@ -815,7 +852,7 @@ function lowerMove(call: KernelCall, engine: EngineLike, carriers: 'all' | strin
       idx[i] = g - offsets[k];
       if (sel) sel[i] = k;
     }
-    return new MoveNode(dataInputs.map((d) => d.slot), sel, idx, padValue, o.slot);
+    return new MoveNode(dataInputs.map((d) => d.slot), sel, idx, padValue, o.slot, sel === null ? affineOf(idx, o.shape) : null);
   });
 }
 
@@ -901,7 +938,7 @@ export function lowerKernel(call: KernelCall, engine: EngineLike): LoweredNode[]
       cm = new Int32Array(size(out.shape));
       for (let i = 0; i < cm.length; i++) cm[i] = Math.floor(i / inner);
     }
-    return [new SelectNode(c.slot, cm, t.slot, t.live, e.slot, e.live, out.slot)];
+    return [new SelectNode(c.slot, cm, t.slot, t.live, e.slot, e.live, out.slot, cm ? size(out.shape.slice(1)) : 1)];
   }
   if (k === 'Softmax') {
     const x = ins[0];
@@ -929,6 +966,9 @@ export interface CompiledProgram {
   /** The generated source (for profiling and tests). */
   source: string;
 }
+
+/** Inner loop extents (and whole runs) up to this many elements are written out in fused loops. */
+const UNROLL = 8;
 
 /** Dims of an affine map with extent-1 dims dropped and contiguous neighbours merged. */
 function normalizeAffine(a: Affine): Affine {
@@ -995,19 +1035,26 @@ function loopNest(n: number, maps: Affine[]): { ext: number[]; strides: (number[
  * dispatch that dominates on small arrays. Null when code generation is unavailable.
  *
  * With `slotSizes`, runs of elementwise nodes over the same number of elements (unary and
- * broadcasting binary maps, sum and mean reductions) are fused into one loop per pass: on
- * large arrays each unfused loop streams its operands through memory, and the fused loop
- * reads each element while it is still in cache. A node joins a run only if every value it
- * reads from the run is produced at the same index, so each element's forward value and
- * its adjoint (accumulated in reverse node order) are complete when read; only the order
- * of accumulation into broadcast operands' adjoints changes. A fusable node of another
- * size that reads nothing from the run is moved before it (so `log(sigma)` does not split
- * the [N, K, D] loop of a normal log-density). Within a run:
+ * broadcasting binary maps, selects, element moves without fill, sum, mean, max and min
+ * reductions) are fused into one loop per pass: on large arrays each unfused loop streams
+ * its operands through memory, and the fused loop reads each element while it is still in
+ * cache. A node joins a run only if every value it reads from the run is produced at the
+ * same index, so each element's forward value and its adjoint (accumulated in reverse node
+ * order) are complete when read; only the order of accumulation into broadcast operands'
+ * adjoints changes. A fusable node of another size that reads nothing from the run is
+ * moved before it if a later run node needs it (so `log(sigma)` does not split the
+ * [N, K, D] loop of a normal log-density), and left after the run otherwise (so a run over
+ * K, such as the transforms' Jacobian terms, does not split an [N, K] chain that started
+ * before it); the nodes moved before a run are grouped into runs of their own the same way.
+ * Within a run:
  * - a value read only by the run's own nodes (`keep` lists slots read from outside) stays
  *   in a local: the forward loop never stores it, the backward loop recomputes it and keeps
  *   its adjoint in a local too (same operations, so the same float64 results);
- * - broadcast and reduction maps are walked by strided counters in a loop nest instead of
- *   per-element index arrays.
+ * - broadcast, reduction and affine move maps (transposes) are walked by strided counters
+ *   in a loop nest instead of per-element index arrays;
+ * - inner loops of up to `UNROLL` elements (the K of an [N, K] map, and whole runs over a
+ *   few elements) are written out, and consecutive loop-free groups (the scalar and
+ *   small-vector transforms of a small model) share one straight-line function.
  */
 export function compileProgram(
   nodes: readonly LoweredNode[], slotSizes?: readonly number[], opts: { keep?: readonly number[] } = {},
@@ -1023,42 +1070,60 @@ export function compileProgram(
   const infoOf = nodes.map((n) => (slotSizes ? n.fusion?.() : undefined));
   // Groups in execution order: a run of fusable nodes (infos) or one node emitted alone.
   const groups: { nodes: number[]; infos: FusionInfo[] | null }[] = [];
-  const done = new Array<boolean>(nodes.length).fill(false);
-  for (let i = 0; i < nodes.length; i++) {
-    if (done[i]) continue;
-    done[i] = true;
-    const first = infoOf[i];
-    if (!first) {
-      groups.push({ nodes: [i], infos: null });
-      continue;
+  // Groups the nodes `list` (a valid execution order) into runs. Nodes moved before a run
+  // form a valid order of their own and are grouped the same way (so the [N, K] loops a
+  // run over K moves aside still fuse with each other).
+  const build = (list: readonly number[]) => {
+    const done = new Array<boolean>(list.length).fill(false);
+    for (let p = 0; p < list.length; p++) {
+      if (done[p]) continue;
+      done[p] = true;
+      const i = list[p];
+      const first = infoOf[i];
+      if (!first) {
+        groups.push({ nodes: [i], infos: null });
+        continue;
+      }
+      const n = slotSizes![first.loop];
+      const atI = new Set<number>();
+      const mapped = new Set<number>();
+      const add = (f: FusionInfo) => (f.kind === 'map' ? atI : mapped).add(f.out);
+      add(first);
+      const run = [i];
+      // Nodes moved before the run (those a later run node reads, directly or through other
+      // pending nodes); the other `pending` ones are left after it, to fuse with what follows.
+      const hoisted: number[] = [];
+      let pending: number[] = [];
+      for (let q = p + 1; q < list.length; q++) {
+        if (done[q]) continue;
+        const j = list[q];
+        const f = infoOf[j];
+        if (!f) break;
+        const rs = fusionReads(f);
+        if (slotSizes![f.loop] === n && !rs.some((r) => mapped.has(r.slot) || (r.mapped && atI.has(r.slot)))) {
+          run.push(j);
+          add(f);
+          const need = new Set(rs.map((r) => r.slot));
+          const lift = new Set<number>();
+          for (let k = pending.length - 1; k >= 0; k--) {
+            const pf = infoOf[list[pending[k]]]!;
+            if (!need.has(pf.out)) continue;
+            lift.add(pending[k]);
+            for (const r of fusionReads(pf)) need.add(r.slot);
+          }
+          hoisted.push(...pending.filter((x) => lift.has(x)));
+          pending = pending.filter((x) => !lift.has(x));
+        } else if (!rs.some((r) => mapped.has(r.slot) || atI.has(r.slot))) pending.push(q);
+        else break;
+        done[q] = true;
+      }
+      for (const q of pending) done[q] = false;
+      hoisted.sort((x, y) => x - y);
+      build(hoisted.map((q) => list[q]));
+      groups.push({ nodes: run, infos: run.map((k) => infoOf[k]!) });
     }
-    const n = slotSizes![first.loop];
-    const atI = new Set<number>();
-    const mapped = new Set<number>();
-    const add = (f: FusionInfo) => (f.kind === 'map' ? atI : mapped).add(f.out);
-    add(first);
-    const run = [i];
-    // Nodes moved before the run; `pending` ones stay where they are unless the run goes on past them.
-    const hoisted: number[] = [];
-    const pending: number[] = [];
-    for (let j = i + 1; j < nodes.length; j++) {
-      if (done[j]) continue;
-      const f = infoOf[j];
-      if (!f) break;
-      const rs = fusionReads(f);
-      if (slotSizes![f.loop] === n && !rs.some((r) => mapped.has(r.slot) || (r.mapped && atI.has(r.slot)))) {
-        run.push(j);
-        add(f);
-        hoisted.push(...pending);
-        pending.length = 0;
-      } else if (!rs.some((r) => mapped.has(r.slot) || atI.has(r.slot))) pending.push(j);
-      else break;
-      done[j] = true;
-    }
-    for (const p of pending) done[p] = false;
-    for (const h of hoisted) groups.push({ nodes: [h], infos: [infoOf[h]!] });
-    groups.push({ nodes: run, infos: run.map((k) => infoOf[k]!) });
-  }
+  };
+  build(nodes.map((_, i) => i));
   // The group reading each slot (-1: several, or a node that does not list its reads).
   const readBy = new Map<number, number>();
   const allKnown = nodes.every((n) => n.reads);
@@ -1161,8 +1226,14 @@ export function compileProgram(
           local.add(f.out);
         } else {
           const Y = ctx.val(f.out);
+          const x = local.has(f.x) ? `t${f.x}` : `${ctx.val(f.x)}[i]`;
+          if (f.op === 'max' || f.op === 'min') {
+            pre.push(`${Y}.fill(${f.op === 'max' ? '-Infinity' : 'Infinity'});`);
+            lines.push(`{ const x = ${x}, j = ${idx(f, f.index)}; if (x !== x || x ${f.op === 'max' ? '>' : '<'} ${Y}[j]) ${Y}[j] = x; }`);
+            continue;
+          }
           pre.push(`${Y}.fill(0);`);
-          lines.push(`${Y}[${idx(f, f.index)}] += ${local.has(f.x) ? `t${f.x}` : `${ctx.val(f.x)}[i]`};`);
+          lines.push(`${Y}[${idx(f, f.index)}] += ${x};`);
           if (f.scale !== 1) post.push(`for (let j = 0; j < ${Y}.length; j++) ${Y}[j] *= ${f.scale};`);
         }
       }
@@ -1182,6 +1253,12 @@ export function compileProgram(
           // The run does not write the adjoint of its reductions' outputs (nothing in it reads them).
           const ix = idx(f, f.index);
           const dy = ix === '0' ? invariant(ctx.adj(f.out)) : `${ctx.adj(f.out)}[${ix}]`;
+          if (f.op === 'max' || f.op === 'min') {
+            // dy to every element equal to the extremum (as ReduceNode.backward).
+            const x = local.has(f.x) ? `t${f.x}` : `${ctx.val(f.x)}[i]`;
+            lines.push(`if (${x} === ${ctx.val(f.out)}[${ix}]) ${target(f.x, 'i')} += ${dy};`);
+            continue;
+          }
           lines.push(`${target(f.x, 'i')} += ${dy}${f.scale !== 1 ? ` * ${f.scale}` : ''};`);
           continue;
         }
@@ -1199,13 +1276,15 @@ export function compileProgram(
     }
     const body = lines.join('\n');
     const L = nest.ext.length;
-    const live = nest.strides.map((s, k) => (Array.isArray(s) && s.some((x) => x !== 0) && (body.includes(`q${k}]`)) ? k : -1)).filter((k) => k >= 0);
+    const live = nest.strides.map((s, k) => (Array.isArray(s) && s.some((x) => x !== 0) && new RegExp(`\\bq${k}\\b`).test(body) ? k : -1)).filter((k) => k >= 0);
     let loop: string;
-    if (L <= 1 || live.length === 0) loop = `for (let i = 0; i < ${n}; i++) {\n${body}\n}`;
+    if ((L === 0 || live.length === 0) && n <= UNROLL) loop = Array.from({ length: n }, (_, i) => `{ const i = ${i};\n${body}\n}`).join('\n');
+    else if (L === 0 || live.length === 0) loop = `for (let i = 0; i < ${n}; i++) {\n${body}\n}`;
     else {
       // Counter of map k at level l: q{k}_{l} (its index before the inner levels).
       let open = 'let i = 0;\n';
       let close = '';
+      let unrolled = false;
       const last = new Map<number, string>();
       for (let l = 0; l < L; l++) {
         const innermost = l === L - 1;
@@ -1222,43 +1301,61 @@ export function compileProgram(
         if (innermost) {
           for (const k of live) if (!defs.some((x) => x.startsWith(`const q${k} `))) defs.push(`const q${k} = ${last.get(k)};`);
         }
+        if (innermost && nest.ext[l] <= UNROLL) {
+          // A short inner loop (the K of an [N, K] map) is written out: one copy of the body per j.
+          const copies = Array.from({ length: nest.ext[l] }, (_, j) => `{ const j${l} = ${j};\n${defs.join(' ')}\n${body}\n}`);
+          open += `${copies.join(' i++;\n')}\ni++;\n`;
+          unrolled = true;
+          break;
+        }
         open += `for (let j${l} = 0; j${l} < ${nest.ext[l]}; j${l}++${innermost ? ', i++' : ''}) {\n${defs.join(' ')}\n`;
         close += '}\n';
       }
-      loop = `${open}${body}\n${close}`;
+      loop = unrolled ? `${open}${close}` : `${open}${body}\n${close}`;
     }
     return `${pre.join(' ')}\n${loop}${post.join(' ')}`;
   };
-  // Each group becomes its own small function: one function holding every loop is
-  // optimized by on-stack replacement loop by loop and deoptimized again on the next loop
-  // it has no type feedback for, so it ran mostly unoptimized for its first calls.
+  // Each group with a loop becomes its own small function: one function holding every loop
+  // is optimized by on-stack replacement loop by loop and deoptimized again on the next
+  // loop it has no type feedback for, so it ran mostly unoptimized for its first calls.
+  // Runs of loop-free groups (small arrays, written out) share one straight-line function.
   const fns: string[] = [];
-  const chunk = (pass: 'forward' | 'backward', emit: () => string): string => {
+  const piece = (emit: () => string): { code: string; v: number[]; a: number[] } => {
     usedV.clear();
     usedA.clear();
     const code = emit();
-    const head = [...usedV].map((s) => `const v${s} = v[${s}];`).join(' ') + [...usedA].map((s) => ` const a${s} = a[${s}];`).join('');
-    const name = `${pass[0]}${fns.length}`;
-    fns.push(`function ${name}(v, a) { ${head}\n${code}\n}`);
-    return `${name}(v, a);`;
+    return { code, v: [...usedV], a: [...usedA] };
   };
-  const fwd: string[] = [];
-  const bwd: string[] = [];
-  groups.forEach((g, gi) => {
-    fwd.push(chunk('forward', () => {
-      if (g.infos) return fused(g.infos, internalOf[gi], recomputeOf[gi], 'forward');
-      const n = nodes[g.nodes[0]];
-      return n.emit?.(ctx, 'forward') ?? `${ctx.constant(n)}.forward(v);`;
-    }));
-  });
-  for (let k = groups.length - 1; k >= 0; k--) {
+  const functions = (pass: 'forward' | 'backward', pieces: { code: string; v: number[]; a: number[] }[]): string[] => {
+    const calls: string[] = [];
+    for (let k = 0; k < pieces.length;) {
+      let e = k + 1;
+      // Capped in size: V8 does not optimize very large functions.
+      let len = pieces[k].code.length;
+      if (!pieces[k].code.includes('for (')) while (e < pieces.length && !pieces[e].code.includes('for (') && (len += pieces[e].code.length) < 20000) e++;
+      const run = pieces.slice(k, e);
+      const vs = [...new Set(run.flatMap((p) => p.v))];
+      const as = [...new Set(run.flatMap((p) => p.a))];
+      const head = vs.map((s) => `const v${s} = v[${s}];`).join(' ') + as.map((s) => ` const a${s} = a[${s}];`).join('');
+      const name = `${pass[0]}${fns.length}`;
+      const code = run.length === 1 ? run[0].code : run.map((p) => `{\n${p.code}\n}`).join('\n');
+      fns.push(`function ${name}(v, a) { ${head}\n${code}\n}`);
+      calls.push(`${name}(v, a);`);
+      k = e;
+    }
+    return calls;
+  };
+  const fwd = functions('forward', groups.map((g, gi) => piece(() => {
+    if (g.infos) return fused(g.infos, internalOf[gi], recomputeOf[gi], 'forward');
+    const n = nodes[g.nodes[0]];
+    return n.emit?.(ctx, 'forward') ?? `${ctx.constant(n)}.forward(v);`;
+  })));
+  const bwd = functions('backward', groups.map((_, j) => groups.length - 1 - j).map((k) => piece(() => {
     const g = groups[k];
-    bwd.push(chunk('backward', () => {
-      if (g.infos) return fused(g.infos, internalOf[k], recomputeOf[k], 'backward');
-      const n = nodes[g.nodes[0]];
-      return n.emit?.(ctx, 'backward') ?? `${ctx.constant(n)}.backward(v, a);`;
-    }));
-  }
+    if (g.infos) return fused(g.infos, internalOf[k], recomputeOf[k], 'backward');
+    const n = nodes[g.nodes[0]];
+    return n.emit?.(ctx, 'backward') ?? `${ctx.constant(n)}.backward(v, a);`;
+  })));
   const consts0 = consts.map((_, k) => `const c${k} = C[${k}];`).join(' ');
   try {
     const body = `${consts0}\n${fns.join('\n')}\nreturn [function forward(v) { const a = undefined; ${fwd.join(' ')} }, function backward(v, a) { ${bwd.join(' ')} }];`;

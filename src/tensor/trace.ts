@@ -53,7 +53,11 @@ export class TracedFunction {
     this.liveAdj = live.map((i) => this.adj[i]);
     const cleared = new Set(this.program?.cleared ?? []);
     this.dirtyAdj = live.filter((i) => !cleared.has(i)).map((i) => this.adj[i]);
+    this.zeroDirty = zeroer(this.dirtyAdj);
   }
+
+  /** Sets every array of `dirtyAdj` to zero (element stores for small ones, not a fill call each). */
+  private readonly zeroDirty: (arrays: Float64Array[]) => void;
 
   private readonly liveAdj: Float64Array[];
   private readonly dirtyAdj: Float64Array[];
@@ -91,7 +95,8 @@ export class TracedFunction {
       return this.outputConst;
     }
     const v = this.value(u);
-    for (const a of this.program && !this.inBackward ? this.dirtyAdj : this.liveAdj) a.fill(0);
+    if (this.program && !this.inBackward) this.zeroDirty(this.dirtyAdj);
+    else for (const a of this.liveAdj) a.fill(0);
     this.adj[this.outputSlot][0] = 1;
     if (this.program) {
       this.inBackward = true;
@@ -100,6 +105,25 @@ export class TracedFunction {
     } else for (let i = this.nodes.length - 1; i >= 0; i--) this.nodes[i].backward(this.vals, this.adj);
     grad.set(this.adj[this.inputSlot]);
     return v;
+  }
+}
+
+/**
+ * A function that zeroes the given arrays: small ones element by element in generated
+ * straight-line code (a `fill` call per array costs more than the stores on the ~30
+ * arrays of a few elements a small model leaves), larger ones by `fill`.
+ */
+function zeroer(arrays: readonly Float64Array[]): (arrays: Float64Array[]) => void {
+  const plain = (as: Float64Array[]) => {
+    for (const a of as) a.fill(0);
+  };
+  const lines = arrays.map((a, k) => (a.length <= 8 ? `{ const x = A[${k}]; ${Array.from({ length: a.length }, (_, j) => `x[${j}] = 0;`).join(' ')} }` : `A[${k}].fill(0);`));
+  // V8 does not optimize very large functions: many arrays keep the loop.
+  if (lines.length > 400) return plain;
+  try {
+    return new Function('A', lines.join('\n')) as (arrays: Float64Array[]) => void;
+  } catch {
+    return plain;
   }
 }
 
