@@ -14,7 +14,7 @@
  *
  * Prints and writes bench/results/vi.md and vi.json.
  *
- *   npx tsx bench/vi.ts [--no-stan] [--no-gmm] [--gmm-nuts [--gmm-warmup 100] [--gmm-draws 100]]
+ *   npx tsx bench/vi.ts [--no-stan] [--no-gmm | --only-gmm] [--gmm-nuts [--gmm-warmup 100] [--gmm-draws 100] [--gmm-depth 10]]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -52,48 +52,53 @@ function guideMeans(draws: Float64Array[], names: string[]): Record<string, numb
 }
 
 // ---- A. galaxies -------------------------------------------------------------------------
-const y = readFileSync(join(dataDir, 'galaxies.csv'), 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',').at(-1)));
-const inits = JSON.parse(readFileSync(join(dataDir, 'galaxy_inits_K3.json'), 'utf8'));
-const gal = compile(readFileSync('examples/galaxies/galaxies.mix', 'utf8'));
-const gb = gal.bind({ K: 3, y });
-let t0 = performance.now();
-const nuts = sample(gb, { chains: 4, warmup: 1000, draws: 1000, seed, init: inits });
-const nutsS = (performance.now() - t0) / 1000;
-const ref = nuts.means();
-const refSd = sds(nuts);
-rows.push({ part: 'A', tool: 'mixppl', config: 'NUTS 4 x (1000 + 1000), shared inits (reference)', seconds: nutsS, steps: null, converged: null, elbo: null, khat: null, maxZ: 0, medianZ: 0, means: ref });
-log(`[A] NUTS ${nutsS.toFixed(1)} s, max R-hat ${nuts.diagnostics.maxRhat.toFixed(3)}`);
-const configs: [string, ViOptions][] = [
-  ['VI mean-field', { guide: 'meanfield' }],
-  ['VI full-rank', { guide: 'fullrank' }],
-  ['VI low-rank (rank 2)', { guide: 'lowrank', rank: 2 }],
-  ['VI planar flow (8 layers)', { guide: 'planar' }],
-  ['VI full-rank, 20000 steps (no early stop)', { guide: 'fullrank', steps: 20000, stopAtConvergence: false }],
-  ['VI planar flow, 20000 steps (no early stop)', { guide: 'planar', steps: 20000, stopAtConvergence: false }],
-];
-for (const [name, opts] of configs) {
-  t0 = performance.now();
-  const fit = vi(gb, { ...opts, seed: 1, init: inits[0] });
-  const s = (performance.now() - t0) / 1000;
-  const means = guideMeans(fit.draws(4000, 2), fit.names);
-  const khat = fit.psis(1000, 3).khat;
-  const elbo = fit.elbo[fit.elbo.length - 1];
-  rows.push({ part: 'A', tool: 'mixppl', config: `${name}${opts.stopAtConvergence === false ? '' : ', tol 0.01'}, init chain 1`, seconds: s, steps: fit.steps, converged: fit.converged, elbo, khat, ...agreement(means, ref, refSd), means });
-  log(`[A] ${name}: ${s.toFixed(2)} s, ${fit.steps} steps, k-hat ${khat.toFixed(2)}`);
-}
+// --only-gmm skips part A (and writes vi-gmm.md / vi-gmm.json instead of vi.md / vi.json).
+const onlyGmm = process.argv.includes('--only-gmm');
 let stanCompile: number | null = null;
-if (!process.argv.includes('--no-stan')) {
-  const out = execFileSync('Rscript', ['bench/vi-stan.R', '--K', '3', '--seed', String(seed), '--shared', peersDir], { env, stdio: ['ignore', 'pipe', 'inherit'] }).toString();
-  const j = JSON.parse(out.trim().split('\n').at(-1)!);
-  stanCompile = j.compile_s;
-  for (const alg of ['meanfield', 'fullrank']) {
-    const r = j[alg];
-    const means: Record<string, number> = {};
-    for (const p of ['mu', 'sigma', 'w']) (r.means[p] as number[]).forEach((v, k) => (means[`${p}.${k + 1}`] = v));
-    rows.push({ part: 'A', tool: 'stan', config: `ADVI ${alg} (rstan ${j.rstan} vb), tol_rel_obj 0.01, init chain 1`, seconds: r.wall_s, steps: null, converged: r.converged, elbo: null, khat: null, ...agreement(means, ref, refSd), means });
+let t0 = 0;
+if (!onlyGmm) {
+  const y = readFileSync(join(dataDir, 'galaxies.csv'), 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',').at(-1)));
+  const inits = JSON.parse(readFileSync(join(dataDir, 'galaxy_inits_K3.json'), 'utf8'));
+  const gal = compile(readFileSync('examples/galaxies/galaxies.mix', 'utf8'));
+  const gb = gal.bind({ K: 3, y });
+  t0 = performance.now();
+  const nuts = sample(gb, { chains: 4, warmup: 1000, draws: 1000, seed, init: inits });
+  const nutsS = (performance.now() - t0) / 1000;
+  const ref = nuts.means();
+  const refSd = sds(nuts);
+  rows.push({ part: 'A', tool: 'mixppl', config: 'NUTS 4 x (1000 + 1000), shared inits (reference)', seconds: nutsS, steps: null, converged: null, elbo: null, khat: null, maxZ: 0, medianZ: 0, means: ref });
+  log(`[A] NUTS ${nutsS.toFixed(1)} s, max R-hat ${nuts.diagnostics.maxRhat.toFixed(3)}`);
+  const configs: [string, ViOptions][] = [
+    ['VI mean-field', { guide: 'meanfield' }],
+    ['VI full-rank', { guide: 'fullrank' }],
+    ['VI low-rank (rank 2)', { guide: 'lowrank', rank: 2 }],
+    ['VI planar flow (8 layers)', { guide: 'planar' }],
+    ['VI full-rank, 20000 steps (no early stop)', { guide: 'fullrank', steps: 20000, stopAtConvergence: false }],
+    ['VI planar flow, 20000 steps (no early stop)', { guide: 'planar', steps: 20000, stopAtConvergence: false }],
+  ];
+  for (const [name, opts] of configs) {
+    t0 = performance.now();
+    const fit = vi(gb, { ...opts, seed: 1, init: inits[0] });
+    const s = (performance.now() - t0) / 1000;
+    const means = guideMeans(fit.draws(4000, 2), fit.names);
+    const khat = fit.psis(1000, 3).khat;
+    const elbo = fit.elbo[fit.elbo.length - 1];
+    rows.push({ part: 'A', tool: 'mixppl', config: `${name}${opts.stopAtConvergence === false ? '' : ', tol 0.01'}, init chain 1`, seconds: s, steps: fit.steps, converged: fit.converged, elbo, khat, ...agreement(means, ref, refSd), means });
+    log(`[A] ${name}: ${s.toFixed(2)} s, ${fit.steps} steps, k-hat ${khat.toFixed(2)}`);
   }
+  if (!process.argv.includes('--no-stan')) {
+    const out = execFileSync('Rscript', ['bench/vi-stan.R', '--K', '3', '--seed', String(seed), '--shared', peersDir], { env, stdio: ['ignore', 'pipe', 'inherit'] }).toString();
+    const j = JSON.parse(out.trim().split('\n').at(-1)!);
+    stanCompile = j.compile_s;
+    for (const alg of ['meanfield', 'fullrank']) {
+      const r = j[alg];
+      const means: Record<string, number> = {};
+      for (const p of ['mu', 'sigma', 'w']) (r.means[p] as number[]).forEach((v, k) => (means[`${p}.${k + 1}`] = v));
+      rows.push({ part: 'A', tool: 'stan', config: `ADVI ${alg} (rstan ${j.rstan} vb), tol_rel_obj 0.01, init chain 1`, seconds: r.wall_s, steps: null, converged: r.converged, elbo: null, khat: null, ...agreement(means, ref, refSd), means });
+    }
+  }
+  gb.dispose();
 }
-gb.dispose();
 
 // ---- B. 1e5-point 8-D mixture ------------------------------------------------------------
 let gmmNote = '';
@@ -131,12 +136,13 @@ if (!process.argv.includes('--no-gmm')) {
     const gw = Number(arg('--gmm-warmup', '100'));
     const gd = Number(arg('--gmm-draws', '100'));
     t0 = performance.now();
-    const gn = sample(bb, { chains: 1, warmup: gw, draws: gd, seed, init, metric: 'diag' });
+    const depth = Number(arg('--gmm-depth', '10'));
+    const gn = sample(bb, { chains: 1, warmup: gw, draws: gd, seed, init, metric: 'diag', maxTreeDepth: depth, onIteration: (_c, it, phase) => { if (it % 10 === 0) log(`[B] NUTS ${phase} ${it} (${((performance.now() - t0) / 1000).toFixed(0)} s)`); } });
     const gnS = (performance.now() - t0) / 1000;
     gref = gn.means();
     gsd = sds(gn);
     const ess = Math.min(...gn.summary().filter((r) => r.name !== 'lp__').map((r) => r.essBulk));
-    refName = `NUTS 1 x (${gw} + ${gd}) from EM, min bulk ESS ${ess.toFixed(0)}`;
+    refName = `NUTS 1 x (${gw} + ${gd}) from EM, max tree depth ${depth}, min bulk ESS ${ess.toFixed(0)}`;
     rows.push({ part: 'B', tool: 'mixppl', config: `${refName} (reference)`, seconds: gnS, steps: null, converged: null, elbo: null, khat: null, maxZ: 0, medianZ: 0, means: gref });
   }
   for (const size of [1000]) {
@@ -170,8 +176,8 @@ const lines = [
   ...rows.map((r) => `| ${r.part} | ${r.tool} | ${r.config} | ${f(r.seconds)} | ${r.steps ?? '–'} | ${r.converged ?? '–'} | ${f(r.elbo)} | ${f(r.khat)} | ${f(r.maxZ)} | ${f(r.medianZ)} | ${r.part === 'A' ? [1, 2, 3].map((k) => f(r.means[`mu.${k}`])).join(', ') : ''} |`),
   '',
 ];
-const nutsA = rows.find((r) => r.part === 'A' && r.config.startsWith('NUTS'))!;
-for (const r of rows.filter((x) => x.part === 'A' && x !== nutsA)) lines.push(`- A, ${r.tool} ${r.config}: ${f(nutsA.seconds / r.seconds, 1)}x faster than mixppl NUTS; max z ${f(r.maxZ)}.`);
+const nutsA = rows.find((r) => r.part === 'A' && r.config.startsWith('NUTS'));
+if (nutsA) for (const r of rows.filter((x) => x.part === 'A' && x !== nutsA)) lines.push(`- A, ${r.tool} ${r.config}: ${f(nutsA.seconds / r.seconds, 1)}x faster than mixppl NUTS; max z ${f(r.maxZ)}.`);
 const mfMine = rows.find((r) => r.part === 'A' && r.config.startsWith('VI mean-field'));
 const mfStan = rows.find((r) => r.part === 'A' && r.tool === 'stan' && r.config.includes('meanfield'));
 const frMine = rows.find((r) => r.part === 'A' && r.config.startsWith('VI full-rank'));
@@ -184,5 +190,5 @@ lines.push('');
 const md = lines.join('\n');
 console.log(md);
 mkdirSync('bench/results', { recursive: true });
-writeFileSync('bench/results/vi.md', md);
-writeFileSync('bench/results/vi.json', JSON.stringify({ date: new Date().toISOString(), stanCompile, rows }, null, 2));
+writeFileSync(`bench/results/${onlyGmm ? 'vi-gmm' : 'vi'}.md`, md);
+writeFileSync(`bench/results/${onlyGmm ? 'vi-gmm' : 'vi'}.json`, JSON.stringify({ date: new Date().toISOString(), stanCompile, rows }, null, 2));
