@@ -14,7 +14,7 @@ import { compile } from '../../src';
 import { em, emAsync, emResponsibilitiesAsync, type EmResult } from '../../src/infer/em';
 import { GMM_FULL } from './gmm-models';
 import { argmaxes, cases, counts, hmmY, summarize, x2, type P } from './em-webgpu-cases';
-import { check, say, startWebgpuChild } from '../tensor/webgpu-child';
+import { check, runChildChecks, say, startWebgpuChild } from '../tensor/webgpu-child';
 
 await startWebgpuChild();
 
@@ -90,13 +90,4 @@ const checks: [string, () => Promise<Record<string, unknown> | void>][] = [
   }],
 ];
 
-for (const [name, fn] of checks) {
-  try {
-    const detail = await fn();
-    say({ check: name, ok: true, ...(detail ?? {}) });
-  } catch (e) {
-    say({ check: name, ok: false, error: e instanceof Error ? e.message : String(e) });
-  }
-}
-say({ done: true });
-process.exit(0);
+await runChildChecks(checks);

@@ -11,7 +11,7 @@ import { compile, useBackend, BackendUnavailableError } from '../../src';
 import { tf, runOnHostBackend } from '../../src/tensor';
 import { sample } from '../../src/infer/mcmc';
 import { fits, mixData, runFilter, summarize, viChunkedOpts, viChunks, MIX } from './families-webgpu-cases';
-import { check, say, startWebgpuChild } from '../tensor/webgpu-child';
+import { check, runChildChecks, say, startWebgpuChild } from '../tensor/webgpu-child';
 
 await startWebgpuChild();
 
@@ -58,13 +58,4 @@ const checks: [string, () => Promise<Record<string, unknown> | void>][] = [
   }],
 ];
 
-for (const [name, fn] of checks) {
-  try {
-    const detail = await fn();
-    say({ check: name, ok: true, ...(detail ?? {}) });
-  } catch (e) {
-    say({ check: name, ok: false, error: e instanceof Error ? e.message : String(e) });
-  }
-}
-say({ done: true });
-process.exit(0);
+await runChildChecks(checks);

@@ -40,6 +40,23 @@ export async function startWebgpuChild(): Promise<'default' | 'gl-compat'> {
   process.exit(0);
 }
 
+/**
+ * Child side: runs each check in turn and prints `{ check, ok: true, ...detail }` or
+ * `{ check, ok: false, error }`, then `{ done: true }`, and exits.
+ */
+export async function runChildChecks(checks: [string, () => Promise<Record<string, unknown> | void>][]): Promise<never> {
+  for (const [name, fn] of checks) {
+    try {
+      const detail = await fn();
+      say({ check: name, ok: true, ...(detail ?? {}) });
+    } catch (e) {
+      say({ check: name, ok: false, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+  say({ done: true });
+  process.exit(0);
+}
+
 /** One line a child printed. */
 export type ChildLine<T> = { check?: string; ok?: boolean; error?: string; skipped?: string; adapter?: string; done?: boolean } & T;
 

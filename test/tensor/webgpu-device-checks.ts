@@ -14,7 +14,7 @@ import { tf, useBackend, BackendUnavailableError, webgpuAdapterInfo } from '../.
 import { gaussianEStep, gaussianEStepReference, checkGaussianEStepParams, GAUSSIAN_ESTEP_KERNEL, type EStepResult } from '../../src/tensor/fused';
 import { gaussianSuffStats, gaussianSuffStatsReference, GAUSSIAN_SUFF_STATS_KERNEL } from '../../src/tensor/fused';
 import { estepDisagreement, makeEStepCase, suffStatsDisagreement, type EStepArrays } from '../../src/tensor/fused/tolerance';
-import { check, say, startWebgpuChild } from './webgpu-child';
+import { check, runChildChecks, say, startWebgpuChild } from './webgpu-child';
 
 const adapter = await startWebgpuChild();
 say({ adapterInfo: `${webgpuAdapterInfo()} (${adapter})` });
@@ -128,13 +128,4 @@ const checks: [string, () => Promise<void>][] = [
   }],
 ];
 
-for (const [name, fn] of checks) {
-  try {
-    await fn();
-    say({ check: name, ok: true });
-  } catch (e) {
-    say({ check: name, ok: false, error: e instanceof Error ? e.message : String(e) });
-  }
-}
-say({ done: true });
-process.exit(0);
+await runChildChecks(checks);
