@@ -69,10 +69,14 @@ describe('parseSampleSettings', () => {
   it('leaves the latents to --algorithm auto unless --latents is given', () => {
     expect(parseSampleSettings(opts({ '--algorithm': 'auto' }), new Set()).latents).toBeUndefined();
     expect(parseSampleSettings(opts({ '--algorithm': 'auto', '--latents': 'marginalize' }), new Set()).latents).toBe('marginalize');
+    const out = join(tmp, 'auto');
     const r = mixppl('sample', 'examples/galaxies/galaxies.mix', '--data', 'examples/galaxies/galaxies.csv', '--set', 'K=3', '--algorithm', 'auto',
-      '--chains', '1', '--warmup', '20', '--draws', '20', '--quiet');
+      '--chains', '1', '--warmup', '20', '--draws', '20', '--quiet', '--output-dir', out);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^model galaxies: slice sampling .*\n.*latents drawn by Gibbs/);
+    // Every coordinate is drawn exactly there (no slice width): the CmdStan CSV still has a positive stepsize__.
+    const csv = readCmdStanCsv(readFileSync(join(out, 'galaxies-1.csv'), 'utf8'));
+    expect(csv.draws.length).toBe(20);
   });
 
   it('takes the algorithm from fit --method and rejects a contradicting --algorithm', () => {

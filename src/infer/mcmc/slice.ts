@@ -114,7 +114,8 @@ function checkInt(name: string, v: number, min: number, where = 'runSliceChain')
  * width, then `draws` iterations with widths and directions fixed. One iteration is
  * `beforeTransition` (if given), then `exactUpdate.draw` (if given), then one slice update
  * along every direction in order (the directions span the coordinates not drawn exactly).
- * The result has the layout of `runChain`'s: `stepsize` is the mean final width and
+ * The result has the layout of `runChain`'s: `stepsize` is the mean final width (1 when every
+ * coordinate is drawn exactly) and
  * `invMetric` the per-coordinate widths ('diag') or the warm-up covariance whose Cholesky
  * factor gives the directions ('dense'); each draw's `n_leapfrog` counts density
  * evaluations, `accept_stat` is 1. Deterministic given the seed/key; RangeError for
@@ -263,7 +264,9 @@ export function runSliceChain(target: SliceTarget, options: SliceChainOptions): 
         adaptIt = 0;
       }
     }
-    const meanWidth = m ? widths.reduce((x, y) => x + y, 0) / m : 0;
+    // With no sliced direction (every coordinate drawn exactly by conjugate blocks) there is no
+    // width: 1 stands in, so the stepsize__ column stays positive as CmdStan readers expect.
+    const meanWidth = m ? widths.reduce((x, y) => x + y, 0) / m : 1;
     return { lp, accept_stat: 1, stepsize: meanWidth, treedepth: 0, n_leapfrog: evals, divergent: 0, energy: -lp };
   };
 
@@ -299,7 +302,7 @@ export function runSliceChain(target: SliceTarget, options: SliceChainOptions): 
     draws: drawsOut,
     stats,
     warmupStats,
-    stepsize: m ? widths.reduce((a, b) => a + b, 0) / m : 0,
+    stepsize: m ? widths.reduce((a, b) => a + b, 0) / m : 1,
     invMetric: cov ? embed(cov, true) : embed(widths, false),
     metric: cov ? 'dense' : 'diag',
     timeWarmupMs: t1 - t0,
