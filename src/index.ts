@@ -14,6 +14,7 @@ export { useBackend, ensureBackend, currentBackend, runOnHostBackend, BackendUna
 export { Key } from './tensor/random';
 export type { IRProgram } from './ir/types';
 export { em, emAsync, type EmOptions, type EmResult } from './infer/em';
+export type { KmeansInitOptions } from './infer/em/init';
 export { onlineEm, type OnlineEmOptions, type OnlineEmResult } from './infer/em/online';
 export { optimize, type OptimizeOptions, type OptimizeResult } from './infer/optimize';
 export { sample, sampleLatents, McmcResult, type SampleOptions, type McmcChain, type SamplerDiagnostics, type SummaryRow } from './infer/mcmc';
@@ -32,7 +33,7 @@ export { predict, viterbi, selectModels } from './infer/em';
 
 // Types the API above mentions (options, results, IR nodes), so the reference documents them.
 export type { AllocationProbabilities, ComponentDraw, EcrOptions, RelabelResult, StephensOptions, StephensResult } from './infer/mcmc/relabel';
-export type { AmortizedGroup, AmortizedLayout, AmortizedOptions } from './infer/vi/amortized';
+export type { AmortizedGroup, AmortizedLayout, AmortizedOptions, AmortizedBatchSpec, RowSel } from './infer/vi/amortized';
 export type { CouplingOptions } from './infer/vi/coupling';
 export type { FullRankGuide, MeanFieldGuide, Guide, GuideKind, Potential } from './infer/vi/guides';
 export type { IwaeEstimate } from './infer/vi/index';

@@ -394,7 +394,7 @@ export function kmeansMarginals(bm: BoundModel, rng: Rng, opts: KmeansInitOption
   return out;
 }
 
-/** Options of the k-means start ({@link kmeansMarginals}). */
+/** Options of the k-means start (`kmeansMarginals`, EM's `kmeansSample`). */
 export interface KmeansInitOptions {
   /**
    * Rows k-means++ and Lloyd run on: past this many rows they run on a uniform subsample

@@ -91,7 +91,7 @@ interface Group {
  * unbiased for the full one. Coordinates index the evaluated u (and ε), which for a minibatch
  * is the layout of the model bound to those rows.
  */
-interface RowSel {
+export interface RowSel {
   dim: number;
   /** Indices into u of the global coordinates, in the global guide's order. */
   globalCoords: Int32Array;
