@@ -9,7 +9,7 @@
  * reference it is tested against. fuseGmmUpdates does the same for the closed-form
  * M-step of weights, means and per-component covariances.
  */
-import { tf, cholesky, triangularSolve, eye, logSumExp, matrixDiagPart, canReadSync, gaussianEStep, type Tensor } from '../../tensor';
+import { tf, cholesky, triangularSolve, eye, logSumExp, matrixDiagPart, canReadSync, selectOnDevice, gaussianEStep, type Tensor } from '../../tensor';
 import type { BoundModel } from '../../model/bound-model';
 import type { Factor, IRExpr } from '../../ir/types';
 import type { ClosedFormUpdate } from './closed-form';
@@ -206,9 +206,7 @@ export function fuseGmmUpdates(bm: BoundModel, updates: ClosedFormUpdate[], prio
       }
       const v = out?.values.get(u.param);
       if (!v) return u.update(params, marginals);
-      if (!out!.ok) return v;
-      const alt = u.update(params, marginals);
-      return tf.where(tf.broadcastTo(out!.ok, v.shape), v, alt);
+      return out!.ok ? selectOnDevice(out!.ok, () => v, () => u.update(params, marginals)) : v;
     },
   });
 }

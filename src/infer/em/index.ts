@@ -163,6 +163,8 @@ function* emSteps(bm: BoundModel, opts: EmOptions): HostSteps<EmResult> {
   const nInit = opts.init ? 1 : Math.max(1, opts.nInit ?? 1);
   const keys = Key.seed(opts.seed ?? 1).split(Math.max(2, nInit));
   const sync = canReadSync();
+  // The data tensors' values, once on the host, stay cached there: k-means and the re-seed's
+  // neighbour search below read them synchronously on every backend.
   if (!sync) yield prefetchData(bm);
   const cf: ClosedFormUpdate[] = opts.closedForm === false ? [] : closedFormUpdates(bm, { priors, regCovar: opts.regCovar });
   // Gaussian mixtures: weights, means and covariances in one fused pass (the same updates).
@@ -187,8 +189,7 @@ function* emSteps(bm: BoundModel, opts: EmOptions): HostSteps<EmResult> {
     else {
       const rng = keys[s].rng();
       u = Float64Array.from({ length: bm.dim }, () => rng.uniform() * 4 - 2);
-      // k-means runs on the host in float64 (the data read once).
-      if (!sync) yield prefetchData(bm);
+      // k-means runs on the host in float64 (the data were read once, above).
       const hard = (opts.initMethod ?? 'kmeans') === 'kmeans' ? kmeansMarginals(bm, rng, { sample: opts.kmeansSample }) : undefined;
       if (hard) {
         try {
@@ -229,7 +230,6 @@ function* emSteps(bm: BoundModel, opts: EmOptions): HostSteps<EmResult> {
           const collapsed = reseedable(plan, yield* findCollapsedSteps(plan, marginals), reseeds);
           if (collapsed.length) {
             const params = yield* constrainSteps(bm, u);
-            if (!sync) yield prefetchData(bm);
             const pt = tidyValue(() => {
               const m = bm.paramTensors(params);
               for (const t of m.values()) tf.keep(t);
@@ -376,7 +376,7 @@ function observationCount(bm: BoundModel): number {
 export function emResponsibilities(bm: BoundModel, values: ParamValues): Record<string, { shape: number[]; values: Float64Array }> {
   const fast = fastGmmEStep(bm, false);
   if (!fast) return bm.latentMarginals(values);
-  return runSync(responsibilitySteps(bm, values));
+  return runSync(responsibilitySteps(bm, values, fast));
 }
 
 /**
@@ -384,15 +384,15 @@ export function emResponsibilities(bm: BoundModel, values: ParamValues): Record<
  * reads asynchronously; other models need a backend that reads synchronously.
  */
 export async function emResponsibilitiesAsync(bm: BoundModel, values: ParamValues): Promise<Record<string, { shape: number[]; values: Float64Array }>> {
-  if (!fastGmmEStep(bm, false)) {
+  const fast = fastGmmEStep(bm, false);
+  if (!fast) {
     if (canReadSync()) return bm.latentMarginals(values);
     throw new BackendUnavailableError(tf.getBackend(), 'responsibilities of a model that is not a Gaussian mixture are read synchronously, which this backend cannot do (webgpu under Node.js). Use --backend wasm');
   }
-  return runAsync(responsibilitySteps(bm, values));
+  return runAsync(responsibilitySteps(bm, values, fast));
 }
 
-function* responsibilitySteps(bm: BoundModel, values: ParamValues): HostSteps<Record<string, { shape: number[]; values: Float64Array }>> {
-  const fast = fastGmmEStep(bm, false)!;
+function* responsibilitySteps(bm: BoundModel, values: ParamValues, fast: FastEStep): HostSteps<Record<string, { shape: number[]; values: Float64Array }>> {
   const ms = tf.tidy(() => [...fast(bm.paramTensors(values)).marginals]);
   try {
     const vals = yield { read: ms.map(([, m]) => m) };
