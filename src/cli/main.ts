@@ -17,6 +17,7 @@ import { selectCommand, parseSelectSettings, SELECT_HELP, SELECT_OPTIONS, SELECT
 import { reportCommand, sbcReportCommand, REPORT_HELP, REPORT_OPTIONS } from './report';
 import { summaryCommand, SUMMARY_HELP, SUMMARY_OPTIONS } from './summary';
 import { filterCommand, parseFilterSettings, FILTER_HELP, FILTER_OPTIONS, FILTER_VALUE_OPTIONS } from './filter';
+import { checkDiffusionBackend } from '../infer/score/diffusion-fit';
 
 const USAGE = `mixppl: a probabilistic programming language for mixture models
 
@@ -335,9 +336,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       await useBackend(backend);
       // On webgpu (no synchronous reads) every method but EM runs on the host (runOnHostBackend); diffusion is refused.
-      if (approx === 'diffusion' && !canReadSync()) {
-        throw new BackendUnavailableError(backend, "fit: method 'diffusion' (denoising score matching) trains its score network with tfjs ops at every step and reads them synchronously, which this backend cannot do under Node.js; use --backend wasm");
-      }
+      if (approx === 'diffusion') checkDiffusionBackend();
       if (approx) return runOnHostBackend(() => approxCommand(r.model!, loadData(a), approx, a.opts, a.flags));
       if (settings) return runOnHostBackend(() => sampleCommand(r.model!, loadData(a), settings));
       const fitMethod = a.opts.get('--method') ?? (r.model.ir.latents.length ? 'em' : 'map');

@@ -11,7 +11,7 @@ import type { DataInput } from './data';
 import type { CheckResult } from '../check';
 import { simulate, type SimulateOptions, type SimulatedDraw } from './simulate';
 import { em, emAsync, type EmOptions, type EmResult } from '../infer/em';
-import { tf, canReadSync, runOnHostBackend, BackendUnavailableError } from '../tensor';
+import { tf, canReadSync, runOnHostBackend } from '../tensor';
 import { onlineEm, type ChunkSource, type OnlineEmOptions, type OnlineEmResult } from '../infer/em/online';
 import { optimize, type OptimizeOptions, type OptimizeResult } from '../infer/optimize';
 import { sample, type McmcResult, type SampleOptions } from '../infer/mcmc';
@@ -19,7 +19,7 @@ import { vi, type ViOptions, type ViResult } from '../infer/vi';
 import { isChunkSource, viChunked, type ViChunkSource } from '../infer/vi/chunked';
 import { smc, type SmcOptions, type SmcResult } from '../infer/smc';
 import { scoreSample, type ScoreMethod, type ScoreResult, type ScoreSampleOptions } from '../infer/score';
-import { diffusionFit, type DiffusionFitOptions, type DiffusionFitResult } from '../infer/score/diffusion-fit';
+import { checkDiffusionBackend, diffusionFit, type DiffusionFitOptions, type DiffusionFitResult } from '../infer/score/diffusion-fit';
 
 /** `model.fit` options: the method and that method's own options. */
 export type FitOptions =
@@ -172,12 +172,7 @@ export class Model {
       // webgpu under Node.js: the families below evaluate the model by the float64 replay on
       // the host; they bind and trace on tfjs's cpu backend (runOnHostBackend) and the caller
       // awaits the result. DSM training runs tfjs ops every step: refused, not moved.
-      if (opts.method === 'diffusion') {
-        throw new BackendUnavailableError(
-          tf.getBackend(),
-          "fit: method 'diffusion' (denoising score matching) trains its score network with tfjs ops at every step and reads them synchronously, which this backend cannot do under Node.js; use --backend wasm",
-        );
-      }
+      if (opts.method === 'diffusion') checkDiffusionBackend();
       return pendingResult(runOnHostBackend(() => this.fitBatch(data, opts, true)), opts.method) as unknown as FitResult<O>;
     }
     const bound = this.bind(data);

@@ -32,6 +32,7 @@ import { toNdArray, type DataInput, type DataValue, type NdArray } from '../../m
 import type { Source } from '../../diagnostics/span';
 import type { IRExpr, IRProgram } from '../../ir/types';
 import { Key } from '../../tensor/random';
+import { tf, canReadSync, BackendUnavailableError } from '../../tensor';
 import { em } from '../em';
 import { optimize } from '../optimize';
 import { logLikelihoodOde, sampleScore, trainScore, type SampleScoreOptions, type ScoreModel, type TrainScoreOptions } from './dsm';
@@ -263,6 +264,21 @@ function baselineFit(
   } finally {
     tb.dispose();
     hb.dispose();
+  }
+}
+
+/**
+ * Throws where the active backend cannot read synchronously (webgpu under Node.js): DSM
+ * training runs tfjs ops at every step and reads them, so `diffusionFit` is refused there
+ * rather than moved to the host like the families that evaluate the float64 replay
+ * (`model.fit` and `mixppl fit` call this before choosing where to run).
+ */
+export function checkDiffusionBackend(): void {
+  if (!canReadSync()) {
+    throw new BackendUnavailableError(
+      tf.getBackend(),
+      "fit: method 'diffusion' (denoising score matching) trains its score network with tfjs ops at every step and reads them synchronously, which this backend cannot do under Node.js; use --backend wasm",
+    );
   }
 }
 
