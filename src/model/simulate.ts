@@ -65,16 +65,31 @@ export interface SimulatedDraw {
 const MAX_TRIES = 10000;
 
 /**
- * Ordered draws for nb batch elements at flat positions `pos` of a variable whose last axis
- * (length K) is ordered, written into `out` (E values per element): a vector family (E = K)
- * is redrawn until ascending; a scalar family is grouped by the vector each element belongs
- * to, drawn iid and sorted when the group's arguments are equal (the order statistics of the
- * common prior), by rejection otherwise. `fail` reports a group that does not cover a whole
- * vector (`covered` elements of K; undefined for a vector family of the wrong length) or a
- * rejection that ran out of tries; it must throw. Used by simulate and by SMC's prior draw.
+ * Draws nb batch elements (E values each, at flat positions `pos` of the variable) restricted
+ * to a declared type, into `out`: each element is redrawn until it lies in [lo, hi] (a NaN is
+ * kept, for the caller's NaN check); with `ordered` (the last axis, length K), a vector family
+ * (E = K) is redrawn until ascending, and a scalar family is grouped by the vector each
+ * element belongs to, drawn iid and sorted when the group's arguments are equal (the order
+ * statistics of the common prior), by rejection otherwise. `fail` reports, and must throw: an
+ * element (`detail` = b) whose draws all fell outside [lo, hi]; a group that does not cover a
+ * whole vector (`detail` = elements covered; undefined for a vector family of the wrong
+ * length); an ordering rejection that ran out of tries. Used by simulate and by SMC's prior draw.
  */
-export function drawOrdered(nb: number, E: number, K: number, pos: ArrayLike<number>, drawInRange: (b: number) => Float64Array,
-  argsAt: ((b: number) => unknown) | undefined, out: Float64Array, fail: (why: 'piecewise' | 'rejection', covered?: number) => never): void {
+export function drawRestricted(nb: number, E: number, K: number, pos: ArrayLike<number>, draw: (b: number) => Float64Array,
+  rs: { lo: number; hi: number; ordered: boolean }, argsAt: ((b: number) => unknown) | undefined, out: Float64Array,
+  fail: (why: 'range' | 'piecewise' | 'rejection', detail?: number) => never): void {
+  const inRange = (v: Float64Array) => v.every((x) => x >= rs.lo && x <= rs.hi);
+  const drawInRange = (b: number): Float64Array => {
+    for (let t = 0; t < MAX_TRIES; t++) {
+      const v = draw(b);
+      if (inRange(v) || v.some(Number.isNaN)) return v;
+    }
+    return fail('range', b);
+  };
+  if (!rs.ordered) {
+    for (let b = 0; b < nb; b++) out.set(drawInRange(b), b * E);
+    return;
+  }
   const ascending = (v: ArrayLike<number>) => {
     for (let i = 1; i < v.length; i++) if (!(v[i - 1] < v[i])) return false;
     return true;
@@ -784,28 +799,19 @@ class Interp {
     const E = plan.eventSize;
     const nb = sizeOf(plan.batch);
     const out = new Float64Array(nb * E);
-    const inRange = (v: Float64Array) => v.every((x) => x >= rs.lo && x <= rs.hi);
-    const drawInRange = (b: number): Float64Array => {
-      for (let t = 0; t < MAX_TRIES; t++) {
-        const v = plan.draw(b);
-        if (inRange(v) || v.some(Number.isNaN)) return v;
-      }
-      return this.fail(CODES.rejection, `could not draw '${this.elementName(slot, pos[b * E])}' inside its declared range [${rs.lo}, ${rs.hi}]: ${MAX_TRIES} draws from ${plan.text()} fell outside`,
-        `give '${slot.name}' a prior whose support is its declared type`);
-    };
-    if (!rs.ordered) {
-      for (let b = 0; b < nb; b++) out.set(drawInRange(b), b * E);
-      return out;
-    }
     const K = slot.value.shape[slot.value.shape.length - 1];
-    drawOrdered(nb, E, K, pos, drawInRange, plan.argsAt, out, (why, covered) => {
+    drawRestricted(nb, E, K, pos, (b) => plan.draw(b), rs, plan.argsAt, out, (why, detail) => {
+      if (why === 'range') {
+        return this.fail(CODES.rejection, `could not draw '${this.elementName(slot, pos[detail! * E])}' inside its declared range [${rs.lo}, ${rs.hi}]: ${MAX_TRIES} draws from ${plan.text()} fell outside`,
+          `give '${slot.name}' a prior whose support is its declared type`);
+      }
       if (why === 'rejection') {
         return this.fail(CODES.rejection, `could not draw an ordered '${slot.name}' from ${plan.text()} in ${MAX_TRIES} tries`,
           'with different priors per element the ordered draw is by rejection; give the elements one common prior');
       }
-      if (covered === undefined) return this.fail(CODES.orderedPiecewise, `ordered param '${slot.name}' must be drawn one whole vector at a time`);
+      if (detail === undefined) return this.fail(CODES.orderedPiecewise, `ordered param '${slot.name}' must be drawn one whole vector at a time`);
       return this.fail(CODES.orderedPiecewise, `ordered param '${slot.name}' must be drawn one whole vector at a time, not element by element`,
-        `write ${slot.name} ~ ... for the whole vector (the prior applies to each element)`, [{ message: `'${exprText(s.lhs)}' covers ${covered} of its ${K} elements`, span: s.lhs.span }]);
+        `write ${slot.name} ~ ... for the whole vector (the prior applies to each element)`, [{ message: `'${exprText(s.lhs)}' covers ${detail} of its ${K} elements`, span: s.lhs.span }]);
     });
     return out;
   }

@@ -27,7 +27,7 @@ import type { Factor, IRExpr } from '../../ir/types';
 import type { BoundModel } from '../../model/bound-model';
 import type { ParamInfo } from '../../model/bind';
 import type { NdArray } from '../../model/data';
-import { drawOrdered } from '../../model/simulate';
+import { drawRestricted } from '../../model/simulate';
 import {
   applyOperator, broadcastOffsets, callFunction, indexArray, indexPositions, JsFunctionError, scalar, sizeOf, stack,
 } from '../../model/js-functions';
@@ -215,23 +215,11 @@ class PriorProgram {
     if (!rs) {
       for (let b = 0; b < nb; b++) out.set(once(b), b * E);
     } else {
-      const inRange = (v: Float64Array) => v.every((x) => x >= rs.lo && x <= rs.hi);
-      const drawInRange = (b: number): Float64Array => {
-        for (let t = 0; t < MAX_TRIES; t++) {
-          const v = once(b);
-          if (inRange(v) || v.some(Number.isNaN)) return v;
-        }
-        throw new RangeError(`prior draw: ${MAX_TRIES} draws of '${p.name}' from ${def.name} fell outside its declared range [${rs.lo}, ${rs.hi}]`);
-      };
-      if (!rs.ordered) {
-        for (let b = 0; b < nb; b++) out.set(drawInRange(b), b * E);
-      } else {
-        const K = p.shape[p.shape.length - 1];
-        drawOrdered(nb, E, K, pos, drawInRange, argsAt, out, (why) => {
-          if (why === 'piecewise') throw new PriorDrawUnsupported(`ordered '${p.name}' is not drawn one whole vector at a time`);
-          throw new RangeError(`prior draw: could not draw an ordered '${p.name}' in ${MAX_TRIES} tries`);
-        });
-      }
+      drawRestricted(nb, E, p.shape[p.shape.length - 1], pos, once, rs, argsAt, out, (why) => {
+        if (why === 'range') throw new RangeError(`prior draw: ${MAX_TRIES} draws of '${p.name}' from ${def.name} fell outside its declared range [${rs.lo}, ${rs.hi}]`);
+        if (why === 'piecewise') throw new PriorDrawUnsupported(`ordered '${p.name}' is not drawn one whole vector at a time`);
+        throw new RangeError(`prior draw: could not draw an ordered '${p.name}' in ${MAX_TRIES} tries`);
+      });
     }
     const vals = st.values.get(p.name)!;
     for (let i = 0; i < pos.length; i++) {
