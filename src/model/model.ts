@@ -16,7 +16,8 @@ import { onlineEm, type ChunkSource, type OnlineEmOptions, type OnlineEmResult }
 import { optimize, type OptimizeOptions, type OptimizeResult } from '../infer/optimize';
 import { sample, type McmcResult, type SampleOptions } from '../infer/mcmc';
 import { vi, type ViOptions, type ViResult } from '../infer/vi';
-import { isChunkSource, viChunked, type ViChunkSource } from '../infer/vi/chunked';
+import { viChunked, type ViChunkSource } from '../infer/vi/chunked';
+import { isChunkSource } from './chunks';
 import { smc, type SmcOptions, type SmcResult } from '../infer/smc';
 import { scoreSample, type ScoreMethod, type ScoreResult, type ScoreSampleOptions } from '../infer/score';
 import { checkDiffusionBackend, diffusionFit, type DiffusionFitOptions, type DiffusionFitResult } from '../infer/score/diffusion-fit';

@@ -20,6 +20,7 @@
 import { tf, choleskyF64, type Tensor } from '../../tensor';
 import type { BoundModel, ParamValues } from '../../model/bound-model';
 import type { DataInput } from '../../model/data';
+import { eachChunk, type Bindable, type ChunkSource } from '../../model/chunks';
 import type { Factor, IRExpr } from '../../ir/types';
 import { evalWith } from '../../model/evaluate';
 import { closedFormUpdates } from './closed-form';
@@ -54,12 +55,7 @@ export interface OnlineEmResult {
   seconds: number;
 }
 
-export type ChunkSource = Iterable<DataInput> | AsyncIterable<DataInput> | (() => Iterable<DataInput> | AsyncIterable<DataInput>);
-
-/** A model that binds data (a compiled Model). */
-export interface Bindable {
-  bind(data: DataInput): BoundModel;
-}
+export type { ChunkSource, Bindable } from '../../model/chunks';
 
 /** One observation statement's roles and its running statistics. */
 interface ObsPlan {
@@ -246,11 +242,6 @@ function mStepFromStats(bm: BoundModel, pl: ReturnType<typeof plan>, s: Stats, o
   return out;
 }
 
-/** Iterates a chunk source once, sync or async. */
-async function* each(src: Iterable<DataInput> | AsyncIterable<DataInput>): AsyncGenerator<DataInput> {
-  if (Symbol.asyncIterator in src) { for await (const c of src as AsyncIterable<DataInput>) yield c; } else for (const c of src as Iterable<DataInput>) yield c;
-}
-
 /**
  * Online EM over a stream of data chunks (each a data object with the rows of the chunk;
  * `opts.data` holds what every chunk shares). Resolves to the final estimate.
@@ -275,7 +266,7 @@ export async function onlineEm(model: Bindable, chunks: ChunkSource, opts: Onlin
   for (let pass = 0; pass < passes; pass++) {
     const src = typeof chunks === 'function' ? chunks() : chunks;
     let index = 0;
-    for await (const chunk of each(src)) {
+    for await (const chunk of eachChunk(src)) {
       const where = `onlineEm: chunk ${index + 1} (pass ${pass + 1})`;
       const shape = chunkLayout(chunk);
       if (!layout) layout = shape;

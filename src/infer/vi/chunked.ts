@@ -19,30 +19,20 @@
 import type { BoundModel, PotentialFunction } from '../../model/bound-model';
 import type { DataInput, DataValue } from '../../model/data';
 import { isNdArray } from '../../model/data';
+import { eachChunk, isChunkSource, type Bindable, type ChunkSource } from '../../model/chunks';
 import { Key } from '../../tensor/random';
 import { bindRows, MinibatchPotential, permutation, subsampledParams } from './minibatch';
 import { buildResult, makeViGuide, runConfig, Trainer } from './train';
 import type { Guide, Potential } from './guides';
 import type { ViOptions, ViResult } from './index';
 
-/** Chunks of data: an array, iterable or async iterable of data objects, or a function returning a fresh one per pass. */
-export type ViChunkSource = Iterable<DataInput> | AsyncIterable<DataInput> | (() => Iterable<DataInput> | AsyncIterable<DataInput>);
+/** Chunks of data (the streaming fits' source type, src/model/chunks.ts). */
+export type ViChunkSource = ChunkSource;
 
 /** A model that binds data (a compiled Model). */
-export interface ViBindable {
-  bind(data: DataInput): BoundModel;
-}
+export type ViBindable = Bindable;
 
-/** Whether `x` is a chunk source rather than one data object. */
-export function isChunkSource(x: unknown): x is ViChunkSource {
-  return typeof x === 'function' || Array.isArray(x) || (x != null && typeof x === 'object' && (Symbol.iterator in x || Symbol.asyncIterator in x));
-}
-
-async function* each(src: Iterable<DataInput> | AsyncIterable<DataInput>): AsyncGenerator<DataInput> {
-  if (Symbol.asyncIterator in src) {
-    for await (const c of src as AsyncIterable<DataInput>) yield c;
-  } else for (const c of src as Iterable<DataInput>) yield c;
-}
+export { isChunkSource };
 
 /** Rows of one data value (its leading axis); undefined for a scalar. */
 function leading(v: DataValue): number | undefined {
@@ -115,7 +105,7 @@ export async function viChunked(model: ViBindable, source: ViChunkSource, opts: 
     }
     let n = 0;
     let c = 0;
-    for await (const chunk of each(open(0))) n += chunkRows(chunk, names, `chunk ${++c} of the counting pass`);
+    for await (const chunk of eachChunk(open(0))) n += chunkRows(chunk, names, `chunk ${++c} of the counting pass`);
     if (n === 0) throw new RangeError(`vi: the chunk source gave no rows (${c} chunks in the counting pass)`);
     total = n;
   }
@@ -135,7 +125,7 @@ export async function viChunked(model: ViBindable, source: ViChunkSource, opts: 
     for (let pass = 1; ; pass++) {
       let rows = 0;
       let c = 0;
-      for await (const chunk of each(open(pass))) {
+      for await (const chunk of eachChunk(open(pass))) {
         const where = `chunk ${++c} of pass ${pass}`;
         const C = chunkRows(chunk, names, where);
         if (C === 0) continue;
