@@ -85,7 +85,7 @@ export function fastGmmEStep(bm: BoundModel, priors: boolean, blockElements = BL
   };
 }
 
-/** Elements of one block's [rows, width] temporary in the fused steps (64 MiB of float32: on the 2e5 x 32 x 16 benchmark this cut the first fit in a process from ~7 s to ~4 s, warm fits unchanged; 16 MiB blocks were slower). */
+/** Elements of one block's [rows, width] temporary in the fused steps (64 MiB of float32): bounds the M-step's and E-step's [N, K D] temporaries (410 MB unblocked at N = 2e5, K D = 512); chosen from one-off timings at that size, where 16 MiB blocks were slower. */
 const BLOCK_ELEMENTS = 1 << 24;
 
 /** [start, rows] blocks covering n rows, each with at most blockElements / width rows (one block when all fit). */
