@@ -56,6 +56,7 @@ export type { ReseedEvent, ReseedOptions } from './infer/em/reseed';
 export type { ViterbiResult } from './infer/em/viterbi';
 export type { ChainDraws, DrawRows } from './output/draws';
 export type { ChainPhase } from './infer/mcmc/sampler';
+export type { ExactBlockInfo } from './infer/mcmc/conjugate-gibbs';
 export type { DrawStats, TestBias } from './infer/mcmc/hmc';
 export type { LatentDraws, LatentInfo, SampleLatentsOptions } from './infer/mcmc/latents';
 export type {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { Model } from '../model/model';
 import type { DataValue } from '../model/data';
 import type { ParamValues } from '../model/bound-model';
-import { sample, type McmcResult, type SamplerDiagnostics, type SummaryRow } from '../infer/mcmc/index';
+import { sample, type ExactBlockInfo, type McmcResult, type SamplerDiagnostics, type SummaryRow } from '../infer/mcmc/index';
 import { sampleParallel } from '../infer/mcmc/parallel';
 import { writeDrawsJson } from '../output/draws-json';
 import { MixError } from '../diagnostics/diagnostic';
@@ -239,6 +239,33 @@ function num(x: number, digits = 3): string {
   return Number.isFinite(x) ? x.toFixed(digits) : 'NA';
 }
 
+/**
+ * The exact conjugate updates of a slice + Gibbs run as one phrase, e.g.
+ * "mu, sigma normal mixture [sort, collapsed latents, 2 sweeps]; w Dirichlet–categorical".
+ */
+export function formatExactBlocks(blocks: readonly ExactBlockInfo[]): string {
+  return blocks.map((b) => {
+    if (b.kind === 'dirichlet-categorical') return `${b.params.join(', ')} Dirichlet–categorical`;
+    const how = [
+      b.orderedUpdate,
+      b.collapsedLatents ? 'collapsed latents' : undefined,
+      (b.sweeps ?? 1) > 1 ? `${b.sweeps} sweeps` : undefined,
+    ].filter((x) => x !== undefined);
+    return `${b.params.join(', ')} normal mixture${how.length ? ` [${how.join(', ')}]` : ''}`;
+  }).join('; ');
+}
+
+/** The header's name of a slice run: Gibbs sampling when every coordinate is drawn exactly, else slice sampling (and which blocks are exact). */
+function sliceMethod(s: McmcResult['settings']): string {
+  const dirs = s.metric === 'dense' ? 'directions from the warm-up covariance' : 'coordinate-wise';
+  const blocks = s.exactBlocks ?? [];
+  if (blocks.length === 0) return `slice sampling (${dirs})`;
+  const exact = formatExactBlocks(blocks);
+  if (s.sliceCoords === 0) return `Gibbs sampling (exact conjugate draws: ${exact})`;
+  const n = s.sliceCoords ?? 0;
+  return `slice sampling (${dirs}) of ${n} coordinate${n === 1 ? '' : 's'}, with exact conjugate draws (${exact})`;
+}
+
 /** The report printed (and written as `<model>-summary.txt`): header, table, diagnostics, warnings. */
 export function formatSampleReport(r: McmcResult): string {
   const s = r.settings;
@@ -250,7 +277,7 @@ export function formatSampleReport(r: McmcResult): string {
       : s.algorithm === 'mh'
         ? `random-walk Metropolis (${s.metric} metric, acceptance target ${s.delta})`
         : s.algorithm === 'slice'
-          ? `slice sampling (${s.metric === 'dense' ? 'directions from the warm-up covariance' : 'coordinate-wise'})`
+          ? sliceMethod(s)
           : s.algorithm;
   const lines = [
     `model ${r.model}: ${method}, ${s.chains} chain${s.chains === 1 ? '' : 's'} x (${s.warmup} warmup + ${s.draws} draws)` +

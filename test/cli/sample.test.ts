@@ -73,8 +73,9 @@ describe('parseSampleSettings', () => {
     const r = mixppl('sample', 'examples/galaxies/galaxies.mix', '--data', 'examples/galaxies/galaxies.csv', '--set', 'K=3', '--algorithm', 'auto',
       '--chains', '1', '--warmup', '20', '--draws', '20', '--quiet', '--output-dir', out);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^model galaxies: slice sampling .*\n.*latents drawn by Gibbs/);
-    // Every coordinate is drawn exactly there (no slice width): the CmdStan CSV still has a positive stepsize__.
+    // Every coordinate is drawn exactly there: the header names the blocks, not slice sampling.
+    expect(r.stdout).toMatch(/^model galaxies: Gibbs sampling \(exact conjugate draws: mu, sigma normal mixture \[sort, collapsed latents, 2 sweeps\]; w Dirichlet–categorical\), 1 chain x .*\n.*latents drawn by Gibbs/);
+    // No slice width there: the CmdStan CSV still has a positive stepsize__.
     const csv = readCmdStanCsv(readFileSync(join(out, 'galaxies-1.csv'), 'utf8'));
     expect(csv.draws.length).toBe(20);
   });
@@ -272,10 +273,30 @@ describe('mixppl sample (the binary)', () => {
     const init = join(tmp, 'slice-init.json');
     writeFileSync(init, JSON.stringify({ mu: [9.7, 21, 23], sigma: [1, 1, 1], w: [0.1, 0.8, 0.1] }));
     const r = mixppl('sample', ...GALAXIES, '--algorithm', 'slice', '--latents', 'gibbs', '--chains', '1', '--warmup', '100', '--draws', '50', '--init', init);
-    expect(r.stdout, r.stderr).toMatch(/^model galaxies: slice sampling \(directions from the warm-up covariance\), 1 chain x \(100 warmup \+ 50 draws\)/m);
+    // Every coordinate is drawn by a conjugate block (one sweep: conjugateSweeps defaults to 1 outside 'auto').
+    expect(r.stdout, r.stderr).toMatch(/^model galaxies: Gibbs sampling \(exact conjugate draws: mu, sigma normal mixture \[sort, collapsed latents\]; w Dirichlet–categorical\), 1 chain x \(100 warmup \+ 50 draws\)/m);
     expect(r.stdout).toMatch(/latents drawn by Gibbs/);
     expect(r.stdout).toMatch(/divergences 0;/);
     expect(r.stdout).toMatch(/^mu\.1 /m);
+  }, 120_000);
+
+  it('slice + Gibbs header: slice sampling alone without conjugate blocks, both when only some coordinates are exact', () => {
+    // A Poisson mixture: no conjugate block while w has no Dirichlet prior; with one, w (1
+    // coordinate) is drawn exactly and lambda (2 coordinates) is sliced.
+    const body = (prior: string) => `model pm { data K: int  data y: int[N]  param w: simplex[K]  param lambda: positive_ordered[K]
+  ${prior} lambda ~ gamma(2, 0.5)
+  for n in 1..N { y[n] ~ mixture(w, k -> poisson(lambda[k])) } }`;
+    const data = join(tmp, 'pm.json');
+    writeFileSync(data, JSON.stringify({ K: 2, y: [0, 1, 1, 2, 3, 8, 9, 11, 12, 10] }));
+    const run = (name: string, prior: string) => {
+      const model = join(tmp, name);
+      writeFileSync(model, body(prior));
+      return mixppl('sample', model, '--data', data, '--algorithm', 'slice', '--latents', 'gibbs', '--chains', '1', '--warmup', '20', '--draws', '20', '--quiet');
+    };
+    let r = run('pm-none.mix', '');
+    expect(r.stdout, r.stderr).toMatch(/^model pm: slice sampling \(directions from the warm-up covariance\), 1 chain x/m);
+    r = run('pm-dir.mix', 'w ~ dirichlet(rep(1.0, K))');
+    expect(r.stdout, r.stderr).toMatch(/^model pm: slice sampling \(directions from the warm-up covariance\) of 2 coordinates, with exact conjugate draws \(w Dirichlet–categorical\), 1 chain x/m);
   }, 120_000);
 
   it('fit --method hmc runs the same code (static HMC, one chain)', () => {

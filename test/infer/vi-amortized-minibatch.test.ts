@@ -11,6 +11,7 @@ import { Key } from '../../src/tensor/random';
 import { AmortizedGuide, amortizedLayout, elboWithNoise, LocalMinibatch, vi } from '../../src/infer/vi';
 import type { BoundModel } from '../../src/model/bound-model';
 import { HIER } from './conjugate-models';
+import { expectHierFactorisedOptimum, hierRows } from './hier-reference';
 
 beforeAll(async () => {
   await ensureBackend();
@@ -125,7 +126,7 @@ function twoGroupModel(): BoundModel {
 }
 
 /*
- * The conjugate hierarchical normal of vi-amortized.test.ts (closed form there): θ_n | μ, y_n ~
+ * The conjugate hierarchical normal (closed form in hier-reference.ts): θ_n | μ, y_n ~
  * N(0.2 μ + 0.8 y_n, 0.2), and the factorised guide's optimum has the exact posterior means and
  * the conditional variances (0.2 for θ_n, 1/(0.01 + N) for μ). Here N = 300 rows in 10 chunks of
  * 30, 3000 steps of 4 draws. Over seeds 1..8 the largest errors were 0.035 posterior sds in
@@ -138,23 +139,11 @@ function twoGroupModel(): BoundModel {
 describe('an amortised minibatch fit on the conjugate hierarchical normal model', () => {
   it('gives the closed-form local posteriors', () => {
     const N = 300;
-    const r = Key.seed(7).rng();
-    const y = Array.from({ length: N }, () => 1 + Math.sqrt(1.25) * r.normal());
+    const y = hierRows(N);
     const bm = compile(HIER).bind({ y });
     const fit = vi(bm, { guide: 'amortized', amortized: { global: 'meanfield' }, minibatch: { data: 'y', size: 30 }, steps: 3000, samples: 4, stopAtConvergence: false, seed: 1 });
     const g = fit.guide as AmortizedGuide;
-    const ybar = y.reduce((a, b) => a + b) / N;
-    const precMu = 1 / 100 + N / 1.25;
-    const Emu = (N * ybar) / 1.25 / precMu;
-    const condSd = Math.sqrt(0.2);
-    const m = g.mean();
-    const C = g.covariance();
-    expect(Math.abs(m[0] - Emu) * Math.sqrt(precMu), 'E[mu]').toBeLessThan(0.1);
-    expect(Math.abs(Math.sqrt(C[0][0] * (0.01 + N)) - 1), 'sd of mu').toBeLessThan(0.18);
-    for (let n = 0; n < N; n++) {
-      expect(Math.abs(m[1 + n] - (0.2 * Emu + 0.8 * y[n])) / condSd, `mean of theta[${n + 1}]`).toBeLessThan(0.05);
-      expect(Math.abs(Math.sqrt(C[1 + n][1 + n]) / condSd - 1), `sd of theta[${n + 1}]`).toBeLessThan(0.05);
-    }
+    expectHierFactorisedOptimum(g.mean(), g.covariance(), y, { muMean: 0.1, muSd: 0.18, localMean: 0.05, localSd: 0.05 });
     // The draws cover every row (the result is over the full u, as without minibatch).
     expect(fit.draws(2)[0].length).toBe(1 + N);
   }, 60_000);

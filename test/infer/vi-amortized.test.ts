@@ -12,6 +12,7 @@ import {
   type AmortizedLayout, type Guide, type Potential,
 } from '../../src/infer/vi';
 import { HIER, POISSON_GAMMA } from './conjugate-models';
+import { expectHierFactorisedOptimum, hierLogZ, hierPosterior, hierRows } from './hier-reference';
 import { expectFdGradient, testPotential, logAbsDet, logStdNormal, numericalJacobian } from './vi-helpers';
 
 beforeAll(async () => {
@@ -163,16 +164,6 @@ describe('amortised guide: objective gradients against finite differences (fixed
   });
 });
 
-/** The hierarchical model's log evidence: y ~ N(0, 1.25 I + 100 11ᵀ) (Sherman–Morrison). */
-function hierLogZ(y: number[]): number {
-  const N = y.length;
-  const a = 1.25;
-  const b = 100;
-  const sy = y.reduce((s, v) => s + v, 0);
-  const syy = y.reduce((s, v) => s + v * v, 0);
-  return -0.5 * (N * Math.log(2 * Math.PI) + (N - 1) * Math.log(a) + Math.log(a + N * b) + (syy - (b * sy * sy) / (a + N * b)) / a);
-}
-
 /*
  * The conjugate hierarchical normal: μ ~ N(0, 10²), θ_n ~ N(μ, 1), y_n ~ N(θ_n, 0.5²). Given
  * μ, θ_n | y_n ~ N(0.2 μ + 0.8 y_n, 0.2) (precisions 1 and 4). The joint posterior is Gaussian,
@@ -186,29 +177,18 @@ function hierLogZ(y: number[]): number {
 describe('an amortised guide on a conjugate hierarchical normal model', () => {
   it('gives the closed-form local posteriors, also for rows it was not fitted on', () => {
     const N = 30;
-    const r = Key.seed(7).rng();
-    const y = Array.from({ length: N }, () => 1 + Math.sqrt(1.25) * r.normal());
+    const y = hierRows(N);
     const bm = compile(HIER).bind({ y });
     const fit = vi(bm, { guide: 'amortized', amortized: { global: 'meanfield' }, steps: 3000, samples: 4, stopAtConvergence: false, seed: 1 });
     const g = fit.guide as AmortizedGuide;
-    const ybar = y.reduce((a, b) => a + b) / N;
-    const precMu = 1 / 100 + N / 1.25;
-    const Emu = (N * ybar) / 1.25 / precMu;
-    const condSd = Math.sqrt(0.2);
-    const m = g.mean();
-    const C = g.covariance();
+    const { Emu, condSd } = hierPosterior(y);
     // The factorised family's smallest KL is ½ log det diag(Λ) − ½ log det Λ = ½ log((N + 0.01)/(0.8 N + 0.01))
     // (≈ 0.111; over the seeds above the fits had 0.117–0.119, SE 0.007 from 4000 draws).
     const kl = iwaeBound(bm, g, 1, 4000, Key.seed(51).rng());
     const klMin = 0.5 * Math.log((N + 0.01) / (0.8 * N + 0.01));
     expect(hierLogZ(y) - kl.bound - klMin, 'KL above its minimum').toBeLessThan(0.02 + 4 * kl.se);
     expect(hierLogZ(y) - kl.bound - klMin).toBeGreaterThan(-4 * kl.se);
-    expect(Math.abs(m[0] - Emu) * Math.sqrt(precMu), 'E[mu]').toBeLessThan(0.1);
-    expect(Math.abs(Math.sqrt(C[0][0] * (0.01 + N)) - 1), 'sd of mu').toBeLessThan(0.06);
-    for (let n = 0; n < N; n++) {
-      expect(Math.abs(m[1 + n] - (0.2 * Emu + 0.8 * y[n])) / condSd, `mean of theta[${n + 1}]`).toBeLessThan(0.05);
-      expect(Math.abs(Math.sqrt(C[1 + n][1 + n]) / condSd - 1), `sd of theta[${n + 1}]`).toBeLessThan(0.04);
-    }
+    expectHierFactorisedOptimum(g.mean(), g.covariance(), y, { muMean: 0.1, muSd: 0.06, localMean: 0.05, localSd: 0.04 });
     // model.fit reaches the same guide (the bound data is released afterwards; the guide keeps its rows).
     const viaFit = compile(HIER).fit({ y }, { method: 'vi', guide: 'amortized', amortized: { global: 'meanfield' }, steps: 3000, samples: 4, stopAtConvergence: false, seed: 1 });
     expect(Array.from(viaFit.params)).toEqual(Array.from(fit.params));
@@ -235,9 +215,7 @@ describe('an amortised guide on a conjugate hierarchical normal model', () => {
  */
 describe('a conditional amortised guide on the conjugate hierarchical normal model', () => {
   it('recovers the exact posterior: KL ≈ 0, μ | y exact, and θ_n | μ, y_n from the encoder at any μ', () => {
-    const N = 30;
-    const r = Key.seed(7).rng();
-    const y = Array.from({ length: N }, () => 1 + Math.sqrt(1.25) * r.normal());
+    const y = hierRows(30);
     const bm = compile(HIER).bind({ y });
     const fit = vi(bm, { guide: 'amortized', amortized: { global: 'meanfield', conditional: true }, steps: 3000, samples: 4, stopAtConvergence: false, seed: 1 });
     const g = fit.guide as AmortizedGuide;
@@ -245,13 +223,11 @@ describe('a conditional amortised guide on the conjugate hierarchical normal mod
     const kl = iwaeBound(bm, g, 1, 4000, Key.seed(51).rng());
     expect(hierLogZ(y) - kl.bound, 'KL').toBeLessThan(0.01 + 4 * kl.se);
     expect(hierLogZ(y) - kl.bound).toBeGreaterThan(-4 * kl.se); // an ELBO cannot exceed log p(y)
-    const precMu = 1 / 100 + N / 1.25;
-    const Emu = y.reduce((a, b) => a + b) / 1.25 / precMu;
+    const { precMu, Emu, condSd } = hierPosterior(y);
     const muMean = g.globalGuide!.mean()[0];
     const muSd = Math.sqrt(g.globalGuide!.covariance()[0][0]);
     expect(Math.abs(muMean - Emu) * Math.sqrt(precMu), 'E[mu]').toBeLessThan(0.1);
     expect(Math.abs(muSd * Math.sqrt(precMu) - 1), 'sd of mu (exact, not mean-field)').toBeLessThan(0.06);
-    const condSd = Math.sqrt(0.2);
     for (const mu of [Emu - 2 / Math.sqrt(precMu), Emu, Emu + 2 / Math.sqrt(precMu)]) {
       for (const v of [y[0], y[5], 1.3]) {
         const e = g.encode([v], 0, [mu]);

@@ -7,17 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mixppl } from '../cli/run';
-
-/** A hierarchical normal model: theta[n] is a local parameter of data row y[n]. */
-const HIER = `model hier {
-  data y: real[N]
-  param mu: real
-  param theta: real[N]
-  mu ~ normal(0, 10)
-  theta ~ normal(mu, 1)
-  y ~ normal(theta, 0.5)
-}
-`;
+// The hierarchical normal model: theta[n] is a local parameter of data row y[n].
+import { HIER } from '../infer/conjugate-models';
 
 /** The rows of the table that follows the heading `title`. */
 function tableAfter(html: string, title: string): string[][] {

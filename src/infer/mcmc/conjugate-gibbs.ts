@@ -124,6 +124,70 @@ export function findDirichletCategoricalBlocks(bound: BoundModel): DirichletCate
   return out;
 }
 
+/** One exact conjugate update of the slice + Gibbs sampler, as `McmcResult.settings.exactBlocks` lists it. */
+export interface ExactBlockInfo {
+  kind: 'normal-mixture' | 'dirichlet-categorical';
+  /** The parameters whose every unconstrained coordinate it draws (a normal mixture's sigma only with a half-normal prior). */
+  params: string[];
+  /** The Gibbs-drawn latents it conditions on (and, with `collapsedLatents`, redraws). */
+  latents: string[];
+  /** Normal mixture with an ordered location vector: 'sort' or 'truncated' (conjugate-normal.ts). */
+  orderedUpdate?: OrderedUpdate;
+  /** Normal mixture: true when it redraws its latent itself with the weights integrated out. */
+  collapsedLatents?: boolean;
+  /** Normal mixture: repetitions of its latent/scale/location update per iteration. */
+  sweeps?: number;
+}
+
+/** How {@link conjugateGibbsUpdate} treats each block of a model: shared with {@link describeConjugateBlocks}. */
+function planConjugateBlocks(bound: BoundModel, ordered: OrderedUpdate, collapseLatents: boolean, sweeps: number) {
+  const blocks = findDirichletCategoricalBlocks(bound);
+  // Normal mixture blocks (conjugate-normal.ts): an ordered mu is sorted-and-relabelled only
+  // when its block is label-exchangeable and its w is redrawn right after from a symmetric
+  // Dirichlet whose only latent is the block's; otherwise truncated draws.
+  const normals = findNormalMixtureBlocks(bound).map((nb) => {
+    const wb = blocks.find((b) => b.param === nb.w);
+    const symmetric = !!wb && wb.latents.length === 1 && wb.latents[0] === nb.latent && wb.alpha.every((a) => a === wb.alpha[0]);
+    const mode: OrderedUpdate = ordered === 'sort' && nb.exchangeable && symmetric ? 'sort' : 'truncated';
+    // With w's Dirichlet block (its only latent this block's), the block also redraws its
+    // latent collapsed over w (and over mu where allowed), before mu; w follows below.
+    const own = !!wb && wb.latents.length === 1 && wb.latents[0] === nb.latent && collapseLatents;
+    // Repeated sweeps only where w stays integrated out between them.
+    return { nb, mode, alpha: own ? wb!.alpha : null, sweeps: own ? sweeps : 1 };
+  });
+  return { blocks, normals };
+}
+
+/**
+ * What {@link conjugateGibbsUpdate} with these arguments would draw exactly, in the order it
+ * draws: the blocks (normal mixtures first, then the Dirichlet–categorical ones) and the
+ * unconstrained coordinates they set. Needs no Gibbs target (`planSampling` records it in
+ * the result's settings).
+ */
+export function describeConjugateBlocks(bound: BoundModel, ordered: OrderedUpdate = 'sort', collapseLatents = true, sweeps = 1): { blocks: ExactBlockInfo[]; coords: number[] } {
+  const { blocks, normals } = planConjugateBlocks(bound, ordered, collapseLatents, sweeps);
+  const out: ExactBlockInfo[] = [];
+  const coords: number[] = [];
+  for (const { nb, mode, alpha, sweeps: n } of normals) {
+    const hn = nb.sigma.halfNormalScale !== null;
+    out.push({
+      kind: 'normal-mixture',
+      params: hn ? [nb.mu.name, nb.sigma.name] : [nb.mu.name],
+      latents: [nb.latent],
+      ...(nb.mu.ordered ? { orderedUpdate: mode } : {}),
+      collapsedLatents: alpha !== null,
+      sweeps: n,
+    });
+    for (let k = 0; k < nb.K; k++) coords.push(nb.mu.offset + k);
+    if (hn) for (let k = 0; k < nb.K; k++) coords.push(nb.sigma.offset + k);
+  }
+  for (const b of blocks) {
+    out.push({ kind: 'dirichlet-categorical', params: [b.param], latents: b.latents.slice() });
+    for (let k = 0; k < b.alpha.length - 1; k++) coords.push(b.offset + k);
+  }
+  return { blocks: out, coords };
+}
+
 /**
  * The exact conjugate update of one chain for the slice sampler (`runSliceChain`'s
  * `exactUpdate`), or null when the model has no recognised block
@@ -141,21 +205,10 @@ export function conjugateGibbsUpdate(bound: BoundModel, gibbs: GibbsTarget, _bia
   }
   if (gibbs.bound !== bound) throw new RangeError('conjugateGibbsUpdate: the Gibbs target belongs to another bound model');
   if (ordered !== 'sort' && ordered !== 'truncated') throw new RangeError(`conjugateGibbsUpdate: orderedUpdate must be 'sort' or 'truncated', got ${String(ordered)}`);
-  const blocks = findDirichletCategoricalBlocks(bound);
-  // Normal mixture blocks (conjugate-normal.ts): an ordered mu is sorted-and-relabelled only
-  // when its block is label-exchangeable and its w is redrawn right after from a symmetric
-  // Dirichlet whose only latent is the block's; otherwise truncated draws.
-  const nbs = findNormalMixtureBlocks(bound);
-  const normals = nbs.map((nb) => {
-    const wb = blocks.find((b) => b.param === nb.w);
-    const symmetric = !!wb && wb.latents.length === 1 && wb.latents[0] === nb.latent && wb.alpha.every((a) => a === wb.alpha[0]);
-    const mode: OrderedUpdate = ordered === 'sort' && nb.exchangeable && symmetric ? 'sort' : 'truncated';
-    // With w's Dirichlet block (its only latent this block's), the block also redraws its
-    // latent collapsed over w (and over mu where allowed), before mu; w follows below.
-    const own = !!wb && wb.latents.length === 1 && wb.latents[0] === nb.latent && collapseLatents;
-    // Repeated sweeps only where w stays integrated out between them.
-    return normalMixtureUpdate(nb, gibbs, mode, own ? wb!.alpha : null, undefined, own ? sweeps : 1);
-  });
+  const plan = planConjugateBlocks(bound, ordered, collapseLatents, sweeps);
+  const blocks = plan.blocks;
+  const nbs = plan.normals.map((p) => p.nb);
+  const normals = plan.normals.map((p) => normalMixtureUpdate(p.nb, gibbs, p.mode, p.alpha, undefined, p.sweeps));
   // The generic latent draw can be skipped when the blocks redraw every latent.
   const drawsLatents = normals.length > 0 && gibbs.latents.every((l) => normals.some((u, i) => u.drawsLatent && nbs[i].latent === l.name));
   if (blocks.length === 0 && normals.length === 0) return null;

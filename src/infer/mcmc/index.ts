@@ -14,10 +14,11 @@ import { flatNames, type ChainDraws } from '../../output/draws';
 import { writeCmdStanCsv } from '../../output/cmdstan-csv';
 import { GibbsTarget } from './gibbs';
 import { runSliceChain, sliceDensities } from './slice';
-import { conjugateGibbsUpdate } from './conjugate-gibbs';
+import { conjugateGibbsUpdate, describeConjugateBlocks, type ExactBlockInfo } from './conjugate-gibbs';
 import { findNormalMixtureBlocks } from './conjugate-normal';
 
 export type { SummaryRow } from './summary';
+export type { ExactBlockInfo } from './conjugate-gibbs';
 
 /** Options of {@link sample}. */
 export interface SampleOptions {
@@ -159,6 +160,16 @@ export class McmcResult {
       metric: 'diag' | 'dense';
       /** The sampler: NUTS/HMC/MH, or a score-based method (src/infer/score) whose draws share this format. */
       algorithm: Exclude<Required<SampleOptions>['algorithm'], 'auto'> | 'langevin' | 'mala' | 'annealed-langevin' | 'rdmc';
+      /**
+       * Slice runs only: the exact conjugate updates that ran each iteration (slice + Gibbs
+       * with `conjugate` on; src/infer/mcmc/conjugate-gibbs.ts), in the order they run, e.g.
+       * galaxies under 'auto': `[{ kind: 'normal-mixture', params: ['mu', 'sigma'], ... },
+       * { kind: 'dirichlet-categorical', params: ['w'], ... }]`. Empty for a slice run
+       * without blocks; absent for the other samplers.
+       */
+      exactBlocks?: ExactBlockInfo[];
+      /** Slice runs only: how many unconstrained coordinates the slice updates still move (0: every one is drawn exactly). */
+      sliceCoords?: number;
     },
     /** True when the potential ran as a float64 replay; false: tensor evaluator. */
     readonly traced: boolean,
@@ -343,7 +354,7 @@ export function resolveAutoAlgorithm(bound: BoundModel, opts: SampleOptions): Sa
 /** Checks the options and prepares the shared state of a run (`sample`, `sampleParallel`'s workers). @internal */
 export function planSampling(bound: BoundModel, opts: SampleOptions = {}): SamplingPlan {
   if (opts.algorithm === 'auto') opts = resolveAutoAlgorithm(bound, opts);
-  const settings = {
+  const settings: McmcResult['settings'] & { algorithm: Exclude<SampleOptions['algorithm'], 'auto' | undefined> } = {
     chains: opts.chains ?? 4,
     warmup: opts.warmup ?? 1000,
     draws: opts.draws ?? 1000,
@@ -353,7 +364,7 @@ export function planSampling(bound: BoundModel, opts: SampleOptions = {}): Sampl
     metric: (opts.metric ?? 'auto') === 'auto' ? (bound.dim <= DENSE_AUTO_MAX_DIM ? 'dense' : 'diag') : (opts.metric as 'diag' | 'dense'),
     delta: opts.delta ?? ((opts.algorithm ?? 'nuts') === 'mh' ? 0.234 : 0.8),
     maxTreeDepth: opts.maxTreeDepth ?? 10,
-  } as const;
+  };
   checkCount('chains', settings.chains, 1);
   checkCount('warmup', settings.warmup, 0);
   checkCount('draws', settings.draws, 1);
@@ -443,6 +454,12 @@ export function planSampling(bound: BoundModel, opts: SampleOptions = {}): Sampl
   if (opts.conjugate !== undefined && typeof opts.conjugate !== 'boolean') throw new RangeError(`sample: conjugate must be a boolean, got ${String(opts.conjugate)}`);
   if (opts.orderedUpdate !== undefined && opts.orderedUpdate !== 'sort' && opts.orderedUpdate !== 'truncated') throw new RangeError(`sample: orderedUpdate must be 'sort' or 'truncated', got ${String(opts.orderedUpdate)}`);
   if (opts.conjugateSweeps !== undefined && !(Number.isInteger(opts.conjugateSweeps) && opts.conjugateSweeps >= 1)) throw new RangeError(`sample: conjugateSweeps must be an integer >= 1, got ${String(opts.conjugateSweeps)}`);
+  if (settings.algorithm === 'slice') {
+    // What plannedChainSteps' conjugateGibbsUpdate will draw exactly (same arguments).
+    const exact = gibbs && opts.conjugate !== false ? describeConjugateBlocks(bound, opts.orderedUpdate ?? 'sort', true, opts.conjugateSweeps ?? 1) : { blocks: [], coords: [] };
+    settings.exactBlocks = exact.blocks;
+    settings.sliceCoords = bound.dim - new Set(exact.coords).size;
+  }
   const plan: SamplingPlan = { settings, opts, t0, traced: true, latentNames, initSource: userInits.length ? 'given' : radius, pooled, setup, gibbs0 };
   return plan;
 }
