@@ -25,7 +25,9 @@
  * settings (`wasteFree: { chainLength }`, knobs: particles, chain length, kernel, leapfrog
  * steps, CESS), then WebPPL's tempered SMC (unless --no-webppl), in one run, and prints log Z
  * mean, sd and seconds per run of each, with each mixppl setting's time and log-Z sd as ratios
- * to WebPPL's; it writes no files. `--wf-only name,name` keeps only the named settings.
+ * to WebPPL's, and which settings meet the target; `--out FILE.md` also writes that to a file.
+ * `--wf-only name,name` keeps only the named settings. The 'gibbs' settings are data annealing
+ * with exact Gibbs moves (`rejuvenation: { kernel: 'gibbs' }`).
  *
  * Everything runs on one thread (BENCH_THREADS=1 for the peers).
  */
@@ -278,6 +280,13 @@ const wasteFreeConfigs: { name: string; opts: SmcOptions }[] = [
   { name: 'std N100 cess.5 2xL10', opts: { particles: 100, essThreshold: 0.5, rejuvenation: { kernel: 'hmc', steps: 2, leapfrogSteps: 10, metric: 'dense' } } },
   { name: 'wf-rwmh N2000 P100 x5 dense cess.8', opts: { particles: 2000, essThreshold: 0.8, wasteFree: { chainLength: 100 }, rejuvenation: { kernel: 'rwmh', metric: 'dense', steps: 5 } } },
   { name: 'wf-rwmh N4000 P100 x5 dense cess.8', opts: { particles: 4000, essThreshold: 0.8, wasteFree: { chainLength: 100 }, rejuvenation: { kernel: 'rwmh', metric: 'dense', steps: 5 } } },
+  // Data annealing with exact Gibbs moves (src/infer/smc/gibbs-data.ts): no gradients at all.
+  { name: 'gibbs N1000', opts: { particles: 1000, rejuvenation: { kernel: 'gibbs' } } },
+  { name: 'gibbs N2000', opts: { particles: 2000, rejuvenation: { kernel: 'gibbs' } } },
+  { name: 'gibbs N3000', opts: { particles: 3000, rejuvenation: { kernel: 'gibbs' } } },
+  { name: 'gibbs N4000', opts: { particles: 4000, rejuvenation: { kernel: 'gibbs' } } },
+  { name: 'gibbs N2000 sweeps1', opts: { particles: 2000, rejuvenation: { kernel: 'gibbs', sweeps: 1 } } },
+  { name: 'gibbs-wf N3000 P10', opts: { particles: 3000, wasteFree: { chainLength: 10 }, rejuvenation: { kernel: 'gibbs' } } },
 ];
 
 async function compareWasteFree(): Promise<void> {
@@ -314,16 +323,17 @@ async function compareWasteFree(): Promise<void> {
         const per = rj.kernel === 'rwmh' ? 1 : (rj.leapfrogSteps ?? 10);
         const wfP = cfg.opts.wasteFree?.chainLength;
         // Per stage: HMC one gradient per chain start, then transitions × leapfrog; RWMH one value per transition.
-        evals.push(n + T * (wfP ? (n / wfP) * (1 + (wfP - 1) * (rj.steps ?? 1) * per) : n * (1 + (rj.steps ?? 3) * per)));
+        evals.push(rj.kernel === 'gibbs' ? NaN : n + T * (wfP ? (n / wfP) * (1 + (wfP - 1) * (rj.steps ?? 1) * per) : n * (1 + (rj.steps ?? 3) * per)));
         console.log(`${cfg.name} K=${K} seed ${r}: ${secs[r].toFixed(2)} s, ${T} stages, log Z ${res.logZ.toFixed(3)}`);
       }
       const st = stats(zs);
-      out.push(`| ${K} | ${cfg.name} | ${runs} | ${med(secs).toFixed(2)} | ${st.mean.toFixed(2)} | ${st.sd.toFixed(3)} | ${med(stages)} | ${med(evals)} |`);
+      out.push(`| ${K} | ${cfg.name} | ${runs} | ${med(secs).toFixed(2)} | ${st.mean.toFixed(2)} | ${st.sd.toFixed(3)} | ${med(stages)} | ${Number.isNaN(evals[0]) ? '– (no gradients)' : med(evals)} |`);
       mixRows.push({ K, name: cfg.name, medSecs: med(secs), sd: st.sd, meanCpu: cpu.reduce((a, b) => a + b, 0) / runs });
       console.log(out[out.length - 1]);
     }
     bound.dispose();
   }
+  const verdicts: string[] = [];
   if (withWebppl) {
     const wp = runWebppl(Ks);
     for (const [K, w] of wp) {
@@ -335,11 +345,31 @@ async function compareWasteFree(): Promise<void> {
       for (const m of mixRows.filter((r) => r.K === K)) {
         ratios.push(`K=${K} ${m.name}: time ${(m.medSecs / wMed).toFixed(3)}× WebPPL's (CPU ${m.meanCpu.toFixed(2)} s per run, ${(m.meanCpu / wCpu).toFixed(3)}×), log Z sd ${(m.sd / st.sd).toFixed(3)}× WebPPL's (target: time ≤ 0.1×, sd ≤ 0.2 nat)`);
       }
+      const meeting = mixRows.filter((r) => r.K === K && r.sd <= 0.2 && r.medSecs <= 0.1 * wMed).sort((p, q) => p.medSecs - q.medSecs);
+      verdicts.push(meeting.length
+        ? `K=${K}: target met by ${meeting.map((r) => `${r.name} (sd ${r.sd.toFixed(3)}, ${(r.medSecs / wMed).toFixed(3)}× WebPPL's time)`).join('; ')}.`
+        : `K=${K}: no setting met the target (sd ≤ 0.2 nat at ≤ 0.1× WebPPL's time).`);
     }
   }
   console.log(`\nLoad average at the end: ${loadavg().map((v) => v.toFixed(1)).join(', ')} on ${cpus().length} cores.\n`);
   console.log(out.join('\n'));
   if (ratios.length) console.log(`\nmixppl against WebPPL, same run:\n${ratios.join('\n')}`);
+  if (verdicts.length) console.log(`\n${verdicts.join('\n')}`);
+  const file = opt('out', '');
+  if (file) {
+    const md = [
+      '# Tempered and data-annealing SMC on the galaxy mixture, with WebPPL in the same run',
+      '',
+      `\`npx tsx bench/smc-tempered.ts ${argv.join(' ')}\`, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; load average at the end ${loadavg().map((v) => v.toFixed(1)).join(', ')}. ${runs} seeds per mixppl setting (20261202 + 101 r); WebPPL's runs through ../shared/bench/workers/galaxy_webppl.py. One thread per tool. The log Z values are deterministic given the seed and the code.`,
+      '',
+      ...out,
+      ...(ratios.length ? ['', 'mixppl against WebPPL, same run:', '', ...ratios.map((r) => `- ${r}`)] : []),
+      ...(verdicts.length ? ['', ...verdicts] : []),
+      '',
+    ];
+    writeFileSync(file, md.join('\n'));
+    console.log(`wrote ${file}`);
+  }
 }
 
 (argv.includes('--waste-free') ? compareWasteFree() : main()).catch((e) => {

@@ -30,6 +30,9 @@ function int(opts: Map<string, string>, key: string, dflt: number): number {
 const GUIDES = ['meanfield', 'fullrank', 'lowrank', 'planar', 'coupling', 'amortized'] as const;
 type Guide = (typeof GUIDES)[number];
 
+const SMC_KERNELS = ['hmc', 'rwmh', 'gibbs', 'auto'] as const;
+type SmcKernel = (typeof SMC_KERNELS)[number];
+
 /** The methods this command runs. */
 export const APPROX_METHODS = ['vi', 'smc', ...SCORE_METHODS, 'diffusion'] as const;
 export type ApproxMethod = (typeof APPROX_METHODS)[number];
@@ -37,7 +40,7 @@ export type ApproxMethod = (typeof APPROX_METHODS)[number];
 /** The options each method of this command takes (besides --data, --set, --method, --seed, --backend, --out, --quiet, --threads). */
 export function approxOptions(method: ApproxMethod): string[] {
   if (method === 'vi') return ['--guide', '--max-iter'];
-  if (method === 'smc') return ['--particles', '--waste-free'];
+  if (method === 'smc') return ['--particles', '--waste-free', '--kernel'];
   if (method === 'diffusion') return ['--steps', '--samples', '--draws'];
   return ['--chains', '--draws', ...(method === 'langevin' || method === 'mala' ? ['--warmup'] : [])];
 }
@@ -104,12 +107,17 @@ function run(
     if (chainLength !== undefined && (chainLength < 2 || particles % chainLength !== 0)) {
       throw new OptionError(`--waste-free must be an integer ≥ 2 that divides --particles (${particles}), got '${wf}'`);
     }
+    const kernel = opts.get('--kernel') ?? 'hmc';
+    if (!SMC_KERNELS.includes(kernel as SmcKernel)) throw new OptionError(`--kernel must be hmc, rwmh, gibbs or auto, got '${kernel}'`);
     const r = withLineProgress(quiet, (progress) => smc(model, bound, {
       particles, seed, data, ...(chainLength !== undefined ? { wasteFree: { chainLength } } : {}),
-      onStage: progress ? (stage, beta, ess) => progress.update(`SMC stage ${stage}  beta ${beta.toFixed(4)}  ESS ${ess.toFixed(0)}/${particles}`, beta === 1) : undefined,
+      rejuvenation: { kernel: kernel as SmcKernel },
+      onStage: progress ? (stage, beta, ess) => progress.update(`SMC stage ${stage}  ${kernel === 'gibbs' || kernel === 'auto' ? 'rows' : 'beta'} ${beta.toFixed(4)}  ESS ${ess.toFixed(0)}/${particles}`, beta === 1) : undefined,
     }));
     const wfLen = opts.get('--waste-free');
-    lines.push(`model ${model.name}: ${wfLen !== undefined ? `waste-free tempered SMC (chains of ${wfLen})` : 'tempered SMC'}, ${r.weights.length} particles, ${r.betas.length - 1} stages; log evidence ${r.logZ.toFixed(4)}`);
+    const kind = r.schedule === 'data' ? 'data-annealing SMC with exact Gibbs moves' : `tempered SMC (${kernel === 'rwmh' ? 'random-walk Metropolis' : 'HMC'} moves)`;
+    const stages = r.schedule === 'data' ? `${r.betas.length - 1} stages adding ${r.rows![r.rows!.length - 1]} rows` : `${r.betas.length - 1} stages`;
+    lines.push(`model ${model.name}: ${wfLen !== undefined ? `waste-free ${kind}, chains of ${wfLen}` : kind}, ${r.weights.length} particles, ${stages}; log evidence ${r.logZ.toFixed(4)}`);
     const w = Math.max(9, ...r.names.map((n) => n.length));
     lines.push(`${'parameter'.padEnd(w)}  ${'mean'.padStart(10)}  ${'sd'.padStart(10)}`);
     for (const n of r.names) {

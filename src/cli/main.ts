@@ -104,8 +104,10 @@ options:
                                sample' and take its options (see 'mixppl sample --help'); vi takes
                                --guide meanfield|fullrank|lowrank|planar|coupling|amortized
                                (default fullrank) and --max-iter (steps); smc takes --particles (default
-                               1000) and --waste-free P (waste-free SMC with chains of P states;
-                               P divides --particles); the score-based samplers take --chains (4) and --draws
+                               1000), --waste-free P (waste-free SMC with chains of P states;
+                               P divides --particles) and --kernel hmc|rwmh|gibbs|auto (default
+                               hmc; gibbs: data annealing with exact Gibbs moves for a Bayesian
+                               normal mixture, auto picks it where the model is one); the score-based samplers take --chains (4) and --draws
                                (1000), langevin and mala also --warmup (1000); diffusion learns
                                a score-based density of the observed rows (--steps, default
                                2000; --samples FILE.csv writes --draws new rows) and compares
@@ -144,7 +146,7 @@ interface Args {
   given: string[];
 }
 
-const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--assignments', '--threads', '--draws', '--method', '--max-iter', '--tol', '--n-init', '--guide', '--particles', '--waste-free', '--sbc', '--steps', '--samples', ...SAMPLE_VALUE_OPTIONS, ...SELECT_VALUE_OPTIONS, ...FILTER_VALUE_OPTIONS.filter((o) => o !== '--param')]);
+const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--assignments', '--threads', '--draws', '--method', '--max-iter', '--tol', '--n-init', '--guide', '--particles', '--waste-free', '--kernel', '--sbc', '--steps', '--samples', ...SAMPLE_VALUE_OPTIONS, ...SELECT_VALUE_OPTIONS, ...FILTER_VALUE_OPTIONS.filter((o) => o !== '--param')]);
 
 /** The options each command accepts (besides --help); anything else is a usage error. */
 const COMMAND_OPTIONS: Record<string, readonly string[]> = {

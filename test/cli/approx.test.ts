@@ -37,7 +37,7 @@ describe('fit --method vi | smc', () => {
     const out = join(dir, 'smc.json');
     const r = mixppl('fit', modelPath, '--data', dataPath, '--method', 'smc', '--particles', '500', '--out', out);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/tempered SMC, 500 particles/);
+    expect(r.stdout).toMatch(/tempered SMC \(HMC moves\), 500 particles/);
     const j = JSON.parse(readFileSync(out, 'utf8'));
     expect(Number.isFinite(j.logZ)).toBe(true);
     expect(Math.abs(j.moments.mu.mean - exact.mean)).toBeLessThan(0.25 * Math.sqrt(exact.variance));
@@ -46,13 +46,29 @@ describe('fit --method vi | smc', () => {
   it('smc --waste-free: waste-free SMC, moments near the exact posterior; a chain length that does not divide --particles is a usage error', () => {
     const r = mixppl('fit', modelPath, '--data', dataPath, '--method', 'smc', '--particles', '500', '--waste-free', '10');
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/waste-free tempered SMC \(chains of 10\), 500 particles/);
+    expect(r.stdout).toMatch(/waste-free tempered SMC \(HMC moves\), chains of 10, 500 particles/);
     const mean = Number(/^mu\s+(\S+)/m.exec(r.stdout)![1]);
     // 500 correlated particles: well inside 0.25 posterior sds (as the standard sampler above)
     expect(Math.abs(mean - exact.mean)).toBeLessThan(0.25 * Math.sqrt(exact.variance));
     const bad = mixppl('fit', modelPath, '--data', dataPath, '--method', 'smc', '--particles', '500', '--waste-free', '7');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--waste-free must be an integer ≥ 2 that divides --particles \(500\), got '7'/);
+  }, 120_000);
+
+  it('smc --kernel gibbs: data annealing on the galaxy mixture; auto falls back to HMC elsewhere; a bad kernel is a usage error', () => {
+    const r = mixppl('fit', 'examples/galaxies/galaxies.mix', '--data', 'examples/galaxies/galaxies.csv', '--set', 'K=3', '--method', 'smc', '--particles', '500', '--kernel', 'gibbs');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/data-annealing SMC with exact Gibbs moves, 500 particles, \d+ stages adding 82 rows; log evidence -\d+\.\d+/);
+    // -223.85 is the mean of 12 runs with 4000 particles (sd 0.14 each); one run with 500
+    // particles has sd about 0.4 (bench/results/smc-gibbs.md), so 5 sd is 2 nat.
+    const logZ = Number(/log evidence (\S+)/.exec(r.stdout)![1]);
+    expect(Math.abs(logZ + 223.85)).toBeLessThan(2);
+    const auto = mixppl('fit', modelPath, '--data', dataPath, '--method', 'smc', '--particles', '200', '--kernel', 'auto');
+    expect(auto.code, auto.stderr).toBe(0);
+    expect(auto.stdout).toMatch(/tempered SMC \(HMC moves\), 200 particles/);
+    const bad = mixppl('fit', modelPath, '--data', dataPath, '--method', 'smc', '--kernel', 'nuts');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--kernel must be hmc, rwmh, gibbs or auto, got 'nuts'/);
   }, 120_000);
 
   it('refuses options of another method and a bad guide', () => {

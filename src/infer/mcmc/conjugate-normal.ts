@@ -344,46 +344,8 @@ export function normalMixtureUpdate(block: NormalMixtureBlock, gibbs: GibbsTarge
     }
   };
 
-  /**
-   * One slice update of u = log σ_k given z and mu (`marginal` false; SS[k] = Σ (y − mu_k)²):
-   * g(u) = −e^{2u}/(2s²) − (n−1) u − SS e^{−2u}/2; or given z alone, mu_k integrated out
-   * (`marginal` true; SS[k] = Σ (y − ȳ_k)²): Σ (y − mu)² = SS + n (ȳ − mu)², and integrating
-   * mu leaves σ^{1−n} e^{−SS/(2σ²)} N(ȳ; m0, s0² + σ²/n), so with the Jacobian e^u
-   * g(u) = −e^{2u}/(2s²) − (n−2) u − SS e^{−2u}/2 − ½ log(s0² + e^{2u}/n) − (ȳ − m0)²/(2 (s0² + e^{2u}/n))
-   * (the prior and Jacobian alone when n = 0). Both include the Jacobian of u = log σ.
-   */
-  const sliceLogSigma = (k: number, rng: Rng, q: Float64Array, marginal: boolean): void => {
-    const s2 = hn![k] * hn![k];
-    const nk = n[k];
-    const ss = SS[k];
-    const s02 = block.mu.s0[k] * block.mu.s0[k];
-    const dev = nk > 0 ? S[k] / nk - block.mu.m0[k] : 0;
-    const g = marginal && nk > 0
-      ? (u: number) => {
-        const e = Math.exp(2 * u);
-        const pv = s02 + e / nk;
-        return -e / (2 * s2) - (nk - 2) * u - (0.5 * ss) / e - 0.5 * Math.log(pv) - (0.5 * dev * dev) / pv;
-      }
-      : (u: number) => -Math.exp(2 * u) / (2 * s2) - (nk - 1) * u - 0.5 * ss * Math.exp(-2 * u);
-    const u0 = q[sdOff + k];
-    const logY = g(u0) - rng.exponential();
-    const w = 2.5 / Math.sqrt(2 * nk + 2);
-    let left = u0 - w * rng.uniform();
-    let right = left + w;
-    let a = Math.floor(10 * rng.uniform());
-    let b = 9 - a;
-    for (; a > 0 && g(left) > logY; a--) left -= w;
-    for (; b > 0 && g(right) > logY; b--) right += w;
-    for (;;) {
-      const u1 = left + rng.uniform() * (right - left);
-      if (g(u1) > logY) {
-        q[sdOff + k] = u1;
-        return;
-      }
-      if (u1 < u0) left = u1;
-      else right = u1;
-      if (right - left < 1e-14 * w) return;
-    }
+  const sliceSigma = (k: number, rng: Rng, q: Float64Array, marginal: boolean): void => {
+    q[sdOff + k] = sliceLogSigma(rng, q[sdOff + k], n[k], SS[k], hn![k], marginal && n[k] > 0 ? { s0: block.mu.s0[k], dev: S[k] / n[k] - block.mu.m0[k] } : null);
   };
 
   return {
@@ -416,7 +378,7 @@ export function normalMixtureUpdate(block: NormalMixtureBlock, gibbs: GibbsTarge
           const d = y[i] - S[k] / n[k];
           SS[k] += d * d;
         }
-        for (let k = 0; k < K; k++) sliceLogSigma(k, rng, q, true);
+        for (let k = 0; k < K; k++) sliceSigma(k, rng, q, true);
       }
       for (let k = 0; k < K; k++) sd[k] = Math.exp(q[sdOff + k]);
       if (block.mu.ordered) {
@@ -484,8 +446,51 @@ export function normalMixtureUpdate(block: NormalMixtureBlock, gibbs: GibbsTarge
           const d = y[i] - mu[k];
           SS[k] += d * d;
         }
-        for (let k = 0; k < K; k++) sliceLogSigma(k, rng, q, false);
+        for (let k = 0; k < K; k++) sliceSigma(k, rng, q, false);
       }
     }
   }
+}
+
+/**
+ * One slice update (stepping out, shrinkage; Neal 2003) of u = log σ of a normal component
+ * with a HalfNormal(hs) prior, from its sufficient statistics: given mu (`marginal` null;
+ * ss = Σ (y − mu)² over its n points), g(u) = −e^{2u}/(2 hs²) − (n − 1) u − ss e^{−2u}/2; or
+ * with mu ~ N(m0, s0²) integrated out (`marginal` = { s0, dev: ȳ − m0 }, n > 0;
+ * ss = Σ (y − ȳ)²): Σ (y − mu)² = ss + n (ȳ − mu)², and integrating mu leaves
+ * σ^{1−n} e^{−ss/(2σ²)} N(ȳ; m0, s0² + σ²/n), so with the Jacobian e^u
+ * g(u) = −e^{2u}/(2 hs²) − (n − 2) u − ss e^{−2u}/2 − ½ log(s0² + e^{2u}/n) − dev²/(2 (s0² + e^{2u}/n)).
+ * Both include the Jacobian of u = log σ. The width depends on n only (not on the current
+ * value), so the update leaves the conditional invariant. Returns the new u.
+ */
+export function sliceLogSigma(rng: Rng, u0: number, nk: number, ss: number, hs: number, marginal: { s0: number; dev: number } | null): number {
+  const s2 = hs * hs;
+  const m = marginal !== null;
+  const s02 = m ? marginal.s0 * marginal.s0 : 0;
+  const dev = m ? marginal.dev : 0;
+  const logY = logSigmaDensity(u0, m, nk, ss, s2, s02, dev) - rng.exponential();
+  const w = 2.5 / Math.sqrt(2 * nk + 2);
+  let left = u0 - w * rng.uniform();
+  let right = left + w;
+  let a = Math.floor(10 * rng.uniform());
+  let b = 9 - a;
+  for (; a > 0 && logSigmaDensity(left, m, nk, ss, s2, s02, dev) > logY; a--) left -= w;
+  for (; b > 0 && logSigmaDensity(right, m, nk, ss, s2, s02, dev) > logY; b--) right += w;
+  for (;;) {
+    const u1 = left + rng.uniform() * (right - left);
+    if (logSigmaDensity(u1, m, nk, ss, s2, s02, dev) > logY) return u1;
+    if (u1 < u0) left = u1;
+    else right = u1;
+    if (right - left < 1e-14 * w) return u0;
+  }
+}
+
+/** g(u) of {@link sliceLogSigma} (a plain function: no closure per update). */
+function logSigmaDensity(u: number, marginal: boolean, nk: number, ss: number, s2: number, s02: number, dev: number): number {
+  if (marginal) {
+    const e = Math.exp(2 * u);
+    const pv = s02 + e / nk;
+    return -e / (2 * s2) - (nk - 2) * u - (0.5 * ss) / e - 0.5 * Math.log(pv) - (0.5 * dev * dev) / pv;
+  }
+  return -Math.exp(2 * u) / (2 * s2) - (nk - 1) * u - 0.5 * ss * Math.exp(-2 * u);
 }

@@ -32,6 +32,7 @@ import { denseMetric, diagMetric, Hamiltonian, PhasePoint, StaticHmcKernel, type
 import { effectiveSize, resample, weightsFromLog, type ResampleScheme } from './resample';
 import { logSumExp, nextIncrement } from './tempering';
 import { paramPriorUnconstrained, PriorDrawUnsupported } from './prior-draw';
+import { gibbsDataSmc, gibbsSmcPlan } from './gibbs-data';
 
 export { effectiveSize, multinomialResample, normalizeWeights, resample, residualResample, systematicResample, weightsFromLog, type ResampleScheme } from './resample';
 export { logSumExp, nextIncrement, relativeEss } from './tempering';
@@ -107,8 +108,17 @@ export class TemperedTarget implements GradientTarget {
 }
 
 export interface RejuvenationOptions {
-  /** MCMC kernel invariant for the current tempered target (default 'hmc'). */
-  kernel?: 'hmc' | 'rwmh';
+  /**
+   * MCMC kernel invariant for the current target (default 'hmc'). 'gibbs': exact Gibbs draws
+   * for a Bayesian normal mixture (w Dirichlet, mu normal, sigma half-normal; see
+   * gibbs-data.ts), which need posteriors rather than power posteriors, so the stages add
+   * data rows (data annealing) instead of raising β: `betas` is then the fraction of rows
+   * included and `rows` their number. 'auto': 'gibbs' where the model qualifies, 'hmc'
+   * otherwise (`result.schedule` says which ran).
+   */
+  kernel?: 'hmc' | 'rwmh' | 'gibbs' | 'auto';
+  /** With `kernel: 'gibbs'`: partially collapsed sweeps (z, sigma, mu) added to each transition (default 0: the plain Gibbs kernel). */
+  sweeps?: number;
   /**
    * Kernel transitions per particle per stage (default 3); with `wasteFree`, kernel transitions
    * between consecutive kept states of a chain (default 1).
@@ -190,6 +200,10 @@ export interface SmcResult {
   logZIncrements: number[];
   /** How the initial particles were drawn: the params alone from the IR ('params') or `model.simulate` ('simulate'). */
   priorDraws: 'params' | 'simulate';
+  /** 'likelihood': tempering, π_β ∝ p(θ) p(y|θ)^β; 'data': data annealing (`kernel: 'gibbs'`), π_t = p(θ | the first rows). */
+  schedule: 'likelihood' | 'data';
+  /** Data annealing only: rows included after each stage (index 0: 0), in a seeded random order of the rows. */
+  rows?: number[];
   /** Weighted mean and variance of the constrained value `name` (a dotted name). */
   moments(name: string): { mean: number; variance: number };
 }
@@ -208,7 +222,10 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
   const scheme = opts.resampling ?? 'systematic';
   const maxStages = opts.maxStages ?? 200;
   const rj = opts.rejuvenation ?? {};
-  const kernel = rj.kernel ?? 'hmc';
+  const requested = rj.kernel ?? 'hmc';
+  // 'auto': the exact Gibbs kernel (data annealing) where the model is the mixture it handles, HMC otherwise.
+  const autoPlan = requested === 'auto' ? gibbsSmcPlan(bound) : null;
+  const kernel: 'hmc' | 'rwmh' | 'gibbs' = requested === 'auto' ? (typeof autoPlan === 'string' ? 'hmc' : 'gibbs') : requested;
   const wf = opts.wasteFree;
   let chainLen = 0;
   if (wf !== undefined) {
@@ -217,10 +234,13 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
     if (!Number.isInteger(chainLen) || chainLen < 2) throw new RangeError(`smc: wasteFree.chainLength must be an integer ≥ 2, got ${chainLen}`);
     if (P % chainLen !== 0) throw new RangeError(`smc: with wasteFree, particles (${P}) must be a multiple of wasteFree.chainLength (${chainLen})`);
   }
-  const steps = rj.steps ?? (wf ? 1 : 3);
+  const steps = rj.steps ?? (wf || kernel === 'gibbs' ? 1 : 3);
   if (wf && !(Number.isInteger(steps) && steps >= 1)) throw new RangeError(`smc: with wasteFree, rejuvenation.steps must be a positive integer, got ${steps}`);
   if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`smc: rejuvenation.steps must be a nonnegative integer, got ${steps}`);
-  if (kernel !== 'hmc' && kernel !== 'rwmh') throw new RangeError(`smc: rejuvenation.kernel must be 'hmc' or 'rwmh', got '${kernel as string}'`);
+  if (kernel !== 'hmc' && kernel !== 'rwmh' && kernel !== 'gibbs') throw new RangeError(`smc: rejuvenation.kernel must be 'hmc', 'rwmh', 'gibbs' or 'auto', got '${kernel as string}'`);
+  const sweeps = rj.sweeps ?? 0;
+  if (!Number.isInteger(sweeps) || sweeps < 0) throw new RangeError(`smc: rejuvenation.sweeps must be a nonnegative integer, got ${sweeps}`);
+  if (rj.sweeps !== undefined && kernel !== 'gibbs' && requested !== 'auto') throw new RangeError("smc: rejuvenation.sweeps is for kernel 'gibbs'");
   const L = rj.leapfrogSteps ?? 10;
   const metricKind = rj.metric ?? (kernel === 'hmc' ? 'dense' : 'diag');
   if (metricKind !== 'dense' && metricKind !== 'diag') throw new RangeError(`smc: rejuvenation.metric must be 'dense' or 'diag', got '${metricKind as string}'`);
@@ -244,6 +264,20 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
     priorDraws = 'simulate';
     const data: DataInput = opts.data ?? Object.fromEntries(bound.sizes);
     u = model.simulate(data, { seed, draws: P }).map((dr) => bound.unconstrain(dr.params));
+  }
+  if (kernel === 'gibbs') {
+    const plan = autoPlan ?? gibbsSmcPlan(bound);
+    if (typeof plan === 'string') throw new RangeError(`smc: rejuvenation.kernel 'gibbs' needs a Bayesian normal mixture and nothing else: ${plan}`);
+    if (steps < 1) throw new RangeError(`smc: with kernel 'gibbs', rejuvenation.steps must be a positive integer, got ${steps}`);
+    const run = gibbsDataSmc(bound, plan, u, {
+      particles: P, essThreshold: thr, adaptOn, resampleThreshold: resampleThr, scheme, steps, sweeps, chainLength: chainLen,
+      maxStages, key, onStage: opts.onStage, staleKernel: opts._testBias === 'kernel-beta',
+    });
+    const T = run.betas.length;
+    return result(bound, run.u, run.logw, {
+      betas: run.betas, ess: run.ess, resampled: run.resampled, acceptance: [NaN, ...new Array<number>(T - 1).fill(1)],
+      stepSizes: new Array<number>(T).fill(NaN), logZ: run.logZ, logZIncrements: run.incs, priorDraws, schedule: 'data', rows: run.rows,
+    });
   }
   const ll = new Float64Array(P);
   for (let i = 0; i < P; i++) ll[i] = target.logLik(u[i]);
@@ -388,12 +422,17 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
     }
   }
 
+  return result(bound, u, logw, { betas, ess, resampled, acceptance, stepSizes, logZ, logZIncrements: incs, priorDraws, schedule: 'likelihood' });
+}
+
+/** The public result from the final unconstrained particles and log weights. */
+function result(bound: BoundModel, u: Float64Array[], logw: Float64Array, rest: Omit<SmcResult, 'names' | 'particles' | 'unconstrained' | 'weights' | 'moments'>): SmcResult {
   const cf = bound.constrainedFunction();
   const particles = u.map((x) => cf.evaluate(x));
   const weights = weightsFromLog(logw);
   const names = cf.names;
   return {
-    names, particles, unconstrained: u, weights, betas, ess, resampled, acceptance, stepSizes, logZ, logZIncrements: incs, priorDraws,
+    names, particles, unconstrained: u, weights, ...rest,
     moments(name: string) {
       const j = names.indexOf(name);
       if (j < 0) throw new RangeError(`smc: no value named '${name}' (have ${names.join(', ')})`);

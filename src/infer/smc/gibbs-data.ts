@@ -1,0 +1,493 @@
+/**
+ * SMC for a Bayesian normal mixture by data annealing with exact Gibbs rejuvenation
+ * (`smc(model, bound, { rejuvenation: { kernel: 'gibbs' } })`).
+ *
+ * Likelihood tempering, π_β(θ) ∝ p(θ) p(y|θ)^β, has no conjugate conditionals for a mixture:
+ * p(y_n|θ)^β = (Σ_k w_k N(y_n|μ_k, σ_k))^β admits no latent-variable augmentation for β < 1.
+ * Data annealing (Chopin 2002, "A sequential particle filter method for static models";
+ * the IBIS sampler) moves through posteriors instead: π_t(θ) = p(θ | y_1..y_{n_t}) with
+ * 0 = n_0 < n_1 < … < n_T = N rows, the rows taken in a seeded random order (the evidence does
+ * not depend on the order of exchangeable rows; a sorted file would otherwise make every
+ * stage a large step). Each stage's incremental weight is the particle's predictive density
+ * of the new rows, Π_j Σ_k w_k N(y_j | μ_k, σ_k), and log Ẑ = Σ_t log Σ_i W_i Π_j (…) is
+ * the usual unbiased evidence estimator. The number of rows a stage adds is the largest that
+ * keeps the conditional ESS of its weights at `essThreshold` (at least one row).
+ *
+ * Every π_t is a posterior, so it can be rejuvenated with the exact Gibbs kernel of the
+ * MCMC family (conjugate-normal.ts, conjugate-gibbs.ts) on the rows included: z_j drawn from
+ * p(z_j | θ, y_j), σ by a slice update given z with μ integrated out, μ exactly (ordered μ by
+ * 'sort' when the labels are exchangeable), then w ~ Dirichlet(α + counts); `sweeps` ≥ 1 adds
+ * partially collapsed sweeps (z with w and μ integrated out, then σ and μ) before w. On the
+ * galaxy mixture the plain kernel gave the same log-Z sd per particle as one collapsed sweep
+ * at half the cost, so it is the default. Starting from θ ~ π_t, the fresh z makes
+ * (θ, z) a draw from the joint posterior, each update leaves the joint invariant, and the
+ * θ part of the result is again a draw from π_t: a kernel on θ alone, so z is not carried
+ * from stage to stage.
+ *
+ * Recognised from the IR (never from a model's name): the model's parameters are exactly the
+ * w, μ, σ of one normal mixture block (`findNormalMixtureBlocks`) with a half-normal prior on
+ * σ, w has a Dirichlet prior whose only latent is the block's, and there are no other factors.
+ * The row log densities are computed here in float64 and checked against the bound model's
+ * own log likelihood on the prior draws before the run.
+ */
+import type { BoundModel } from '../../model/bound-model';
+import type { Key, Rng } from '../../tensor/random';
+import { findDirichletCategoricalBlocks, simplexUnconstrainFromLog } from '../mcmc/conjugate-gibbs';
+import { findNormalMixtureBlocks, normalMixtureUpdate, sliceLogSigma, type NormalMixtureBlock, type OrderedUpdate } from '../mcmc/conjugate-normal';
+import type { GibbsTarget } from '../mcmc/gibbs';
+import { effectiveSize, resample, weightsFromLog, type ResampleScheme } from './resample';
+import { logSumExp, relativeEss } from './tempering';
+
+const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
+
+/** What the Gibbs data-annealing sampler needs of a model: see the module comment. */
+export interface GibbsSmcPlan {
+  block: NormalMixtureBlock;
+  K: number;
+  /** w's Dirichlet concentration. */
+  alpha: Float64Array;
+  /** w's unconstrained coordinates: wOffset .. wOffset + K − 2. */
+  wOffset: number;
+  /** How an ordered μ is updated ('sort' where the labels are exchangeable). */
+  ordered: OrderedUpdate;
+}
+
+/**
+ * The plan for `bound`, or a sentence saying why the model does not qualify (for the error
+ * message of `smc`).
+ */
+export function gibbsSmcPlan(bound: BoundModel): GibbsSmcPlan | string {
+  const nbs = findNormalMixtureBlocks(bound);
+  if (nbs.length !== 1) {
+    return nbs.length === 0
+      ? 'no normal mixture block (y[n] ~ normal(mu[z[n]], sigma[z[n]]) with z[n] ~ categorical(w), mu ~ normal(m0, s0), nothing else on mu, sigma, z)'
+      : `${nbs.length} normal mixture blocks; the Gibbs SMC sampler handles one`;
+  }
+  const nb = nbs[0];
+  if (!nb.sigma.halfNormalScale) return `the prior of '${nb.sigma.name}' is not half_normal with constant scale`;
+  const wb = findDirichletCategoricalBlocks(bound).find((b) => b.param === nb.w);
+  if (!wb || wb.latents.length !== 1 || wb.latents[0] !== nb.latent) return `'${nb.w}' has no Dirichlet prior whose only latent is '${nb.latent}'`;
+  const names = new Set([nb.w, nb.mu.name, nb.sigma.name]);
+  const extra = bound.params.filter((p) => !names.has(p.name)).map((p) => p.name);
+  if (extra.length) return `parameter${extra.length === 1 ? '' : 's'} ${extra.map((n) => `'${n}'`).join(', ')} outside the mixture block`;
+  if (bound.ir.latents.length !== 1) return 'latents other than the mixture indicator';
+  // Priors of w, mu, sigma, the categorical and the observation: nothing else.
+  if (bound.ir.factors.length !== 5) return `${bound.ir.factors.length - 5} factor(s) besides the mixture's priors, indicator and observation`;
+  const K = nb.K;
+  const symmetric = wb.alpha.every((a) => a === wb.alpha[0]);
+  return { block: nb, K, alpha: wb.alpha, wOffset: wb.offset, ordered: nb.exchangeable && symmetric ? 'sort' : 'truncated' };
+}
+
+/** Float64 constrained values of one particle, decoded from its unconstrained vector. */
+export class MixtureDecoder {
+  readonly logw: Float64Array;
+  readonly mu: Float64Array;
+  readonly sd: Float64Array;
+  /** log w_k − log σ_k − ½ log 2π per component (the row density's constant). */
+  readonly c: Float64Array;
+  private readonly scratch: Float64Array;
+
+  constructor(readonly plan: GibbsSmcPlan) {
+    const K = plan.K;
+    this.logw = new Float64Array(K);
+    this.mu = new Float64Array(K);
+    this.sd = new Float64Array(K);
+    this.c = new Float64Array(K);
+    this.scratch = new Float64Array(K);
+  }
+
+  /** Decodes u (stick-breaking simplex, ordered or real μ, log σ). */
+  decode(u: Float64Array): void {
+    const { K, wOffset, block } = this.plan;
+    let logm = 0;
+    for (let k = 0; k < K - 1; k++) {
+      const a = u[wOffset + k] - Math.log(K - 1 - k);
+      this.logw[k] = logm - softplus(-a);
+      logm -= softplus(a);
+    }
+    this.logw[K - 1] = logm;
+    const mo = block.mu.offset;
+    if (block.mu.ordered) {
+      this.mu[0] = u[mo];
+      for (let k = 1; k < K; k++) this.mu[k] = this.mu[k - 1] + Math.exp(u[mo + k]);
+    } else for (let k = 0; k < K; k++) this.mu[k] = u[mo + k];
+    const so = block.sigma.offset;
+    for (let k = 0; k < K; k++) {
+      this.sd[k] = Math.exp(u[so + k]);
+      this.c[k] = this.logw[k] - u[so + k] - HALF_LOG_2PI;
+    }
+  }
+
+  /** log Σ_k w_k N(y | μ_k, σ_k) at the decoded values. */
+  rowLogLik(y: number): number {
+    const K = this.plan.K;
+    const l = this.scratch;
+    let mx = -Infinity;
+    for (let k = 0; k < K; k++) {
+      const d = (y - this.mu[k]) / this.sd[k];
+      l[k] = this.c[k] - 0.5 * d * d;
+      if (l[k] > mx) mx = l[k];
+    }
+    if (mx === -Infinity) return -Infinity;
+    let s = 0;
+    for (let k = 0; k < K; k++) s += Math.exp(l[k] - mx);
+    return mx + Math.log(s);
+  }
+
+  /** Draws z (1-based) from p(z | θ, y) at the decoded values. */
+  drawIndicator(y: number, rng: Rng): number {
+    const K = this.plan.K;
+    const l = this.scratch;
+    let mx = -Infinity;
+    for (let k = 0; k < K; k++) {
+      const d = (y - this.mu[k]) / this.sd[k];
+      l[k] = this.c[k] - 0.5 * d * d;
+      if (l[k] > mx) mx = l[k];
+    }
+    let total = 0;
+    for (let k = 0; k < K; k++) {
+      l[k] = Math.exp(l[k] - mx);
+      total += l[k];
+    }
+    let t = rng.uniform() * total;
+    for (let k = 0; k < K - 1; k++) {
+      t -= l[k];
+      if (t <= 0) return k + 1;
+    }
+    return K;
+  }
+}
+
+function softplus(x: number): number {
+  return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
+}
+
+/**
+ * The exact Gibbs kernel for the posterior given the first `rows` of `y` (already in the
+ * run's order): see the module comment. `steps` full transitions per call, each with
+ * `sweeps` collapsed sweeps.
+ */
+export class GibbsRowKernel {
+  private readonly z: Int32Array;
+  private readonly update: ReturnType<typeof normalMixtureUpdate>;
+  private readonly dec: MixtureDecoder;
+  private readonly counts: Float64Array;
+  private readonly logG: Float64Array;
+
+  constructor(private readonly plan: GibbsSmcPlan, private readonly y: Float64Array, readonly rows: number, private readonly steps: number, sweeps: number) {
+    const K = plan.K;
+    this.z = new Int32Array(rows);
+    const block: NormalMixtureBlock = { ...plan.block, y: y.subarray(0, rows) };
+    const view = {
+      z: this.z,
+      latents: [{ name: block.latent, elements: rows, K, offset: 1, start: 0, chain: false, size: rows * K }],
+    } as unknown as GibbsTarget;
+    // sweeps = 0: the plain kernel (z | θ, then σ | z with μ integrated out, μ | z, σ, w | z);
+    // sweeps ≥ 1 adds that many collapsed sweeps (z with w and μ integrated out, then σ, μ).
+    this.update = normalMixtureUpdate(block, view, plan.ordered, sweeps > 0 ? plan.alpha : null, undefined, Math.max(1, sweeps));
+    this.dec = new MixtureDecoder(plan);
+    this.counts = new Float64Array(K);
+    this.logG = new Float64Array(K);
+  }
+
+  /** Moves u in place. */
+  move(u: Float64Array, rng: Rng): void {
+    const { K, alpha, wOffset } = this.plan;
+    for (let s = 0; s < this.steps; s++) {
+      this.dec.decode(u);
+      for (let j = 0; j < this.rows; j++) this.z[j] = this.dec.drawIndicator(this.y[j], rng);
+      this.update.draw(u, rng);
+      this.counts.fill(0);
+      for (let j = 0; j < this.rows; j++) this.counts[this.z[j] - 1]++;
+      for (let k = 0; k < K; k++) this.logG[k] = rng.gammaLog(alpha[k] + this.counts[k]);
+      simplexUnconstrainFromLog(this.logG, u, wOffset);
+    }
+  }
+}
+
+/**
+ * The plain kernel of {@link GibbsRowKernel} (sweeps = 0) for an unordered or 'sort' μ in one
+ * pass over the rows: z is drawn and forgotten (only its counts, sums and sums of squares are
+ * needed), so there is no latent array, no second pass and no relabelling of z. Draws from
+ * the same conditionals as GibbsRowKernel in the same order of updates.
+ */
+export class FusedGibbsRowKernel {
+  private readonly dec: MixtureDecoder;
+  private readonly n: Float64Array;
+  private readonly S: Float64Array;
+  private readonly Q: Float64Array;
+  private readonly l: Float64Array;
+  private readonly mu: Float64Array;
+  private readonly su: Float64Array;
+  private readonly logG: Float64Array;
+  private readonly order: number[];
+  private readonly tmp: Float64Array;
+  /** The rows minus their mean (sums of squares without cancellation). */
+  private readonly yc: Float64Array;
+  private readonly shift: number;
+
+  constructor(private readonly plan: GibbsSmcPlan, y: Float64Array, readonly rows: number, private readonly steps: number) {
+    if (plan.block.mu.ordered && plan.ordered !== 'sort') throw new RangeError('FusedGibbsRowKernel: an ordered mu needs the sort update');
+    const K = plan.K;
+    this.dec = new MixtureDecoder(plan);
+    [this.n, this.S, this.Q, this.l, this.mu, this.su, this.logG, this.tmp] = Array.from({ length: 8 }, () => new Float64Array(K));
+    this.order = Array.from({ length: K }, (_, k) => k);
+    let m = 0;
+    for (let j = 0; j < rows; j++) m += y[j];
+    this.shift = rows > 0 ? m / rows : 0;
+    this.yc = Float64Array.from(y.subarray(0, rows), (v) => v - this.shift);
+  }
+
+  /** Moves u in place. */
+  move(u: Float64Array, rng: Rng): void {
+    const { K, alpha, wOffset, block } = this.plan;
+    const { dec, n, S, Q, l, mu, su, yc, shift } = this;
+    const hs = block.sigma.halfNormalScale!;
+    const { m0, s0 } = block.mu;
+    const mo = block.mu.offset;
+    const so = block.sigma.offset;
+    for (let s = 0; s < this.steps; s++) {
+      dec.decode(u);
+      n.fill(0);
+      S.fill(0);
+      Q.fill(0);
+      const c = dec.c;
+      const dmu = dec.mu;
+      const dsd = dec.sd;
+      for (let j = 0; j < this.rows; j++) {
+        const v = yc[j];
+        const yv = v + shift;
+        let mx = -Infinity;
+        for (let k = 0; k < K; k++) {
+          const d = (yv - dmu[k]) / dsd[k];
+          const lk = c[k] - 0.5 * d * d;
+          l[k] = lk;
+          if (lk > mx) mx = lk;
+        }
+        let total = 0;
+        for (let k = 0; k < K; k++) {
+          const e = Math.exp(l[k] - mx);
+          l[k] = e;
+          total += e;
+        }
+        let t = rng.uniform() * total;
+        let pick = K - 1;
+        for (let k = 0; k < K - 1; k++) {
+          t -= l[k];
+          if (t <= 0) {
+            pick = k;
+            break;
+          }
+        }
+        n[pick]++;
+        S[pick] += v;
+        Q[pick] += v * v;
+      }
+      // σ given z (μ integrated out), then μ given z and σ, per component.
+      for (let k = 0; k < K; k++) {
+        const nk = n[k];
+        const ss = nk > 0 ? Math.max(0, Q[k] - (S[k] * S[k]) / nk) : 0;
+        su[k] = sliceLogSigma(rng, u[so + k], nk, ss, hs[k], nk > 0 ? { s0: s0[k], dev: S[k] / nk + shift - m0[k] } : null);
+      }
+      for (let k = 0; k < K; k++) {
+        const s2 = Math.exp(2 * su[k]);
+        const p0 = 1 / (s0[k] * s0[k]);
+        const v = 1 / (p0 + n[k] / s2);
+        const m = v * (m0[k] * p0 + (S[k] + n[k] * shift) / s2);
+        mu[k] = m + Math.sqrt(v) * rng.normal();
+      }
+      if (block.mu.ordered) {
+        // 'sort': the ordered posterior is the unordered one sorted by mu (conjugate-normal.ts).
+        const order = this.order;
+        for (let k = 0; k < K; k++) order[k] = k;
+        order.sort((a, b) => mu[a] - mu[b]);
+        const tmp = this.tmp;
+        for (let k = 0; k < K; k++) tmp[k] = mu[order[k]];
+        let ok = true;
+        for (let k = 1; k < K; k++) if (!(tmp[k] > tmp[k - 1])) ok = false;
+        if (ok) {
+          u[mo] = tmp[0];
+          for (let k = 1; k < K; k++) u[mo + k] = Math.log(tmp[k] - tmp[k - 1]);
+          for (let k = 0; k < K; k++) tmp[k] = su[order[k]];
+          su.set(tmp);
+          for (let k = 0; k < K; k++) tmp[k] = n[order[k]];
+          n.set(tmp);
+        }
+        // A tie in float64 (probability ~0): μ keeps its old value, σ and the counts their labels.
+      } else for (let k = 0; k < K; k++) u[mo + k] = mu[k];
+      for (let k = 0; k < K; k++) u[so + k] = su[k];
+      for (let k = 0; k < K; k++) this.logG[k] = rng.gammaLog(alpha[k] + n[k]);
+      simplexUnconstrainFromLog(this.logG, u, wOffset);
+    }
+  }
+}
+
+/** Settings of {@link gibbsDataSmc} (validated by `smc`). */
+export interface GibbsDataSettings {
+  particles: number;
+  essThreshold: number;
+  adaptOn: 'cess' | 'ess';
+  resampleThreshold: number;
+  scheme: ResampleScheme;
+  /** Full Gibbs transitions per particle per stage (waste-free: between kept states). */
+  steps: number;
+  /** Collapsed sweeps inside each transition (0: the plain kernel). */
+  sweeps: number;
+  /** Waste-free chain length, or 0 for resample–move. */
+  chainLength: number;
+  maxStages: number;
+  key: Key;
+  onStage?: (stage: number, fraction: number, ess: number) => void;
+  /** Test-only: rejuvenate for the previous stage's rows. */
+  staleKernel?: boolean;
+}
+
+/** What {@link gibbsDataSmc} returns to `smc`, which builds the public result. */
+export interface GibbsDataRun {
+  u: Float64Array[];
+  logw: Float64Array;
+  /** Fraction of the rows included after each stage, 0 … 1. */
+  betas: number[];
+  ess: number[];
+  resampled: boolean[];
+  incs: number[];
+  logZ: number;
+  /** Rows included after each stage (index 0: 0). */
+  rows: number[];
+}
+
+/**
+ * Runs the data-annealing SMC sampler from the prior draws `u0` (unconstrained, modified in
+ * place and returned): see the module comment.
+ */
+export function gibbsDataSmc(bound: BoundModel, plan: GibbsSmcPlan, u0: Float64Array[], o: GibbsDataSettings): GibbsDataRun {
+  const P = o.particles;
+  const K = plan.K;
+  const y = plan.block.y;
+  const N = y.length;
+  if (N < 1) throw new RangeError('smc: the mixture has no observed rows');
+  // Rows in a seeded random order.
+  const order = Int32Array.from({ length: N }, (_, i) => i);
+  const prng = o.key.fold(0x726f7773).rng(); // 'rows'
+  for (let i = N - 1; i > 0; i--) {
+    const j = Math.floor(prng.uniform() * (i + 1));
+    const t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  const yp = Float64Array.from(order, (i) => y[i]);
+
+  // Decoded particles, flat [P, K]: the row density's constant, location and scale.
+  const C = new Float64Array(P * K);
+  const MU = new Float64Array(P * K);
+  const SD = new Float64Array(P * K);
+  const dec = new MixtureDecoder(plan);
+  let u = u0;
+  const store = (i: number): void => {
+    dec.decode(u[i]);
+    C.set(dec.c, i * K);
+    MU.set(dec.mu, i * K);
+    SD.set(dec.sd, i * K);
+  };
+  const rowLL = (i: number, v: number): number => {
+    let mx = -Infinity;
+    const b = i * K;
+    for (let k = 0; k < K; k++) {
+      const d = (v - MU[b + k]) / SD[b + k];
+      const l = C[b + k] - 0.5 * d * d;
+      if (l > mx) mx = l;
+    }
+    if (!(mx > -Infinity)) return -Infinity;
+    let s = 0;
+    for (let k = 0; k < K; k++) {
+      const d = (v - MU[b + k]) / SD[b + k];
+      s += Math.exp(C[b + k] - 0.5 * d * d - mx);
+    }
+    return mx + Math.log(s);
+  };
+  for (let i = 0; i < P; i++) store(i);
+
+  // The row densities must add up to the bound model's own log likelihood.
+  const lik = bound.potentialFunction({ priors: false, jacobian: false });
+  for (let i = 0; i < Math.min(P, 4); i++) {
+    let mine = 0;
+    for (let j = 0; j < N; j++) mine += rowLL(i, y[j]);
+    const theirs = -lik.value(u[i]);
+    if (Number.isFinite(theirs) && !(Math.abs(mine - theirs) <= 1e-8 * (Math.abs(theirs) + N))) {
+      throw new Error(`smc: the Gibbs sampler's mixture log likelihood (${mine}) differs from the model's (${theirs}); the model has terms it does not know`);
+    }
+  }
+
+  let logw = new Float64Array(P);
+  const betas = [0];
+  const rowsAt = [0];
+  const ess = [P];
+  const resampled = [false];
+  const incs: number[] = [];
+  let logZ = 0;
+  let n = 0;
+  for (let stage = 1; n < N; stage++) {
+    if (stage > o.maxStages) throw new Error(`smc: only ${n} of ${N} rows were included after ${o.maxStages} stages; raise maxStages or essThreshold`);
+    const rng = o.key.fold(stage).rng();
+    const lse = logSumExp(logw);
+    const logW = logw.map((v) => v - lse);
+    // Add rows while the (C)ESS of the stage's weights stays at the threshold (one at least).
+    let inc = new Float64Array(P);
+    let m = n;
+    while (m < N) {
+      const cand = new Float64Array(P);
+      for (let i = 0; i < P; i++) cand[i] = logW[i] === -Infinity ? -Infinity : inc[i] + rowLL(i, yp[m]);
+      if (m > n && relativeEss(logW, cand, 1, o.adaptOn) < o.essThreshold) break;
+      inc = cand;
+      m++;
+    }
+    const a = new Float64Array(P);
+    for (let i = 0; i < P; i++) a[i] = logW[i] + inc[i];
+    const stageInc = logSumExp(a);
+    if (!(stageInc > -Infinity)) throw new Error(`smc: every particle has zero density for rows ${n + 1}..${m} (in the run's order)`);
+    incs.push(stageInc);
+    logZ += stageInc;
+    logw = a;
+    betas.push(m / N);
+    rowsAt.push(m);
+    let W = weightsFromLog(logw);
+    const e = effectiveSize(W);
+    ess.push(e);
+    o.onStage?.(stage, m / N, e);
+    const rowsK = o.staleKernel ? n : m;
+    const fused = o.sweeps === 0 && (!plan.block.mu.ordered || plan.ordered === 'sort');
+    const kernel = fused ? new FusedGibbsRowKernel(plan, yp, rowsK, o.steps) : new GibbsRowKernel(plan, yp, rowsK, o.steps, o.sweeps);
+    if (o.chainLength > 0) {
+      // Waste-free: M ancestors, chains of chainLength states, all kept with equal weights.
+      const M = P / o.chainLength;
+      const idx = resample(o.scheme, W, M, rng);
+      const next: Float64Array[] = [];
+      for (let a2 = 0; a2 < M; a2++) {
+        const x = Float64Array.from(u[idx[a2]]);
+        next.push(Float64Array.from(x));
+        for (let t = 1; t < o.chainLength; t++) {
+          kernel.move(x, rng);
+          next.push(Float64Array.from(x));
+        }
+      }
+      u = next;
+      logw = new Float64Array(P);
+      resampled.push(true);
+    } else {
+      const doResample = o.adaptOn === 'ess' || e < o.resampleThreshold * P;
+      resampled.push(doResample);
+      if (doResample) {
+        const idx = resample(o.scheme, W, P, rng);
+        u = Array.from(idx, (j) => Float64Array.from(u[j]));
+        logw = new Float64Array(P);
+        W = new Float64Array(P).fill(1 / P);
+      }
+      // Every stage moves every particle (moving only after a resampling doubled the log-Z
+      // sd on the galaxy mixture).
+      for (let i = 0; i < P; i++) if (logw[i] > -Infinity) kernel.move(u[i], rng);
+    }
+    for (let i = 0; i < P; i++) store(i);
+    n = m;
+  }
+  return { u, logw, betas, ess, resampled, incs, logZ, rows: rowsAt };
+}

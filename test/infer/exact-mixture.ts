@@ -1,0 +1,98 @@
+// Exact references for the two-component normal mixture of the Gibbs tests (MCMC's conjugate
+// updates and SMC's data annealing): the model source and its posterior means and evidence by
+// enumeration of every allocation.
+import { erfcF64 } from '../../src/tensor/special';
+
+export const mixtureSource = (muType: string, extra = '', sigmaPrior = 'half_normal(2)') => `
+model nm {
+  data y: real[N]
+  param w: simplex[2]
+  param mu: ${muType}
+  param sigma: positive[2]
+  w ~ dirichlet(rep(1.0, 2))
+  mu ~ normal(0, 3)
+  sigma ~ ${sigmaPrior}
+  ${extra}
+  for n in 1..N {
+    y[n] ~ mixture(w, k -> normal(mu[k], sigma[k]))
+  }
+}`;
+
+/**
+ * Exact posterior means of (mu.1, mu.2, sigma.1, sigma.2, w.1) of the ordered two-component
+ * mixture (w ~ Dirichlet(1, 1), mu ~ N(m0, s0²) ordered, sigma ~ HalfNormal(hs)): the ordered
+ * posterior is the unordered one sorted by mu, so this sums over all 2^N allocations of the
+ * unordered model; given one, w is Dirichlet (closed form), mu_k | sigma_k is normal (closed
+ * form) and sigma_k is integrated on a grid of G points in log sigma (trapezoid), each
+ * component's mu then a mixture of G normals; E[min(mu_1, mu_2)], P(mu_1 < mu_2) and the
+ * sigma of the lower component follow from pairs of normals in closed form. Also returns the
+ * log evidence.
+ */
+export function exactOrderedMixture(y: readonly number[], m0: number, s0: number, hs: number, G = 200): { means: number[]; logZ: number } {
+  const N = y.length;
+  const Phi = (x: number) => 0.5 * erfcF64(-x * Math.SQRT1_2);
+  const phi = (x: number) => Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+  const ulo = Math.log(0.03);
+  const du = (Math.log(25) - ulo) / (G - 1);
+  const logFact = (n: number) => { let r = 0; for (let i = 2; i <= n; i++) r += Math.log(i); return r; };
+  const comp = (ys: number[]) => {
+    const n = ys.length;
+    const S = ys.reduce((a, b) => a + b, 0);
+    const SS = ys.reduce((a, b) => a + b * b, 0);
+    const lc = new Float64Array(G);
+    const m = new Float64Array(G);
+    const v = new Float64Array(G);
+    const sig = new Float64Array(G);
+    for (let j = 0; j < G; j++) {
+      const u = ulo + j * du;
+      const s2 = Math.exp(2 * u);
+      const vv = 1 / (1 / (s0 * s0) + n / s2);
+      const mm = vv * (m0 / (s0 * s0) + S / s2);
+      const inner = -0.5 * n * Math.log(2 * Math.PI * s2) + 0.5 * Math.log(vv / (s0 * s0)) - 0.5 * (SS / s2 + (m0 * m0) / (s0 * s0) - (mm * mm) / vv);
+      const prior = Math.log(2) - 0.5 * Math.log(2 * Math.PI * hs * hs) - s2 / (2 * hs * hs);
+      lc[j] = inner + prior + u + Math.log(du * (j === 0 || j === G - 1 ? 0.5 : 1));
+      m[j] = mm;
+      v[j] = vv;
+      sig[j] = Math.exp(u);
+    }
+    const mx = Math.max(...lc);
+    let tot = 0;
+    const c = lc.map((l) => Math.exp(l - mx));
+    c.forEach((x) => { tot += x; });
+    return { logZ: mx + Math.log(tot), c: c.map((x) => x / tot), m, v, sig };
+  };
+  const logW: number[] = [];
+  const stats: number[][] = [];
+  for (let mask = 0; mask < 1 << N; mask++) {
+    const a = y.filter((_, i) => !((mask >> i) & 1));
+    const b = y.filter((_, i) => (mask >> i) & 1);
+    const A = comp(a);
+    const B = comp(b);
+    logW.push(logFact(a.length) + logFact(b.length) - logFact(N + 1) + A.logZ + B.logZ);
+    let eMin = 0, pAB = 0, sLow = 0, sHigh = 0, eSum = 0;
+    for (let i = 0; i < G; i++) {
+      eSum += A.c[i] * A.m[i] + B.c[i] * B.m[i];
+      for (let j = 0; j < G; j++) {
+        const w = A.c[i] * B.c[j];
+        if (w < 1e-15) continue;
+        const th = Math.sqrt(A.v[i] + B.v[j]);
+        const d = (B.m[j] - A.m[i]) / th;
+        const p = Phi(d);
+        eMin += w * (A.m[i] * p + B.m[j] * (1 - p) - th * phi(d));
+        pAB += w * p;
+        sLow += w * (A.sig[i] * p + B.sig[j] * (1 - p));
+        sHigh += w * (A.sig[i] * (1 - p) + B.sig[j] * p);
+      }
+    }
+    const wLow = (pAB * (1 + a.length) + (1 - pAB) * (1 + b.length)) / (N + 2);
+    stats.push([eMin, eSum - eMin, sLow, sHigh, wLow]);
+  }
+  const mx = Math.max(...logW);
+  const W = logW.map((l) => Math.exp(l - mx));
+  const T = W.reduce((p, q) => p + q, 0);
+  const means = [0, 1, 2, 3, 4].map((k) => stats.reduce((acc, st, i) => acc + W[i] * st[k], 0) / T);
+  // The evidence of the unordered model, Σ over labelled allocations; the ordered prior (K!
+  // times the iid one on mu_1 < mu_2) has the same evidence, the likelihood being symmetric.
+  return { means, logZ: mx + Math.log(T) };
+}
+
