@@ -146,16 +146,24 @@ export class MixtureDecoder {
     }
     let total = 0;
     for (let k = 0; k < K; k++) {
-      l[k] = Math.exp(l[k] - mx);
+      l[k] = l[k] === mx ? 1 : Math.exp(l[k] - mx);
       total += l[k];
     }
-    let t = rng.uniform() * total;
+    let t = uniform32(rng) * total;
     for (let k = 0; k < K - 1; k++) {
       t -= l[k];
       if (t <= 0) return k + 1;
     }
     return K;
   }
+}
+
+/**
+ * A uniform on (0, 1) from one 32-bit word, (j + ½) / 2^32: enough resolution for picking a
+ * component (a probability below 2^-33 is never picked), at half the cost of `rng.uniform()`.
+ */
+function uniform32(rng: Rng): number {
+  return (rng.uint32() + 0.5) * 2.3283064365386963e-10;
 }
 
 function softplus(x: number): number {
@@ -266,11 +274,11 @@ export class FusedGibbsRowKernel {
         }
         let total = 0;
         for (let k = 0; k < K; k++) {
-          const e = Math.exp(l[k] - mx);
+          const e = l[k] === mx ? 1 : Math.exp(l[k] - mx);
           l[k] = e;
           total += e;
         }
-        let t = rng.uniform() * total;
+        let t = uniform32(rng) * total;
         let pick = K - 1;
         for (let k = 0; k < K - 1; k++) {
           t -= l[k];
