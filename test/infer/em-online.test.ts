@@ -2,7 +2,7 @@
 // after a few passes is close to batch EM's; bad chunks and unsupported models give
 // errors that say where and why.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useBackend, Key } from '../../src/tensor';
+import { useBackend, Key, setSyncReadsForTesting } from '../../src/tensor';
 import { compile, em } from '../../src';
 import { onlineEm } from '../../src/infer/em/online';
 import { GMM_FULL, GMM_DIAG } from './gmm-models';
@@ -125,6 +125,22 @@ describe('online EM', () => {
         expect(Math.abs(on.s[j(k)] - sd)).toBeLessThan(4 * sd * Math.sqrt(2 * q / (2 * batch.w[k] * mm)) / 2);
       }
     }
+  });
+
+  it('without synchronous reads (as on webgpu) the start and the chunk statistics are awaited, with the same numbers', async () => {
+    // The same run with the backend's reads forced asynchronous: emAsync for the k-means start
+    // and `await data()` for each chunk's statistics must give exactly the synchronous result.
+    const model = compile(full);
+    const sync = await onlineEm(model, chunks, { data: { K }, passes: 2, seed: 1 });
+    setSyncReadsForTesting(false);
+    let asyncRun;
+    try {
+      asyncRun = await onlineEm(model, chunks, { data: { K }, passes: 2, seed: 1 });
+    } finally {
+      setSyncReadsForTesting(undefined);
+    }
+    expect(asyncRun.trace).toEqual(sync.trace);
+    expect(asyncRun.params).toEqual(sync.params);
   });
 
   it('reads async sources, and a function giving a fresh source for each pass', async () => {

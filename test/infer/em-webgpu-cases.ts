@@ -135,6 +135,12 @@ export const argmaxes = (joint: Joint, p: P, N: number) => Array.from({ length: 
 
 
 /** A fit's summary, as the child reports it (and the parent computes it on wasm). */
+/** The full case's rows in four chunks (online EM's check). */
+export function onlineChunks(): { x: number[][] }[] {
+  const rows = cases.full.data.x as number[][];
+  return [0, 1, 2, 3].map((i) => ({ x: rows.slice(Math.floor((i * rows.length) / 4), Math.floor(((i + 1) * rows.length) / 4)) }));
+}
+
 export function summarize(r: EmResult): FitSummary {
   return { logLik: r.logLik, iterations: r.iterations, converged: r.converged, traceLength: r.trace.length, params: r.params, reseeds: r.reseeds.map((e) => [e.traceIndex, e.component]) };
 }

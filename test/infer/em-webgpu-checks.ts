@@ -13,7 +13,7 @@ import { useBackend, tf, BackendUnavailableError } from '../../src/tensor';
 import { compile } from '../../src';
 import { em, emAsync, emResponsibilitiesAsync, type EmResult } from '../../src/infer/em';
 import { GMM_FULL } from './gmm-models';
-import { argmaxes, cases, counts, hmmY, summarize, x2, type P } from './em-webgpu-cases';
+import { argmaxes, cases, counts, hmmY, onlineChunks, summarize, x2, type P } from './em-webgpu-cases';
 import { check, runChildChecks, say, startWebgpuChild } from '../tensor/webgpu-child';
 
 await startWebgpuChild();
@@ -62,6 +62,11 @@ const checks: [string, () => Promise<Record<string, unknown> | void>][] = [
   ['em-gmm-full-fixed-iterations', () => fitCase('full', { tol: 0, maxIter: 25 })],
   ['em-gmm-diag', () => fitCase('diag')],
   ['em-poisson', () => fitCase('poisson')],
+  ['em-online', async () => {
+    // Online EM over the full case's rows in four chunks, two passes, on the device.
+    const r = await compile(cases.full.src).fit(onlineChunks(), { method: 'em', online: { passes: 2, data: { K: 3 } }, seed: 1 });
+    return { online: { trace: r.trace, params: r.params } };
+  }],
   ['em-hmm', () => fitCase('hmm')],
   ['em-reseed', () => fitCase('reseed')],
   ['em-errors', async () => {

@@ -16,8 +16,10 @@
  * The first chunk sets s̄ (γ = 1); chunk update t ≥ 1 uses γ_t = stepSize(t), by default
  * (t + 2)^-0.6 (Cappé and Moulines need Σγ = ∞, Σγ² < ∞ for convergence: exponents in
  * (0.5, 1]). The start is `init`, or k-means on the first chunk then one M-step (as `em`).
+ * On a backend without synchronous reads (webgpu under Node.js) the start goes through
+ * `emAsync` and each chunk's statistics are read with `await data()`.
  */
-import { tf, choleskyF64, type Tensor } from '../../tensor';
+import { tf, BackendUnavailableError, canReadSync, choleskyF64, type Tensor } from '../../tensor';
 import type { BoundModel, ParamValues } from '../../model/bound-model';
 import type { DataInput } from '../../model/data';
 import { eachChunk, type Bindable, type ChunkSource } from '../../model/chunks';
@@ -25,7 +27,7 @@ import type { Factor, IRExpr } from '../../ir/types';
 import { evalWith } from '../../model/evaluate';
 import { closedFormUpdates } from './closed-form';
 import { fastGmmEStep } from './fast-gmm';
-import { em } from './index';
+import { em, emAsync } from './index';
 
 export interface OnlineEmOptions {
   /** Step size for chunk update t = 1, 2, ... (default (t + 2)^-0.6). */
@@ -122,7 +124,7 @@ function plan(bm: BoundModel): { lat: string; K: number; weights: string; obs: O
       throw new Error(`onlineEm: parameter '${mean}': ${fam} observations have no weighted-moment statistics`);
     }
     const { ok, E } = tfTidyHost(() => {
-      const v = evalWith(bm.rt, bm.paramTensors(bm.constrain(new Float64Array(bm.dim))), f.value!);
+      const v = evalWith(bm.rt, bm.constrainTensor(tf.zeros([bm.dim])).params, f.value!);
       return { ok: v.dims.length === 1 && v.dims[0].startsWith('p:') && v.t.rank <= 2, E: v.t.rank === 2 ? (v.t.shape[1] as number) : 1 };
     });
     if (!ok) throw new Error(`onlineEm: the ${fam} observation must be one row of data per element of the latent's plate`);
@@ -142,26 +144,41 @@ function nest(v: ArrayLike<number>, shape: readonly number[]): number | unknown[
 /** Everything each chunk contributes, per row: Σ r, and per observation Σ r x, Σ r x² (or x x'). */
 type Stats = { w: Float64Array; obs: { s0: Float64Array; s1: Float64Array; s2: Float64Array }[] };
 
-function chunkStats(bm: BoundModel, pl: ReturnType<typeof plan>, values: ParamValues): { stats: Stats; logLik: number; n: number } {
+/**
+ * The chunk's statistics per row and mean log likelihood. The tensors are computed in one
+ * tidy and read together afterwards: with dataSync where the backend reads synchronously,
+ * with `await data()` otherwise (webgpu under Node.js).
+ */
+async function chunkStats(bm: BoundModel, pl: ReturnType<typeof plan>, values: ParamValues): Promise<{ stats: Stats; logLik: number; n: number }> {
   const fast = fastGmmEStep(bm, false);
-  return tfTidyHost(() => {
+  let n = 0;
+  const kept: Tensor[] = [];
+  tf.tidy(() => {
     const params = bm.paramTensors(values);
     const { logZ, marginals } = fast ? fast(params) : bm.marginalsTensor(params, { priors: false });
     const R = marginals.get(pl.lat)!; // [n, K]
-    const n = R.shape[0] as number;
+    n = R.shape[0] as number;
     const Rt = tf.transpose(R);
-    const w = Float64Array.from(tf.sum(R, 0).dataSync(), (v) => v / n);
-    const obs = pl.obs.map((o) => {
+    kept.push(tf.keep(logZ), tf.keep(tf.sum(R, 0)));
+    for (const o of pl.obs) {
       const x = evalWith(bm.rt, params, o.factor.value!).t;
       const X = tf.reshape(tf.cast(x, 'float32'), [n, o.E]);
       const s1 = tf.matMul(Rt, X);
       const sq = o.family === 'mvnormal' ? tf.reshape(tf.mul(tf.expandDims(X, 2), tf.expandDims(X, 1)), [n, o.E * o.E]) : tf.square(X);
       const s2 = o.family === 'normal' || o.family === 'mvnormal' ? tf.matMul(Rt, sq) : tf.zeros([1]);
-      const host = (t: Tensor) => Float64Array.from(t.dataSync(), (v) => v / n);
-      return { s0: w, s1: host(s1), s2: host(s2) };
-    });
-    return { stats: { w, obs }, logLik: logZ.dataSync()[0] / n, n };
+      kept.push(tf.keep(s1), tf.keep(s2));
+    }
   });
+  let read: ArrayLike<number>[];
+  try {
+    read = canReadSync() ? kept.map((t) => t.dataSync()) : await Promise.all(kept.map((t) => t.data()));
+  } finally {
+    tf.dispose(kept);
+  }
+  const perRow = (v: ArrayLike<number>) => Float64Array.from(v, (x) => x / n);
+  const w = perRow(read[1]);
+  const obs = pl.obs.map((_, i) => ({ s0: w, s1: perRow(read[2 + 2 * i]), s2: perRow(read[3 + 2 * i]) }));
+  return { stats: { w, obs }, logLik: read[0][0] / n, n };
 }
 
 /** tf.tidy for a host result. */
@@ -286,9 +303,13 @@ export async function onlineEm(model: Bindable, chunks: ChunkSource, opts: Onlin
       try {
         if (!pl) {
           pl = plan(bm);
-          values = opts.init ? bm.constrain(bm.unconstrain(opts.init)) : em(bm, { seed: opts.seed ?? 1, maxIter: 0, regCovar: reg }).params;
+          const start = { seed: opts.seed ?? 1, maxIter: 0, regCovar: reg };
+          if (opts.init && !canReadSync()) {
+            throw new BackendUnavailableError(tf.getBackend(), 'onlineEm: starting values (init) are checked against their constraints by reading them back synchronously, which this backend cannot do (webgpu under Node.js); leave init out (k-means start) or use --backend wasm');
+          }
+          values = opts.init ? bm.constrain(bm.unconstrain(opts.init)) : (canReadSync() ? em(bm, start) : await emAsync(bm, start)).params;
         }
-        const { stats: s, logLik, n } = chunkStats(bm, pl, values!);
+        const { stats: s, logLik, n } = await chunkStats(bm, pl, values!);
         const gamma = stats ? step(updates) : 1;
         if (!(gamma > 0 && gamma <= 1)) throw new Error(`onlineEm: stepSize(${updates}) = ${gamma}; step sizes must be in (0, 1]`);
         stats = stats ? blend(stats, s, gamma) : s;
