@@ -363,8 +363,7 @@ export async function main(argv: string[]): Promise<number> {
       for (const r of bad) process.stderr.write(renderDiagnostics(r.diagnostics, { name: r.name, text: r.text }) + '\n');
       if (bad.length) return 1;
       await useBackend(backend);
-      if (!canReadSync()) throw new BackendUnavailableError(backend, 'mixppl select fits its candidates with the synchronous EM loop, which this backend cannot run under Node.js (on webgpu, EM runs through mixppl fit --method em); use --backend wasm');
-      return selectCommand(loaded.map((r) => ({ model: r.model!, file: r.name })), loadData(a), settings);
+      return await selectCommand(loaded.map((r) => ({ model: r.model!, file: r.name })), loadData(a), settings);
     }
     case 'report': {
       if (a.opts.has('--sbc')) return sbcReportCommand(a.opts.get('--sbc')!, a.opts, a.given, a.positional);

@@ -8,7 +8,8 @@ import { writeFileSync } from 'node:fs';
 import type { Model } from '../model/model';
 import type { DataValue } from '../model/data';
 import { BACKENDS } from '../tensor/backend';
-import { selectModels, CRITERIA, type Criterion, type SelectRow } from '../infer/em/select';
+import { selectModels, selectModelsAsync, CRITERIA, type Criterion, type SelectRow } from '../infer/em/select';
+import { canReadSync } from '../tensor';
 import { OptionError } from './sample';
 
 /** Options that take a value. */
@@ -125,8 +126,8 @@ export function formatSelectTable(rows: SelectRow[], best: SelectRow, criterion:
   return lines.join('\n') + '\n';
 }
 
-/** Runs the comparison and prints it; returns the exit status. */
-export function selectCommand(models: { model: Model; file: string }[], data: Record<string, DataValue>, s: SelectCliSettings): number {
+/** Runs the comparison and prints it; resolves to the exit status. */
+export async function selectCommand(models: { model: Model; file: string }[], data: Record<string, DataValue>, s: SelectCliSettings): Promise<number> {
   // Tables name models by their declared name, or by file when two share one.
   const names = models.map((m) => m.model.name);
   const candidates = models.map((m, i) => ({ model: m.model, label: names.indexOf(names[i]) !== names.lastIndexOf(names[i]) ? m.file : names[i] }));
@@ -134,7 +135,8 @@ export function selectCommand(models: { model: Model; file: string }[], data: Re
   const total = models.length * s.K.length;
   let done = 0;
   if (tty) process.stderr.write(`fitting 1 of ${total} ...`);
-  const r = selectModels(candidates, data, {
+  // Where the backend cannot read synchronously (webgpu under Node.js) each fit is emAsync.
+  const r = await (canReadSync() ? selectModels : selectModelsAsync)(candidates, data, {
     K: s.K, criterion: s.criterion, nInit: s.nInit, seed: s.seed, maxIter: s.maxIter, tol: s.tol,
     onFit: tty ? (row) => process.stderr.write(`\r\x1b[Kfitted ${++done} of ${total} (${row.model}, K = ${row.K})`) : undefined,
   });

@@ -6,7 +6,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useBackend, tf, selectOnDevice, setSyncReadsForTesting, BackendUnavailableError } from '../../src/tensor';
 import { compile } from '../../src';
-import { em, emAsync, type EmOptions, type EmResult } from '../../src/infer/em';
+import { em, emAsync, selectModels, selectModelsAsync, type EmOptions, type EmResult } from '../../src/infer/em';
 import type { DataInput } from '../../src/model/data';
 import { GMM_FULL, GMM_DIAG } from './gmm-models';
 import { cases, tight } from './em-webgpu-cases';
@@ -92,5 +92,17 @@ describe('without synchronous reads (as webgpu under Node.js)', () => {
     const t = compile(`model t { data K: int  data y: real[N]  param w: simplex[K]  param mu: real[K]  param s: positive[K]  param nu: positive
       for n in 1..N { y[n] ~ mixture(w, k -> student_t(nu, mu[k], s[k])) } }`);
     await expect(t.fit({ K: 2, y: [-2, -1.5, -1, 1, 1.5, 2] }, { method: 'em', seed: 1 })).rejects.toThrow(/the parameter 'nu' has no closed-form update and needs the gradient M-step \(L-BFGS\)/);
+  });
+
+  it('model selection: selectModelsAsync gives selectModels\'s table exactly; selectModels refuses, naming the async one', async () => {
+    const models = [{ model: compile(GMM_FULL), label: 'full' }, { model: compile(GMM_DIAG), label: 'diag' }];
+    const data = { x: cases.full.data.x };
+    const ref = selectModels(models, data, { K: [1, 2, 3], seed: 1 });
+    setSyncReadsForTesting(false);
+    const got = await selectModelsAsync(models, data, { K: [1, 2, 3], seed: 1 });
+    const strip = (r: typeof ref) => r.rows.map(({ fit: _f, ...row }) => row);
+    expect(strip(got)).toEqual(strip(ref));
+    expect([got.best.model, got.best.K]).toEqual([ref.best.model, ref.best.K]);
+    expect(() => selectModels(models, data, { K: [2], seed: 1 })).toThrow(/emAsync/);
   });
 });

@@ -80,6 +80,24 @@ describe('EM on webgpu agrees with wasm', { timeout: 300_000 }, () => {
     expect(Math.abs(ll(gpu.stdout) - ll(cpu.stdout))).toBeLessThanOrEqual(Math.max(tol, 1e-4)); // printed to 4 decimals
     expect(its(gpu.stdout)).toBe(its(cpu.stdout));
   });
+  it('mixppl select --backend webgpu gives wasm\'s table within float32 error and the same winner', (ctx) => {
+    if (!childResult('em-gmm-full', ctx)) return;
+    const args = ['bin/mixppl.js', 'select', 'stdlib/gmm_full.mix', 'stdlib/gmm_diag.mix', '--data', 'examples/old-faithful/faithful.csv', '--k', '1..3', '--seed', '1', '--backend'];
+    const cwd = fileURLToPath(new URL('../..', import.meta.url));
+    const run = (backend: string) => spawnSync(process.execPath, [...args, backend], { cwd, encoding: 'utf8', timeout: 200_000, env: { ...process.env, MIXPPL_WEBGPU_ADAPTER: child.adapter() } });
+    const gpu = run('webgpu');
+    const cpu = run('wasm');
+    expect(cpu.status, cpu.stderr).toBe(0);
+    expect(gpu.status, gpu.stderr.split('\n').filter((l) => !l.startsWith('Warning') && !l.startsWith('var Module')).slice(-5).join('\n')).toBe(0);
+    const rows = (out: string) => [...out.matchAll(/^(gmm_\w+)\s+(\d)\s+(-?[\d.]+)\s+(\d+)/gm)].map((m) => ({ model: m[1], K: m[2], ll: Number(m[3]), p: m[4] }));
+    const g = rows(gpu.stdout);
+    const c = rows(cpu.stdout);
+    expect(c.length).toBe(6);
+    expect(g.map((r) => [r.model, r.K, r.p])).toEqual(c.map((r) => [r.model, r.K, r.p]));
+    // 272 rows, D = 2, K <= 3: the float32 summation bound of the CLI fit check above, per row.
+    c.forEach((r, i) => expect(Math.abs(g[i].ll - r.ll), `${r.model} K = ${r.K}`).toBeLessThanOrEqual(Math.max(2 * (272 + 8 * 4 + 4 * 3 + 16) * 2 ** -24 * Math.abs(r.ll), 1e-3)));
+    expect(/best by BIC: .*/.exec(gpu.stdout)?.[0].replace(/BIC [\d.]+/, '')).toBe(/best by BIC: .*/.exec(cpu.stdout)?.[0].replace(/BIC [\d.]+/, ''));
+  });
   it('refuses what needs synchronous reads with errors naming it (em(), an un-awaited result, gamma shapes, the gradient M-step)', (ctx) => {
     childResult('em-errors', ctx);
   });

@@ -406,4 +406,4 @@ function* responsibilitySteps(bm: BoundModel, values: ParamValues, fast: FastESt
 
 export { predict, type PredictResult } from './predict';
 export { viterbi, viterbiDecode, latentLogTables, type ViterbiResult, type LatentLogTable } from './viterbi';
-export { selectModels, CRITERIA, type Criterion, type SelectOptions, type SelectRow, type SelectResult, type Candidate } from './select';
+export { selectModels, selectModelsAsync, CRITERIA, type Criterion, type SelectOptions, type SelectRow, type SelectResult, type Candidate } from './select';

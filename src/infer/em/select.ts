@@ -8,7 +8,8 @@
 import { MixError } from '../../diagnostics/diagnostic';
 import type { Model } from '../../model/model';
 import type { DataInput } from '../../model/data';
-import { em, type EmOptions, type EmResult } from './index';
+import type { BoundModel } from '../../model/bound-model';
+import { em, emAsync, type EmOptions, type EmResult } from './index';
 
 export type Criterion = 'bic' | 'aic' | 'icl';
 export const CRITERIA: readonly Criterion[] = ['bic', 'aic', 'icl'];
@@ -59,13 +60,17 @@ export interface SelectResult {
 /** A model to compare, optionally with a label for the table (default: its name). */
 export type Candidate = Model | { model: Model; label: string };
 
+/** One EM fit the selection loop asks for: the bound model and EM's options. */
+interface FitRequest {
+  bm: BoundModel;
+  opts: EmOptions;
+}
+
 /**
- * Fits every candidate model for every K by maximum-likelihood EM and returns the table
- * of log likelihoods, parameter counts and criteria, with the best fit by `criterion`.
- * Throws a MixError when a model has no scalar data variable `kName`, a RangeError on
- * bad options.
+ * The selection loop, asking its driver for each fit (so one loop serves the synchronous
+ * `em` and the awaited `emAsync`): see {@link selectModels}.
  */
-export function selectModels(models: Candidate | readonly Candidate[], data: DataInput, opts: SelectOptions): SelectResult {
+function* selectSteps(models: Candidate | readonly Candidate[], data: DataInput, opts: SelectOptions): Generator<FitRequest, SelectResult, EmResult> {
   const list = (Array.isArray(models) ? models : [models]) as Candidate[];
   if (list.length === 0) throw new RangeError('selectModels: give at least one model');
   const criterion = opts.criterion ?? 'bic';
@@ -90,10 +95,13 @@ export function selectModels(models: Candidate | readonly Candidate[], data: Dat
       try {
         // With one component every responsibility is 1 whatever the start, so k-means has
         // nothing to add (and its one-hot labels need K >= 2): start K = 1 at random.
-        const fit = em(bm, {
-          ...opts.em, objective: 'mle', nInit: opts.nInit ?? 1, seed: opts.seed ?? 1, maxIter: opts.maxIter, tol: opts.tol,
-          ...(K === 1 ? { initMethod: 'random' as const } : {}),
-        });
+        const fit = yield {
+          bm,
+          opts: {
+            ...opts.em, objective: 'mle', nInit: opts.nInit ?? 1, seed: opts.seed ?? 1, maxIter: opts.maxIter, tol: opts.tol,
+            ...(K === 1 ? { initMethod: 'random' as const } : {}),
+          },
+        };
         const row: SelectRow = {
           model: label, K, logLik: fit.logLik, nParams: fit.nParams, nObs: fit.nObs,
           bic: fit.bic, aic: fit.aic, icl: fit.icl, converged: fit.converged, iterations: fit.iterations, fit,
@@ -108,4 +116,44 @@ export function selectModels(models: Candidate | readonly Candidate[], data: Dat
   let best = rows[0];
   for (const r of rows) if (Number.isNaN(best[criterion]) || r[criterion] < best[criterion]) best = r;
   return { criterion, rows, best };
+}
+
+/**
+ * Fits every candidate model for every K by maximum-likelihood EM and returns the table
+ * of log likelihoods, parameter counts and criteria, with the best fit by `criterion`.
+ * Throws a MixError when a model has no scalar data variable `kName`, a RangeError on
+ * bad options. On a backend without synchronous reads (webgpu under Node.js) use
+ * {@link selectModelsAsync}.
+ */
+export function selectModels(models: Candidate | readonly Candidate[], data: DataInput, opts: SelectOptions): SelectResult {
+  const steps = selectSteps(models, data, opts);
+  let r = steps.next();
+  while (!r.done) {
+    let fit: EmResult;
+    try {
+      fit = em(r.value.bm, r.value.opts);
+    } catch (e) {
+      r = steps.throw(e);
+      continue;
+    }
+    r = steps.next(fit);
+  }
+  return r.value;
+}
+
+/** {@link selectModels} with each fit by `emAsync` (awaited reads: webgpu under Node.js). */
+export async function selectModelsAsync(models: Candidate | readonly Candidate[], data: DataInput, opts: SelectOptions): Promise<SelectResult> {
+  const steps = selectSteps(models, data, opts);
+  let r = steps.next();
+  while (!r.done) {
+    let fit: EmResult;
+    try {
+      fit = await emAsync(r.value.bm, r.value.opts);
+    } catch (e) {
+      r = steps.throw(e);
+      continue;
+    }
+    r = steps.next(fit);
+  }
+  return r.value;
 }
