@@ -373,8 +373,9 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
       }
       await useBackend(backend);
-      if (!canReadSync()) throw new BackendUnavailableError(backend, 'mixppl report runs EM and the other families synchronously, which this backend cannot do under Node.js; use --backend wasm');
-      return reportCommand(r.model, loadData(a), { modelFile: r.name, modelSource: r.text, dataFiles: a.data, sets: a.set, opts: a.opts, flags: a.flags });
+      // On webgpu (no synchronous reads) the whole report runs on the host (tfjs cpu), as the
+      // other families do: it fits, simulates and plots with synchronous reads throughout.
+      return runOnHostBackend(() => reportCommand(r.model!, loadData(a), { modelFile: r.name, modelSource: r.text, dataFiles: a.data, sets: a.set, opts: a.opts, flags: a.flags }));
     }
     case 'filter': {
       const settings = parseFilterSettings(a.opts, a.param);

@@ -20,6 +20,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { webgpuChild } from '../tensor/webgpu-child';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { tf, useBackend } from '../../src/tensor';
 import { compile } from '../../src';
 import { fits, mixData, mixY, runFilter, summarize, viChunkedOpts, viChunks, MIX, type Summary } from './families-webgpu-cases';
@@ -110,5 +113,24 @@ describe('inference families on webgpu agree with wasm', { timeout: 300_000 }, (
     const d = run('fit', ...geyser, '--method', 'diffusion', '--steps', '5', '--backend', 'webgpu');
     expect(d.status).not.toBe(0);
     expect(d.stderr).toMatch(/method 'diffusion' \(denoising score matching\).*use --backend wasm/);
+  });
+  it('mixppl report --backend webgpu runs on the host and reports the EM fit wasm reports (float32 error)', (ctx) => {
+    if (!childResult('filter', ctx)) return;
+    const env = { ...process.env, MIXPPL_WEBGPU_ADAPTER: child.adapter() };
+    const dir = mkdtempSync(join(tmpdir(), 'mixppl-report-webgpu-'));
+    const ll = (backend: string) => {
+      const out = join(dir, `${backend}.html`);
+      const r = spawnSync(process.execPath, ['bin/mixppl.js', 'report', 'examples/old-faithful/faithful.mix', '--data', 'examples/old-faithful/faithful.csv', '--set', 'K=2', '--out', out, '--backend', backend], { cwd, encoding: 'utf8', timeout: 200_000, env });
+      expect(r.status, r.stderr.split('\n').filter((l) => !l.startsWith('Warning') && !l.startsWith('var Module')).slice(-5).join('\n')).toBe(0);
+      const m = /log likelihood (-?[\d.]+); (\d+) iterations; converged/.exec(readFileSync(out, 'utf8'));
+      expect(m, `no EM line in the ${backend} report`).not.toBeNull();
+      return { ll: Number(m![1]), its: m![2] };
+    };
+    const g = ll('webgpu');
+    const c = ll('wasm');
+    // 272 rows, D = 2, K = 2: the float32 summation bound of em-webgpu.test.ts's CLI check (tfjs cpu against wasm here).
+    const tol = 2 * (272 + 8 * 4 + 4 * 2 + 16) * 2 ** -24 * Math.abs(c.ll);
+    expect(Math.abs(g.ll - c.ll)).toBeLessThanOrEqual(Math.max(tol, 1e-4));
+    expect(g.its).toBe(c.its);
   });
 });
