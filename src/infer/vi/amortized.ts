@@ -109,11 +109,13 @@ export interface AmortizedBatchSpec {
   /** Indices into that u of the global coordinates, in the order of the guide's `globalCoords`. */
   globalCoords: ArrayLike<number>;
   /**
-   * Per group of the guide, in its order: the guide's row indices in the batch, the u indices
-   * of each batch row's R local coordinates (row-major, rows.length × R), and the scale of
-   * those rows' terms (N / B for a subsampled group, 1 for one kept whole).
+   * Per group of the guide, in its order: the batch rows, as the guide's row indices (`rows`)
+   * or as raw feature rows not among the guide's (`features`, row-major B × F, standardised as
+   * the guide's own; data read in chunks, chunked.ts), the u indices of each batch row's R
+   * local coordinates (row-major, B × R), and the scale of those rows' terms (N / B for a
+   * subsampled group, 1 for one kept whole).
    */
-  groups: { rows: ArrayLike<number>; coords: ArrayLike<number>; scale: number }[];
+  groups: { rows?: ArrayLike<number>; features?: ArrayLike<number>; coords: ArrayLike<number>; scale: number }[];
 }
 
 export class AmortizedGuide implements Guide {
@@ -343,13 +345,26 @@ export class AmortizedGuide implements Guide {
     }
     const groups = this.groups.map((g, gi) => {
       const s = spec.groups[gi];
-      const B = s.rows.length;
+      if ((s.rows === undefined) === (s.features === undefined)) throw new RangeError(`AmortizedGuide.batch: group '${g.label}' needs exactly one of rows and features`);
+      const B = s.rows ? s.rows.length : s.features!.length / g.F;
+      if (!Number.isInteger(B)) throw new RangeError(`AmortizedGuide.batch: group '${g.label}' has ${s.features!.length} feature values, not a multiple of its ${g.F} features`);
       if (s.coords.length !== B * g.R) throw new RangeError(`AmortizedGuide.batch: group '${g.label}' has ${B} rows and ${s.coords.length} coordinates (expected ${B * g.R})`);
       const x = new Float64Array(B * g.F);
-      for (let i = 0; i < B; i++) {
-        const n = s.rows[i];
-        if (!Number.isInteger(n) || n < 0 || n >= g.N) throw new RangeError(`AmortizedGuide.batch: row ${n} of group '${g.label}' is out of range (it has ${g.N})`);
-        x.set(g.x.subarray(n * g.F, (n + 1) * g.F), i * g.F);
+      if (s.rows) {
+        for (let i = 0; i < B; i++) {
+          const n = s.rows[i];
+          if (!Number.isInteger(n) || n < 0 || n >= g.N) throw new RangeError(`AmortizedGuide.batch: row ${n} of group '${g.label}' is out of range (it has ${g.N})`);
+          x.set(g.x.subarray(n * g.F, (n + 1) * g.F), i * g.F);
+        }
+      } else {
+        // The same standardisation as the guide's own rows (the constructor's), so a row gives
+        // the same encoder input either way.
+        const f = s.features!;
+        for (let i = 0; i < B * g.F; i++) {
+          const v = f[i];
+          if (!Number.isFinite(v)) throw new RangeError(`AmortizedGuide.batch: group '${g.label}' feature ${i % g.F} of batch row ${Math.floor(i / g.F)} is not finite`);
+          x[i] = (v - g.shift[i % g.F]) / g.spread[i % g.F];
+        }
       }
       return { N: B, x, coords: Int32Array.from(s.coords), scale: s.scale };
     });
@@ -597,34 +612,46 @@ export function amortizedLayout(bound: BoundModel, local?: readonly string[]): A
   }
   const groups: AmortizedGroup[] = [];
   for (const [size, ps] of bySize) {
-    const N = bound.sizes.get(size) ?? 0;
-    if (N < 1) continue;
-    const cols: { values: ArrayLike<number>; width: number }[] = [];
-    for (const name of rowSizes.get(size)!) {
-      const t = bound.rt.data.get(name);
-      if (!t || t.shape[0] !== N) continue;
-      cols.push({ values: t.dataSync() as ArrayLike<number>, width: t.size / N });
-    }
-    const features = Array.from({ length: N }, (_, n) => {
-      const row: number[] = [];
-      for (const c of cols) for (let k = 0; k < c.width; k++) row.push(c.values[n * c.width + k]);
-      return row;
-    });
-    const coords = Array.from({ length: N }, (_, n) => {
-      const row: number[] = [];
-      for (const p of ps) {
-        const pi = info.get(p.name)!;
-        // The unconstrained block is row-major with the rows leading, so row n is contiguous.
-        if (pi.uShape[0] !== N) throw new RangeError(`vi: amortized guide: the unconstrained block of '${p.name}' does not lead with its ${N} rows`);
-        const per = pi.size / N;
-        for (let k = 0; k < per; k++) row.push(pi.offset + n * per + k);
-      }
-      return row;
-    });
-    groups.push({ label: size, features, coords });
+    const g = amortizedRows(bound, size, ps.map((p) => p.name));
+    if (g.coords.length > 0) groups.push(g);
   }
   if (groups.length === 0) throw new RangeError(`vi: the amortized guide found no rows for the local parameters of model '${ir.name}'`);
   return { dim: bound.dim, groups };
+}
+
+/**
+ * One group of an amortised layout read off a bound model: the rows of size `size` (none when
+ * it is 0), their features (the rows of every data variable with that leading size) and the
+ * u indices of each row's coordinates of the local parameters `params`, in that order.
+ */
+export function amortizedRows(bound: BoundModel, size: string, params: readonly string[]): AmortizedGroup {
+  const N = bound.sizes.get(size) ?? 0;
+  if (N < 1) return { label: size, features: [], coords: [] };
+  const info = new Map(bound.params.map((p) => [p.name, p]));
+  const dataNames = bound.ir.sizes.filter((s) => s.name === size).flatMap((s) => s.from.filter((f) => f.axis === 0).map((f) => f.data));
+  const cols: { values: ArrayLike<number>; width: number }[] = [];
+  for (const name of dataNames) {
+    const t = bound.rt.data.get(name);
+    if (!t || t.shape[0] !== N) continue;
+    cols.push({ values: t.dataSync() as ArrayLike<number>, width: t.size / N });
+  }
+  const features = Array.from({ length: N }, (_, n) => {
+    const row: number[] = [];
+    for (const c of cols) for (let k = 0; k < c.width; k++) row.push(c.values[n * c.width + k]);
+    return row;
+  });
+  const coords = Array.from({ length: N }, (_, n) => {
+    const row: number[] = [];
+    for (const name of params) {
+      const pi = info.get(name)!;
+      // The unconstrained block is row-major with the rows leading, so row n is contiguous.
+      if (pi.uShape[0] !== N) throw new RangeError(`vi: amortized guide: the unconstrained block of '${name}' does not lead with its ${N} rows`);
+      const per = pi.size / N;
+      for (let k = 0; k < per; k++) row.push(pi.offset + n * per + k);
+    }
+    return row;
+  });
+  return { label: size, features, coords };
 }
 
 /** An AmortizedGuide on a minibatch of rows (AmortizedGuide.batch); shares the guide's params. */

@@ -13,15 +13,27 @@
  * The run takes `steps` steps (or stops at convergence), reading the source again as often as
  * that needs when it can be re-read; a one-shot source ends the run when it is exhausted.
  * The guide is over the global parameters only: a parameter with a row per data row (a local
- * parameter) cannot be held for data that is not, so such models are refused. The result is a
- * ViResult whose `psis` throws (it would need the full data).
+ * parameter) cannot be held for data that is not, so such models are refused, unless every
+ * local parameter is amortised (`guide: 'amortized'`): then the trained parameters are the
+ * global guide's and the encoders' (they do not grow with the rows), and each batch's local
+ * draws come from the encoders applied to its rows, with the potential of the in-memory
+ * amortised minibatch (LocalMinibatch) G + (N / B_b)(U_b − G): the batch's likelihood and
+ * local priors scaled, the global priors and Jacobian (G, the model bound to no rows) counted
+ * once (AmortizedBatches, minibatch.ts). The amortised guide is built on the first chunk, whose
+ * rows also standardise the encoders' inputs.
+ *
+ * The result is a ViResult whose `psis` throws (it would need the full data). For an amortised
+ * fit its guide, names and draws cover the parameters without rows (the model bound to no
+ * rows: the globals and any local parameters of shared rows); the local posterior of a row
+ * is `result.encoder.encode(features)`.
  */
 import type { BoundModel, PotentialFunction } from '../../model/bound-model';
 import type { DataInput, DataValue } from '../../model/data';
 import { isNdArray } from '../../model/data';
 import { eachChunk, isChunkSource, type Bindable, type ChunkSource } from '../../model/chunks';
 import { Key } from '../../tensor/random';
-import { bindRows, MinibatchPotential, permutation, subsampledParams } from './minibatch';
+import { AmortizedBatches, bindRows, LocalMinibatch, MinibatchPotential, permutation, subsampledParams } from './minibatch';
+import type { AmortizedGuide } from './amortized';
 import { buildResult, makeViGuide, runConfig, Trainer } from './train';
 import type { Guide, Potential } from './guides';
 import type { ViOptions, ViResult } from './index';
@@ -121,6 +133,7 @@ export async function viChunked(model: ViBindable, source: ViChunkSource, opts: 
   let priorBound: BoundModel | undefined;
   let prior: PotentialFunction | undefined;
   let gLik: Float64Array | undefined;
+  let amortized: AmortizedBatches | undefined;
   try {
     for (let pass = 1; ; pass++) {
       let rows = 0;
@@ -139,26 +152,36 @@ export async function viChunked(model: ViBindable, source: ViChunkSource, opts: 
         try {
           if (!tr) {
             const local = subsampledParams(bc, { data: names, size });
-            if (local.length > 0) {
+            if (local.length > 0 && cfg.kind !== 'amortized') {
               throw new RangeError(
-                `vi: data in chunks: parameter '${local[0]}' has a row per data row (a local parameter), which cannot be held for data that is not; fit it with the data in memory (vi with minibatch and guide 'amortized')`,
+                `vi: data in chunks: parameter '${local[0]}' has a row per data row (a local parameter), which cannot be held for data that is not; ` +
+                  "use guide: 'amortized' (its encoders give each batch's local draws), or fit with the data in memory",
               );
             }
             if (bc.dim === 0) throw new RangeError('vi: the model has no continuous parameters');
             dim = bc.dim;
             guide = makeViGuide(bc, opts, cfg.kind);
+            if (local.length > 0) {
+              // Local parameters: the guide's global part and encoders are trained, each batch's
+              // local draws come from the encoders on its rows (AmortizedBatches).
+              amortized = new AmortizedBatches(bc, names, guide as AmortizedGuide);
+              cf = amortized.zero.constrainedFunction();
+            } else {
+              cf = bc.constrainedFunction();
+              // The priors and Jacobian do not depend on the rows: one binding (of the chunk's
+              // first row) serves every batch, which then only traces its likelihood.
+              priorBound = bindRows(bc, names, Int32Array.of(0));
+              prior = priorBound.potentialFunction({ likelihood: false });
+              gLik = new Float64Array(dim);
+            }
             tr = new Trainer(guide, opts, cfg);
-            cf = bc.constrainedFunction();
-            // The priors and Jacobian do not depend on the rows: one binding (of the chunk's
-            // first row) serves every batch, which then only traces its likelihood.
-            priorBound = bindRows(bc, names, Int32Array.of(0));
-            prior = priorBound.potentialFunction({ likelihood: false });
-            gLik = new Float64Array(dim);
           }
-          if (bc.dim !== dim) throw new RangeError(`vi: ${where} gives the model ${bc.dim} parameters, the first chunk ${dim}: a parameter's size depends on the rows`);
+          if (!amortized && bc.dim !== dim) throw new RangeError(`vi: ${where} gives the model ${bc.dim} parameters, the first chunk ${dim}: a parameter's size depends on the rows`);
           if (!checked && C >= 2) {
-            // The likelihood must split over the rows: the chunk's whole against its two halves.
-            const mb = new MinibatchPotential(bc, { data: names, size: Math.ceil(C / 2) }, Key.seed(cfg.seed).fold(4).rng());
+            // The model must split over the rows: the chunk's whole against its two halves
+            // (with local parameters, G + Σ (U_half − G), the guide built on this first chunk).
+            const half = { data: names, size: Math.ceil(C / 2) };
+            const mb = amortized ? new LocalMinibatch(bc, half, guide as AmortizedGuide, Key.seed(cfg.seed).fold(4).rng()) : new MinibatchPotential(bc, half, Key.seed(cfg.seed).fold(4).rng());
             try {
               const r = Key.seed(cfg.seed).fold(3).rng();
               mb.checkSplits([new Float64Array(dim), Float64Array.from({ length: dim }, () => r.normal())]);
@@ -173,9 +196,15 @@ export async function viChunked(model: ViBindable, source: ViChunkSource, opts: 
             const idx = perm.slice(Math.floor((k * C) / nb), Math.floor(((k + 1) * C) / nb)).sort();
             const bb = bindRows(bc, names, idx);
             try {
-              const lik = bb.potentialFunction({ priors: false, jacobian: false });
-              traced &&= lik.traced && prior!.traced;
-              tr.step(guide!, scaledPotential(prior!, lik, N / idx.length, gLik!));
+              if (amortized) {
+                const { guide: view, potential, traced: t } = amortized.view(bb, N / idx.length);
+                traced &&= t;
+                tr.step(view, potential);
+              } else {
+                const lik = bb.potentialFunction({ priors: false, jacobian: false });
+                traced &&= lik.traced && prior!.traced;
+                tr.step(guide!, scaledPotential(prior!, lik, N / idx.length, gLik!));
+              }
             } finally {
               bb.dispose();
             }
@@ -198,8 +227,10 @@ export async function viChunked(model: ViBindable, source: ViChunkSource, opts: 
     }
   } finally {
     priorBound?.dispose();
+    amortized?.dispose();
   }
-  return buildResult(tr!, cfg, cf!, undefined, traced, t0);
+  const spec = amortized?.globalSpec;
+  return buildResult(tr!, cfg, cf!, undefined, traced, t0, spec && ((g) => (g as AmortizedGuide).batch(spec)));
 }
 
 /** U(u) = prior(u) + scale · lik(u): the batch's potential with its likelihood standing for N rows. */

@@ -26,9 +26,9 @@ export {
   type Guide, type GuideKind, type Potential,
 } from './guides';
 export { CouplingFlowGuide, type CouplingOptions } from './coupling';
-export { AmortizedGuide, amortizedLayout, type AmortizedBatchSpec, type AmortizedGroup, type AmortizedLayout, type AmortizedOptions } from './amortized';
+export { AmortizedGuide, amortizedLayout, amortizedRows, type AmortizedBatchSpec, type AmortizedGroup, type AmortizedLayout, type AmortizedOptions } from './amortized';
 export { gpdFit, gpdQuantile, psis, type GpdFit, type PsisResult } from './psis';
-export { LocalMinibatch, MinibatchPotential, subsampledParams, type MinibatchOptions } from './minibatch';
+export { AmortizedBatches, LocalMinibatch, MinibatchPotential, scaledLocalPotential, subsampledParams, type MinibatchOptions } from './minibatch';
 export { isChunkSource, viChunked, type ViBindable, type ViChunkSource } from './chunked';
 export { Node, objectives, programWithNoise, type ObjectiveInputs, type ObjectiveOps, type ObjectiveProgram } from './objective';
 
@@ -118,7 +118,18 @@ export interface ViOptions {
 
 /** The fitted guide with its ELBO trace and draws of the constrained parameters. */
 export interface ViResult {
+  /**
+   * The fitted guide over the u of `names`. For a chunked fit with local parameters
+   * (viChunked with guide 'amortized') that is the parameters without rows only: the view of
+   * `encoder` on the model bound to no rows.
+   */
   guide: Guide;
+  /**
+   * The amortised guide as trained (guide 'amortized'; otherwise undefined): its global guide
+   * and encoders, `encode(features)` giving the local posterior of any data row. In memory it
+   * is `guide`; from data in chunks, its own rows are the first chunk's.
+   */
+  encoder?: AmortizedGuide;
   /** The guide's parameters (a copy; layout in guides.ts). */
   params: Float64Array;
   /** Flat constrained names, as McmcResult.names. */

@@ -17,14 +17,15 @@
  *
  * Local parameters (a row per subsampled row) change the model's dimension with the rows;
  * with the amortised guide they are subsampled too (LocalMinibatch, below): a step binds and
- * evaluates the batch rows only, model and guide, at O(size) cost.
+ * evaluates the batch rows only, model and guide, at O(size) cost. Data read in chunks
+ * (chunked.ts) uses the same batch view and potential through AmortizedBatches.
  */
 import { BoundModel, type PotentialFunction } from '../../model/bound-model';
 import type { DataInput, DataValue } from '../../model/data';
 import { tf } from '../../tensor';
 import type { Rng } from '../../tensor/random';
 import type { Guide, Potential } from './guides';
-import type { AmortizedBatchSpec, AmortizedGuide } from './amortized';
+import { amortizedRows, type AmortizedBatchSpec, type AmortizedGuide } from './amortized';
 
 /** Options of minibatch VI (`ViOptions.minibatch`). */
 export interface MinibatchOptions {
@@ -347,13 +348,7 @@ export class LocalMinibatch {
       if (c === undefined) throw new Error(`${where}: coordinate ${full} of the guide has no place in chunk ${j} (internal)`);
       return c;
     };
-    const chunkInfo = new Map(b.params.map((p) => [p.name, p]));
-    const gIdx = new Int32Array(zero.bound.dim);
-    for (const p of zero.bound.params) {
-      const c = chunkInfo.get(p.name)!;
-      if (this.local.has(p.name)) continue; // no rows in the zero-row model
-      for (let k = 0; k < p.size; k++) gIdx[p.offset + k] = c.offset + k;
-    }
+    const gIdx = zeroIndex(zero.bound, b, this.local);
     const M = this.chunks;
     const spec: AmortizedBatchSpec = {
       dim: b.dim,
@@ -403,26 +398,7 @@ export class LocalMinibatch {
     if (!Number.isInteger(j) || j < 0 || j >= this.chunks) throw new RangeError(`LocalMinibatch.select: chunk ${j} of ${this.chunks}`);
     this.current = j;
     const c = this.chunk(j);
-    const G = this.zeroModel().fn;
-    const M = this.chunks;
-    const gG = new Float64Array(G.dim);
-    const uG = new Float64Array(G.dim);
-    const pick = (u: ArrayLike<number>): Float64Array => {
-      for (let k = 0; k < uG.length; k++) uG[k] = u[c.gIdx[k]];
-      return uG;
-    };
-    const potential: Potential = {
-      dim: c.bound.dim,
-      value: (u) => (M === 1 ? c.full.value(u) : M * c.full.value(u) - (M - 1) * G.value(pick(u))),
-      valueAndGrad: (u, grad) => {
-        const v = c.full.valueAndGrad(u, grad);
-        if (M === 1) return v;
-        const g0 = G.valueAndGrad(pick(u), gG);
-        for (let i = 0; i < grad.length; i++) grad[i] *= M;
-        for (let k = 0; k < gG.length; k++) grad[c.gIdx[k]] -= (M - 1) * gG[k];
-        return M * v - (M - 1) * g0;
-      },
-    };
+    const potential = scaledLocalPotential(c.full, this.zeroModel().fn, c.gIdx, this.chunks);
     return { guide: this.guide.batch(c.spec), potential, chunk: j };
   }
 
@@ -468,5 +444,136 @@ export class LocalMinibatch {
     this.cache.fill(undefined);
     this.zero?.bound.dispose();
     this.zero = undefined;
+  }
+}
+
+/**
+ * The zero-row model's u index → the u index of `b`, a binding of some rows of the same model:
+ * every parameter but the subsampled ones (`local`, which have no rows in the zero-row model)
+ * keeps its size and block.
+ */
+function zeroIndex(zero: BoundModel, b: BoundModel, local: ReadonlySet<string>): Int32Array {
+  const info = new Map(b.params.map((p) => [p.name, p]));
+  const gIdx = new Int32Array(zero.dim);
+  for (const p of zero.params) {
+    const c = info.get(p.name)!;
+    if (local.has(p.name)) continue; // no rows in the zero-row model
+    for (let k = 0; k < p.size; k++) gIdx[p.offset + k] = c.offset + k;
+  }
+  return gIdx;
+}
+
+/**
+ * U^M(u) = G(u_G) + M (U_b(u) − G(u_G)): the potential of a batch of rows standing for M times
+ * as many, with U_b the model bound to the batch (`full`), G the model bound to no rows and
+ * gIdx the place of G's coordinates in u. Every term with the batch rows (likelihood, local
+ * priors) is scaled by M, the rest (global priors, the Jacobian) counted once.
+ */
+export function scaledLocalPotential(full: PotentialFunction, G: PotentialFunction, gIdx: Int32Array, M: number): Potential {
+  const gG = new Float64Array(G.dim);
+  const uG = new Float64Array(G.dim);
+  const pick = (u: ArrayLike<number>): Float64Array => {
+    for (let k = 0; k < uG.length; k++) uG[k] = u[gIdx[k]];
+    return uG;
+  };
+  return {
+    dim: full.dim,
+    value: (u) => (M === 1 ? full.value(u) : M * full.value(u) - (M - 1) * G.value(pick(u))),
+    valueAndGrad: (u, grad) => {
+      const v = full.valueAndGrad(u, grad);
+      if (M === 1) return v;
+      const g0 = G.valueAndGrad(pick(u), gG);
+      for (let i = 0; i < grad.length; i++) grad[i] *= M;
+      for (let k = 0; k < gG.length; k++) grad[gIdx[k]] -= (M - 1) * gG[k];
+      return M * v - (M - 1) * g0;
+    },
+  };
+}
+
+/**
+ * Batches for an amortised guide from data read in chunks (chunked.ts): the guide is built on
+ * one binding (`ref`, the first chunk) and each step applies it to a binding of other rows (a
+ * batch of the current chunk). The batch view's local rows are the batch's own feature rows
+ * (standardised as the guide's), its global coordinates and the groups kept whole (sizes not
+ * read off `names`) are placed by parameter name, and the potential is LocalMinibatch's
+ * G + M (U_b − G) with M = N / B. The model bound to no rows (G) is bound once, from `ref`.
+ */
+export class AmortizedBatches {
+  /** The model bound to no rows of `names` (its u: the globals and the groups kept whole). */
+  readonly zero: BoundModel;
+  private readonly zeroFn: PotentialFunction;
+  private readonly local: Set<string>;
+  /** Each of the guide's global coordinates as (parameter, index in its block), with the block's size. */
+  private readonly globalAt: { name: string; k: number; size: number }[];
+  /** Per group of the guide: its size, its local parameters in order, whether it is subsampled. */
+  private readonly groups: { label: string; params: string[]; sub: boolean; N: number }[];
+  /** The guide's view on the zero-row model: the fit's result over the globals. */
+  readonly globalSpec: AmortizedBatchSpec;
+
+  constructor(ref: BoundModel, private readonly names: readonly string[], private readonly guide: AmortizedGuide) {
+    const where = `vi: data in chunks with the amortized guide`;
+    this.local = new Set(subsampledParams(ref, { data: [...names], size: 1 }));
+    const globals = new Set(guide.globalCoords);
+    for (const p of ref.params) {
+      if (this.local.has(p.name) && p.size > 0 && globals.has(p.offset)) {
+        throw new RangeError(
+          `${where} needs every parameter with a row per data row amortised (its rows are not held); '${p.name}' is not (see amortized.local)`,
+        );
+      }
+    }
+    const owner = (c: number): { name: string; k: number; size: number } => {
+      const p = ref.params.find((q) => c >= q.offset && c < q.offset + q.size)!;
+      return { name: p.name, k: c - p.offset, size: p.size };
+    };
+    this.globalAt = Array.from(guide.globalCoords, owner);
+    const rowSizes = new Set(subsampledSizes(ref, names));
+    this.groups = guide.layout.groups.map((g) => {
+      const params: string[] = [];
+      for (const c of Array.from(g.coords[0])) {
+        const name = owner(c).name;
+        if (!params.includes(name)) params.push(name);
+      }
+      return { label: g.label, params, sub: rowSizes.has(g.label), N: g.coords.length };
+    });
+    try {
+      this.zero = bindRows(ref, names, new Int32Array(0));
+    } catch (e) {
+      throw new RangeError(`${where} binds the model to no rows of '${names.join(', ')}' for its global terms, and that failed: ${(e as Error).message}`);
+    }
+    this.zeroFn = this.zero.potentialFunction();
+    this.globalSpec = this.spec(this.zero, 1);
+  }
+
+  /** The guide's batch spec on binding b with the subsampled rows' terms scaled by `scale`. */
+  private spec(b: BoundModel, scale: number): AmortizedBatchSpec {
+    const where = `vi: data in chunks with the amortized guide`;
+    const info = new Map(b.params.map((p) => [p.name, p]));
+    const globalCoords = this.globalAt.map(({ name, k, size }) => {
+      const p = info.get(name)!;
+      if (p.size !== size) throw new RangeError(`${where}: the size of '${name}' depends on the rows other than by its leading axis (${size} → ${p.size})`);
+      return p.offset + k;
+    });
+    const groups = this.groups.map((g) => {
+      const rows = amortizedRows(b, g.label, g.params);
+      const coords = rows.coords.flatMap((r) => Array.from(r));
+      if (!g.sub) {
+        if (rows.coords.length !== g.N) throw new RangeError(`${where}: group '${g.label}' has ${rows.coords.length} rows here, ${g.N} in the first chunk; data it reads goes in minibatch.shared`);
+        return { rows: Int32Array.from({ length: g.N }, (_, i) => i), coords, scale: 1 };
+      }
+      return { features: rows.features.flatMap((r) => Array.from(r)), coords, scale };
+    });
+    return { dim: b.dim, globalCoords, groups };
+  }
+
+  /** The guide's view and the scaled potential G + scale (U_b − G) of binding b (a batch of rows; scale N / B). */
+  view(b: BoundModel, scale: number): { guide: Guide; potential: Potential; traced: boolean } {
+    const full = b.potentialFunction();
+    const potential = scaledLocalPotential(full, this.zeroFn, zeroIndex(this.zero, b, this.local), scale);
+    return { guide: this.guide.batch(this.spec(b, scale)), potential, traced: full.traced && this.zeroFn.traced };
+  }
+
+  /** Releases the zero-row binding. */
+  dispose(): void {
+    this.zero.dispose();
   }
 }

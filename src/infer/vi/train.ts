@@ -191,14 +191,18 @@ export class Trainer {
 
 /**
  * The result of a finished run: `cf` maps u to the constrained values, `pf` is the full-data
- * potential for PSIS (absent for a chunked fit, whose data is not held; psis then throws).
+ * potential for PSIS (absent for a chunked fit, whose data is not held; psis then throws),
+ * `view` the result's guide as a view of the trained one (a chunked amortised fit: its view on
+ * the model bound to no rows, whose u `cf` maps).
  */
 export function buildResult(
   tr: Trainer, cfg: RunConfig, cf: { names: string[]; evaluate(u: ArrayLike<number>): Float64Array }, pf: Potential | undefined, traced: boolean, t0: number,
+  view?: (trained: Guide) => Guide,
 ): ViResult {
   const seed = cfg.seed;
   const { elboRaw, elbo } = tr.finish();
-  const fitted = tr.guide.clone();
+  const trained = tr.guide.clone();
+  const fitted = view ? view(trained) : trained;
   const unconstrainedDraws = (n: number, drawSeed = seed): Float64Array[] => {
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`draws: n must be a nonnegative integer, got ${n}`);
     const r = Key.seed(drawSeed).fold(1).rng();
@@ -224,6 +228,7 @@ export function buildResult(
   };
   return {
     guide: fitted,
+    encoder: trained instanceof AmortizedGuide ? trained : undefined,
     params: fitted.params.slice(),
     names: cf.names,
     elboRaw,
