@@ -118,8 +118,8 @@ export class MixtureDecoder {
     }
   }
 
-  /** log Σ_k w_k N(y | μ_k, σ_k) at the decoded values. */
-  rowLogLik(y: number): number {
+  /** Fills the scratch with log w_k + log N(y | μ_k, σ_k) at the decoded values; returns their maximum. */
+  private logJoint(y: number): number {
     const K = this.plan.K;
     const l = this.scratch;
     let mx = -Infinity;
@@ -128,9 +128,15 @@ export class MixtureDecoder {
       l[k] = this.c[k] - 0.5 * d * d;
       if (l[k] > mx) mx = l[k];
     }
+    return mx;
+  }
+
+  /** log Σ_k w_k N(y | μ_k, σ_k) at the decoded values. */
+  rowLogLik(y: number): number {
+    const mx = this.logJoint(y);
     if (mx === -Infinity) return -Infinity;
     let s = 0;
-    for (let k = 0; k < K; k++) s += Math.exp(l[k] - mx);
+    for (let k = 0; k < this.plan.K; k++) s += Math.exp(this.scratch[k] - mx);
     return mx + Math.log(s);
   }
 
@@ -138,12 +144,7 @@ export class MixtureDecoder {
   drawIndicator(y: number, rng: Rng): number {
     const K = this.plan.K;
     const l = this.scratch;
-    let mx = -Infinity;
-    for (let k = 0; k < K; k++) {
-      const d = (y - this.mu[k]) / this.sd[k];
-      l[k] = this.c[k] - 0.5 * d * d;
-      if (l[k] > mx) mx = l[k];
-    }
+    const mx = this.logJoint(y);
     let total = 0;
     for (let k = 0; k < K; k++) {
       l[k] = l[k] === mx ? 1 : Math.exp(l[k] - mx);
@@ -259,34 +260,9 @@ export class FusedGibbsRowKernel {
       n.fill(0);
       S.fill(0);
       Q.fill(0);
-      const c = dec.c;
-      const dmu = dec.mu;
-      const dsd = dec.sd;
       for (let j = 0; j < this.rows; j++) {
         const v = yc[j];
-        const yv = v + shift;
-        let mx = -Infinity;
-        for (let k = 0; k < K; k++) {
-          const d = (yv - dmu[k]) / dsd[k];
-          const lk = c[k] - 0.5 * d * d;
-          l[k] = lk;
-          if (lk > mx) mx = lk;
-        }
-        let total = 0;
-        for (let k = 0; k < K; k++) {
-          const e = l[k] === mx ? 1 : Math.exp(l[k] - mx);
-          l[k] = e;
-          total += e;
-        }
-        let t = uniform32(rng) * total;
-        let pick = K - 1;
-        for (let k = 0; k < K - 1; k++) {
-          t -= l[k];
-          if (t <= 0) {
-            pick = k;
-            break;
-          }
-        }
+        const pick = dec.drawIndicator(v + shift, rng) - 1;
         n[pick]++;
         S[pick] += v;
         Q[pick] += v * v;
