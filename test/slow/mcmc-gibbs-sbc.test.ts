@@ -27,19 +27,8 @@ import { useBackend } from '../../src/tensor';
 import { ecdfBandSvg, ecdfCheck } from '../../src/testing/ecdf';
 import { sbc, sbcJson, type SbcResult } from '../../src/testing/sbc';
 import { holm } from '../../src/testing/stats';
+import { MIXTURE } from './gibbs-mixture';
 
-const MIXTURE = `
-model mix2 {
-  data N: int
-  data y: real[N]
-  param w: simplex[2]
-  param mu: ordered[2]
-  param sigma: positive[2]
-  w ~ dirichlet(rep(3.0, 2))
-  mu ~ normal(0, 3)
-  sigma ~ half_normal(1)
-  for n in 1..N { y[n] ~ mixture(w, k -> normal(mu[k], sigma[k])) }
-}`;
 
 const SEED = 20261203;
 const ALPHA = 0.01;
