@@ -10,11 +10,16 @@
  * B. The shared 1e5-point 8-D Gaussian mixture (../shared/bench gen_gmm.py, K = 8), fitted with
  *    stdlib/gmm_diag.mix: EM for a start, then minibatch mean-field VI (1000 rows a step)
  *    against the EM estimate (NUTS from the same start with --gmm-nuts: each of its gradients
- *    reads all 1e5 rows).
+ *    reads all 1e5 rows). With --gmm-gibbs the reference is sample(..., algorithm: 'auto') from
+ *    the same start: the slice + Gibbs sampler whose exact blocks (the diagonal normal mixture
+ *    block of src/infer/mcmc/conjugate-normal.ts and w's Dirichlet draw) leave no coordinate
+ *    to slice updates; 4 chains; the NUTS means recorded in bench/results/vi-gmm.json (when
+ *    there, and --gmm-nuts is not given) are compared with it too.
  *
  * Prints and writes bench/results/vi.md and vi.json.
  *
  *   npx tsx bench/vi.ts [--no-stan] [--no-gmm | --only-gmm] [--gmm-nuts [--gmm-warmup 100] [--gmm-draws 100] [--gmm-depth 10]]
+ *                       [--gmm-gibbs [--gibbs-warmup 100] [--gibbs-draws 700]]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -104,6 +109,7 @@ if (!onlyGmm) {
 let gmmNote = '';
 let gmmReference = '';
 let gmmGradS = NaN;
+let gibbsWorst = '';
 const flat = (k: string, v: unknown[], pre = k): [string, number][] => v.flatMap((x, i) => (Array.isArray(x) ? flat(k, x, `${pre}.${i + 1}`) : [[`${pre}.${i + 1}`, x as number] as [string, number]]));
 if (!process.argv.includes('--no-gmm')) {
   const csv = join(dataDir, 'gmm_N100000_D8_K8.csv');
@@ -132,6 +138,38 @@ if (!process.argv.includes('--no-gmm')) {
   let gref = Object.fromEntries(Object.entries(start.params).flatMap(([k, v]) => (Array.isArray(v) ? flat(k, v) : [[k, v as number]])));
   let gsd: Record<string, number> | null = null;
   let refName = 'EM maximum likelihood (at N = 1e5 the posterior mean is within a small fraction of a posterior sd of it)';
+  let refTool = 'EM, in guide sds';
+  // Recorded NUTS means (a previous --gmm-nuts run), read before this run overwrites the file.
+  let recordedNuts: Row | undefined;
+  try {
+    const prev = JSON.parse(readFileSync('bench/results/vi-gmm.json', 'utf8')) as { date: string; rows: Row[] };
+    recordedNuts = prev.rows.find((r) => r.part === 'B' && r.config.startsWith('NUTS'));
+    if (recordedNuts && !recordedNuts.config.includes('(not rerun)')) recordedNuts = { ...recordedNuts, config: `${recordedNuts.config.replace(' (reference)', '')}, recorded ${prev.date.slice(0, 10)} (not rerun)` };
+  } catch {
+    recordedNuts = undefined;
+  }
+  if (process.argv.includes('--gmm-gibbs')) {
+    // Slice + exact Gibbs blocks ('auto'): no coordinate is left to slice updates, so a sweep
+    // costs the collapsed latent draw over the 1e5 rows (twice: 2 sweeps) plus one density.
+    const gw = Number(arg('--gibbs-warmup', '100'));
+    const gd = Number(arg('--gibbs-draws', '700'));
+    t0 = performance.now();
+    const gg = sample(bb, { algorithm: 'auto', chains: 4, warmup: gw, draws: gd, seed, init, onIteration: (c, it, phase) => { if (it % 100 === 0) log(`[B] Gibbs chain ${c + 1} ${phase} ${it} (${((performance.now() - t0) / 1000).toFixed(0)} s)`); } });
+    const ggS = (performance.now() - t0) / 1000;
+    gref = gg.means();
+    gsd = sds(gg);
+    const dg = gg.diagnostics;
+    const blocks = (gg.settings.exactBlocks ?? []).map((b) => `${b.kind}${b.dims ? ` (D = ${b.dims})` : ''}`).join(' + ');
+    refName = `Gibbs: sample(algorithm 'auto') = slice + exact blocks ${blocks}, ${gg.settings.sliceCoords} slice coordinates, ${gg.settings.exactBlocks?.[0]?.sweeps ?? 1} sweeps an iteration, 4 x (${gw} + ${gd}) from EM; worst R-hat ${dg.maxRhat.toFixed(3)}, min bulk ESS ${dg.minEssBulk.toFixed(0)}, min tail ESS ${dg.minEssTail.toFixed(0)} (over all quantities and lp__)`;
+    refTool = 'Gibbs';
+    // The quantities that mix worst (R-hat, bulk ESS), for the record.
+    const worst = gg.summary().slice().sort((p, q) => q.rhat - p.rhat).slice(0, 5);
+    gibbsWorst = `Worst-mixing quantities of the Gibbs run (R-hat, bulk ESS): ${worst.map((r) => `${r.name} ${r.rhat.toFixed(3)}, ${r.essBulk.toFixed(0)}`).join('; ')}; its means carry an MCSE of up to 1/sqrt(${dg.minEssBulk.toFixed(0)}) = ${(1 / Math.sqrt(dg.minEssBulk)).toFixed(2)} posterior sd, so z below that is within the reference's own error.`;
+    log(`[B] ${gibbsWorst}`);
+    log(`[B] ${refName}: ${ggS.toFixed(0)} s${dg.warnings.length ? `; warnings: ${dg.warnings.join('; ')}` : ''}`);
+    rows.push({ part: 'B', tool: 'mixppl', config: `${refName} (reference)`, seconds: ggS, steps: null, converged: dg.maxRhat <= 1.01, elbo: null, khat: null, maxZ: 0, medianZ: 0, means: gref });
+    if (recordedNuts && !process.argv.includes('--gmm-nuts')) rows.push({ ...recordedNuts, ...agreement(recordedNuts.means, gref, gsd) });
+  }
   if (process.argv.includes('--gmm-nuts')) {
     const gw = Number(arg('--gmm-warmup', '100'));
     const gd = Number(arg('--gmm-draws', '100'));
@@ -139,11 +177,18 @@ if (!process.argv.includes('--no-gmm')) {
     const depth = Number(arg('--gmm-depth', '10'));
     const gn = sample(bb, { chains: 1, warmup: gw, draws: gd, seed, init, metric: 'diag', maxTreeDepth: depth, onIteration: (_c, it, phase) => { if (it % 10 === 0) log(`[B] NUTS ${phase} ${it} (${((performance.now() - t0) / 1000).toFixed(0)} s)`); } });
     const gnS = (performance.now() - t0) / 1000;
-    gref = gn.means();
-    gsd = sds(gn);
     const ess = Math.min(...gn.summary().filter((r) => r.name !== 'lp__').map((r) => r.essBulk));
-    refName = `NUTS 1 x (${gw} + ${gd}) from EM, max tree depth ${depth}, min bulk ESS ${ess.toFixed(0)}`;
-    rows.push({ part: 'B', tool: 'mixppl', config: `${refName} (reference)`, seconds: gnS, steps: null, converged: null, elbo: null, khat: null, maxZ: 0, medianZ: 0, means: gref });
+    const nutsName = `NUTS 1 x (${gw} + ${gd}) from EM, max tree depth ${depth}, min bulk ESS ${ess.toFixed(0)}`;
+    if (gsd) {
+      // The Gibbs run is the reference: NUTS is one more row compared with it.
+      rows.push({ part: 'B', tool: 'mixppl', config: nutsName, seconds: gnS, steps: null, converged: null, elbo: null, khat: null, ...agreement(gn.means(), gref, gsd), means: gn.means() });
+    } else {
+      gref = gn.means();
+      gsd = sds(gn);
+      refName = nutsName;
+      refTool = 'NUTS';
+      rows.push({ part: 'B', tool: 'mixppl', config: `${refName} (reference)`, seconds: gnS, steps: null, converged: null, elbo: null, khat: null, maxZ: 0, medianZ: 0, means: gref });
+    }
   }
   for (const size of [1000]) {
     t0 = performance.now();
@@ -153,12 +198,12 @@ if (!process.argv.includes('--no-gmm')) {
     const means = guideMeans(draws, fit.names);
     // Without a NUTS reference the guide's own sds scale the differences.
     const sd = gsd ?? Object.fromEntries(fit.names.map((n, j) => [n, Math.sqrt(draws.reduce((a, d) => a + (d[j] - means[n]) ** 2, 0) / (draws.length - 1))]));
-    rows.push({ part: 'B', tool: 'mixppl', config: `VI mean-field, minibatch ${size} rows, 3000 steps, from EM; z against ${gsd ? 'NUTS' : 'EM, in guide sds'}`, seconds: s, steps: fit.steps, converged: fit.converged, elbo: fit.elbo[fit.elbo.length - 1], khat: null, ...agreement(means, gref, sd), means });
+    rows.push({ part: 'B', tool: 'mixppl', config: `VI mean-field, minibatch ${size} rows, 3000 steps, from EM; z against ${refTool}`, seconds: s, steps: fit.steps, converged: fit.converged, elbo: fit.elbo[fit.elbo.length - 1], khat: null, ...agreement(means, gref, sd), means });
     log(`[B] VI minibatch ${size}: ${s.toFixed(1)} s, ${fit.steps} steps`);
   }
   gmmReference = refName;
   gmmGradS = gradS;
-  gmmNote = `EM start: ${emS.toFixed(1)} s (not included in the rows' times). Reference: ${gmmReference}. One full-data potential + gradient takes ${gmmGradS.toFixed(2)} s, so a NUTS run of 4 x (1000 + 1000) at ~15 gradients a draw would take ~${((gmmGradS * 8000 * 15) / 3600).toFixed(0)} h; \`--gmm-nuts\` runs a short one.`;
+  gmmNote = `EM start: ${emS.toFixed(1)} s (not included in the rows' times). Reference: ${gmmReference}. One full-data potential + gradient takes ${gmmGradS.toFixed(2)} s, so a NUTS run of 4 x (1000 + 1000) at ~15 gradients a draw would take ~${((gmmGradS * 8000 * 15) / 3600).toFixed(0)} h; \`--gmm-nuts\` runs a short one, \`--gmm-gibbs\` the Gibbs reference.`;
   bb.dispose();
 }
 
@@ -169,7 +214,7 @@ const lines = [
   '',
   `Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; one thread; ${new Date().toISOString().slice(0, 10)}. \`npx tsx bench/vi.ts\`.`,
   '',
-  'z = |VI mean − NUTS mean| / NUTS posterior sd over every constrained quantity (max and median). Times are wall seconds of the fit (VI: to convergence or the step limit; NUTS: warm-up + draws, all chains); Stan compile time is listed apart.',
+  'z = |VI mean − reference mean| / reference posterior sd over every constrained quantity (max and median); the reference is the row marked (reference): NUTS in A; in B the Gibbs run with --gmm-gibbs, else NUTS with --gmm-nuts. Times are wall seconds of the fit (VI: to convergence or the step limit; NUTS: warm-up + draws, all chains); Stan compile time is listed apart.',
   '',
   '| part | tool | configuration | seconds | steps | converged | ELBO (smoothed) | k-hat | max z | median z | mu means |',
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
@@ -184,8 +229,10 @@ const frMine = rows.find((r) => r.part === 'A' && r.config.startsWith('VI full-r
 const frStan = rows.find((r) => r.part === 'A' && r.tool === 'stan' && r.config.includes('fullrank'));
 if (mfMine && mfStan) lines.push(`- A, mean-field: mixppl/Stan ADVI wall-time ratio ${f(mfMine.seconds / mfStan.seconds, 2)} (Stan's ${f(stanCompile, 0)} s compile not included).`);
 if (frMine && frStan) lines.push(`- A, full-rank: mixppl/Stan ADVI wall-time ratio ${f(frMine.seconds / frStan.seconds, 2)}.`);
-const nutsB = rows.find((r) => r.part === 'B' && r.config.startsWith('NUTS'));
-for (const r of rows.filter((x) => x.part === 'B' && x !== nutsB)) lines.push(`- B, ${r.config}: ${nutsB ? `${f(nutsB.seconds / r.seconds, 1)}x faster than the short NUTS run; ` : ''}max z ${f(r.maxZ)}. ${gmmNote}`);
+const refB = rows.find((r) => r.part === 'B' && r.config.endsWith('(reference)'));
+for (const r of rows.filter((x) => x.part === 'B' && x !== refB)) lines.push(`- B, ${r.config}: ${refB ? `${f(r.seconds / refB.seconds, 2)}x the reference run's time; ` : ''}max z ${f(r.maxZ)} against it.`);
+if (gmmNote) lines.push(`- B: ${gmmNote}`);
+if (gibbsWorst) lines.push(`- B: ${gibbsWorst}`);
 lines.push('');
 const md = lines.join('\n');
 console.log(md);

@@ -15,7 +15,9 @@
  *   stick-breaking simplex transform ({@link simplexUnconstrainFromLog}).
  * - Normal mixture locations (and half-normal scales) given the latents, drawn first:
  *   src/infer/mcmc/conjugate-normal.ts (with an ordered location vector, 'sort' or
- *   'truncated' updates; with the weights' Dirichlet block, a collapsed latent draw).
+ *   'truncated' updates; with the weights' Dirichlet block, a collapsed latent draw); also
+ *   the diagonal D-dimensional form `x[n] ~ normal(mu[z[n]], sigma[z[n]])` with x [N, D] and
+ *   mu, sigma [K, D] (`findDiagNormalMixtureBlocks`), drawn after the 1-D blocks.
  */
 import { tf } from '../../tensor';
 import type { Rng } from '../../tensor/random';
@@ -24,7 +26,7 @@ import { evalWith } from '../../model/evaluate';
 import { mentions } from '../../ir/walk';
 import type { GibbsTarget } from './gibbs';
 import type { ExactUpdate } from './slice';
-import { findNormalMixtureBlocks, normalMixtureUpdate, type OrderedUpdate } from './conjugate-normal';
+import { diagNormalMixtureUpdate, findDiagNormalMixtureBlocks, findNormalMixtureBlocks, normalMixtureUpdate, type OrderedUpdate } from './conjugate-normal';
 
 /** TEST ONLY: deliberately wrong conjugate draws, so tests can show that their checks catch one. */
 export type ConjugateTestBias =
@@ -137,6 +139,8 @@ export interface ExactBlockInfo {
   collapsedLatents?: boolean;
   /** Normal mixture: repetitions of its latent/scale/location update per iteration. */
   sweeps?: number;
+  /** Diagonal D-dimensional normal mixture (mu, sigma [K, D]): D. Absent for the 1-D form. */
+  dims?: number;
 }
 
 /** How {@link conjugateGibbsUpdate} treats each block of a model: shared with {@link describeConjugateBlocks}. */
@@ -155,7 +159,13 @@ function planConjugateBlocks(bound: BoundModel, ordered: OrderedUpdate, collapse
     // Repeated sweeps only where w stays integrated out between them.
     return { nb, mode, alpha: own ? wb!.alpha : null, sweeps: own ? sweeps : 1 };
   });
-  return { blocks, normals };
+  // Diagonal D-dimensional blocks: unordered mu, half-normal sigma; collapsed as above.
+  const diags = findDiagNormalMixtureBlocks(bound).map((db) => {
+    const wb = blocks.find((b) => b.param === db.w);
+    const own = !!wb && wb.latents.length === 1 && wb.latents[0] === db.latent && collapseLatents;
+    return { db, alpha: own ? wb!.alpha : null, sweeps: own ? sweeps : 1 };
+  });
+  return { blocks, normals, diags };
 }
 
 /**
@@ -165,7 +175,7 @@ function planConjugateBlocks(bound: BoundModel, ordered: OrderedUpdate, collapse
  * the result's settings).
  */
 export function describeConjugateBlocks(bound: BoundModel, ordered: OrderedUpdate = 'sort', collapseLatents = true, sweeps = 1): { blocks: ExactBlockInfo[]; coords: number[] } {
-  const { blocks, normals } = planConjugateBlocks(bound, ordered, collapseLatents, sweeps);
+  const { blocks, normals, diags } = planConjugateBlocks(bound, ordered, collapseLatents, sweeps);
   const out: ExactBlockInfo[] = [];
   const coords: number[] = [];
   for (const { nb, mode, alpha, sweeps: n } of normals) {
@@ -180,6 +190,11 @@ export function describeConjugateBlocks(bound: BoundModel, ordered: OrderedUpdat
     });
     for (let k = 0; k < nb.K; k++) coords.push(nb.mu.offset + k);
     if (hn) for (let k = 0; k < nb.K; k++) coords.push(nb.sigma.offset + k);
+  }
+  for (const { db, alpha, sweeps: n } of diags) {
+    out.push({ kind: 'normal-mixture', params: [db.mu.name, db.sigma.name], latents: [db.latent], collapsedLatents: alpha !== null, sweeps: n, dims: db.D });
+    for (let j = 0; j < db.K * db.D; j++) coords.push(db.mu.offset + j);
+    for (let j = 0; j < db.K * db.D; j++) coords.push(db.sigma.offset + j);
   }
   for (const b of blocks) {
     out.push({ kind: 'dirichlet-categorical', params: [b.param], latents: b.latents.slice() });
@@ -207,10 +222,13 @@ export function conjugateGibbsUpdate(bound: BoundModel, gibbs: GibbsTarget, _bia
   if (ordered !== 'sort' && ordered !== 'truncated') throw new RangeError(`conjugateGibbsUpdate: orderedUpdate must be 'sort' or 'truncated', got ${String(ordered)}`);
   const plan = planConjugateBlocks(bound, ordered, collapseLatents, sweeps);
   const blocks = plan.blocks;
-  const nbs = plan.normals.map((p) => p.nb);
-  const normals = plan.normals.map((p) => normalMixtureUpdate(p.nb, gibbs, p.mode, p.alpha, undefined, p.sweeps));
+  const nbs = [...plan.normals.map((p) => p.nb.latent), ...plan.diags.map((p) => p.db.latent)];
+  const normals = [
+    ...plan.normals.map((p) => normalMixtureUpdate(p.nb, gibbs, p.mode, p.alpha, undefined, p.sweeps)),
+    ...plan.diags.map((p) => diagNormalMixtureUpdate(p.db, gibbs, p.alpha, p.sweeps)),
+  ];
   // The generic latent draw can be skipped when the blocks redraw every latent.
-  const drawsLatents = normals.length > 0 && gibbs.latents.every((l) => normals.some((u, i) => u.drawsLatent && nbs[i].latent === l.name));
+  const drawsLatents = normals.length > 0 && gibbs.latents.every((l) => normals.some((u, i) => u.drawsLatent && nbs[i] === l.name));
   if (blocks.length === 0 && normals.length === 0) return null;
   // Where each latent's values sit in gibbs.z.
   const zStart = new Map<string, { start: number; elements: number; offset: number }>();

@@ -494,3 +494,269 @@ function logSigmaDensity(u: number, marginal: boolean, nk: number, ss: number, s
   }
   return -Math.exp(2 * u) / (2 * s2) - (nk - 1) * u - 0.5 * ss * Math.exp(-2 * u);
 }
+
+/**
+ * One diagonal D-dimensional normal mixture block found in the IR
+ * ({@link findDiagNormalMixtureBlocks}): `x[n] ~ normal(mu[z[n]], sigma[z[n]])` with x data
+ * [N, D] and mu, sigma parameters [K, D] (row k the component's D locations and scales).
+ */
+export interface DiagNormalMixtureBlock {
+  latent: string;
+  K: number;
+  D: number;
+  /** Observed rows, row-major [N, D] (float64). */
+  x: Float64Array;
+  /** mu's prior arguments per element, row-major [K, D]; mu is `real[K, D]` (never ordered). */
+  mu: { name: string; offset: number; m0: Float64Array; s0: Float64Array };
+  /** sigma's half-normal prior scale per element, row-major [K, D]. */
+  sigma: { name: string; offset: number; halfNormalScale: Float64Array };
+  /** The weight parameter of `z ~ categorical(w)`. */
+  w: string;
+}
+
+/**
+ * Finds the diagonal D-dimensional normal mixture blocks of a bound model: the
+ * structure of {@link findNormalMixtureBlocks} with a row observation — a latent z (one
+ * plate, K values, not a chain) whose only factors are `z[n] ~ categorical(w)` and
+ * `x[n] ~ normal(mu[z[n]], sigma[z[n]])` with x data of shape [N, D]; mu `real[K, D]` and
+ * sigma `positive[K, D]` parameters whose only other factors are `mu ~ normal(m0, s0)` and
+ * `sigma ~ half_normal(s)`, prior arguments parameter-free constants (a scalar, or one value
+ * per element); nothing else (no `let`, no `target +=`) mentions mu, sigma or z. Other scale
+ * priors are not recognised (the block's collapsed latent draw needs sigma drawn with it).
+ * The 1-D form (y data [N], mu and sigma [K]) stays with {@link findNormalMixtureBlocks}.
+ */
+export function findDiagNormalMixtureBlocks(bound: BoundModel): DiagNormalMixtureBlock[] {
+  const ir = bound.ir;
+  const out: DiagNormalMixtureBlock[] = [];
+  for (const lat of ir.latents) {
+    if (lat.chain || lat.plates.length !== 1) continue;
+    const info = bound.rt.latents.get(lat.name);
+    if (!info) continue;
+    const K = info.K;
+    const plate = lat.plates[0];
+    const touching = ir.factors.filter((f) => f.latents.includes(lat.name));
+    if (touching.length !== 2) continue;
+    const cat = touching.find((f) => f.kind === 'latent');
+    const obs = touching.find((f) => f.kind === 'obs');
+    if (!cat || !obs || cat.dist?.kind !== 'family' || cat.dist.family !== 'categorical' || cat.value?.op !== 'latent') continue;
+    const wArg = cat.dist.args[0];
+    if (wArg?.op !== 'param' || cat.dist.args.length !== 1 || cat.latents.length !== 1) continue;
+    if (obs.latents.length !== 1 || obs.plates.length !== 1 || obs.plates[0] !== plate) continue;
+    if (obs.dist?.kind !== 'family' || obs.dist.family !== 'normal' || obs.dist.args.length !== 2) continue;
+    const [muE, sdE] = obs.dist.args;
+    if (muE.op !== 'index' || muE.target.op !== 'param' || sdE.op !== 'index' || sdE.target.op !== 'param') continue;
+    const muName = muE.target.name;
+    const sdName = sdE.target.name;
+    if (muName === sdName || muName === wArg.name || sdName === wArg.name) continue;
+    if (!isIndexOfLatent(muE, muName, lat.name, plate) || !isIndexOfLatent(sdE, sdName, lat.name, plate)) continue;
+    // The observed rows: data x[n] over the plate, x of shape [rows, D].
+    const v = obs.value;
+    if (v?.op !== 'index' || v.target.op !== 'data' || v.indices.length !== 1 || v.indices[0].op !== 'loop' || v.indices[0].plate !== plate) continue;
+    const data = bound.rt.data.get(v.target.name);
+    const range = bound.rt.plates.get(plate);
+    if (!data || data.rank !== 2 || !range || range.lo < 1 || range.hi > data.shape[0]) continue;
+    const D = data.shape[1] ?? 0;
+    if (!(D >= 1)) continue;
+    const muP = bound.params.find((p) => p.name === muName);
+    const sdP = bound.params.find((p) => p.name === sdName);
+    const isKD = (s: readonly number[]) => s.length === 2 && s[0] === K && s[1] === D;
+    if (!muP || !sdP || !isKD(muP.shape) || !isKD(sdP.shape) || muP.constraint.name !== 'real' || sdP.constraint.name !== 'positive') continue;
+    const all = data.dataSync();
+    const x = Float64Array.from({ length: range.size * D }, (_, i) => all[(range.lo - 1) * D + i]);
+    const isP = (name: string) => (e: IRExpr) => e.op === 'param' && e.name === name;
+    const isL = (e: IRExpr) => e.op === 'latent' && e.name === lat.name;
+    if (ir.lets.some((l) => mentions(l.expr, (e) => isP(muName)(e) || isP(sdName)(e) || isL(e)))) continue;
+    const muF = ir.factors.filter((f) => factorMentions(f, isP(muName)));
+    const sdF = ir.factors.filter((f) => factorMentions(f, isP(sdName)));
+    const latF = ir.factors.filter((f) => factorMentions(f, isL));
+    if (muF.length !== 2 || sdF.length !== 2 || latF.length !== 2 || !muF.includes(obs) || !sdF.includes(obs)) continue;
+    const muPrior = muF.find((f) => f !== obs)!;
+    const sdPrior = sdF.find((f) => f !== obs)!;
+    const isPrior = (f: IRFactor, name: string) => f.kind === 'prior' && f.plates.length === 0 && f.value?.op === 'param' && f.value.name === name && f.dist?.kind === 'family';
+    if (!isPrior(muPrior, muName) || !isPrior(sdPrior, sdName)) continue;
+    if (muPrior.dist?.kind !== 'family' || muPrior.dist.family !== 'normal' || muPrior.dist.args.length !== 2) continue;
+    if (sdPrior.dist?.kind !== 'family' || sdPrior.dist.family !== 'half_normal' || sdPrior.dist.args.length !== 1) continue;
+    // A scalar broadcast, or one value per element of the [K, D] parameter.
+    const perElement = (e: IRExpr): Float64Array | null => {
+      const c = constValues(bound, e);
+      if (!c) return null;
+      if (c.length === 1) return new Float64Array(K * D).fill(c[0]);
+      return c.length === K * D ? c : null;
+    };
+    const m0 = perElement(muPrior.dist.args[0]);
+    const s0 = perElement(muPrior.dist.args[1]);
+    const hs = perElement(sdPrior.dist.args[0]);
+    if (!m0 || !s0 || !hs || m0.some((m) => !Number.isFinite(m)) || s0.some((s) => !(s > 0) || s === Infinity) || hs.some((s) => !(s > 0) || s === Infinity)) continue;
+    out.push({
+      latent: lat.name, K, D, x,
+      mu: { name: muName, offset: muP.offset, m0, s0 },
+      sigma: { name: sdName, offset: sdP.offset, halfNormalScale: hs },
+      w: wArg.name,
+    });
+  }
+  return out;
+}
+
+/**
+ * The update of a diagonal D-dimensional block ({@link findDiagNormalMixtureBlocks}) for one
+ * chain whose latents live in `gibbs.z`. Given z the model factorises over the dimensions d
+ * (mu[k, d], sigma[k, d] have independent priors and the observation density is a product
+ * over d), so each (k, d) is the 1-D problem of {@link normalMixtureUpdate} with the
+ * statistics n_k, S_kd = Σ_{z=k} x_d, SS_kd = Σ_{z=k} (x_d − S_kd/n_k)²:
+ * - with `alpha` (w's Dirichlet concentration, w drawn exactly right after): z first, one
+ *   element at a time from p(z_n | z_-n, sigma, x) with w and mu integrated out, weight
+ *   (n_k + alpha_k) Π_d N(x_nd; m_kd, sigma_kd² + v_kd) (m_kd, v_kd: mu[k, d]'s conditional
+ *   from the other rows); without it the sampler's own latent draw supplies z;
+ * - each log sigma[k, d] by {@link sliceLogSigma} with mu[k, d] integrated out;
+ * - each mu[k, d] exactly from N(m_kd, v_kd) given sigma.
+ * mu is unordered, so nothing is sorted or relabelled. `sweeps` repeats the whole update
+ * (only with `alpha`: w stays integrated out between repetitions). Parameters [K, D] are
+ * row-major in the unconstrained vector (element (k, d) at offset + k·D + d), sigma's
+ * coordinates are log sigma.
+ */
+export function diagNormalMixtureUpdate(block: DiagNormalMixtureBlock, gibbs: GibbsTarget, alpha: Float64Array | null = null, sweeps = 1): NormalMixtureUpdate {
+  if (!Number.isInteger(sweeps) || sweeps < 1) throw new RangeError(`diagNormalMixtureUpdate: sweeps must be an integer >= 1, got ${sweeps}`);
+  const { K, D, x } = block;
+  const N = x.length / D;
+  if (alpha && (alpha.length !== K || alpha.some((a) => !(a > 0) || a === Infinity))) throw new RangeError(`diagNormalMixtureUpdate: alpha must hold ${K} positive finite values`);
+  let zStart = -1;
+  let zOffset = 1;
+  let acc = 0;
+  for (const l of gibbs.latents) {
+    if (l.name === block.latent) {
+      if (l.elements !== N || l.K !== K) throw new RangeError(`diagNormalMixtureUpdate: latent '${l.name}' has ${l.elements} elements of ${l.K} values, the block ${N} of ${K}`);
+      zStart = acc;
+      zOffset = l.offset;
+    }
+    acc += l.elements;
+  }
+  if (zStart < 0) throw new RangeError(`diagNormalMixtureUpdate: latent '${block.latent}' is not drawn by the Gibbs target`);
+  const KD = K * D;
+  const muOff = block.mu.offset;
+  const sdOff = block.sigma.offset;
+  const { m0, s0 } = block.mu;
+  const hs = block.sigma.halfNormalScale;
+  const coords: number[] = [];
+  for (let j = 0; j < KD; j++) coords.push(muOff + j);
+  for (let j = 0; j < KD; j++) coords.push(sdOff + j);
+  const p0 = Float64Array.from(s0, (s) => 1 / (s * s));
+  const n = new Float64Array(K);
+  const S = new Float64Array(KD);
+  const SS = new Float64Array(KD);
+  const s2 = new Float64Array(KD);
+  // Predictive of one more row per (k, d): N(cm, 1/cp); cc_k = log(n_k + alpha_k) − ½ Σ_d log(1/cp_kd).
+  const cm = new Float64Array(KD);
+  const cp = new Float64Array(KD);
+  const cc = new Float64Array(K);
+  const logw = new Float64Array(K);
+  // The moved row's old component's state before the row left it (restored when it returns).
+  const keepS = new Float64Array(D);
+  const keepM = new Float64Array(D);
+  const keepP = new Float64Array(D);
+  const refresh = (k: number): void => {
+    let c = Math.log(n[k] + alpha![k]);
+    for (let j = k * D, e = j + D; j < e; j++) {
+      const v = 1 / (p0[j] + n[k] / s2[j]);
+      cm[j] = v * (m0[j] * p0[j] + S[j] / s2[j]);
+      const pv = s2[j] + v;
+      cp[j] = 1 / pv;
+      c -= 0.5 * Math.log(pv);
+    }
+    cc[k] = c;
+  };
+  const drawLatent = (q: Float64Array, rng: Rng): void => {
+    const z = gibbs.z;
+    for (let j = 0; j < KD; j++) s2[j] = Math.exp(2 * q[sdOff + j]);
+    for (let k = 0; k < K; k++) refresh(k);
+    for (let i = 0; i < N; i++) {
+      const row = i * D;
+      const old = z[zStart + i] - zOffset;
+      const oc = cc[old];
+      for (let d = 0, j = old * D; d < D; d++, j++) {
+        keepS[d] = S[j];
+        keepM[d] = cm[j];
+        keepP[d] = cp[j];
+        S[j] -= x[row + d];
+      }
+      n[old]--;
+      refresh(old);
+      let mx = -Infinity;
+      for (let k = 0; k < K; k++) {
+        let l = cc[k];
+        for (let d = 0, j = k * D; d < D; d++, j++) {
+          const r = x[row + d] - cm[j];
+          l -= 0.5 * r * r * cp[j];
+        }
+        logw[k] = l;
+        if (l > mx) mx = l;
+      }
+      let total = 0;
+      for (let k = 0; k < K; k++) {
+        logw[k] = Math.exp(logw[k] - mx);
+        total += logw[k];
+      }
+      let t = rng.uniform() * total;
+      let pick = K - 1;
+      for (let k = 0; k < K; k++) {
+        t -= logw[k];
+        if (t <= 0) {
+          pick = k;
+          break;
+        }
+      }
+      if (!(total > 0) || !Number.isFinite(total)) pick = old;
+      z[zStart + i] = zOffset + pick;
+      n[pick]++;
+      if (pick === old) {
+        // Back where it was: the saved state (exactly, no rounding drift in S).
+        for (let d = 0, j = old * D; d < D; d++, j++) {
+          S[j] = keepS[d];
+          cm[j] = keepM[d];
+          cp[j] = keepP[d];
+        }
+        cc[old] = oc;
+      } else {
+        for (let d = 0; d < D; d++) S[pick * D + d] += x[row + d];
+        refresh(pick);
+      }
+    }
+  };
+  const drawOnce = (q: Float64Array, rng: Rng): void => {
+    const z = gibbs.z;
+    n.fill(0);
+    S.fill(0);
+    for (let i = 0; i < N; i++) {
+      const k = z[zStart + i] - zOffset;
+      if (!(k >= 0 && k < K)) throw new RangeError(`diagNormalMixtureUpdate: latent value ${z[zStart + i]} outside ${zOffset}..${zOffset + K - 1}`);
+      n[k]++;
+      for (let d = 0; d < D; d++) S[k * D + d] += x[i * D + d];
+    }
+    if (alpha) drawLatent(q, rng);
+    // sigma given z (mu integrated out), then mu given z and sigma: a joint draw of (sigma, mu) given z.
+    SS.fill(0);
+    for (let i = 0; i < N; i++) {
+      const k = z[zStart + i] - zOffset;
+      for (let d = 0, j = k * D; d < D; d++, j++) {
+        const r = x[i * D + d] - S[j] / n[k];
+        SS[j] += r * r;
+      }
+    }
+    for (let k = 0; k < K; k++) {
+      const nk = n[k];
+      for (let j = k * D, e = j + D; j < e; j++) {
+        q[sdOff + j] = sliceLogSigma(rng, q[sdOff + j], nk, SS[j], hs[j], nk > 0 ? { s0: s0[j], dev: S[j] / nk - m0[j] } : null);
+        const sv = Math.exp(2 * q[sdOff + j]);
+        const v = 1 / (p0[j] + nk / sv);
+        const m = v * (m0[j] * p0[j] + S[j] / sv);
+        q[muOff + j] = m + Math.sqrt(v) * rng.normal();
+      }
+    }
+  };
+  return {
+    coords,
+    drawsLatent: alpha !== null,
+    draw(q: Float64Array, rng: Rng): void {
+      for (let r = 0; r < sweeps; r++) drawOnce(q, rng);
+    },
+  };
+}

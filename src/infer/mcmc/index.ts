@@ -15,7 +15,7 @@ import { writeCmdStanCsv } from '../../output/cmdstan-csv';
 import { GibbsTarget } from './gibbs';
 import { runSliceChain, sliceDensities } from './slice';
 import { conjugateGibbsUpdate, describeConjugateBlocks, type ExactBlockInfo } from './conjugate-gibbs';
-import { findNormalMixtureBlocks } from './conjugate-normal';
+import { findDiagNormalMixtureBlocks, findNormalMixtureBlocks } from './conjugate-normal';
 
 export type { SummaryRow } from './summary';
 export type { ExactBlockInfo } from './conjugate-gibbs';
@@ -337,7 +337,8 @@ export interface FinishedChain {
 
 /**
  * `algorithm: 'auto'`: where the IR has a normal-mixture block (conjugate-normal.ts: normal
- * components selected by a categorical latent, normal prior on the locations) and the
+ * components selected by a categorical latent, normal prior on the locations; 1-D, or
+ * diagonal D-dimensional with a half-normal prior on the scales) and the
  * latents are not asked to be summed out, the JAGS-style sampler with its exact conjugate
  * draws, 2 sweeps per iteration unless `conjugateSweeps` says otherwise (galaxies,
  * bench/results/mcmc.md: thousands of bulk ESS/s with R-hat <= 1.01 where NUTS with the
@@ -345,7 +346,7 @@ export interface FinishedChain {
  * options with the choice filled in.
  */
 export function resolveAutoAlgorithm(bound: BoundModel, opts: SampleOptions): SampleOptions {
-  if (opts.latents !== 'marginalize' && opts.conjugate !== false && findNormalMixtureBlocks(bound).length > 0) {
+  if (opts.latents !== 'marginalize' && opts.conjugate !== false && (findNormalMixtureBlocks(bound).length > 0 || findDiagNormalMixtureBlocks(bound).length > 0)) {
     return { ...opts, algorithm: 'slice', latents: 'gibbs', conjugateSweeps: opts.conjugateSweeps ?? 2 };
   }
   return { ...opts, algorithm: 'nuts' };
