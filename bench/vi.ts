@@ -19,7 +19,7 @@
  * Prints and writes bench/results/vi.md and vi.json.
  *
  *   npx tsx bench/vi.ts [--no-stan] [--no-gmm | --only-gmm] [--gmm-nuts [--gmm-warmup 100] [--gmm-draws 100] [--gmm-depth 10]]
- *                       [--gmm-gibbs [--gibbs-warmup 100] [--gibbs-draws 700]]
+ *                       [--gmm-gibbs [--gibbs-warmup 100] [--gibbs-draws 700] [--gibbs-workers 1]]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,6 +27,7 @@ import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { compile, em, useBackend, vi, type ParamValues, type ViOptions } from '../src';
 import { sample, type McmcResult } from '../src/infer/mcmc';
+import { sampleParallel } from '../src/infer/mcmc/parallel';
 
 const arg = (k: string, d: string) => (process.argv.includes(k) ? process.argv[process.argv.indexOf(k) + 1] : d);
 const seed = 20240611;
@@ -154,7 +155,12 @@ if (!process.argv.includes('--no-gmm')) {
     const gw = Number(arg('--gibbs-warmup', '100'));
     const gd = Number(arg('--gibbs-draws', '700'));
     t0 = performance.now();
-    const gg = sample(bb, { algorithm: 'auto', chains: 4, warmup: gw, draws: gd, seed, init, onIteration: (c, it, phase) => { if (it % 100 === 0) log(`[B] Gibbs chain ${c + 1} ${phase} ${it} (${((performance.now() - t0) / 1000).toFixed(0)} s)`); } });
+    // --gibbs-workers N: the chains on N worker threads (sampleParallel: the same draws per chain).
+    const gWorkers = Number(arg('--gibbs-workers', '1'));
+    const gopts = { algorithm: 'auto' as const, chains: 4, warmup: gw, draws: gd, seed, init };
+    const gg = gWorkers > 1
+      ? await sampleParallel(gm, { K: 8, x }, { ...gopts, workers: gWorkers })
+      : sample(bb, { ...gopts, onIteration: (c, it, phase) => { if (it % 100 === 0) log(`[B] Gibbs chain ${c + 1} ${phase} ${it} (${((performance.now() - t0) / 1000).toFixed(0)} s)`); } });
     const ggS = (performance.now() - t0) / 1000;
     gref = gg.means();
     gsd = sds(gg);
