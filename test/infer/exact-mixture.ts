@@ -1,6 +1,7 @@
 // Exact references for the two-component normal mixture of the Gibbs tests (MCMC's conjugate
 // updates and SMC's data annealing): the model source and its posterior means and evidence by
-// enumeration of every allocation.
+// enumeration of every allocation; and the same for the diagonal D-dimensional mixture
+// (stdlib/gmm_diag.mix form, K = 2).
 import { erfcF64 } from '../../src/tensor/special';
 
 export const mixtureSource = (muType: string, extra = '', sigmaPrior = 'half_normal(2)') => `
@@ -96,3 +97,92 @@ export function exactOrderedMixture(y: readonly number[], m0: number, s0: number
   return { means, logZ: mx + Math.log(T) };
 }
 
+/** A two-component diagonal D-dimensional mixture (gmm_diag form), with variants for refusal tests. */
+export const diagSource = (opts: { sigma?: string; obsSigma?: string; muPrior?: string; sigmaPrior?: string; extra?: string } = {}) => `
+model gd {
+  data x: real[N, D]
+  param w: simplex[2]
+  param mu: real[2, D]
+  param sigma: ${opts.sigma ?? 'positive[2, D]'}
+  w ~ dirichlet(rep(1.0, 2))
+  mu ~ ${opts.muPrior ?? 'normal(0, 3)'}
+  sigma ~ ${opts.sigmaPrior ?? 'half_normal(2)'}
+  ${opts.extra ?? ''}
+  for n in 1..N {
+    z[n] ~ categorical(w)
+    x[n] ~ normal(mu[z[n]], ${opts.obsSigma ?? 'sigma[z[n]]'})
+  }
+}`;
+
+/**
+ * Exact posterior expectations of the label-invariant quantities (see the file comment) for
+ * w ~ Dirichlet(1, 1), mu ~ N(m0, s0²), sigma ~ HalfNormal(hs), by enumeration of the 2^N
+ * allocations. Given z: w is Dirichlet (E[w_k] = (n_k + 1)/(N + 2)), independent of (mu, sigma);
+ * each (k, d) is a 1-D normal problem with mu integrated in closed form and log sigma on a
+ * grid of G points (trapezoid) on [log 1e-4, log 30]. Also returns the log evidence (labelled
+ * allocations summed: the evidence of the unordered model).
+ */
+export function exactDiag(rows: number[][], m0: number, s0: number, hs: number, G = 400): { means: number[]; logZ: number } {
+  const N = rows.length;
+  const D = rows[0].length;
+  const ulo = Math.log(1e-4);
+  const du = (Math.log(30) - ulo) / (G - 1);
+  const logFact = (n: number) => { let r = 0; for (let i = 2; i <= n; i++) r += Math.log(i); return r; };
+  // log evidence, E[mu], E[sigma] of one 1-D group.
+  const comp = (ys: number[]): [number, number, number] => {
+    const n = ys.length;
+    const S = ys.reduce((a, b) => a + b, 0);
+    const SS = ys.reduce((a, b) => a + b * b, 0);
+    const lc = new Float64Array(G);
+    const m = new Float64Array(G);
+    for (let j = 0; j < G; j++) {
+      const u = ulo + j * du;
+      const s2 = Math.exp(2 * u);
+      const vv = 1 / (1 / (s0 * s0) + n / s2);
+      const mm = vv * (m0 / (s0 * s0) + S / s2);
+      const inner = -0.5 * n * Math.log(2 * Math.PI * s2) + 0.5 * Math.log(vv / (s0 * s0)) - 0.5 * (SS / s2 + (m0 * m0) / (s0 * s0) - (mm * mm) / vv);
+      const prior = Math.log(2) - 0.5 * Math.log(2 * Math.PI * hs * hs) - s2 / (2 * hs * hs);
+      lc[j] = inner + prior + u + Math.log(du * (j === 0 || j === G - 1 ? 0.5 : 1));
+      m[j] = mm;
+    }
+    const mx = Math.max(...lc);
+    let tot = 0, eMu = 0, eSd = 0;
+    for (let j = 0; j < G; j++) {
+      const c = Math.exp(lc[j] - mx);
+      tot += c;
+      eMu += c * m[j];
+      eSd += c * Math.exp(ulo + j * du);
+    }
+    return [mx + Math.log(tot), eMu / tot, eSd / tot];
+  };
+  const logW: number[] = [];
+  const vals: number[][] = [];
+  for (let mask = 0; mask < 1 << N; mask++) {
+    const groups = [rows.filter((_, i) => !((mask >> i) & 1)), rows.filter((_, i) => (mask >> i) & 1)];
+    let lw = logFact(groups[0].length) + logFact(groups[1].length) - logFact(N + 1);
+    const eW = groups.map((g) => (g.length + 1) / (N + 2));
+    const eMu: number[][] = [];
+    const eSd: number[][] = [];
+    groups.forEach((g, k) => {
+      eMu.push([]);
+      eSd.push([]);
+      for (let d = 0; d < D; d++) {
+        const [lz, em, es] = comp(g.map((r) => r[d]));
+        lw += lz;
+        eMu[k].push(em);
+        eSd[k].push(es);
+      }
+    });
+    logW.push(lw);
+    const v: number[] = [];
+    for (let d = 0; d < D; d++) v.push(eW[0] * eMu[0][d] + eW[1] * eMu[1][d]);
+    for (let d = 0; d < D; d++) v.push(eW[0] * eSd[0][d] + eW[1] * eSd[1][d]);
+    v.push(eW[0] * eMu[0][0] * eMu[0][1] + eW[1] * eMu[1][0] * eMu[1][1]);
+    v.push(eW[0] * eSd[0][0] * eSd[0][1] + eW[1] * eSd[1][0] * eSd[1][1]);
+    vals.push(v);
+  }
+  const mx = Math.max(...logW);
+  const p = logW.map((l) => Math.exp(l - mx));
+  const tot = p.reduce((a, b) => a + b, 0);
+  return { means: vals[0].map((_, q) => vals.reduce((a, v, i) => a + p[i] * v[q], 0) / tot), logZ: mx + Math.log(tot) };
+}

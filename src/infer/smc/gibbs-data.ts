@@ -33,7 +33,7 @@
 import type { BoundModel } from '../../model/bound-model';
 import type { Key, Rng } from '../../tensor/random';
 import { findDirichletCategoricalBlocks, simplexUnconstrainFromLog } from '../mcmc/conjugate-gibbs';
-import { findNormalMixtureBlocks, normalMixtureUpdate, sliceLogSigma, type NormalMixtureBlock, type OrderedUpdate } from '../mcmc/conjugate-normal';
+import { findDiagNormalMixtureBlocks, findNormalMixtureBlocks, normalMixtureUpdate, sliceLogSigma, type NormalMixtureBlock, type OrderedUpdate } from '../mcmc/conjugate-normal';
 import type { GibbsTarget } from '../mcmc/gibbs';
 import { effectiveSize, resample, weightsFromLog, type ResampleScheme } from './resample';
 import { logSumExp, relativeEss } from './tempering';
@@ -42,63 +42,91 @@ const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
 
 /** What the Gibbs data-annealing sampler needs of a model: see the module comment. */
 export interface GibbsSmcPlan {
-  block: NormalMixtureBlock;
   K: number;
+  /** Dimensions of an observed row (1 for `y[n] ~ normal(mu[z[n]], sigma[z[n]])`). */
+  D: number;
+  /** Observed rows, row-major [N, D] (float64). */
+  y: Float64Array;
+  /** mu's unconstrained offset, whether it is `ordered[K]` (D = 1 only) and its prior per element [K, D]. */
+  mu: { offset: number; ordered: boolean; m0: Float64Array; s0: Float64Array };
+  /** sigma's unconstrained offset (log sigma, row-major [K, D]) and half-normal prior scale per element. */
+  sigma: { offset: number; hs: Float64Array };
   /** w's Dirichlet concentration. */
   alpha: Float64Array;
   /** w's unconstrained coordinates: wOffset .. wOffset + K − 2. */
   wOffset: number;
   /** How an ordered μ is updated ('sort' where the labels are exchangeable). */
   ordered: OrderedUpdate;
+  /** The 1-D block, for the generic kernel (collapsed sweeps, the truncated ordered update); null for D > 1. */
+  block: NormalMixtureBlock | null;
 }
 
 /**
  * The plan for `bound`, or a sentence saying why the model does not qualify (for the error
- * message of `smc`).
+ * message of `smc`): one 1-D normal mixture block (conjugate-normal.ts) or one diagonal
+ * D-dimensional one, with a half-normal prior on sigma, w Dirichlet whose only latent is the
+ * block's, and nothing else in the model.
  */
 export function gibbsSmcPlan(bound: BoundModel): GibbsSmcPlan | string {
   const nbs = findNormalMixtureBlocks(bound);
-  if (nbs.length !== 1) {
-    return nbs.length === 0
-      ? 'no normal mixture block (y[n] ~ normal(mu[z[n]], sigma[z[n]]) with z[n] ~ categorical(w), mu ~ normal(m0, s0), nothing else on mu, sigma, z)'
-      : `${nbs.length} normal mixture blocks; the Gibbs SMC sampler handles one`;
+  const dbs = findDiagNormalMixtureBlocks(bound);
+  if (nbs.length + dbs.length !== 1) {
+    return nbs.length + dbs.length === 0
+      ? 'no normal mixture block (y[n] ~ normal(mu[z[n]], sigma[z[n]]) with z[n] ~ categorical(w), mu ~ normal(m0, s0), nothing else on mu, sigma, z; or its diagonal form with x[n] a row)'
+      : `${nbs.length + dbs.length} normal mixture blocks; the Gibbs SMC sampler handles one`;
   }
   const nb = nbs[0];
-  if (!nb.sigma.halfNormalScale) return `the prior of '${nb.sigma.name}' is not half_normal with constant scale`;
-  const wb = findDirichletCategoricalBlocks(bound).find((b) => b.param === nb.w);
-  if (!wb || wb.latents.length !== 1 || wb.latents[0] !== nb.latent) return `'${nb.w}' has no Dirichlet prior whose only latent is '${nb.latent}'`;
-  const names = new Set([nb.w, nb.mu.name, nb.sigma.name]);
-  const extra = bound.params.filter((p) => !names.has(p.name)).map((p) => p.name);
+  const db = dbs[0];
+  const names = nb ? [nb.w, nb.mu.name, nb.sigma.name] : [db.w, db.mu.name, db.sigma.name];
+  const latent = nb ? nb.latent : db.latent;
+  if (nb && !nb.sigma.halfNormalScale) return `the prior of '${nb.sigma.name}' is not half_normal with constant scale`;
+  const wb = findDirichletCategoricalBlocks(bound).find((b) => b.param === names[0]);
+  if (!wb || wb.latents.length !== 1 || wb.latents[0] !== latent) return `'${names[0]}' has no Dirichlet prior whose only latent is '${latent}'`;
+  const extra = bound.params.filter((p) => !names.includes(p.name)).map((p) => p.name);
   if (extra.length) return `parameter${extra.length === 1 ? '' : 's'} ${extra.map((n) => `'${n}'`).join(', ')} outside the mixture block`;
   if (bound.ir.latents.length !== 1) return 'latents other than the mixture indicator';
   // Priors of w, mu, sigma, the categorical and the observation: nothing else.
   if (bound.ir.factors.length !== 5) return `${bound.ir.factors.length - 5} factor(s) besides the mixture's priors, indicator and observation`;
-  const K = nb.K;
   const symmetric = wb.alpha.every((a) => a === wb.alpha[0]);
-  return { block: nb, K, alpha: wb.alpha, wOffset: wb.offset, ordered: nb.exchangeable && symmetric ? 'sort' : 'truncated' };
+  const common = { alpha: wb.alpha, wOffset: wb.offset };
+  if (nb) {
+    return {
+      ...common, K: nb.K, D: 1, y: nb.y, block: nb,
+      mu: { offset: nb.mu.offset, ordered: nb.mu.ordered, m0: nb.mu.m0, s0: nb.mu.s0 },
+      sigma: { offset: nb.sigma.offset, hs: nb.sigma.halfNormalScale! },
+      ordered: nb.exchangeable && symmetric ? 'sort' : 'truncated',
+    };
+  }
+  return {
+    ...common, K: db.K, D: db.D, y: db.x, block: null,
+    mu: { offset: db.mu.offset, ordered: false, m0: db.mu.m0, s0: db.mu.s0 },
+    sigma: { offset: db.sigma.offset, hs: db.sigma.halfNormalScale },
+    ordered: 'sort',
+  };
 }
 
 /** Float64 constrained values of one particle, decoded from its unconstrained vector. */
 export class MixtureDecoder {
   readonly logw: Float64Array;
+  /** Locations and scales, row-major [K, D]. */
   readonly mu: Float64Array;
   readonly sd: Float64Array;
-  /** log w_k − log σ_k − ½ log 2π per component (the row density's constant). */
+  /** log w_k − Σ_d log σ_kd − (D/2) log 2π per component (the row density's constant). */
   readonly c: Float64Array;
   private readonly scratch: Float64Array;
 
   constructor(readonly plan: GibbsSmcPlan) {
-    const K = plan.K;
+    const { K, D } = plan;
     this.logw = new Float64Array(K);
-    this.mu = new Float64Array(K);
-    this.sd = new Float64Array(K);
+    this.mu = new Float64Array(K * D);
+    this.sd = new Float64Array(K * D);
     this.c = new Float64Array(K);
     this.scratch = new Float64Array(K);
   }
 
   /** Decodes u (stick-breaking simplex, ordered or real μ, log σ). */
   decode(u: Float64Array): void {
-    const { K, wOffset, block } = this.plan;
+    const { K, D, wOffset, mu: mp, sigma } = this.plan;
     let logm = 0;
     for (let k = 0; k < K - 1; k++) {
       const a = u[wOffset + k] - Math.log(K - 1 - k);
@@ -106,45 +134,53 @@ export class MixtureDecoder {
       logm -= softplus(a);
     }
     this.logw[K - 1] = logm;
-    const mo = block.mu.offset;
-    if (block.mu.ordered) {
+    const mo = mp.offset;
+    if (mp.ordered) {
       this.mu[0] = u[mo];
       for (let k = 1; k < K; k++) this.mu[k] = this.mu[k - 1] + Math.exp(u[mo + k]);
-    } else for (let k = 0; k < K; k++) this.mu[k] = u[mo + k];
-    const so = block.sigma.offset;
+    } else for (let i = 0; i < K * D; i++) this.mu[i] = u[mo + i];
+    const so = sigma.offset;
     for (let k = 0; k < K; k++) {
-      this.sd[k] = Math.exp(u[so + k]);
-      this.c[k] = this.logw[k] - u[so + k] - HALF_LOG_2PI;
+      let c = this.logw[k] - D * HALF_LOG_2PI;
+      for (let d = 0; d < D; d++) {
+        this.sd[k * D + d] = Math.exp(u[so + k * D + d]);
+        c -= u[so + k * D + d];
+      }
+      this.c[k] = c;
     }
   }
 
-  /** Fills the scratch with log w_k + log N(y | μ_k, σ_k) at the decoded values; returns their maximum. */
-  private logJoint(y: number): number {
-    const K = this.plan.K;
+  /** Fills the scratch with log w_k + log N(y | μ_k, σ_k) for the row y[at .. at + D) at the decoded values; returns their maximum. */
+  private logJoint(y: ArrayLike<number>, at: number): number {
+    const { K, D } = this.plan;
     const l = this.scratch;
     let mx = -Infinity;
     for (let k = 0; k < K; k++) {
-      const d = (y - this.mu[k]) / this.sd[k];
-      l[k] = this.c[k] - 0.5 * d * d;
+      let q = 0;
+      for (let d = 0; d < D; d++) {
+        const z = (y[at + d] - this.mu[k * D + d]) / this.sd[k * D + d];
+        q += z * z;
+      }
+      l[k] = this.c[k] - 0.5 * q;
       if (l[k] > mx) mx = l[k];
     }
     return mx;
   }
 
-  /** log Σ_k w_k N(y | μ_k, σ_k) at the decoded values. */
-  rowLogLik(y: number): number {
-    const mx = this.logJoint(y);
+  /** log Σ_k w_k N(y | μ_k, σ_k) for the row y[at .. at + D) at the decoded values. */
+  rowLogLik(y: ArrayLike<number>, at: number): number {
+    const mx = this.logJoint(y, at);
     if (mx === -Infinity) return -Infinity;
     let s = 0;
     for (let k = 0; k < this.plan.K; k++) s += Math.exp(this.scratch[k] - mx);
     return mx + Math.log(s);
   }
 
-  /** Draws z (1-based) from p(z | θ, y) at the decoded values. */
-  drawIndicator(y: number, rng: Rng): number {
+  /** Draws z (1-based) from p(z | θ, y) for the row y[at .. at + D) at the decoded values. */
+  drawIndicator(y: ArrayLike<number>, at: number, rng: Rng): number {
     const K = this.plan.K;
     const l = this.scratch;
-    const mx = this.logJoint(y);
+    const mx = this.logJoint(y, at);
     let total = 0;
     for (let k = 0; k < K; k++) {
       l[k] = l[k] === mx ? 1 : Math.exp(l[k] - mx);
@@ -185,6 +221,7 @@ export class GibbsRowKernel {
 
   constructor(private readonly plan: GibbsSmcPlan, private readonly y: Float64Array, readonly rows: number, private readonly steps: number, sweeps: number) {
     const K = plan.K;
+    if (!plan.block) throw new RangeError('GibbsRowKernel: the generic kernel handles the 1-D block only');
     this.z = new Int32Array(rows);
     const block: NormalMixtureBlock = { ...plan.block, y: y.subarray(0, rows) };
     const view = {
@@ -204,7 +241,7 @@ export class GibbsRowKernel {
     const { K, alpha, wOffset } = this.plan;
     for (let s = 0; s < this.steps; s++) {
       this.dec.decode(u);
-      for (let j = 0; j < this.rows; j++) this.z[j] = this.dec.drawIndicator(this.y[j], rng);
+      for (let j = 0; j < this.rows; j++) this.z[j] = this.dec.drawIndicator(this.y, j, rng);
       this.update.draw(u, rng);
       this.counts.fill(0);
       for (let j = 0; j < this.rows; j++) this.counts[this.z[j] - 1]++;
@@ -222,66 +259,72 @@ export class GibbsRowKernel {
  */
 export class FusedGibbsRowKernel {
   private readonly dec: MixtureDecoder;
+  /** Per component: count; per component and dimension: sum and sum of squares of the centred rows. */
   private readonly n: Float64Array;
   private readonly S: Float64Array;
   private readonly Q: Float64Array;
-  private readonly l: Float64Array;
   private readonly mu: Float64Array;
   private readonly su: Float64Array;
   private readonly logG: Float64Array;
   private readonly order: number[];
   private readonly tmp: Float64Array;
-  /** The rows minus their mean (sums of squares without cancellation). */
+  /** The rows minus their per-dimension mean (sums of squares without cancellation), row-major [rows, D]. */
   private readonly yc: Float64Array;
-  private readonly shift: number;
+  private readonly shift: Float64Array;
 
-  constructor(private readonly plan: GibbsSmcPlan, y: Float64Array, readonly rows: number, private readonly steps: number) {
-    if (plan.block.mu.ordered && plan.ordered !== 'sort') throw new RangeError('FusedGibbsRowKernel: an ordered mu needs the sort update');
-    const K = plan.K;
+  constructor(private readonly plan: GibbsSmcPlan, private readonly y: Float64Array, readonly rows: number, private readonly steps: number) {
+    if (plan.mu.ordered && plan.ordered !== 'sort') throw new RangeError('FusedGibbsRowKernel: an ordered mu needs the sort update');
+    const { K, D } = plan;
     this.dec = new MixtureDecoder(plan);
-    [this.n, this.S, this.Q, this.l, this.mu, this.su, this.logG, this.tmp] = Array.from({ length: 8 }, () => new Float64Array(K));
+    this.n = new Float64Array(K);
+    this.logG = new Float64Array(K);
+    this.tmp = new Float64Array(K);
+    [this.S, this.Q, this.mu, this.su] = Array.from({ length: 4 }, () => new Float64Array(K * D));
     this.order = Array.from({ length: K }, (_, k) => k);
-    let m = 0;
-    for (let j = 0; j < rows; j++) m += y[j];
-    this.shift = rows > 0 ? m / rows : 0;
-    this.yc = Float64Array.from(y.subarray(0, rows), (v) => v - this.shift);
+    this.shift = new Float64Array(D);
+    for (let j = 0; j < rows; j++) for (let d = 0; d < D; d++) this.shift[d] += y[j * D + d];
+    if (rows > 0) for (let d = 0; d < D; d++) this.shift[d] /= rows;
+    this.yc = Float64Array.from(y.subarray(0, rows * D), (v, i) => v - this.shift[i % D]);
   }
 
   /** Moves u in place. */
   move(u: Float64Array, rng: Rng): void {
-    const { K, alpha, wOffset, block } = this.plan;
-    const { dec, n, S, Q, l, mu, su, yc, shift } = this;
-    const hs = block.sigma.halfNormalScale!;
-    const { m0, s0 } = block.mu;
-    const mo = block.mu.offset;
-    const so = block.sigma.offset;
+    const { K, D, alpha, wOffset, mu: mp, sigma } = this.plan;
+    const { dec, n, S, Q, mu, su, yc, shift, y } = this;
+    const { m0, s0 } = mp;
+    const hs = sigma.hs;
+    const mo = mp.offset;
+    const so = sigma.offset;
     for (let s = 0; s < this.steps; s++) {
       dec.decode(u);
       n.fill(0);
       S.fill(0);
       Q.fill(0);
       for (let j = 0; j < this.rows; j++) {
-        const v = yc[j];
-        const pick = dec.drawIndicator(v + shift, rng) - 1;
+        const pick = dec.drawIndicator(y, j * D, rng) - 1;
         n[pick]++;
-        S[pick] += v;
-        Q[pick] += v * v;
+        for (let d = 0; d < D; d++) {
+          const v = yc[j * D + d];
+          S[pick * D + d] += v;
+          Q[pick * D + d] += v * v;
+        }
       }
-      // σ given z (μ integrated out), then μ given z and σ, per component.
-      for (let k = 0; k < K; k++) {
-        const nk = n[k];
-        const ss = nk > 0 ? Math.max(0, Q[k] - (S[k] * S[k]) / nk) : 0;
-        su[k] = sliceLogSigma(rng, u[so + k], nk, ss, hs[k], nk > 0 ? { s0: s0[k], dev: S[k] / nk + shift - m0[k] } : null);
+      // σ given z (μ integrated out), then μ given z and σ, per component and dimension.
+      for (let i = 0; i < K * D; i++) {
+        const nk = n[(i / D) | 0];
+        const ss = nk > 0 ? Math.max(0, Q[i] - (S[i] * S[i]) / nk) : 0;
+        su[i] = sliceLogSigma(rng, u[so + i], nk, ss, hs[i], nk > 0 ? { s0: s0[i], dev: S[i] / nk + shift[i % D] - m0[i] } : null);
       }
-      for (let k = 0; k < K; k++) {
-        const s2 = Math.exp(2 * su[k]);
-        const p0 = 1 / (s0[k] * s0[k]);
-        const v = 1 / (p0 + n[k] / s2);
-        const m = v * (m0[k] * p0 + (S[k] + n[k] * shift) / s2);
-        mu[k] = m + Math.sqrt(v) * rng.normal();
+      for (let i = 0; i < K * D; i++) {
+        const nk = n[(i / D) | 0];
+        const s2 = Math.exp(2 * su[i]);
+        const p0 = 1 / (s0[i] * s0[i]);
+        const v = 1 / (p0 + nk / s2);
+        const m = v * (m0[i] * p0 + (S[i] + nk * shift[i % D]) / s2);
+        mu[i] = m + Math.sqrt(v) * rng.normal();
       }
-      if (block.mu.ordered) {
-        // 'sort': the ordered posterior is the unordered one sorted by mu (conjugate-normal.ts).
+      if (mp.ordered) {
+        // 'sort' (D = 1): the ordered posterior is the unordered one sorted by mu (conjugate-normal.ts).
         const order = this.order;
         for (let k = 0; k < K; k++) order[k] = k;
         order.sort((a, b) => mu[a] - mu[b]);
@@ -298,8 +341,8 @@ export class FusedGibbsRowKernel {
           n.set(tmp);
         }
         // A tie in float64 (probability ~0): μ keeps its old value, σ and the counts their labels.
-      } else for (let k = 0; k < K; k++) u[mo + k] = mu[k];
-      for (let k = 0; k < K; k++) u[so + k] = su[k];
+      } else for (let i = 0; i < K * D; i++) u[mo + i] = mu[i];
+      for (let i = 0; i < K * D; i++) u[so + i] = su[i];
       for (let k = 0; k < K; k++) this.logG[k] = rng.gammaLog(alpha[k] + n[k]);
       simplexUnconstrainFromLog(this.logG, u, wOffset);
     }
@@ -346,9 +389,8 @@ export interface GibbsDataRun {
  */
 export function gibbsDataSmc(bound: BoundModel, plan: GibbsSmcPlan, u0: Float64Array[], o: GibbsDataSettings): GibbsDataRun {
   const P = o.particles;
-  const K = plan.K;
-  const y = plan.block.y;
-  const N = y.length;
+  const { K, D, y } = plan;
+  const N = y.length / D;
   if (N < 1) throw new RangeError('smc: the mixture has no observed rows');
   // Rows in a seeded random order.
   const order = Int32Array.from({ length: N }, (_, i) => i);
@@ -359,34 +401,39 @@ export function gibbsDataSmc(bound: BoundModel, plan: GibbsSmcPlan, u0: Float64A
     order[i] = order[j];
     order[j] = t;
   }
-  const yp = Float64Array.from(order, (i) => y[i]);
+  const yp = new Float64Array(N * D);
+  for (let j = 0; j < N; j++) for (let d = 0; d < D; d++) yp[j * D + d] = y[order[j] * D + d];
 
-  // Decoded particles, flat [P, K]: the row density's constant, location and scale.
+  // Decoded particles, flat: the row density's constant [P, K], locations and scales [P, K, D].
+  const KD = K * D;
   const C = new Float64Array(P * K);
-  const MU = new Float64Array(P * K);
-  const SD = new Float64Array(P * K);
+  const MU = new Float64Array(P * KD);
+  const SD = new Float64Array(P * KD);
   const dec = new MixtureDecoder(plan);
   let u = u0;
   const store = (i: number): void => {
     dec.decode(u[i]);
     C.set(dec.c, i * K);
-    MU.set(dec.mu, i * K);
-    SD.set(dec.sd, i * K);
+    MU.set(dec.mu, i * KD);
+    SD.set(dec.sd, i * KD);
   };
-  const rowLL = (i: number, v: number): number => {
+  const lj = new Float64Array(K);
+  /** log Σ_k w_k N(row | μ_k, σ_k) of particle i for the row rows[at .. at + D). */
+  const rowLL = (i: number, rows: Float64Array, at: number): number => {
     let mx = -Infinity;
-    const b = i * K;
     for (let k = 0; k < K; k++) {
-      const d = (v - MU[b + k]) / SD[b + k];
-      const l = C[b + k] - 0.5 * d * d;
-      if (l > mx) mx = l;
+      const b = i * KD + k * D;
+      let q = 0;
+      for (let d = 0; d < D; d++) {
+        const z = (rows[at + d] - MU[b + d]) / SD[b + d];
+        q += z * z;
+      }
+      lj[k] = C[i * K + k] - 0.5 * q;
+      if (lj[k] > mx) mx = lj[k];
     }
     if (!(mx > -Infinity)) return -Infinity;
     let s = 0;
-    for (let k = 0; k < K; k++) {
-      const d = (v - MU[b + k]) / SD[b + k];
-      s += Math.exp(C[b + k] - 0.5 * d * d - mx);
-    }
+    for (let k = 0; k < K; k++) s += Math.exp(lj[k] - mx);
     return mx + Math.log(s);
   };
   for (let i = 0; i < P; i++) store(i);
@@ -395,7 +442,7 @@ export function gibbsDataSmc(bound: BoundModel, plan: GibbsSmcPlan, u0: Float64A
   const lik = bound.potentialFunction({ priors: false, jacobian: false });
   for (let i = 0; i < Math.min(P, 4); i++) {
     let mine = 0;
-    for (let j = 0; j < N; j++) mine += rowLL(i, y[j]);
+    for (let j = 0; j < N; j++) mine += rowLL(i, y, j * D);
     const theirs = -lik.value(u[i]);
     if (Number.isFinite(theirs) && !(Math.abs(mine - theirs) <= 1e-8 * (Math.abs(theirs) + N))) {
       throw new Error(`smc: the Gibbs sampler's mixture log likelihood (${mine}) differs from the model's (${theirs}); the model has terms it does not know`);
@@ -420,7 +467,7 @@ export function gibbsDataSmc(bound: BoundModel, plan: GibbsSmcPlan, u0: Float64A
     let m = n;
     while (m < N) {
       const cand = new Float64Array(P);
-      for (let i = 0; i < P; i++) cand[i] = logW[i] === -Infinity ? -Infinity : inc[i] + rowLL(i, yp[m]);
+      for (let i = 0; i < P; i++) cand[i] = logW[i] === -Infinity ? -Infinity : inc[i] + rowLL(i, yp, m * D);
       if (m > n && relativeEss(logW, cand, 1, o.adaptOn) < o.essThreshold) break;
       inc = cand;
       m++;
@@ -439,7 +486,8 @@ export function gibbsDataSmc(bound: BoundModel, plan: GibbsSmcPlan, u0: Float64A
     ess.push(e);
     o.onStage?.(stage, m / N, e);
     const rowsK = o.staleKernel ? n : m;
-    const fused = o.sweeps === 0 && (!plan.block.mu.ordered || plan.ordered === 'sort');
+    const fused = o.sweeps === 0 && (!plan.mu.ordered || plan.ordered === 'sort');
+    if (!fused && !plan.block) throw new RangeError('smc: collapsed Gibbs sweeps (rejuvenation.sweeps) are for the 1-D normal mixture; leave them out for the D-dimensional one');
     const kernel = fused ? new FusedGibbsRowKernel(plan, yp, rowsK, o.steps) : new GibbsRowKernel(plan, yp, rowsK, o.steps, o.sweeps);
     if (o.chainLength > 0) {
       // Waste-free: M ancestors, chains of chainLength states, all kept with equal weights.

@@ -22,26 +22,11 @@ import { resolveAutoAlgorithm, sample } from '../../../src/infer/mcmc';
 import { describeConjugateBlocks } from '../../../src/infer/mcmc/conjugate-gibbs';
 import { findDiagNormalMixtureBlocks, findNormalMixtureBlocks } from '../../../src/infer/mcmc/conjugate-normal';
 import { mcseMean } from '../../../src/infer/mcmc/diagnostics';
+import { diagSource, exactDiag } from '../exact-mixture';
 
 beforeAll(async () => {
   await ensureBackend();
 });
-
-const diagSource = (opts: { sigma?: string; obsSigma?: string; muPrior?: string; sigmaPrior?: string; extra?: string } = {}) => `
-model gd {
-  data x: real[N, D]
-  param w: simplex[2]
-  param mu: real[2, D]
-  param sigma: ${opts.sigma ?? 'positive[2, D]'}
-  w ~ dirichlet(rep(1.0, 2))
-  mu ~ ${opts.muPrior ?? 'normal(0, 3)'}
-  sigma ~ ${opts.sigmaPrior ?? 'half_normal(2)'}
-  ${opts.extra ?? ''}
-  for n in 1..N {
-    z[n] ~ categorical(w)
-    x[n] ~ normal(mu[z[n]], ${opts.obsSigma ?? 'sigma[z[n]]'})
-  }
-}`;
 
 const x = [[-1.2, 0.4], [-0.6, -0.3], [0.1, 0.9], [0.7, 1.6], [1.4, 1.1], [2.1, 2.4]];
 
@@ -97,84 +82,12 @@ describe('diagonal normal mixture blocks', () => {
   });
 });
 
-/**
- * Exact posterior expectations of the label-invariant quantities (see the file comment) for
- * w ~ Dirichlet(1, 1), mu ~ N(m0, s0²), sigma ~ HalfNormal(hs), by enumeration of the 2^N
- * allocations. Given z: w is Dirichlet (E[w_k] = (n_k + 1)/(N + 2)), independent of (mu, sigma);
- * each (k, d) is a 1-D normal problem with mu integrated in closed form and log sigma on a
- * grid of G points (trapezoid) on [log 1e-4, log 30].
- */
-function exactDiag(rows: number[][], m0: number, s0: number, hs: number, G = 400): number[] {
-  const N = rows.length;
-  const D = rows[0].length;
-  const ulo = Math.log(1e-4);
-  const du = (Math.log(30) - ulo) / (G - 1);
-  const logFact = (n: number) => { let r = 0; for (let i = 2; i <= n; i++) r += Math.log(i); return r; };
-  // log evidence, E[mu], E[sigma] of one 1-D group.
-  const comp = (ys: number[]): [number, number, number] => {
-    const n = ys.length;
-    const S = ys.reduce((a, b) => a + b, 0);
-    const SS = ys.reduce((a, b) => a + b * b, 0);
-    const lc = new Float64Array(G);
-    const m = new Float64Array(G);
-    for (let j = 0; j < G; j++) {
-      const u = ulo + j * du;
-      const s2 = Math.exp(2 * u);
-      const vv = 1 / (1 / (s0 * s0) + n / s2);
-      const mm = vv * (m0 / (s0 * s0) + S / s2);
-      const inner = -0.5 * n * Math.log(2 * Math.PI * s2) + 0.5 * Math.log(vv / (s0 * s0)) - 0.5 * (SS / s2 + (m0 * m0) / (s0 * s0) - (mm * mm) / vv);
-      const prior = Math.log(2) - 0.5 * Math.log(2 * Math.PI * hs * hs) - s2 / (2 * hs * hs);
-      lc[j] = inner + prior + u + Math.log(du * (j === 0 || j === G - 1 ? 0.5 : 1));
-      m[j] = mm;
-    }
-    const mx = Math.max(...lc);
-    let tot = 0, eMu = 0, eSd = 0;
-    for (let j = 0; j < G; j++) {
-      const c = Math.exp(lc[j] - mx);
-      tot += c;
-      eMu += c * m[j];
-      eSd += c * Math.exp(ulo + j * du);
-    }
-    return [mx + Math.log(tot), eMu / tot, eSd / tot];
-  };
-  const logW: number[] = [];
-  const vals: number[][] = [];
-  for (let mask = 0; mask < 1 << N; mask++) {
-    const groups = [rows.filter((_, i) => !((mask >> i) & 1)), rows.filter((_, i) => (mask >> i) & 1)];
-    let lw = logFact(groups[0].length) + logFact(groups[1].length) - logFact(N + 1);
-    const eW = groups.map((g) => (g.length + 1) / (N + 2));
-    const eMu: number[][] = [];
-    const eSd: number[][] = [];
-    groups.forEach((g, k) => {
-      eMu.push([]);
-      eSd.push([]);
-      for (let d = 0; d < D; d++) {
-        const [lz, em, es] = comp(g.map((r) => r[d]));
-        lw += lz;
-        eMu[k].push(em);
-        eSd[k].push(es);
-      }
-    });
-    logW.push(lw);
-    const v: number[] = [];
-    for (let d = 0; d < D; d++) v.push(eW[0] * eMu[0][d] + eW[1] * eMu[1][d]);
-    for (let d = 0; d < D; d++) v.push(eW[0] * eSd[0][d] + eW[1] * eSd[1][d]);
-    v.push(eW[0] * eMu[0][0] * eMu[0][1] + eW[1] * eMu[1][0] * eMu[1][1]);
-    v.push(eW[0] * eSd[0][0] * eSd[0][1] + eW[1] * eSd[1][0] * eSd[1][1]);
-    vals.push(v);
-  }
-  const mx = Math.max(...logW);
-  const p = logW.map((l) => Math.exp(l - mx));
-  const tot = p.reduce((a, b) => a + b, 0);
-  return vals[0].map((_, q) => vals.reduce((a, v, i) => a + p[i] * v[q], 0) / tot);
-}
-
 describe('slice + Gibbs with the diagonal block on a tiny 2-D mixture', () => {
   const xf = x.map((r) => r.map((v) => Math.fround(v)));
-  const exact = exactDiag(xf, 0, 3, 2);
+  const exact = exactDiag(xf, 0, 3, 2).means;
   const labels = ['E[Σ w mu.1]', 'E[Σ w mu.2]', 'E[Σ w sigma.1]', 'E[Σ w sigma.2]', 'E[Σ w mu.1 mu.2]', 'E[Σ w sigma.1 sigma.2]'];
   it('the exact reference is converged in its grid', () => {
-    const fine = exactDiag(xf, 0, 3, 2, 800);
+    const fine = exactDiag(xf, 0, 3, 2, 800).means;
     exact.forEach((e, q) => expect(Math.abs(e - fine[q]), labels[q]).toBeLessThan(1e-4));
   });
   it("algorithm 'auto': label-invariant posterior means agree with the exact ones within 4 MCSE", () => {
