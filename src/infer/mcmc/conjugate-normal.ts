@@ -104,37 +104,81 @@ function perComponent(v: Float64Array | null, K: number): Float64Array | null {
   return v.length === K ? v : null;
 }
 
+/** What both block finders match first: the latent's categorical and its normal observation of data indexed by the latent's plate. */
+interface MixtureObservation {
+  K: number;
+  obs: IRFactor;
+  w: string;
+  muName: string;
+  sdName: string;
+  /** The observed data tensor and the plate's range over its rows. */
+  data: NonNullable<ReturnType<BoundModel['rt']['data']['get']>>;
+  range: NonNullable<ReturnType<BoundModel['rt']['plates']['get']>>;
+}
+
+/**
+ * Matches, for latent `lat`, a latent z (one plate, K values, not a chain) whose only factors
+ * are `z[n] ~ categorical(w)` and `data[n] ~ normal(mu[z[n]], sigma[z[n]])` (three different
+ * parameters), the data indexed by z's plate; null otherwise.
+ */
+function matchMixtureObservation(bound: BoundModel, lat: BoundModel['ir']['latents'][number]): MixtureObservation | null {
+  const ir = bound.ir;
+  if (lat.chain || lat.plates.length !== 1) return null;
+  const info = bound.rt.latents.get(lat.name);
+  if (!info) return null;
+  const plate = lat.plates[0];
+  const touching = ir.factors.filter((f) => f.latents.includes(lat.name));
+  if (touching.length !== 2) return null;
+  const cat = touching.find((f) => f.kind === 'latent');
+  const obs = touching.find((f) => f.kind === 'obs');
+  if (!cat || !obs || cat.dist?.kind !== 'family' || cat.dist.family !== 'categorical' || cat.value?.op !== 'latent') return null;
+  const wArg = cat.dist.args[0];
+  if (wArg?.op !== 'param' || cat.dist.args.length !== 1 || cat.latents.length !== 1) return null;
+  if (obs.latents.length !== 1 || obs.plates.length !== 1 || obs.plates[0] !== plate) return null;
+  if (obs.dist?.kind !== 'family' || obs.dist.family !== 'normal' || obs.dist.args.length !== 2) return null;
+  const [muE, sdE] = obs.dist.args;
+  if (muE.op !== 'index' || muE.target.op !== 'param' || sdE.op !== 'index' || sdE.target.op !== 'param') return null;
+  const muName = muE.target.name;
+  const sdName = sdE.target.name;
+  if (muName === sdName || muName === wArg.name || sdName === wArg.name) return null;
+  if (!isIndexOfLatent(muE, muName, lat.name, plate) || !isIndexOfLatent(sdE, sdName, lat.name, plate)) return null;
+  const v = obs.value;
+  if (v?.op !== 'index' || v.target.op !== 'data' || v.indices.length !== 1 || v.indices[0].op !== 'loop' || v.indices[0].plate !== plate) return null;
+  const data = bound.rt.data.get(v.target.name);
+  const range = bound.rt.plates.get(plate);
+  if (!data || !range || range.lo < 1 || range.hi > data.shape[0]) return null;
+  return { K: info.K, obs, w: wArg.name, muName, sdName, data, range };
+}
+
+/**
+ * The priors of mu and sigma when nothing but their prior and the observation mentions mu,
+ * sigma or the latent (no `let` either) and each prior is a plain `param ~ family(...)`
+ * statement; null otherwise.
+ */
+function exclusivePriors(bound: BoundModel, m: MixtureObservation, latent: string): { muPrior: IRFactor; sdPrior: IRFactor } | null {
+  const ir = bound.ir;
+  const isP = (name: string) => (x: IRExpr) => x.op === 'param' && x.name === name;
+  const isL = (x: IRExpr) => x.op === 'latent' && x.name === latent;
+  if (ir.lets.some((l) => mentions(l.expr, (x) => isP(m.muName)(x) || isP(m.sdName)(x) || isL(x)))) return null;
+  const muF = ir.factors.filter((f) => factorMentions(f, isP(m.muName)));
+  const sdF = ir.factors.filter((f) => factorMentions(f, isP(m.sdName)));
+  const latF = ir.factors.filter((f) => factorMentions(f, isL));
+  if (muF.length !== 2 || sdF.length !== 2 || latF.length !== 2 || !muF.includes(m.obs) || !sdF.includes(m.obs)) return null;
+  const muPrior = muF.find((f) => f !== m.obs)!;
+  const sdPrior = sdF.find((f) => f !== m.obs)!;
+  const isPrior = (f: IRFactor, name: string) => f.kind === 'prior' && f.plates.length === 0 && f.value?.op === 'param' && f.value.name === name && f.dist?.kind === 'family';
+  if (!isPrior(muPrior, m.muName) || !isPrior(sdPrior, m.sdName)) return null;
+  return { muPrior, sdPrior };
+}
+
 /** Finds the normal mixture blocks of a bound model (see the module comment). */
 export function findNormalMixtureBlocks(bound: BoundModel): NormalMixtureBlock[] {
-  const ir = bound.ir;
   const out: NormalMixtureBlock[] = [];
-  for (const lat of ir.latents) {
-    if (lat.chain || lat.plates.length !== 1) continue;
-    const info = bound.rt.latents.get(lat.name);
-    if (!info) continue;
-    const K = info.K;
-    const plate = lat.plates[0];
-    const touching = ir.factors.filter((f) => f.latents.includes(lat.name));
-    if (touching.length !== 2) continue;
-    const cat = touching.find((f) => f.kind === 'latent');
-    const obs = touching.find((f) => f.kind === 'obs');
-    if (!cat || !obs || cat.dist?.kind !== 'family' || cat.dist.family !== 'categorical' || cat.value?.op !== 'latent') continue;
-    const wArg = cat.dist.args[0];
-    if (wArg?.op !== 'param' || cat.dist.args.length !== 1 || cat.latents.length !== 1) continue;
-    if (obs.latents.length !== 1 || obs.plates.length !== 1 || obs.plates[0] !== plate) continue;
-    if (obs.dist?.kind !== 'family' || obs.dist.family !== 'normal' || obs.dist.args.length !== 2) continue;
-    const [muE, sdE] = obs.dist.args;
-    if (muE.op !== 'index' || muE.target.op !== 'param' || sdE.op !== 'index' || sdE.target.op !== 'param') continue;
-    const muName = muE.target.name;
-    const sdName = sdE.target.name;
-    if (muName === sdName || muName === wArg.name || sdName === wArg.name) continue;
-    if (!isIndexOfLatent(muE, muName, lat.name, plate) || !isIndexOfLatent(sdE, sdName, lat.name, plate)) continue;
+  for (const lat of bound.ir.latents) {
+    const m = matchMixtureObservation(bound, lat);
+    if (!m || m.data.rank !== 1) continue;
+    const { K, muName, sdName, data, range } = m;
     // The observed values: data y[n] over the plate.
-    const v = obs.value;
-    if (v?.op !== 'index' || v.target.op !== 'data' || v.indices.length !== 1 || v.indices[0].op !== 'loop' || v.indices[0].plate !== plate) continue;
-    const data = bound.rt.data.get(v.target.name);
-    const range = bound.rt.plates.get(plate);
-    if (!data || data.rank !== 1 || !range || range.lo < 1 || range.hi > data.shape[0]) continue;
     const all = data.dataSync();
     const y = Float64Array.from({ length: range.size }, (_, i) => all[range.lo - 1 + i]);
     // mu and sigma: length-K vectors, factors = their prior and the observation only.
@@ -143,17 +187,9 @@ export function findNormalMixtureBlocks(bound: BoundModel): NormalMixtureBlock[]
     if (!muP || !sdP || muP.shape.length !== 1 || muP.shape[0] !== K || sdP.shape.length !== 1 || sdP.shape[0] !== K) continue;
     if (muP.constraint.name !== 'real' && muP.constraint.name !== 'ordered') continue;
     if (sdP.constraint.name !== 'positive') continue;
-    const isP = (name: string) => (x: IRExpr) => x.op === 'param' && x.name === name;
-    const isL = (x: IRExpr) => x.op === 'latent' && x.name === lat.name;
-    if (ir.lets.some((l) => mentions(l.expr, (x) => isP(muName)(x) || isP(sdName)(x) || isL(x)))) continue;
-    const muF = ir.factors.filter((f) => factorMentions(f, isP(muName)));
-    const sdF = ir.factors.filter((f) => factorMentions(f, isP(sdName)));
-    const latF = ir.factors.filter((f) => factorMentions(f, isL));
-    if (muF.length !== 2 || sdF.length !== 2 || latF.length !== 2 || !muF.includes(obs) || !sdF.includes(obs)) continue;
-    const muPrior = muF.find((f) => f !== obs)!;
-    const sdPrior = sdF.find((f) => f !== obs)!;
-    const isPrior = (f: IRFactor, name: string) => f.kind === 'prior' && f.plates.length === 0 && f.value?.op === 'param' && f.value.name === name && f.dist?.kind === 'family';
-    if (!isPrior(muPrior, muName) || !isPrior(sdPrior, sdName)) continue;
+    const pr = exclusivePriors(bound, m, lat.name);
+    if (!pr) continue;
+    const { muPrior, sdPrior } = pr;
     if (muPrior.dist?.kind !== 'family' || muPrior.dist.family !== 'normal' || muPrior.dist.args.length !== 2) continue;
     const m0 = perComponent(constValues(bound, muPrior.dist.args[0]), K);
     const s0 = perComponent(constValues(bound, muPrior.dist.args[1]), K);
@@ -169,7 +205,7 @@ export function findNormalMixtureBlocks(bound: BoundModel): NormalMixtureBlock[]
       latent: lat.name, K, y,
       mu: { name: muName, offset: muP.offset, ordered: muP.constraint.name === 'ordered', m0, s0 },
       sigma: { name: sdName, offset: sdP.offset, halfNormalScale: hn, iid: sdIid },
-      w: wArg.name,
+      w: m.w,
       exchangeable: allEqual(m0) && allEqual(s0) && sdIid,
     });
   }
@@ -526,54 +562,23 @@ export interface DiagNormalMixtureBlock {
  * The 1-D form (y data [N], mu and sigma [K]) stays with {@link findNormalMixtureBlocks}.
  */
 export function findDiagNormalMixtureBlocks(bound: BoundModel): DiagNormalMixtureBlock[] {
-  const ir = bound.ir;
   const out: DiagNormalMixtureBlock[] = [];
-  for (const lat of ir.latents) {
-    if (lat.chain || lat.plates.length !== 1) continue;
-    const info = bound.rt.latents.get(lat.name);
-    if (!info) continue;
-    const K = info.K;
-    const plate = lat.plates[0];
-    const touching = ir.factors.filter((f) => f.latents.includes(lat.name));
-    if (touching.length !== 2) continue;
-    const cat = touching.find((f) => f.kind === 'latent');
-    const obs = touching.find((f) => f.kind === 'obs');
-    if (!cat || !obs || cat.dist?.kind !== 'family' || cat.dist.family !== 'categorical' || cat.value?.op !== 'latent') continue;
-    const wArg = cat.dist.args[0];
-    if (wArg?.op !== 'param' || cat.dist.args.length !== 1 || cat.latents.length !== 1) continue;
-    if (obs.latents.length !== 1 || obs.plates.length !== 1 || obs.plates[0] !== plate) continue;
-    if (obs.dist?.kind !== 'family' || obs.dist.family !== 'normal' || obs.dist.args.length !== 2) continue;
-    const [muE, sdE] = obs.dist.args;
-    if (muE.op !== 'index' || muE.target.op !== 'param' || sdE.op !== 'index' || sdE.target.op !== 'param') continue;
-    const muName = muE.target.name;
-    const sdName = sdE.target.name;
-    if (muName === sdName || muName === wArg.name || sdName === wArg.name) continue;
-    if (!isIndexOfLatent(muE, muName, lat.name, plate) || !isIndexOfLatent(sdE, sdName, lat.name, plate)) continue;
+  for (const lat of bound.ir.latents) {
     // The observed rows: data x[n] over the plate, x of shape [rows, D].
-    const v = obs.value;
-    if (v?.op !== 'index' || v.target.op !== 'data' || v.indices.length !== 1 || v.indices[0].op !== 'loop' || v.indices[0].plate !== plate) continue;
-    const data = bound.rt.data.get(v.target.name);
-    const range = bound.rt.plates.get(plate);
-    if (!data || data.rank !== 2 || !range || range.lo < 1 || range.hi > data.shape[0]) continue;
+    const m = matchMixtureObservation(bound, lat);
+    if (!m || m.data.rank !== 2) continue;
+    const { K, muName, sdName, data, range } = m;
     const D = data.shape[1] ?? 0;
     if (!(D >= 1)) continue;
     const muP = bound.params.find((p) => p.name === muName);
     const sdP = bound.params.find((p) => p.name === sdName);
-    const isKD = (s: readonly number[]) => s.length === 2 && s[0] === K && s[1] === D;
+    const isKD = (sh: readonly number[]) => sh.length === 2 && sh[0] === K && sh[1] === D;
     if (!muP || !sdP || !isKD(muP.shape) || !isKD(sdP.shape) || muP.constraint.name !== 'real' || sdP.constraint.name !== 'positive') continue;
     const all = data.dataSync();
     const x = Float64Array.from({ length: range.size * D }, (_, i) => all[(range.lo - 1) * D + i]);
-    const isP = (name: string) => (e: IRExpr) => e.op === 'param' && e.name === name;
-    const isL = (e: IRExpr) => e.op === 'latent' && e.name === lat.name;
-    if (ir.lets.some((l) => mentions(l.expr, (e) => isP(muName)(e) || isP(sdName)(e) || isL(e)))) continue;
-    const muF = ir.factors.filter((f) => factorMentions(f, isP(muName)));
-    const sdF = ir.factors.filter((f) => factorMentions(f, isP(sdName)));
-    const latF = ir.factors.filter((f) => factorMentions(f, isL));
-    if (muF.length !== 2 || sdF.length !== 2 || latF.length !== 2 || !muF.includes(obs) || !sdF.includes(obs)) continue;
-    const muPrior = muF.find((f) => f !== obs)!;
-    const sdPrior = sdF.find((f) => f !== obs)!;
-    const isPrior = (f: IRFactor, name: string) => f.kind === 'prior' && f.plates.length === 0 && f.value?.op === 'param' && f.value.name === name && f.dist?.kind === 'family';
-    if (!isPrior(muPrior, muName) || !isPrior(sdPrior, sdName)) continue;
+    const pr = exclusivePriors(bound, m, lat.name);
+    if (!pr) continue;
+    const { muPrior, sdPrior } = pr;
     if (muPrior.dist?.kind !== 'family' || muPrior.dist.family !== 'normal' || muPrior.dist.args.length !== 2) continue;
     if (sdPrior.dist?.kind !== 'family' || sdPrior.dist.family !== 'half_normal' || sdPrior.dist.args.length !== 1) continue;
     // A scalar broadcast, or one value per element of the [K, D] parameter.
@@ -591,7 +596,7 @@ export function findDiagNormalMixtureBlocks(bound: BoundModel): DiagNormalMixtur
       latent: lat.name, K, D, x,
       mu: { name: muName, offset: muP.offset, m0, s0 },
       sigma: { name: sdName, offset: sdP.offset, halfNormalScale: hs },
-      w: wArg.name,
+      w: m.w,
     });
   }
   return out;
