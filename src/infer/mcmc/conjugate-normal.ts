@@ -358,21 +358,7 @@ export function normalMixtureUpdate(block: NormalMixtureBlock, gibbs: GibbsTarge
         logw[k] = l;
         if (l > mx) mx = l;
       }
-      let total = 0;
-      for (let k = 0; k < K; k++) {
-        logw[k] = Math.exp(logw[k] - mx);
-        total += logw[k];
-      }
-      let t = rng.uniform() * total;
-      let pick = K - 1;
-      for (let k = 0; k < K; k++) {
-        t -= logw[k];
-        if (t <= 0) {
-          pick = k;
-          break;
-        }
-      }
-      if (!(total > 0) || !Number.isFinite(total)) pick = old;
+      const pick = drawFromLogWeights(logw, K, mx, rng, old);
       z[zStart + i] = zOffset + pick;
       n[pick]++;
       S[pick] += yi;
@@ -695,21 +681,7 @@ export function diagNormalMixtureUpdate(block: DiagNormalMixtureBlock, gibbs: Gi
         logw[k] = l;
         if (l > mx) mx = l;
       }
-      let total = 0;
-      for (let k = 0; k < K; k++) {
-        logw[k] = Math.exp(logw[k] - mx);
-        total += logw[k];
-      }
-      let t = rng.uniform() * total;
-      let pick = K - 1;
-      for (let k = 0; k < K; k++) {
-        t -= logw[k];
-        if (t <= 0) {
-          pick = k;
-          break;
-        }
-      }
-      if (!(total > 0) || !Number.isFinite(total)) pick = old;
+      const pick = drawFromLogWeights(logw, K, mx, rng, old);
       z[zStart + i] = zOffset + pick;
       n[pick]++;
       if (pick === old) {
@@ -764,4 +736,27 @@ export function diagNormalMixtureUpdate(block: DiagNormalMixtureBlock, gibbs: Gi
       for (let r = 0; r < sweeps; r++) drawOnce(q, rng);
     },
   };
+}
+
+/**
+ * Draws an index in 0..K−1 with probability ∝ exp(logw[k]) (mx: their maximum), one
+ * `rng.uniform()`; `fallback` when the weights do not normalise (all −∞ or NaN). Overwrites
+ * logw with the unnormalised weights.
+ */
+function drawFromLogWeights(logw: Float64Array, K: number, mx: number, rng: Rng, fallback: number): number {
+  let total = 0;
+  for (let k = 0; k < K; k++) {
+    logw[k] = Math.exp(logw[k] - mx);
+    total += logw[k];
+  }
+  let t = rng.uniform() * total;
+  let pick = K - 1;
+  for (let k = 0; k < K; k++) {
+    t -= logw[k];
+    if (t <= 0) {
+      pick = k;
+      break;
+    }
+  }
+  return !(total > 0) || !Number.isFinite(total) ? fallback : pick;
 }
