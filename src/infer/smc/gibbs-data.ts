@@ -114,9 +114,13 @@ export class MixtureDecoder {
   /** log w_k − Σ_d log σ_kd − (D/2) log 2π per component (the row density's constant). */
   readonly c: Float64Array;
   private readonly scratch: Float64Array;
+  private readonly K: number;
+  private readonly D: number;
 
   constructor(readonly plan: GibbsSmcPlan) {
     const { K, D } = plan;
+    this.K = K;
+    this.D = D;
     this.logw = new Float64Array(K);
     this.mu = new Float64Array(K * D);
     this.sd = new Float64Array(K * D);
@@ -152,7 +156,7 @@ export class MixtureDecoder {
 
   /** Fills the scratch with log w_k + log N(y | μ_k, σ_k) for the row y[at .. at + D) at the decoded values; returns their maximum. */
   private logJoint(y: ArrayLike<number>, at: number): number {
-    const { K, D } = this.plan;
+    const { K, D } = this;
     const l = this.scratch;
     let mx = -Infinity;
     for (let k = 0; k < K; k++) {
@@ -172,13 +176,13 @@ export class MixtureDecoder {
     const mx = this.logJoint(y, at);
     if (mx === -Infinity) return -Infinity;
     let s = 0;
-    for (let k = 0; k < this.plan.K; k++) s += Math.exp(this.scratch[k] - mx);
+    for (let k = 0; k < this.K; k++) s += Math.exp(this.scratch[k] - mx);
     return mx + Math.log(s);
   }
 
   /** Draws z (1-based) from p(z | θ, y) for the row y[at .. at + D) at the decoded values. */
   drawIndicator(y: ArrayLike<number>, at: number, rng: Rng): number {
-    const K = this.plan.K;
+    const K = this.K;
     const l = this.scratch;
     const mx = this.logJoint(y, at);
     let total = 0;
@@ -392,6 +396,7 @@ export function gibbsDataSmc(bound: BoundModel, plan: GibbsSmcPlan, u0: Float64A
   const { K, D, y } = plan;
   const N = y.length / D;
   if (N < 1) throw new RangeError('smc: the mixture has no observed rows');
+  if (o.sweeps > 0 && !plan.block) throw new RangeError('smc: collapsed Gibbs sweeps (rejuvenation.sweeps) are for the 1-D normal mixture; leave them out for the D-dimensional one');
   // Rows in a seeded random order.
   const order = Int32Array.from({ length: N }, (_, i) => i);
   const prng = o.key.fold(0x726f7773).rng(); // 'rows'
@@ -404,38 +409,12 @@ export function gibbsDataSmc(bound: BoundModel, plan: GibbsSmcPlan, u0: Float64A
   const yp = new Float64Array(N * D);
   for (let j = 0; j < N; j++) for (let d = 0; d < D; d++) yp[j * D + d] = y[order[j] * D + d];
 
-  // Decoded particles, flat: the row density's constant [P, K], locations and scales [P, K, D].
-  const KD = K * D;
-  const C = new Float64Array(P * K);
-  const MU = new Float64Array(P * KD);
-  const SD = new Float64Array(P * KD);
-  const dec = new MixtureDecoder(plan);
+  // Each particle's decoded values, for the row densities of the stage weights.
+  const decs = Array.from({ length: P }, () => new MixtureDecoder(plan));
   let u = u0;
-  const store = (i: number): void => {
-    dec.decode(u[i]);
-    C.set(dec.c, i * K);
-    MU.set(dec.mu, i * KD);
-    SD.set(dec.sd, i * KD);
-  };
-  const lj = new Float64Array(K);
+  const store = (i: number): void => decs[i].decode(u[i]);
   /** log Σ_k w_k N(row | μ_k, σ_k) of particle i for the row rows[at .. at + D). */
-  const rowLL = (i: number, rows: Float64Array, at: number): number => {
-    let mx = -Infinity;
-    for (let k = 0; k < K; k++) {
-      const b = i * KD + k * D;
-      let q = 0;
-      for (let d = 0; d < D; d++) {
-        const z = (rows[at + d] - MU[b + d]) / SD[b + d];
-        q += z * z;
-      }
-      lj[k] = C[i * K + k] - 0.5 * q;
-      if (lj[k] > mx) mx = lj[k];
-    }
-    if (!(mx > -Infinity)) return -Infinity;
-    let s = 0;
-    for (let k = 0; k < K; k++) s += Math.exp(lj[k] - mx);
-    return mx + Math.log(s);
-  };
+  const rowLL = (i: number, rows: Float64Array, at: number): number => decs[i].rowLogLik(rows, at);
   for (let i = 0; i < P; i++) store(i);
 
   // The row densities must add up to the bound model's own log likelihood.
@@ -487,7 +466,6 @@ export function gibbsDataSmc(bound: BoundModel, plan: GibbsSmcPlan, u0: Float64A
     o.onStage?.(stage, m / N, e);
     const rowsK = o.staleKernel ? n : m;
     const fused = o.sweeps === 0 && (!plan.mu.ordered || plan.ordered === 'sort');
-    if (!fused && !plan.block) throw new RangeError('smc: collapsed Gibbs sweeps (rejuvenation.sweeps) are for the 1-D normal mixture; leave them out for the D-dimensional one');
     const kernel = fused ? new FusedGibbsRowKernel(plan, yp, rowsK, o.steps) : new GibbsRowKernel(plan, yp, rowsK, o.steps, o.sweeps);
     if (o.chainLength > 0) {
       // Waste-free: M ancestors, chains of chainLength states, all kept with equal weights.
