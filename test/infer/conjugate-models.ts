@@ -90,3 +90,21 @@ model hier {
   theta ~ normal(mu, 1)
   y ~ normal(theta, 0.5)
 }`;
+
+// Two groups of local parameters: b, c with the N rows of w (subsampled in minibatch tests), e
+// with the M rows of v (shared data, kept whole); a global a in both (the amortised-VI tests).
+export const TWO_GROUPS = `
+model two_groups {
+  data w: real[N]
+  data v: real[M]
+  param a: real
+  param b: real[N]
+  param c: positive[N]
+  param e: real[M]
+  a ~ normal(0, 1)
+  b ~ normal(a, 1)
+  c ~ gamma(2, 2)
+  w ~ normal(b, c)
+  e ~ normal(a, 1)
+  v ~ normal(e, 1)
+}`;

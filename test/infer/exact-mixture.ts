@@ -33,35 +33,7 @@ export function exactOrderedMixture(y: readonly number[], m0: number, s0: number
   const N = y.length;
   const Phi = (x: number) => 0.5 * erfcF64(-x * Math.SQRT1_2);
   const phi = (x: number) => Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
-  const ulo = Math.log(0.03);
-  const du = (Math.log(25) - ulo) / (G - 1);
-  const logFact = (n: number) => { let r = 0; for (let i = 2; i <= n; i++) r += Math.log(i); return r; };
-  const comp = (ys: number[]) => {
-    const n = ys.length;
-    const S = ys.reduce((a, b) => a + b, 0);
-    const SS = ys.reduce((a, b) => a + b * b, 0);
-    const lc = new Float64Array(G);
-    const m = new Float64Array(G);
-    const v = new Float64Array(G);
-    const sig = new Float64Array(G);
-    for (let j = 0; j < G; j++) {
-      const u = ulo + j * du;
-      const s2 = Math.exp(2 * u);
-      const vv = 1 / (1 / (s0 * s0) + n / s2);
-      const mm = vv * (m0 / (s0 * s0) + S / s2);
-      const inner = -0.5 * n * Math.log(2 * Math.PI * s2) + 0.5 * Math.log(vv / (s0 * s0)) - 0.5 * (SS / s2 + (m0 * m0) / (s0 * s0) - (mm * mm) / vv);
-      const prior = Math.log(2) - 0.5 * Math.log(2 * Math.PI * hs * hs) - s2 / (2 * hs * hs);
-      lc[j] = inner + prior + u + Math.log(du * (j === 0 || j === G - 1 ? 0.5 : 1));
-      m[j] = mm;
-      v[j] = vv;
-      sig[j] = Math.exp(u);
-    }
-    const mx = Math.max(...lc);
-    let tot = 0;
-    const c = lc.map((l) => Math.exp(l - mx));
-    c.forEach((x) => { tot += x; });
-    return { logZ: mx + Math.log(tot), c: c.map((x) => x / tot), m, v, sig };
-  };
+  const comp = (ys: number[]) => componentGrid(ys, m0, s0, hs, G, Math.log(0.03), Math.log(25));
   const logW: number[] = [];
   const stats: number[][] = [];
   for (let mask = 0; mask < 1 << N; mask++) {
@@ -125,35 +97,16 @@ model gd {
 export function exactDiag(rows: number[][], m0: number, s0: number, hs: number, G = 400): { means: number[]; logZ: number } {
   const N = rows.length;
   const D = rows[0].length;
-  const ulo = Math.log(1e-4);
-  const du = (Math.log(30) - ulo) / (G - 1);
-  const logFact = (n: number) => { let r = 0; for (let i = 2; i <= n; i++) r += Math.log(i); return r; };
   // log evidence, E[mu], E[sigma] of one 1-D group.
   const comp = (ys: number[]): [number, number, number] => {
-    const n = ys.length;
-    const S = ys.reduce((a, b) => a + b, 0);
-    const SS = ys.reduce((a, b) => a + b * b, 0);
-    const lc = new Float64Array(G);
-    const m = new Float64Array(G);
+    const g = componentGrid(ys, m0, s0, hs, G, Math.log(1e-4), Math.log(30));
+    let eMu = 0;
+    let eSd = 0;
     for (let j = 0; j < G; j++) {
-      const u = ulo + j * du;
-      const s2 = Math.exp(2 * u);
-      const vv = 1 / (1 / (s0 * s0) + n / s2);
-      const mm = vv * (m0 / (s0 * s0) + S / s2);
-      const inner = -0.5 * n * Math.log(2 * Math.PI * s2) + 0.5 * Math.log(vv / (s0 * s0)) - 0.5 * (SS / s2 + (m0 * m0) / (s0 * s0) - (mm * mm) / vv);
-      const prior = Math.log(2) - 0.5 * Math.log(2 * Math.PI * hs * hs) - s2 / (2 * hs * hs);
-      lc[j] = inner + prior + u + Math.log(du * (j === 0 || j === G - 1 ? 0.5 : 1));
-      m[j] = mm;
+      eMu += g.c[j] * g.m[j];
+      eSd += g.c[j] * g.sig[j];
     }
-    const mx = Math.max(...lc);
-    let tot = 0, eMu = 0, eSd = 0;
-    for (let j = 0; j < G; j++) {
-      const c = Math.exp(lc[j] - mx);
-      tot += c;
-      eMu += c * m[j];
-      eSd += c * Math.exp(ulo + j * du);
-    }
-    return [mx + Math.log(tot), eMu / tot, eSd / tot];
+    return [g.logZ, eMu, eSd];
   };
   const logW: number[] = [];
   const vals: number[][] = [];
@@ -185,4 +138,45 @@ export function exactDiag(rows: number[][], m0: number, s0: number, hs: number, 
   const p = logW.map((l) => Math.exp(l - mx));
   const tot = p.reduce((a, b) => a + b, 0);
   return { means: vals[0].map((_, q) => vals.reduce((a, v, i) => a + p[i] * v[q], 0) / tot), logZ: mx + Math.log(tot) };
+}
+
+/** log n! */
+function logFact(n: number): number {
+  let r = 0;
+  for (let i = 2; i <= n; i++) r += Math.log(i);
+  return r;
+}
+
+/**
+ * One component's group of 1-D values ys under mu ~ N(m0, s0²), sigma ~ HalfNormal(hs): mu
+ * integrated in closed form and u = log sigma on a grid of G points in [ulo, uhi] (trapezoid).
+ * Returns the log evidence of the group and, per grid point, its normalised weight c, mu's
+ * conditional mean m and variance v, and sigma.
+ */
+function componentGrid(ys: number[], m0: number, s0: number, hs: number, G: number, ulo: number, uhi: number): { logZ: number; c: Float64Array; m: Float64Array; v: Float64Array; sig: Float64Array } {
+  const du = (uhi - ulo) / (G - 1);
+  const n = ys.length;
+  const S = ys.reduce((a, b) => a + b, 0);
+  const SS = ys.reduce((a, b) => a + b * b, 0);
+  const lc = new Float64Array(G);
+  const m = new Float64Array(G);
+  const v = new Float64Array(G);
+  const sig = new Float64Array(G);
+  for (let j = 0; j < G; j++) {
+    const u = ulo + j * du;
+    const s2 = Math.exp(2 * u);
+    const vv = 1 / (1 / (s0 * s0) + n / s2);
+    const mm = vv * (m0 / (s0 * s0) + S / s2);
+    const inner = -0.5 * n * Math.log(2 * Math.PI * s2) + 0.5 * Math.log(vv / (s0 * s0)) - 0.5 * (SS / s2 + (m0 * m0) / (s0 * s0) - (mm * mm) / vv);
+    const prior = Math.log(2) - 0.5 * Math.log(2 * Math.PI * hs * hs) - s2 / (2 * hs * hs);
+    lc[j] = inner + prior + u + Math.log(du * (j === 0 || j === G - 1 ? 0.5 : 1));
+    m[j] = mm;
+    v[j] = vv;
+    sig[j] = Math.exp(u);
+  }
+  const mx = Math.max(...lc);
+  let tot = 0;
+  const c = lc.map((l) => Math.exp(l - mx));
+  c.forEach((x) => { tot += x; });
+  return { logZ: mx + Math.log(tot), c: c.map((x) => x / tot), m, v, sig };
 }

@@ -10,7 +10,7 @@ import { compile, ensureBackend } from '../../src';
 import { Key } from '../../src/tensor/random';
 import { AmortizedGuide, amortizedLayout, elboWithNoise, LocalMinibatch, vi } from '../../src/infer/vi';
 import type { BoundModel } from '../../src/model/bound-model';
-import { HIER } from './conjugate-models';
+import { HIER, TWO_GROUPS } from './conjugate-models';
 import { expectHierFactorisedOptimum, hierRows } from './hier-reference';
 
 beforeAll(async () => {
@@ -18,23 +18,6 @@ beforeAll(async () => {
 });
 
 
-// Two groups of local parameters: b, c with the N rows of w (subsampled), e with the M rows of v
-// (kept whole); a global a in both.
-const TWO_GROUPS = `
-model two_groups {
-  data w: real[N]
-  data v: real[M]
-  param a: real
-  param b: real[N]
-  param c: positive[N]
-  param e: real[M]
-  a ~ normal(0, 1)
-  b ~ normal(a, 1)
-  c ~ gamma(2, 2)
-  w ~ normal(b, c)
-  e ~ normal(a, 1)
-  v ~ normal(e, 1)
-}`;
 
 /** Mean over the chunks of the minibatch ELBO estimate and gradient at the full noise restricted to each chunk, with the full-data ones. */
 function chunkAverage(bm: BoundModel, g: AmortizedGuide, lmb: LocalMinibatch, eps: Float64Array): { full: number; avg: number; gFull: Float64Array; gAvg: Float64Array } {

@@ -16,29 +16,13 @@ import { bindRows } from '../../src/infer/vi/minibatch';
 import { runConfig, Trainer } from '../../src/infer/vi/train';
 import type { BoundModel } from '../../src/model/bound-model';
 import type { DataInput } from '../../src/model/data';
-import { HIER } from './conjugate-models';
+import { HIER, TWO_GROUPS } from './conjugate-models';
 import { expectHierFactorisedOptimum, hierPosterior, hierRows } from './hier-reference';
 
 beforeAll(async () => {
   await ensureBackend();
 });
 
-// b, c local on the rows of w (subsampled); e local on the rows of v (shared data, kept whole); a global.
-const TWO_GROUPS = `
-model two_groups {
-  data w: real[N]
-  data v: real[M]
-  param a: real
-  param b: real[N]
-  param c: positive[N]
-  param e: real[M]
-  a ~ normal(0, 1)
-  b ~ normal(a, 1)
-  c ~ gamma(2, 2)
-  w ~ normal(b, c)
-  e ~ normal(a, 1)
-  v ~ normal(e, 1)
-}`;
 const V = [0.5, -0.5, 1.2];
 
 function randomRows(n: number, seed: number): number[] {
