@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import { frontEnd } from '../compile';
 import { Model } from '../model/model';
 import { MixError, renderDiagnostics, type Diagnostic } from '../diagnostics/diagnostic';
-import { useBackend, requestWasmThreads, runOnHostBackend, canReadSync, BACKENDS, BackendUnavailableError, ThreadsUnsupportedError, type BackendName } from '../tensor/backend';
+import { useBackend, requestWasmThreads, runOnHostBackend, BACKENDS, BackendUnavailableError, ThreadsUnsupportedError, type BackendName } from '../tensor/backend';
 import { readDataArg, parseSet, toCsv, DataFileError } from './data-io';
 import type { DataValue, NdArray } from '../model/data';
 import { fitCommand } from './fit';
