@@ -22,14 +22,14 @@ model gmm_full_em {
 }`;
 await useBackend('wasm');
 const configs = (process.argv[2] ?? '100000,2,4;100000,8,8;200000,32,16').split(';').map((c) => c.split(',').map(Number));
-const T = () => process.cpuUsage().user / 1000;
+const T = () => (process.env.WALL ? performance.now() : process.cpuUsage().user / 1000);
 for (const [N, D, K] of configs) {
   const lines = readFileSync(`/tmp/peers_bench/gmm_N${N}_D${D}_K${K}.csv`, 'utf8').trim().split('\n').slice(1);
   const x = new Float64Array(N * D);
   lines.forEach((l, i) => { const c = l.split(','); for (let d = 0; d < D; d++) x[i * D + d] = Number(c[d]); });
   const model = compile(MODEL);
   const bm = model.bind({ K, x: { shape: [N, D], values: x } });
-  for (let rep = 0; rep < 2; rep++) {
+  for (let rep = 0; rep < Number(process.env.REPS ?? 2); rep++) {
     const ph: Record<string, number> = {};
     let t = T();
     const lap = (k: string) => { const n = T(); ph[k] = Math.round(n - t); t = n; };

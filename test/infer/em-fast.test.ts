@@ -177,7 +177,7 @@ describe('fused steps by blocks of rows', () => {
     // E-step at those parameters: responsibilities row by row (a row from the wrong block would
     // be off by O(1)); float32 log densities of O(10) differ by ~1e-5, responsibilities by less;
     // and the log likelihood, a sum of 1000 O(10) terms, to 1e-5 relative.
-    const fast = fastGmmEStep(bm, false, BLOCK)!;
+    const fast = fastGmmEStep(bm, false, { blockElements: BLOCK, native: false })!;
     const [a, b, za, zb] = tf.tidy(() => {
       const params = bm.paramTensors(bm.constrain(new Float64Array(bm.dim).fill(0.1)) as never);
       for (const [k, v] of Object.entries(got)) params.set(k, tf.tensor(v, params.get(k)!.shape));

@@ -13,6 +13,7 @@ import { tf, cholesky, triangularSolve, eye, logSumExp, matrixDiagPart, canReadS
 import type { BoundModel } from '../../model/bound-model';
 import type { Factor, IRExpr } from '../../ir/types';
 import type { ClosedFormUpdate } from './closed-form';
+import { GmmKernel, nativeAvailable, type GmmStats } from '../../native/gmm';
 
 export type FastEStep = (params: ReadonlyMap<string, Tensor>) => { logZ: Tensor; marginals: Map<string, Tensor> };
 
@@ -49,14 +50,61 @@ function recognise(bm: BoundModel, priors: boolean) {
   return { lat: lat.name, wName, muName, fam, xf, x, N: x.shape[0] as number, D, K };
 }
 
-/** The fused E-step when the model has the Gaussian-mixture shape (and priors are left out), else undefined; `blockElements` bounds its row blocks' temporaries (see rowBlocks). */
-export function fastGmmEStep(bm: BoundModel, priors: boolean, blockElements = BLOCK_ELEMENTS): FastEStep | undefined {
+/**
+ * Up to this many features the E-step runs in the compiled kernel (src/native/gmm.ts) on
+ * the host backends: there it is a few tensor ops' worth of work per row, and each tensor op
+ * is a pass over [N, K] or [N, K D]; past it the tensor path's matrix products win
+ * (bench/results/em.md).
+ */
+export const NATIVE_MAX_D = 8;
+
+/** Options of the fused steps. */
+export interface FastGmmOptions {
+  /** Bounds the tensor path's row blocks' temporaries (see rowBlocks). */
+  blockElements?: number;
+  /** Use the compiled kernel where it applies (default true; false: the tensor path always). */
+  native?: boolean;
+}
+
+/** One compiled kernel per binding (its copy of the rows lives as long as the binding). */
+const kernels = new WeakMap<BoundModel, GmmKernel>();
+
+/** The statistics the compiled E-step computed with these responsibilities, for the fused M-step. */
+const nativeStats = new WeakMap<Tensor, GmmStats>();
+
+/** Whether the compiled E-step serves this model here: host backend, WebAssembly SIMD, few features. */
+function useNative(D: number, opts: FastGmmOptions): boolean {
+  return opts.native !== false && D <= NATIVE_MAX_D && ['cpu', 'wasm', 'tensorflow'].includes(tf.getBackend()) && nativeAvailable();
+}
+
+/** The fused E-step when the model has the Gaussian-mixture shape (and priors are left out), else undefined. */
+export function fastGmmEStep(bm: BoundModel, priors: boolean, opts: FastGmmOptions = {}): FastEStep | undefined {
   const g = recognise(bm, priors);
   if (!g) return undefined;
-  const { lat, wName, muName, fam, xf, x, D, K } = g;
+  const { lat, wName, muName, fam, xf, x, N, D, K } = g;
+  const blockElements = opts.blockElements ?? BLOCK_ELEMENTS;
   const covFactor = covarianceFactor(fam, xf, lat);
   if (!covFactor) return undefined;
+  const native = useNative(D, opts);
   return (params) => {
+    if (native) {
+      // The compiled kernel (float64): parameters read to the host, responsibilities back as a
+      // tensor, the M-step's statistics kept for fuseGmmUpdates. A factor that is not a valid
+      // Cholesky factor (a covariance that is not positive definite) takes the tensor path.
+      const w = params.get(wName)!.dataSync();
+      const mu = params.get(muName)!.dataSync();
+      const L = tf.tidy(() => covFactor(params, K)).dataSync();
+      let ok = true;
+      for (let i = 0; i < K * D && ok; i++) { const v = L[Math.floor(i / D) * D * D + (i % D) * (D + 1)]; ok = v > 0 && Number.isFinite(v); }
+      if (ok) {
+        let kern = kernels.get(bm);
+        if (!kern) { kern = new GmmKernel(x.dataSync(), N, D, K); kernels.set(bm, kern); }
+        const r = kern.estep(w, mu, L);
+        const resp = tf.tensor2d(r.resp, [N, K]);
+        nativeStats.set(resp, r.stats);
+        return { logZ: tf.scalar(r.logLik), marginals: new Map([[lat, resp as Tensor]]) };
+      }
+    }
     const w = params.get(wName)!;
     const mu = params.get(muName)!;
     const L = covFactor(params, K); // [K, D, D] lower
@@ -152,6 +200,8 @@ export function fuseGmmUpdates(bm: BoundModel, updates: ClosedFormUpdate[], prio
   const fused = (params: ReadonlyMap<string, Tensor>, marginals: ReadonlyMap<string, Tensor>): { ok?: Tensor; values: Map<string, Tensor> } | undefined => {
     const R = marginals.get(lat);
     if (!R || R.rank !== 2 || R.shape[0] !== N || R.shape[1] !== K) return undefined;
+    const st = nativeStats.get(R);
+    if (st) return hostUpdates(st, params, covRule === 'mvnormal covariances', regCovar, { wName, muName, covName }, K, D);
     const centre = cached('centre', () => tf.mean(x, 0, true)); // [1, D]
     const xc = cached('xc', () => tf.sub(x, centre)); // [N, D]
     const xcT = cached('xcT', () => tf.transpose(xc)); // [D, N]
@@ -209,4 +259,66 @@ export function fuseGmmUpdates(bm: BoundModel, updates: ClosedFormUpdate[], prio
       return out!.ok ? selectOnDevice(out!.ok, () => v, () => u.update(params, marginals)) : v;
     },
   });
+}
+
+/** Lower Cholesky factor of the symmetric [D, D] block at `o` of a (row-major), or undefined when a pivot is not positive. */
+function choleskyHost(a: Float64Array, o: number, D: number): Float64Array | undefined {
+  const L = new Float64Array(D * D);
+  for (let j = 0; j < D; j++) {
+    let s = a[o + j * D + j];
+    for (let t = 0; t < j; t++) s -= L[j * D + t] ** 2;
+    if (!(s > 0)) return undefined;
+    const ljj = Math.sqrt(s);
+    L[j * D + j] = ljj;
+    for (let i = j + 1; i < D; i++) {
+      let v = a[o + i * D + j];
+      for (let t = 0; t < j; t++) v -= L[i * D + t] * L[j * D + t];
+      L[i * D + j] = v / ljj;
+    }
+  }
+  return L;
+}
+
+/**
+ * The fused M-step from the compiled E-step's float64 statistics (the same rules as the tensor
+ * path above: weights ∝ counts + 10 eps, empty components keep their mean and covariance,
+ * regCovar on the diagonal), or undefined (then the original updates run) when a covariance
+ * is not positive definite.
+ */
+function hostUpdates(st: GmmStats, params: ReadonlyMap<string, Tensor>, covariance: boolean, regCovar: number,
+  names: { wName: string; muName: string; covName: string }, K: number, D: number): { values: Map<string, Tensor> } | undefined {
+  const { nk, s1, s2, centre } = st;
+  const prevMu = params.get(names.muName)!.dataSync();
+  const prevCov = params.get(names.covName)!.dataSync();
+  const w = new Float64Array(K);
+  const mu = new Float64Array(K * D);
+  const cov = new Float64Array(K * D * D);
+  const out = new Float64Array(K * D * D);
+  let total = 0;
+  for (let k = 0; k < K; k++) { w[k] = nk[k] + 10 * 1.1920929e-7; total += w[k]; }
+  for (let k = 0; k < K; k++) {
+    w[k] /= total;
+    const live = nk[k] > 1e-10;
+    const o = k * D * D;
+    if (!live) {
+      for (let d = 0; d < D; d++) mu[k * D + d] = prevMu[k * D + d];
+      for (let i = 0; i < D * D; i++) out[o + i] = prevCov[o + i];
+      continue;
+    }
+    const n = nk[k];
+    for (let d = 0; d < D; d++) mu[k * D + d] = s1[k * D + d] / n;
+    for (let d = 0; d < D; d++) for (let e = 0; e < D; e++) cov[o + d * D + e] = s2[o + d * D + e] / n - mu[k * D + d] * mu[k * D + e] + (d === e ? regCovar : 0);
+    for (let d = 0; d < D; d++) mu[k * D + d] += centre[d];
+    if (covariance) out.set(cov.subarray(o, o + D * D), o);
+    else {
+      const L = choleskyHost(cov, o, D);
+      if (!L) return undefined;
+      out.set(L, o);
+    }
+  }
+  return { values: new Map<string, Tensor>([
+    [names.wName, tf.tensor1d(Float32Array.from(w))],
+    [names.muName, tf.tensor2d(Float32Array.from(mu), [K, D])],
+    [names.covName, tf.tensor3d(Float32Array.from(out), [K, D, D])],
+  ]) };
 }

@@ -49,6 +49,11 @@ export interface EmOptions {
   closedForm?: boolean;
   /** Use the fused Gaussian-mixture E-step and M-step where the model has that shape (default true). */
   fused?: boolean;
+  /**
+   * Run the fused Gaussian-mixture E-step in the compiled float64 kernel (src/native) on the
+   * host backends when the data have few features (default true; false: tensor ops only).
+   */
+  native?: boolean;
   /** Added to closed-form variances and covariance diagonals (scikit-learn's reg_covar; default 1e-6). */
   regCovar?: number;
   onIteration?: (start: number, iter: number, logLik: number) => void;
@@ -177,7 +182,7 @@ function* emSteps(bm: BoundModel, opts: EmOptions): HostSteps<EmResult> {
     const host = updates.find((u) => u.hostReads);
     if (host) throw why(`the closed-form update of '${host.param}' (${host.rule}) solves on the host`);
   }
-  const fast = opts.fused === false ? undefined : fastGmmEStep(bm, priors);
+  const fast = opts.fused === false ? undefined : fastGmmEStep(bm, priors, { native: opts.native });
   const plan = collapsePlan(bm, typeof opts.reseed === 'object' ? opts.reseed : {});
   const reseedOn = opts.reseed !== false;
   const mStepIters = opts.mStepIters ?? 20;

@@ -1,0 +1,166 @@
+/**
+ * The compiled Gaussian-mixture E-step (WebAssembly with SIMD, built from
+ * src/native/assembly/gmm.ts): for full-covariance mixtures with few features, one float64
+ * pass over the rows gives the log likelihood, the responsibilities and the M-step's weighted
+ * sufficient statistics (Σ r, Σ r x, Σ r x x' per component). EM uses it on the backends that
+ * read synchronously (see src/infer/em/fast-gmm.ts); the tensor path stays the reference it is
+ * tested against. It imports no TensorFlow.js: its inputs and outputs are host arrays.
+ */
+import { GMM_WASM } from './gmm-wasm';
+
+/** The part of the WebAssembly API used here (the project's type libraries do not declare it). */
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+const Wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+
+interface Exports {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  heapBase(): number;
+  estep(xp: number, A: number, mu: number, c: number, R: number, S: number, diff: number, lp: number,
+    p0: number, p1: number, rows: number, D: number, K: number, writeR: number): number;
+}
+
+let compiled: object | null | undefined;
+
+/** The compiled module, or null where this runtime has no WebAssembly SIMD. */
+function wasmModule(): object | null {
+  if (compiled === undefined) {
+    try {
+      const bytes = Uint8Array.from(atob(GMM_WASM), (c) => c.charCodeAt(0));
+      compiled = Wasm && Wasm.validate(bytes) ? new Wasm.Module(bytes) : null;
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled;
+}
+
+/** Whether the compiled kernels can run here (WebAssembly with SIMD). */
+export function nativeAvailable(): boolean {
+  return wasmModule() !== null;
+}
+
+/** Sufficient statistics of one E-step, in the data's coordinates centred on `centre`. */
+export interface GmmStats {
+  /** Σ_n r_nk, [K]. */
+  nk: Float64Array;
+  /** Σ_n r_nk (x_n - centre), [K, D]. */
+  s1: Float64Array;
+  /** Σ_n r_nk (x_n - centre)(x_n - centre)', [K, D, D] (symmetric, both triangles filled). */
+  s2: Float64Array;
+  /** The column means of the data. */
+  centre: Float64Array;
+}
+
+export interface GmmEStepResult {
+  /** Σ_n log p(x_n). */
+  logLik: number;
+  /** Responsibilities [N, K], row-major (float32, as the tensors made from them). */
+  resp: Float32Array;
+  stats: GmmStats;
+}
+
+/**
+ * One data set's kernel: the rows are copied once into the module's memory (centred, in
+ * pairs for the two SIMD lanes); each call takes the parameters as host arrays.
+ */
+export class GmmKernel {
+  readonly N: number;
+  readonly D: number;
+  readonly K: number;
+  readonly centre: Float64Array;
+  private readonly ex: Exports;
+  private readonly off: Record<'xp' | 'A' | 'mu' | 'c' | 'R' | 'S' | 'diff' | 'lp', number>;
+
+  /** `x`: [N, D] row-major. Throws when the runtime has no WebAssembly SIMD (see nativeAvailable). */
+  constructor(x: ArrayLike<number>, N: number, D: number, K: number) {
+    const mod = wasmModule();
+    if (!mod) throw new Error('the compiled Gaussian-mixture kernel needs WebAssembly with SIMD, which this runtime lacks');
+    if (!(N >= 1 && D >= 1 && K >= 1) || x.length !== N * D) throw new RangeError(`GmmKernel: ${x.length} values for [${N}, ${D}] rows`);
+    this.N = N;
+    this.D = D;
+    this.K = K;
+    this.ex = new Wasm!.Instance(mod, {}).exports as Exports;
+    const P = Math.ceil(N / 2);
+    const sizes = { xp: P * D * 16, A: K * D * D * 8, mu: K * D * 8, c: K * 8, R: N * K * 4, S: K * (1 + D + D * D) * 16, diff: D * 16, lp: K * 16 };
+    let o = this.ex.heapBase();
+    const off = {} as Record<keyof typeof sizes, number>;
+    for (const [k, s] of Object.entries(sizes) as [keyof typeof sizes, number][]) { off[k] = o; o += Math.ceil(s / 16) * 16; }
+    this.off = off;
+    const pages = Math.ceil(o / 65536) - this.ex.memory.buffer.byteLength / 65536;
+    if (pages > 0) this.ex.memory.grow(pages);
+    const centre = new Float64Array(D);
+    for (let n = 0; n < N; n++) for (let d = 0; d < D; d++) centre[d] += x[n * D + d];
+    for (let d = 0; d < D; d++) centre[d] /= N;
+    this.centre = centre;
+    // Row pairs: lane l of (p, d) is row 2p + l; an odd last row is paired with a copy of itself (its lane is masked in the kernel).
+    const xp = new Float64Array(this.ex.memory.buffer, off.xp, P * D * 2);
+    for (let n = 0; n < N; n++) {
+      const p = n >> 1;
+      const l = n & 1;
+      for (let d = 0; d < D; d++) xp[(p * D + d) * 2 + l] = x[n * D + d] - centre[d];
+    }
+    if (N & 1) for (let d = 0; d < D; d++) xp[((P - 1) * D + d) * 2 + 1] = xp[((P - 1) * D + d) * 2];
+  }
+
+  /**
+   * The E-step at weights w [K], means mu [K, D] and lower Cholesky factors L [K, D, D] of the
+   * covariances (row-major, in the data's coordinates). A factor with a non-positive or
+   * non-finite diagonal is an error naming the component.
+   */
+  estep(w: ArrayLike<number>, mu: ArrayLike<number>, L: ArrayLike<number>, writeResp = true): GmmEStepResult {
+    const { N, D, K, off, centre } = this;
+    const buf = this.ex.memory.buffer;
+    const A = new Float64Array(buf, off.A, K * D * D);
+    const m = new Float64Array(buf, off.mu, K * D);
+    const c = new Float64Array(buf, off.c, K);
+    const half = 0.5 * D * Math.log(2 * Math.PI);
+    for (let k = 0; k < K; k++) {
+      const o = k * D * D;
+      let logDet = 0;
+      // A_k = L_k^{-1} by forward substitution, column by column (lower triangular).
+      for (let i = 0; i < D; i++) {
+        const lii = L[o + i * D + i];
+        if (!(lii > 0) || !Number.isFinite(lii)) throw new RangeError(`component ${k + 1}: the covariance factor's diagonal entry ${i + 1} is ${lii}`);
+        logDet += Math.log(lii);
+      }
+      A.fill(0, o, o + D * D);
+      for (let j = 0; j < D; j++) {
+        A[o + j * D + j] = 1 / L[o + j * D + j];
+        for (let i = j + 1; i < D; i++) {
+          let s = 0;
+          for (let t = j; t < i; t++) s += L[o + i * D + t] * A[o + t * D + j];
+          A[o + i * D + j] = -s / L[o + i * D + i];
+        }
+      }
+      for (let d = 0; d < D; d++) m[k * D + d] = mu[k * D + d] - centre[d];
+      c[k] = Math.log(w[k]) - logDet - half;
+    }
+    const SK = 1 + D + D * D;
+    new Float64Array(buf, off.S, K * SK * 2).fill(0);
+    const logLik = this.ex.estep(off.xp, off.A, off.mu, off.c, off.R, off.S, off.diff, off.lp, 0, Math.ceil(N / 2), N, D, K, writeResp ? 1 : 0);
+    // Sum the two lanes; fill the upper triangle of Σ r x x'.
+    const S = new Float64Array(buf, off.S, K * SK * 2);
+    const nk = new Float64Array(K);
+    const s1 = new Float64Array(K * D);
+    const s2 = new Float64Array(K * D * D);
+    for (let k = 0; k < K; k++) {
+      const so = k * SK * 2;
+      nk[k] = S[so] + S[so + 1];
+      for (let d = 0; d < D; d++) s1[k * D + d] = S[so + 2 * (1 + d)] + S[so + 2 * (1 + d) + 1];
+      for (let d = 0; d < D; d++) {
+        for (let e = 0; e <= d; e++) {
+          const i = so + 2 * (1 + D + d * D + e);
+          const v = S[i] + S[i + 1];
+          s2[k * D * D + d * D + e] = v;
+          s2[k * D * D + e * D + d] = v;
+        }
+      }
+    }
+    const resp = writeResp ? new Float32Array(buf, off.R, N * K).slice() : new Float32Array(0);
+    return { logLik, resp, stats: { nk, s1, s2, centre } };
+  }
+}
