@@ -19,8 +19,13 @@ const Wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 interface Exports {
   memory: { buffer: ArrayBuffer; grow(pages: number): number };
   heapBase(): number;
+  lastEntropy(): number;
   estep(xp: number, A: number, mu: number, c: number, R: number, S: number, diff: number, lp: number,
     p0: number, p1: number, rows: number, D: number, K: number, writeR: number): number;
+  nearest(xp: number, C: number, labels: number, P: number, rows: number, D: number, K: number): void;
+  hardStats(xp: number, labels: number, S: number, rows: number, D: number, K: number): void;
+  kmeansRun(xp: number, P: number, n: number, D: number, K: number, u: number, trials: number, C: number, labels: number,
+    best: number, cum: number, sums: number, counts: number, pots: number, cand: number, tol: number, maxIter: number): number;
 }
 
 let compiled: object | null | undefined;
@@ -43,6 +48,68 @@ export function nativeAvailable(): boolean {
   return wasmModule() !== null;
 }
 
+/** Byte offsets of consecutive 16-byte-aligned buffers of the given sizes from `base`, and the end. */
+function layout<T extends string>(base: number, sizes: Record<T, number>): { off: Record<T, number>; end: number } {
+  let o = base;
+  const off = {} as Record<T, number>;
+  for (const [k, s] of Object.entries(sizes) as [T, number][]) { off[k] = o; o += Math.ceil(s / 16) * 16; }
+  return { off, end: o };
+}
+
+/** Grows the instance's memory to hold `end` bytes. */
+function reserve(ex: Exports, end: number): void {
+  const pages = Math.ceil(end / 65536) - ex.memory.buffer.byteLength / 65536;
+  if (pages > 0) ex.memory.grow(pages);
+}
+
+/** Rows [n, D] (row-major) into the kernels' pair layout at `at`: lane l of (p, d) is row 2p + l minus centre[d]; an odd last row is paired with a copy of itself. */
+function writePairs(buf: ArrayBuffer, at: number, x: ArrayLike<number>, n: number, D: number, centre: Float64Array): void {
+  const P = Math.ceil(n / 2);
+  const xp = new Float64Array(buf, at, P * D * 2);
+  for (let j = 0; j < n; j++) {
+    const o = ((j >> 1) * D) * 2 + (j & 1);
+    for (let d = 0; d < D; d++) xp[o + d * 2] = x[j * D + d] - centre[d];
+  }
+  if (n & 1) for (let d = 0; d < D; d++) xp[((P - 1) * D + d) * 2 + 1] = xp[((P - 1) * D + d) * 2];
+}
+
+let kmeansInstance: Exports | undefined;
+
+/**
+ * One k-means run (k-means++ seeding, then Lloyd to scikit-learn's rule) in the compiled
+ * module, float64 with exact distances: the algorithm of src/infer/em/init.ts kmeansFit, with
+ * the same uniform draws (1 + (K - 1) trials of them, in order, from `uniform`). The data are
+ * centred on their mean first (as there); tol is 1e-4 of the mean feature variance.
+ */
+export function kmeansFitNative(x: ArrayLike<number>, n: number, D: number, K: number, uniform: () => number, maxIter = 300): { labels: Int32Array; centres: Float64Array } {
+  const mod = wasmModule();
+  if (!mod) throw new Error('the compiled k-means needs WebAssembly with SIMD, which this runtime lacks');
+  if (!(n >= 1 && K >= 1) || x.length !== n * D) throw new RangeError(`kmeansFitNative: ${x.length} values for [${n}, ${D}] rows`);
+  const ex = (kmeansInstance ??= new Wasm!.Instance(mod, {}).exports as Exports);
+  const trials = 2 + Math.floor(Math.log(K));
+  const draws = K === 0 ? 0 : 1 + (K - 1) * trials;
+  const P = Math.ceil(n / 2);
+  const { off, end } = layout(ex.heapBase(), { xp: P * D * 16, u: draws * 8, C: K * D * 8, labels: n * 4, best: P * 16, cum: n * 8, sums: K * D * 8, counts: K * 8, pots: trials * 8, cand: trials * 4 });
+  reserve(ex, end);
+  const centre = new Float64Array(D);
+  for (let j = 0; j < n; j++) for (let d = 0; d < D; d++) centre[d] += x[j * D + d];
+  for (let d = 0; d < D; d++) centre[d] /= n;
+  let meanVar = 0;
+  for (let d = 0; d < D; d++) {
+    let q = 0;
+    for (let j = 0; j < n; j++) q += (x[j * D + d] - centre[d]) ** 2;
+    meanVar += q / n / D;
+  }
+  const buf = ex.memory.buffer;
+  writePairs(buf, off.xp, x, n, D, centre);
+  const u = new Float64Array(buf, off.u, draws);
+  for (let i = 0; i < draws; i++) u[i] = uniform();
+  ex.kmeansRun(off.xp, P, n, D, K, off.u, trials, off.C, off.labels, off.best, off.cum, off.sums, off.counts, off.pots, off.cand, 1e-4 * meanVar, maxIter);
+  const centres = new Float64Array(buf, off.C, K * D).slice();
+  for (let k = 0; k < K; k++) for (let d = 0; d < D; d++) centres[k * D + d] += centre[d];
+  return { labels: new Int32Array(buf, off.labels, n).slice(), centres };
+}
+
 /** Sufficient statistics of one E-step, in the data's coordinates centred on `centre`. */
 export interface GmmStats {
   /** Σ_n r_nk, [K]. */
@@ -53,6 +120,8 @@ export interface GmmStats {
   s2: Float64Array;
   /** The column means of the data. */
   centre: Float64Array;
+  /** -Σ_n Σ_k r_nk log r_nk (E-step statistics only; undefined for hard ones). */
+  entropy?: number;
 }
 
 export interface GmmEStepResult {
@@ -73,7 +142,7 @@ export class GmmKernel {
   readonly K: number;
   readonly centre: Float64Array;
   private readonly ex: Exports;
-  private readonly off: Record<'xp' | 'A' | 'mu' | 'c' | 'R' | 'S' | 'diff' | 'lp', number>;
+  private readonly off: Record<'xp' | 'A' | 'mu' | 'c' | 'R' | 'S' | 'diff' | 'lp' | 'labels', number>;
 
   /** `x`: [N, D] row-major. Throws when the runtime has no WebAssembly SIMD (see nativeAvailable). */
   constructor(x: ArrayLike<number>, N: number, D: number, K: number) {
@@ -85,25 +154,15 @@ export class GmmKernel {
     this.K = K;
     this.ex = new Wasm!.Instance(mod, {}).exports as Exports;
     const P = Math.ceil(N / 2);
-    const sizes = { xp: P * D * 16, A: K * D * D * 8, mu: K * D * 8, c: K * 8, R: N * K * 4, S: K * (1 + D + D * D) * 16, diff: D * 16, lp: K * 16 };
-    let o = this.ex.heapBase();
-    const off = {} as Record<keyof typeof sizes, number>;
-    for (const [k, s] of Object.entries(sizes) as [keyof typeof sizes, number][]) { off[k] = o; o += Math.ceil(s / 16) * 16; }
+    const { off, end } = layout(this.ex.heapBase(), { xp: P * D * 16, A: K * D * D * 8, mu: K * D * 8, c: K * 8, R: N * K * 4, S: K * (1 + D + D * D) * 16, diff: D * 16, lp: K * 16, labels: N * 4 });
     this.off = off;
-    const pages = Math.ceil(o / 65536) - this.ex.memory.buffer.byteLength / 65536;
-    if (pages > 0) this.ex.memory.grow(pages);
+    reserve(this.ex, end);
     const centre = new Float64Array(D);
     for (let n = 0; n < N; n++) for (let d = 0; d < D; d++) centre[d] += x[n * D + d];
     for (let d = 0; d < D; d++) centre[d] /= N;
     this.centre = centre;
-    // Row pairs: lane l of (p, d) is row 2p + l; an odd last row is paired with a copy of itself (its lane is masked in the kernel).
-    const xp = new Float64Array(this.ex.memory.buffer, off.xp, P * D * 2);
-    for (let n = 0; n < N; n++) {
-      const p = n >> 1;
-      const l = n & 1;
-      for (let d = 0; d < D; d++) xp[(p * D + d) * 2 + l] = x[n * D + d] - centre[d];
-    }
-    if (N & 1) for (let d = 0; d < D; d++) xp[((P - 1) * D + d) * 2 + 1] = xp[((P - 1) * D + d) * 2];
+    // Row pairs for the two SIMD lanes (an odd last row's second lane is masked in the kernel).
+    writePairs(this.ex.memory.buffer, off.xp, x, N, D, centre);
   }
 
   /**
@@ -139,11 +198,46 @@ export class GmmKernel {
       for (let d = 0; d < D; d++) m[k * D + d] = mu[k * D + d] - centre[d];
       c[k] = Math.log(w[k]) - logDet - half;
     }
-    const SK = 1 + D + D * D;
-    new Float64Array(buf, off.S, K * SK * 2).fill(0);
+    this.clearStats();
     const logLik = this.ex.estep(off.xp, off.A, off.mu, off.c, off.R, off.S, off.diff, off.lp, 0, Math.ceil(N / 2), N, D, K, writeResp ? 1 : 0);
-    // Sum the two lanes; fill the upper triangle of Σ r x x'.
-    const S = new Float64Array(buf, off.S, K * SK * 2);
+    const resp = writeResp ? new Float32Array(buf, off.R, N * K).slice() : new Float32Array(0);
+    return { logLik, resp, stats: { ...this.readStats(), entropy: this.ex.lastEntropy() } };
+  }
+
+  /** The nearest of the centres ([K, D] row-major, in the data's coordinates) for every row (the first on ties). */
+  nearest(centres: ArrayLike<number>): Int32Array {
+    const { N, D, K, off, centre } = this;
+    const C = new Float64Array(this.ex.memory.buffer, off.A, K * D); // the factors' space, free between E-steps
+    for (let k = 0; k < K; k++) for (let d = 0; d < D; d++) C[k * D + d] = centres[k * D + d] - centre[d];
+    this.ex.nearest(off.xp, off.A, off.labels, Math.ceil(N / 2), N, D, K);
+    return new Int32Array(this.ex.memory.buffer, off.labels, N).slice();
+  }
+
+  /** The statistics of hard responsibilities: row n wholly in component labels[n] (0-based). */
+  hardStats(labels: ArrayLike<number>): GmmStats {
+    const { N, K, off } = this;
+    if (labels.length !== N) throw new RangeError(`hardStats: ${labels.length} labels for ${N} rows`);
+    const lab = new Int32Array(this.ex.memory.buffer, off.labels, N);
+    for (let n = 0; n < N; n++) {
+      const k = labels[n];
+      if (!(k >= 0 && k < K && Number.isInteger(k))) throw new RangeError(`hardStats: label ${k} of row ${n + 1} is not a component 0..${K - 1}`);
+      lab[n] = k;
+    }
+    this.clearStats();
+    this.ex.hardStats(off.xp, off.labels, off.S, N, this.D, K);
+    return this.readStats();
+  }
+
+  private clearStats(): void {
+    const { D, K, off } = this;
+    new Float64Array(this.ex.memory.buffer, off.S, K * (1 + D + D * D) * 2).fill(0);
+  }
+
+  /** The statistics the kernel left in S: the two lanes summed, Σ r x x' filled above the diagonal. */
+  private readStats(): GmmStats {
+    const { D, K, off, centre } = this;
+    const SK = 1 + D + D * D;
+    const S = new Float64Array(this.ex.memory.buffer, off.S, K * SK * 2);
     const nk = new Float64Array(K);
     const s1 = new Float64Array(K * D);
     const s2 = new Float64Array(K * D * D);
@@ -160,7 +254,6 @@ export class GmmKernel {
         }
       }
     }
-    const resp = writeResp ? new Float32Array(buf, off.R, N * K).slice() : new Float32Array(0);
-    return { logLik, resp, stats: { nk, s1, s2, centre } };
+    return { nk, s1, s2, centre };
   }
 }

@@ -6,9 +6,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend, Key, tf, type Tensor } from '../../src/tensor';
 import { compile } from '../../src';
 import { em } from '../../src/infer/em';
-import { GmmKernel, nativeAvailable } from '../../src/native/gmm';
+import { GmmKernel, kmeansFitNative, nativeAvailable } from '../../src/native/gmm';
+import { mixture, plainKmeans } from '../infer/kmeans-reference';
 import { closedFormUpdates } from '../../src/infer/em/closed-form';
-import { fastGmmEStep, fuseGmmUpdates } from '../../src/infer/em/fast-gmm';
+import { fastGmmEStep, fastGmmStart, fuseGmmUpdates } from '../../src/infer/em/fast-gmm';
+import { kmeansFit, kmeansMarginals } from '../../src/infer/em/init';
 import { WASM_KERNELS, buildWasm, moduleText } from '../../scripts/build-wasm';
 
 beforeAll(async () => {
@@ -48,6 +50,7 @@ function reference(x: Float64Array, N: number, D: number, K: number, w: number[]
   const s1 = new Float64Array(K * D);
   const s2 = new Float64Array(K * D * D);
   let ll = 0;
+  let entropy = 0;
   for (let n = 0; n < N; n++) {
     const lp = new Float64Array(K);
     for (let k = 0; k < K; k++) {
@@ -68,6 +71,7 @@ function reference(x: Float64Array, N: number, D: number, K: number, w: number[]
     for (let k = 0; k < K; k++) {
       const r = Math.exp(lp[k] - m) / s;
       resp[n * K + k] = r;
+      if (r > 0) entropy -= r * Math.log(r);
       nk[k] += r;
       for (let d = 0; d < D; d++) {
         s1[k * D + d] += r * x[n * D + d];
@@ -75,7 +79,7 @@ function reference(x: Float64Array, N: number, D: number, K: number, w: number[]
       }
     }
   }
-  return { ll, resp, nk, s1, s2 };
+  return { ll, resp, nk, s1, s2, entropy };
 }
 
 describe('compiled Gaussian-mixture E-step', () => {
@@ -89,6 +93,7 @@ describe('compiled Gaussian-mixture E-step', () => {
       // float64 throughout (exp by a degree-11 series: ~1e-15 relative; rounding of N terms of
       // O(10) ~ N x 1e-15): 1e-12 relative. A wrong series coefficient (1/5000 for 1/5040) is off by ~1e-10.
       expect(Math.abs(got.logLik - want.ll)).toBeLessThan(1e-12 * (1 + Math.abs(want.ll)));
+      expect(Math.abs(got.stats.entropy! - want.entropy)).toBeLessThan(1e-12 * (1 + N));
       // Responsibilities are returned in float32: within its rounding (6e-8 relative).
       for (let i = 0; i < N * K; i++) expect(Math.abs(got.resp[i] - want.resp[i])).toBeLessThan(1e-7);
       const { nk, s1, s2, centre } = got.stats;
@@ -109,6 +114,44 @@ describe('compiled Gaussian-mixture E-step', () => {
       expect(kern.estep(w, mu, L).logLik).toBe(got.logLik);
     });
 
+  it.each([[9, 1, 3, 21], [500, 2, 4, 22], [301, 8, 8, 23]])('N=%i D=%i K=%i: nearest centres and hard statistics of a float64 evaluation', (N, D, K, seed) => {
+    const { mu, x } = problem(N, D, K, seed);
+    const kern = new GmmKernel(x, N, D, K);
+    const lab = kern.nearest(mu);
+    const hard = new Float64Array(N * K);
+    for (let n = 0; n < N; n++) {
+      let b = 0;
+      let bd = Infinity;
+      for (let k = 0; k < K; k++) {
+        let s = 0;
+        for (let d = 0; d < D; d++) s += (x[n * D + d] - mu[k * D + d]) ** 2;
+        if (s < bd) { bd = s; b = k; }
+      }
+      expect(lab[n]).toBe(b);
+      hard[n * K + b] = 1;
+    }
+    // Statistics of one-hot responsibilities: the reference's sums with r = 1 for the label.
+    const st = kern.hardStats(lab);
+    for (let k = 0; k < K; k++) {
+      let cnt = 0;
+      const s1 = new Float64Array(D);
+      const s2 = new Float64Array(D * D);
+      for (let n = 0; n < N; n++) {
+        if (lab[n] !== k) continue;
+        cnt++;
+        for (let d = 0; d < D; d++) {
+          const a = x[n * D + d] - st.centre[d];
+          s1[d] += a;
+          for (let e = 0; e < D; e++) s2[d * D + e] += a * (x[n * D + e] - st.centre[e]);
+        }
+      }
+      expect(st.nk[k]).toBe(cnt);
+      for (let d = 0; d < D; d++) expect(Math.abs(st.s1[k * D + d] - s1[d])).toBeLessThan(1e-9 * N);
+      for (let i = 0; i < D * D; i++) expect(Math.abs(st.s2[k * D * D + i] - s2[i])).toBeLessThan(1e-9 * N);
+    }
+    expect(() => kern.hardStats(new Int32Array(N).fill(K))).toThrow(/label/);
+  });
+
   it('rows far from every component: no NaN, responsibilities still sum to 1', () => {
     const { w, mu, L } = problem(1, 2, 3, 9);
     const x = new Float64Array([1e3, -1e3, 10, 10]);
@@ -121,6 +164,32 @@ describe('compiled Gaussian-mixture E-step', () => {
     const { w, mu, L, x } = problem(10, 2, 2, 1);
     L[4] = -1;
     expect(() => new GmmKernel(x, 10, 2, 2).estep(w, mu, L)).toThrow(/component 2/);
+  });
+});
+
+describe('compiled k-means', () => {
+  // Exact float64 distances, as the textbook algorithm: the same labels from the same draws
+  // (a wrong seeding choice, padding lane or stopping rule shows up as label differences on overlapping data).
+  it.each([[2000, 2, 4, 1.5, 1], [2001, 6, 8, 1.2, 2], [1500, 16, 5, 0.8, 3], [1499, 3, 12, 2, 4], [50, 1, 1, 1, 5]])(
+    'n=%i D=%i K=%i: the labels of plain k-means++ and Lloyd', (n, D, K, sep, seed) => {
+      const x = mixture(n, D, K, sep, seed);
+      const want = plainKmeans(x, n, D, K, Key.seed(seed).rng());
+      const rng = Key.seed(seed).rng();
+      const got = kmeansFitNative(x, n, D, K, () => rng.uniform());
+      expect(Array.from(got.labels)).toEqual(Array.from(want));
+      // Centres: those of the JS implementation (the same updates; float64 sums in another order).
+      const js = kmeansFit({ values: x, n, d: D }, K, Key.seed(seed).rng());
+      js.centres.forEach((v, i) => expect(Math.abs(got.centres[i] - v)).toBeLessThan(1e-9 * (1 + Math.abs(v))));
+    });
+  it('a few rows, odd counts, many seeds: the labels of plain k-means++ and Lloyd (the padding lane counts for nothing)', () => {
+    for (const [n, D, K] of [[5, 1, 2], [7, 2, 3], [9, 1, 3], [3, 2, 2]]) {
+      for (let seed = 1; seed <= 40; seed++) {
+        const x = mixture(n, D, K, 1, seed);
+        const want = plainKmeans(x, n, D, K, Key.seed(seed).rng());
+        const rng = Key.seed(seed).rng();
+        expect(Array.from(kmeansFitNative(x, n, D, K, () => rng.uniform()).labels)).toEqual(Array.from(want));
+      }
+    }
   });
 });
 
@@ -147,6 +216,19 @@ describe('EM through the compiled E-step', () => {
       u.forEach((t, i) => expect(Math.abs(t - v[i])).toBeLessThan(1e-3 * (1 + Math.abs(v[i]))));
     }
     expect(a.trace.length).toBe(b.trace.length);
+    // ICL: the kernel's float64 entropy against the float32 responsibilities' (N K terms, each within ~1e-6).
+    expect(Math.abs(a.icl - b.icl)).toBeLessThan(2 * (1e-6 * N * 10 + 1e-6 * N * K));
+    bm.dispose();
+  });
+
+  it.each([[500, 'subsampled'], [false, 'all rows']] as const)('the k-means start (%s rows): the labels of the tensor path', (sample, _what) => {
+    const bm = compile(full).bind({ K, x: { shape: [N, D], values: x } });
+    const lat = bm.ir.latents[0].name;
+    const a = fastGmmStart(bm, false)!(Key.seed(4).rng(), sample)!;
+    const b = kmeansMarginals(bm, Key.seed(4).rng(), { sample })!;
+    // Float64 distances against one float32 product: the same labels (no near ties in these data).
+    expect(Array.from(a.get(lat)!.dataSync())).toEqual(Array.from(b.get(lat)!.dataSync()));
+    for (const m of [...a.values(), ...b.values()]) m.dispose();
     bm.dispose();
   });
 

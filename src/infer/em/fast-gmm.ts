@@ -13,7 +13,9 @@ import { tf, cholesky, triangularSolve, eye, logSumExp, matrixDiagPart, canReadS
 import type { BoundModel } from '../../model/bound-model';
 import type { Factor, IRExpr } from '../../ir/types';
 import type { ClosedFormUpdate } from './closed-form';
-import { GmmKernel, nativeAvailable, type GmmStats } from '../../native/gmm';
+import { GmmKernel, kmeansFitNative, nativeAvailable, type GmmStats } from '../../native/gmm';
+import { kmeansLabels, hardMarginals } from './init';
+import type { Rng } from '../../tensor/random';
 
 export type FastEStep = (params: ReadonlyMap<string, Tensor>) => { logZ: Tensor; marginals: Map<string, Tensor> };
 
@@ -72,9 +74,43 @@ const kernels = new WeakMap<BoundModel, GmmKernel>();
 /** The statistics the compiled E-step computed with these responsibilities, for the fused M-step. */
 const nativeStats = new WeakMap<Tensor, GmmStats>();
 
+/** The entropy of responsibilities the compiled E-step computed (float64), else undefined. */
+export function knownEntropy(resp: Tensor): number | undefined {
+  return nativeStats.get(resp)?.entropy;
+}
+
 /** Whether the compiled E-step serves this model here: host backend, WebAssembly SIMD, few features. */
 function useNative(D: number, opts: FastGmmOptions): boolean {
   return opts.native !== false && D <= NATIVE_MAX_D && ['cpu', 'wasm', 'tensorflow'].includes(tf.getBackend()) && nativeAvailable();
+}
+
+/** The binding's compiled kernel (made on first use from the data's values). */
+function kernelFor(bm: BoundModel, x: Tensor, N: number, D: number, K: number): GmmKernel {
+  let kern = kernels.get(bm);
+  if (!kern) { kern = new GmmKernel(x.dataSync(), N, D, K); kernels.set(bm, kern); }
+  return kern;
+}
+
+/**
+ * The k-means start (init.ts kmeansMarginals: the same draws and centres) with the compiled
+ * kernel labelling the rows and computing the hard responsibilities' statistics, so the first
+ * M-step reads them instead of summing the one-hot tensor; undefined where the compiled path
+ * does not apply (see fastGmmEStep).
+ */
+export function fastGmmStart(bm: BoundModel, priors: boolean, opts: FastGmmOptions = {}): ((rng: Rng, sample?: number | false) => Map<string, Tensor> | undefined) | undefined {
+  const g = recognise(bm, priors);
+  if (!g || !covarianceFactor(g.fam, g.xf, g.lat) || !useNative(g.D, opts)) return undefined;
+  const { lat, x, N, D, K } = g;
+  return (rng, sample) => {
+    const kern = kernelFor(bm, x, N, D, K);
+    const labels = kmeansLabels(bm, rng, { sample, nearest: (c) => kern.nearest(c), fit: (v, n, d, k, r) => kmeansFitNative(v, n, d, k, () => r.uniform()) });
+    if (!labels) return undefined;
+    const lab = labels.get(lat) as Int32Array;
+    const stats = kern.hardStats(lab);
+    const marginals = hardMarginals(bm, labels);
+    nativeStats.set(marginals.get(lat)!, stats);
+    return marginals;
+  };
 }
 
 /** The fused E-step when the model has the Gaussian-mixture shape (and priors are left out), else undefined. */
@@ -97,9 +133,7 @@ export function fastGmmEStep(bm: BoundModel, priors: boolean, opts: FastGmmOptio
       let ok = true;
       for (let i = 0; i < K * D && ok; i++) { const v = L[Math.floor(i / D) * D * D + (i % D) * (D + 1)]; ok = v > 0 && Number.isFinite(v); }
       if (ok) {
-        let kern = kernels.get(bm);
-        if (!kern) { kern = new GmmKernel(x.dataSync(), N, D, K); kernels.set(bm, kern); }
-        const r = kern.estep(w, mu, L);
+        const r = kernelFor(bm, x, N, D, K).estep(w, mu, L);
         const resp = tf.tensor2d(r.resp, [N, K]);
         nativeStats.set(resp, r.stats);
         return { logZ: tf.scalar(r.logLik), marginals: new Map([[lat, resp as Tensor]]) };

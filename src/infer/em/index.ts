@@ -17,7 +17,7 @@ import { expectedLogJoint } from '../../model/evaluate';
 import { lbfgs } from '../optimize/lbfgs';
 import { closedFormUpdates, type ClosedFormUpdate } from './closed-form';
 import { kmeansMarginals, type KmeansInitOptions } from './init';
-import { fastGmmEStep, fuseGmmUpdates, type FastEStep } from './fast-gmm';
+import { fastGmmEStep, fastGmmStart, fuseGmmUpdates, knownEntropy, type FastEStep } from './fast-gmm';
 import { collapsePlan, findCollapsedSteps, reseedable, reseedMarginalsSteps, reseedWarnings, type ReseedOptions, type ReseedEvent } from './reseed';
 import { runAsync, runSync, type HostRead, type HostSteps } from './host-reads';
 
@@ -183,6 +183,7 @@ function* emSteps(bm: BoundModel, opts: EmOptions): HostSteps<EmResult> {
     if (host) throw why(`the closed-form update of '${host.param}' (${host.rule}) solves on the host`);
   }
   const fast = opts.fused === false ? undefined : fastGmmEStep(bm, priors, { native: opts.native });
+  const fastStart = opts.fused === false ? undefined : fastGmmStart(bm, priors, { native: opts.native });
   const plan = collapsePlan(bm, typeof opts.reseed === 'object' ? opts.reseed : {});
   const reseedOn = opts.reseed !== false;
   const mStepIters = opts.mStepIters ?? 20;
@@ -195,7 +196,8 @@ function* emSteps(bm: BoundModel, opts: EmOptions): HostSteps<EmResult> {
       const rng = keys[s].rng();
       u = Float64Array.from({ length: bm.dim }, () => rng.uniform() * 4 - 2);
       // k-means runs on the host in float64 (the data were read once, above).
-      const hard = (opts.initMethod ?? 'kmeans') === 'kmeans' ? kmeansMarginals(bm, rng, { sample: opts.kmeansSample }) : undefined;
+      const hard = (opts.initMethod ?? 'kmeans') !== 'kmeans' ? undefined
+        : fastStart ? fastStart(rng, opts.kmeansSample) : kmeansMarginals(bm, rng, { sample: opts.kmeansSample });
       if (hard) {
         try {
           u = yield* mStepSteps(bm, u, hard, updates, gradParams.length > 0, priors, mStepIters);
@@ -264,8 +266,10 @@ function* emSteps(bm: BoundModel, opts: EmOptions): HostSteps<EmResult> {
             const why = !c.reseedable ? 'not re-seeded (only plain latents in one plate are)' : !reseedOn ? 're-seeding is off' : reseedable(plan, [c], reseeds).length === 0 ? 're-seeds used up' : 'the iteration limit was reached';
             warnings.push(`component ${c.component + 1} of ${c.latent} ends with total responsibility ${c.count.toPrecision(3)}, below the collapse threshold ${c.threshold.toPrecision(3)}; ${why}`);
           }
-          entropy = 0;
-          for (const rs of yield { read: [...marginals.values()] }) for (let i = 0; i < rs.length; i++) { const r = rs[i]; if (r > 0) entropy -= r * Math.log(r); }
+          // (The compiled Gaussian-mixture E-step computed it already, in float64.)
+          const known = marginals.size === 1 ? knownEntropy([...marginals.values()][0]) : undefined;
+          entropy = known ?? 0;
+          if (known === undefined) for (const rs of yield { read: [...marginals.values()] }) for (let i = 0; i < rs.length; i++) { const r = rs[i]; if (r > 0) entropy -= r * Math.log(r); }
           break;
         }
         u = yield* mStepSteps(bm, u, marginals, updates, gradParams.length > 0, priors, mStepIters);

@@ -347,10 +347,20 @@ function boundsFromDots({ v: dots, e }: { v: ArrayLike<number>; e: number }, nor
  * from random parameters).
  */
 export function kmeansMarginals(bm: BoundModel, rng: Rng, opts: KmeansInitOptions = {}): Map<string, Tensor> | undefined {
+  const labels = kmeansLabels(bm, rng, opts);
+  return labels && hardMarginals(bm, labels);
+}
+
+/**
+ * {@link kmeansMarginals}'s k-means labels (0-based, one per element of each latent's plate or
+ * chain), or undefined as there: host arrays, or an int32 tensor where the backend labelled
+ * the rows (subsampled, without `opts.nearest`).
+ */
+export function kmeansLabels(bm: BoundModel, rng: Rng, opts: KmeansInitOptions = {}): Map<string, Int32Array | Tensor> | undefined {
   const sample = opts.sample === false ? Infinity : opts.sample ?? KMEANS_SAMPLE;
   if (!(sample >= 1)) throw new RangeError(`kmeans start: sample must be a positive number of rows or false, got ${String(opts.sample)}`);
   const rt = bm.rt;
-  const out = new Map<string, Tensor>();
+  const out = new Map<string, Int32Array | Tensor>();
   for (const [name, info] of rt.latents) {
     const n = info.node.chain ? info.T! : info.node.plates.length === 1 ? rt.plates.get(info.node.plates[0])!.size : -1;
     if (n < 0) return undefined;
@@ -362,7 +372,6 @@ export function kmeansMarginals(bm: BoundModel, rng: Rng, opts: KmeansInitOption
     const rows = t.shape[0];
     const d = t.size / rows;
     const values = t.dataSync();
-    let labels: Tensor;
     if (rows > sample && info.K > 1) {
       // Lloyd on a uniform subsample of the rows, then every row to its nearest final centre.
       const m = Math.max(Math.ceil(sample), info.K);
@@ -372,24 +381,34 @@ export function kmeansMarginals(bm: BoundModel, rng: Rng, opts: KmeansInitOption
       // Several k-means runs are cheap on the subsample: keep the lowest within-cluster sum of squares.
       let best: { centres: Float64Array; ss: number } | undefined;
       for (let r = 0; r < KMEANS_SAMPLE_RUNS; r++) {
-        const fit = kmeansFit({ values: sub, n: m, d }, info.K, rng);
+        const fit = opts.fit ? opts.fit(sub, m, d, info.K, rng) : kmeansFit({ values: sub, n: m, d }, info.K, rng);
         const ss = withinSS(sub, fit, d);
         if (!best || ss < best.ss) best = { centres: fit.centres, ss };
       }
-      labels = nearestCentre(t, best!.centres, info.K, d);
+      out.set(name, opts.nearest ? opts.nearest(best!.centres) : nearestCentre(t, best!.centres, info.K, d));
     } else {
-      labels = tf.tensor1d(kmeans({ values, n: rows, d }, info.K, rng), 'int32');
+      out.set(name, opts.fit ? opts.fit(values, rows, d, info.K, rng).labels : kmeans({ values, n: rows, d }, info.K, rng));
     }
+  }
+  return out;
+}
+
+/** One-hot responsibilities of the labels (chains: pairwise marginals [T, K, K] of consecutive labels); label tensors are disposed. */
+export function hardMarginals(bm: BoundModel, labels: Map<string, Int32Array | Tensor>): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  for (const [name, lab] of labels) {
+    const info = bm.rt.latents.get(name)!;
+    const K = info.K;
+    const n = lab instanceof Int32Array ? lab.length : lab.shape[0];
     // tf.oneHot refuses depth 1; with one component every weight is 1.
     out.set(name, tf.keep(tf.tidy(() => {
-      const onehot = info.K === 1 ? tf.ones([rows, 1]) : tf.oneHot(labels, info.K).toFloat();
+      const onehot = K === 1 ? tf.ones([n, 1]) : tf.oneHot(lab instanceof Int32Array ? tf.tensor1d(lab, 'int32') : lab, K).toFloat();
       if (!info.node.chain) return onehot;
       // Pairwise marginals [T, K, K]: row t is onehot(l[t-1]) x onehot(l[t]); step 1 uses row 0.
-      const K = info.K;
       const prev = tf.concat([tf.oneHot(tf.tensor1d([0], 'int32'), K).toFloat(), tf.slice(onehot, [0, 0], [n - 1, K])], 0);
       return tf.mul(tf.expandDims(prev, 2), tf.expandDims(onehot, 1));
     })));
-    labels.dispose();
+    if (!(lab instanceof Int32Array)) lab.dispose();
   }
   return out;
 }
@@ -405,6 +424,19 @@ export interface KmeansInitOptions {
    * O(1/sqrt(rows per cluster)) standard deviations of the full-data ones.
    */
   sample?: number | false;
+  /**
+   * Labels every row by its nearest of the subsample's final centres ([K, D] row-major);
+   * default: one float32 product on the backend. EM's compiled Gaussian-mixture path passes
+   * its float64 kernel.
+   * @internal
+   */
+  nearest?: (centres: Float64Array) => Int32Array;
+  /**
+   * One k-means run on [n, d] rows in place of {@link kmeansFit} (the same algorithm and draws
+   * from rng); EM's compiled Gaussian-mixture path passes the compiled one.
+   * @internal
+   */
+  fit?: (x: ArrayLike<number>, n: number, d: number, K: number, rng: Rng) => { labels: Int32Array; centres: Float64Array };
 }
 
 /** Default {@link KmeansInitOptions.sample}. */

@@ -45,6 +45,14 @@ function expv(x: v128): v128 {
   return f64x2.mul(p, scale);
 }
 
+/** The entropy -Σ r log r of the responsibilities of the last estep call's rows. */
+let entropy: f64 = 0;
+
+/** {@link entropy}. */
+export function lastEntropy(): f64 {
+  return entropy;
+}
+
 /**
  * Rows [2 p0, 2 p1) (pairs p0..p1) of the E-step; `rows` is the true row count (the last
  * pair's second lane is padding when it is odd). Returns Σ log p(x_n) over those rows.
@@ -52,6 +60,7 @@ function expv(x: v128): v128 {
 export function estep(xp: usize, A: usize, mu: usize, c: usize, R: usize, S: usize, diff: usize, lp: usize,
   p0: i32, p1: i32, rows: i32, D: i32, K: i32, writeR: i32): f64 {
   let ll: f64 = 0;
+  let ent: f64 = 0;
   const SK = 1 + D + D * D; // statistics per component
   for (let p = p0; p < p1; p++) {
     const xo = xp + <usize>(p * D) * 16;
@@ -73,16 +82,25 @@ export function estep(xp: usize, A: usize, mu: usize, c: usize, R: usize, S: usi
       m = f64x2.max(m, v);
     }
     let s = f64x2.splat(0);
+    let et = f64x2.splat(0); // Σ e_k t_k with t_k = lp_k - m: the entropy is log s - Σ e t / s
     for (let k = 0; k < K; k++) {
-      const e = expv(f64x2.sub(v128.load(lp + <usize>k * 16), m));
+      const t = f64x2.sub(v128.load(lp + <usize>k * 16), m);
+      const e = expv(t);
       v128.store(lp + <usize>k * 16, e);
       s = f64x2.add(s, e);
+      et = f64x2.add(et, f64x2.mul(e, f64x2.max(t, f64x2.splat(-700.0))));
     }
     const s0 = f64x2.extract_lane(s, 0);
     const s1 = f64x2.extract_lane(s, 1);
     const two = 2 * p + 1 < rows;
-    ll += f64x2.extract_lane(m, 0) + Math.log(s0);
-    if (two) ll += f64x2.extract_lane(m, 1) + Math.log(s1);
+    const ls0 = Math.log(s0);
+    ll += f64x2.extract_lane(m, 0) + ls0;
+    ent += ls0 - f64x2.extract_lane(et, 0) / s0;
+    if (two) {
+      const ls1 = Math.log(s1);
+      ll += f64x2.extract_lane(m, 1) + ls1;
+      ent += ls1 - f64x2.extract_lane(et, 1) / s1;
+    }
     // Lane weights: 1/s (responsibilities), 0 for the padding lane.
     const inv = f64x2.replace_lane(f64x2.splat(1.0 / s0), 1, two ? 1.0 / s1 : 0.0);
     const r0 = <usize>(2 * p * K) * 4;
@@ -106,10 +124,197 @@ export function estep(xp: usize, A: usize, mu: usize, c: usize, R: usize, S: usi
       }
     }
   }
+  entropy = ent;
   return ll;
 }
 
 /** The first free byte past the module's static data (where the caller's buffers may start). */
 export function heapBase(): usize {
   return (__heap_base + 15) & ~15;
+}
+
+/**
+ * The nearest of K centres ([K, D] f64, minus the centre) for every row, by squared
+ * Euclidean distance (the first on ties): labels [rows] i32.
+ */
+export function nearest(xp: usize, C: usize, labels: usize, P: i32, rows: i32, D: i32, K: i32): void {
+  for (let p = 0; p < P; p++) {
+    const xo = xp + <usize>(p * D) * 16;
+    let b0: f64 = Infinity, b1: f64 = Infinity;
+    let k0: i32 = 0, k1: i32 = 0;
+    for (let k = 0; k < K; k++) {
+      const co = C + <usize>(k * D) * 8;
+      let s = f64x2.splat(0);
+      for (let d = 0; d < D; d++) {
+        const v = f64x2.sub(v128.load(xo + <usize>d * 16), f64x2.splat(load<f64>(co + <usize>d * 8)));
+        s = f64x2.add(s, f64x2.mul(v, v));
+      }
+      const s0 = f64x2.extract_lane(s, 0);
+      const s1 = f64x2.extract_lane(s, 1);
+      if (s0 < b0) { b0 = s0; k0 = k; }
+      if (s1 < b1) { b1 = s1; k1 = k; }
+    }
+    store<i32>(labels + <usize>(2 * p) * 4, k0);
+    if (2 * p + 1 < rows) store<i32>(labels + <usize>(2 * p + 1) * 4, k1);
+  }
+}
+
+/**
+ * The statistics of hard responsibilities (row n wholly in component labels[n]) into S, in
+ * the layout of estep's (each row adds to its own lane).
+ */
+export function hardStats(xp: usize, labels: usize, S: usize, rows: i32, D: i32, K: i32): void {
+  const SK = 1 + D + D * D;
+  for (let n = 0; n < rows; n++) {
+    const k = load<i32>(labels + <usize>n * 4);
+    const lane = <usize>(n & 1) * 8;
+    const xo = xp + <usize>((n >> 1) * D) * 16 + lane;
+    const so = S + <usize>(k * SK) * 16 + lane;
+    store<f64>(so, load<f64>(so) + 1.0);
+    for (let d = 0; d < D; d++) {
+      const xd = load<f64>(xo + <usize>d * 16);
+      const o1 = so + <usize>(1 + d) * 16;
+      store<f64>(o1, load<f64>(o1) + xd);
+      const o2 = so + <usize>(1 + D + d * D) * 16;
+      for (let e = 0; e <= d; e++) {
+        const o = o2 + <usize>e * 16;
+        store<f64>(o, load<f64>(o) + xd * load<f64>(xo + <usize>e * 16));
+      }
+    }
+  }
+}
+
+// ---- k-means (the EM start): greedy k-means++ seeding and Lloyd with scikit-learn's rule ----
+
+/** Squared distances of both rows of pair p to the point at c (f64, D values). */
+// @ts-ignore: decorator
+@inline
+function dist2(xp: usize, p: i32, c: usize, D: i32): v128 {
+  const xo = xp + <usize>(p * D) * 16;
+  let s = f64x2.splat(0);
+  for (let d = 0; d < D; d++) {
+    const v = f64x2.sub(v128.load(xo + <usize>d * 16), f64x2.splat(load<f64>(c + <usize>d * 8)));
+    s = f64x2.add(s, f64x2.mul(v, v));
+  }
+  return s;
+}
+
+/** Row j's values (lane j & 1 of pair j >> 1) copied to `to` (D f64). */
+function copyRow(xp: usize, j: i32, D: i32, to: usize): void {
+  const xo = xp + <usize>((j >> 1) * D) * 16 + <usize>(j & 1) * 8;
+  for (let d = 0; d < D; d++) store<f64>(to + <usize>d * 8, load<f64>(xo + <usize>d * 16));
+}
+
+/** Nearest centre of every row into labels; returns how many labels changed. */
+function assignAll(xp: usize, C: usize, labels: usize, P: i32, n: i32, D: i32, K: i32): i32 {
+  let changed = 0;
+  for (let p = 0; p < P; p++) {
+    let b0: f64 = Infinity, b1: f64 = Infinity;
+    let k0: i32 = 0, k1: i32 = 0;
+    for (let k = 0; k < K; k++) {
+      const s = dist2(xp, p, C + <usize>(k * D) * 8, D);
+      const s0 = f64x2.extract_lane(s, 0);
+      const s1 = f64x2.extract_lane(s, 1);
+      if (s0 < b0) { b0 = s0; k0 = k; }
+      if (s1 < b1) { b1 = s1; k1 = k; }
+    }
+    const o0 = labels + <usize>(2 * p) * 4;
+    if (load<i32>(o0) != k0) { store<i32>(o0, k0); changed++; }
+    if (2 * p + 1 < n) {
+      const o1 = o0 + 4;
+      if (load<i32>(o1) != k1) { store<i32>(o1, k1); changed++; }
+    }
+  }
+  return changed;
+}
+
+/**
+ * One k-means run on n rows in pair layout (xp, P pairs; an odd last row's second lane is
+ * padding): k-means++ with `trials` candidates per centre after the first, drawing the
+ * uniforms u[0], u[1], ... in order (1 + (K - 1) trials of them), then Lloyd: stop when no
+ * label changes, or when the total squared centre shift is at most tol (then relabel), after
+ * at most maxIter updates. Centres into C [K, D]; labels into `labels` [n]. Scratch: best
+ * [P] f64x2, cum [n] f64, sums [K, D] f64, counts [K] f64, pots [trials] f64, cand [trials] i32.
+ * Returns the number of centre updates.
+ */
+export function kmeansRun(xp: usize, P: i32, n: i32, D: i32, K: i32, u: usize, trials: i32, C: usize, labels: usize,
+  best: usize, cum: usize, sums: usize, counts: usize, pots: usize, cand: usize, tol: f64, maxIter: i32): i32 {
+  // ---- seeding: best holds each row's squared distance to its nearest chosen centre (0 in the padding lane).
+  const pad = (n & 1) != 0;
+  let ui = 0;
+  for (let k = 0; k < K; k++) {
+    const T = k == 0 ? 1 : trials;
+    let total: f64 = 0;
+    if (k > 0) {
+      for (let j = 0; j < n; j++) {
+        total += load<f64>(best + <usize>((j >> 1) * 2 + (j & 1)) * 8);
+        store<f64>(cum + <usize>j * 8, total);
+      }
+    }
+    for (let t = 0; t < T; t++) {
+      const uu = load<f64>(u + <usize>ui * 8);
+      ui++;
+      let i = 0;
+      if (k > 0 && total > 0) {
+        // The first i with best[0] + ... + best[i] >= uu total.
+        const target = uu * total;
+        let hi = n - 1;
+        while (i < hi) {
+          const mid = (i + hi) >>> 1;
+          if (load<f64>(cum + <usize>mid * 8) < target) i = mid + 1; else hi = mid;
+        }
+      } else i = <i32>Math.floor(uu * <f64>n);
+      store<i32>(cand + <usize>t * 4, i);
+    }
+    // The candidate that lowers the potential Σ_j min(best_j, d_j) most (the first on ties).
+    let tb = 0;
+    if (T > 1) {
+      let bp: f64 = Infinity;
+      for (let t = 0; t < T; t++) {
+        copyRow(xp, load<i32>(cand + <usize>t * 4), D, C + <usize>(k * D) * 8);
+        let s = f64x2.splat(0);
+        for (let p = 0; p < P; p++) s = f64x2.add(s, f64x2.min(v128.load(best + <usize>p * 16), dist2(xp, p, C + <usize>(k * D) * 8, D)));
+        const pot = f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
+        if (pot < bp) { bp = pot; tb = t; }
+      }
+    }
+    copyRow(xp, load<i32>(cand + <usize>tb * 4), D, C + <usize>(k * D) * 8);
+    for (let p = 0; p < P; p++) {
+      const d = dist2(xp, p, C + <usize>(k * D) * 8, D);
+      v128.store(best + <usize>p * 16, k == 0 ? d : f64x2.min(v128.load(best + <usize>p * 16), d));
+    }
+    if (pad && k == 0) store<f64>(best + <usize>(P - 1) * 16 + 8, 0.0);
+  }
+  // ---- Lloyd.
+  for (let j = 0; j < n; j++) store<i32>(labels + <usize>j * 4, -1);
+  assignAll(xp, C, labels, P, n, D, K);
+  let it = 0;
+  let relabel = true;
+  for (; it < maxIter; it++) {
+    if (it > 0 && assignAll(xp, C, labels, P, n, D, K) == 0) { relabel = false; break; }
+    memory.fill(sums, 0, <usize>(K * D) * 8);
+    memory.fill(counts, 0, <usize>K * 8);
+    for (let j = 0; j < n; j++) {
+      const k = load<i32>(labels + <usize>j * 4);
+      const xo = xp + <usize>((j >> 1) * D) * 16 + <usize>(j & 1) * 8;
+      const so = sums + <usize>(k * D) * 8;
+      store<f64>(counts + <usize>k * 8, load<f64>(counts + <usize>k * 8) + 1.0);
+      for (let d = 0; d < D; d++) store<f64>(so + <usize>d * 8, load<f64>(so + <usize>d * 8) + load<f64>(xo + <usize>d * 16));
+    }
+    let shift: f64 = 0;
+    for (let k = 0; k < K; k++) {
+      const cnt = load<f64>(counts + <usize>k * 8);
+      for (let d = 0; d < D; d++) {
+        const o = C + <usize>(k * D + d) * 8;
+        // An empty cluster keeps its centre.
+        const c = cnt > 0 ? load<f64>(sums + <usize>(k * D + d) * 8) / cnt : load<f64>(o);
+        const v = c - load<f64>(o);
+        shift += v * v;
+        store<f64>(o, c);
+      }
+    }
+    if (shift <= tol) { it++; break; }
+  }
+  if (relabel) assignAll(xp, C, labels, P, n, D, K);
+  return it;
 }
