@@ -20,12 +20,13 @@ interface Exports {
   memory: { buffer: ArrayBuffer; grow(pages: number): number };
   heapBase(): number;
   lastEntropy(): number;
-  estep(xp: number, A: number, mu: number, c: number, R: number, S: number, diff: number, lp: number,
+  estep(xp: number, A: number, b: number, c: number, R: number, S: number, lp: number,
     p0: number, p1: number, rows: number, D: number, K: number, writeR: number): number;
   nearest(xp: number, C: number, labels: number, P: number, rows: number, D: number, K: number): void;
   hardStats(xp: number, labels: number, S: number, rows: number, D: number, K: number): void;
   kmeansRun(xp: number, P: number, n: number, D: number, K: number, u: number, trials: number, C: number, labels: number,
-    best: number, cum: number, sums: number, counts: number, pots: number, cand: number, tol: number, maxIter: number): number;
+    best: number, cum: number, sums: number, counts: number, pots: number, cand: number, tol: number, maxIter: number,
+    ub: number, lb: number, drift: number, half: number): number;
 }
 
 let compiled: object | null | undefined;
@@ -89,7 +90,7 @@ export function kmeansFitNative(x: ArrayLike<number>, n: number, D: number, K: n
   const trials = 2 + Math.floor(Math.log(K));
   const draws = K === 0 ? 0 : 1 + (K - 1) * trials;
   const P = Math.ceil(n / 2);
-  const { off, end } = layout(ex.heapBase(), { xp: P * D * 16, u: draws * 8, C: K * D * 8, labels: n * 4, best: P * 16, cum: n * 8, sums: K * D * 8, counts: K * 8, pots: trials * 8, cand: trials * 4 });
+  const { off, end } = layout(ex.heapBase(), { xp: P * D * 16, u: draws * 8, C: K * D * 8, labels: n * 4, best: P * 16, cum: n * 8, sums: K * D * 8, counts: K * 8, pots: trials * 8, cand: trials * 4, ub: n * 8, lb: n * 8, drift: K * 8, half: K * 8 });
   reserve(ex, end);
   const centre = new Float64Array(D);
   for (let j = 0; j < n; j++) for (let d = 0; d < D; d++) centre[d] += x[j * D + d];
@@ -104,7 +105,7 @@ export function kmeansFitNative(x: ArrayLike<number>, n: number, D: number, K: n
   writePairs(buf, off.xp, x, n, D, centre);
   const u = new Float64Array(buf, off.u, draws);
   for (let i = 0; i < draws; i++) u[i] = uniform();
-  ex.kmeansRun(off.xp, P, n, D, K, off.u, trials, off.C, off.labels, off.best, off.cum, off.sums, off.counts, off.pots, off.cand, 1e-4 * meanVar, maxIter);
+  ex.kmeansRun(off.xp, P, n, D, K, off.u, trials, off.C, off.labels, off.best, off.cum, off.sums, off.counts, off.pots, off.cand, 1e-4 * meanVar, maxIter, off.ub, off.lb, off.drift, off.half);
   const centres = new Float64Array(buf, off.C, K * D).slice();
   for (let k = 0; k < K; k++) for (let d = 0; d < D; d++) centres[k * D + d] += centre[d];
   return { labels: new Int32Array(buf, off.labels, n).slice(), centres };
@@ -142,7 +143,7 @@ export class GmmKernel {
   readonly K: number;
   readonly centre: Float64Array;
   private readonly ex: Exports;
-  private readonly off: Record<'xp' | 'A' | 'mu' | 'c' | 'R' | 'S' | 'diff' | 'lp' | 'labels', number>;
+  private readonly off: Record<'xp' | 'A' | 'mu' | 'c' | 'R' | 'S' | 'lp' | 'labels', number>;
 
   /** `x`: [N, D] row-major. Throws when the runtime has no WebAssembly SIMD (see nativeAvailable). */
   constructor(x: ArrayLike<number>, N: number, D: number, K: number) {
@@ -154,7 +155,7 @@ export class GmmKernel {
     this.K = K;
     this.ex = new Wasm!.Instance(mod, {}).exports as Exports;
     const P = Math.ceil(N / 2);
-    const { off, end } = layout(this.ex.heapBase(), { xp: P * D * 16, A: K * D * D * 8, mu: K * D * 8, c: K * 8, R: N * K * 4, S: K * (1 + D + D * D) * 16, diff: D * 16, lp: K * 16, labels: N * 4 });
+    const { off, end } = layout(this.ex.heapBase(), { xp: P * D * 16, A: K * D * D * 8, mu: K * D * 8, c: K * 8, R: N * K * 4, S: K * (1 + D + D * D) * 16, lp: K * 16, labels: N * 4 });
     this.off = off;
     reserve(this.ex, end);
     const centre = new Float64Array(D);
@@ -195,11 +196,16 @@ export class GmmKernel {
           A[o + i * D + j] = -s / L[o + i * D + i];
         }
       }
-      for (let d = 0; d < D; d++) m[k * D + d] = mu[k * D + d] - centre[d];
+      // b_k = A_k (mu_k - centre): the kernel forms z = A_k x - b_k.
+      for (let i = 0; i < D; i++) {
+        let v = 0;
+        for (let j = 0; j <= i; j++) v += A[o + i * D + j] * (mu[k * D + j] - centre[j]);
+        m[k * D + i] = v;
+      }
       c[k] = Math.log(w[k]) - logDet - half;
     }
     this.clearStats();
-    const logLik = this.ex.estep(off.xp, off.A, off.mu, off.c, off.R, off.S, off.diff, off.lp, 0, Math.ceil(N / 2), N, D, K, writeResp ? 1 : 0);
+    const logLik = this.ex.estep(off.xp, off.A, off.mu, off.c, off.R, off.S, off.lp, 0, Math.ceil(N / 2), N, D, K, writeResp ? 1 : 0);
     const resp = writeResp ? new Float32Array(buf, off.R, N * K).slice() : new Float32Array(0);
     return { logLik, resp, stats: { ...this.readStats(), entropy: this.ex.lastEntropy() } };
   }

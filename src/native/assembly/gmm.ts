@@ -7,11 +7,11 @@
 // Memory layout (byte offsets chosen by the caller, all 16-byte aligned):
 //   xp    [P, D] f64x2   row pairs: lane l of (p, d) is x[2p + l, d] - centre[d]
 //   A     [K, D, D] f64  inverse Cholesky factor of each covariance (lower; row-major)
-//   mu    [K, D] f64     means minus the centre
+//   b     [K, D] f64     A_k (mu_k - centre)
 //   c     [K] f64        log w_k - log |L_k| - D/2 log 2π
 //   R     [N, K] f32     responsibilities (out)
 //   S     [K, 1 + D + D D] f64x2   per-lane statistics (out, added to): Σr, Σr x, Σr x x' (lower triangle)
-//   diff  [D] f64x2, lp [K] f64x2   scratch
+//   lp    [K] f64x2      scratch
 
 const LOG2E: f64 = 1.4426950408889634;
 const LN2HI: f64 = 0.6931471803691238;
@@ -57,24 +57,23 @@ export function lastEntropy(): f64 {
  * Rows [2 p0, 2 p1) (pairs p0..p1) of the E-step; `rows` is the true row count (the last
  * pair's second lane is padding when it is odd). Returns Σ log p(x_n) over those rows.
  */
-export function estep(xp: usize, A: usize, mu: usize, c: usize, R: usize, S: usize, diff: usize, lp: usize,
+export function estep(xp: usize, A: usize, b: usize, c: usize, R: usize, S: usize, lp: usize,
   p0: i32, p1: i32, rows: i32, D: i32, K: i32, writeR: i32): f64 {
   let ll: f64 = 0;
   let ent: f64 = 0;
   const SK = 1 + D + D * D; // statistics per component
   for (let p = p0; p < p1; p++) {
     const xo = xp + <usize>(p * D) * 16;
-    // Per component: the Mahalanobis form by the triangular product, then the log density.
+    // Per component: z = A x - b (b = A (mu - centre)), the Mahalanobis form |z|^2, then the log density.
     let m = f64x2.splat(-Infinity);
     for (let k = 0; k < K; k++) {
-      const mo = mu + <usize>(k * D) * 8;
-      for (let d = 0; d < D; d++) v128.store(diff + <usize>d * 16, f64x2.sub(v128.load(xo + <usize>d * 16), f64x2.splat(load<f64>(mo + <usize>d * 8))));
-      let q = f64x2.splat(0);
       const ao = A + <usize>(k * D * D) * 8;
+      const bo = b + <usize>(k * D) * 8;
+      let q = f64x2.splat(0);
       for (let i = 0; i < D; i++) {
-        let z = f64x2.splat(0);
+        let z = f64x2.splat(-load<f64>(bo + <usize>i * 8));
         const ro = ao + <usize>(i * D) * 8;
-        for (let j = 0; j <= i; j++) z = f64x2.add(z, f64x2.mul(v128.load(diff + <usize>j * 16), f64x2.splat(load<f64>(ro + <usize>j * 8))));
+        for (let j = 0; j <= i; j++) z = f64x2.add(z, f64x2.mul(v128.load(xo + <usize>j * 16), f64x2.splat(load<f64>(ro + <usize>j * 8))));
         q = f64x2.add(q, f64x2.mul(z, z));
       }
       const v = f64x2.sub(f64x2.splat(load<f64>(c + <usize>k * 8)), f64x2.mul(q, f64x2.splat(0.5)));
@@ -205,25 +204,59 @@ function copyRow(xp: usize, j: i32, D: i32, to: usize): void {
   for (let d = 0; d < D; d++) store<f64>(to + <usize>d * 8, load<f64>(xo + <usize>d * 16));
 }
 
-/** Nearest centre of every row into labels; returns how many labels changed. */
-function assignAll(xp: usize, C: usize, labels: usize, P: i32, n: i32, D: i32, K: i32): i32 {
+const UP: f64 = 1 + 1.0 / 1048576.0; // 1 + 2^-20: bounds are rounded outwards so rounding cannot make them wrong
+const DOWN: f64 = 1 - 1.0 / 1048576.0;
+
+/**
+ * Nearest centres by Hamerly's (2010) bounds: ub[j] >= the distance to the own centre, lb[j] <=
+ * the distance to every other; drift[k] is how far centre k moved in the last update (0 before
+ * the first), maxDrift the largest. A row is rescanned only when its bounds cannot rule out a
+ * change, so the labels are those of a full pass (up to exact ties). full: every row rescanned
+ * (the first pass). Returns how many labels changed.
+ */
+function assignBounded(xp: usize, C: usize, labels: usize, n: i32, D: i32, K: i32, ub: usize, lb: usize,
+  drift: usize, maxDrift: f64, half: usize, full: bool): i32 {
+  // half[k]: half the distance from centre k to its nearest other centre (rounded down).
+  for (let a = 0; a < K; a++) store<f64>(half + <usize>a * 8, Infinity);
+  for (let a = 0; a < K; a++) {
+    for (let b = a + 1; b < K; b++) {
+      let q: f64 = 0;
+      for (let d = 0; d < D; d++) { const v = load<f64>(C + <usize>(a * D + d) * 8) - load<f64>(C + <usize>(b * D + d) * 8); q += v * v; }
+      const h = Math.sqrt(q) * 0.5 * DOWN;
+      if (h < load<f64>(half + <usize>a * 8)) store<f64>(half + <usize>a * 8, h);
+      if (h < load<f64>(half + <usize>b * 8)) store<f64>(half + <usize>b * 8, h);
+    }
+  }
   let changed = 0;
-  for (let p = 0; p < P; p++) {
-    let b0: f64 = Infinity, b1: f64 = Infinity;
-    let k0: i32 = 0, k1: i32 = 0;
+  for (let j = 0; j < n; j++) {
+    const xo = xp + <usize>((j >> 1) * D) * 16 + <usize>(j & 1) * 8;
+    const lo = labels + <usize>j * 4;
+    const a0 = load<i32>(lo);
+    let u: f64 = Infinity, l: f64 = 0;
+    if (!full) {
+      u = load<f64>(ub + <usize>j * 8) + load<f64>(drift + <usize>a0 * 8);
+      l = load<f64>(lb + <usize>j * 8) - maxDrift;
+      const m = Math.max(l, load<f64>(half + <usize>a0 * 8));
+      if (u <= m) { store<f64>(ub + <usize>j * 8, u); store<f64>(lb + <usize>j * 8, l); continue; }
+      // Tighten the upper bound to the exact distance.
+      let q: f64 = 0;
+      const co = C + <usize>(a0 * D) * 8;
+      for (let d = 0; d < D; d++) { const v = load<f64>(xo + <usize>d * 16) - load<f64>(co + <usize>d * 8); q += v * v; }
+      u = Math.sqrt(q) * UP;
+      if (u <= m) { store<f64>(ub + <usize>j * 8, u); store<f64>(lb + <usize>j * 8, l); continue; }
+    }
+    // Rescan: the nearest centre (the first on ties) and the second nearest distance.
+    let b1: f64 = Infinity, b2: f64 = Infinity;
+    let k1: i32 = 0;
     for (let k = 0; k < K; k++) {
-      const s = dist2(xp, p, C + <usize>(k * D) * 8, D);
-      const s0 = f64x2.extract_lane(s, 0);
-      const s1 = f64x2.extract_lane(s, 1);
-      if (s0 < b0) { b0 = s0; k0 = k; }
-      if (s1 < b1) { b1 = s1; k1 = k; }
+      let q: f64 = 0;
+      const co = C + <usize>(k * D) * 8;
+      for (let d = 0; d < D; d++) { const v = load<f64>(xo + <usize>d * 16) - load<f64>(co + <usize>d * 8); q += v * v; }
+      if (q < b1) { b2 = b1; b1 = q; k1 = k; } else if (q < b2) b2 = q;
     }
-    const o0 = labels + <usize>(2 * p) * 4;
-    if (load<i32>(o0) != k0) { store<i32>(o0, k0); changed++; }
-    if (2 * p + 1 < n) {
-      const o1 = o0 + 4;
-      if (load<i32>(o1) != k1) { store<i32>(o1, k1); changed++; }
-    }
+    store<f64>(ub + <usize>j * 8, Math.sqrt(b1) * UP);
+    store<f64>(lb + <usize>j * 8, Math.sqrt(b2) * DOWN);
+    if (a0 != k1) { store<i32>(lo, k1); changed++; }
   }
   return changed;
 }
@@ -238,7 +271,8 @@ function assignAll(xp: usize, C: usize, labels: usize, P: i32, n: i32, D: i32, K
  * Returns the number of centre updates.
  */
 export function kmeansRun(xp: usize, P: i32, n: i32, D: i32, K: i32, u: usize, trials: i32, C: usize, labels: usize,
-  best: usize, cum: usize, sums: usize, counts: usize, pots: usize, cand: usize, tol: f64, maxIter: i32): i32 {
+  best: usize, cum: usize, sums: usize, counts: usize, pots: usize, cand: usize, tol: f64, maxIter: i32,
+  ub: usize, lb: usize, drift: usize, half: usize): i32 {
   // ---- seeding: best holds each row's squared distance to its nearest chosen centre (0 in the padding lane).
   const pad = (n & 1) != 0;
   let ui = 0;
@@ -285,13 +319,15 @@ export function kmeansRun(xp: usize, P: i32, n: i32, D: i32, K: i32, u: usize, t
     }
     if (pad && k == 0) store<f64>(best + <usize>(P - 1) * 16 + 8, 0.0);
   }
-  // ---- Lloyd.
+  // ---- Lloyd, with Hamerly's bounds (the labels of full passes).
   for (let j = 0; j < n; j++) store<i32>(labels + <usize>j * 4, -1);
-  assignAll(xp, C, labels, P, n, D, K);
+  memory.fill(drift, 0, <usize>K * 8);
+  let maxDrift: f64 = 0;
+  assignBounded(xp, C, labels, n, D, K, ub, lb, drift, 0, half, true);
   let it = 0;
   let relabel = true;
   for (; it < maxIter; it++) {
-    if (it > 0 && assignAll(xp, C, labels, P, n, D, K) == 0) { relabel = false; break; }
+    if (it > 0 && assignBounded(xp, C, labels, n, D, K, ub, lb, drift, maxDrift, half, false) == 0) { relabel = false; break; }
     memory.fill(sums, 0, <usize>(K * D) * 8);
     memory.fill(counts, 0, <usize>K * 8);
     for (let j = 0; j < n; j++) {
@@ -302,19 +338,25 @@ export function kmeansRun(xp: usize, P: i32, n: i32, D: i32, K: i32, u: usize, t
       for (let d = 0; d < D; d++) store<f64>(so + <usize>d * 8, load<f64>(so + <usize>d * 8) + load<f64>(xo + <usize>d * 16));
     }
     let shift: f64 = 0;
+    maxDrift = 0;
     for (let k = 0; k < K; k++) {
       const cnt = load<f64>(counts + <usize>k * 8);
+      let sk: f64 = 0;
       for (let d = 0; d < D; d++) {
         const o = C + <usize>(k * D + d) * 8;
         // An empty cluster keeps its centre.
         const c = cnt > 0 ? load<f64>(sums + <usize>(k * D + d) * 8) / cnt : load<f64>(o);
         const v = c - load<f64>(o);
-        shift += v * v;
+        sk += v * v;
         store<f64>(o, c);
       }
+      shift += sk;
+      const dk = Math.sqrt(sk) * UP;
+      store<f64>(drift + <usize>k * 8, dk);
+      if (dk > maxDrift) maxDrift = dk;
     }
     if (shift <= tol) { it++; break; }
   }
-  if (relabel) assignAll(xp, C, labels, P, n, D, K);
+  if (relabel) assignBounded(xp, C, labels, n, D, K, ub, lb, drift, maxDrift, half, false);
   return it;
 }
