@@ -155,7 +155,7 @@ export class GmmKernel {
     this.K = K;
     this.ex = new Wasm!.Instance(mod, {}).exports as Exports;
     const P = Math.ceil(N / 2);
-    const { off, end } = layout(this.ex.heapBase(), { xp: P * D * 16, A: K * D * D * 8, mu: K * D * 8, c: K * 8, R: N * K * 4, S: K * (1 + D + D * D) * 16, lp: K * 16, labels: N * 4 });
+    const { off, end } = layout(this.ex.heapBase(), { xp: P * D * 16, A: K * D * D * 8, mu: K * D * 8, c: K * 8, R: N * K * 4, S: K * (1 + D + D * D) * 16, lp: 2 * K * 16, labels: N * 4 });
     this.off = off;
     reserve(this.ex, end);
     const centre = new Float64Array(D);

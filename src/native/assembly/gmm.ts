@@ -11,18 +11,18 @@
 //   c     [K] f64        log w_k - log |L_k| - D/2 log 2π
 //   R     [N, K] f32     responsibilities (out)
 //   S     [K, 1 + D + D D] f64x2   per-lane statistics (out, added to): Σr, Σr x, Σr x x' (lower triangle)
-//   lp    [K] f64x2      scratch
+//   lp    [2, K] f64x2   scratch
 
 const LOG2E: f64 = 1.4426950408889634;
 const LN2HI: f64 = 0.6931471803691238;
 const LN2LO: f64 = 1.9082149292705877e-10;
 const MAGIC: f64 = 6755399441055744.0; // 1.5 x 2^52: adding it leaves an integer in the low mantissa bits
 
-/** e^x for x <= 0 in both lanes (x below -700 gives e^-700); relative error ~1e-15. */
+/** e^x for x <= 0 in both lanes (0 below -700, so no subnormal products follow); relative error ~1e-15. */
 // @ts-ignore: decorator
 @inline
-function expv(x: v128): v128 {
-  x = f64x2.max(x, f64x2.splat(-700.0));
+function expv(x0: v128): v128 {
+  const x = f64x2.max(x0, f64x2.splat(-700.0));
   const n = f64x2.nearest(f64x2.mul(x, f64x2.splat(LOG2E)));
   const r = f64x2.sub(f64x2.sub(x, f64x2.mul(n, f64x2.splat(LN2HI))), f64x2.mul(n, f64x2.splat(LN2LO)));
   // Taylor series of e^r to degree 11 on |r| <= ln 2 / 2 (truncation < 1e-15 relative).
@@ -42,7 +42,7 @@ function expv(x: v128): v128 {
   const magic = f64x2.splat(MAGIC);
   const ni = i64x2.sub(f64x2.add(n, magic), magic);
   const scale = i64x2.shl(i64x2.add(ni, i64x2.splat(1023)), 52);
-  return f64x2.mul(p, scale);
+  return v128.and(f64x2.mul(p, scale), f64x2.gt(x0, f64x2.splat(-700.0)));
 }
 
 /** The entropy -Σ r log r of the responsibilities of the last estep call's rows. */
@@ -53,16 +53,106 @@ export function lastEntropy(): f64 {
   return entropy;
 }
 
+let accLL: f64 = 0;
+let accEnt: f64 = 0;
+
 /**
- * Rows [2 p0, 2 p1) (pairs p0..p1) of the E-step; `rows` is the true row count (the last
- * pair's second lane is padding when it is odd). Returns Σ log p(x_n) over those rows.
+ * The rest of the E-step for pair p once lp [K] f64x2 holds its log densities and m their
+ * maximum: log-sum-exp, log likelihood and entropy (into accLL, accEnt), responsibilities
+ * (into R when writeR), weighted statistics (into S).
+ */
+// @ts-ignore: decorator
+@inline
+function pairTail(xo: usize, p: i32, lp: usize, m: v128, R: usize, S: usize, rows: i32, D: i32, K: i32, writeR: i32): void {
+  const SK = 1 + D + D * D; // statistics per component
+  let s = f64x2.splat(0);
+  let et = f64x2.splat(0); // Σ e_k t_k with t_k = lp_k - m: the entropy is log s - Σ e t / s
+  for (let k = 0; k < K; k++) {
+    const t = f64x2.sub(v128.load(lp + <usize>k * 16), m);
+    const e = expv(t);
+    v128.store(lp + <usize>k * 16, e);
+    s = f64x2.add(s, e);
+    et = f64x2.add(et, f64x2.mul(e, f64x2.max(t, f64x2.splat(-700.0))));
+  }
+  const s0 = f64x2.extract_lane(s, 0);
+  const s1 = f64x2.extract_lane(s, 1);
+  const two = 2 * p + 1 < rows;
+  const ls0 = Math.log(s0);
+  accLL += f64x2.extract_lane(m, 0) + ls0;
+  accEnt += ls0 - f64x2.extract_lane(et, 0) / s0;
+  if (two) {
+    const ls1 = Math.log(s1);
+    accLL += f64x2.extract_lane(m, 1) + ls1;
+    accEnt += ls1 - f64x2.extract_lane(et, 1) / s1;
+  }
+  // Lane weights: 1/s (responsibilities), 0 for the padding lane.
+  const inv = f64x2.replace_lane(f64x2.splat(1.0 / s0), 1, two ? 1.0 / s1 : 0.0);
+  const r0 = <usize>(2 * p * K) * 4;
+  for (let k = 0; k < K; k++) {
+    const r = f64x2.mul(v128.load(lp + <usize>k * 16), inv);
+    if (writeR) {
+      store<f32>(R + r0 + <usize>k * 4, <f32>f64x2.extract_lane(r, 0));
+      if (two) store<f32>(R + r0 + <usize>(K + k) * 4, <f32>f64x2.extract_lane(r, 1));
+    }
+    const so = S + <usize>(k * SK) * 16;
+    v128.store(so, f64x2.add(v128.load(so), r));
+    for (let d = 0; d < D; d++) {
+      const rx = f64x2.mul(r, v128.load(xo + <usize>d * 16));
+      const o1 = so + <usize>(1 + d) * 16;
+      v128.store(o1, f64x2.add(v128.load(o1), rx));
+      const o2 = so + <usize>(1 + D + d * D) * 16;
+      for (let e = 0; e <= d; e++) {
+        const o = o2 + <usize>e * 16;
+        v128.store(o, f64x2.add(v128.load(o), f64x2.mul(rx, v128.load(xo + <usize>e * 16))));
+      }
+    }
+  }
+}
+
+/**
+ * Rows [2 p0, 2 p1) (pairs p0..p1) of the E-step, all in float64; `rows` is the true row
+ * count (the last pair's second lane is padding when it is odd). Returns Σ log p(x_n) over
+ * those rows; the entropy is left for lastEntropy.
  */
 export function estep(xp: usize, A: usize, b: usize, c: usize, R: usize, S: usize, lp: usize,
   p0: i32, p1: i32, rows: i32, D: i32, K: i32, writeR: i32): f64 {
-  let ll: f64 = 0;
-  let ent: f64 = 0;
-  const SK = 1 + D + D * D; // statistics per component
-  for (let p = p0; p < p1; p++) {
+  accLL = 0;
+  accEnt = 0;
+  // Two pairs at a time: their dependency chains (z += a x) interleave.
+  const lq = lp + <usize>K * 16;
+  let p = p0;
+  for (; p + 1 < p1; p += 2) {
+    const xa = xp + <usize>(p * D) * 16;
+    const xb = xa + <usize>D * 16;
+    let ma = f64x2.splat(-Infinity), mb = f64x2.splat(-Infinity);
+    for (let k = 0; k < K; k++) {
+      const ao = A + <usize>(k * D * D) * 8;
+      const bo = b + <usize>(k * D) * 8;
+      let qa = f64x2.splat(0), qb = f64x2.splat(0);
+      for (let i = 0; i < D; i++) {
+        const bi = f64x2.splat(-load<f64>(bo + <usize>i * 8));
+        let za = bi, zb = bi;
+        const ro = ao + <usize>(i * D) * 8;
+        for (let j = 0; j <= i; j++) {
+          const a = f64x2.splat(load<f64>(ro + <usize>j * 8));
+          za = f64x2.add(za, f64x2.mul(v128.load(xa + <usize>j * 16), a));
+          zb = f64x2.add(zb, f64x2.mul(v128.load(xb + <usize>j * 16), a));
+        }
+        qa = f64x2.add(qa, f64x2.mul(za, za));
+        qb = f64x2.add(qb, f64x2.mul(zb, zb));
+      }
+      const ck = f64x2.splat(load<f64>(c + <usize>k * 8));
+      const va = f64x2.sub(ck, f64x2.mul(qa, f64x2.splat(0.5)));
+      const vb = f64x2.sub(ck, f64x2.mul(qb, f64x2.splat(0.5)));
+      v128.store(lp + <usize>k * 16, va);
+      v128.store(lq + <usize>k * 16, vb);
+      ma = f64x2.max(ma, va);
+      mb = f64x2.max(mb, vb);
+    }
+    pairTail(xa, p, lp, ma, R, S, rows, D, K, writeR);
+    pairTail(xb, p + 1, lq, mb, R, S, rows, D, K, writeR);
+  }
+  for (; p < p1; p++) {
     const xo = xp + <usize>(p * D) * 16;
     // Per component: z = A x - b (b = A (mu - centre)), the Mahalanobis form |z|^2, then the log density.
     let m = f64x2.splat(-Infinity);
@@ -80,51 +170,10 @@ export function estep(xp: usize, A: usize, b: usize, c: usize, R: usize, S: usiz
       v128.store(lp + <usize>k * 16, v);
       m = f64x2.max(m, v);
     }
-    let s = f64x2.splat(0);
-    let et = f64x2.splat(0); // Σ e_k t_k with t_k = lp_k - m: the entropy is log s - Σ e t / s
-    for (let k = 0; k < K; k++) {
-      const t = f64x2.sub(v128.load(lp + <usize>k * 16), m);
-      const e = expv(t);
-      v128.store(lp + <usize>k * 16, e);
-      s = f64x2.add(s, e);
-      et = f64x2.add(et, f64x2.mul(e, f64x2.max(t, f64x2.splat(-700.0))));
-    }
-    const s0 = f64x2.extract_lane(s, 0);
-    const s1 = f64x2.extract_lane(s, 1);
-    const two = 2 * p + 1 < rows;
-    const ls0 = Math.log(s0);
-    ll += f64x2.extract_lane(m, 0) + ls0;
-    ent += ls0 - f64x2.extract_lane(et, 0) / s0;
-    if (two) {
-      const ls1 = Math.log(s1);
-      ll += f64x2.extract_lane(m, 1) + ls1;
-      ent += ls1 - f64x2.extract_lane(et, 1) / s1;
-    }
-    // Lane weights: 1/s (responsibilities), 0 for the padding lane.
-    const inv = f64x2.replace_lane(f64x2.splat(1.0 / s0), 1, two ? 1.0 / s1 : 0.0);
-    const r0 = <usize>(2 * p * K) * 4;
-    for (let k = 0; k < K; k++) {
-      const r = f64x2.mul(v128.load(lp + <usize>k * 16), inv);
-      if (writeR) {
-        store<f32>(R + r0 + <usize>k * 4, <f32>f64x2.extract_lane(r, 0));
-        if (two) store<f32>(R + r0 + <usize>(K + k) * 4, <f32>f64x2.extract_lane(r, 1));
-      }
-      const so = S + <usize>(k * SK) * 16;
-      v128.store(so, f64x2.add(v128.load(so), r));
-      for (let d = 0; d < D; d++) {
-        const rx = f64x2.mul(r, v128.load(xo + <usize>d * 16));
-        const o1 = so + <usize>(1 + d) * 16;
-        v128.store(o1, f64x2.add(v128.load(o1), rx));
-        const o2 = so + <usize>(1 + D + d * D) * 16;
-        for (let e = 0; e <= d; e++) {
-          const o = o2 + <usize>e * 16;
-          v128.store(o, f64x2.add(v128.load(o), f64x2.mul(rx, v128.load(xo + <usize>e * 16))));
-        }
-      }
-    }
+    pairTail(xo, p, lp, m, R, S, rows, D, K, writeR);
   }
-  entropy = ent;
-  return ll;
+  entropy = accEnt;
+  return accLL;
 }
 
 /** The first free byte past the module's static data (where the caller's buffers may start). */
