@@ -1,10 +1,11 @@
 /**
- * The compiled Gaussian-mixture E-step (WebAssembly with SIMD, built from
+ * The compiled Gaussian-mixture kernels (WebAssembly with SIMD, built from
  * src/native/assembly/gmm.ts): for full-covariance mixtures with few features, one float64
- * pass over the rows gives the log likelihood, the responsibilities and the M-step's weighted
- * sufficient statistics (Σ r, Σ r x, Σ r x x' per component). EM uses it on the backends that
- * read synchronously (see src/infer/em/fast-gmm.ts); the tensor path stays the reference it is
- * tested against. It imports no TensorFlow.js: its inputs and outputs are host arrays.
+ * pass over the rows gives the log likelihood, the responsibilities, their entropy and the
+ * M-step's weighted sufficient statistics (Σ r, Σ r x, Σ r x x' per component); k-means (the
+ * EM start), nearest-centre labels and the statistics of hard labels run there too. EM uses
+ * them on the host backends (see src/infer/em/fast-gmm.ts); the tensor path stays the
+ * reference they are tested against. No TensorFlow.js here: inputs and outputs are host arrays.
  */
 import { GMM_WASM } from './gmm-wasm';
 
@@ -42,6 +43,11 @@ function wasmModule(): object | null {
     }
   }
   return compiled;
+}
+
+/** Bytes a {@link GmmKernel} holds for N rows, D features, K components (its rows, responsibilities, labels). */
+export function kernelBytes(N: number, D: number, K: number): number {
+  return N * (8 * D + 4 * K + 4) + K * D * D * 24;
 }
 
 /** Whether the compiled kernels can run here (WebAssembly with SIMD). */
@@ -143,7 +149,7 @@ export class GmmKernel {
   readonly K: number;
   readonly centre: Float64Array;
   private readonly ex: Exports;
-  private readonly off: Record<'xp' | 'A' | 'mu' | 'c' | 'R' | 'S' | 'lp' | 'labels', number>;
+  private readonly off: Record<'xp' | 'A' | 'b' | 'c' | 'R' | 'S' | 'lp' | 'labels', number>;
 
   /** `x`: [N, D] row-major. Throws when the runtime has no WebAssembly SIMD (see nativeAvailable). */
   constructor(x: ArrayLike<number>, N: number, D: number, K: number) {
@@ -155,7 +161,7 @@ export class GmmKernel {
     this.K = K;
     this.ex = new Wasm!.Instance(mod, {}).exports as Exports;
     const P = Math.ceil(N / 2);
-    const { off, end } = layout(this.ex.heapBase(), { xp: P * D * 16, A: K * D * D * 8, mu: K * D * 8, c: K * 8, R: N * K * 4, S: K * (1 + D + D * D) * 16, lp: 2 * K * 16, labels: N * 4 });
+    const { off, end } = layout(this.ex.heapBase(), { xp: P * D * 16, A: K * D * D * 8, b: K * D * 8, c: K * 8, R: N * K * 4, S: K * (1 + D + D * D) * 16, lp: 2 * K * 16, labels: N * 4 });
     this.off = off;
     reserve(this.ex, end);
     const centre = new Float64Array(D);
@@ -175,7 +181,7 @@ export class GmmKernel {
     const { N, D, K, off, centre } = this;
     const buf = this.ex.memory.buffer;
     const A = new Float64Array(buf, off.A, K * D * D);
-    const m = new Float64Array(buf, off.mu, K * D);
+    const bv = new Float64Array(buf, off.b, K * D);
     const c = new Float64Array(buf, off.c, K);
     const half = 0.5 * D * Math.log(2 * Math.PI);
     for (let k = 0; k < K; k++) {
@@ -200,12 +206,12 @@ export class GmmKernel {
       for (let i = 0; i < D; i++) {
         let v = 0;
         for (let j = 0; j <= i; j++) v += A[o + i * D + j] * (mu[k * D + j] - centre[j]);
-        m[k * D + i] = v;
+        bv[k * D + i] = v;
       }
       c[k] = Math.log(w[k]) - logDet - half;
     }
     this.clearStats();
-    const logLik = this.ex.estep(off.xp, off.A, off.mu, off.c, off.R, off.S, off.lp, 0, Math.ceil(N / 2), N, D, K, writeResp ? 1 : 0);
+    const logLik = this.ex.estep(off.xp, off.A, off.b, off.c, off.R, off.S, off.lp, 0, Math.ceil(N / 2), N, D, K, writeResp ? 1 : 0);
     const resp = writeResp ? new Float32Array(buf, off.R, N * K).slice() : new Float32Array(0);
     return { logLik, resp, stats: { ...this.readStats(), entropy: this.ex.lastEntropy() } };
   }

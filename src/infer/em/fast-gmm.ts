@@ -13,7 +13,7 @@ import { tf, cholesky, triangularSolve, eye, logSumExp, matrixDiagPart, canReadS
 import type { BoundModel } from '../../model/bound-model';
 import type { Factor, IRExpr } from '../../ir/types';
 import type { ClosedFormUpdate } from './closed-form';
-import { GmmKernel, kmeansFitNative, nativeAvailable, type GmmStats } from '../../native/gmm';
+import { GmmKernel, kernelBytes, kmeansFitNative, nativeAvailable, type GmmStats } from '../../native/gmm';
 import { kmeansLabels, hardMarginals } from './init';
 import type { Rng } from '../../tensor/random';
 
@@ -79,9 +79,10 @@ export function knownEntropy(resp: Tensor): number | undefined {
   return nativeStats.get(resp)?.entropy;
 }
 
-/** Whether the compiled E-step serves this model here: host backend, WebAssembly SIMD, few features. */
-function useNative(D: number, opts: FastGmmOptions): boolean {
-  return opts.native !== false && D <= NATIVE_MAX_D && ['cpu', 'wasm', 'tensorflow'].includes(tf.getBackend()) && nativeAvailable();
+/** Whether the compiled E-step serves this model here: host backend, WebAssembly SIMD, few features, and its copy of the rows within 1 GiB (wasm32 memory). */
+function useNative(N: number, D: number, K: number, opts: FastGmmOptions): boolean {
+  return opts.native !== false && D <= NATIVE_MAX_D && kernelBytes(N, D, K) <= 2 ** 30
+    && ['cpu', 'wasm', 'tensorflow'].includes(tf.getBackend()) && nativeAvailable();
 }
 
 /** The binding's compiled kernel (made on first use from the data's values). */
@@ -99,7 +100,7 @@ function kernelFor(bm: BoundModel, x: Tensor, N: number, D: number, K: number): 
  */
 export function fastGmmStart(bm: BoundModel, priors: boolean, opts: FastGmmOptions = {}): ((rng: Rng, sample?: number | false) => Map<string, Tensor> | undefined) | undefined {
   const g = recognise(bm, priors);
-  if (!g || !covarianceFactor(g.fam, g.xf, g.lat) || !useNative(g.D, opts)) return undefined;
+  if (!g || !covarianceFactor(g.fam, g.xf, g.lat) || !useNative(g.N, g.D, g.K, opts)) return undefined;
   const { lat, x, N, D, K } = g;
   return (rng, sample) => {
     const kern = kernelFor(bm, x, N, D, K);
@@ -121,7 +122,7 @@ export function fastGmmEStep(bm: BoundModel, priors: boolean, opts: FastGmmOptio
   const blockElements = opts.blockElements ?? BLOCK_ELEMENTS;
   const covFactor = covarianceFactor(fam, xf, lat);
   if (!covFactor) return undefined;
-  const native = useNative(D, opts);
+  const native = useNative(N, D, K, opts);
   return (params) => {
     if (native) {
       // The compiled kernel (float64): parameters read to the host, responsibilities back as a
