@@ -1,8 +1,10 @@
-// AssemblyScript source of the compiled Gaussian-mixture E-step (src/native/gmm-wasm.ts
+// AssemblyScript source of the compiled Gaussian-mixture kernels (src/native/gmm-wasm.ts
 // holds its build; `npm run build:wasm` remakes it, and test/native checks the two agree).
-// One pass over the rows computes, for each row, the log density of every component, the
-// log-sum-exp, the responsibilities, and adds the row to the weighted sufficient statistics
-// of the M-step; all in float64, two rows at a time in the two lanes of a SIMD vector.
+// E-step: one pass over the rows computes, for each row, the log density of every component,
+// the log-sum-exp, the responsibilities and their entropy, and adds the row to the weighted
+// sufficient statistics of the M-step; all in float64, two rows at a time in the two lanes
+// of a SIMD vector. Also: nearest centres, statistics of hard labels, and one k-means run
+// (k-means++ seeding and Lloyd) for EM's start.
 //
 // Memory layout (byte offsets chosen by the caller, all 16-byte aligned):
 //   xp    [P, D] f64x2   row pairs: lane l of (p, d) is x[2p + l, d] - centre[d]
