@@ -7,7 +7,10 @@
  * [N, D] x [D, D] product with the inverse Cholesky factor and a row sum, instead of a
  * batched triangular solve over [N, K, D] and its gradient. The generic E-step is the
  * reference it is tested against. fuseGmmUpdates does the same for the closed-form
- * M-step of weights, means and per-component covariances.
+ * M-step of weights, means and per-component covariances. With few features on the host
+ * backends both run in the compiled float64 kernel instead (src/native/gmm.ts; NATIVE_MAX_D),
+ * as does the k-means start (fastGmmStart): the E-step leaves its weighted sums with the
+ * responsibilities tensor it returns, and the M-step solves from them.
  */
 import { tf, cholesky, triangularSolve, eye, logSumExp, matrixDiagPart, canReadSync, selectOnDevice, gaussianEStep, type Tensor } from '../../tensor';
 import type { BoundModel } from '../../model/bound-model';
