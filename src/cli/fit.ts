@@ -44,7 +44,7 @@ export async function fitCommand(model: Model, data: Record<string, DataValue>, 
       onIteration: tty ? (s, i, ll) => process.stderr.write(`\rstart ${s + 1}  iteration ${i}  log likelihood ${ll.toFixed(3)}   `) : undefined,
     });
     r = e as unknown as typeof r;
-    head.push(`model ${model.name}: EM (${flags.has('--map') ? 'MAP' : 'maximum likelihood'}), ${e.starts.length} start${e.starts.length === 1 ? '' : 's'}; closed-form updates: ${e.closedForm.join(', ') || 'none'}`);
+    head.push(`model ${model.name}: EM (${flags.has('--map') ? 'MAP' : 'maximum likelihood'}), ${e.starts.length} start${e.starts.length === 1 ? '' : 's'}; closed-form updates: ${e.closedForm.join(', ') || 'none'}; E-step: ${e.eStep === 'compiled' ? 'compiled (float64)' : e.eStep}`);
     head.push(`log likelihood ${fmt(e.logLik)}; ${e.iterations} iterations; ${e.converged ? 'converged' : 'NOT converged'}; ${e.seconds.toFixed(2)} s`);
     head.push(`BIC ${fmt(e.bic)}  AIC ${fmt(e.aic)}  ICL ${fmt(e.icl)}  (${e.nParams} free parameters, ${e.nObs} observations; lower is better)`);
     for (const w of e.warnings) head.push(`warning: ${w}`);

@@ -293,7 +293,7 @@ export function emReport(model: Model, bm: BoundModel, data: Record<string, Data
     notes: [
       `log likelihood ${e.logLik.toFixed(4)}; ${e.iterations} iterations; ${e.converged ? 'converged' : 'NOT converged'}; ${e.seconds.toFixed(2)} s`,
       `BIC ${e.bic.toFixed(3)}, AIC ${e.aic.toFixed(3)}, ICL ${e.icl.toFixed(3)} (${e.nParams} free parameters, ${e.nObs} observations; lower is better)`,
-      `closed-form updates: ${e.closedForm.join(', ') || 'none'}`,
+      `closed-form updates: ${e.closedForm.join(', ') || 'none'}; E-step: ${e.eStep === 'compiled' ? 'compiled (float64)' : e.eStep}`,
     ],
     warnings: e.converged ? [] : ['EM did not converge (raise --max-iter)'],
     table: { columns: ['parameter', 'estimate'], rows: rows.map(([k, v]) => [k, v]) },

@@ -71,6 +71,8 @@ describe('mixppl fit', () => {
     const r = mixppl('fit', 'examples/old-faithful/faithful.mix', '--data', 'examples/old-faithful/faithful.csv');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^model faithful: EM \(maximum likelihood\)/m);
+    // Two features, full covariances through diag_pre_multiply, wasm: the compiled E-step.
+    expect(r.stdout).toMatch(/; E-step: compiled \(float64\)$/m);
     expect(r.stdout).toMatch(/; converged; /);
     expect(r.stdout).toMatch(/^parameter +estimate$/m);
     const est = Object.fromEntries([...r.stdout.matchAll(/^(\S+\.\d[\d.]*) +(-?[\d.e+-]+)$/gm)].map((m) => [m[1], Number(m[2])]));

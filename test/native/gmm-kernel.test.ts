@@ -216,6 +216,7 @@ describe('EM through the compiled E-step', () => {
       u.forEach((t, i) => expect(Math.abs(t - v[i])).toBeLessThan(1e-3 * (1 + Math.abs(v[i]))));
     }
     expect(a.trace.length).toBe(b.trace.length);
+    expect([a.eStep, b.eStep, em(bm, { seed: 3, maxIter: 2, fused: false }).eStep]).toEqual(['compiled', 'fused', 'generic']);
     // ICL: the kernel's float64 entropy against the float32 responsibilities' (N K terms, each within ~1e-6).
     expect(Math.abs(a.icl - b.icl)).toBeLessThan(2 * (1e-6 * N * 10 + 1e-6 * N * K));
     bm.dispose();

@@ -20,7 +20,8 @@ import { GmmKernel, kernelBytes, kmeansFitNative, nativeAvailable, type GmmStats
 import { kmeansLabels, hardMarginals } from './init';
 import type { Rng } from '../../tensor/random';
 
-export type FastEStep = (params: ReadonlyMap<string, Tensor>) => { logZ: Tensor; marginals: Map<string, Tensor> };
+/** A fused E-step; `compiled` says whether it runs in the compiled float64 kernel (src/native) rather than on tensor ops. */
+export type FastEStep = ((params: ReadonlyMap<string, Tensor>) => { logZ: Tensor; marginals: Map<string, Tensor> }) & { compiled?: boolean };
 
 const sel = (e: IRExpr | undefined, lat: string): string | undefined =>
   e && e.op === 'index' && e.target.op === 'param' && e.indices.length === 1 && e.indices[0].op === 'latent' && e.indices[0].name === lat && e.indices[0].index.every((i) => 'plate' in i && i.shift === 0)
@@ -126,7 +127,7 @@ export function fastGmmEStep(bm: BoundModel, priors: boolean, opts: FastGmmOptio
   const covFactor = covarianceFactor(fam, xf, lat);
   if (!covFactor) return undefined;
   const native = useNative(N, D, K, opts);
-  return (params) => {
+  const step: FastEStep = (params) => {
     if (native) {
       // The compiled kernel (float64): parameters read to the host, responsibilities back as a
       // tensor, the M-step's statistics kept for fuseGmmUpdates. A factor that is not a valid
@@ -169,6 +170,8 @@ export function fastGmmEStep(bm: BoundModel, priors: boolean, opts: FastGmmOptio
     const lse = logSumExp(lp, 1, true);
     return { logZ: tf.sum(lse), marginals: new Map([[lat, tf.exp(tf.sub(lp, lse))]]) };
   };
+  step.compiled = native;
+  return step;
 }
 
 /** Elements of one block's [rows, width] temporary in the fused steps (64 MiB of float32): bounds the M-step's and E-step's [N, K D] temporaries (410 MB unblocked at N = 2e5, K D = 512); chosen from one-off timings at that size, where 16 MiB blocks were slower. */

@@ -74,6 +74,12 @@ export interface EmResult {
   converged: boolean;
   /** Parameters updated in closed form; the rest used the gradient M-step. */
   closedForm: string[];
+  /**
+   * The E-step that ran: 'compiled' (the float64 WebAssembly kernel of src/native, for
+   * full-covariance Gaussian mixtures with few features on the host backends), 'fused' (the
+   * fused Gaussian-mixture E-step on tensor ops) or 'generic' (enumeration on tensor ops).
+   */
+  eStep: 'compiled' | 'fused' | 'generic';
   starts: number[];
   seconds: number;
   /** Number of free parameters (the unconstrained dimension). */
@@ -289,7 +295,7 @@ function* emSteps(bm: BoundModel, opts: EmOptions): HostSteps<EmResult> {
   const entropy = best!.entropy;
   return {
     params, logLik: best!.logLik, trace: best!.trace, iterations: best!.iterations,
-    converged: best!.converged, closedForm: [...closedNames], starts, seconds: (performance.now() - t0) / 1000,
+    converged: best!.converged, closedForm: [...closedNames], eStep: fast ? (fast.compiled ? 'compiled' : 'fused') : 'generic', starts, seconds: (performance.now() - t0) / 1000,
     nParams: p, nObs, bic, aic: -2 * best!.logLik + 2 * p, icl: bic + 2 * entropy,
     warnings: [
       ...reseedWarnings(best!.reseeds),
