@@ -22,7 +22,7 @@ interface Exports {
   heapBase(): number;
   lastEntropy(): number;
   estep(xp: number, A: number, b: number, c: number, R: number, S: number, lp: number,
-    p0: number, p1: number, rows: number, D: number, K: number, writeR: number): number;
+    p0: number, p1: number, rows: number, D: number, K: number): number;
   nearest(xp: number, C: number, labels: number, P: number, rows: number, D: number, K: number): void;
   hardStats(xp: number, labels: number, S: number, rows: number, D: number, K: number): void;
   kmeansRun(xp: number, P: number, n: number, D: number, K: number, u: number, trials: number, C: number, labels: number,
@@ -80,6 +80,29 @@ function writePairs(buf: ArrayBuffer, at: number, x: ArrayLike<number>, n: numbe
   if (n & 1) for (let d = 0; d < D; d++) xp[((P - 1) * D + d) * 2 + 1] = xp[((P - 1) * D + d) * 2];
 }
 
+/** Column means of rows [n, D] (row-major). */
+function columnMeans(x: ArrayLike<number>, n: number, D: number): Float64Array {
+  const m = new Float64Array(D);
+  for (let j = 0; j < n; j++) for (let d = 0; d < D; d++) m[d] += x[j * D + d];
+  for (let d = 0; d < D; d++) m[d] /= n;
+  return m;
+}
+
+/**
+ * What makes L [K, D, D] (lower, row-major) unusable as Cholesky factors: the first diagonal
+ * entry that is not positive and finite, named by component and position; undefined when
+ * there is none.
+ */
+export function factorProblem(L: ArrayLike<number>, K: number, D: number): string | undefined {
+  for (let k = 0; k < K; k++) {
+    for (let i = 0; i < D; i++) {
+      const v = L[k * D * D + i * D + i];
+      if (!(v > 0) || !Number.isFinite(v)) return `component ${k + 1}: the covariance factor's diagonal entry ${i + 1} is ${v}`;
+    }
+  }
+  return undefined;
+}
+
 let kmeansInstance: Exports | undefined;
 
 /**
@@ -94,13 +117,11 @@ export function kmeansFitNative(x: ArrayLike<number>, n: number, D: number, K: n
   if (!(n >= 1 && K >= 1) || x.length !== n * D) throw new RangeError(`kmeansFitNative: ${x.length} values for [${n}, ${D}] rows`);
   const ex = (kmeansInstance ??= new Wasm!.Instance(mod, {}).exports as Exports);
   const trials = 2 + Math.floor(Math.log(K));
-  const draws = K === 0 ? 0 : 1 + (K - 1) * trials;
+  const draws = 1 + (K - 1) * trials;
   const P = Math.ceil(n / 2);
   const { off, end } = layout(ex.heapBase(), { xp: P * D * 16, u: draws * 8, C: K * D * 8, labels: n * 4, best: P * 16, cum: n * 8, sums: K * D * 8, counts: K * 8, pots: trials * 8, cand: trials * 4, ub: n * 8, lb: n * 8, drift: K * 8, half: K * 8 });
   reserve(ex, end);
-  const centre = new Float64Array(D);
-  for (let j = 0; j < n; j++) for (let d = 0; d < D; d++) centre[d] += x[j * D + d];
-  for (let d = 0; d < D; d++) centre[d] /= n;
+  const centre = columnMeans(x, n, D);
   let meanVar = 0;
   for (let d = 0; d < D; d++) {
     let q = 0;
@@ -164,9 +185,7 @@ export class GmmKernel {
     const { off, end } = layout(this.ex.heapBase(), { xp: P * D * 16, A: K * D * D * 8, b: K * D * 8, c: K * 8, R: N * K * 4, S: K * (1 + D + D * D) * 16, lp: 2 * K * 16, labels: N * 4 });
     this.off = off;
     reserve(this.ex, end);
-    const centre = new Float64Array(D);
-    for (let n = 0; n < N; n++) for (let d = 0; d < D; d++) centre[d] += x[n * D + d];
-    for (let d = 0; d < D; d++) centre[d] /= N;
+    const centre = columnMeans(x, N, D);
     this.centre = centre;
     // Row pairs for the two SIMD lanes (an odd last row's second lane is masked in the kernel).
     writePairs(this.ex.memory.buffer, off.xp, x, N, D, centre);
@@ -175,10 +194,12 @@ export class GmmKernel {
   /**
    * The E-step at weights w [K], means mu [K, D] and lower Cholesky factors L [K, D, D] of the
    * covariances (row-major, in the data's coordinates). A factor with a non-positive or
-   * non-finite diagonal is an error naming the component.
+   * non-finite diagonal is an error naming the component (see factorProblem).
    */
-  estep(w: ArrayLike<number>, mu: ArrayLike<number>, L: ArrayLike<number>, writeResp = true): GmmEStepResult {
+  estep(w: ArrayLike<number>, mu: ArrayLike<number>, L: ArrayLike<number>): GmmEStepResult {
     const { N, D, K, off, centre } = this;
+    const bad = factorProblem(L, K, D);
+    if (bad) throw new RangeError(bad);
     const buf = this.ex.memory.buffer;
     const A = new Float64Array(buf, off.A, K * D * D);
     const bv = new Float64Array(buf, off.b, K * D);
@@ -188,11 +209,7 @@ export class GmmKernel {
       const o = k * D * D;
       let logDet = 0;
       // A_k = L_k^{-1} by forward substitution, column by column (lower triangular).
-      for (let i = 0; i < D; i++) {
-        const lii = L[o + i * D + i];
-        if (!(lii > 0) || !Number.isFinite(lii)) throw new RangeError(`component ${k + 1}: the covariance factor's diagonal entry ${i + 1} is ${lii}`);
-        logDet += Math.log(lii);
-      }
+      for (let i = 0; i < D; i++) logDet += Math.log(L[o + i * D + i]);
       A.fill(0, o, o + D * D);
       for (let j = 0; j < D; j++) {
         A[o + j * D + j] = 1 / L[o + j * D + j];
@@ -211,8 +228,8 @@ export class GmmKernel {
       c[k] = Math.log(w[k]) - logDet - half;
     }
     this.clearStats();
-    const logLik = this.ex.estep(off.xp, off.A, off.b, off.c, off.R, off.S, off.lp, 0, Math.ceil(N / 2), N, D, K, writeResp ? 1 : 0);
-    const resp = writeResp ? new Float32Array(buf, off.R, N * K).slice() : new Float32Array(0);
+    const logLik = this.ex.estep(off.xp, off.A, off.b, off.c, off.R, off.S, off.lp, 0, Math.ceil(N / 2), N, D, K);
+    const resp = new Float32Array(buf, off.R, N * K).slice();
     return { logLik, resp, stats: { ...this.readStats(), entropy: this.ex.lastEntropy() } };
   }
 

@@ -9,19 +9,25 @@
  * reference it is tested against. fuseGmmUpdates does the same for the closed-form
  * M-step of weights, means and per-component covariances. With few features on the host
  * backends both run in the compiled float64 kernel instead (src/native/gmm.ts; NATIVE_MAX_D),
- * as does the k-means start (fastGmmStart): the E-step leaves its weighted sums with the
+ * as does the k-means start (the E-step's `start`): the E-step leaves its weighted sums with the
  * responsibilities tensor it returns, and the M-step solves from them.
  */
 import { tf, cholesky, triangularSolve, eye, logSumExp, matrixDiagPart, canReadSync, selectOnDevice, gaussianEStep, type Tensor } from '../../tensor';
 import type { BoundModel } from '../../model/bound-model';
 import type { Factor, IRExpr } from '../../ir/types';
 import type { ClosedFormUpdate } from './closed-form';
-import { GmmKernel, kernelBytes, kmeansFitNative, nativeAvailable, type GmmStats } from '../../native/gmm';
+import { GmmKernel, factorProblem, kernelBytes, kmeansFitNative, nativeAvailable, type GmmStats } from '../../native/gmm';
 import { kmeansLabels, hardMarginals } from './init';
 import type { Rng } from '../../tensor/random';
 
-/** A fused E-step; `compiled` says whether it runs in the compiled float64 kernel (src/native) rather than on tensor ops. */
-export type FastEStep = ((params: ReadonlyMap<string, Tensor>) => { logZ: Tensor; marginals: Map<string, Tensor> }) & { compiled?: boolean };
+/**
+ * A fused E-step. `compiled`: it runs in the compiled float64 kernel (src/native) rather than
+ * on tensor ops; then `start` is the k-means start in the same kernel (see fastGmmEStep).
+ */
+export type FastEStep = ((params: ReadonlyMap<string, Tensor>) => { logZ: Tensor; marginals: Map<string, Tensor> }) & {
+  compiled?: boolean;
+  start?: (rng: Rng, sample?: number | false) => Map<string, Tensor> | undefined;
+};
 
 const sel = (e: IRExpr | undefined, lat: string): string | undefined =>
   e && e.op === 'index' && e.target.op === 'param' && e.indices.length === 1 && e.indices[0].op === 'latent' && e.indices[0].name === lat && e.indices[0].index.every((i) => 'plate' in i && i.shift === 0)
@@ -97,28 +103,12 @@ function kernelFor(bm: BoundModel, x: Tensor, N: number, D: number, K: number): 
 }
 
 /**
- * The k-means start (init.ts kmeansMarginals: the same draws and centres) with the compiled
- * kernel labelling the rows and computing the hard responsibilities' statistics, so the first
- * M-step reads them instead of summing the one-hot tensor; undefined where the compiled path
- * does not apply (see fastGmmEStep).
+ * The fused E-step when the model has the Gaussian-mixture shape (and priors are left out),
+ * else undefined. Where the compiled kernel serves it, `step.start` is the k-means start
+ * (init.ts kmeansMarginals: the same draws and centres) with the kernel labelling the rows
+ * and computing the hard responsibilities' statistics, so the first M-step reads them
+ * instead of summing the one-hot tensor.
  */
-export function fastGmmStart(bm: BoundModel, priors: boolean, opts: FastGmmOptions = {}): ((rng: Rng, sample?: number | false) => Map<string, Tensor> | undefined) | undefined {
-  const g = recognise(bm, priors);
-  if (!g || !covarianceFactor(g.fam, g.xf, g.lat) || !useNative(g.N, g.D, g.K, opts)) return undefined;
-  const { lat, x, N, D, K } = g;
-  return (rng, sample) => {
-    const kern = kernelFor(bm, x, N, D, K);
-    const labels = kmeansLabels(bm, rng, { sample, nearest: (c) => kern.nearest(c), fit: (v, n, d, k, r) => kmeansFitNative(v, n, d, k, () => r.uniform()) });
-    if (!labels) return undefined;
-    const lab = labels.get(lat) as Int32Array;
-    const stats = kern.hardStats(lab);
-    const marginals = hardMarginals(bm, labels);
-    nativeStats.set(marginals.get(lat)!, stats);
-    return marginals;
-  };
-}
-
-/** The fused E-step when the model has the Gaussian-mixture shape (and priors are left out), else undefined. */
 export function fastGmmEStep(bm: BoundModel, priors: boolean, opts: FastGmmOptions = {}): FastEStep | undefined {
   const g = recognise(bm, priors);
   if (!g) return undefined;
@@ -134,10 +124,8 @@ export function fastGmmEStep(bm: BoundModel, priors: boolean, opts: FastGmmOptio
       // Cholesky factor (a covariance that is not positive definite) takes the tensor path.
       const w = params.get(wName)!.dataSync();
       const mu = params.get(muName)!.dataSync();
-      const L = tf.tidy(() => covFactor(params, K)).dataSync();
-      let ok = true;
-      for (let i = 0; i < K * D && ok; i++) { const v = L[Math.floor(i / D) * D * D + (i % D) * (D + 1)]; ok = v > 0 && Number.isFinite(v); }
-      if (ok) {
+      const L = tf.tidy(() => covFactor(params, K).dataSync());
+      if (!factorProblem(L, K, D)) {
         const r = kernelFor(bm, x, N, D, K).estep(w, mu, L);
         const resp = tf.tensor2d(r.resp, [N, K]);
         nativeStats.set(resp, r.stats);
@@ -171,6 +159,17 @@ export function fastGmmEStep(bm: BoundModel, priors: boolean, opts: FastGmmOptio
     return { logZ: tf.sum(lse), marginals: new Map([[lat, tf.exp(tf.sub(lp, lse))]]) };
   };
   step.compiled = native;
+  if (native) {
+    step.start = (rng, sample) => {
+      const kern = kernelFor(bm, x, N, D, K);
+      const labels = kmeansLabels(bm, rng, { sample, nearest: (c) => kern.nearest(c), fit: (v, n, d, k, r) => kmeansFitNative(v, n, d, k, () => r.uniform()) });
+      if (!labels) return undefined;
+      const stats = kern.hardStats(labels.get(lat) as Int32Array);
+      const marginals = hardMarginals(bm, labels);
+      nativeStats.set(marginals.get(lat)!, stats);
+      return marginals;
+    };
+  }
   return step;
 }
 
@@ -329,8 +328,9 @@ function choleskyHost(a: Float64Array, o: number, D: number): Float64Array | und
 function hostUpdates(st: GmmStats, params: ReadonlyMap<string, Tensor>, covariance: boolean, regCovar: number,
   names: { wName: string; muName: string; covName: string }, K: number, D: number): { values: Map<string, Tensor> } | undefined {
   const { nk, s1, s2, centre } = st;
-  const prevMu = params.get(names.muName)!.dataSync();
-  const prevCov = params.get(names.covName)!.dataSync();
+  // The previous means and covariances are read only when some component is empty.
+  let prev: { mu: ArrayLike<number>; cov: ArrayLike<number> } | undefined;
+  const previous = () => (prev ??= { mu: params.get(names.muName)!.dataSync(), cov: params.get(names.covName)!.dataSync() });
   const w = new Float64Array(K);
   const mu = new Float64Array(K * D);
   const cov = new Float64Array(K * D * D);
@@ -342,8 +342,9 @@ function hostUpdates(st: GmmStats, params: ReadonlyMap<string, Tensor>, covarian
     const live = nk[k] > 1e-10;
     const o = k * D * D;
     if (!live) {
-      for (let d = 0; d < D; d++) mu[k * D + d] = prevMu[k * D + d];
-      for (let i = 0; i < D * D; i++) out[o + i] = prevCov[o + i];
+      const { mu: pm, cov: pc } = previous();
+      for (let d = 0; d < D; d++) mu[k * D + d] = pm[k * D + d];
+      for (let i = 0; i < D * D; i++) out[o + i] = pc[o + i];
       continue;
     }
     const n = nk[k];

@@ -17,7 +17,7 @@ import { expectedLogJoint } from '../../model/evaluate';
 import { lbfgs } from '../optimize/lbfgs';
 import { closedFormUpdates, type ClosedFormUpdate } from './closed-form';
 import { kmeansMarginals, type KmeansInitOptions } from './init';
-import { fastGmmEStep, fastGmmStart, fuseGmmUpdates, knownEntropy, type FastEStep } from './fast-gmm';
+import { fastGmmEStep, fuseGmmUpdates, knownEntropy, type FastEStep } from './fast-gmm';
 import { collapsePlan, findCollapsedSteps, reseedable, reseedMarginalsSteps, reseedWarnings, type ReseedOptions, type ReseedEvent } from './reseed';
 import { runAsync, runSync, type HostRead, type HostSteps } from './host-reads';
 
@@ -189,7 +189,6 @@ function* emSteps(bm: BoundModel, opts: EmOptions): HostSteps<EmResult> {
     if (host) throw why(`the closed-form update of '${host.param}' (${host.rule}) solves on the host`);
   }
   const fast = opts.fused === false ? undefined : fastGmmEStep(bm, priors, { native: opts.native });
-  const fastStart = opts.fused === false ? undefined : fastGmmStart(bm, priors, { native: opts.native });
   const plan = collapsePlan(bm, typeof opts.reseed === 'object' ? opts.reseed : {});
   const reseedOn = opts.reseed !== false;
   const mStepIters = opts.mStepIters ?? 20;
@@ -203,7 +202,7 @@ function* emSteps(bm: BoundModel, opts: EmOptions): HostSteps<EmResult> {
       u = Float64Array.from({ length: bm.dim }, () => rng.uniform() * 4 - 2);
       // k-means runs on the host in float64 (the data were read once, above).
       const hard = (opts.initMethod ?? 'kmeans') !== 'kmeans' ? undefined
-        : fastStart ? fastStart(rng, opts.kmeansSample) : kmeansMarginals(bm, rng, { sample: opts.kmeansSample });
+        : fast?.start ? fast.start(rng, opts.kmeansSample) : kmeansMarginals(bm, rng, { sample: opts.kmeansSample });
       if (hard) {
         try {
           u = yield* mStepSteps(bm, u, hard, updates, gradParams.length > 0, priors, mStepIters);

@@ -61,11 +61,11 @@ let accEnt: f64 = 0;
 /**
  * The rest of the E-step for pair p once lp [K] f64x2 holds its log densities and m their
  * maximum: log-sum-exp, log likelihood and entropy (into accLL, accEnt), responsibilities
- * (into R when writeR), weighted statistics (into S).
+ * (into R), weighted statistics (into S).
  */
 // @ts-ignore: decorator
 @inline
-function pairTail(xo: usize, p: i32, lp: usize, m: v128, R: usize, S: usize, rows: i32, D: i32, K: i32, writeR: i32): void {
+function pairTail(xo: usize, p: i32, lp: usize, m: v128, R: usize, S: usize, rows: i32, D: i32, K: i32): void {
   const SK = 1 + D + D * D; // statistics per component
   let s = f64x2.splat(0);
   let et = f64x2.splat(0); // Σ e_k t_k with t_k = lp_k - m: the entropy is log s - Σ e t / s
@@ -92,10 +92,8 @@ function pairTail(xo: usize, p: i32, lp: usize, m: v128, R: usize, S: usize, row
   const r0 = <usize>(2 * p * K) * 4;
   for (let k = 0; k < K; k++) {
     const r = f64x2.mul(v128.load(lp + <usize>k * 16), inv);
-    if (writeR) {
-      store<f32>(R + r0 + <usize>k * 4, <f32>f64x2.extract_lane(r, 0));
-      if (two) store<f32>(R + r0 + <usize>(K + k) * 4, <f32>f64x2.extract_lane(r, 1));
-    }
+    store<f32>(R + r0 + <usize>k * 4, <f32>f64x2.extract_lane(r, 0));
+    if (two) store<f32>(R + r0 + <usize>(K + k) * 4, <f32>f64x2.extract_lane(r, 1));
     const so = S + <usize>(k * SK) * 16;
     v128.store(so, f64x2.add(v128.load(so), r));
     for (let d = 0; d < D; d++) {
@@ -117,7 +115,7 @@ function pairTail(xo: usize, p: i32, lp: usize, m: v128, R: usize, S: usize, row
  * those rows; the entropy is left for lastEntropy.
  */
 export function estep(xp: usize, A: usize, b: usize, c: usize, R: usize, S: usize, lp: usize,
-  p0: i32, p1: i32, rows: i32, D: i32, K: i32, writeR: i32): f64 {
+  p0: i32, p1: i32, rows: i32, D: i32, K: i32): f64 {
   accLL = 0;
   accEnt = 0;
   // Two pairs at a time: their dependency chains (z += a x) interleave.
@@ -151,8 +149,8 @@ export function estep(xp: usize, A: usize, b: usize, c: usize, R: usize, S: usiz
       ma = f64x2.max(ma, va);
       mb = f64x2.max(mb, vb);
     }
-    pairTail(xa, p, lp, ma, R, S, rows, D, K, writeR);
-    pairTail(xb, p + 1, lq, mb, R, S, rows, D, K, writeR);
+    pairTail(xa, p, lp, ma, R, S, rows, D, K);
+    pairTail(xb, p + 1, lq, mb, R, S, rows, D, K);
   }
   for (; p < p1; p++) {
     const xo = xp + <usize>(p * D) * 16;
@@ -172,7 +170,7 @@ export function estep(xp: usize, A: usize, b: usize, c: usize, R: usize, S: usiz
       v128.store(lp + <usize>k * 16, v);
       m = f64x2.max(m, v);
     }
-    pairTail(xo, p, lp, m, R, S, rows, D, K, writeR);
+    pairTail(xo, p, lp, m, R, S, rows, D, K);
   }
   entropy = accEnt;
   return accLL;
