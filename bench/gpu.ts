@@ -15,16 +15,21 @@
  *   npx tsx bench/gpu.ts --backend wasm --n 20000
  *   npx tsx bench/gpu.ts --backend webgpu --adapter gl-compat --n 20000
  *
+ * Also the chain kernels (forward-backward marginals of an HMM's chain, `chainMarginals`),
+ * fused recursions against the plain-op product tree, at (T, K) from --chains, with their
+ * agreement with the float64 recursions (`chains` in the report).
+ *
  * Options: --backend webgpu|wasm|cpu (webgpu), --adapter default|gl-compat, --n (1000000),
- * --reps (20), --configs "16,8;64,32", --impls fused,reference, --out FILE.
+ * --reps (20), --configs "16,8;64,32", --impls fused,reference, --chains "10000,4;1000,64"
+ * (T,K pairs; "" for none), --out FILE.
  * The reference path is run in chunks of N so that no [chunk, K, D] intermediate exceeds
  * 2^26 floats (WebGPU caps one binding at a few GiB), as one would have to write it.
  */
 import { writeFileSync } from 'node:fs';
 import '../src/tensor/fused/node-webgpu';
 import { tf, useBackend, webgpuAdapterInfo, type BackendName } from '../src/tensor';
-import { gaussianEStep, gaussianSuffStats, type EStepResult, type SuffStats } from '../src/tensor/fused';
-import { estepDisagreement, makeEStepCase } from '../src/tensor/fused/tolerance';
+import { gaussianEStep, gaussianSuffStats, chainMarginals, chainForwardJS, chainBackwardJS, type EStepResult, type SuffStats, type ChainMarginals } from '../src/tensor/fused';
+import { estepDisagreement, makeEStepCase, chainDisagreement, makeChainCase } from '../src/tensor/fused/tolerance';
 
 const arg = (k: string, d: string) => (process.argv.includes(k) ? process.argv[process.argv.indexOf(k) + 1] : d);
 const backend = arg('--backend', 'webgpu') as BackendName;
@@ -33,6 +38,7 @@ const N = Number(arg('--n', '1000000'));
 const reps = Number(arg('--reps', '20'));
 const configs = arg('--configs', '16,8;64,32').split(';').map((c) => c.split(',').map(Number) as [number, number]);
 const impls = arg('--impls', 'fused,reference').split(',') as ('fused' | 'reference')[];
+const chainConfigs = arg('--chains', '10000,4;1000,64').split(';').filter((c) => c).map((c) => c.split(',').map(Number) as [number, number]);
 const out = arg('--out', '');
 if (!Number.isSafeInteger(N) || N < 1 || !Number.isSafeInteger(reps) || reps < 1) throw new RangeError('bench/gpu: --n and --reps must be positive integers');
 
@@ -157,6 +163,43 @@ for (const [K, D] of configs) {
   }
 }
 
+// Chain forward-backward: the marginals of a T-step, K-state chain, fused against the tree.
+const chains: Record<string, unknown>[] = [];
+for (const [T, K] of chainConfigs) {
+  const c = makeChainCase(20261203 + T + K, T, K, 0.1);
+  const init = tf.tensor1d(c.init);
+  const mats = tf.tensor3d(c.mats, [T - 1, K, K]);
+  const row: Record<string, unknown> = { T, K };
+  const free = (m: ChainMarginals) => tf.dispose([m.logZ, m.first, m.pairs]);
+  for (const impl of impls) {
+    for (let w = 0; w < 2; w++) {
+      const m = chainMarginals(init, mats, { impl });
+      await m.pairs.data();
+      free(m);
+    }
+    const t0 = performance.now();
+    let last: ChainMarginals | undefined;
+    for (let r = 0; r < reps; r++) {
+      if (last) free(last);
+      last = chainMarginals(init, mats, { impl });
+    }
+    await last!.pairs.data();
+    row[`${impl}_ms`] = +((performance.now() - t0) / reps).toFixed(3);
+    const alpha = new Float64Array(T * K);
+    const logZ = chainForwardJS(c.init, c.mats, T, K, alpha);
+    const first = new Float64Array(K);
+    const pairs = new Float64Array((T - 1) * K * K);
+    chainBackwardJS(c.mats, T, K, alpha, logZ, first, pairs);
+    const got = { logZ: (await last!.logZ.data())[0], first: await last!.first.data(), pairs: await last!.pairs.data() };
+    row[`${impl}_agreement_ratio`] = +chainDisagreement(c, { logZ, first, pairs }, got).ratio.toPrecision(3);
+    free(last!);
+  }
+  if (impls.length === 2) row.fused_speedup = +((row.reference_ms as number) / (row.fused_ms as number)).toFixed(2);
+  tf.dispose([init, mats]);
+  chains.push(row);
+  console.error(JSON.stringify(row));
+}
+
 const report = {
   bench: 'gpu-estep',
   backend: used,
@@ -166,6 +209,7 @@ const report = {
   node: process.version,
   date: new Date().toISOString(),
   results,
+  chains,
 };
 const json = JSON.stringify(report, null, 2);
 console.log(json);

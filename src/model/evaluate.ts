@@ -6,16 +6,16 @@
  * log-sum-exp, innermost plates first (Pyro's tensor variable elimination rule: a
  * factor's plates that the latent does not live in are summed before the latent is).
  * A chain latent's factors are gathered into per-step log potentials and reduced by
- * a log-semiring matrix product tree: O(T K^3) work in O(log T) sequential steps.
+ * `chainLogZ` (src/tensor/fused/chain.ts): the forward recursion as one kernel, whose
+ * gradient is forward-backward, or a log-semiring matrix product tree of plain ops.
  */
-import { tf, logSubExp, logSumExp, type Tensor } from '../tensor';
+import { tf, logSubExp, logSumExp, chainLogZ, type Tensor } from '../tensor';
 import type { Span } from '../diagnostics/span';
 import type { Diagnostic } from '../diagnostics/diagnostic';
 import { getDistribution } from '../distributions/registry';
 import type { DistributionDef } from '../distributions/types';
 import type { Factor, IRDist, IRExpr, IRProgram, LatentNode } from '../ir/types';
 import { FUNCTIONS, FunctionArgError } from './functions';
-import { chainLogZ } from './chain';
 import { walkFactor } from '../ir/walk';
 import { align, eventShape, iota, layout, permuteTo, RankError, scalar, sumDims, sumEvent, type BVal } from './values';
 

@@ -6,6 +6,7 @@
  * index-valued inputs, and its output is the index map.
  */
 import * as tf from '@tensorflow/tfjs';
+import { CHAIN_LOGZ_KERNEL, chainBackwardJS, chainForwardJS } from './fused/chain';
 
 /** A kernel the replay cannot lower, or a trace that read a parameter-dependent value. */
 export class TraceUnsupportedError extends Error {
@@ -613,6 +614,35 @@ class SoftmaxNode implements LoweredNode {
   }
 }
 
+/**
+ * The chain log partition function (the fused kernel `MixpplChainLogZ`, ./fused/chain.ts):
+ * the forward recursion, keeping alpha [T, K] for the backward pass, which adds the
+ * forward-backward marginals times the output's adjoint into the inputs' adjoints.
+ */
+class ChainNode implements LoweredNode {
+  private readonly alpha: Float64Array;
+  private logZ = NaN;
+  constructor(
+    private init: number, private initLive: boolean, private mats: number, private matsLive: boolean,
+    private out: number, private T: number, private K: number,
+  ) {
+    this.alpha = new Float64Array(T * K);
+  }
+  reads(): number[] {
+    return [this.init, this.mats];
+  }
+  forward(v: Float64Array[]) {
+    this.logZ = chainForwardJS(v[this.init], v[this.mats], this.T, this.K, this.alpha);
+    v[this.out][0] = this.logZ;
+  }
+  backward(v: Float64Array[], a: Float64Array[]) {
+    const g = a[this.out][0];
+    if (g === 0) return;
+    chainBackwardJS(v[this.mats], this.T, this.K, this.alpha, this.logZ,
+      this.initLive ? a[this.init] : null, this.matsLive ? a[this.mats] : null, g, true);
+  }
+}
+
 // ---------------------------------------------------------------- tables
 
 function softplus(x: number): number {
@@ -944,6 +974,11 @@ export function lowerKernel(call: KernelCall, engine: EngineLike): LoweredNode[]
     const x = ins[0];
     const n = x.shape[x.shape.length - 1];
     return [new SoftmaxNode(x.slot, out.slot, size(x.shape) / n, n)];
+  }
+  if (k === CHAIN_LOGZ_KERNEL) {
+    const init = ins.find((i) => i.name === 'init')!;
+    const mats = ins.find((i) => i.name === 'mats')!;
+    return [new ChainNode(init.slot, init.live, mats.slot, mats.live, out.slot, mats.shape[0] + 1, init.shape[0])];
   }
   if (k in MOVES) return lowerMove(call, engine, MOVES[k]);
   throw new TraceUnsupportedError(`kernel '${k}' has no float64 replay`);

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { tf, useBackend } from '../../src/tensor';
 import { align, layout, sumDims, type BVal } from '../../src/model/values';
-import { chainLogZ } from '../../src/model/chain';
+import { chainLogZ } from '../../src/tensor';
 
 beforeAll(async () => {
   await useBackend('cpu');

@@ -13,7 +13,8 @@ import fc from 'fast-check';
 import { tf, useBackend, BackendUnavailableError, webgpuAdapterInfo } from '../../src/tensor';
 import { gaussianEStep, gaussianEStepReference, checkGaussianEStepParams, GAUSSIAN_ESTEP_KERNEL, type EStepResult } from '../../src/tensor/fused';
 import { gaussianSuffStats, gaussianSuffStatsReference, GAUSSIAN_SUFF_STATS_KERNEL } from '../../src/tensor/fused';
-import { estepDisagreement, makeEStepCase, suffStatsDisagreement, type EStepArrays } from '../../src/tensor/fused/tolerance';
+import { estepDisagreement, makeEStepCase, suffStatsDisagreement, chainDisagreement, makeChainCase, type EStepArrays, type ChainArrays, type ChainOutputs } from '../../src/tensor/fused/tolerance';
+import { chainLogZ, chainMarginals, chainForwardJS, chainBackwardJS, CHAIN_LOGZ_KERNEL, CHAIN_MARGINALS_KERNEL } from '../../src/tensor/fused';
 import { check, runChildChecks, say, startWebgpuChild } from './webgpu-child';
 
 const adapter = await startWebgpuChild();
@@ -31,6 +32,26 @@ const run = async (c: EStepArrays, impl: 'fused' | 'reference') => {
   const out = { logJoint: await r.logJoint.data(), logMarginal: await r.logMarginal.data(), resp: await r.resp.data() };
   tf.dispose([...t, r.logJoint, r.logMarginal, r.resp]);
   return out;
+};
+
+/** log Z and the marginals on the device (`impl`), read back asynchronously. */
+const runChain = async (c: ChainArrays, impl: 'fused' | 'reference'): Promise<Required<ChainOutputs>> => {
+  const init = tf.tensor1d(Float32Array.from(c.init));
+  const mats = tf.tensor3d(Float32Array.from(c.mats), [c.T - 1, c.K, c.K]);
+  const r = chainMarginals(init, mats, { impl });
+  const out = { logZ: (await r.logZ.data())[0], first: await r.first.data(), pairs: await r.pairs.data() };
+  tf.dispose([init, mats, r.logZ, r.first, r.pairs]);
+  return out;
+};
+
+/** The float64 recursions (the cpu kernel's, checked against path enumeration in chain.test.ts). */
+const exactChain = (c: ChainArrays): Required<ChainOutputs> => {
+  const alpha = new Float64Array(c.T * c.K);
+  const logZ = chainForwardJS(c.init, c.mats, c.T, c.K, alpha);
+  const first = new Float64Array(c.K);
+  const pairs = new Float64Array((c.T - 1) * c.K * c.K);
+  chainBackwardJS(c.mats, c.T, c.K, alpha, logZ, first, pairs);
+  return { logZ, first, pairs };
 };
 
 const checks: [string, () => Promise<void>][] = [
@@ -107,6 +128,30 @@ const checks: [string, () => Promise<void>][] = [
     const a = await stats(c, resp, false, true, 'fused');
     const b = await stats(c, Float32Array.from(resp, (v, i) => (i === 4 ? v + 1e-3 : v)), false, true, 'reference');
     check(suffStatsDisagreement(c, resp, c.means, false, a, b) > 1, 'a 1e-3 change of one responsibility went undetected');
+  }],
+  ['chain', async () => {
+    check(tf.getKernel(CHAIN_LOGZ_KERNEL, 'webgpu') !== undefined && tf.getKernel(CHAIN_MARGINALS_KERNEL, 'webgpu') !== undefined, 'the chain kernels are not registered for webgpu');
+    // One step, one state, several states per thread (K = 70 > 64 threads), long chains, impossible transitions.
+    const cases: [number, number, number, number][] = [[1, 1, 3, 0], [2, 9, 1, 0], [3, 40, 4, 0.3], [4, 300, 3, 0], [5, 25, 16, 0.3], [6, 6, 70, 0.2]];
+    for (const [seed, T, K, impossible] of cases) {
+      const c = makeChainCase(seed, T, K, impossible);
+      const want = exactChain(c);
+      for (const impl of ['fused', 'reference'] as const) {
+        const { ratio, where } = chainDisagreement(c, want, await runChain(c, impl));
+        check(ratio <= 1, `${impl}, T = ${T}, K = ${K}: ${ratio.toFixed(2)}x the tolerance at ${where}`);
+      }
+    }
+    // The gradient of the fused log Z is the fused marginals, and a 1e-2 change of one potential is seen.
+    const c = makeChainCase(7, 30, 5, 0.2);
+    const init = tf.tensor1d(c.init);
+    const mats = tf.tensor3d(c.mats, [c.T - 1, c.K, c.K]);
+    const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => chainLogZ(a, b, { impl: 'fused' }))([init, mats]);
+    const m = await runChain(c, 'fused');
+    const gp = await g[1].data();
+    check(gp.every((v, e) => v === m.pairs[e]), 'the gradient of log Z differs from the marginals kernel');
+    tf.dispose([init, mats, ...g]);
+    const wrong = { ...c, mats: c.mats.map((v, e) => (e === 7 && Number.isFinite(v) ? v + 1e-2 : v)) };
+    check(chainDisagreement(c, exactChain(c), await runChain(wrong, 'fused')).ratio > 1, 'a 1e-2 change of one transition potential went undetected');
   }],
   ['sync-read-message', async () => {
     if (typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas !== 'undefined') return;

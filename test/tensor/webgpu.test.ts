@@ -76,6 +76,7 @@ describe('fused Gaussian E-step on webgpu', () => {
   it('agrees beyond the unrolled sizes (D > 32 runs the looped shader)', (ctx) => expectCheck('estep-looped', ctx));
   it('detects a wrong variant, and handles far points and a zero weight', (ctx) => expectCheck('estep-mutant-far-zero', ctx));
   it('sufficient statistics agree with the plain-op reference (diagonal and full, centred or not)', (ctx) => expectCheck('suffstats', ctx));
+  it('chain log Z and forward-backward marginals (fused recursions and the product tree) agree with float64', (ctx) => expectCheck('chain', ctx));
   it('explains a synchronous read under Node.js instead of a bare ReferenceError', (ctx) => expectCheck('sync-read-message', ctx));
   it('checks parameter values asynchronously (no synchronous reads on webgpu)', (ctx) => expectCheck('async-param-check', ctx));
 });

@@ -92,6 +92,18 @@ export function estepDisagreement(inp: EStepArrays, a: EStepOutputs, b: EStepOut
   return worst;
 }
 
+/** Uniform draws in [0, 1) from the 32-bit seed (mulberry32). */
+function mulberry32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /**
  * A reproducible E-step input for tests and benchmarks: K components with means in
  * [-3, 3]^D, points drawn around them (so responsibilities are neither all 0/1 nor flat),
@@ -100,14 +112,7 @@ export function estepDisagreement(inp: EStepArrays, a: EStepOutputs, b: EStepOut
  * implementation must ignore. Float32 values; `seed` fixes everything (mulberry32).
  */
 export function makeEStepCase(seed: number, N: number, K: number, D: number, diagonal: boolean): EStepArrays & { x: Float32Array; means: Float32Array; precChol: Float32Array; logWeights: Float32Array } {
-  let s = seed >>> 0;
-  const rand = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = mulberry32(seed);
   const uni = (a: number, b: number) => a + (b - a) * rand();
   const means = Float32Array.from({ length: K * D }, () => uni(-3, 3));
   const precChol = new Float32Array(diagonal ? K * D : K * D * D);
@@ -164,4 +169,107 @@ export function suffStatsDisagreement(c: { x: ArrayLike<number>; N: number; K: n
     });
   }
   return worst;
+}
+
+/** A chain's inputs as flat arrays: init [K], mats [T-1, K, K] row-major. */
+export interface ChainArrays {
+  init: ArrayLike<number>;
+  mats: ArrayLike<number>;
+  T: number;
+  K: number;
+}
+
+/** A chain's outputs: log Z and, where computed, p(z_1) [K] and the pairwise marginals [T-1, K, K]. */
+export interface ChainOutputs {
+  logZ: number;
+  first?: ArrayLike<number>;
+  pairs?: ArrayLike<number>;
+}
+
+/**
+ * A bound on |log Z - exact| for a float32 evaluation of a chain's log partition function,
+ * by the sequential recursion or the product tree, with WGSL's accuracy for exp and log.
+ * Every value either form computes is a log-sum-exp over paths of a range of steps, so its
+ * magnitude is at most B_t = max |init| + sum_{s <= t} (max |mats[s]| + log K) for a range
+ * ending at step t. One log-semiring step (K sums a + b, max shift, K exps, a K-term sum, a
+ * log, an add) errs by at most
+ *   delta(B) = 4 u B + (K + 8 + 6 log K) u + 2^-21
+ * beyond its inputs' errors (1-Lipschitz in them): adds and the shift u B each (x - m up to
+ * 2 B), exps (3 + 2y) 2u e^-y <= 6u of a sum >= 1, the sum K u, the log 2^-21 absolute near 1
+ * and 3 ulp elsewhere. The sequential form adds delta(B_t) at each step t; the tree adds it
+ * at each of its T - 1 products, whose ranges at one level are disjoint, so its magnitudes
+ * sum to at most ceil(log2 T) B_T. The bound is the larger of the two sums plus the final
+ * log-sum-exp. Entries of -Infinity (impossible transitions) count as 0 in the magnitudes.
+ */
+export function chainLogZTolerance(c: ChainArrays): number {
+  const { init, mats, T, K } = c;
+  const u = F32_U;
+  const fin = (v: number) => (Number.isFinite(v) ? Math.abs(v) : 0);
+  const lnK = Math.log(K);
+  const perStep = (K + 8 + 6 * lnK) * u + 2 ** -21;
+  let B = 0;
+  for (let k = 0; k < K; k++) B = Math.max(B, fin(init[k]));
+  let seq = 4 * u * B + perStep;
+  for (let t = 0; t < T - 1; t++) {
+    let m = 0;
+    for (let e = t * K * K; e < (t + 1) * K * K; e++) m = Math.max(m, fin(mats[e]));
+    B += m + lnK;
+    seq += 4 * u * B + perStep;
+  }
+  const tree = 4 * u * Math.ceil(Math.log2(Math.max(T, 2))) * B + T * perStep;
+  return Math.max(seq, tree) + 4 * u * (B + lnK) + perStep;
+}
+
+/**
+ * Returns the largest |got - exact| / tolerance over a chain's outputs, for a float32
+ * implementation (so <= 1 is agreement), and where. log Z within E = chainLogZTolerance; a
+ * marginal p = exp(alpha + mats + beta - log Z) inherits the error of three such values and
+ * the rounding of its argument (up to 2 B), and WGSL's exp: |dp| <= p (3E + 6 u B) (1 + 4E)
+ * + 4u, the last for outputs near 0 and the float32 rounding. Infinite or NaN entries must
+ * match exactly. `exact` is a float64 evaluation.
+ */
+export function chainDisagreement(c: ChainArrays, exact: ChainOutputs, got: ChainOutputs): { ratio: number; where: string } {
+  const E = chainLogZTolerance(c);
+  const u = F32_U;
+  let B = 0;
+  for (let e = 0; e < c.init.length; e++) B = Math.max(B, Number.isFinite(c.init[e]) ? Math.abs(c.init[e]) : 0);
+  for (let t = 0; t < c.T - 1; t++) {
+    let m = 0;
+    for (let e = t * c.K * c.K; e < (t + 1) * c.K * c.K; e++) m = Math.max(m, Number.isFinite(c.mats[e]) ? Math.abs(c.mats[e]) : 0);
+    B += m + Math.log(c.K);
+  }
+  let worst = { ratio: 0, where: 'nowhere' };
+  const cmp = (want: number, have: number, tol: number, where: string) => {
+    let ratio: number;
+    if (!Number.isFinite(want) || !Number.isFinite(have)) ratio = Object.is(want, have) || (Number.isNaN(want) && Number.isNaN(have)) ? 0 : Infinity;
+    else ratio = Math.abs(want - have) / tol;
+    if (!(ratio <= worst.ratio)) worst = { ratio, where: `${where}: ${have} vs exact ${want} (tolerance ${tol.toExponential(2)})` };
+  };
+  cmp(exact.logZ, got.logZ, E, 'logZ');
+  const pTol = (p: number) => Math.abs(p) * (3 * E + 6 * u * B) * (1 + 4 * E) + 4 * u;
+  for (const key of ['first', 'pairs'] as const) {
+    const want = exact[key];
+    const have = got[key];
+    if (!want || !have) continue;
+    if (want.length !== have.length) return { ratio: Infinity, where: `${key}: length ${have.length} vs ${want.length}` };
+    for (let e = 0; e < want.length; e++) cmp(want[e], have[e], pTol(want[e]), `${key}[${e}]`);
+  }
+  return worst;
+}
+
+/**
+ * A reproducible chain for tests and benchmarks: log potentials uniform in [-3, 3] (float32),
+ * with a fraction `impossible` of the transition entries set to -Infinity (never a whole
+ * row's diagonal, so some path stays possible). `seed` fixes everything (mulberry32).
+ */
+export function makeChainCase(seed: number, T: number, K: number, impossible = 0): ChainArrays & { init: Float32Array; mats: Float32Array } {
+  const rand = mulberry32(seed);
+  const init = Float32Array.from({ length: K }, () => -3 + 6 * rand());
+  const mats = new Float32Array((T - 1) * K * K);
+  for (let e = 0; e < mats.length; e++) {
+    const i = Math.floor(e / K) % K;
+    const j = e % K;
+    mats[e] = impossible > 0 && i !== j && rand() < impossible ? -Infinity : -3 + 6 * rand();
+  }
+  return { init, mats, T, K };
 }

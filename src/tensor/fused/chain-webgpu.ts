@@ -1,0 +1,198 @@
+/**
+ * The WebGPU kernels of the fused chain log partition function and its marginals (see
+ * ./chain.ts), as WGSL programs in tfjs-backend-webgpu's form (see ./estep-webgpu.ts).
+ * The recursions are sequential in T, so each runs in one workgroup that steps through the
+ * chain with the state vector in workgroup memory (a barrier per step); each thread owns
+ * states j = thread, thread + WG, ... and, for alpha, reads mats[t][., j] down a column
+ * (neighbouring threads read neighbouring addresses). Dispatches:
+ *  - log Z: alpha [T, K] (one workgroup), then log Z [1] (one thread);
+ *  - marginals: alpha, beta [T, K] (one workgroup each), log Z, then p(z_1) [K] and the
+ *    pairwise marginals [T-1, K, K], one thread per element.
+ * K is compiled in (K <= MAX_K, for the workgroup arrays); T is a uniform.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+interface WebGPUBackendLike {
+  runWebGPUProgram(program: object, inputs: tf.TensorInfo[], outputDtype: string, uniforms?: { type: string; data: number[] }[]): tf.TensorInfo;
+  disposeData(dataId: object): void;
+}
+
+/** Threads of the recursion workgroup. */
+const WG = 64;
+/** Largest K the recursion kernels take: two f32 arrays of K in workgroup memory (16 KiB is the guaranteed limit). */
+export const WEBGPU_CHAIN_MAX_K = 1024;
+
+/** The program fields; `extra` is `{ uniforms: 'numSteps : i32,' }` or `{ size: true }` (every program must read a uniform). */
+function base(shaderKey: string, outputShape: number[], workgroups: number, variableNames: string[], extra: { uniforms?: string; size?: boolean }) {
+  return {
+    shaderKey,
+    outputShape,
+    variableNames,
+    workgroupSize: [WG, 1, 1] as [number, number, number],
+    dispatchLayout: { x: [0] },
+    // At most 65535 workgroups a dimension; tfjs's global index spans x and y.
+    dispatch: workgroups <= 65535 ? [workgroups, 1, 1] : [65535, Math.ceil(workgroups / 65535), 1],
+    ...extra,
+  };
+}
+
+const STEPS = { uniforms: 'numSteps : i32,' };
+
+/** A max-shifted log-sum-exp over `n` terms `term(i)` (WGSL), into `out`; all -inf gives -inf. */
+function lseLoop(out: string, n: string, term: (i: string) => string): string {
+  return `var m = -3.0e38;
+        for (var i = 0; i < ${n}; i++) { m = max(m, ${term('i')}); }
+        var s = 0.0;
+        for (var i = 0; i < ${n}; i++) { s = s + exp(${term('i')} - m); }
+        let ${out} = m + log(s);`;
+}
+
+/** alpha [T, K]: alpha[0] = init, alpha[t][j] = logsumexp_i alpha[t-1][i] + mats[t-1][i, j]. */
+function alphaProgram(T: number, K: number) {
+  return {
+    ...base(`mixppl_chain_alpha_${K}`, [T, K], 1, ['Init', 'Mats'], STEPS),
+    getUserCode: () => `
+      var<workgroup> cur : array<f32, ${K}>;
+      var<workgroup> nxt : array<f32, ${K}>;
+      fn main(index : i32) {
+        let lid = i32(localIndex);
+        for (var j = lid; j < ${K}; j += ${WG}) {
+          let a = Init[j];
+          cur[j] = a;
+          setOutputAtIndex(j, a);
+        }
+        workgroupBarrier();
+        for (var t = 1; t < uniforms.numSteps; t++) {
+          let mo = (t - 1) * ${K * K};
+          for (var j = lid; j < ${K}; j += ${WG}) {
+            ${lseLoop('v', `${K}`, (i) => `cur[${i}] + Mats[mo + ${i} * ${K} + j]`)}
+            nxt[j] = v;
+            setOutputAtIndex(t * ${K} + j, v);
+          }
+          workgroupBarrier();
+          for (var j = lid; j < ${K}; j += ${WG}) { cur[j] = nxt[j]; }
+          workgroupBarrier();
+        }
+      }`,
+  };
+}
+
+/** beta [T, K]: beta[T-1] = 0, beta[t][i] = logsumexp_j mats[t][i, j] + beta[t+1][j]. */
+function betaProgram(T: number, K: number) {
+  return {
+    ...base(`mixppl_chain_beta_${K}`, [T, K], 1, ['Mats'], STEPS),
+    getUserCode: () => `
+      var<workgroup> cur : array<f32, ${K}>;
+      var<workgroup> nxt : array<f32, ${K}>;
+      fn main(index : i32) {
+        let lid = i32(localIndex);
+        let T = uniforms.numSteps;
+        for (var i = lid; i < ${K}; i += ${WG}) {
+          cur[i] = 0.0;
+          setOutputAtIndex((T - 1) * ${K} + i, 0.0);
+        }
+        workgroupBarrier();
+        for (var t = T - 2; t >= 0; t--) {
+          let mo = t * ${K * K};
+          for (var r = lid; r < ${K}; r += ${WG}) {
+            ${lseLoop('v', `${K}`, (j) => `Mats[mo + r * ${K} + ${j}] + cur[${j}]`)}
+            nxt[r] = v;
+            setOutputAtIndex(t * ${K} + r, v);
+          }
+          workgroupBarrier();
+          for (var r = lid; r < ${K}; r += ${WG}) { cur[r] = nxt[r]; }
+          workgroupBarrier();
+        }
+      }`,
+  };
+}
+
+/** log Z [1] = logsumexp of the last row of alpha. */
+function logZProgram(K: number) {
+  return {
+    ...base(`mixppl_chain_logz_${K}`, [1], 1, ['Alpha'], STEPS),
+    getUserCode: () => `
+      fn main(index : i32) {
+        if (index == 0) {
+          let o = (uniforms.numSteps - 1) * ${K};
+          ${lseLoop('v', `${K}`, (i) => `Alpha[o + ${i}]`)}
+          setOutputAtIndex(0, v);
+        }
+      }`,
+  };
+}
+
+/** p(z_1) [K] = exp(alpha[0] + beta[0] - log Z); for one step (no beta), exp(init - log Z). */
+function firstProgram(K: number, withBeta: boolean) {
+  return {
+    ...base(`mixppl_chain_first_${K}_${withBeta}`, [K], Math.ceil(K / WG), withBeta ? ['Alpha', 'Beta', 'LogZ'] : ['Alpha', 'LogZ'], { size: true }),
+    getUserCode: () => `
+      fn main(index : i32) {
+        if (index < uniforms.size) { setOutputAtIndex(index, exp(Alpha[index]${withBeta ? ' + Beta[index]' : ''} - LogZ[0])); }
+      }`,
+  };
+}
+
+/** Pairwise marginals [T-1, K, K]: exp(alpha[t][i] + mats[t][i, j] + beta[t+1][j] - log Z). */
+function pairsProgram(T: number, K: number) {
+  const n = (T - 1) * K * K;
+  return {
+    ...base(`mixppl_chain_pairs_${K}`, [T - 1, K, K], Math.ceil(n / WG), ['Alpha', 'Mats', 'Beta', 'LogZ'], { size: true }),
+    getUserCode: () => `
+      fn main(index : i32) {
+        if (index < uniforms.size) {
+          let j = index % ${K};
+          let ti = index / ${K};
+          let t = ti / ${K};
+          setOutputAtIndex(index, exp(Alpha[ti] + Mats[index] + Beta[(t + 1) * ${K} + j] - LogZ[0]));
+        }
+      }`,
+  };
+}
+
+/**
+ * alpha (null for one step: alpha is init, and mats is empty, which WebGPU cannot bind) and
+ * log Z [1].
+ */
+function forward(b: WebGPUBackendLike, init: tf.TensorInfo, mats: tf.TensorInfo): { alpha: tf.TensorInfo | null; logZ: tf.TensorInfo; T: number; K: number } {
+  const K = init.shape[0];
+  const T = mats.shape[0] + 1;
+  if (K > WEBGPU_CHAIN_MAX_K) throw new RangeError(`chainLogZ: the webgpu kernel takes at most ${WEBGPU_CHAIN_MAX_K} states, got K = ${K}; use impl: 'reference'`);
+  const steps = [{ type: 'int32', data: [T] }];
+  const alpha = T > 1 ? b.runWebGPUProgram(alphaProgram(T, K), [init, mats], 'float32', steps) : null;
+  const logZ = b.runWebGPUProgram(logZProgram(K), [alpha ?? init], 'float32', steps);
+  return { alpha, logZ, T, K };
+}
+
+function logZKernel({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo[] {
+  const b = backend as WebGPUBackendLike;
+  const { init, mats } = inputs as Record<string, tf.TensorInfo>;
+  const { alpha, logZ } = forward(b, init, mats);
+  if (alpha) b.disposeData(alpha.dataId);
+  return [logZ];
+}
+
+function marginalsKernel({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo[] {
+  const b = backend as WebGPUBackendLike;
+  const { init, mats } = inputs as Record<string, tf.TensorInfo>;
+  const { alpha, logZ, T, K } = forward(b, init, mats);
+  if (!alpha) {
+    const first = b.runWebGPUProgram(firstProgram(K, false), [init, logZ], 'float32');
+    // A zero-size output: tfjs returns it without dispatching (or binding the inputs).
+    const pairs = b.runWebGPUProgram(pairsProgram(T, K), [init, mats, init, logZ], 'float32');
+    return [logZ, first, pairs];
+  }
+  const beta = b.runWebGPUProgram(betaProgram(T, K), [mats], 'float32', [{ type: 'int32', data: [T] }]);
+  const first = b.runWebGPUProgram(firstProgram(K, true), [alpha, beta, logZ], 'float32');
+  const pairs = b.runWebGPUProgram(pairsProgram(T, K), [alpha, mats, beta, logZ], 'float32');
+  b.disposeData(alpha.dataId);
+  b.disposeData(beta.dataId);
+  return [logZ, first, pairs];
+}
+
+/** Registers the WGSL chain kernels for the `webgpu` backend (whether or not that backend is installed). */
+export function registerWebGPUChain(logZName: string, marginalsName: string): void {
+  for (const [kernelName, kernelFunc] of [[logZName, logZKernel], [marginalsName, marginalsKernel]] as const) {
+    if (!tf.getKernel(kernelName, 'webgpu')) tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+  }
+}
