@@ -158,6 +158,51 @@ describe('chain latents (forward algorithm)', () => {
   });
 });
 
+describe('a chain with impossible transitions (a left-right HMM, zeros in the data)', () => {
+  const model = `
+    model lr {
+      data K: int
+      data y: real[T]
+      data p0: real[K]
+      data A: real[K, K]
+      param mu: real[K]
+      z[1] ~ categorical(p0)
+      for t in 2..T { z[t] ~ categorical(A[z[t-1]]) }
+      for t in 1..T { y[t] ~ normal(mu[z[t]], 1) }
+    }`;
+  const p0 = [1, 0, 0];
+  const A = [[0.6, 0.4, 0], [0, 0.7, 0.3], [0, 0, 1]];
+  const mu = [-1, 0.5, 2];
+  const y = [-1.1, -0.4, 0.6, 0.2, 1.9, 2.3];
+
+  it('state and pairwise marginals are finite and equal brute-force smoothing (zeros where impossible)', () => {
+    const m = compile(model).bind({ K: 3, y, p0, A });
+    const paths = [...assignments(y.length, 3)].map((z) => {
+      let s = Math.log(p0[z[0]]) + normLp(y[0], mu[z[0]], 1);
+      for (let t = 1; t < y.length; t++) s += Math.log(A[z[t - 1]][z[t]]) + normLp(y[t], mu[z[t]], 1);
+      return { z, s };
+    }).filter((p) => p.s > -Infinity);
+    const Z = lse(paths.map((p) => p.s));
+    close(m.logDensity({ mu }), Z);
+    const marg = m.latentMarginals({ mu }).z;
+    const pw = marg.pairwise!;
+    for (let t = 0; t < y.length; t++) {
+      for (let k = 0; k < 3; k++) {
+        const pk = paths.filter((p) => p.z[t] === k).reduce((a, p) => a + Math.exp(p.s - Z), 0);
+        expect(marg.values[t * 3 + k]).toBeCloseTo(pk, 6);
+      }
+    }
+    for (let t = 1; t < y.length; t++) {
+      for (let i = 0; i < 3; i++) {
+        for (let j = 0; j < 3; j++) {
+          const pij = paths.filter((p) => p.z[t - 1] === i && p.z[t] === j).reduce((a, p) => a + Math.exp(p.s - Z), 0);
+          expect(pw[(t * 3 + i) * 3 + j]).toBeCloseTo(pij, 6);
+        }
+      }
+    }
+  });
+});
+
 describe('potential gradient', () => {
   it('matches central finite differences of a float64 reference', () => {
     const y = [-1.2, 0.3, 2.2, 0.9, 0.1];
