@@ -4,10 +4,18 @@
 upper triangular, Lambda_k = P_k P_k^T; diagonal P_k = 1 / sigma_k), written as one would
 by hand in PyTorch: the Mahalanobis terms through matmuls, torch.logsumexp, exp.
 
-    python3 bench/gpu-torch.py [--n 1000000] [--reps 20] [--configs "16,8;64,32"] [--out FILE]
+    python3 bench/gpu-torch.py [--n 1000000] [--reps 20] [--configs "16,8;64,32"]
+                               [--em-data DIR] [--out FILE]
 
 Prints one JSON object (ms per E-step and million points per second per case). float32,
 TF32 off (torch's default for matmul), timed with torch.cuda.synchronize after warm-up.
+
+With --em-data DIR (written by bench/gpu.ts --em-data DIR in the same run): the full EM fit
+bench/gpu.ts runs, on the same data from the same starting values, as scikit-learn's
+GaussianMixture(covariance_type='full') does it (reg_covar added to the diagonals, weights
+from counts + 10 eps, stop when the mean log likelihood per point changes by less than tol),
+hand-written in PyTorch: seconds, iterations, seconds per iteration, final mean log
+likelihood per point ("em" in the report).
 """
 import argparse
 import json
@@ -20,6 +28,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--n", type=int, default=1_000_000)
 ap.add_argument("--reps", type=int, default=20)
 ap.add_argument("--configs", default="16,8;64,32")
+ap.add_argument("--em-data", default="")
 ap.add_argument("--out", default="")
 a = ap.parse_args()
 
@@ -87,6 +96,64 @@ for cfg in a.configs.split(";"):
         if dev.type == "cuda":
             torch.cuda.empty_cache()
 
+
+
+def em_fit(x, w, mu, cov, tol, max_iter, reg):
+    """EM for a full-covariance mixture from (w, mu, cov); returns (w, mu, cov, iterations, mean log lik, converged)."""
+    n, d = x.shape
+    k = mu.shape[0]
+    eye = torch.eye(d, device=x.device)
+    eps = torch.finfo(torch.float32).eps
+    prev = -math.inf
+    ll = -math.inf
+    for it in range(1, max_iter + 1):
+        # E-step: precision Cholesky factors P_k = L_k^{-T} (scikit-learn's precisions_cholesky_).
+        lchol = torch.linalg.cholesky(cov)
+        p = torch.linalg.solve_triangular(lchol, eye.expand(k, d, d), upper=False).transpose(1, 2)
+        _, lse, resp = estep(x, mu, p, torch.log(w))
+        ll = lse.mean().item()
+        # M-step.
+        nk = resp.sum(0) + 10 * eps
+        w = nk / n
+        mu = (resp.T @ x) / nk.unsqueeze(1)
+        covs = []
+        for j in range(k):
+            dx = x - mu[j]
+            covs.append((resp[:, j].unsqueeze(1) * dx).T @ dx / nk[j] + reg * eye)
+        cov = torch.stack(covs)
+        if abs(ll - prev) < tol:
+            return w, mu, cov, it, ll, True
+        prev = ll
+    return w, mu, cov, max_iter, ll, False
+
+
+em_report = None
+if a.em_data:
+    import os
+    import numpy as np
+
+    with open(os.path.join(a.em_data, "em.json")) as f:
+        spec = json.load(f)
+    n, k, d = spec["N"], spec["K"], spec["D"]
+    x = torch.from_numpy(np.fromfile(os.path.join(a.em_data, "em-x.f32"), dtype=np.float32).reshape(n, d)).to(dev)
+    init = spec["init"]
+    w0 = torch.tensor(init["w"], dtype=torch.float32, device=dev)
+    mu0 = torch.tensor(init["mu"], dtype=torch.float32, device=dev)
+    l0 = torch.tensor(init["L"], dtype=torch.float32, device=dev)
+    cov0 = l0 @ l0.transpose(1, 2)
+    with torch.no_grad():
+        em_fit(x, w0, mu0, cov0, spec["tol"], 2, spec["regCovar"])  # warm-up
+        torch.cuda.synchronize() if dev.type == "cuda" else None
+        t0 = time.perf_counter()
+        w, mu, cov, iters, ll, conv = em_fit(x, w0, mu0, cov0, spec["tol"], spec["maxIter"], spec["regCovar"])
+        torch.cuda.synchronize() if dev.type == "cuda" else None
+        secs = time.perf_counter() - t0
+    # The mean log likelihood is that of the parameters before the last M-step, as mixppl's and scikit-learn's.
+    em_report = {"N": n, "K": k, "D": d, "seconds": round(secs, 3), "iterations": iters, "s_per_iter": round(secs / iters, 4),
+                 "loglik_per_point": ll, "converged": conv, "mu": mu.cpu().tolist()}
+    print(json.dumps({key: v for key, v in em_report.items() if key != "mu"}), flush=True, file=__import__("sys").stderr)
+    del x
+
 report = {
     "bench": "gpu-estep-torch",
     "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
@@ -95,6 +162,7 @@ report = {
     "N": a.n,
     "reps": a.reps,
     "results": results,
+    "em": em_report,
 }
 text = json.dumps(report, indent=2)
 print(text)

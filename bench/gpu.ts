@@ -10,7 +10,7 @@
  * On the device (see docs/gpu.md), from the project root:
  *   ../shared/gpu/prepare.sh bench/gpu.ts
  *   device run, carry [".device"]:
- *     bash .device/run.sh --out $OUT/mixppl.json && python3 bench/gpu-torch.py --out $OUT/torch.json
+ *     bash .device/run.sh --out $OUT/mixppl.json --em-data /tmp/em && python3 bench/gpu-torch.py --out $OUT/torch.json --em-data /tmp/em
  * Here, to check that it runs (CPU backends, or WebGPU on Mesa's software GL):
  *   npx tsx bench/gpu.ts --backend wasm --n 20000
  *   npx tsx bench/gpu.ts --backend webgpu --adapter gl-compat --n 20000
@@ -19,15 +19,26 @@
  * fused recursions against the plain-op product tree, at (T, K) from --chains, with their
  * agreement with the float64 recursions (`chains` in the report).
  *
+ * And a full EM fit (`em` in the report): a full-covariance Gaussian mixture at (N, K, D) from
+ * --em, from fixed starting values to convergence (scikit-learn's rule, tol 1e-5 per point)
+ * by `emAsync` on the active backend (timed); then 100 iterations from the same values on
+ * the active backend and on the host (tfjs cpu, which takes the compiled float64 path for
+ * D <= 8), the CPU result the device's must agree with. With
+ * --em-data DIR the data and starting values are written there (em-x.f32, em.json) for
+ * bench/gpu-torch.py --em-data DIR, which runs the same fit in PyTorch.
+ *
  * Options: --backend webgpu|wasm|cpu (webgpu), --adapter default|gl-compat, --n (1000000),
  * --reps (20), --configs "16,8;64,32", --impls fused,reference, --chains "10000,4;1000,64"
- * (T,K pairs; "" for none), --out FILE.
+ * (T,K pairs; "" for none), --em "1000000,16,8" (N,K,D; "" for none), --em-data DIR,
+ * --out FILE.
  * The reference path is run in chunks of N so that no [chunk, K, D] intermediate exceeds
  * 2^26 floats (WebGPU caps one binding at a few GiB), as one would have to write it.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import '../src/tensor/fused/node-webgpu';
-import { tf, useBackend, webgpuAdapterInfo, type BackendName } from '../src/tensor';
+import { tf, useBackend, webgpuAdapterInfo, runOnHostBackend, type BackendName } from '../src/tensor';
+import { compile, em, emAsync, type EmResult } from '../src';
 import { gaussianEStep, gaussianSuffStats, chainMarginals, chainForwardJS, chainBackwardJS, type EStepResult, type SuffStats, type ChainMarginals } from '../src/tensor/fused';
 import { estepDisagreement, makeEStepCase, chainDisagreement, makeChainCase } from '../src/tensor/fused/tolerance';
 
@@ -39,6 +50,8 @@ const reps = Number(arg('--reps', '20'));
 const configs = arg('--configs', '16,8;64,32').split(';').map((c) => c.split(',').map(Number) as [number, number]);
 const impls = arg('--impls', 'fused,reference').split(',') as ('fused' | 'reference')[];
 const chainConfigs = arg('--chains', '10000,4;1000,64').split(';').filter((c) => c).map((c) => c.split(',').map(Number) as [number, number]);
+const emConfig = arg('--em', '1000000,16,8').split(',').filter((c) => c).map(Number);
+const emData = arg('--em-data', '');
 const out = arg('--out', '');
 if (!Number.isSafeInteger(N) || N < 1 || !Number.isSafeInteger(reps) || reps < 1) throw new RangeError('bench/gpu: --n and --reps must be positive integers');
 
@@ -200,6 +213,107 @@ for (const [T, K] of chainConfigs) {
   console.error(JSON.stringify(row));
 }
 
+// A full EM fit on the active backend against the same fit on the host.
+const EM_MODEL = `model gmm_full_em {
+  data K: int
+  data x: real[N, D]
+  param w: simplex[K]
+  param mu: real[K, D]
+  param L: cholesky_cov[K, D]
+  for n in 1..N { x[n] ~ mixture(w, k -> mvnormal_cholesky(mu[k], L[k])) }
+}`;
+
+/** Per-row log likelihoods of a full-covariance mixture in float64 (L: covariance Cholesky factors). */
+function rowLogLik(x: Float32Array, N: number, K: number, D: number, p: { w: number[]; mu: number[][]; L: number[][][] }): Float64Array {
+  const out = new Float64Array(N);
+  const c = p.w.map((w, k) => Math.log(w) - 0.5 * D * Math.log(2 * Math.PI) - p.L[k].reduce((a, row, i) => a + Math.log(row[i]), 0));
+  const z = new Float64Array(D);
+  const lj = new Float64Array(K);
+  for (let n = 0; n < N; n++) {
+    let m = -Infinity;
+    for (let k = 0; k < K; k++) {
+      let q = 0;
+      const L = p.L[k];
+      for (let i = 0; i < D; i++) {
+        let s = x[n * D + i] - p.mu[k][i];
+        for (let j = 0; j < i; j++) s -= L[i][j] * z[j];
+        z[i] = s / L[i][i];
+        q += z[i] * z[i];
+      }
+      lj[k] = c[k] - 0.5 * q;
+      if (lj[k] > m) m = lj[k];
+    }
+    let s = 0;
+    for (let k = 0; k < K; k++) s += Math.exp(lj[k] - m);
+    out[n] = m + Math.log(s);
+  }
+  return out;
+}
+
+let emReport: Record<string, unknown> | undefined;
+if (emConfig.length) {
+  const [eN, eK, eD] = emConfig;
+  if (![eN, eK, eD].every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --em must be N,K,D positive integers, got '${emConfig}'`);
+  const c = makeEStepCase(20261204, eN, eK, eD, false);
+  // Starting values: equal weights, the generating means moved by up to 0.5, unit covariances.
+  const init = {
+    w: Array.from({ length: eK }, () => 1 / eK),
+    mu: Array.from({ length: eK }, (_, k) => Array.from({ length: eD }, (_, d) => c.means[k * eD + d] + 0.5 * Math.sin(k * eD + d))),
+    L: Array.from({ length: eK }, () => Array.from({ length: eD }, (_, i) => Array.from({ length: eD }, (_, j) => (i === j ? 1 : 0)))),
+  };
+  if (emData) {
+    mkdirSync(emData, { recursive: true });
+    writeFileSync(join(emData, 'em-x.f32'), c.x);
+    writeFileSync(join(emData, 'em.json'), JSON.stringify({ N: eN, K: eK, D: eD, tol: 1e-5, maxIter: 200, regCovar: 1e-6, init }));
+  }
+  const opts = { init, maxIter: 200, tol: 1e-5 };
+  const model = compile(EM_MODEL);
+  const data = { K: eK, x: { shape: [eN, eD], values: c.x } };
+  const bm = model.bind(data);
+  await emAsync(bm, { ...opts, maxIter: 2 }); // warm-up: pipelines, buffers
+  const fit = await emAsync(bm, opts);
+  // The comparison runs a fixed number of iterations on both (tol 0): two fits stopped by the
+  // tolerance can stop an iteration apart, which moves the log likelihood by up to tol per
+  // point, more than rounding does.
+  const fixed = { init, maxIter: 100, tol: 0 };
+  const same = await emAsync(bm, fixed);
+  bm.dispose();
+  const ref = await runOnHostBackend(() => {
+    const b = model.bind(data);
+    try {
+      return em(b, fixed);
+    } finally {
+      b.dispose();
+    }
+  });
+  const summary = (f: EmResult) => ({ seconds: +f.seconds.toFixed(3), iterations: f.iterations, s_per_iter: +(f.seconds / Math.max(1, f.iterations)).toFixed(4), loglik_per_point: f.logLik / eN, converged: f.converged, e_step: f.eStep });
+  // Agreement after 100 iterations: both fits start from the same values and take the same
+  // steps up to float32 rounding. A float32 log likelihood of N rows summed by a tree (reductions on the device)
+  // errs by (log2 N + 8 D^2 + 4 K + 16) u sum|l_n| (per-row work as in
+  // test/infer/em-webgpu-cases.ts); the host's is float64. At convergence the parameters'
+  // rounding moves it to second order only.
+  const l = rowLogLik(c.x, eN, eK, eD, ref.params as never);
+  const absSum = l.reduce((a, v) => a + Math.abs(v), 0);
+  const tol = (Math.ceil(Math.log2(eN)) + 8 * eD * eD + 4 * eK + 16) * 2 ** -24 * absSum;
+  const muA = (same.params.mu as number[][]).flat();
+  const muB = (ref.params.mu as number[][]).flat();
+  emReport = {
+    N: eN, K: eK, D: eD,
+    device: summary(fit),
+    comparison: { iterations: 100, device: summary(same), host: { backend: canHost(), ...summary(ref) } },
+    loglik_difference: Math.abs(same.logLik - ref.logLik),
+    loglik_tolerance: tol,
+    agreement_ratio: +(Math.abs(same.logLik - ref.logLik) / tol).toPrecision(3),
+    max_abs_mu_difference: muA.reduce((a, v, i) => Math.max(a, Math.abs(v - muB[i])), 0),
+  };
+  console.error(JSON.stringify(emReport));
+}
+
+/** The backend the host reference fit ran on. */
+function canHost(): string {
+  return used === 'webgpu' ? 'cpu' : used;
+}
+
 const report = {
   bench: 'gpu-estep',
   backend: used,
@@ -210,6 +324,7 @@ const report = {
   date: new Date().toISOString(),
   results,
   chains,
+  em: emReport,
 };
 const json = JSON.stringify(report, null, 2);
 console.log(json);
