@@ -5,7 +5,7 @@ upper triangular, Lambda_k = P_k P_k^T; diagonal P_k = 1 / sigma_k), written as 
 by hand in PyTorch: the Mahalanobis terms through matmuls, torch.logsumexp, exp.
 
     python3 bench/gpu-torch.py [--n 1000000] [--reps 20] [--configs "16,8;64,32"]
-                               [--em-data DIR] [--out FILE]
+                               [--em-data DIR] [--grad "1000000,16,8"] [--out FILE]
 
 Prints one JSON object (ms per E-step and million points per second per case). float32,
 TF32 off (torch's default for matmul), timed with torch.cuda.synchronize after warm-up.
@@ -16,6 +16,11 @@ GaussianMixture(covariance_type='full') does it (reg_covar added to the diagonal
 from counts + 10 eps, stop when the mean log likelihood per point changes by less than tol),
 hand-written in PyTorch: seconds, iterations, seconds per iteration, final mean log
 likelihood per point ("em" in the report).
+
+With --grad N,K,D: the negative log likelihood of a diagonal Gaussian mixture at N points and
+its gradient by autograd with respect to (weight logits through a softmax, means, log
+scales), the computation bench/gpu.ts --grad times in mixppl (there through a stick-breaking
+simplex): ms per evaluation and evaluations per second ("gradient" in the report).
 """
 import argparse
 import json
@@ -29,6 +34,7 @@ ap.add_argument("--n", type=int, default=1_000_000)
 ap.add_argument("--reps", type=int, default=20)
 ap.add_argument("--configs", default="16,8;64,32")
 ap.add_argument("--em-data", default="")
+ap.add_argument("--grad", default="")
 ap.add_argument("--out", default="")
 a = ap.parse_args()
 
@@ -154,6 +160,39 @@ if a.em_data:
     print(json.dumps({key: v for key, v in em_report.items() if key != "mu"}), flush=True, file=__import__("sys").stderr)
     del x
 
+grad_report = None
+if a.grad:
+    n, k, d = (int(v) for v in a.grad.split(","))
+    x, means, _, _ = case(n, k, d, True)
+    logits = torch.zeros(k, device=dev, requires_grad=True)
+    mu = means.clone().requires_grad_(True)
+    log_sigma = torch.zeros(k, d, device=dev, requires_grad=True)
+
+    def potential():
+        sigma = torch.exp(log_sigma)
+        z = (x.unsqueeze(1) - mu) / sigma  # [N, K, D]
+        lp = -0.5 * (z * z).sum(2) - log_sigma.sum(1) - 0.5 * d * math.log(2 * math.pi)
+        return -torch.logsumexp(torch.log_softmax(logits, 0) + lp, 1).sum()
+
+    def evaluate():
+        for p in (logits, mu, log_sigma):
+            p.grad = None
+        v = potential()
+        v.backward()
+        return v
+
+    for _ in range(3):
+        evaluate()
+    torch.cuda.synchronize() if dev.type == "cuda" else None
+    t0 = time.perf_counter()
+    for _ in range(a.reps):
+        v = evaluate()
+    torch.cuda.synchronize() if dev.type == "cuda" else None
+    ms = (time.perf_counter() - t0) * 1e3 / a.reps
+    grad_report = {"N": n, "K": k, "D": d, "ms_per_eval": round(ms, 3), "evals_per_s": round(1e3 / ms, 1), "potential": v.item()}
+    print(json.dumps(grad_report), flush=True, file=__import__("sys").stderr)
+    del x, mu, log_sigma, logits
+
 report = {
     "bench": "gpu-estep-torch",
     "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
@@ -163,6 +202,7 @@ report = {
     "reps": a.reps,
     "results": results,
     "em": em_report,
+    "gradient": grad_report,
 }
 text = json.dumps(report, indent=2)
 print(text)

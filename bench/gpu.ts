@@ -10,7 +10,7 @@
  * On the device (see docs/gpu.md), from the project root:
  *   ../shared/gpu/prepare.sh bench/gpu.ts
  *   device run, carry [".device"]:
- *     bash .device/run.sh --out $OUT/mixppl.json --em-data /tmp/em && python3 bench/gpu-torch.py --out $OUT/torch.json --em-data /tmp/em
+ *     bash .device/run.sh --out $OUT/mixppl.json --em-data /tmp/em && python3 bench/gpu-torch.py --out $OUT/torch.json --em-data /tmp/em --grad 1000000,16,8
  * Here, to check that it runs (CPU backends, or WebGPU on Mesa's software GL):
  *   npx tsx bench/gpu.ts --backend wasm --n 20000
  *   npx tsx bench/gpu.ts --backend webgpu --adapter gl-compat --n 20000
@@ -27,10 +27,18 @@
  * --em-data DIR the data and starting values are written there (em-x.f32, em.json) for
  * bench/gpu-torch.py --em-data DIR, which runs the same fit in PyTorch.
  *
+ * And gradient evaluations (`gradient` in the report): the potential and its gradient of a
+ * diagonal Gaussian mixture's log likelihood (no priors, no Jacobian: what one NUTS leapfrog
+ * step evaluates) at (N, K, D) from --grad, by the tensor evaluator on the active backend
+ * (`potentialAndGradAsync`), per second; and, on the first 4096 rows, its gradient against
+ * the float64 replay on the host. bench/gpu-torch.py --grad times the same log likelihood
+ * and its gradient by autograd (weights through a softmax there, a stick-breaking simplex
+ * here: O(K) work either way).
+ *
  * Options: --backend webgpu|wasm|cpu (webgpu), --adapter default|gl-compat, --n (1000000),
  * --reps (20), --configs "16,8;64,32", --impls fused,reference, --chains "10000,4;1000,64"
  * (T,K pairs; "" for none), --em "1000000,16,8" (N,K,D; "" for none), --em-data DIR,
- * --out FILE.
+ * --grad "1000000,16,8" (N,K,D; "" for none), --out FILE.
  * The reference path is run in chunks of N so that no [chunk, K, D] intermediate exceeds
  * 2^26 floats (WebGPU caps one binding at a few GiB), as one would have to write it.
  */
@@ -52,6 +60,7 @@ const impls = arg('--impls', 'fused,reference').split(',') as ('fused' | 'refere
 const chainConfigs = arg('--chains', '10000,4;1000,64').split(';').filter((c) => c).map((c) => c.split(',').map(Number) as [number, number]);
 const emConfig = arg('--em', '1000000,16,8').split(',').filter((c) => c).map(Number);
 const emData = arg('--em-data', '');
+const gradConfig = arg('--grad', '1000000,16,8').split(',').filter((c) => c).map(Number);
 const out = arg('--out', '');
 if (!Number.isSafeInteger(N) || N < 1 || !Number.isSafeInteger(reps) || reps < 1) throw new RangeError('bench/gpu: --n and --reps must be positive integers');
 
@@ -309,6 +318,61 @@ if (emConfig.length) {
   console.error(JSON.stringify(emReport));
 }
 
+// Gradient evaluations of a large-N mixture's log likelihood on the active backend.
+const GRAD_MODEL = `model gmm_diag_grad {
+  data K: int
+  data x: real[N, D]
+  param w: simplex[K]
+  param mu: real[K, D]
+  param sigma: positive[K, D]
+  for n in 1..N { x[n] ~ mixture(w, k -> normal(mu[k], sigma[k])) }
+}`;
+let gradReport: Record<string, unknown> | undefined;
+if (gradConfig.length) {
+  const [gN, gK, gD] = gradConfig;
+  if (![gN, gK, gD].every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --grad must be N,K,D positive integers, got '${gradConfig}'`);
+  const c = makeEStepCase(20261205, gN, gK, gD, true);
+  const model = compile(GRAD_MODEL);
+  // The point: equal weights (stick-breaking at 0), the generating means, unit scales (log 0).
+  const u = Float64Array.from([...new Array(gK - 1).fill(0), ...c.means, ...new Array(gK * gD).fill(0)]);
+  const popts = { priors: false, jacobian: false };
+  const bm = model.bind({ K: gK, x: { shape: [gN, gD], values: c.x } });
+  for (let w = 0; w < 2; w++) await bm.potentialAndGradAsync(u, popts);
+  const t0 = performance.now();
+  let last: { value: number; grad: ArrayLike<number> } = { value: 0, grad: [] };
+  for (let r = 0; r < reps; r++) last = await bm.potentialAndGradAsync(u, popts);
+  const ms = (performance.now() - t0) / reps;
+  bm.dispose();
+  // Agreement on the first rows: the device's float32 gradient against the float64 replay.
+  const m = Math.min(gN, 4096);
+  const sub = { K: gK, x: { shape: [m, gD], values: c.x.subarray(0, m * gD) } };
+  const sb = model.bind(sub);
+  const dev = await sb.potentialAndGradAsync(u, popts);
+  sb.dispose();
+  const host = await runOnHostBackend(() => {
+    const b = model.bind(sub);
+    try {
+      const g = new Float64Array(b.dim);
+      const f = b.potentialFunction(popts);
+      return { value: f.valueAndGrad(u, g), grad: g, traced: f.traced };
+    } finally {
+      b.dispose();
+    }
+  });
+  const gMax = host.grad.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+  gradReport = {
+    N: gN, K: gK, D: gD, dim: u.length,
+    ms_per_eval: +ms.toFixed(3),
+    evals_per_s: +(1000 / ms).toFixed(1),
+    potential: last.value,
+    first_rows: m,
+    host_replay_traced: host.traced,
+    value_rel_difference: +(Math.abs(dev.value - host.value) / Math.abs(host.value)).toPrecision(3),
+    grad_max_difference_over_max_abs_grad: +(dev.grad.reduce((a, v, i) => Math.max(a, Math.abs(v - host.grad[i])), 0) / gMax).toPrecision(3),
+  };
+  console.error(JSON.stringify(gradReport));
+}
+
 /** The backend the host reference fit ran on. */
 function canHost(): string {
   return used === 'webgpu' ? 'cpu' : used;
@@ -325,6 +389,7 @@ const report = {
   results,
   chains,
   em: emReport,
+  gradient: gradReport,
 };
 const json = JSON.stringify(report, null, 2);
 console.log(json);

@@ -169,15 +169,35 @@ export class BoundModel {
   /** The potential energy and its gradient at a flat unconstrained point. */
   potentialAndGrad(u: ArrayLike<number>, opts: PotentialOptions = {}): { value: number; grad: Float64Array } {
     return this.guard(() => {
-      const { value, grads } = tf.tidy(() => {
-        const f = (x: Tensor) => this.potentialTensor(x, opts);
-        const r = tf.valueAndGrad(f)(tf.tensor1d(Float32Array.from(u)));
-        return { value: r.value, grads: r.grad };
-      });
-      const out = { value: value.dataSync()[0], grad: Float64Array.from(grads.dataSync()) };
-      value.dispose();
-      grads.dispose();
-      return out;
+      const { value, grads } = this.potentialAndGradTensors(u, opts);
+      try {
+        return { value: value.dataSync()[0], grad: Float64Array.from(grads.dataSync()) };
+      } finally {
+        tf.dispose([value, grads]);
+      }
+    });
+  }
+
+  /**
+   * `potentialAndGrad` with the results read asynchronously (`await t.data()`): the tensor
+   * evaluator on the active backend, the path for webgpu, where the potential and its
+   * gradient are computed on the device (large data: one pass over the rows per call).
+   */
+  async potentialAndGradAsync(u: ArrayLike<number>, opts: PotentialOptions = {}): Promise<{ value: number; grad: Float64Array }> {
+    const { value, grads } = this.guard(() => this.potentialAndGradTensors(u, opts));
+    try {
+      return { value: (await value.data())[0], grad: Float64Array.from(await grads.data()) };
+    } finally {
+      tf.dispose([value, grads]);
+    }
+  }
+
+  private potentialAndGradTensors(u: ArrayLike<number>, opts: PotentialOptions): { value: Tensor; grads: Tensor } {
+    if (u.length !== this.dim) throw new RangeError(`potentialAndGrad: expected a vector of length ${this.dim} (the unconstrained parameters), got ${u.length}`);
+    return tf.tidy(() => {
+      const f = (x: Tensor) => this.potentialTensor(x, opts);
+      const r = tf.valueAndGrad(f)(tf.tensor1d(Float32Array.from(u)));
+      return { value: r.value, grads: r.grad };
     });
   }
 

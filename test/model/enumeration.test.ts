@@ -238,6 +238,12 @@ describe('potential gradient', () => {
       const fd = (ref(up) - ref(dn)) / (2 * h);
       expect(Math.abs(grad[i] - fd)).toBeLessThan(1e-3 * Math.max(1, Math.abs(fd)));
     }
+    // The asynchronous read (the webgpu path) gives the same numbers; a wrong length is named.
+    return m.potentialAndGradAsync(u).then((a) => {
+      expect(a.value).toBe(value);
+      expect(Array.from(a.grad)).toEqual(Array.from(grad));
+      expect(() => m.potentialAndGrad([0.3, -0.8, 1.1])).toThrow(/potentialAndGrad: expected a vector of length 4 \(the unconstrained parameters\), got 3/);
+    });
   });
 });
 
