@@ -5,17 +5,20 @@ upper triangular, Lambda_k = P_k P_k^T; diagonal P_k = 1 / sigma_k), written as 
 by hand in PyTorch: the Mahalanobis terms through matmuls, torch.logsumexp, exp.
 
     python3 bench/gpu-torch.py [--n 1000000] [--reps 20] [--configs "16,8;64,32"]
-                               [--em-data DIR] [--grad "1000000,16,8"] [--out FILE]
+                               [--shared-data DIR] [--grad "1000000,16,8"] [--out FILE]
 
 Prints one JSON object (ms per E-step and million points per second per case). float32,
 TF32 off (torch's default for matmul), timed with torch.cuda.synchronize after warm-up.
 
-With --em-data DIR (written by bench/gpu.ts --em-data DIR in the same run): the full EM fit
+With --shared-data DIR (written by bench/gpu.ts --shared-data DIR in the same run): the full EM fit
 bench/gpu.ts runs, on the same data from the same starting values, as scikit-learn's
 GaussianMixture(covariance_type='full') does it (reg_covar added to the diagonals, weights
 from counts + 10 eps, stop when the mean log likelihood per point changes by less than tol),
 hand-written in PyTorch: seconds, iterations, seconds per iteration, final mean log
-likelihood per point ("em" in the report).
+likelihood per point ("em" in the report); and, from pf.json there, the bootstrap particle
+filter bench/gpu.ts runs (two-state Gaussian HMM, systematic resampling when the ESS falls
+below half the particles), on the device: particle-steps per second and log Z
+("particle_filter" in the report).
 
 With --grad N,K,D: the negative log likelihood of a diagonal Gaussian mixture at N points and
 its gradient by autograd with respect to (weight logits through a softmax, means, log
@@ -25,6 +28,8 @@ simplex): ms per evaluation and evaluations per second ("gradient" in the report
 import argparse
 import json
 import math
+import os
+import sys
 import time
 
 import torch
@@ -33,7 +38,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--n", type=int, default=1_000_000)
 ap.add_argument("--reps", type=int, default=20)
 ap.add_argument("--configs", default="16,8;64,32")
-ap.add_argument("--em-data", default="")
+ap.add_argument("--shared-data", default="")
 ap.add_argument("--grad", default="")
 ap.add_argument("--out", default="")
 a = ap.parse_args()
@@ -97,7 +102,7 @@ for cfg in a.configs.split(";"):
         del out
         row = {"K": k, "D": d, "diagonal": diagonal, "torch_ms": round(ms, 3), "torch_Mpoints_per_s": round(a.n / ms / 1e3, 2)}
         results.append(row)
-        print(json.dumps(row), flush=True, file=__import__("sys").stderr)
+        print(json.dumps(row), flush=True, file=sys.stderr)
         del x, means, p, logw
         if dev.type == "cuda":
             torch.cuda.empty_cache()
@@ -134,14 +139,13 @@ def em_fit(x, w, mu, cov, tol, max_iter, reg):
 
 
 em_report = None
-if a.em_data:
-    import os
+if a.shared_data and os.path.exists(os.path.join(a.shared_data, "em.json")):
     import numpy as np
 
-    with open(os.path.join(a.em_data, "em.json")) as f:
+    with open(os.path.join(a.shared_data, "em.json")) as f:
         spec = json.load(f)
     n, k, d = spec["N"], spec["K"], spec["D"]
-    x = torch.from_numpy(np.fromfile(os.path.join(a.em_data, "em-x.f32"), dtype=np.float32).reshape(n, d)).to(dev)
+    x = torch.from_numpy(np.fromfile(os.path.join(a.shared_data, "em-x.f32"), dtype=np.float32).reshape(n, d)).to(dev)
     init = spec["init"]
     w0 = torch.tensor(init["w"], dtype=torch.float32, device=dev)
     mu0 = torch.tensor(init["mu"], dtype=torch.float32, device=dev)
@@ -157,8 +161,50 @@ if a.em_data:
     # The mean log likelihood is that of the parameters before the last M-step, as mixppl's and scikit-learn's.
     em_report = {"N": n, "K": k, "D": d, "seconds": round(secs, 3), "iterations": iters, "s_per_iter": round(secs / iters, 4),
                  "loglik_per_point": ll, "converged": conv, "mu": mu.cpu().tolist()}
-    print(json.dumps({key: v for key, v in em_report.items() if key != "mu"}), flush=True, file=__import__("sys").stderr)
+    print(json.dumps({key: v for key, v in em_report.items() if key != "mu"}), flush=True, file=sys.stderr)
     del x
+
+pf_report = None
+if a.shared_data and os.path.exists(os.path.join(a.shared_data, "pf.json")):
+    with open(os.path.join(a.shared_data, "pf.json")) as f:
+        spec = json.load(f)
+    T, P = spec["T"], spec["P"]
+    pi = torch.tensor(spec["pi"], device=dev)
+    A = torch.tensor(spec["A"], device=dev)
+    mu = torch.tensor(spec["mu"], device=dev)
+    sd = torch.tensor(spec["sd"], device=dev)
+    y = spec["y"]
+    pfgen = torch.Generator(device=dev).manual_seed(1)
+
+    def pf():
+        z = torch.multinomial(pi.expand(1, -1), P, replacement=True, generator=pfgen).squeeze(0)
+        logw = torch.zeros(P, device=dev)
+        logz = 0.0
+        for t in range(T):
+            if t > 0:
+                w = torch.softmax(logw, 0)
+                if (1.0 / (w * w).sum()).item() < spec["resampleThreshold"] * P:
+                    logz += (torch.logsumexp(logw, 0) - math.log(P)).item()
+                    u = (torch.arange(P, device=dev) + torch.rand(1, device=dev, generator=pfgen)) / P
+                    idx = torch.searchsorted(torch.cumsum(w, 0), u).clamp_(max=P - 1)
+                    z = z[idx]
+                    logw = torch.zeros(P, device=dev)
+                z = torch.multinomial(A[z], 1, generator=pfgen).squeeze(1)
+            m, s = mu[z], sd[z]
+            logw = logw - 0.5 * math.log(2 * math.pi) - torch.log(s) - 0.5 * ((y[t] - m) / s) ** 2
+        return logz + (torch.logsumexp(logw, 0) - math.log(P)).item()
+
+    pf()  # warm-up
+    times, logzs = [], []
+    for _ in range(3):
+        torch.cuda.synchronize() if dev.type == "cuda" else None
+        t0 = time.perf_counter()
+        logzs.append(pf())
+        torch.cuda.synchronize() if dev.type == "cuda" else None
+        times.append(time.perf_counter() - t0)
+    med = sorted(times)[1]
+    pf_report = {"T": T, "P": P, "median_seconds": round(med, 3), "particle_steps_per_s": float(f"{P * T / med:.4g}"), "logZ": logzs}
+    print(json.dumps(pf_report), flush=True, file=sys.stderr)
 
 grad_report = None
 if a.grad:
@@ -190,7 +236,7 @@ if a.grad:
     torch.cuda.synchronize() if dev.type == "cuda" else None
     ms = (time.perf_counter() - t0) * 1e3 / a.reps
     grad_report = {"N": n, "K": k, "D": d, "ms_per_eval": round(ms, 3), "evals_per_s": round(1e3 / ms, 1), "potential": v.item()}
-    print(json.dumps(grad_report), flush=True, file=__import__("sys").stderr)
+    print(json.dumps(grad_report), flush=True, file=sys.stderr)
     del x, mu, log_sigma, logits
 
 report = {
@@ -203,6 +249,7 @@ report = {
     "results": results,
     "em": em_report,
     "gradient": grad_report,
+    "particle_filter": pf_report,
 }
 text = json.dumps(report, indent=2)
 print(text)

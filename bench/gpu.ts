@@ -10,7 +10,7 @@
  * On the device (see docs/gpu.md), from the project root:
  *   ../shared/gpu/prepare.sh bench/gpu.ts
  *   device run, carry [".device"]:
- *     bash .device/run.sh --out $OUT/mixppl.json --em-data /tmp/em && python3 bench/gpu-torch.py --out $OUT/torch.json --em-data /tmp/em --grad 1000000,16,8
+ *     bash .device/run.sh --out $OUT/mixppl.json --shared-data /tmp/em && python3 bench/gpu-torch.py --out $OUT/torch.json --shared-data /tmp/em --grad 1000000,16,8
  * Here, to check that it runs (CPU backends, or WebGPU on Mesa's software GL):
  *   npx tsx bench/gpu.ts --backend wasm --n 20000
  *   npx tsx bench/gpu.ts --backend webgpu --adapter gl-compat --n 20000
@@ -24,8 +24,8 @@
  * by `emAsync` on the active backend (timed); then 100 iterations from the same values on
  * the active backend and on the host (tfjs cpu, which takes the compiled float64 path for
  * D <= 8), the CPU result the device's must agree with. With
- * --em-data DIR the data and starting values are written there (em-x.f32, em.json) for
- * bench/gpu-torch.py --em-data DIR, which runs the same fit in PyTorch.
+ * --shared-data DIR the data and starting values are written there (em-x.f32, em.json) for
+ * bench/gpu-torch.py --shared-data DIR, which runs the same fit in PyTorch.
  *
  * And gradient evaluations (`gradient` in the report): the potential and its gradient of a
  * diagonal Gaussian mixture's log likelihood (no priors, no Jacobian: what one NUTS leapfrog
@@ -35,10 +35,17 @@
  * and its gradient by autograd (weights through a softmax there, a stick-breaking simplex
  * here: O(K) work either way).
  *
+ * And particle-filter throughput (`particle_filter`): a bootstrap filter (systematic
+ * resampling when the ESS falls below half the particles) of a two-state Gaussian HMM over T
+ * steps with P particles, particle-steps per second and the log-evidence error against the
+ * forward algorithm. Under webgpu the filter runs on the host (float64 JS, one thread);
+ * bench/gpu-torch.py runs the same filter on the same data (pf.json in --shared-data).
+ *
  * Options: --backend webgpu|wasm|cpu (webgpu), --adapter default|gl-compat, --n (1000000),
  * --reps (20), --configs "16,8;64,32", --impls fused,reference, --chains "10000,4;1000,64"
- * (T,K pairs; "" for none), --em "1000000,16,8" (N,K,D; "" for none), --em-data DIR,
- * --grad "1000000,16,8" (N,K,D; "" for none), --out FILE.
+ * (T,K pairs; "" for none), --em "1000000,16,8" (N,K,D; "" for none), --shared-data DIR,
+ * --grad "1000000,16,8" (N,K,D; "" for none), --pf "200,1000000" (T,P; "" for none),
+ * --out FILE.
  * The reference path is run in chunks of N so that no [chunk, K, D] intermediate exceeds
  * 2^26 floats (WebGPU caps one binding at a few GiB), as one would have to write it.
  */
@@ -47,6 +54,10 @@ import { join } from 'node:path';
 import '../src/tensor/fused/node-webgpu';
 import { tf, useBackend, webgpuAdapterInfo, runOnHostBackend, type BackendName } from '../src/tensor';
 import { compile, em, emAsync, type EmResult } from '../src';
+import { Key } from '../src/tensor/random';
+import { particleFilter } from '../src/infer/smc/filter';
+import { hmmSsm, hmmTables } from '../src/infer/smc/ssm';
+import { hmmForward } from '../src/infer/smc/kalman';
 import { gaussianEStep, gaussianSuffStats, chainMarginals, chainForwardJS, chainBackwardJS, type EStepResult, type SuffStats, type ChainMarginals } from '../src/tensor/fused';
 import { estepDisagreement, makeEStepCase, chainDisagreement, makeChainCase } from '../src/tensor/fused/tolerance';
 
@@ -59,8 +70,9 @@ const configs = arg('--configs', '16,8;64,32').split(';').map((c) => c.split(','
 const impls = arg('--impls', 'fused,reference').split(',') as ('fused' | 'reference')[];
 const chainConfigs = arg('--chains', '10000,4;1000,64').split(';').filter((c) => c).map((c) => c.split(',').map(Number) as [number, number]);
 const emConfig = arg('--em', '1000000,16,8').split(',').filter((c) => c).map(Number);
-const emData = arg('--em-data', '');
+const sharedData = arg('--shared-data', '');
 const gradConfig = arg('--grad', '1000000,16,8').split(',').filter((c) => c).map(Number);
+const pfConfig = arg('--pf', '200,1000000').split(',').filter((c) => c).map(Number);
 const out = arg('--out', '');
 if (!Number.isSafeInteger(N) || N < 1 || !Number.isSafeInteger(reps) || reps < 1) throw new RangeError('bench/gpu: --n and --reps must be positive integers');
 
@@ -270,10 +282,10 @@ if (emConfig.length) {
     mu: Array.from({ length: eK }, (_, k) => Array.from({ length: eD }, (_, d) => c.means[k * eD + d] + 0.5 * Math.sin(k * eD + d))),
     L: Array.from({ length: eK }, () => Array.from({ length: eD }, (_, i) => Array.from({ length: eD }, (_, j) => (i === j ? 1 : 0)))),
   };
-  if (emData) {
-    mkdirSync(emData, { recursive: true });
-    writeFileSync(join(emData, 'em-x.f32'), c.x);
-    writeFileSync(join(emData, 'em.json'), JSON.stringify({ N: eN, K: eK, D: eD, tol: 1e-5, maxIter: 200, regCovar: 1e-6, init }));
+  if (sharedData) {
+    mkdirSync(sharedData, { recursive: true });
+    writeFileSync(join(sharedData, 'em-x.f32'), c.x);
+    writeFileSync(join(sharedData, 'em.json'), JSON.stringify({ N: eN, K: eK, D: eD, tol: 1e-5, maxIter: 200, regCovar: 1e-6, init }));
   }
   const opts = { init, maxIter: 200, tol: 1e-5 };
   const model = compile(EM_MODEL);
@@ -373,6 +385,50 @@ if (gradConfig.length) {
   console.error(JSON.stringify(gradReport));
 }
 
+// Particle-filter throughput on a two-state Gaussian HMM (bench/smc.ts's model).
+let pfReport: Record<string, unknown> | undefined;
+if (pfConfig.length) {
+  const [T, P] = pfConfig;
+  if (![T, P].every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --pf must be T,P positive integers, got '${pfConfig}'`);
+  const pi = [0.5, 0.5];
+  const A = [[0.9, 0.1], [0.2, 0.8]];
+  const mu = [-1, 1.5];
+  const sd = [1, 0.8];
+  const rng = Key.seed(20261206).rng();
+  const y: number[] = [];
+  for (let t = 0, z = 0; t < T; t++) {
+    z = t === 0 ? (rng.uniform() < pi[1] ? 1 : 0) : rng.uniform() < A[z][1 - z] ? 1 - z : z;
+    y.push(rng.normal(mu[z], sd[z]));
+  }
+  if (sharedData) {
+    mkdirSync(sharedData, { recursive: true });
+    writeFileSync(join(sharedData, 'pf.json'), JSON.stringify({ T, P, pi, A, mu, sd, y, resampleThreshold: 0.5 }));
+  }
+  const normLog = (v: number, m: number, s: number) => -0.5 * Math.log(2 * Math.PI) - Math.log(s) - 0.5 * ((v - m) / s) ** 2;
+  const tables = hmmTables(pi, A, y.map((v) => mu.map((m, k) => normLog(v, m, sd[k]))));
+  const exact = hmmForward(tables).logZ;
+  const ssm = hmmSsm(tables);
+  const opts = { particles: P, proposal: 'bootstrap' as const, resampling: 'systematic' as const, resampleThreshold: 0.5 };
+  particleFilter(ssm, { ...opts, particles: Math.min(P, 10000), seed: 99 }); // warm-up (JIT)
+  const runs = 3;
+  const secs: number[] = [];
+  const errs: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const res = particleFilter(ssm, { ...opts, seed: 1 + r });
+    secs.push(res.wallSeconds);
+    errs.push(res.logZ - exact);
+  }
+  const med = [...secs].sort((a, b) => a - b)[1];
+  pfReport = {
+    T, P, runs, where: 'host (float64 JS, one thread)',
+    median_seconds: +med.toFixed(3),
+    particle_steps_per_s: +((P * T) / med).toExponential(3),
+    exact_logZ: exact,
+    logZ_errors: errs.map((e) => +e.toPrecision(3)),
+  };
+  console.error(JSON.stringify(pfReport));
+}
+
 /** The backend the host reference fit ran on. */
 function canHost(): string {
   return used === 'webgpu' ? 'cpu' : used;
@@ -390,6 +446,7 @@ const report = {
   chains,
   em: emReport,
   gradient: gradReport,
+  particle_filter: pfReport,
 };
 const json = JSON.stringify(report, null, 2);
 console.log(json);
