@@ -1,0 +1,64 @@
+/**
+ * Reads the two JSON files of one device run (bench/gpu.ts's and bench/gpu-torch.py's) and
+ * prints a Markdown report with the ratios: E-step throughput (mixppl's fused kernel and plain
+ * ops against PyTorch; issue 7's target is >= 0.5x PyTorch's), the full EM fit (seconds per
+ * iteration, final log likelihoods, the device-vs-host agreement), gradient evaluations and
+ * particle-filter throughput, and the chain kernels against the product tree.
+ *
+ *   npx tsx bench/gpu-report.ts mixppl.json torch.json [--out bench/results/gpu.md]
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const [mPath, tPath] = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && all[i - 1] !== '--out');
+if (!mPath || !tPath) throw new Error('usage: npx tsx bench/gpu-report.ts mixppl.json torch.json [--out FILE]');
+const outAt = process.argv.indexOf('--out');
+const m: Obj = JSON.parse(readFileSync(mPath, 'utf8'));
+const t: Obj = JSON.parse(readFileSync(tPath, 'utf8'));
+const f = (v: unknown, digits = 3) => (typeof v === 'number' && Number.isFinite(v) ? +v.toPrecision(digits) : '–');
+const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${f(a / b)}x` : '–');
+
+const lines: string[] = [
+  `# GPU run: mixppl (${m.backend}${m.adapter ? `, ${m.adapter}` : ''}) against PyTorch (${t.device}, torch ${t.torch}), same run`,
+  '',
+  `${m.date?.slice(0, 10) ?? ''}; node ${m.node}; N = ${m.N} points for the E-step, ${m.reps} timed calls each.`,
+  '',
+  '## E-step throughput (million points per second)',
+  '',
+  '| K | D | covariance | mixppl fused | mixppl plain ops | PyTorch | fused / PyTorch | fused vs plain-op agreement (<= 1) | stats fused / plain ops ms |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+];
+for (const r of m.results ?? []) {
+  const tr = (t.results ?? []).find((x: Obj) => x.K === r.K && x.D === r.D && x.diagonal === r.diagonal);
+  lines.push(`| ${r.K} | ${r.D} | ${r.diagonal ? 'diagonal' : 'full'} | ${f(r.fused_Mpoints_per_s)} | ${f(r.reference_Mpoints_per_s)} | ${f(tr?.torch_Mpoints_per_s)} | ${ratio(r.fused_Mpoints_per_s, tr?.torch_Mpoints_per_s)} | ${f(r.agreement_ratio)} | ${f(r.stats_fused_ms)} / ${f(r.stats_reference_ms)} |`);
+}
+if (m.em) {
+  const e = m.em;
+  const te = t.em;
+  lines.push('', `## Full EM fit (N = ${e.N}, K = ${e.K}, D = ${e.D}, full covariances, same data and start)`, '',
+    '| | iterations | seconds | s / iteration | mean log likelihood per point |', '| --- | --- | --- | --- | --- |',
+    `| mixppl on ${m.backend} (to convergence) | ${e.device.iterations} | ${f(e.device.seconds)} | ${f(e.device.s_per_iter)} | ${e.device.loglik_per_point} |`,
+    `| PyTorch (to convergence) | ${te?.iterations ?? '–'} | ${f(te?.seconds)} | ${f(te?.s_per_iter)} | ${te?.loglik_per_point ?? '–'} |`,
+    `| mixppl on ${m.backend}, ${e.comparison.iterations} iterations | ${e.comparison.device.iterations} | ${f(e.comparison.device.seconds)} | ${f(e.comparison.device.s_per_iter)} | ${e.comparison.device.loglik_per_point} |`,
+    `| mixppl on the host (${e.comparison.host.backend}, ${e.comparison.host.e_step} E-step), ${e.comparison.iterations} iterations | ${e.comparison.host.iterations} | ${f(e.comparison.host.seconds)} | ${f(e.comparison.host.s_per_iter)} | ${e.comparison.host.loglik_per_point} |`,
+    '', `mixppl's speed per iteration against PyTorch's (PyTorch s/iteration over mixppl's): ${ratio(te?.s_per_iter, e.device.s_per_iter)}. Device against host after ${e.comparison.iterations} iterations: log likelihood difference ${f(e.loglik_difference)} (bound ${f(e.loglik_tolerance)}, ratio ${f(e.agreement_ratio)}), largest mean difference ${f(e.max_abs_mu_difference)}.`);
+}
+if (m.gradient) {
+  const g = m.gradient;
+  lines.push('', `## Gradient evaluations (diagonal mixture log likelihood, N = ${g.N}, K = ${g.K}, D = ${g.D})`, '',
+    `mixppl on ${m.backend}: ${f(g.evals_per_s)} per second (${f(g.ms_per_eval)} ms); PyTorch autograd: ${f(t.gradient?.evals_per_s)} per second (${f(t.gradient?.ms_per_eval)} ms); mixppl / PyTorch ${ratio(g.evals_per_s, t.gradient?.evals_per_s)}. Against the float64 replay on the first ${g.first_rows} rows: value ${f(g.value_rel_difference)} relative, gradient ${f(g.grad_max_difference_over_max_abs_grad)} of its largest entry.`);
+}
+if (m.particle_filter) {
+  const p = m.particle_filter;
+  lines.push('', `## Particle filter (two-state HMM, T = ${p.T}, ${p.P} particles, bootstrap)`, '',
+    `mixppl (${p.where}): ${f(p.particle_steps_per_s)} particle-steps per second, log Z errors ${p.logZ_errors.join(', ')} (exact ${f(p.exact_logZ, 8)}); PyTorch (${t.device}): ${f(t.particle_filter?.particle_steps_per_s)} per second, log Z ${(t.particle_filter?.logZ ?? []).map((v: number) => f(v, 8)).join(', ')}; mixppl / PyTorch ${ratio(p.particle_steps_per_s, t.particle_filter?.particle_steps_per_s)}.`);
+}
+if (m.chains?.length) {
+  lines.push('', '## Chain forward-backward (chainMarginals): fused recursions against the product tree', '',
+    '| T | K | fused ms | tree ms | tree / fused | agreement fused, tree (<= 1) |', '| --- | --- | --- | --- | --- | --- |',
+    ...m.chains.map((c: Obj) => `| ${c.T} | ${c.K} | ${f(c.fused_ms)} | ${f(c.reference_ms)} | ${f(c.fused_speedup)}x | ${f(c.fused_agreement_ratio)}, ${f(c.reference_agreement_ratio)} |`));
+}
+const md = lines.join('\n') + '\n';
+process.stdout.write(md);
+if (outAt >= 0) writeFileSync(process.argv[outAt + 1], md);
