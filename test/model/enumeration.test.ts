@@ -102,6 +102,15 @@ describe('enumerated mixture indices', () => {
   });
 });
 
+/** Every state path of a Gaussian HMM (K^T of them) with its log joint density. */
+function hmmPaths(y: number[], p0: number[], A: number[][], mu: number[], sigma: number[]): { z: number[]; s: number }[] {
+  return [...assignments(y.length, p0.length)].map((z) => {
+    let s = Math.log(p0[z[0]]) + normLp(y[0], mu[z[0]], sigma[z[0]]);
+    for (let t = 1; t < y.length; t++) s += Math.log(A[z[t - 1]][z[t]]) + normLp(y[t], mu[z[t]], sigma[z[t]]);
+    return { z, s };
+  });
+}
+
 describe('chain latents (forward algorithm)', () => {
   const hmm = `
     model hmm {
@@ -119,11 +128,7 @@ describe('chain latents (forward algorithm)', () => {
   const A = [[0.8, 0.15, 0.05], [0.1, 0.7, 0.2], [0.25, 0.25, 0.5]];
   const mu = [-1, 0, 1.5];
   const sigma = [0.5, 0.8, 0.6];
-  const bruteHmm = (y: number[]) => lse([...assignments(y.length, 3)].map((z) => {
-    let s = Math.log(p0[z[0]]) + normLp(y[0], mu[z[0]], sigma[z[0]]);
-    for (let t = 1; t < y.length; t++) s += Math.log(A[z[t - 1]][z[t]]) + normLp(y[t], mu[z[t]], sigma[z[t]]);
-    return s;
-  }));
+  const bruteHmm = (y: number[]) => lse(hmmPaths(y, p0, A, mu, sigma).map((p) => p.s));
 
   for (const T of [1, 2, 5, 6]) {
     it(`equals brute force over all K^T paths, T = ${T}`, () => {
@@ -143,11 +148,7 @@ describe('chain latents (forward algorithm)', () => {
     const m = compile(hmm).bind({ y, K: 3 });
     const marg = m.latentMarginals({ p0, A, mu, sigma }).z;
     expect(marg.shape).toEqual([4, 3]);
-    const paths = [...assignments(4, 3)].map((z) => {
-      let s = Math.log(p0[z[0]]) + normLp(y[0], mu[z[0]], sigma[z[0]]);
-      for (let t = 1; t < 4; t++) s += Math.log(A[z[t - 1]][z[t]]) + normLp(y[t], mu[z[t]], sigma[z[t]]);
-      return { z, s };
-    });
+    const paths = hmmPaths(y, p0, A, mu, sigma);
     const Z = lse(paths.map((p) => p.s));
     for (let t = 0; t < 4; t++) {
       for (let k = 0; k < 3; k++) {
@@ -177,11 +178,7 @@ describe('a chain with impossible transitions (a left-right HMM, zeros in the da
 
   it('state and pairwise marginals are finite and equal brute-force smoothing (zeros where impossible)', () => {
     const m = compile(model).bind({ K: 3, y, p0, A });
-    const paths = [...assignments(y.length, 3)].map((z) => {
-      let s = Math.log(p0[z[0]]) + normLp(y[0], mu[z[0]], 1);
-      for (let t = 1; t < y.length; t++) s += Math.log(A[z[t - 1]][z[t]]) + normLp(y[t], mu[z[t]], 1);
-      return { z, s };
-    }).filter((p) => p.s > -Infinity);
+    const paths = hmmPaths(y, p0, A, mu, [1, 1, 1]).filter((p) => p.s > -Infinity);
     const Z = lse(paths.map((p) => p.s));
     close(m.logDensity({ mu }), Z);
     const marg = m.latentMarginals({ mu }).z;

@@ -11,11 +11,8 @@
  * K is compiled in (K <= MAX_K, for the workgroup arrays); T is a uniform.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { KernelArgs, WebGPUBackendLike } from './backends';
 
-interface WebGPUBackendLike {
-  runWebGPUProgram(program: object, inputs: tf.TensorInfo[], outputDtype: string, uniforms?: { type: string; data: number[] }[]): tf.TensorInfo;
-  disposeData(dataId: object): void;
-}
 
 /** Threads of the recursion workgroup. */
 const WG = 64;
@@ -164,7 +161,7 @@ function forward(b: WebGPUBackendLike, init: tf.TensorInfo, mats: tf.TensorInfo)
   return { alpha, logZ, T, K };
 }
 
-function logZKernel({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo[] {
+function logZKernel({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
   const b = backend as WebGPUBackendLike;
   const { init, mats } = inputs as Record<string, tf.TensorInfo>;
   const { alpha, logZ } = forward(b, init, mats);
@@ -172,7 +169,7 @@ function logZKernel({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backen
   return [logZ];
 }
 
-function marginalsKernel({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo[] {
+function marginalsKernel({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
   const b = backend as WebGPUBackendLike;
   const { init, mats } = inputs as Record<string, tf.TensorInfo>;
   const { alpha, logZ, T, K } = forward(b, init, mats);

@@ -20,6 +20,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { logSumExp } from '../special';
 import { registerWebGPUChain } from './chain-webgpu';
+import type { CpuBackendLike, KernelArgs, WasmBackendLike } from './backends';
 
 /** The tfjs kernel name of the fused chain log partition function. */
 export const CHAIN_LOGZ_KERNEL = 'MixpplChainLogZ';
@@ -259,21 +260,6 @@ export function chainBackwardJS(
 
 // ------------------------------------------------------------------ kernels
 
-interface KernelArgs {
-  inputs: tf.NamedTensorInfoMap;
-  backend: unknown;
-}
-
-interface CpuBackendLike {
-  readSync(dataId: object): ArrayLike<number>;
-  makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo;
-}
-
-interface WasmBackendLike {
-  readSync(dataId: object): ArrayLike<number>;
-  makeOutput(shape: number[], dtype: string): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-}
 
 function dims(inputs: tf.NamedTensorInfoMap): { init: tf.TensorInfo; mats: tf.TensorInfo; T: number; K: number } {
   const { init, mats } = inputs as Record<string, tf.TensorInfo>;

@@ -14,12 +14,8 @@
  * backend is reached through the kernel's `backend` argument.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { KernelArgs, WebGPUBackendLike } from './backends';
 
-/** The part of tfjs-backend-webgpu's WebGPUBackend the kernel uses. */
-interface WebGPUBackendLike {
-  runWebGPUProgram(program: object, inputs: tf.TensorInfo[], outputDtype: string, uniforms?: { type: string; data: number[] }[]): tf.TensorInfo;
-  disposeData(dataId: object): void;
-}
 
 const WORKGROUP = 64;
 
@@ -147,7 +143,7 @@ function respProgram(N: number, K: number) {
   };
 }
 
-function webgpuKernel({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo[] {
+function webgpuKernel({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
   const b = backend as WebGPUBackendLike;
   const { x, means, precChol, logWeights } = inputs as Record<string, tf.TensorInfo>;
   const [N, D] = x.shape;

@@ -19,6 +19,7 @@ import * as tf from '@tensorflow/tfjs';
 import { logSumExp } from '../special';
 import { matrixDiagPart } from '../linalg';
 import { registerWebGPUEStep } from './estep-webgpu';
+import type { CpuBackendLike, KernelArgs, WasmBackendLike } from './backends';
 
 /** The tfjs kernel name of the fused E-step. */
 export const GAUSSIAN_ESTEP_KERNEL = 'MixpplGaussianEStep';
@@ -264,10 +265,6 @@ export function gaussianEStepJS(
   }
 }
 
-interface KernelArgs {
-  inputs: tf.NamedTensorInfoMap;
-  backend: unknown;
-}
 
 function dimsOf(inputs: tf.NamedTensorInfoMap): EStepDims & { x: tf.TensorInfo; means: tf.TensorInfo; precChol: tf.TensorInfo; logWeights: tf.TensorInfo } {
   const { x, means, precChol, logWeights } = inputs as Record<string, tf.TensorInfo>;
@@ -275,16 +272,6 @@ function dimsOf(inputs: tf.NamedTensorInfoMap): EStepDims & { x: tf.TensorInfo; 
   return { x, means, precChol, logWeights, N, D, K: means.shape[0], diagonal: precChol.shape.length === 2 };
 }
 
-interface CpuBackendLike {
-  readSync(dataId: object): ArrayLike<number>;
-  makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo;
-}
-
-interface WasmBackendLike {
-  readSync(dataId: object): ArrayLike<number>;
-  makeOutput(shape: number[], dtype: string): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-}
 
 function cpuKernel({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
   const b = backend as CpuBackendLike;

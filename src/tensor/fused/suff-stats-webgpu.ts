@@ -10,11 +10,8 @@
  * G is chosen so that pass 1 has about 2^17 threads (or one group per row for small N).
  */
 import * as tf from '@tensorflow/tfjs';
+import type { WebGPUBackendLike } from './backends';
 
-interface WebGPUBackendLike {
-  runWebGPUProgram(program: object, inputs: tf.TensorInfo[], outputDtype: string, uniforms?: { type: string; data: number[] }[]): tf.TensorInfo;
-  disposeData(dataId: object): void;
-}
 
 const WORKGROUP = 64;
 const TARGET_THREADS = 2 ** 17;

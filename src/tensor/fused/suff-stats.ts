@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { registerWebGPUSuffStats } from './suff-stats-webgpu';
+import type { CpuBackendLike, KernelArgs, WasmBackendLike } from './backends';
 
 /** The tfjs kernel name of the fused sufficient statistics. */
 export const GAUSSIAN_SUFF_STATS_KERNEL = 'MixpplGaussianSuffStats';
@@ -156,11 +157,6 @@ export function gaussianSuffStatsJS(
   out.set(acc);
 }
 
-interface KernelArgs {
-  inputs: tf.NamedTensorInfoMap;
-  backend: unknown;
-  attrs?: tf.NamedAttrMap;
-}
 
 function unpack({ inputs, attrs }: KernelArgs) {
   const { x, resp, centre } = inputs as Record<string, tf.TensorInfo>;
@@ -171,7 +167,7 @@ function unpack({ inputs, attrs }: KernelArgs) {
 }
 
 function cpuKernel(args: KernelArgs): tf.TensorInfo {
-  const b = args.backend as { readSync(id: object): ArrayLike<number>; makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo };
+  const b = args.backend as CpuBackendLike;
   const u = unpack(args);
   const out = new Float32Array(u.K * u.S);
   gaussianSuffStatsJS(b.readSync(u.x.dataId), b.readSync(u.resp.dataId), b.readSync(u.centre.dataId), u.N, u.K, u.D, u.diagonal, out);
@@ -179,7 +175,7 @@ function cpuKernel(args: KernelArgs): tf.TensorInfo {
 }
 
 function wasmKernel(args: KernelArgs): tf.TensorInfo {
-  const b = args.backend as { readSync(id: object): ArrayLike<number>; makeOutput(shape: number[], dtype: string): tf.TensorInfo; typedArrayFromHeap(t: tf.TensorInfo): Float32Array };
+  const b = args.backend as WasmBackendLike;
   const u = unpack(args);
   const xs = b.readSync(u.x.dataId);
   const rs = b.readSync(u.resp.dataId);
