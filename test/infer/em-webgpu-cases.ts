@@ -19,6 +19,7 @@ import { Key } from '../../src/tensor';
 import type { DataInput } from '../../src/model/data';
 import type { EmResult } from '../../src/infer/em';
 import { GMM_FULL, GMM_DIAG } from './gmm-models';
+import { lgamma } from '../stdlib/reference';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 export const U = 2 ** -24;
@@ -75,6 +76,22 @@ export const counts = (() => {
 })();
 const poissonJoint: Joint = (p, n) => p.w.map((w: number, k: number) => Math.log(w) + counts[n] * Math.log(p.lam[k]) - p.lam[k] - lgam(counts[n]));
 
+/** A student_t mixture with a free nu: no closed-form update for nu, so EM's M-step runs L-BFGS. */
+const STUDENT_T = `model t { data K: int  data y: real[N]  param w: simplex[K]  param mu: real[K]  param s: positive[K]  param nu: positive
+  for n in 1..N { y[n] ~ mixture(w, k -> student_t(nu, mu[k], s[k])) } }`;
+/** Heavy-tailed rows (student_t with nu = 3 around -2 and 2), so that nu is identified. */
+export const tRows = (() => {
+  const rng = Key.seed(12).rng();
+  return Array.from({ length: 120 }, (_, i) => {
+    const chi2 = rng.normal() ** 2 + rng.normal() ** 2 + rng.normal() ** 2;
+    return (i % 2 ? 2 : -2) + (0.7 * rng.normal()) / Math.sqrt(chi2 / 3);
+  });
+})();
+const studentJoint: Joint = (p, n) => p.w.map((w: number, k: number) => {
+  const z = (tRows[n] - p.mu[k]) / p.s[k];
+  return Math.log(w) + lgamma((p.nu + 1) / 2) - lgamma(p.nu / 2) - 0.5 * Math.log(p.nu * Math.PI) - Math.log(p.s[k]) - ((p.nu + 1) / 2) * Math.log1p((z * z) / p.nu);
+});
+
 const HMM = `model h { data K: int  data y: real[T]  param p0: simplex[K]  param A: simplex[K, K]  param mu: real[K]  param sigma: positive[K]
   z[1] ~ categorical(p0)
   for t in 2..T { z[t] ~ categorical(A[z[t-1]]) }
@@ -121,6 +138,7 @@ export const cases: Record<string, Case> = {
     data: { K: 2, y: counts }, N: counts.length, D: 1, K: 2, joint: poissonJoint, terms: mixtureTerms(poissonJoint, counts.length),
   },
   hmm: { src: HMM, data: { K: 2, y: hmmY }, N: hmmY.length, D: 1, K: 2, terms: hmmTerms },
+  studentT: { src: STUDENT_T, data: { K: 2, y: tRows }, N: tRows.length, D: 1, K: 2, joint: studentJoint, terms: mixtureTerms(studentJoint, tRows.length) },
   reseed: {
     src: GMM_FULL, data: { K: 3, x: tight }, N: tight.length, D: 2, K: 3, joint: fullJointOf(tight), terms: mixtureTerms(fullJointOf(tight), tight.length),
     opts: { init: { w: [0.5, 0.49, 0.01], mu: [[0, 0], [5, 5], [100, 100]], L: [I2, I2, I2] }, maxIter: 30 },

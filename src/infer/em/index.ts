@@ -14,7 +14,7 @@ import { toNested } from '../../model/data';
 import { Key } from '../../tensor/random';
 import type { BoundModel, ParamValues } from '../../model/bound-model';
 import { expectedLogJoint } from '../../model/evaluate';
-import { lbfgs } from '../optimize/lbfgs';
+import { lbfgsSteps, type ValueAndGrad } from '../optimize/lbfgs';
 import { closedFormUpdates, type ClosedFormUpdate } from './closed-form';
 import { kmeansMarginals, type KmeansInitOptions } from './init';
 import { fastGmmEStep, fuseGmmUpdates, knownEntropy, type FastEStep } from './fast-gmm';
@@ -114,8 +114,9 @@ export function em(bm: BoundModel, opts: EmOptions = {}): EmResult {
  * EM with every host read awaited (`await t.data()`): the log likelihood per iteration, the
  * collapsed-component counts, the updated parameters. The same loop and the same results as
  * `em` (host-reads.ts); this is the path for webgpu, where data-dependent choices inside the
- * M-step are also made on the device (selectOnDevice). Updates that solve on the host (gamma
- * shapes, ordered means) and the gradient M-step need synchronous reads and are refused there.
+ * M-step are also made on the device (selectOnDevice), and the gradient M-step's L-BFGS reads
+ * each evaluation through the same driver. Updates that solve on the host (gamma shapes,
+ * ordered means) need synchronous reads and are refused there.
  */
 export function emAsync(bm: BoundModel, opts: EmOptions = {}): Promise<EmResult> {
   return runAsync(emSteps(bm, opts));
@@ -184,7 +185,6 @@ function* emSteps(bm: BoundModel, opts: EmOptions): HostSteps<EmResult> {
   const gradParams = bm.params.filter((p) => !closedNames.has(p.name));
   if (!sync) {
     const why = (what: string) => new BackendUnavailableError(tf.getBackend(), `EM: ${what}, which reads numbers on the host synchronously inside the M-step; this backend cannot (webgpu under Node.js). Use --backend wasm`);
-    if (gradParams.length) throw why(`the parameter${gradParams.length > 1 ? 's' : ''} ${gradParams.map((p) => `'${p.name}'`).join(', ')} ha${gradParams.length > 1 ? 've' : 's'} no closed-form update and need${gradParams.length > 1 ? '' : 's'} the gradient M-step (L-BFGS)`);
     const host = updates.find((u) => u.hostReads);
     if (host) throw why(`the closed-form update of '${host.param}' (${host.rule}) solves on the host`);
   }
@@ -351,21 +351,28 @@ function* mStepSteps(bm: BoundModel, u: Float64Array, marginals: Map<string, Ten
   const mask = new Uint8Array(bm.dim);
   for (const p of free) mask.fill(1, p.offset, p.offset + p.size);
   const base = cur;
-  const fg = (x: Float64Array) => {
+  // -Q and its gradient in the free parameters, read through the driver (so on webgpu too).
+  const evaluate = function* (x: Float64Array): HostSteps<ValueAndGrad> {
     const full = Float64Array.from(base);
     for (let i = 0; i < full.length; i++) if (mask[i]) full[i] = x[i];
-    const r = tidyValue(() => {
+    const out = tf.tidy(() => {
       const f = (v: Tensor) => {
         const { params } = bm.constrainTensor(v);
         return tf.neg(expectedLogJoint(bm.rt, params, marginals, { priors }));
       };
       const { value, grad } = tf.valueAndGrad(f)(tf.tensor1d(Float32Array.from(full)));
-      return { value: value.dataSync()[0], grad: Float64Array.from(grad.dataSync()) };
+      return [value, grad];
     });
-    for (let i = 0; i < r.grad.length; i++) if (!mask[i]) r.grad[i] = 0;
-    return r;
+    try {
+      const [v, g] = yield { read: out };
+      const grad = Float64Array.from(g);
+      for (let i = 0; i < grad.length; i++) if (!mask[i]) grad[i] = 0;
+      return { value: v[0], grad };
+    } finally {
+      tf.dispose(out);
+    }
   };
-  return lbfgs(fg, base, { maxIter: iters, tolRel: 1e-9 }).x;
+  return (yield* lbfgsSteps(evaluate, base, { maxIter: iters, tolRel: 1e-9 })).x;
 }
 
 /** The number of observed scalar values, for the per-observation convergence rule. */

@@ -23,14 +23,35 @@ export interface LbfgsResult {
   trace: number[];
 }
 
-export function lbfgs(fg: (x: Float64Array) => { value: number; grad: Float64Array }, x0: ArrayLike<number>, opts: LbfgsOptions = {}): LbfgsResult {
+/** An objective value and its gradient. */
+export interface ValueAndGrad {
+  value: number;
+  grad: Float64Array;
+}
+
+/** Minimises `fg` from `x0` (synchronous evaluations). */
+export function lbfgs(fg: (x: Float64Array) => ValueAndGrad, x0: ArrayLike<number>, opts: LbfgsOptions = {}): LbfgsResult {
+  // The evaluation generator never yields, so neither does the iteration.
+  // eslint-disable-next-line require-yield
+  const r = lbfgsSteps(function* (x: Float64Array) { return fg(x); }, x0, opts).next();
+  if (!r.done) throw new Error('internal: lbfgs yielded without an evaluation that yields');
+  return r.value;
+}
+
+/**
+ * The same iteration with each evaluation delegated to a generator (`yield*`), so that an
+ * evaluation can yield whatever its driver answers (host reads of tensors: EM's M-step uses
+ * it under runSync and runAsync, see src/infer/em/host-reads.ts). The arithmetic is
+ * {@link lbfgs}'s.
+ */
+export function* lbfgsSteps<Y, N>(evaluate: (x: Float64Array) => Generator<Y, ValueAndGrad, N>, x0: ArrayLike<number>, opts: LbfgsOptions = {}): Generator<Y, LbfgsResult, N> {
   const maxIter = opts.maxIter ?? 500;
   const tolRel = opts.tolRel ?? 1e-7;
   const tolGrad = opts.tolGrad ?? 1e-5;
   const m = opts.m ?? 8;
   const n = x0.length;
   let x = Float64Array.from(x0);
-  let { value: f, grad: g } = fg(x);
+  let { value: f, grad: g } = yield* evaluate(x);
   if (!Number.isFinite(f)) return { x, f, iterations: 0, converged: false, message: 'objective is not finite at the starting point', trace: [f] };
   const S: Float64Array[] = [];
   const Y: Float64Array[] = [];
@@ -65,7 +86,7 @@ export function lbfgs(fg: (x: Float64Array) => { value: number; grad: Float64Arr
     let gn = g;
     for (let ls = 0; ls < 40; ls++) {
       for (let j = 0; j < n; j++) xn[j] = x[j] + step * d[j];
-      const r = fg(xn);
+      const r = yield* evaluate(xn);
       fn = r.value; gn = r.grad;
       if (Number.isFinite(fn) && fn <= f + 1e-4 * step * slope && gn.every(Number.isFinite)) break;
       step *= 0.5;
