@@ -16,7 +16,7 @@ export type { IRProgram } from './ir/types';
 export { em, emAsync, type EmOptions, type EmResult } from './infer/em';
 export type { KmeansInitOptions } from './infer/em/init';
 export { onlineEm, type OnlineEmOptions, type OnlineEmResult } from './infer/em/online';
-export { optimize, type OptimizeOptions, type OptimizeResult } from './infer/optimize';
+export { optimize, optimizeAsync, type OptimizeOptions, type OptimizeResult } from './infer/optimize';
 export { sample, sampleLatents, McmcResult, type SampleOptions, type McmcChain, type SamplerDiagnostics, type SummaryRow } from './infer/mcmc';
 export { sampleParallel, type ParallelSampleOptions } from './infer/mcmc/parallel';
 export { stephensKL, ecr, relabelByOrder, relabelMatrixByOrder, applyPermutation } from './infer/mcmc/relabel';

@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Model } from '../model/model';
 import type { DataValue } from '../model/data';
-import { optimize } from '../infer/optimize';
+import { optimizeAsync } from '../infer/optimize';
 import { emAsync, emResponsibilitiesAsync } from '../infer/em';
 import { toCsv, DataFileError } from './data-io';
 
@@ -49,7 +49,8 @@ export async function fitCommand(model: Model, data: Record<string, DataValue>, 
     head.push(`BIC ${fmt(e.bic)}  AIC ${fmt(e.aic)}  ICL ${fmt(e.icl)}  (${e.nParams} free parameters, ${e.nObs} observations; lower is better)`);
     for (const w of e.warnings) head.push(`warning: ${w}`);
   } else {
-    const o = optimize(bm, {
+    // The awaited loop (optimizeAsync): the same steps as optimize(), and on webgpu the potential and gradient run on the device.
+    const o = await optimizeAsync(bm, {
       method: method as 'map' | 'mle', seed, nInit: num('--n-init'), maxIter: num('--max-iter'), tol: num('--tol'),
       onIteration: tty ? (s, i, lp) => process.stderr.write(`\rstart ${s + 1}  iteration ${i}  log density ${lp.toFixed(3)}   `) : undefined,
     });

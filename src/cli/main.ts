@@ -337,12 +337,12 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
       }
       await useBackend(backend);
-      // On webgpu (no synchronous reads) every method but EM runs on the host (runOnHostBackend); diffusion is refused.
+      // On webgpu (no synchronous reads) EM, MAP and MLE run on the device (fitCommand awaits
+      // their reads); the other methods run on the host (runOnHostBackend); diffusion is refused.
       if (approx === 'diffusion') checkDiffusionBackend();
       if (approx) return runOnHostBackend(() => approxCommand(r.model!, loadData(a), approx, a.opts, a.flags));
       if (settings) return runOnHostBackend(() => sampleCommand(r.model!, loadData(a), settings));
-      const fitMethod = a.opts.get('--method') ?? (r.model.ir.latents.length ? 'em' : 'map');
-      return fitMethod === 'em' ? fitCommand(r.model, loadData(a), a.opts, a.flags) : runOnHostBackend(() => fitCommand(r.model!, loadData(a), a.opts, a.flags));
+      return fitCommand(r.model, loadData(a), a.opts, a.flags);
     }
     case 'sample': {
       const settings = parseSampleSettings(a.opts, a.flags);

@@ -169,7 +169,7 @@ export class BoundModel {
   /** The potential energy and its gradient at a flat unconstrained point. */
   potentialAndGrad(u: ArrayLike<number>, opts: PotentialOptions = {}): { value: number; grad: Float64Array } {
     return this.guard(() => {
-      const { value, grads } = this.potentialAndGradTensors(u, opts);
+      const { value, grads } = this.potentialAndGradUnguarded(u, opts);
       try {
         return { value: value.dataSync()[0], grad: Float64Array.from(grads.dataSync()) };
       } finally {
@@ -184,7 +184,7 @@ export class BoundModel {
    * gradient are computed on the device (large data: one pass over the rows per call).
    */
   async potentialAndGradAsync(u: ArrayLike<number>, opts: PotentialOptions = {}): Promise<{ value: number; grad: Float64Array }> {
-    const { value, grads } = this.guard(() => this.potentialAndGradTensors(u, opts));
+    const { value, grads } = this.potentialAndGradTensors(u, opts);
     try {
       return { value: (await value.data())[0], grad: Float64Array.from(await grads.data()) };
     } finally {
@@ -192,7 +192,16 @@ export class BoundModel {
     }
   }
 
-  private potentialAndGradTensors(u: ArrayLike<number>, opts: PotentialOptions): { value: Tensor; grads: Tensor } {
+  /**
+   * The potential and its gradient as tensors on the active backend (the caller reads and
+   * disposes them): what `potentialAndGrad` reads synchronously and `potentialAndGradAsync`
+   * with `await`, for drivers that read through their own protocol (the optimizer's).
+   */
+  potentialAndGradTensors(u: ArrayLike<number>, opts: PotentialOptions = {}): { value: Tensor; grads: Tensor } {
+    return this.guard(() => this.potentialAndGradUnguarded(u, opts));
+  }
+
+  private potentialAndGradUnguarded(u: ArrayLike<number>, opts: PotentialOptions): { value: Tensor; grads: Tensor } {
     if (u.length !== this.dim) throw new RangeError(`potentialAndGrad: expected a vector of length ${this.dim} (the unconstrained parameters), got ${u.length}`);
     return tf.tidy(() => {
       const f = (x: Tensor) => this.potentialTensor(x, opts);

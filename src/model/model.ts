@@ -13,7 +13,7 @@ import { simulate, type SimulateOptions, type SimulatedDraw } from './simulate';
 import { em, emAsync, type EmOptions, type EmResult } from '../infer/em';
 import { tf, canReadSync, runOnHostBackend } from '../tensor';
 import { onlineEm, type ChunkSource, type OnlineEmOptions, type OnlineEmResult } from '../infer/em/online';
-import { optimize, type OptimizeOptions, type OptimizeResult } from '../infer/optimize';
+import { optimize, optimizeAsync, type OptimizeOptions, type OptimizeResult } from '../infer/optimize';
 import { sample, type McmcResult, type SampleOptions } from '../infer/mcmc';
 import { vi, type ViOptions, type ViResult } from '../infer/vi';
 import { viChunked, type ViChunkSource } from '../infer/vi/chunked';
@@ -169,10 +169,11 @@ export class Model {
   }
 
   private fitBatch<O extends FitOptions>(data: DataInput, opts: O, onHost = false): FitResult<O> {
-    if (!onHost && !canReadSync() && opts.method !== 'em') {
+    if (!onHost && !canReadSync() && opts.method !== 'em' && opts.method !== 'map' && opts.method !== 'mle') {
       // webgpu under Node.js: the families below evaluate the model by the float64 replay on
       // the host; they bind and trace on tfjs's cpu backend (runOnHostBackend) and the caller
-      // awaits the result. DSM training runs tfjs ops every step: refused, not moved.
+      // awaits the result. DSM training runs tfjs ops every step: refused, not moved. (EM and
+      // MAP / MLE run on the device, their reads awaited.)
       if (opts.method === 'diffusion') checkDiffusionBackend();
       return pendingResult(runOnHostBackend(() => this.fitBatch(data, opts, true)), opts.method) as unknown as FitResult<O>;
     }
@@ -191,6 +192,11 @@ export class Model {
         }
         case 'map':
         case 'mle':
+          if (!canReadSync()) {
+            // webgpu under Node.js: the potential and its gradient on the device, each read awaited.
+            disposeLater = true;
+            return pendingResult(optimizeAsync(bound, opts as OptimizeOptions).finally(() => bound.dispose()), opts.method) as unknown as FitResult<O>;
+          }
           return optimize(bound, opts as OptimizeOptions) as FitResult<O>;
         case 'nuts':
         case 'hmc':

@@ -1,6 +1,6 @@
 /**
  * The fits that families-webgpu-checks.ts runs on webgpu (in a child process, where every
- * family but EM runs through runOnHostBackend: tfjs's cpu backend for binding and tracing,
+ * family but EM and MAP / MLE runs through runOnHostBackend: tfjs's cpu backend for binding and tracing,
  * the float64 replay on the host) and families-webgpu.test.ts runs in the parent on wasm and
  * on cpu. Small models and short runs with fixed seeds: software WebGPU is slow.
  */

@@ -77,10 +77,9 @@ describe('inference families on webgpu agree with wasm', { timeout: 300_000 }, (
     console.log(`smc log Z: webgpu ${gpu.logZ}, wasm ${ref}, seed sd ${sd.toExponential(2)}`);
     expect(Math.abs((gpu.logZ as number) - ref)).toBeLessThanOrEqual(4 * Math.SQRT2 * sd);
   });
-  it('MAP: the cpu run exactly, wasm\'s log density within twice the float32 evaluation error', async (ctx) => {
+  it('MAP on the device (L-BFGS on the host, the potential and gradient on webgpu): wasm\'s log density within twice the float32 evaluation error', async (ctx) => {
     const gpu = childResult('map', ctx)?.summary;
     if (!gpu) return;
-    expect(gpu).toEqual(await fitOn('cpu', 'map'));
     const ref = await fitOn('wasm', 'map');
     const ld = ref.logDensity as number;
     const tol = 2 * (mixY.length + 16) * 2 ** -24 * Math.abs(ld);

@@ -4,8 +4,13 @@
  * reads them with dataSync (wasm, cpu, tensorflow: the loop behaves as a plain synchronous
  * one); `runAsync` with `await t.data()` (webgpu under Node.js, which cannot read
  * synchronously). The tensors yielded stay owned by the step function, which disposes them.
+ * EM (src/infer/em) and the optimizer (src/infer/optimize) are written this way; so are the
+ * two parameter maps they share, `constrainSteps` and `unconstrainSteps`.
  */
-import type { Tensor } from '../../tensor';
+import { tf, canReadSync, type Tensor } from '../../tensor';
+import { MixError } from '../../diagnostics/diagnostic';
+import { toNested } from '../../model/data';
+import type { BoundModel, ParamValues } from '../../model/bound-model';
 
 /**
  * What a step needs from the host: the values of `read`, in order. With `prefetch`, the
@@ -50,4 +55,43 @@ export async function runAsync<R>(steps: HostSteps<R>): Promise<R> {
     r = steps.next(values);
   }
   return r.value;
+}
+
+/** Constrained values (nested arrays) of a flat unconstrained vector, as bm.constrain. */
+export function* constrainSteps(bm: BoundModel, u: Float64Array): HostSteps<Record<string, number | unknown[]>> {
+  const ts = tf.tidy(() => {
+    const { params } = bm.constrainTensor(tf.tensor1d(Float32Array.from(u)));
+    return bm.params.map((p) => params.get(p.name)!);
+  });
+  try {
+    const vals = yield { read: ts };
+    const out: Record<string, number | unknown[]> = {};
+    bm.params.forEach((p, i) => { out[p.name] = toNested(vals[i], p.shape); });
+    return out;
+  } finally {
+    tf.dispose(ts);
+  }
+}
+
+/** The flat unconstrained vector of constrained values, as bm.unconstrain. */
+export function* unconstrainSteps(bm: BoundModel, values: ParamValues): HostSteps<Float64Array> {
+  if (canReadSync()) return bm.unconstrain(values);
+  const ts = tf.tidy(() => {
+    const params = bm.paramTensors(values);
+    return bm.params.map((p) => {
+      try {
+        return p.transform.inverse(params.get(p.name)!);
+      } catch (e) {
+        throw new MixError([{ severity: 'error', code: 'E0640', message: `parameter '${p.name}': ${(e as Error).message}` }], bm.source);
+      }
+    });
+  });
+  try {
+    const vals = yield { read: ts };
+    const out = new Float64Array(bm.dim);
+    bm.params.forEach((p, i) => out.set(vals[i], p.offset));
+    return out;
+  } finally {
+    tf.dispose(ts);
+  }
 }

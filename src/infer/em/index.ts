@@ -9,8 +9,6 @@
  * posterior for MAP) does not decrease (generalised EM).
  */
 import { tf, tidyValue, canReadSync, BackendUnavailableError, type Tensor } from '../../tensor';
-import { MixError } from '../../diagnostics/diagnostic';
-import { toNested } from '../../model/data';
 import { Key } from '../../tensor/random';
 import type { BoundModel, ParamValues } from '../../model/bound-model';
 import { expectedLogJoint } from '../../model/evaluate';
@@ -19,7 +17,7 @@ import { closedFormUpdates, type ClosedFormUpdate } from './closed-form';
 import { kmeansMarginals, type KmeansInitOptions } from './init';
 import { fastGmmEStep, fuseGmmUpdates, knownEntropy, type FastEStep } from './fast-gmm';
 import { collapsePlan, findCollapsedSteps, reseedable, reseedMarginalsSteps, reseedWarnings, type ReseedOptions, type ReseedEvent } from './reseed';
-import { runAsync, runSync, type HostRead, type HostSteps } from './host-reads';
+import { runAsync, runSync, constrainSteps, unconstrainSteps, type HostRead, type HostSteps } from './host-reads';
 
 export interface EmOptions {
   /** 'mle' leaves priors out; 'map' keeps them (default: 'mle', as scikit-learn and mclust). */
@@ -125,45 +123,6 @@ export function emAsync(bm: BoundModel, opts: EmOptions = {}): Promise<EmResult>
 /** The data tensors, made readable on the host (once uploaded, kept on both sides) for k-means and re-seeding. */
 function prefetchData(bm: BoundModel): HostRead {
   return { read: [...bm.rt.data.values()].filter((t) => t.dtype !== 'string'), prefetch: true };
-}
-
-/** Constrained values (nested arrays) of a flat unconstrained vector, as bm.constrain. */
-function* constrainSteps(bm: BoundModel, u: Float64Array): HostSteps<Record<string, number | unknown[]>> {
-  const ts = tf.tidy(() => {
-    const { params } = bm.constrainTensor(tf.tensor1d(Float32Array.from(u)));
-    return bm.params.map((p) => params.get(p.name)!);
-  });
-  try {
-    const vals = yield { read: ts };
-    const out: Record<string, number | unknown[]> = {};
-    bm.params.forEach((p, i) => { out[p.name] = toNested(vals[i], p.shape); });
-    return out;
-  } finally {
-    tf.dispose(ts);
-  }
-}
-
-/** The flat unconstrained vector of constrained values, as bm.unconstrain. */
-function* unconstrainSteps(bm: BoundModel, values: ParamValues): HostSteps<Float64Array> {
-  if (canReadSync()) return bm.unconstrain(values);
-  const ts = tf.tidy(() => {
-    const params = bm.paramTensors(values);
-    return bm.params.map((p) => {
-      try {
-        return p.transform.inverse(params.get(p.name)!);
-      } catch (e) {
-        throw new MixError([{ severity: 'error', code: 'E0640', message: `parameter '${p.name}': ${(e as Error).message}` }], bm.source);
-      }
-    });
-  });
-  try {
-    const vals = yield { read: ts };
-    const out = new Float64Array(bm.dim);
-    bm.params.forEach((p, i) => out.set(vals[i], p.offset));
-    return out;
-  } finally {
-    tf.dispose(ts);
-  }
 }
 
 function* emSteps(bm: BoundModel, opts: EmOptions): HostSteps<EmResult> {

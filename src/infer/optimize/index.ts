@@ -5,8 +5,10 @@
  * marginal likelihood of a mixture directly. Several random starts; the best is kept.
  */
 import type { BoundModel, ParamValues } from '../../model/bound-model';
+import { tf } from '../../tensor';
 import { Key } from '../../tensor/random';
-import { lbfgs } from './lbfgs';
+import { constrainSteps, runAsync, runSync, unconstrainSteps, type HostSteps } from '../em/host-reads';
+import { lbfgsSteps, type LbfgsResult, type ValueAndGrad } from './lbfgs';
 
 export interface OptimizeOptions {
   method?: 'map' | 'mle';
@@ -37,31 +39,54 @@ export interface OptimizeResult {
   seconds: number;
 }
 
+/** Point estimates by L-BFGS from several starts (synchronous reads). */
 export function optimize(bm: BoundModel, opts: OptimizeOptions = {}): OptimizeResult {
+  return runSync(optimizeSteps(bm, opts));
+}
+
+/**
+ * {@link optimize} with every read awaited: on webgpu the potential and its gradient are
+ * evaluated on the device (one awaited read per evaluation); the L-BFGS iteration runs on the
+ * host. The same steps and results as `optimize` where both run.
+ */
+export function optimizeAsync(bm: BoundModel, opts: OptimizeOptions = {}): Promise<OptimizeResult> {
+  return runAsync(optimizeSteps(bm, opts));
+}
+
+function* optimizeSteps(bm: BoundModel, opts: OptimizeOptions): HostSteps<OptimizeResult> {
   const t0 = performance.now();
   const method = opts.method ?? 'map';
   const nInit = opts.init ? 1 : Math.max(1, opts.nInit ?? 4);
   const keys = Key.seed(opts.seed ?? 1).split(Math.max(2, nInit));
   const potOpts = { jacobian: false, priors: method === 'map' };
-  const fg = (x: Float64Array) => bm.potentialAndGrad(x, potOpts);
-  let best: ReturnType<typeof lbfgs> | undefined;
+  const evaluate = function* (x: Float64Array): HostSteps<ValueAndGrad> {
+    const { value, grads } = bm.potentialAndGradTensors(x, potOpts);
+    try {
+      const [v, g] = yield { read: [value, grads] };
+      return { value: v[0], grad: Float64Array.from(g) };
+    } finally {
+      tf.dispose([value, grads]);
+    }
+  };
+  let best: LbfgsResult | undefined;
   const starts: number[] = [];
   for (let s = 0; s < nInit; s++) {
     let x0: Float64Array;
-    if (opts.init) x0 = bm.unconstrain(opts.init);
+    if (opts.init) x0 = yield* unconstrainSteps(bm, opts.init);
     else {
       const rng = keys[s].rng();
       x0 = Float64Array.from({ length: bm.dim }, () => rng.uniform() * 4 - 2);
     }
-    const r = lbfgs(fg, x0, { maxIter: opts.maxIter ?? 1000, tolRel: opts.tol ?? 1e-7, onIteration: (i, f) => opts.onIteration?.(s, i, -f) });
+    const r = yield* lbfgsSteps(evaluate, x0, { maxIter: opts.maxIter ?? 1000, tolRel: opts.tol ?? 1e-7, onIteration: (i, f) => opts.onIteration?.(s, i, -f) });
     starts.push(-r.f);
     if (Number.isFinite(r.f) && (!best || r.f < best.f)) best = r;
   }
   if (!best) {
     return { method, params: {}, logDensity: -Infinity, iterations: 0, converged: false, message: 'no start reached a finite log density', trace: [], starts, seconds: (performance.now() - t0) / 1000 };
   }
+  const params = yield* constrainSteps(bm, best.x);
   return {
-    method, params: bm.constrain(best.x), logDensity: -best.f, iterations: best.iterations, converged: best.converged,
+    method, params, logDensity: -best.f, iterations: best.iterations, converged: best.converged,
     message: best.message, trace: best.trace.map((f) => -f), starts, seconds: (performance.now() - t0) / 1000,
   };
 }
