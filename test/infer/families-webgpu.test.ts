@@ -89,7 +89,7 @@ describe('inference families on webgpu agree with wasm', { timeout: 300_000 }, (
   it('refusals: diffusion (DSM training) by name with --backend wasm; a family called outside runOnHostBackend with a clear error, webgpu working after both', (ctx) => {
     childResult('refusals', ctx);
   });
-  it('mixppl filter and mixppl sample --backend webgpu print what wasm prints; fit --method diffusion is refused', (ctx) => {
+  it('mixppl filter and mixppl sample --backend webgpu print what wasm prints; fit --method mle runs on the device; fit --method diffusion is refused', (ctx) => {
     if (!childResult('filter', ctx)) return;
     const env = { ...process.env, MIXPPL_WEBGPU_ADAPTER: child.adapter() };
     const run = (...args: string[]) => spawnSync(process.execPath, ['bin/mixppl.js', ...args], { cwd, encoding: 'utf8', timeout: 200_000, env });
@@ -109,6 +109,18 @@ describe('inference families on webgpu agree with wasm', { timeout: 300_000 }, (
     expect(sc.status, tail(sc.stderr)).toBe(0);
     expect(sg.status, tail(sg.stderr)).toBe(0);
     expect(noTimes(sg.stdout)).toBe(noTimes(sc.stdout));
+    // Maximum likelihood on the device (mixppl fit --method mle): wasm's log density within twice
+    // the float32 evaluation error (T = 300 per-step terms, as the MAP check above).
+    const mle = ['fit', ...geyser, '--method', 'mle', '--n-init', '1', '--seed', '2', '--backend'];
+    const mg = run(...mle, 'webgpu');
+    const mc = run(...mle, 'wasm');
+    expect(mc.status, tail(mc.stderr)).toBe(0);
+    expect(mg.status, tail(mg.stderr)).toBe(0);
+    const ld = (out: string) => Number(/^log density (-?[\d.]+);/m.exec(out)?.[1]);
+    const [lg, lc] = [ld(mg.stdout), ld(mc.stdout)];
+    const tol = 2 * (300 + 16) * 2 ** -24 * Math.abs(lc);
+    console.log(`mle log density: webgpu ${lg}, wasm ${lc}, tolerance ${tol.toExponential(2)}`);
+    expect(Math.abs(lg - lc)).toBeLessThanOrEqual(tol);
     const d = run('fit', ...geyser, '--method', 'diffusion', '--steps', '5', '--backend', 'webgpu');
     expect(d.status).not.toBe(0);
     expect(d.stderr).toMatch(/method 'diffusion' \(denoising score matching\).*use --backend wasm/);
