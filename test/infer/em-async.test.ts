@@ -8,6 +8,7 @@ import { useBackend, tf, selectOnDevice, setSyncReadsForTesting, BackendUnavaila
 import { compile } from '../../src';
 import { em, emAsync, selectModels, selectModelsAsync, type EmOptions, type EmResult } from '../../src/infer/em';
 import type { DataInput } from '../../src/model/data';
+import { optimize, optimizeAsync } from '../../src/infer/optimize';
 import { GMM_FULL, GMM_DIAG } from './gmm-models';
 import { cases, tight } from './em-webgpu-cases';
 
@@ -89,9 +90,26 @@ describe('without synchronous reads (as webgpu under Node.js)', () => {
     const gamma = compile(`model g { data K: int  data y: real<lower=0>[N]  param w: simplex[K]  param a: positive[K]  param b: positive[K]
       for n in 1..N { y[n] ~ mixture(w, k -> gamma(a[k], b[k])) } }`);
     await expect(gamma.fit({ K: 2, y: [0.5, 1, 2, 3, 8, 9, 10] }, { method: 'em', seed: 1 })).rejects.toThrow(/EM: the closed-form update of 'a' \(gamma component shapes\) solves on the host, which reads numbers on the host synchronously inside the M-step; .* Use --backend wasm/);
-    const t = compile(`model t { data K: int  data y: real[N]  param w: simplex[K]  param mu: real[K]  param s: positive[K]  param nu: positive
-      for n in 1..N { y[n] ~ mixture(w, k -> student_t(nu, mu[k], s[k])) } }`);
-    await expect(t.fit({ K: 2, y: [-2, -1.5, -1, 1, 1.5, 2] }, { method: 'em', seed: 1 })).rejects.toThrow(/the parameter 'nu' has no closed-form update and needs the gradient M-step \(L-BFGS\)/);
+  });
+
+  it('MAP / MLE: optimizeAsync takes optimize\'s steps (bitwise), also forced async, where model.fit takes it', async () => {
+    const m = compile(cases.studentT.src);
+    const bm = m.bind(cases.studentT.data);
+    try {
+      for (const method of ['map', 'mle'] as const) {
+        const opts = { method, seed: 2, nInit: 2 };
+        const sync = optimize(bm, opts);
+        const awaited = await optimizeAsync(bm, opts);
+        setSyncReadsForTesting(false);
+        const forced = await m.fit(cases.studentT.data, opts);
+        setSyncReadsForTesting(undefined);
+        for (const r of [awaited, forced]) {
+          expect([r.logDensity, r.iterations, r.trace, r.starts, r.params]).toEqual([sync.logDensity, sync.iterations, sync.trace, sync.starts, sync.params]);
+        }
+      }
+    } finally {
+      bm.dispose();
+    }
   });
 
   it('model selection: selectModelsAsync gives selectModels\'s table exactly; selectModels refuses, naming the async one', async () => {
