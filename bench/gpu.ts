@@ -54,10 +54,8 @@ import { join } from 'node:path';
 import '../src/tensor/fused/node-webgpu';
 import { tf, useBackend, webgpuAdapterInfo, runOnHostBackend, type BackendName } from '../src/tensor';
 import { compile, em, emAsync, type EmResult } from '../src';
-import { Key } from '../src/tensor/random';
 import { particleFilter } from '../src/infer/smc/filter';
-import { hmmSsm, hmmTables } from '../src/infer/smc/ssm';
-import { hmmForward } from '../src/infer/smc/kalman';
+import { A, MU, PI, SD, twoStateHmm } from './two-state-hmm';
 import { gaussianEStep, gaussianSuffStats, chainMarginals, chainForwardJS, chainBackwardJS, type EStepResult, type SuffStats, type ChainMarginals } from '../src/tensor/fused';
 import { estepDisagreement, makeEStepCase, chainDisagreement, makeChainCase } from '../src/tensor/fused/tolerance';
 
@@ -390,24 +388,11 @@ let pfReport: Record<string, unknown> | undefined;
 if (pfConfig.length) {
   const [T, P] = pfConfig;
   if (![T, P].every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --pf must be T,P positive integers, got '${pfConfig}'`);
-  const pi = [0.5, 0.5];
-  const A = [[0.9, 0.1], [0.2, 0.8]];
-  const mu = [-1, 1.5];
-  const sd = [1, 0.8];
-  const rng = Key.seed(20261206).rng();
-  const y: number[] = [];
-  for (let t = 0, z = 0; t < T; t++) {
-    z = t === 0 ? (rng.uniform() < pi[1] ? 1 : 0) : rng.uniform() < A[z][1 - z] ? 1 - z : z;
-    y.push(rng.normal(mu[z], sd[z]));
-  }
+  const { y, ssm, exact } = twoStateHmm(T, 20261206);
   if (sharedData) {
     mkdirSync(sharedData, { recursive: true });
-    writeFileSync(join(sharedData, 'pf.json'), JSON.stringify({ T, P, pi, A, mu, sd, y, resampleThreshold: 0.5 }));
+    writeFileSync(join(sharedData, 'pf.json'), JSON.stringify({ T, P, pi: PI, A, mu: MU, sd: SD, y, resampleThreshold: 0.5 }));
   }
-  const normLog = (v: number, m: number, s: number) => -0.5 * Math.log(2 * Math.PI) - Math.log(s) - 0.5 * ((v - m) / s) ** 2;
-  const tables = hmmTables(pi, A, y.map((v) => mu.map((m, k) => normLog(v, m, sd[k]))));
-  const exact = hmmForward(tables).logZ;
-  const ssm = hmmSsm(tables);
   const opts = { particles: P, proposal: 'bootstrap' as const, resampling: 'systematic' as const, resampleThreshold: 0.5 };
   particleFilter(ssm, { ...opts, particles: Math.min(P, 10000), seed: 99 }); // warm-up (JIT)
   const runs = 3;

@@ -21,9 +21,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { particleFilter, type FilterResampleScheme } from '../src/infer/smc/filter';
-import { hmmSsm, hmmTables } from '../src/infer/smc/ssm';
-import { hmmForward } from '../src/infer/smc/kalman';
-import { Key } from '../src/tensor/random';
+import { A, MU, PI, SD, twoStateHmm } from './two-state-hmm';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, def: string) => {
@@ -37,23 +35,7 @@ const SEED = Number(opt('seed', '20261202'));
 const withWebppl = !argv.includes('--no-webppl');
 
 // The model and its data.
-const PI = [0.5, 0.5];
-const A = [[0.9, 0.1], [0.2, 0.8]];
-const MU = [-1, 1.5];
-const SD = [1, 0.8];
-const y: number[] = [];
-{
-  const rng = Key.seed(SEED).rng();
-  let z = 0;
-  for (let t = 0; t < T; t++) {
-    z = t === 0 ? (rng.uniform() < PI[1] ? 1 : 0) : rng.uniform() < A[z][1 - z] ? 1 - z : z;
-    y.push(rng.normal(MU[z], SD[z]));
-  }
-}
-const normLog = (v: number, m: number, s: number) => -0.5 * Math.log(2 * Math.PI) - Math.log(s) - 0.5 * ((v - m) / s) ** 2;
-const tables = hmmTables(PI, A, y.map((v) => MU.map((m, k) => normLog(v, m, SD[k]))));
-const exact = hmmForward(tables).logZ;
-const ssm = hmmSsm(tables);
+const { y, ssm, exact } = twoStateHmm(T, SEED);
 
 interface Row {
   tool: 'mixppl' | 'webppl';

@@ -3,8 +3,13 @@ import { writeFileSync } from 'node:fs';
 import type { Model } from '../model/model';
 import type { DataValue } from '../model/data';
 import { optimizeAsync } from '../infer/optimize';
-import { emAsync, emResponsibilitiesAsync } from '../infer/em';
+import { emAsync, emResponsibilitiesAsync, type EmResult } from '../infer/em';
 import { toCsv, DataFileError } from './data-io';
+
+/** Which E-step an EM fit ran, as `fit` and `report` print it. */
+export function eStepLabel(e: EmResult): string {
+  return e.eStep === 'compiled' ? 'compiled (float64)' : e.eStep;
+}
 
 const METHODS = ['em', 'map', 'mle'] as const;
 
@@ -44,7 +49,7 @@ export async function fitCommand(model: Model, data: Record<string, DataValue>, 
       onIteration: tty ? (s, i, ll) => process.stderr.write(`\rstart ${s + 1}  iteration ${i}  log likelihood ${ll.toFixed(3)}   `) : undefined,
     });
     r = e as unknown as typeof r;
-    head.push(`model ${model.name}: EM (${flags.has('--map') ? 'MAP' : 'maximum likelihood'}), ${e.starts.length} start${e.starts.length === 1 ? '' : 's'}; closed-form updates: ${e.closedForm.join(', ') || 'none'}; E-step: ${e.eStep === 'compiled' ? 'compiled (float64)' : e.eStep}`);
+    head.push(`model ${model.name}: EM (${flags.has('--map') ? 'MAP' : 'maximum likelihood'}), ${e.starts.length} start${e.starts.length === 1 ? '' : 's'}; closed-form updates: ${e.closedForm.join(', ') || 'none'}; E-step: ${eStepLabel(e)}`);
     head.push(`log likelihood ${fmt(e.logLik)}; ${e.iterations} iterations; ${e.converged ? 'converged' : 'NOT converged'}; ${e.seconds.toFixed(2)} s`);
     head.push(`BIC ${fmt(e.bic)}  AIC ${fmt(e.aic)}  ICL ${fmt(e.icl)}  (${e.nParams} free parameters, ${e.nObs} observations; lower is better)`);
     for (const w of e.warnings) head.push(`warning: ${w}`);

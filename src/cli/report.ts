@@ -22,7 +22,7 @@ import { smc, type SmcResult } from '../infer/smc/index';
 import { scoreSample, SCORE_METHODS, type ScoreMethod, type ScoreResult } from '../infer/score/index';
 import type { SummaryRow } from '../infer/mcmc/summary';
 import { parseSampleSettings, readInits, formatSampleReport, sampleVerdict, OptionError, SAMPLE_VALUE_OPTIONS } from './sample';
-import { flattenValue } from './fit';
+import { eStepLabel, flattenValue } from './fit';
 import { chainProgressFor, lineProgressFor } from './progress';
 import { scoreProgressLine } from './approx';
 import { DataFileError } from './data-io';
@@ -293,7 +293,7 @@ export function emReport(model: Model, bm: BoundModel, data: Record<string, Data
     notes: [
       `log likelihood ${e.logLik.toFixed(4)}; ${e.iterations} iterations; ${e.converged ? 'converged' : 'NOT converged'}; ${e.seconds.toFixed(2)} s`,
       `BIC ${e.bic.toFixed(3)}, AIC ${e.aic.toFixed(3)}, ICL ${e.icl.toFixed(3)} (${e.nParams} free parameters, ${e.nObs} observations; lower is better)`,
-      `closed-form updates: ${e.closedForm.join(', ') || 'none'}; E-step: ${e.eStep === 'compiled' ? 'compiled (float64)' : e.eStep}`,
+      `closed-form updates: ${e.closedForm.join(', ') || 'none'}; E-step: ${eStepLabel(e)}`,
     ],
     warnings: e.converged ? [] : ['EM did not converge (raise --max-iter)'],
     table: { columns: ['parameter', 'estimate'], rows: rows.map(([k, v]) => [k, v]) },

@@ -11,6 +11,7 @@ import { tf, canReadSync, type Tensor } from '../../tensor';
 import { MixError } from '../../diagnostics/diagnostic';
 import { toNested } from '../../model/data';
 import type { BoundModel, ParamValues } from '../../model/bound-model';
+import type { ValueAndGrad } from '../optimize/lbfgs';
 
 /**
  * What a step needs from the host: the values of `read`, in order. With `prefetch`, the
@@ -55,6 +56,19 @@ export async function runAsync<R>(steps: HostSteps<R>): Promise<R> {
     r = steps.next(values);
   }
   return r.value;
+}
+
+/**
+ * Reads an objective's value (a scalar tensor) and gradient through the driver, then disposes
+ * both: one evaluation of L-BFGS as host-read steps (EM's gradient M-step, the optimizer).
+ */
+export function* readValueAndGrad(value: Tensor, grad: Tensor): HostSteps<ValueAndGrad> {
+  try {
+    const [v, g] = yield { read: [value, grad] };
+    return { value: v[0], grad: Float64Array.from(g) };
+  } finally {
+    tf.dispose([value, grad]);
+  }
 }
 
 /** Constrained values (nested arrays) of a flat unconstrained vector, as bm.constrain. */

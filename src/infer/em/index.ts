@@ -17,7 +17,7 @@ import { closedFormUpdates, type ClosedFormUpdate } from './closed-form';
 import { kmeansMarginals, type KmeansInitOptions } from './init';
 import { fastGmmEStep, fuseGmmUpdates, knownEntropy, type FastEStep } from './fast-gmm';
 import { collapsePlan, findCollapsedSteps, reseedable, reseedMarginalsSteps, reseedWarnings, type ReseedOptions, type ReseedEvent } from './reseed';
-import { runAsync, runSync, constrainSteps, unconstrainSteps, type HostRead, type HostSteps } from './host-reads';
+import { runAsync, runSync, constrainSteps, readValueAndGrad, unconstrainSteps, type HostRead, type HostSteps } from './host-reads';
 
 export interface EmOptions {
   /** 'mle' leaves priors out; 'map' keeps them (default: 'mle', as scikit-learn and mclust). */
@@ -314,22 +314,17 @@ function* mStepSteps(bm: BoundModel, u: Float64Array, marginals: Map<string, Ten
   const evaluate = function* (x: Float64Array): HostSteps<ValueAndGrad> {
     const full = Float64Array.from(base);
     for (let i = 0; i < full.length; i++) if (mask[i]) full[i] = x[i];
-    const out = tf.tidy(() => {
+    const [value, grad] = tf.tidy(() => {
       const f = (v: Tensor) => {
         const { params } = bm.constrainTensor(v);
         return tf.neg(expectedLogJoint(bm.rt, params, marginals, { priors }));
       };
-      const { value, grad } = tf.valueAndGrad(f)(tf.tensor1d(Float32Array.from(full)));
-      return [value, grad];
+      const r = tf.valueAndGrad(f)(tf.tensor1d(Float32Array.from(full)));
+      return [r.value, r.grad];
     });
-    try {
-      const [v, g] = yield { read: out };
-      const grad = Float64Array.from(g);
-      for (let i = 0; i < grad.length; i++) if (!mask[i]) grad[i] = 0;
-      return { value: v[0], grad };
-    } finally {
-      tf.dispose(out);
-    }
+    const r = yield* readValueAndGrad(value, grad);
+    for (let i = 0; i < r.grad.length; i++) if (!mask[i]) r.grad[i] = 0;
+    return r;
   };
   return (yield* lbfgsSteps(evaluate, base, { maxIter: iters, tolRel: 1e-9 })).x;
 }

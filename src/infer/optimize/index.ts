@@ -5,9 +5,8 @@
  * marginal likelihood of a mixture directly. Several random starts; the best is kept.
  */
 import type { BoundModel, ParamValues } from '../../model/bound-model';
-import { tf } from '../../tensor';
 import { Key } from '../../tensor/random';
-import { constrainSteps, runAsync, runSync, unconstrainSteps, type HostSteps } from '../em/host-reads';
+import { constrainSteps, readValueAndGrad, runAsync, runSync, unconstrainSteps, type HostSteps } from '../em/host-reads';
 import { lbfgsSteps, type LbfgsResult, type ValueAndGrad } from './lbfgs';
 
 export interface OptimizeOptions {
@@ -59,14 +58,9 @@ function* optimizeSteps(bm: BoundModel, opts: OptimizeOptions): HostSteps<Optimi
   const nInit = opts.init ? 1 : Math.max(1, opts.nInit ?? 4);
   const keys = Key.seed(opts.seed ?? 1).split(Math.max(2, nInit));
   const potOpts = { jacobian: false, priors: method === 'map' };
-  const evaluate = function* (x: Float64Array): HostSteps<ValueAndGrad> {
+  const evaluate = (x: Float64Array): HostSteps<ValueAndGrad> => {
     const { value, grads } = bm.potentialAndGradTensors(x, potOpts);
-    try {
-      const [v, g] = yield { read: [value, grads] };
-      return { value: v[0], grad: Float64Array.from(g) };
-    } finally {
-      tf.dispose([value, grads]);
-    }
+    return readValueAndGrad(value, grads);
   };
   let best: LbfgsResult | undefined;
   const starts: number[] = [];

@@ -18,7 +18,7 @@
  * O(log T) sequential steps, differentiated by tfjs.
  */
 import * as tf from '@tensorflow/tfjs';
-import { logSumExp } from '../special';
+import { logSumExp, logSumExpF64 } from '../special';
 import { registerWebGPUChain } from './chain-webgpu';
 import type { CpuBackendLike, KernelArgs, WasmBackendLike } from './backends';
 
@@ -167,19 +167,6 @@ export function chainLogZReference(init: tf.Tensor, mats: tf.Tensor): tf.Scalar 
 
 // ------------------------------------------------------------------ float64 recursions
 
-/** logsumexp of `n` values v(i): max-shifted; all -Infinity gives -Infinity, a NaN gives NaN. */
-function lse(n: number, v: (i: number) => number): number {
-  let m = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const x = v(i);
-    if (x > m) m = x;
-  }
-  const shift = m === -Infinity ? 0 : m;
-  let s = 0;
-  for (let i = 0; i < n; i++) s += Math.exp(v(i) - shift);
-  return shift + Math.log(s);
-}
-
 /**
  * The forward recursion in float64: writes alpha [T, K] (alpha[0] = init) and returns log Z.
  * `mats` is [T-1, K, K] row-major.
@@ -203,8 +190,7 @@ export function chainForwardJS(init: ArrayLike<number>, mats: ArrayLike<number>,
       alpha[t * K + j] = shift + Math.log(s);
     }
   }
-  const last = (T - 1) * K;
-  return lse(K, (i) => alpha[last + i]);
+  return logSumExpF64(alpha.subarray((T - 1) * K, T * K));
 }
 
 /** A writable array of numbers (Float32Array, Float64Array, number[]). */

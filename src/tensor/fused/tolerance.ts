@@ -202,6 +202,11 @@ export interface ChainOutputs {
  * log-sum-exp. Entries of -Infinity (impossible transitions) count as 0 in the magnitudes.
  */
 export function chainLogZTolerance(c: ChainArrays): number {
+  return chainBounds(c).E;
+}
+
+/** chainLogZTolerance's E and the magnitude bound B = B_T of every value computed. */
+function chainBounds(c: ChainArrays): { E: number; B: number } {
   const { init, mats, T, K } = c;
   const u = F32_U;
   const fin = (v: number) => (Number.isFinite(v) ? Math.abs(v) : 0);
@@ -217,7 +222,7 @@ export function chainLogZTolerance(c: ChainArrays): number {
     seq += 4 * u * B + perStep;
   }
   const tree = 4 * u * Math.ceil(Math.log2(Math.max(T, 2))) * B + T * perStep;
-  return Math.max(seq, tree) + 4 * u * (B + lnK) + perStep;
+  return { E: Math.max(seq, tree) + 4 * u * (B + lnK) + perStep, B };
 }
 
 /**
@@ -229,19 +234,12 @@ export function chainLogZTolerance(c: ChainArrays): number {
  * match exactly. `exact` is a float64 evaluation.
  */
 export function chainDisagreement(c: ChainArrays, exact: ChainOutputs, got: ChainOutputs): { ratio: number; where: string } {
-  const E = chainLogZTolerance(c);
+  const { E, B } = chainBounds(c);
   const u = F32_U;
-  let B = 0;
-  for (let e = 0; e < c.init.length; e++) B = Math.max(B, Number.isFinite(c.init[e]) ? Math.abs(c.init[e]) : 0);
-  for (let t = 0; t < c.T - 1; t++) {
-    let m = 0;
-    for (let e = t * c.K * c.K; e < (t + 1) * c.K * c.K; e++) m = Math.max(m, Number.isFinite(c.mats[e]) ? Math.abs(c.mats[e]) : 0);
-    B += m + Math.log(c.K);
-  }
   let worst = { ratio: 0, where: 'nowhere' };
   const cmp = (want: number, have: number, tol: number, where: string) => {
     let ratio: number;
-    if (!Number.isFinite(want) || !Number.isFinite(have)) ratio = Object.is(want, have) || (Number.isNaN(want) && Number.isNaN(have)) ? 0 : Infinity;
+    if (!Number.isFinite(want) || !Number.isFinite(have)) ratio = Object.is(want, have) ? 0 : Infinity; // NaN matches NaN
     else ratio = Math.abs(want - have) / tol;
     if (!(ratio <= worst.ratio)) worst = { ratio, where: `${where}: ${have} vs exact ${want} (tolerance ${tol.toExponential(2)})` };
   };
