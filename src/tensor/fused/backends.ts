@@ -28,8 +28,11 @@ export interface WasmBackendLike {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
 }
 
-/** tfjs-backend-webgpu: runs a WGSL program object (see estep-webgpu.ts) into one new output. */
+/**
+ * tfjs-backend-webgpu: runs a WGSL program object (see estep-webgpu.ts) into one output, a new
+ * one or `output` (the same buffer across dispatches, as the chain recursions use it).
+ */
 export interface WebGPUBackendLike {
-  runWebGPUProgram(program: object, inputs: tf.TensorInfo[], outputDtype: string, uniforms?: { type: string; data: number[] }[]): tf.TensorInfo;
+  runWebGPUProgram(program: object, inputs: tf.TensorInfo[], outputDtype: string, uniforms?: { type: string; data: number[] }[], output?: tf.TensorInfo): tf.TensorInfo;
   disposeData(dataId: object): void;
 }

@@ -2,7 +2,10 @@
  * The WebGPU kernels of the fused chain log partition function and its marginals (see
  * ./chain.ts), as WGSL programs in tfjs-backend-webgpu's form (see ./estep-webgpu.ts).
  * The recursions are sequential in T, so each runs in one workgroup that steps through the
- * chain with the state vector in workgroup memory (a barrier per step); each thread owns
+ * chain with the state vector in workgroup memory (a barrier per step), in dispatches of at
+ * most STEP_CHUNK steps that write one shared output and start from the row the previous
+ * dispatch wrote (on Mesa's software adapter one dispatch of ~13,000 steps or more left its
+ * output unwritten, without an error); each thread owns
  * states j = thread, thread + WG, ... and, for alpha, reads mats[t][., j] down a column
  * (neighbouring threads read neighbouring addresses). Dispatches:
  *  - log Z: alpha [T, K] (one workgroup), then log Z [1] (one thread);
@@ -27,13 +30,17 @@ function base(shaderKey: string, outputShape: number[], workgroups: number, vari
     variableNames,
     workgroupSize: [WG, 1, 1] as [number, number, number],
     dispatchLayout: { x: [0] },
-    // At most 65535 workgroups a dimension; tfjs's global index spans x and y.
-    dispatch: workgroups <= 65535 ? [workgroups, 1, 1] : [65535, Math.ceil(workgroups / 65535), 1],
+    // Past the device's limit per dimension tfjs reshapes the dispatch (its global index spans x, y, z).
+    dispatch: [workgroups, 1, 1],
     ...extra,
   };
 }
 
 const STEPS = { uniforms: 'numSteps : i32,' };
+/** The recursions' uniforms: the chain's length and the rows [first, last) this dispatch writes. */
+const RANGE = { uniforms: 'numSteps : i32, first : i32, last : i32,' };
+/** Steps of a recursion per dispatch. */
+const STEP_CHUNK = 4096;
 
 /** A max-shifted log-sum-exp over `n` terms `term(i)` (WGSL), into `out`; all -inf gives -inf. */
 function lseLoop(out: string, n: string, term: (i: string) => string): string {
@@ -44,22 +51,30 @@ function lseLoop(out: string, n: string, term: (i: string) => string): string {
         let ${out} = m + log(s);`;
 }
 
-/** alpha [T, K]: alpha[0] = init, alpha[t][j] = logsumexp_i alpha[t-1][i] + mats[t-1][i, j]. */
+/**
+ * alpha [T, K]: alpha[0] = init, alpha[t][j] = logsumexp_i alpha[t-1][i] + mats[t-1][i, j];
+ * rows [first, last), starting from row first - 1 of its own output (`result`) past the first.
+ */
 function alphaProgram(T: number, K: number) {
   return {
-    ...base(`mixppl_chain_alpha_${K}`, [T, K], 1, ['Init', 'Mats'], STEPS),
+    ...base(`mixppl_chain_alpha_${K}`, [T, K], 1, ['Init', 'Mats'], RANGE),
     getUserCode: () => `
       var<workgroup> cur : array<f32, ${K}>;
       var<workgroup> nxt : array<f32, ${K}>;
       fn main(index : i32) {
         let lid = i32(localIndex);
+        let first = uniforms.first;
         for (var j = lid; j < ${K}; j += ${WG}) {
-          let a = Init[j];
-          cur[j] = a;
-          setOutputAtIndex(j, a);
+          if (first == 0) {
+            let a = Init[j];
+            cur[j] = a;
+            setOutputAtIndex(j, a);
+          } else {
+            cur[j] = result[(first - 1) * ${K} + j];
+          }
         }
         workgroupBarrier();
-        for (var t = 1; t < uniforms.numSteps; t++) {
+        for (var t = max(first, 1); t < uniforms.last; t++) {
           let mo = (t - 1) * ${K * K};
           for (var j = lid; j < ${K}; j += ${WG}) {
             ${lseLoop('v', `${K}`, (i) => `cur[${i}] + Mats[mo + ${i} * ${K} + j]`)}
@@ -74,22 +89,30 @@ function alphaProgram(T: number, K: number) {
   };
 }
 
-/** beta [T, K]: beta[T-1] = 0, beta[t][i] = logsumexp_j mats[t][i, j] + beta[t+1][j]. */
+/**
+ * beta [T, K]: beta[T-1] = 0, beta[t][i] = logsumexp_j mats[t][i, j] + beta[t+1][j]; rows
+ * [first, last), starting from row last of its own output (`result`) before the last row.
+ */
 function betaProgram(T: number, K: number) {
   return {
-    ...base(`mixppl_chain_beta_${K}`, [T, K], 1, ['Mats'], STEPS),
+    ...base(`mixppl_chain_beta_${K}`, [T, K], 1, ['Mats'], RANGE),
     getUserCode: () => `
       var<workgroup> cur : array<f32, ${K}>;
       var<workgroup> nxt : array<f32, ${K}>;
       fn main(index : i32) {
         let lid = i32(localIndex);
         let T = uniforms.numSteps;
+        let last = uniforms.last;
         for (var i = lid; i < ${K}; i += ${WG}) {
-          cur[i] = 0.0;
-          setOutputAtIndex((T - 1) * ${K} + i, 0.0);
+          if (last == T) {
+            cur[i] = 0.0;
+            setOutputAtIndex((T - 1) * ${K} + i, 0.0);
+          } else {
+            cur[i] = result[last * ${K} + i];
+          }
         }
         workgroupBarrier();
-        for (var t = T - 2; t >= 0; t--) {
+        for (var t = min(last, T - 1) - 1; t >= uniforms.first; t--) {
           let mo = t * ${K * K};
           for (var r = lid; r < ${K}; r += ${WG}) {
             ${lseLoop('v', `${K}`, (j) => `Mats[mo + r * ${K} + ${j}] + cur[${j}]`)}
@@ -156,10 +179,16 @@ function forward(b: WebGPUBackendLike, init: tf.TensorInfo, mats: tf.TensorInfo)
   const T = mats.shape[0] + 1;
   if (K > WEBGPU_CHAIN_MAX_K) throw new RangeError(`chainLogZ: the webgpu kernel takes at most ${WEBGPU_CHAIN_MAX_K} states, got K = ${K}; use impl: 'reference'`);
   const steps = [{ type: 'int32', data: [T] }];
-  const alpha = T > 1 ? b.runWebGPUProgram(alphaProgram(T, K), [init, mats], 'float32', steps) : null;
+  let alpha: tf.TensorInfo | null = null;
+  for (let first = 0; T > 1 && first < T; first += STEP_CHUNK) {
+    alpha = b.runWebGPUProgram(alphaProgram(T, K), [init, mats], 'float32', range(T, first, Math.min(T, first + STEP_CHUNK)), alpha ?? undefined);
+  }
   const logZ = b.runWebGPUProgram(logZProgram(K), [alpha ?? init], 'float32', steps);
   return { alpha, logZ, T, K };
 }
+
+/** The uniforms of one recursion dispatch. */
+const range = (T: number, first: number, last: number) => [{ type: 'int32', data: [T] }, { type: 'int32', data: [first] }, { type: 'int32', data: [last] }];
 
 function logZKernel({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
   const b = backend as WebGPUBackendLike;
@@ -179,7 +208,11 @@ function marginalsKernel({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
     const pairs = b.runWebGPUProgram(pairsProgram(T, K), [init, mats, init, logZ], 'float32');
     return [logZ, first, pairs];
   }
-  const beta = b.runWebGPUProgram(betaProgram(T, K), [mats], 'float32', [{ type: 'int32', data: [T] }]);
+  let beta: tf.TensorInfo | undefined;
+  for (let last = T; last > 0; last -= STEP_CHUNK) {
+    beta = b.runWebGPUProgram(betaProgram(T, K), [mats], 'float32', range(T, Math.max(0, last - STEP_CHUNK), last), beta);
+  }
+  if (!beta) throw new Error('internal: no beta dispatch');
   const first = b.runWebGPUProgram(firstProgram(K, true), [alpha, beta, logZ], 'float32');
   const pairs = b.runWebGPUProgram(pairsProgram(T, K), [alpha, mats, beta, logZ], 'float32');
   b.disposeData(alpha.dataId);
