@@ -15,7 +15,7 @@ import { scoreSample, SCORE_METHODS, type ScoreMethod, type ScoreProgress } from
 import { formatSummary } from '../infer/mcmc/summary';
 import { OptionError } from './sample';
 import { withLineProgress } from './progress';
-import { diffusionFit, type DiffusionFitResult } from '../infer/score/diffusion-fit';
+import { diffusionFitAsync, type DiffusionFitResult } from '../infer/score/diffusion-fit';
 import { toCsv } from './data-io';
 
 function int(opts: Map<string, string>, key: string, dflt: number): number {
@@ -45,7 +45,7 @@ export function approxOptions(method: ApproxMethod): string[] {
   return ['--chains', '--draws', ...(method === 'langevin' || method === 'mala' ? ['--warmup'] : [])];
 }
 
-export function approxCommand(model: Model, data: Record<string, DataValue>, method: ApproxMethod, opts: Map<string, string>, flags: ReadonlySet<string> = new Set()): number {
+export function approxCommand(model: Model, data: Record<string, DataValue>, method: ApproxMethod, opts: Map<string, string>, flags: ReadonlySet<string> = new Set()): number | Promise<number> {
   // Options are checked before any work: a bad one is a usage error (exit 2).
   const seed = Number(opts.get('--seed') ?? 1);
   if (!Number.isInteger(seed)) throw new OptionError(`--seed must be an integer, got '${opts.get('--seed')}'`);
@@ -186,16 +186,18 @@ function runScore(
  * `fit --method diffusion`: a denoising-score-matching density of the observed rows
  * (src/infer/score/diffusion-fit.ts); prints the held-out log-likelihood per row next to the
  * model's own at its EM/MAP fit; `--samples FILE.csv` writes `--draws` new rows (default: as
- * many as the data has), `--out FILE.json` the summary.
+ * many as the data has), `--out FILE.json` the summary. Every read is awaited
+ * (`diffusionFitAsync`, `sampleAsync`), so the same code runs on webgpu (the network on the
+ * device) and gives the synchronous path's numbers elsewhere.
  */
-function runDiffusion(model: Model, data: Record<string, DataValue>, opts: Map<string, string>, { seed, quiet }: { seed: number; quiet: boolean }): number {
+async function runDiffusion(model: Model, data: Record<string, DataValue>, opts: Map<string, string>, { seed, quiet }: { seed: number; quiet: boolean }): Promise<number> {
   const steps = int(opts, '--steps', 2000);
   const drawsRaw = opts.get('--draws');
   const draws = drawsRaw === undefined ? undefined : int(opts, '--draws', 1);
   let r: DiffusionFitResult;
   let recent = 0;
   try {
-    r = withLineProgress(quiet, (progress) => diffusionFit(model, data, {
+    r = await withLineProgress(quiet, (progress) => diffusionFitAsync(model, data, {
       steps, seed,
       onStep: progress ? (s, loss) => {
         // An exponential moving average over ~50 steps: one step's loss is noisy.
@@ -229,7 +231,7 @@ function runDiffusion(model: Model, data: Record<string, DataValue>, opts: Map<s
     const samplesPath = opts.get('--samples');
     if (samplesPath) {
       const n = draws ?? r.trainRows.length + r.heldOutRows.length;
-      writeFileSync(samplesPath, toCsv(r.columns, r.sample(n, { seed })));
+      writeFileSync(samplesPath, toCsv(r.columns, await r.sampleAsync(n, { seed })));
       lines.push(`wrote ${n} samples (reverse SDE) to ${samplesPath}`);
     }
     process.stdout.write(lines.join('\n') + '\n');

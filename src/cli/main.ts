@@ -17,7 +17,6 @@ import { selectCommand, parseSelectSettings, SELECT_HELP, SELECT_OPTIONS, SELECT
 import { reportCommand, sbcReportCommand, REPORT_HELP, REPORT_OPTIONS } from './report';
 import { summaryCommand, SUMMARY_HELP, SUMMARY_OPTIONS } from './summary';
 import { filterCommand, parseFilterSettings, FILTER_HELP, FILTER_OPTIONS, FILTER_VALUE_OPTIONS } from './filter';
-import { checkDiffusionBackend } from '../infer/score/diffusion-fit';
 
 const USAGE = `mixppl: a probabilistic programming language for mixture models
 
@@ -337,9 +336,9 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
       }
       await useBackend(backend);
-      // On webgpu (no synchronous reads) EM, MAP and MLE run on the device (fitCommand awaits
-      // their reads); the other methods run on the host (runOnHostBackend); diffusion is refused.
-      if (approx === 'diffusion') checkDiffusionBackend();
+      // On webgpu (no synchronous reads) EM, MAP, MLE (fitCommand) and diffusion (runDiffusion)
+      // run on the device, their reads awaited; the other methods run on the host (runOnHostBackend).
+      if (approx === 'diffusion') return approxCommand(r.model, loadData(a), approx, a.opts, a.flags);
       if (approx) return runOnHostBackend(() => approxCommand(r.model!, loadData(a), approx, a.opts, a.flags));
       if (settings) return runOnHostBackend(() => sampleCommand(r.model!, loadData(a), settings));
       return fitCommand(r.model, loadData(a), a.opts, a.flags);

@@ -154,13 +154,19 @@ export function lineProgressFor(sink: ProgressSink, quiet: boolean, options?: Ch
 
 /**
  * Runs `run` with a progress line on stderr (undefined when quiet or not a terminal) and
- * clears the line afterwards, whether `run` returns or throws.
+ * clears the line afterwards, whether `run` returns or throws; when it returns a promise,
+ * once that settles.
  */
 export function withLineProgress<T>(quiet: boolean, run: (progress: LineProgress | undefined) => T): T {
   const progress = lineProgressFor(process.stderr, quiet);
+  let r: T;
   try {
-    return run(progress);
-  } finally {
+    r = run(progress);
+  } catch (e) {
     progress?.finish();
+    throw e;
   }
+  if (r instanceof Promise) return r.finally(() => progress?.finish()) as T;
+  progress?.finish();
+  return r;
 }

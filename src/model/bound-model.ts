@@ -3,7 +3,7 @@
  * (NumPyro's `log_density` / `potential_energy` / `postprocess`). MCMC and VI only see
  * `potential` over the flat unconstrained vector and `constrain` to map draws back.
  */
-import { tf, type Tensor } from '../tensor';
+import { tf, canReadSync, runSync, type Tensor, type HostSteps } from '../tensor';
 import { traceFunction, TraceUnsupportedError, type TracedFunction } from '../tensor/trace';
 import { MixError, type Diagnostic } from '../diagnostics/diagnostic';
 import type { Source } from '../diagnostics/span';
@@ -87,16 +87,21 @@ export class BoundModel {
 
   /** Log joint density at constrained values (latents summed out), as a JS number. */
   logDensity(values: ParamValues, opts: LogDensityOptions = {}): number {
-    return this.guard(() => {
-      const lp = tf.tidy(() => {
-        const params = this.paramTensors(values);
-        return logJoint(this.rt, params, opts);
-      });
-      const v = lp.dataSync()[0];
+    return runSync(this.logDensitySteps(values, opts));
+  }
+
+  /** {@link logDensity} as host-read steps (`runAsync` runs them on webgpu). */
+  *logDensitySteps(values: ParamValues, opts: LogDensityOptions = {}): HostSteps<number> {
+    const lp = this.guard(() => tf.tidy(() => logJoint(this.rt, this.paramTensors(values), opts)));
+    let v: number;
+    try {
+      const [r] = yield { read: [lp] };
+      v = r[0];
+    } finally {
       lp.dispose();
-      if (Number.isNaN(v)) this.explainNaN(values, opts);
-      return v;
-    });
+    }
+    if (Number.isNaN(v)) this.guard(() => this.explainNaN(values, opts));
+    return v;
   }
 
   /** Log joint density at constrained tensor values; for use inside tf.tidy / tf.grad. */
@@ -394,7 +399,9 @@ export class BoundModel {
 
   /** A NaN log density is never returned silently: find the statement that made it. */
   private explainNaN(values: ParamValues, opts: LogDensityOptions): never {
-    const per = this.factorLogDensities(values);
+    // Finding the statement reads every factor synchronously; without such reads (webgpu under
+    // Node.js) the error says only that the density is NaN.
+    const per = canReadSync() ? this.factorLogDensities(values) : [];
     const bad = per.find((p) => Number.isNaN(p.value) && (opts.priors !== false || this.ir.factors[p.factor].kind !== 'prior'));
     const f = bad ? this.ir.factors[bad.factor] : undefined;
     throw new MixError([{

@@ -20,7 +20,7 @@ import { viChunked, type ViChunkSource } from '../infer/vi/chunked';
 import { isChunkSource } from './chunks';
 import { smc, type SmcOptions, type SmcResult } from '../infer/smc';
 import { scoreSample, type ScoreMethod, type ScoreResult, type ScoreSampleOptions } from '../infer/score';
-import { checkDiffusionBackend, diffusionFit, type DiffusionFitOptions, type DiffusionFitResult } from '../infer/score/diffusion-fit';
+import { diffusionFit, diffusionFitAsync, type DiffusionFitOptions, type DiffusionFitResult } from '../infer/score/diffusion-fit';
 
 /** `model.fit` options: the method and that method's own options. */
 export type FitOptions =
@@ -131,9 +131,11 @@ export class Model {
    *
    * On a backend that cannot read synchronously (webgpu under Node.js), `method: 'em'` runs
    * the async EM loop (`emAsync`) and returns a promise of its result: write
-   * `await model.fit(data, { method: 'em' })`, which works on every backend. The other
-   * methods but 'diffusion' (refused there) also return a promise on such a backend: they run
-   * on the host (runOnHostBackend; docs/gpu.md, "Inference families on webgpu").
+   * `await model.fit(data, { method: 'em' })`, which works on every backend. 'map' / 'mle'
+   * (`optimizeAsync`) and 'diffusion' (`diffusionFitAsync`; the result's `sampleAsync` and
+   * `logLikelihoodAsync` read the network there) also run on the device; the other methods
+   * return a promise too and run on the host (runOnHostBackend; docs/gpu.md, "Inference
+   * families on webgpu").
    *
    * With `method: 'em'` and `online`, `data` is a stream of chunks instead (an iterable or
    * async iterable of data objects, each holding some rows, or a function returning a fresh
@@ -169,12 +171,10 @@ export class Model {
   }
 
   private fitBatch<O extends FitOptions>(data: DataInput, opts: O, onHost = false): FitResult<O> {
-    if (!onHost && !canReadSync() && opts.method !== 'em' && opts.method !== 'map' && opts.method !== 'mle') {
+    if (!onHost && !canReadSync() && !ON_DEVICE.has(opts.method)) {
       // webgpu under Node.js: the families below evaluate the model by the float64 replay on
       // the host; they bind and trace on tfjs's cpu backend (runOnHostBackend) and the caller
-      // awaits the result. DSM training runs tfjs ops every step: refused, not moved. (EM and
-      // MAP / MLE run on the device, their reads awaited.)
-      if (opts.method === 'diffusion') checkDiffusionBackend();
+      // awaits the result. (EM, MAP / MLE and diffusion run on the device, their reads awaited.)
       return pendingResult(runOnHostBackend(() => this.fitBatch(data, opts, true)), opts.method) as unknown as FitResult<O>;
     }
     const bound = this.bind(data);
@@ -220,6 +220,11 @@ export class Model {
           return scoreSample(bound, opts as ScoreSampleOptions) as FitResult<O>;
         case 'diffusion': {
           const { method: _m, ...rest } = opts as { method: 'diffusion' } & DiffusionFitOptions;
+          if (!canReadSync()) {
+            // webgpu under Node.js: training and the held-out log-likelihood on the device, each read awaited.
+            disposeLater = true;
+            return pendingResult(diffusionFitAsync(this, data, rest, bound).finally(() => bound.dispose()), 'diffusion') as unknown as FitResult<O>;
+          }
           return diffusionFit(this, data, rest, bound) as FitResult<O>;
         }
         default:
@@ -232,6 +237,9 @@ export class Model {
     }
   }
 }
+
+/** The methods whose arithmetic runs on webgpu (reads awaited); the others run on the host there. */
+const ON_DEVICE: ReadonlySet<string> = new Set(['em', 'map', 'mle', 'diffusion']);
 
 /**
  * A result that only the async loop can give (webgpu, which cannot read synchronously): the

@@ -12,6 +12,7 @@ export * from './linalg';
 export * from './special';
 export * from './random';
 export * from './fused';
+export * from './host-reads';
 
 /**
  * tf.tidy for functions that return plain values (numbers, arrays, maps): every tensor

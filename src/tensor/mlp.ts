@@ -11,11 +11,15 @@
  *
  * All TensorFlow.js use of the score family stays in this file: callers pass and get plain
  * Float32Array/Float64Array values, and every call disposes what it makes (the training loop
- * keeps tf.memory().numTensors constant).
+ * keeps tf.memory().numTensors constant). Each method that reads a result has a `...Steps`
+ * form in the host-read protocol (host-reads.ts): the plain method runs it with dataSync, the
+ * `...Async` one with `await data()` (webgpu under Node.js), and callers that are themselves
+ * steps (src/infer/score) compose it with `yield*`.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Scalar, Tensor, Tensor2D, Variable } from '@tensorflow/tfjs';
 import { Key } from './random';
+import { runAsync, runSync, type HostSteps } from './host-reads';
 
 /** Options of {@link TimeMlp}. */
 export interface TimeMlpOptions {
@@ -165,14 +169,27 @@ export class TimeMlp {
 
   /** Returns the outputs (n×outDim, float64 copy of the float32 values) at rows x and time(s) t. */
   predict(x: ArrayLike<number>, n: number, t: number | ArrayLike<number>): Float64Array {
+    return runSync(this.predictSteps(x, n, t));
+  }
+
+  /** {@link predict} with the read awaited (any backend; webgpu under Node.js needs it). */
+  predictAsync(x: ArrayLike<number>, n: number, t: number | ArrayLike<number>): Promise<Float64Array> {
+    return runAsync(this.predictSteps(x, n, t));
+  }
+
+  /** {@link predict} as host-read steps. */
+  *predictSteps(x: ArrayLike<number>, n: number, t: number | ArrayLike<number>): HostSteps<Float64Array> {
     this.check('TimeMlp.predict');
     const out = tf.tidy(() => {
       const [xs, ts] = this.inputs(x, n, t, 'TimeMlp.predict');
       return this.forward(xs, ts);
     });
-    const v = Float64Array.from(out.dataSync());
-    out.dispose();
-    return v;
+    try {
+      const [v] = yield { read: [out] };
+      return Float64Array.from(v);
+    } finally {
+      out.dispose();
+    }
   }
 
   /**
@@ -181,6 +198,16 @@ export class TimeMlp {
    * with v the probe's row (one backward pass).
    */
   predictWithDivergence(x: ArrayLike<number>, n: number, t: number, probe?: ArrayLike<number>): { out: Float64Array; div: Float64Array } {
+    return runSync(this.predictWithDivergenceSteps(x, n, t, probe));
+  }
+
+  /** {@link predictWithDivergence} with the reads awaited. */
+  predictWithDivergenceAsync(x: ArrayLike<number>, n: number, t: number, probe?: ArrayLike<number>): Promise<{ out: Float64Array; div: Float64Array }> {
+    return runAsync(this.predictWithDivergenceSteps(x, n, t, probe));
+  }
+
+  /** {@link predictWithDivergence} as host-read steps. */
+  *predictWithDivergenceSteps(x: ArrayLike<number>, n: number, t: number, probe?: ArrayLike<number>): HostSteps<{ out: Float64Array; div: Float64Array }> {
     const where = 'TimeMlp.predictWithDivergence';
     this.check(where);
     if (this.outDim !== this.dim) throw new RangeError(`${where}: the divergence needs outDim = dim (${this.outDim} ≠ ${this.dim})`);
@@ -202,10 +229,13 @@ export class TimeMlp {
       }
       return [out, div];
     });
-    const res = { out: Float64Array.from(o.dataSync()), div: Float64Array.from(dv.dataSync()) };
-    o.dispose();
-    dv.dispose();
-    return res;
+    try {
+      const [ov, dvv] = yield { read: [o, dv] };
+      return { out: Float64Array.from(ov), div: Float64Array.from(dvv) };
+    } finally {
+      o.dispose();
+      dv.dispose();
+    }
   }
 
   /**
@@ -214,6 +244,16 @@ export class TimeMlp {
    * n entries, target is n×outDim.
    */
   trainStep(x: Float32Array, t: Float32Array, target: Float32Array, n: number, opts: AdamStepOptions): number {
+    return runSync(this.trainStepSteps(x, t, target, n, opts));
+  }
+
+  /** {@link trainStep} with the loss's read awaited. */
+  trainStepAsync(x: Float32Array, t: Float32Array, target: Float32Array, n: number, opts: AdamStepOptions): Promise<number> {
+    return runAsync(this.trainStepSteps(x, t, target, n, opts));
+  }
+
+  /** {@link trainStep} as host-read steps: the update is made before the loss is read. */
+  *trainStepSteps(x: Float32Array, t: Float32Array, target: Float32Array, n: number, opts: AdamStepOptions): HostSteps<number> {
     const where = 'TimeMlp.trainStep';
     this.check(where);
     if (target.length !== n * this.outDim) throw new RangeError(`${where}: target has ${target.length} values, expected n·outDim = ${n * this.outDim}`);
@@ -242,9 +282,12 @@ export class TimeMlp {
       });
       return value;
     });
-    const out = loss.dataSync()[0];
-    loss.dispose();
-    return out;
+    try {
+      const [v] = yield { read: [loss] };
+      return v[0];
+    } finally {
+      loss.dispose();
+    }
   }
 
   /** Adam steps taken so far. */

@@ -60,8 +60,9 @@ export const tight = (() => {
   return [...Array.from({ length: 30 }, () => [rng.normal() * 0.1, rng.normal() * 0.1]), ...Array.from({ length: 30 }, () => [5 + rng.normal() * 0.1, 5 + rng.normal() * 0.1])];
 })();
 const I2 = [[0.1, 0], [0, 0.1]];
-const diagJoint: Joint = (p, n) => p.w.map((w: number, k: number) =>
-  Math.log(w) + x2[n].reduce((a, v, d) => a - 0.5 * LOG_2PI - Math.log(p.sigma[k][d]) - 0.5 * ((v - p.mu[k][d]) / p.sigma[k][d]) ** 2, 0));
+const diagJointOf = (xs: number[][]): Joint => (p, n) => p.w.map((w: number, k: number) =>
+  Math.log(w) + xs[n].reduce((a, v, d) => a - 0.5 * LOG_2PI - Math.log(p.sigma[k][d]) - 0.5 * ((v - p.mu[k][d]) / p.sigma[k][d]) ** 2, 0));
+const diagJoint = diagJointOf(x2);
 export const counts = (() => {
   const rng = Key.seed(5).rng();
   return Array.from({ length: 120 }, (_, i) => {
@@ -126,7 +127,7 @@ export interface Case {
   terms: (p: P) => number[];
   joint?: Joint;
   /** EM options besides the seed (1). */
-  opts?: { init?: P; maxIter?: number };
+  opts?: { init?: P; maxIter?: number; nInit?: number };
 }
 const mixtureTerms = (joint: Joint, N: number) => (p: P) => Array.from({ length: N }, (_, n) => lse(joint(p, n)));
 export const cases: Record<string, Case> = {
@@ -137,11 +138,23 @@ export const cases: Record<string, Case> = {
       for n in 1..N { y[n] ~ mixture(w, k -> poisson(lam[k])) } }`,
     data: { K: 2, y: counts }, N: counts.length, D: 1, K: 2, joint: poissonJoint, terms: mixtureTerms(poissonJoint, counts.length),
   },
+  // Several k-means starts on the generic E-step: each start reads the data on the host again
+  // (webgpu drops a tensor's host copy once a kernel uploads it).
+  poissonStarts: {
+    src: `model p { data K: int  data y: int<lower=0>[N]  param w: simplex[K]  param lam: positive[K]
+      for n in 1..N { y[n] ~ mixture(w, k -> poisson(lam[k])) } }`,
+    data: { K: 2, y: counts }, N: counts.length, D: 1, K: 2, joint: poissonJoint, terms: mixtureTerms(poissonJoint, counts.length), opts: { nInit: 3 },
+  },
   hmm: { src: HMM, data: { K: 2, y: hmmY }, N: hmmY.length, D: 1, K: 2, terms: hmmTerms },
   studentT: { src: STUDENT_T, data: { K: 2, y: tRows }, N: tRows.length, D: 1, K: 2, joint: studentJoint, terms: mixtureTerms(studentJoint, tRows.length) },
   reseed: {
     src: GMM_FULL, data: { K: 3, x: tight }, N: tight.length, D: 2, K: 3, joint: fullJointOf(tight), terms: mixtureTerms(fullJointOf(tight), tight.length),
     opts: { init: { w: [0.5, 0.49, 0.01], mu: [[0, 0], [5, 5], [100, 100]], L: [I2, I2, I2] }, maxIter: 30 },
+  },
+  // The same on the generic E-step (diagonal normals).
+  reseedDiag: {
+    src: GMM_DIAG, data: { K: 3, x: tight }, N: tight.length, D: 2, K: 3, joint: diagJointOf(tight), terms: mixtureTerms(diagJointOf(tight), tight.length),
+    opts: { init: { w: [0.5, 0.49, 0.01], mu: [[0, 0], [5, 5], [100, 100]], sigma: [[0.3, 0.3], [0.3, 0.3], [0.3, 0.3]] }, maxIter: 30 },
   },
 };
 

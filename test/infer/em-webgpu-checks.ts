@@ -62,6 +62,7 @@ const checks: [string, () => Promise<Record<string, unknown> | void>][] = [
   ['em-gmm-full-fixed-iterations', () => fitCase('full', { tol: 0, maxIter: 25 })],
   ['em-gmm-diag', () => fitCase('diag')],
   ['em-poisson', () => fitCase('poisson')],
+  ['em-poisson-starts', () => fitCase('poissonStarts')],
   ['em-online', async () => {
     // Online EM over the full case's rows in four chunks, two passes, on the device.
     const r = await compile(cases.full.src).fit(onlineChunks(), { method: 'em', online: { passes: 2, data: { K: 3 } }, seed: 1 });
@@ -69,6 +70,7 @@ const checks: [string, () => Promise<Record<string, unknown> | void>][] = [
   }],
   ['em-hmm', () => fitCase('hmm')],
   ['em-reseed', () => fitCase('reseed')],
+  ['em-reseed-diag', () => fitCase('reseedDiag')],
   ['em-student-t', () => fitCase('studentT')],
   ['em-errors', async () => {
     const bm = compile(GMM_FULL).bind({ K: 3, x: x2 });

@@ -35,9 +35,14 @@ describe('EM on webgpu agrees with wasm', { timeout: 300_000 }, () => {
   it('the same for a fixed 25 iterations', cmp('em-gmm-full-fixed-iterations', 'full', { tol: 0, maxIter: 25 }));
   it('diagonal Gaussian mixture (generic E-step, normal components)', cmp('em-gmm-diag', 'diag'));
   it('Poisson mixture', cmp('em-poisson', 'poisson'));
+  it('Poisson mixture, three k-means starts (the data read to the host before each)', cmp('em-poisson-starts', 'poissonStarts'));
   it('Gaussian HMM (forward-backward E-step, transition rows)', cmp('em-hmm', 'hmm'));
   it('student_t mixture with a free nu (the gradient M-step: L-BFGS reading -Q and its gradient from the device)', cmp('em-student-t', 'studentT'));
   it('a re-seeded component and the M-step\'s precision fallbacks (chosen on the device): the same re-seeds and fit', cmp('em-reseed', 'reseed'));
+  it('the same re-seed on the generic E-step (diagonal normals)', (ctx) => {
+    cmp('em-reseed-diag', 'reseedDiag')(ctx);
+    expect(wasmFit('reseedDiag', {}).reseeds.length).toBeGreaterThan(0);
+  });
   it('online EM (chunks, two passes): each chunk\'s mean log likelihood and the final log likelihood agree with wasm', async (ctx) => {
     const gpu = childResult('em-online', ctx)?.online;
     if (!gpu) return;

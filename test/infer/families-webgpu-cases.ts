@@ -24,6 +24,8 @@ export const fits: Record<string, Record<string, unknown>> = {
   vi: { method: 'vi', guide: 'meanfield', steps: 150, seed: 1 },
   langevin: { method: 'langevin', chains: 2, steps: 60, seed: 1 },
   map: { method: 'map', seed: 1 },
+  // The baseline by maximum likelihood: EM's ordered-means update solves on the host (refused on webgpu).
+  diffusion: { method: 'diffusion', steps: 60, hidden: 16, layers: 2, batch: 32, odeSteps: 6, seed: 1, baseline: 'mle' },
 };
 
 /** Minibatch SVI from mixData in two chunks (model.fit(chunks, ...)). */
@@ -48,6 +50,11 @@ export function summarize(method: string, r: any): Summary {
       return { params: arr(r.params), elbo: arr(r.elbo) };
     case 'map':
       return { logDensity: r.logDensity, params: Object.values(r.params as Record<string, number | number[]>).flat() as number[] };
+    case 'diffusion':
+      return {
+        losses: arr(r.score.losses), finalLoss: r.finalLoss, heldOutLogLik: r.heldOutLogLik, heldOutLogLikSe: r.heldOutLogLikSe,
+        trainRows: r.trainRows.length, baselineTrain: r.baseline.trainLogLik, baselineHeld: r.baseline.heldOutLogLik,
+      };
     default:
       throw new RangeError(`summarize: no summary for '${method}'`);
   }

@@ -1,62 +1,15 @@
 /**
- * EM's host reads as a generator protocol, so one loop serves both kinds of backend: a step
- * function yields the tensors whose numbers it needs and receives their values. `runSync`
- * reads them with dataSync (wasm, cpu, tensorflow: the loop behaves as a plain synchronous
- * one); `runAsync` with `await t.data()` (webgpu under Node.js, which cannot read
- * synchronously). The tensors yielded stay owned by the step function, which disposes them.
- * EM (src/infer/em) and the optimizer (src/infer/optimize) are written this way; so are the
- * two parameter maps they share, `constrainSteps` and `unconstrainSteps`.
+ * The host-read steps EM (src/infer/em) and the optimizer (src/infer/optimize) share, written
+ * in the generator protocol of src/tensor/host-reads.ts (one loop for both kinds of backend:
+ * `runSync` reads with dataSync, `runAsync` with `await t.data()` on webgpu): one
+ * objective-and-gradient read for L-BFGS, and the two parameter maps, `constrainSteps` and
+ * `unconstrainSteps`.
  */
-import { tf, canReadSync, type Tensor } from '../../tensor';
+import { tf, canReadSync, type Tensor, type HostSteps } from '../../tensor';
 import { MixError } from '../../diagnostics/diagnostic';
 import { toNested } from '../../model/data';
 import type { BoundModel, ParamValues } from '../../model/bound-model';
 import type { ValueAndGrad } from '../optimize/lbfgs';
-
-/**
- * What a step needs from the host: the values of `read`, in order. With `prefetch`, the
- * values are only wanted on the CPU for code that then reads those tensors synchronously
- * (data tensors, for k-means and the re-seed's neighbour search): the sync driver skips the
- * read (dataSync works there anyway) and answers with empty arrays.
- */
-export interface HostRead {
-  read: Tensor[];
-  prefetch?: boolean;
-}
-
-export type HostSteps<R> = Generator<HostRead, R, ArrayLike<number>[]>;
-
-/** Runs the steps reading synchronously. */
-export function runSync<R>(steps: HostSteps<R>): R {
-  let r = steps.next();
-  while (!r.done) {
-    let values: ArrayLike<number>[];
-    try {
-      values = r.value.prefetch ? [] : r.value.read.map((t) => t.dataSync());
-    } catch (e) {
-      r = steps.throw(e);
-      continue;
-    }
-    r = steps.next(values);
-  }
-  return r.value;
-}
-
-/** Runs the steps reading with `await t.data()` (the tensors are read together). */
-export async function runAsync<R>(steps: HostSteps<R>): Promise<R> {
-  let r = steps.next();
-  while (!r.done) {
-    let values: ArrayLike<number>[];
-    try {
-      values = await Promise.all(r.value.read.map((t) => t.data()));
-    } catch (e) {
-      r = steps.throw(e);
-      continue;
-    }
-    r = steps.next(values);
-  }
-  return r.value;
-}
 
 /**
  * Reads an objective's value (a scalar tensor) and gradient through the driver, then disposes

@@ -8,7 +8,7 @@
  * the current value. Either way Q does not decrease, so the log likelihood (log
  * posterior for MAP) does not decrease (generalised EM).
  */
-import { tf, tidyValue, canReadSync, BackendUnavailableError, type Tensor } from '../../tensor';
+import { tf, tidyValue, canReadSync, BackendUnavailableError, type Tensor, runAsync, runSync, type HostRead, type HostSteps } from '../../tensor';
 import { Key } from '../../tensor/random';
 import type { BoundModel, ParamValues } from '../../model/bound-model';
 import { expectedLogJoint } from '../../model/evaluate';
@@ -17,7 +17,7 @@ import { closedFormUpdates, type ClosedFormUpdate } from './closed-form';
 import { kmeansMarginals, type KmeansInitOptions } from './init';
 import { fastGmmEStep, fuseGmmUpdates, knownEntropy, type FastEStep } from './fast-gmm';
 import { collapsePlan, findCollapsedSteps, reseedable, reseedMarginalsSteps, reseedWarnings, type ReseedOptions, type ReseedEvent } from './reseed';
-import { runAsync, runSync, constrainSteps, readValueAndGrad, unconstrainSteps, type HostRead, type HostSteps } from './host-reads';
+import { constrainSteps, readValueAndGrad, unconstrainSteps } from './host-reads';
 
 export interface EmOptions {
   /** 'mle' leaves priors out; 'map' keeps them (default: 'mle', as scikit-learn and mclust). */
@@ -120,12 +120,17 @@ export function emAsync(bm: BoundModel, opts: EmOptions = {}): Promise<EmResult>
   return runAsync(emSteps(bm, opts));
 }
 
-/** The data tensors, made readable on the host (once uploaded, kept on both sides) for k-means and re-seeding. */
+/**
+ * The data tensors, made readable on the host for k-means and the re-seed plan: on webgpu the values
+ * read stay cached on the host only until a kernel next uploads the tensor, so this is yielded
+ * right before each synchronous use.
+ */
 function prefetchData(bm: BoundModel): HostRead {
   return { read: [...bm.rt.data.values()].filter((t) => t.dtype !== 'string'), prefetch: true };
 }
 
-function* emSteps(bm: BoundModel, opts: EmOptions): HostSteps<EmResult> {
+/** {@link em} as host-read steps, for runs composed of several (the diffusion method's baseline). */
+export function* emSteps(bm: BoundModel, opts: EmOptions = {}): HostSteps<EmResult> {
   const t0 = performance.now();
   const priors = opts.objective === 'map';
   const maxIter = opts.maxIter ?? 100;
@@ -134,8 +139,7 @@ function* emSteps(bm: BoundModel, opts: EmOptions): HostSteps<EmResult> {
   const nInit = opts.init ? 1 : Math.max(1, opts.nInit ?? 1);
   const keys = Key.seed(opts.seed ?? 1).split(Math.max(2, nInit));
   const sync = canReadSync();
-  // The data tensors' values, once on the host, stay cached there: k-means and the re-seed's
-  // neighbour search below read them synchronously on every backend.
+  // The re-seed plan (collapsePlan, below) keeps the data rows it reads here.
   if (!sync) yield prefetchData(bm);
   const cf: ClosedFormUpdate[] = opts.closedForm === false ? [] : closedFormUpdates(bm, { priors, regCovar: opts.regCovar });
   // Gaussian mixtures: weights, means and covariances in one fused pass (the same updates).
@@ -159,7 +163,10 @@ function* emSteps(bm: BoundModel, opts: EmOptions): HostSteps<EmResult> {
     else {
       const rng = keys[s].rng();
       u = Float64Array.from({ length: bm.dim }, () => rng.uniform() * 4 - 2);
-      // k-means runs on the host in float64 (the data were read once, above).
+      // k-means reads the data tensors synchronously: read them to the host first. (Each start:
+      // webgpu drops a tensor's host copy once a kernel has uploaded it.)
+      if (!sync) yield prefetchData(bm);
+      // k-means runs on the host in float64.
       const hard = (opts.initMethod ?? 'kmeans') !== 'kmeans' ? undefined
         : fast?.start ? fast.start(rng, opts.kmeansSample) : kmeansMarginals(bm, rng, { sample: opts.kmeansSample });
       if (hard) {

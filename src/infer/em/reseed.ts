@@ -16,13 +16,12 @@
  * latents in one plate are re-seeded; a collapsed state of a chain (or a latent in several
  * plates) is left at its previous value and reported.
  */
-import { tf, tidyValue, type Tensor } from '../../tensor';
+import { tf, tidyValue, type Tensor, runSync, type HostSteps } from '../../tensor';
 import type { BoundModel } from '../../model/bound-model';
 import type { Factor } from '../../ir/types';
 import { evalFactor, evalLets, factorWeights, plateDim } from '../../model/evaluate';
 import { align, sumDims, permuteTo } from '../../model/values';
 import { mentions } from '../../ir/walk';
-import { runSync, type HostSteps } from './host-reads';
 
 export interface ReseedOptions {
   /** Re-seed a component whose total responsibility is below this (default: see the module comment). */

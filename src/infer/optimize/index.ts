@@ -5,8 +5,9 @@
  * marginal likelihood of a mixture directly. Several random starts; the best is kept.
  */
 import type { BoundModel, ParamValues } from '../../model/bound-model';
+import { runAsync, runSync, type HostSteps } from '../../tensor';
 import { Key } from '../../tensor/random';
-import { constrainSteps, readValueAndGrad, runAsync, runSync, unconstrainSteps, type HostSteps } from '../em/host-reads';
+import { constrainSteps, readValueAndGrad, unconstrainSteps } from '../em/host-reads';
 import { lbfgsSteps, type LbfgsResult, type ValueAndGrad } from './lbfgs';
 
 export interface OptimizeOptions {
@@ -52,7 +53,8 @@ export function optimizeAsync(bm: BoundModel, opts: OptimizeOptions = {}): Promi
   return runAsync(optimizeSteps(bm, opts));
 }
 
-function* optimizeSteps(bm: BoundModel, opts: OptimizeOptions): HostSteps<OptimizeResult> {
+/** {@link optimize} as host-read steps, for runs composed of several (the diffusion method's baseline). */
+export function* optimizeSteps(bm: BoundModel, opts: OptimizeOptions = {}): HostSteps<OptimizeResult> {
   const t0 = performance.now();
   const method = opts.method ?? 'map';
   const nInit = opts.init ? 1 : Math.max(1, opts.nInit ?? 4);

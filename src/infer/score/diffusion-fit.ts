@@ -25,6 +25,12 @@
  *   training rows' to the whole data's), or has parameters whose size depends on the rows.
  *
  * The result holds the score network: call `dispose()` when done.
+ *
+ * Backends. The whole method is host-read steps (src/tensor/host-reads.ts): the baseline fit
+ * (`emSteps` / `optimizeSteps`), the training (`trainScoreSteps`) and the held-out ODE
+ * log-likelihood. `diffusionFit` reads synchronously; `diffusionFitAsync` awaits every read, so
+ * on webgpu under Node.js the network trains and is evaluated on the device (what
+ * `model.fit(..., { method: 'diffusion' })` and `mixppl fit --method diffusion` use there).
  */
 import { BoundModel } from '../../model/bound-model';
 import { staticValue } from '../../model/bind';
@@ -32,10 +38,13 @@ import { toNdArray, type DataInput, type DataValue, type NdArray } from '../../m
 import type { Source } from '../../diagnostics/span';
 import type { IRExpr, IRProgram } from '../../ir/types';
 import { Key } from '../../tensor/random';
-import { tf, canReadSync, BackendUnavailableError } from '../../tensor';
-import { em } from '../em';
-import { optimize } from '../optimize';
-import { logLikelihoodOde, sampleScore, trainScore, type SampleScoreOptions, type ScoreModel, type TrainScoreOptions } from './dsm';
+import { tf, canReadSync, runAsync, runSync, BackendUnavailableError, type HostSteps } from '../../tensor';
+import { emSteps } from '../em';
+import { optimizeSteps } from '../optimize';
+import {
+  logLikelihoodOde, logLikelihoodOdeAsync, logLikelihoodOdeSteps, sampleScore, sampleScoreAsync, trainScoreSteps,
+  type SampleScoreOptions, type ScoreModel, type TrainScoreOptions,
+} from './dsm';
 import type { Rows } from './mmd';
 
 const W = 'diffusion';
@@ -93,8 +102,12 @@ export interface DiffusionFitResult {
   readonly seconds: number;
   /** n new rows (columns as `columns`): reverse SDE ('pc', default) or probability-flow ODE ('ode'). */
   sample(n: number, opts?: SampleScoreOptions): number[][];
+  /** {@link sample} with the network's reads awaited: the form for webgpu under Node.js (the same draws elsewhere). */
+  sampleAsync(n: number, opts?: SampleScoreOptions): Promise<number[][]>;
   /** Log density of the learned model at each row (probability-flow ODE). */
   logLikelihood(rows: Rows, opts?: { steps?: number }): Float64Array;
+  /** {@link logLikelihood} with the network's reads awaited. */
+  logLikelihoodAsync(rows: Rows, opts?: { steps?: number }): Promise<Float64Array>;
   /** A JSON-ready summary (no network). */
   toJSON(): Record<string, unknown>;
   dispose(): void;
@@ -217,10 +230,10 @@ function subsetData(plan: RowPlan, idx: Int32Array): Record<string, DataValue> {
   return out;
 }
 
-function baselineFit(
+function* baselineFitSteps(
   ir: IRProgram, source: Source | undefined, full: BoundModel, plan: RowPlan, train: Int32Array, held: Int32Array,
   choice: 'em' | 'map' | 'mle' | 'default', seed: number, starts: number,
-): DiffusionBaseline {
+): HostSteps<DiffusionBaseline> {
   if (plan.covariates.length) {
     return { method: 'none', reason: `the model's likelihood is conditional on ${plan.covariates.map((c) => `'${c}'`).join(', ')} (data with a row per observation), while the learned density is of the observed rows alone` };
   }
@@ -241,11 +254,11 @@ function baselineFit(
     try {
       if (full.dim === 0) used = 'fixed';
       else if (method === 'em') {
-        const r = em(tb, { seed, nInit: starts });
+        const r = yield* emSteps(tb, { seed, nInit: starts });
         params = r.params;
         converged = r.converged;
       } else {
-        const r = optimize(tb, { method, seed, nInit: starts });
+        const r = yield* optimizeSteps(tb, { method, seed, nInit: starts });
         params = r.params;
         converged = r.converged;
       }
@@ -253,9 +266,9 @@ function baselineFit(
       // The comparison is secondary: a model that cannot be fitted this way still gets its learned density.
       return { method: 'none', reason: `the model's ${method} fit to the training rows failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}` };
     }
-    const llTrain = tb.logDensity(params, { priors: false });
-    const llHeld = hb.logDensity(params, { priors: false });
-    const llAll = full.logDensity(params, { priors: false });
+    const llTrain = yield* tb.logDensitySteps(params, { priors: false });
+    const llHeld = yield* hb.logDensitySteps(params, { priors: false });
+    const llAll = yield* full.logDensitySteps(params, { priors: false });
     // The log likelihood must split over the rows (float32 tensor evaluation: 1e-4 relative).
     if (!(Math.abs(llAll - llTrain - llHeld) <= 1e-4 * Math.max(1, Math.abs(llAll)))) {
       return { method: 'none', reason: `the log likelihood does not split over the rows (whole data ${llAll.toFixed(3)}, training + held-out rows ${(llTrain + llHeld).toFixed(3)}): a term couples rows` };
@@ -264,21 +277,6 @@ function baselineFit(
   } finally {
     tb.dispose();
     hb.dispose();
-  }
-}
-
-/**
- * Throws where the active backend cannot read synchronously (webgpu under Node.js): DSM
- * training runs tfjs ops at every step and reads them, so `diffusionFit` is refused there
- * rather than moved to the host like the families that evaluate the float64 replay
- * (`model.fit` and `mixppl fit` call this before choosing where to run).
- */
-export function checkDiffusionBackend(): void {
-  if (!canReadSync()) {
-    throw new BackendUnavailableError(
-      tf.getBackend(),
-      "fit: method 'diffusion' (denoising score matching) trains its score network with tfjs ops at every step and reads them synchronously, which this backend cannot do under Node.js; use --backend wasm",
-    );
   }
 }
 
@@ -298,6 +296,37 @@ export function diffusionFit(
   opts: DiffusionFitOptions = {},
   bound?: BoundModel,
 ): DiffusionFitResult {
+  return runSync(diffusionFitSteps(model, data, opts, bound));
+}
+
+/**
+ * {@link diffusionFit} with every read awaited: the baseline fit, the network's training and
+ * the held-out log-likelihood run on the active backend, webgpu under Node.js included (the
+ * same result as `diffusionFit` on a backend that reads synchronously).
+ */
+export function diffusionFitAsync(
+  model: { readonly ir: IRProgram; readonly source?: Source },
+  data: DataInput,
+  opts: DiffusionFitOptions = {},
+  bound?: BoundModel,
+): Promise<DiffusionFitResult> {
+  return runAsync(diffusionFitSteps(model, data, opts, bound));
+}
+
+/** The synchronous forms of the result's methods say where the async ones are, instead of failing inside a read. */
+function syncReads(method: string): void {
+  if (!canReadSync()) {
+    throw new BackendUnavailableError(tf.getBackend(), `diffusion result: ${method}() reads the score network synchronously, which this backend cannot do under Node.js; use 'await fit.${method}Async(...)'`);
+  }
+}
+
+/** {@link diffusionFit} as host-read steps. */
+export function* diffusionFitSteps(
+  model: { readonly ir: IRProgram; readonly source?: Source },
+  data: DataInput,
+  opts: DiffusionFitOptions = {},
+  bound?: BoundModel,
+): HostSteps<DiffusionFitResult> {
   const t0 = performance.now();
   const heldOut = opts.heldOut ?? 0.2;
   if (typeof heldOut !== 'number' || !(heldOut > 0 && heldOut < 1)) throw new RangeError(`${W}: heldOut must be a fraction in (0, 1), got ${String(heldOut)}`);
@@ -348,12 +377,12 @@ export function diffusionFit(
 
     const baseline = choice === 'none'
       ? { method: 'none' as const, reason: "baseline: 'none' was asked for" }
-      : baselineFit(model.ir, model.source, full, plan, trainIdx, heldIdx, choice as 'em' | 'map' | 'mle' | 'default', kBase.words()[1], starts);
+      : yield* baselineFitSteps(model.ir, model.source, full, plan, trainIdx, heldIdx, choice as 'em' | 'map' | 'mle' | 'default', kBase.words()[1], starts);
 
     const { heldOut: _h, seed: _s, odeSteps: _o, baseline: _b, baselineStarts: _bs, ...trainOpts } = opts;
-    const score = trainScore(trainX, { ...trainOpts, dim: d, seed: kTrain.words()[1] });
+    const score = yield* trainScoreSteps(trainX, { ...trainOpts, dim: d, seed: kTrain.words()[1] });
     try {
-      const ll = logLikelihoodOde(score, heldX, { steps: odeSteps });
+      const ll = yield* logLikelihoodOdeSteps(score, heldX, { steps: odeSteps });
       let m = 0;
       for (const v of ll) m += v;
       m /= nHeld;
@@ -379,8 +408,16 @@ export function diffusionFit(
         heldOutLogLikSe: se,
         baseline,
         seconds,
-        sample: (n, o) => sampleScore(score, n, o),
-        logLikelihood: (rows, o) => logLikelihoodOde(score, rows, { steps: o?.steps ?? odeSteps }),
+        sample: (n, o) => {
+          syncReads('sample');
+          return sampleScore(score, n, o);
+        },
+        sampleAsync: (n, o) => sampleScoreAsync(score, n, o),
+        logLikelihood: (rows, o) => {
+          syncReads('logLikelihood');
+          return logLikelihoodOde(score, rows, { steps: o?.steps ?? odeSteps });
+        },
+        logLikelihoodAsync: (rows, o) => logLikelihoodOdeAsync(score, rows, { steps: o?.steps ?? odeSteps }),
         toJSON: () => ({
           model: model.ir.name, method: 'diffusion', seed, heldOutFraction: heldOut, variables: plan.variables, columns: plan.columns,
           rows: { train: nTrain, heldOut: nHeld }, settings: score.settings, finalLoss: fl,

@@ -15,12 +15,19 @@
  * parameters) can be passed as `data`: the trained score then gives new draws
  * (`sampleScore`) and a density estimate (`logLikelihoodOde`) of that draw law, with no
  * access to the model's density.
+ *
+ * Backends. Training, sampling and the ODE log-likelihood are host-read steps
+ * (src/tensor/host-reads.ts): the plain functions read with dataSync; `trainScoreAsync`,
+ * `sampleScoreAsync` and `logLikelihoodOdeAsync` await each read, so they also run on webgpu
+ * under Node.js (the network's arithmetic on the device, the samplers' float64 updates on the
+ * host). On a backend with synchronous reads both give the same numbers.
  */
 import { TimeMlp } from '../../tensor/mlp';
 import { Key } from '../../tensor/random';
+import { runAsync, runSync, type HostSteps } from '../../tensor/host-reads';
 import { affineGmm, gmmScore, noisedGmmAt, sampleGmm, type Gmm } from './gmm-score';
 import { flattenRows, type Rows } from './mmd';
-import { odeLogLikelihood, sampleOde, samplePc, veSde, vpSde, type ScoreField, type Sde } from './sde';
+import { odeLogLikelihoodSteps, sampleOdeSteps, samplePcSteps, veSde, vpSde, type ScoreField, type Sde } from './sde';
 
 /** Options of {@link trainScore}. */
 export interface TrainScoreOptions {
@@ -68,6 +75,8 @@ export interface ScoreModel {
    * shift + scale·y_t (the standardised data noised to time t): scale⁻¹·s_y((x − shift)/scale, t).
    */
   score(x: Rows, t: number): number[][];
+  /** {@link score} with the read awaited (any backend; webgpu under Node.js needs it). */
+  scoreAsync(x: Rows, t: number): Promise<number[][]>;
   /** Frees the network; later calls throw. */
   dispose(): void;
 }
@@ -115,6 +124,16 @@ function maxDistance(y: Float64Array, n: number, d: number, cap = 1000): number 
  * model.dispose();
  */
 export function trainScore(data: Rows, opts: TrainScoreOptions = {}): ScoreModel {
+  return runSync(trainScoreSteps(data, opts));
+}
+
+/** {@link trainScore} with each step's loss read awaited: runs on every backend, webgpu included. */
+export function trainScoreAsync(data: Rows, opts: TrainScoreOptions = {}): Promise<ScoreModel> {
+  return runAsync(trainScoreSteps(data, opts));
+}
+
+/** {@link trainScore} as host-read steps. */
+export function* trainScoreSteps(data: Rows, opts: TrainScoreOptions = {}): HostSteps<ScoreModel> {
   const where = 'trainScore';
   const { data: x, n, dim: d } = flattenRows(data, `${where}: data`, opts.dim);
   if (n < 2) throw new RangeError(`${where}: data needs at least 2 rows, got ${n}`);
@@ -176,7 +195,7 @@ export function trainScore(data: Rows, opts: TrainScoreOptions = {}): ScoreModel
         }
       }
       const rate = lr * (0.1 + 0.45 * (1 + Math.cos((Math.PI * s) / steps)));
-      const loss = net.trainStep(xb, tb, zb, batch, { lr: rate });
+      const loss = yield* net.trainStepSteps(xb, tb, zb, batch, { lr: rate });
       if (!Number.isFinite(loss)) throw new RangeError(`${where}: the loss is ${loss} at step ${s}; lower lr`);
       losses[s] = loss;
       opts.onStep?.(s, loss);
@@ -186,22 +205,36 @@ export function trainScore(data: Rows, opts: TrainScoreOptions = {}): ScoreModel
     throw e;
   }
 
+  // The network predicts ε̂; the score is ε̂ / s_t.
+  function* scoreSteps(xs: Float64Array, m: number, t: number): HostSteps<Float64Array> {
+    const out = yield* net.predictSteps(xs, m, t);
+    const inv = 1 / sde.std(t);
+    for (let k = 0; k < out.length; k++) out[k] *= inv;
+    return out;
+  }
+  function* scoreAndDivergenceSteps(xs: Float64Array, m: number, t: number, probe?: Float64Array): HostSteps<{ score: Float64Array; div: Float64Array }> {
+    const { out, div } = yield* net.predictWithDivergenceSteps(xs, m, t, probe);
+    const inv = 1 / sde.std(t);
+    for (let k = 0; k < out.length; k++) out[k] *= inv;
+    for (let k = 0; k < div.length; k++) div[k] *= inv;
+    return { score: out, div };
+  }
   const field: ScoreField = {
     dim: d,
-    score: (xs, m, t) => {
-      const out = net.predict(xs, m, t);
-      const inv = 1 / sde.std(t);
-      for (let k = 0; k < out.length; k++) out[k] *= inv;
-      return out;
-    },
-    scoreAndDivergence: (xs, m, t, probe) => {
-      const { out, div } = net.predictWithDivergence(xs, m, t, probe);
-      const inv = 1 / sde.std(t);
-      for (let k = 0; k < out.length; k++) out[k] *= inv;
-      for (let k = 0; k < div.length; k++) div[k] *= inv;
-      return { score: out, div };
-    },
+    score: (xs, m, t) => runSync(scoreSteps(xs, m, t)),
+    scoreAndDivergence: (xs, m, t, probe) => runSync(scoreAndDivergenceSteps(xs, m, t, probe)),
+    scoreSteps,
+    scoreAndDivergenceSteps,
   };
+  function* dataScoreSteps(xr: Rows, t: number): HostSteps<number[][]> {
+    const w = 'ScoreModel.score';
+    checkTime(sde, t, w);
+    const { data: xs, n: m } = flattenRows(xr, `${w}: x`, d);
+    const ys = new Float64Array(m * d);
+    for (let i = 0; i < m; i++) for (let j = 0; j < d; j++) ys[i * d + j] = (xs[i * d + j] - shift[j]) / scale[j];
+    const s = yield* scoreSteps(ys, m, t);
+    return Array.from({ length: m }, (_, i) => Array.from({ length: d }, (_, j) => s[i * d + j] / scale[j]));
+  }
   const settings = { hidden, layers, activation, steps, batch, lr, seed, standardize, sde: sde.describe() };
   return {
     dim: d,
@@ -211,15 +244,8 @@ export function trainScore(data: Rows, opts: TrainScoreOptions = {}): ScoreModel
     field,
     losses,
     settings,
-    score(xr: Rows, t: number): number[][] {
-      const w = 'ScoreModel.score';
-      checkTime(sde, t, w);
-      const { data: xs, n: m } = flattenRows(xr, `${w}: x`, d);
-      const ys = new Float64Array(m * d);
-      for (let i = 0; i < m; i++) for (let j = 0; j < d; j++) ys[i * d + j] = (xs[i * d + j] - shift[j]) / scale[j];
-      const s = field.score(ys, m, t);
-      return Array.from({ length: m }, (_, i) => Array.from({ length: d }, (_, j) => s[i * d + j] / scale[j]));
-    },
+    score: (xr, t) => runSync(dataScoreSteps(xr, t)),
+    scoreAsync: (xr, t) => runAsync(dataScoreSteps(xr, t)),
     dispose: () => net.dispose(),
   };
 }
@@ -250,6 +276,16 @@ function fromStandard(model: ScoreModel, y: Float64Array, n: number): number[][]
  * SDE with predictor–corrector steps or by the probability-flow ODE.
  */
 export function sampleScore(model: ScoreModel, n: number, opts: SampleScoreOptions = {}): number[][] {
+  return runSync(sampleScoreSteps(model, n, opts));
+}
+
+/** {@link sampleScore} with the network's reads awaited (any backend; webgpu under Node.js needs it). */
+export function sampleScoreAsync(model: ScoreModel, n: number, opts: SampleScoreOptions = {}): Promise<number[][]> {
+  return runAsync(sampleScoreSteps(model, n, opts));
+}
+
+/** {@link sampleScore} as host-read steps. */
+export function* sampleScoreSteps(model: ScoreModel, n: number, opts: SampleScoreOptions = {}): HostSteps<number[][]> {
   const where = 'sampleScore';
   posInt(n, where, 'n');
   const sampler = opts.sampler ?? 'pc';
@@ -258,9 +294,9 @@ export function sampleScore(model: ScoreModel, n: number, opts: SampleScoreOptio
   const key = Key.seed(seed);
   let y: Float64Array;
   if (sampler === 'pc') {
-    y = samplePc(model.field, model.sde, n, key, { steps: opts.steps ?? 500, correctorSteps: opts.correctorSteps ?? 1, snr: opts.snr });
+    y = yield* samplePcSteps(model.field, model.sde, n, key, { steps: opts.steps ?? 500, correctorSteps: opts.correctorSteps ?? 1, snr: opts.snr });
   } else if (sampler === 'ode') {
-    y = sampleOde(model.field, model.sde, n, key, { steps: opts.steps ?? 100, method: opts.method });
+    y = yield* sampleOdeSteps(model.field, model.sde, n, key, { steps: opts.steps ?? 100, method: opts.method });
   } else {
     throw new RangeError(`${where}: sampler must be 'pc' or 'ode', got '${String(sampler)}'`);
   }
@@ -286,6 +322,16 @@ export interface LogLikelihoodOdeOptions {
  * the data law as training and integration improve.
  */
 export function logLikelihoodOde(model: ScoreModel, x: Rows, opts: LogLikelihoodOdeOptions = {}): Float64Array {
+  return runSync(logLikelihoodOdeSteps(model, x, opts));
+}
+
+/** {@link logLikelihoodOde} with the network's reads awaited (any backend; webgpu under Node.js needs it). */
+export function logLikelihoodOdeAsync(model: ScoreModel, x: Rows, opts: LogLikelihoodOdeOptions = {}): Promise<Float64Array> {
+  return runAsync(logLikelihoodOdeSteps(model, x, opts));
+}
+
+/** {@link logLikelihoodOde} as host-read steps. */
+export function* logLikelihoodOdeSteps(model: ScoreModel, x: Rows, opts: LogLikelihoodOdeOptions = {}): HostSteps<Float64Array> {
   const where = 'logLikelihoodOde';
   const d = model.dim;
   const { data, n } = flattenRows(x, `${where}: x`, d);
@@ -295,7 +341,7 @@ export function logLikelihoodOde(model: ScoreModel, x: Rows, opts: LogLikelihood
   let logJac = 0;
   for (let j = 0; j < d; j++) logJac += Math.log(model.scale[j]);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) y[i * d + j] = (data[i * d + j] - model.shift[j]) / model.scale[j];
-  const { logp } = odeLogLikelihood(model.field, model.sde, y, n, {
+  const { logp } = yield* odeLogLikelihoodSteps(model.field, model.sde, y, n, {
     steps: opts.steps, method: opts.method, divergence: opts.divergence, key: Key.seed(seed),
   });
   for (let i = 0; i < n; i++) logp[i] -= logJac;

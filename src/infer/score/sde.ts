@@ -28,8 +28,15 @@
  *    change of variables d log p/dt = −∇·F (Chen et al. 2018): log p_eps(x) = log p_T(x_T) +
  *    ∫_eps^T ∇·F dt, with the divergence exact or by Hutchinson's estimator (fixed probes
  *    along the path, as in FFJORD).
+ *
+ * Each sampler is written as host-read steps (src/tensor/host-reads.ts) with a plain form that
+ * runs them synchronously: a field that computes with tensors (the trained network of dsm.ts)
+ * gives `scoreSteps`, so its reads go through the driver and the same sampler runs awaited on
+ * webgpu (`runAsync(samplePcSteps(...))`). A field without it (the closed-form mixture) is
+ * called directly, and the steps never yield.
  */
 import { Key, type Rng } from '../../tensor/random';
+import { runSync, type HostSteps } from '../../tensor/host-reads';
 
 /** A forward SDE with linear drift, dx = c(t)·x dt + g(t) dw on [0, T]. */
 export interface Sde {
@@ -179,6 +186,15 @@ export interface ScoreField {
    * `probe` (n×dim; E[vvᵀ] = I makes it unbiased). Needed only by {@link odeLogLikelihood}.
    */
   scoreAndDivergence?(x: Float64Array, n: number, t: number, probe?: Float64Array): { score: Float64Array; div: Float64Array };
+  /** `score` as host-read steps, for a field whose values are read from tensors (used by the samplers in place of `score`). */
+  scoreSteps?(x: Float64Array, n: number, t: number): HostSteps<Float64Array>;
+  /** `scoreAndDivergence` as host-read steps. */
+  scoreAndDivergenceSteps?(x: Float64Array, n: number, t: number, probe?: Float64Array): HostSteps<{ score: Float64Array; div: Float64Array }>;
+}
+
+/** The field's score at x as steps: its `scoreSteps` where it has them, else `score` called directly. */
+function* scoreOf(field: ScoreField, x: Float64Array, n: number, t: number): HostSteps<Float64Array> {
+  return field.scoreSteps ? yield* field.scoreSteps(x, n, t) : field.score(x, n, t);
 }
 
 function checkSteps(v: unknown, where: string, name: string, min = 1): number {
@@ -251,6 +267,11 @@ export interface PcOptions {
  * const x = samplePc(gmmScoreField(gmm, sde), sde, 1000, Key.seed(1), { steps: 500 });
  */
 export function samplePc(field: ScoreField, sde: Sde, n: number, key: Key, opts: PcOptions = {}): Float64Array {
+  return runSync(samplePcSteps(field, sde, n, key, opts));
+}
+
+/** {@link samplePc} as host-read steps (`runAsync` runs them on webgpu). */
+export function* samplePcSteps(field: ScoreField, sde: Sde, n: number, key: Key, opts: PcOptions = {}): HostSteps<Float64Array> {
   const where = 'samplePc';
   checkN(n, where);
   const steps = checkSteps(opts.steps ?? 500, where, 'steps');
@@ -273,7 +294,7 @@ export function samplePc(field: ScoreField, sde: Sde, n: number, key: Key, opts:
   for (let i = 0; i < steps; i++) {
     const t = sde.T - i * dt;
     for (let c = 0; c < nCorr; c++) {
-      const s = field.score(x, n, t);
+      const s = yield* scoreOf(field, x, n, t);
       const z = new Float64Array(n * d);
       let sNorm = 0;
       let zNorm = 0;
@@ -295,7 +316,7 @@ export function samplePc(field: ScoreField, sde: Sde, n: number, key: Key, opts:
       for (let k = 0; k < x.length; k++) x[k] += stepSize * s[k] + sq * z[k];
     }
     // Predictor: one Euler–Maruyama step of the reverse SDE from t to t − dt.
-    const s = field.score(x, n, t);
+    const s = yield* scoreOf(field, x, n, t);
     const c = sde.driftCoef(t);
     const g = sde.diffusion(t);
     const g2 = g * g;
@@ -322,8 +343,8 @@ export interface OdeOptions {
 }
 
 /** The probability-flow velocity F(x, t) = c(t)·x − ½g(t)²·s(x, t). */
-function flow(field: ScoreField, sde: Sde, x: Float64Array, n: number, t: number): Float64Array {
-  const s = field.score(x, n, t);
+function* flow(field: ScoreField, sde: Sde, x: Float64Array, n: number, t: number): HostSteps<Float64Array> {
+  const s = yield* scoreOf(field, x, n, t);
   const c = sde.driftCoef(t);
   const h = 0.5 * sde.diffusion(t) ** 2;
   const out = new Float64Array(x.length);
@@ -332,7 +353,7 @@ function flow(field: ScoreField, sde: Sde, x: Float64Array, n: number, t: number
 }
 
 /** One step from t to tNext (either direction) of the ODE y' = f(y, t) by RK4 or Heun. */
-function odeStep(f: (y: Float64Array, t: number) => Float64Array, y: Float64Array, t: number, tNext: number, method: 'rk4' | 'heun'): Float64Array {
+function* odeStep(f: (y: Float64Array, t: number) => HostSteps<Float64Array>, y: Float64Array, t: number, tNext: number, method: 'rk4' | 'heun'): HostSteps<Float64Array> {
   const m = y.length;
   const h = tNext - t;
   const add = (a: Float64Array, b: Float64Array, s: number) => {
@@ -340,16 +361,16 @@ function odeStep(f: (y: Float64Array, t: number) => Float64Array, y: Float64Arra
     for (let i = 0; i < m; i++) o[i] = a[i] + s * b[i];
     return o;
   };
-  const k1 = f(y, t);
+  const k1 = yield* f(y, t);
   if (method === 'heun') {
-    const k2 = f(add(y, k1, h), tNext);
+    const k2 = yield* f(add(y, k1, h), tNext);
     const o = new Float64Array(m);
     for (let i = 0; i < m; i++) o[i] = y[i] + 0.5 * h * (k1[i] + k2[i]);
     return o;
   }
-  const k2 = f(add(y, k1, h / 2), t + h / 2);
-  const k3 = f(add(y, k2, h / 2), t + h / 2);
-  const k4 = f(add(y, k3, h), tNext);
+  const k2 = yield* f(add(y, k1, h / 2), t + h / 2);
+  const k3 = yield* f(add(y, k2, h / 2), t + h / 2);
+  const k4 = yield* f(add(y, k3, h), tNext);
   const o = new Float64Array(m);
   for (let i = 0; i < m; i++) o[i] = y[i] + (h / 6) * (k1[i] + 2 * k2[i] + 2 * k3[i] + k4[i]);
   return o;
@@ -368,13 +389,18 @@ function odeSettings(sde: Sde, opts: OdeOptions, where: string): { steps: number
  * to the integrator's error.
  */
 export function sampleOde(field: ScoreField, sde: Sde, n: number, key: Key, opts: OdeOptions = {}): Float64Array {
+  return runSync(sampleOdeSteps(field, sde, n, key, opts));
+}
+
+/** {@link sampleOde} as host-read steps. */
+export function* sampleOdeSteps(field: ScoreField, sde: Sde, n: number, key: Key, opts: OdeOptions = {}): HostSteps<Float64Array> {
   const where = 'sampleOde';
   checkN(n, where);
   const { steps, method, eps } = odeSettings(sde, opts, where);
   let x: Float64Array = samplePrior(sde, n, field.dim, key.rng());
   // Grid points as T − (T − eps)·i/steps, so the last one is eps exactly.
   const at = (i: number) => (i === steps ? eps : sde.T - ((sde.T - eps) * i) / steps);
-  for (let i = 0; i < steps; i++) x = odeStep((y, s) => flow(field, sde, y, n, s), x, at(i), at(i + 1), method);
+  for (let i = 0; i < steps; i++) x = yield* odeStep((y, s) => flow(field, sde, y, n, s), x, at(i), at(i + 1), method);
   checkFinite(x, where, 'the result (the score diverged; try more steps)');
   return x;
 }
@@ -407,6 +433,11 @@ export interface OdeLikelihood {
  * divergence gives it up to integrator error.
  */
 export function odeLogLikelihood(field: ScoreField, sde: Sde, x: Float64Array, n: number, opts: OdeLikelihoodOptions = {}): OdeLikelihood {
+  return runSync(odeLogLikelihoodSteps(field, sde, x, n, opts));
+}
+
+/** {@link odeLogLikelihood} as host-read steps (the field's `scoreAndDivergenceSteps` where it has them). */
+export function* odeLogLikelihoodSteps(field: ScoreField, sde: Sde, x: Float64Array, n: number, opts: OdeLikelihoodOptions = {}): HostSteps<OdeLikelihood> {
   const where = 'odeLogLikelihood';
   checkN(n, where);
   const d = field.dim;
@@ -417,8 +448,10 @@ export function odeLogLikelihood(field: ScoreField, sde: Sde, x: Float64Array, n
   if (divergence !== 'exact' && divergence !== 'hutchinson') {
     throw new RangeError(`${where}: divergence must be 'exact' or 'hutchinson', got '${String(divergence)}'`);
   }
-  const sad = field.scoreAndDivergence?.bind(field);
-  if (!sad) throw new RangeError(`${where}: the score field has no scoreAndDivergence`);
+  if (!field.scoreAndDivergence && !field.scoreAndDivergenceSteps) throw new RangeError(`${where}: the score field has no scoreAndDivergence`);
+  function* sad(xs: Float64Array, t: number, probe?: Float64Array): HostSteps<{ score: Float64Array; div: Float64Array }> {
+    return field.scoreAndDivergenceSteps ? yield* field.scoreAndDivergenceSteps(xs, n, t, probe) : field.scoreAndDivergence!(xs, n, t, probe);
+  }
   let probe: Float64Array | undefined;
   if (divergence === 'hutchinson') {
     const rng = (opts.key ?? Key.seed(0)).rng();
@@ -427,9 +460,9 @@ export function odeLogLikelihood(field: ScoreField, sde: Sde, x: Float64Array, n
   }
   const nd = n * d;
   // Augmented state [x (n·d), ∫∇·F (n)].
-  const f = (y: Float64Array, t: number): Float64Array => {
+  const f = function* (y: Float64Array, t: number): HostSteps<Float64Array> {
     const xs = y.subarray(0, nd);
-    const { score, div } = sad(xs, n, t, probe);
+    const { score, div } = yield* sad(xs, t, probe);
     const c = sde.driftCoef(t);
     const h = 0.5 * sde.diffusion(t) ** 2;
     const out = new Float64Array(nd + n);
@@ -440,7 +473,7 @@ export function odeLogLikelihood(field: ScoreField, sde: Sde, x: Float64Array, n
   let y: Float64Array = new Float64Array(nd + n);
   y.set(x);
   const at = (i: number) => (i === steps ? sde.T : eps + ((sde.T - eps) * i) / steps);
-  for (let i = 0; i < steps; i++) y = odeStep(f, y, at(i), at(i + 1), method);
+  for (let i = 0; i < steps; i++) y = yield* odeStep(f, y, at(i), at(i + 1), method);
   const z = y.slice(0, nd);
   const deltaLogp = y.slice(nd);
   const priorLogp = priorLogDensity(sde, z, n, d);
