@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { compile, useBackend } from '../src';
 import { tf, tidyValue } from '../src/tensor';
 import { kmeansMarginals } from '../src/infer/em/init';
-import { closedFormUpdates } from '../src/infer/em/closed-form';
+import { closedFormUpdates, resolveUpdate } from '../src/infer/em/closed-form';
 import { fastGmmEStep, fuseGmmUpdates } from '../src/infer/em/fast-gmm';
 import { Key } from '../src/tensor/random';
 
@@ -44,7 +44,7 @@ for (const [N, D, K] of configs) {
       const cur = Float64Array.from(u);
       tf.tidy(() => {
         const { params } = bm.constrainTensor(tf.tensor1d(Float32Array.from(u)));
-        for (const up of updates) params.set(up.param, up.update(params, m));
+        for (const up of updates) params.set(up.param, resolveUpdate(up.update(params, m)));
         for (const p of bm.params) if (updates.some((q) => q.param === p.name)) cur.set(p.transform.inverse(params.get(p.name)!).dataSync(), p.offset);
       });
       u = cur;

@@ -9,6 +9,7 @@ import { compile } from '../../src';
 import { em, emAsync, selectModels, selectModelsAsync, type EmOptions, type EmResult } from '../../src/infer/em';
 import type { DataInput } from '../../src/model/data';
 import { optimize, optimizeAsync } from '../../src/infer/optimize';
+import { closedFormUpdates } from '../../src/infer/em/closed-form';
 import { GMM_FULL, GMM_DIAG } from './gmm-models';
 import { cases, tight } from './em-webgpu-cases';
 
@@ -81,15 +82,25 @@ describe('without synchronous reads (as webgpu under Node.js)', () => {
     expect(() => p.logLik).toThrow(/method 'em' on this backend \(wasm, no synchronous reads\) returns a promise; await model\.fit\(\.\.\.\) before reading 'logLik'/);
     same(ref, await p);
   });
-  it('em() and the updates that solve on the host refuse with errors naming them', async () => {
+  it('em() refuses with an error naming emAsync', async () => {
     setSyncReadsForTesting(false);
     const bm = compile(GMM_FULL).bind({ K: 2, x: tight });
     expect(() => em(bm)).toThrow(BackendUnavailableError);
     expect(() => em(bm)).toThrow(/em\(\) reads the log likelihood synchronously.*use 'await emAsync\(bm, opts\)'/);
     bm.dispose();
-    const gamma = compile(`model g { data K: int  data y: real<lower=0>[N]  param w: simplex[K]  param a: positive[K]  param b: positive[K]
-      for n in 1..N { y[n] ~ mixture(w, k -> gamma(a[k], b[k])) } }`);
-    await expect(gamma.fit({ K: 2, y: [0.5, 1, 2, 3, 8, 9, 10] }, { method: 'em', seed: 1 })).rejects.toThrow(/EM: the closed-form update of 'a' \(gamma component shapes\) solves on the host, which reads numbers on the host synchronously inside the M-step; .* Use --backend wasm/);
+  });
+  it('the cases of updates solved on the host take them (so the forced-async runs above read their statistics between updates)', () => {
+    const rules: Record<string, string[]> = {
+      ordered: ['normal ordered component means'], studentTOrdered: ['student_t ordered component locations'], gamma: ['gamma component shapes'],
+    };
+    for (const [name, want] of Object.entries(rules)) {
+      const bm = compile(cases[name].src).bind(cases[name].data);
+      try {
+        expect(closedFormUpdates(bm, { priors: false }).filter((u) => u.hostReads).map((u) => u.rule), name).toEqual(want);
+      } finally {
+        bm.dispose();
+      }
+    }
   });
 
   it('MAP / MLE: optimizeAsync takes optimize\'s steps (bitwise), also forced async, where model.fit takes it', async () => {

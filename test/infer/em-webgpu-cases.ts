@@ -93,6 +93,35 @@ const studentJoint: Joint = (p, n) => p.w.map((w: number, k: number) => {
   return Math.log(w) + lgamma((p.nu + 1) / 2) - lgamma(p.nu / 2) - 0.5 * Math.log(p.nu * Math.PI) - Math.log(p.s[k]) - ((p.nu + 1) / 2) * Math.log1p((z * z) / p.nu);
 });
 
+// Updates solved on the host (an isotonic regression, a float64 Newton solve): on webgpu their
+// statistics are read with an awaited read between the device's updates.
+/** Two normal components with ordered means (isotonic regression of the weighted means). */
+const ORDERED = `model o { data K: int  data y: real[N]  param w: simplex[K]  param mu: ordered[K]  param s: positive[K]
+  for n in 1..N { y[n] ~ mixture(w, k -> normal(mu[k], s[k])) } }`;
+/** A student_t mixture with a fixed nu and ordered locations (ECM: the location's u reused by the scale update). */
+const STUDENT_T_ORDERED = `model t { data K: int  data y: real[N]  param w: simplex[K]  param mu: ordered[K]  param s: positive[K]
+  for n in 1..N { y[n] ~ mixture(w, k -> student_t(4.0, mu[k], s[k])) } }`;
+/** A gamma mixture: shapes by a float64 Newton solve, rates in closed form. */
+const GAMMA = `model g { data K: int  data y: real<lower=0>[N]  param w: simplex[K]  param a: positive[K]  param b: positive[K]
+  for n in 1..N { y[n] ~ mixture(w, k -> gamma(a[k], b[k])) } }`;
+/** Gamma draws: shape 2, rate 1 and shape 9, rate 3 (sums of exponentials), alternating. */
+export const gammaRows = (() => {
+  const rng = Key.seed(13).rng();
+  return Array.from({ length: 120 }, (_, i) => {
+    const [shape, rate] = i % 2 ? [2, 1] : [9, 3];
+    let s = 0;
+    for (let j = 0; j < shape; j++) s -= Math.log(rng.uniform());
+    return s / rate;
+  });
+})();
+const normalJoint: Joint = (p, n) => p.w.map((w: number, k: number) => Math.log(w) - 0.5 * LOG_2PI - Math.log(p.s[k]) - 0.5 * ((tRows[n] - p.mu[k]) / p.s[k]) ** 2);
+const student4Joint: Joint = (p, n) => p.w.map((w: number, k: number) => {
+  const z = (tRows[n] - p.mu[k]) / p.s[k];
+  return Math.log(w) + lgamma(2.5) - lgamma(2) - 0.5 * Math.log(4 * Math.PI) - Math.log(p.s[k]) - 2.5 * Math.log1p((z * z) / 4);
+});
+const gammaJoint: Joint = (p, n) => p.w.map((w: number, k: number) =>
+  Math.log(w) + p.a[k] * Math.log(p.b[k]) - lgamma(p.a[k]) + (p.a[k] - 1) * Math.log(gammaRows[n]) - p.b[k] * gammaRows[n]);
+
 const HMM = `model h { data K: int  data y: real[T]  param p0: simplex[K]  param A: simplex[K, K]  param mu: real[K]  param sigma: positive[K]
   z[1] ~ categorical(p0)
   for t in 2..T { z[t] ~ categorical(A[z[t-1]]) }
@@ -147,6 +176,9 @@ export const cases: Record<string, Case> = {
   },
   hmm: { src: HMM, data: { K: 2, y: hmmY }, N: hmmY.length, D: 1, K: 2, terms: hmmTerms },
   studentT: { src: STUDENT_T, data: { K: 2, y: tRows }, N: tRows.length, D: 1, K: 2, joint: studentJoint, terms: mixtureTerms(studentJoint, tRows.length) },
+  ordered: { src: ORDERED, data: { K: 2, y: tRows }, N: tRows.length, D: 1, K: 2, joint: normalJoint, terms: mixtureTerms(normalJoint, tRows.length) },
+  studentTOrdered: { src: STUDENT_T_ORDERED, data: { K: 2, y: tRows }, N: tRows.length, D: 1, K: 2, joint: student4Joint, terms: mixtureTerms(student4Joint, tRows.length) },
+  gamma: { src: GAMMA, data: { K: 2, y: gammaRows }, N: gammaRows.length, D: 1, K: 2, joint: gammaJoint, terms: mixtureTerms(gammaJoint, gammaRows.length) },
   reseed: {
     src: GMM_FULL, data: { K: 3, x: tight }, N: tight.length, D: 2, K: 3, joint: fullJointOf(tight), terms: mixtureTerms(fullJointOf(tight), tight.length),
     opts: { init: { w: [0.5, 0.49, 0.01], mu: [[0, 0], [5, 5], [100, 100]], L: [I2, I2, I2] }, maxIter: 30 },

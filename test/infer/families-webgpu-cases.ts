@@ -24,7 +24,7 @@ export const fits: Record<string, Record<string, unknown>> = {
   vi: { method: 'vi', guide: 'meanfield', steps: 150, seed: 1 },
   langevin: { method: 'langevin', chains: 2, steps: 60, seed: 1 },
   map: { method: 'map', seed: 1 },
-  // The baseline by maximum likelihood: EM's ordered-means update solves on the host (refused on webgpu).
+  // The baseline by maximum likelihood: at its optimum the training log likelihood is stationary (the tolerance's premise).
   diffusion: { method: 'diffusion', steps: 60, hidden: 16, layers: 2, batch: 32, odeSteps: 6, seed: 1, baseline: 'mle' },
 };
 

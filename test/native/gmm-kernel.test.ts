@@ -8,7 +8,7 @@ import { compile } from '../../src';
 import { em } from '../../src/infer/em';
 import { GmmKernel, kmeansFitNative, nativeAvailable } from '../../src/native/gmm';
 import { mixture, plainKmeans } from '../infer/kmeans-reference';
-import { closedFormUpdates } from '../../src/infer/em/closed-form';
+import { closedFormUpdates, resolveUpdate } from '../../src/infer/em/closed-form';
 import { fastGmmEStep, fuseGmmUpdates } from '../../src/infer/em/fast-gmm';
 import { kmeansFit, kmeansMarginals } from '../../src/infer/em/init';
 import { WASM_KERNELS, buildWasm, moduleText } from '../../scripts/build-wasm';
@@ -245,7 +245,7 @@ describe('EM through the compiled E-step', () => {
         const { marginals } = fast(params);
         const run = (ups: typeof cf) => {
           const p = new Map(params);
-          for (const u of ups) p.set(u.param, u.update(p, marginals as Map<string, Tensor>));
+          for (const u of ups) p.set(u.param, resolveUpdate(u.update(p, marginals as Map<string, Tensor>)));
           return Object.fromEntries(ups.map((u) => [u.param, Array.from(p.get(u.param)!.dataSync())]));
         };
         expect(marginals.get(lat)!.shape).toEqual([N, K]);

@@ -48,13 +48,37 @@ export interface ClosedFormUpdate {
   param: string;
   /** Which rule: e.g. 'categorical weights', 'normal components'. */
   rule: string;
-  /** The new constrained value, given current values and posterior marginals. */
-  update(params: ReadonlyMap<string, Tensor>, marginals: ReadonlyMap<string, Tensor>): Tensor;
   /**
-   * True when the update reads numbers on the host (a float64 Newton solve, an isotonic
-   * regression): it needs synchronous reads, so EM's async loop (webgpu) refuses it.
+   * The new constrained value, given current values and posterior marginals; or, for an
+   * update that solves on the host (`hostReads`), the statistics it reads and the solve.
+   * {@link resolveUpdate} gives the value with synchronous reads.
+   */
+  update(params: ReadonlyMap<string, Tensor>, marginals: ReadonlyMap<string, Tensor>): Tensor | HostSolve;
+  /**
+   * True when the update solves on the host (a float64 Newton solve, an isotonic regression):
+   * `update` returns a {@link HostSolve}, so EM's async loop (webgpu) reads the statistics with
+   * an awaited read between the device's updates.
    */
   hostReads?: boolean;
+}
+
+/** A host solve: the statistics computed on the device, and the new value from their numbers. */
+export interface HostSolve {
+  read: Tensor[];
+  /** The new constrained value from the numbers of `read`, in order. */
+  solve(values: ArrayLike<number>[]): Tensor;
+}
+
+const isHostSolve = (v: Tensor | HostSolve): v is HostSolve => 'solve' in v && 'read' in v;
+
+/** An update's value, reading a host solve's statistics synchronously (the sync M-step). */
+export function resolveUpdate(v: Tensor | HostSolve): Tensor {
+  return isHostSolve(v) ? v.solve(v.read.map((t) => t.dataSync())) : v;
+}
+
+/** An update's host solve, or undefined when it gave the value on the device. */
+export function hostSolveOf(v: Tensor | HostSolve): HostSolve | undefined {
+  return isHostSolve(v) ? v : undefined;
 }
 
 export interface ClosedFormOptions {
@@ -547,11 +571,11 @@ export function isotonic(y: ArrayLike<number>, w: ArrayLike<number>): Float64Arr
  * ~0). Pooled blocks are equal, which the strictly ordered transform cannot represent,
  * so ties are split by a relative 1e-6 (positive: also kept above 1e-30).
  */
-function orderedUpdate(m: Tensor, wts: Tensor, n: Tensor, old: Tensor, positive: boolean): Tensor {
-  const mv = m.dataSync();
-  const wv = wts.dataSync();
-  const nv = n.dataSync();
-  const ov = old.dataSync();
+function orderedUpdate(m: Tensor, wts: Tensor, n: Tensor, old: Tensor, positive: boolean): HostSolve {
+  return { read: [m, wts, n, old], solve: ([mv, wv, nv, ov]) => orderedSolve(mv, wv, nv, ov, m.shape, positive) };
+}
+
+function orderedSolve(mv: ArrayLike<number>, wv: ArrayLike<number>, nv: ArrayLike<number>, ov: ArrayLike<number>, shape: number[], positive: boolean): Tensor {
   const K = mv.length;
   const y = new Float64Array(K);
   const w = new Float64Array(K);
@@ -566,7 +590,7 @@ function orderedUpdate(m: Tensor, wts: Tensor, n: Tensor, old: Tensor, positive:
     const gap = 1e-6 * Math.max(1e-6, Math.abs(x[k - 1]));
     if (x[k] <= x[k - 1]) x[k] = x[k - 1] + gap;
   }
-  return tf.tensor(Float32Array.from(x), m.shape);
+  return tf.tensor(Float32Array.from(x), shape);
 }
 
 function keepOld(next: Tensor, n: Tensor, old: Tensor): Tensor {
@@ -652,19 +676,21 @@ function gammaUpdates(rt: Runtime, f: Factor, dim: string, shapeP: string | unde
         const c = tf.mean(lx);
         const ls: BVal = { t: tf.sub(lx, c), dims: x.dims };
         const xs: BVal = { t: tf.exp(ls.t), dims: x.dims };
-        const n = pool(weighted(w, one(), x, dim), old.rank).dataSync();
-        const sx = pool(weighted(w, xs, x, dim), old.rank).dataSync();
-        const sl = pool(weighted(w, ls, x, dim), old.rank).dataSync();
-        const prev = old.dataSync();
-        const next = Float32Array.from(prev, (a, i) => {
-          if (!(n[i] > 1e-10)) return a; // an empty component keeps its value
-          const s = Math.log(sx[i] / n[i]) - sl[i] / n[i];
-          const root = gammaShapeFromStat(s);
-          // s <= 0 (all of a component's points equal) or a zero in the data: Q has no
-          // interior maximiser in the shape; keeping the value does not decrease Q.
-          return Number.isFinite(root) && root > 0 ? root : a;
-        });
-        return tf.tensor(next, old.shape);
+        const stats = [pool(weighted(w, one(), x, dim), old.rank), pool(weighted(w, xs, x, dim), old.rank), pool(weighted(w, ls, x, dim), old.rank), old];
+        return {
+          read: stats,
+          solve: ([n, sx, sl, prev]) => {
+            const next = Float32Array.from(prev, (a, i) => {
+              if (!(n[i] > 1e-10)) return a; // an empty component keeps its value
+              const s = Math.log(sx[i] / n[i]) - sl[i] / n[i];
+              const root = gammaShapeFromStat(s);
+              // s <= 0 (all of a component's points equal) or a zero in the data: Q has no
+              // interior maximiser in the shape; keeping the value does not decrease Q.
+              return Number.isFinite(root) && root > 0 ? root : a;
+            });
+            return tf.tensor(next, old.shape);
+          },
+        };
       },
     });
   }
@@ -710,8 +736,10 @@ function studentTUpdates(rt: Runtime, f: Factor, dim: string, reg: number, muP: 
   const uOf = (params: ReadonlyMap<string, Tensor>, y: BVal): BVal => elementwise(
     [y, evalWith(rt, params, muE), evalWith(rt, params, sigE), evalWith(rt, params, nuE)],
     (yy, m, s, nu) => tf.div(tf.add(nu, 1), tf.add(nu, tf.square(tf.div(tf.sub(yy, m), s)))));
-  // The u of the location update, reused by the scale update of the same M-step.
-  let cache: { marginals: ReadonlyMap<string, Tensor>; u: BVal } | undefined;
+  // The u of the location update, reused by the scale update of the same M-step. An ordered
+  // location solves on the host, so the async M-step runs it apart from the scale update (in
+  // its own tidy): its u is then kept, and the scale update disposes it.
+  let cache: { marginals: ReadonlyMap<string, Tensor>; u: BVal; kept?: boolean } | undefined;
   const out: ClosedFormUpdate[] = [];
   if (locOk) out.push({
     param: muP!, rule: locOrdered ? 'student_t ordered component locations' : 'student_t component locations', hostReads: locOrdered,
@@ -719,7 +747,9 @@ function studentTUpdates(rt: Runtime, f: Factor, dim: string, reg: number, muP: 
       const w = factorWeights(rt, f, marginals)!;
       const y = evalWith(rt, params, value);
       const u = uOf(params, y);
-      cache = { marginals, u };
+      if (cache?.kept) cache.u.t.dispose();
+      cache = undefined;
+      if (scaleOk) cache = locOrdered ? { marginals, u: { t: tf.keep(u.t), dims: u.dims }, kept: true } : { marginals, u };
       const old = params.get(muP)!;
       const wt = elementwise([w, u, evalWith(rt, params, sigE)], (r, uu, s) => tf.div(tf.mul(r, uu), tf.square(s)));
       const num = pool(weighted(wt, y, y, dim), old.rank);
@@ -735,8 +765,14 @@ function studentTUpdates(rt: Runtime, f: Factor, dim: string, reg: number, muP: 
       update: (params, marginals) => {
         const w = factorWeights(rt, f, marginals)!;
         const y = evalWith(rt, params, value);
-        const u = cache && cache.marginals === marginals ? cache.u : uOf(params, y);
+        const c = cache && cache.marginals === marginals ? cache : undefined;
+        if (cache && !c && cache.kept) cache.u.t.dispose();
         cache = undefined;
+        const u = c ? c.u : uOf(params, y);
+        const done = <T>(r: T): T => {
+          if (c?.kept) c.u.t.dispose();
+          return r;
+        };
         const old = params.get(scaleP)!;
         const sq = elementwise([w, u, y, evalWith(rt, params, muE)], (r, uu, yy, m) => tf.mul(tf.mul(r, uu), tf.square(tf.sub(yy, m))));
         let ss = pool(perComponent(sq, dim), old.rank);
@@ -744,10 +780,10 @@ function studentTUpdates(rt: Runtime, f: Factor, dim: string, reg: number, muP: 
         if (tied) {
           ss = tf.sum(ss);
           n = tf.sum(n);
-          return tf.sqrt(tf.maximum(tf.add(tf.div(ss, tf.maximum(n, 1e-30)), reg), 1e-30));
+          return done(tf.sqrt(tf.maximum(tf.add(tf.div(ss, tf.maximum(n, 1e-30)), reg), 1e-30)));
         }
         const v = tf.maximum(tf.add(tf.div(ss, tf.maximum(n, 1e-30)), reg), 1e-30);
-        return keepOld(tf.sqrt(v), n, old);
+        return done(keepOld(tf.sqrt(v), n, old));
       },
     });
   }

@@ -287,7 +287,8 @@ export function fuseGmmUpdates(bm: BoundModel, updates: ClosedFormUpdate[], prio
   // computes all of them (from the previous means, for empty components) and the others read it.
   let key: [ReadonlyMap<string, Tensor>, ReadonlyMap<string, Tensor>] | undefined;
   let out: { ok?: Tensor; values: Map<string, Tensor> } | undefined;
-  return updates.map((u) => !rules.has(u.param) ? u : {
+  // (The fused rules are the Gaussian weights, means and covariances, none solved on the host.)
+  return updates.map((u) => !rules.has(u.param) || u.hostReads ? u : {
     ...u,
     update: (params, marginals) => {
       if (!key || key[0] !== params || key[1] !== marginals) {
@@ -296,7 +297,7 @@ export function fuseGmmUpdates(bm: BoundModel, updates: ClosedFormUpdate[], prio
       }
       const v = out?.values.get(u.param);
       if (!v) return u.update(params, marginals);
-      return out!.ok ? selectOnDevice(out!.ok, () => v, () => u.update(params, marginals)) : v;
+      return out!.ok ? selectOnDevice(out!.ok, () => v, () => u.update(params, marginals) as Tensor) : v;
     },
   });
 }

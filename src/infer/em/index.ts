@@ -13,7 +13,7 @@ import { Key } from '../../tensor/random';
 import type { BoundModel, ParamValues } from '../../model/bound-model';
 import { expectedLogJoint } from '../../model/evaluate';
 import { lbfgsSteps, type ValueAndGrad } from '../optimize/lbfgs';
-import { closedFormUpdates, type ClosedFormUpdate } from './closed-form';
+import { closedFormUpdates, hostSolveOf, resolveUpdate, type ClosedFormUpdate, type HostSolve } from './closed-form';
 import { kmeansMarginals, type KmeansInitOptions } from './init';
 import { fastGmmEStep, fuseGmmUpdates, knownEntropy, type FastEStep } from './fast-gmm';
 import { collapsePlan, findCollapsedSteps, reseedable, reseedMarginalsSteps, reseedWarnings, type ReseedOptions, type ReseedEvent } from './reseed';
@@ -114,7 +114,7 @@ export function em(bm: BoundModel, opts: EmOptions = {}): EmResult {
  * `em` (host-reads.ts); this is the path for webgpu, where data-dependent choices inside the
  * M-step are also made on the device (selectOnDevice), and the gradient M-step's L-BFGS reads
  * each evaluation through the same driver. Updates that solve on the host (gamma shapes,
- * ordered means) need synchronous reads and are refused there.
+ * ordered means) read their statistics with one awaited read between the device's updates.
  */
 export function emAsync(bm: BoundModel, opts: EmOptions = {}): Promise<EmResult> {
   return runAsync(emSteps(bm, opts));
@@ -146,11 +146,6 @@ export function* emSteps(bm: BoundModel, opts: EmOptions = {}): HostSteps<EmResu
   const updates = opts.fused === false ? cf : fuseGmmUpdates(bm, cf, priors, opts.regCovar);
   const closedNames = new Set(updates.map((u) => u.param));
   const gradParams = bm.params.filter((p) => !closedNames.has(p.name));
-  if (!sync) {
-    const why = (what: string) => new BackendUnavailableError(tf.getBackend(), `EM: ${what}, which reads numbers on the host synchronously inside the M-step; this backend cannot (webgpu under Node.js). Use --backend wasm`);
-    const host = updates.find((u) => u.hostReads);
-    if (host) throw why(`the closed-form update of '${host.param}' (${host.rule}) solves on the host`);
-  }
   const fast = opts.fused === false ? undefined : fastGmmEStep(bm, priors, { native: opts.native });
   const plan = collapsePlan(bm, typeof opts.reseed === 'object' ? opts.reseed : {});
   const reseedOn = opts.reseed !== false;
@@ -270,6 +265,63 @@ export function* emSteps(bm: BoundModel, opts: EmOptions = {}): HostSteps<EmResu
   };
 }
 
+/**
+ * The closed-form updates in order without synchronous reads: the constrained updated values
+ * (the caller owns them). Consecutive device updates run in one tidy (they may share tensors
+ * computed by the first, e.g. the fused Gaussian updates); an update that solves on the host
+ * runs in its own, and its statistics are read with one awaited read before the next update.
+ */
+function* asyncUpdatesSteps(bm: BoundModel, u: Float64Array, marginals: Map<string, Tensor>, updates: ClosedFormUpdate[]): HostSteps<Tensor[]> {
+  const names = bm.params.map((p) => p.name);
+  const owned: Tensor[] = [];
+  try {
+    const start = tf.tidy(() => {
+      const { params } = bm.constrainTensor(tf.tensor1d(Float32Array.from(u)));
+      return names.map((n) => params.get(n)!);
+    });
+    owned.push(...start);
+    const params = new Map(names.map((n, i) => [n, start[i]]));
+    for (let i = 0; i < updates.length;) {
+      if (updates[i].hostReads) {
+        const up = updates[i++];
+        let solve: HostSolve | undefined;
+        const value = tf.tidy(() => {
+          const v = up.update(params, marginals);
+          solve = hostSolveOf(v);
+          // Clones: a statistic may be a parameter's own tensor (the old value), owned elsewhere.
+          return solve ? solve.read.map((t) => tf.clone(t)) : [v as Tensor];
+        });
+        let next: Tensor;
+        if (solve) {
+          try {
+            const vals = yield { read: value };
+            next = solve.solve(vals);
+          } finally {
+            tf.dispose(value);
+          }
+        } else next = value[0];
+        owned.push(next);
+        params.set(up.param, next);
+        continue;
+      }
+      let j = i;
+      while (j < updates.length && !updates[j].hostReads) j++;
+      const seg = updates.slice(i, j);
+      const values = tf.tidy(() => {
+        const local = new Map(params);
+        for (const up of seg) local.set(up.param, up.update(local, marginals) as Tensor);
+        return seg.map((up) => tf.clone(local.get(up.param)!));
+      });
+      owned.push(...values);
+      seg.forEach((up, k) => params.set(up.param, values[k]));
+      i = j;
+    }
+    return tf.tidy(() => updates.map((up) => tf.clone(params.get(up.param)!)));
+  } finally {
+    tf.dispose(owned);
+  }
+}
+
 /** Closed-form updates first (each maximises Q in its parameter), then a gradient step on the rest. */
 function* mStepSteps(bm: BoundModel, u: Float64Array, marginals: Map<string, Tensor>, updates: ClosedFormUpdate[], anyGrad: boolean, priors: boolean, iters: number): HostSteps<Float64Array> {
   let cur = u;
@@ -277,10 +329,7 @@ function* mStepSteps(bm: BoundModel, u: Float64Array, marginals: Map<string, Ten
     cur = Float64Array.from(u);
     const info = new Map(bm.params.map((p) => [p.name, p]));
     const updated = (params: Map<string, Tensor>) => {
-      for (const up of updates) {
-        const v = up.update(params, marginals);
-        params.set(up.param, v);
-      }
+      for (const up of updates) params.set(up.param, resolveUpdate(up.update(params, marginals)));
       return params;
     };
     let next: Tensor[];
@@ -293,10 +342,7 @@ function* mStepSteps(bm: BoundModel, u: Float64Array, marginals: Map<string, Ten
     } else {
       // The inverse transforms check the values on the host (dataSync): give them the updated
       // values as host tensors (the same float32 numbers), read with one awaited read.
-      const constrained = tf.tidy(() => {
-        const params = updated(bm.constrainTensor(tf.tensor1d(Float32Array.from(u))).params);
-        return updates.map((up) => tf.clone(params.get(up.param)!));
-      });
+      const constrained = yield* asyncUpdatesSteps(bm, u, marginals, updates);
       try {
         const cv = yield { read: constrained };
         next = tf.tidy(() => updates.map((up, i) => tf.clone(info.get(up.param)!.transform.inverse(tf.tensor(cv[i] as Float32Array, constrained[i].shape)))));
