@@ -322,25 +322,39 @@ export class BoundModel {
    * (and `pairwise`, [T, K, K]: P(z[t-1] = i, z[t] = j | data), row 1 unused).
    * Computed as d log Z / d (log potential), which is forward-backward for chains.
    */
-  latentMarginals(values: ParamValues): Record<string, { shape: number[]; values: Float64Array; support: number[]; pairwise?: Float64Array }> {
-    return this.guard(() => {
-      const out: Record<string, { shape: number[]; values: Float64Array; support: number[]; pairwise?: Float64Array }> = {};
-      tf.tidy(() => {
-        const params = this.paramTensors(values);
-        const { marginals } = this.marginalsTensor(params);
-        for (const [z, m] of marginals) {
-          const info = this.rt.latents.get(z)!;
-          const support = Array.from({ length: info.K }, (_, k) => info.offset + k);
-          if (info.node.chain) {
-            const unary = tf.sum(m, 1);
-            out[z] = { shape: unary.shape, values: Float64Array.from(unary.dataSync()), support, pairwise: Float64Array.from(m.dataSync()) };
-          } else {
-            out[z] = { shape: m.shape, values: Float64Array.from(m.dataSync()), support };
-          }
-        }
-      });
+  latentMarginals(values: ParamValues): Record<string, LatentMarginal> {
+    return runSync(this.latentMarginalsSteps(values));
+  }
+
+  /** {@link latentMarginals} as host-read steps (`runAsync` runs them on webgpu). */
+  *latentMarginalsSteps(values: ParamValues): HostSteps<Record<string, LatentMarginal>> {
+    const names: string[] = [];
+    const ts = this.guard(() => tf.tidy(() => {
+      const { marginals } = this.marginalsTensor(this.paramTensors(values));
+      const read: Tensor[] = [];
+      for (const [z, m] of marginals) {
+        names.push(z);
+        // A chain: the unary marginals, then the pairwise ones.
+        if (this.rt.latents.get(z)!.node.chain) read.push(tf.sum(m, 1), m);
+        else read.push(m);
+      }
+      return read;
+    }));
+    try {
+      const vals = yield { read: ts };
+      const out: Record<string, LatentMarginal> = {};
+      let i = 0;
+      for (const z of names) {
+        const info = this.rt.latents.get(z)!;
+        const support = Array.from({ length: info.K }, (_, k) => info.offset + k);
+        out[z] = { shape: ts[i].shape, values: Float64Array.from(vals[i]), support };
+        i++;
+        if (info.node.chain) out[z].pairwise = Float64Array.from(vals[i++]);
+      }
       return out;
-    });
+    } finally {
+      tf.dispose(ts);
+    }
   }
 
   /**
@@ -419,6 +433,14 @@ export class BoundModel {
       throw asMixError(e, this.source);
     }
   }
+}
+
+/** One latent's posterior marginals (see BoundModel.latentMarginals). */
+export interface LatentMarginal {
+  shape: number[];
+  values: Float64Array;
+  support: number[];
+  pairwise?: Float64Array;
 }
 
 export function asMixError(e: unknown, source?: Source): unknown {

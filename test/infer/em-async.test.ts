@@ -6,12 +6,12 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useBackend, tf, selectOnDevice, setSyncReadsForTesting, BackendUnavailableError } from '../../src/tensor';
 import { compile } from '../../src';
-import { em, emAsync, selectModels, selectModelsAsync, type EmOptions, type EmResult } from '../../src/infer/em';
+import { em, emAsync, emResponsibilitiesAsync, selectModels, selectModelsAsync, type EmOptions, type EmResult } from '../../src/infer/em';
 import type { DataInput } from '../../src/model/data';
 import { optimize, optimizeAsync } from '../../src/infer/optimize';
 import { closedFormUpdates } from '../../src/infer/em/closed-form';
 import { GMM_FULL, GMM_DIAG } from './gmm-models';
-import { cases, tight } from './em-webgpu-cases';
+import { cases, onlineChunks, onlineInit, tight } from './em-webgpu-cases';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -133,5 +133,30 @@ describe('without synchronous reads (as webgpu under Node.js)', () => {
     expect(strip(got)).toEqual(strip(ref));
     expect([got.best.model, got.best.K]).toEqual([ref.best.model, ref.best.K]);
     expect(() => selectModels(models, data, { K: [2], seed: 1 })).toThrow(/emAsync/);
+  });
+
+  it('responsibilities of models the fused Gaussian E-step does not take (a Poisson mixture, an HMM with pairwise marginals): emResponsibilitiesAsync gives latentMarginals', async () => {
+    for (const name of ['poisson', 'hmm']) {
+      const bm = compile(cases[name].src).bind(cases[name].data);
+      try {
+        const fit = em(bm, { seed: 1 });
+        const ref = bm.latentMarginals(fit.params as never);
+        setSyncReadsForTesting(false);
+        const got = await emResponsibilitiesAsync(bm, fit.params as never);
+        setSyncReadsForTesting(undefined);
+        expect(got, name).toEqual(ref);
+        if (name === 'hmm') expect(Object.values(got)[0]).toHaveProperty('pairwise');
+      } finally {
+        setSyncReadsForTesting(undefined);
+        bm.dispose();
+      }
+    }
+  });
+  it('online EM from starting values (init): the sync run\'s trace and estimate', async () => {
+    const opts = { method: 'em' as const, online: { passes: 2, data: { K: 3 }, init: onlineInit }, seed: 1 };
+    const ref = await compile(cases.full.src).fit(onlineChunks(), opts);
+    setSyncReadsForTesting(false);
+    const got = await compile(cases.full.src).fit(onlineChunks(), opts);
+    expect([got.trace, got.params]).toEqual([ref.trace, ref.params]);
   });
 });

@@ -198,6 +198,9 @@ export const argmaxes = (joint: Joint, p: P, N: number) => Array.from({ length: 
 
 
 /** A fit's summary, as the child reports it (and the parent computes it on wasm). */
+/** Starting values for online EM on the full case (its `init`: mapped through the unconstrained space with awaited reads on webgpu). */
+export const onlineInit = { w: [0.3, 0.3, 0.4], mu: [[0, 0], [2, -1], [4, -2.5]], L: [[[1, 0], [0, 1]], [[1, 0], [0, 1]], [[1, 0], [0, 1]]] };
+
 /** The full case's rows in four chunks (online EM's check). */
 export function onlineChunks(): { x: number[][] }[] {
   const rows = cases.full.data.x as number[][];

@@ -13,7 +13,7 @@ import { useBackend, tf, BackendUnavailableError } from '../../src/tensor';
 import { compile } from '../../src';
 import { em, emAsync, emResponsibilitiesAsync, type EmResult } from '../../src/infer/em';
 import { GMM_FULL } from './gmm-models';
-import { argmaxes, cases, hmmY, onlineChunks, summarize, x2, type P } from './em-webgpu-cases';
+import { argmaxes, cases, hmmY, onlineChunks, onlineInit, summarize, x2, type P } from './em-webgpu-cases';
 import { check, runChildChecks, say, startWebgpuChild } from '../tensor/webgpu-child';
 
 await startWebgpuChild();
@@ -67,6 +67,29 @@ const checks: [string, () => Promise<Record<string, unknown> | void>][] = [
     // Online EM over the full case's rows in four chunks, two passes, on the device.
     const r = await compile(cases.full.src).fit(onlineChunks(), { method: 'em', online: { passes: 2, data: { K: 3 } }, seed: 1 });
     return { online: { trace: r.trace, params: r.params } };
+  }],
+  ['em-online-init', async () => {
+    // The same from starting values.
+    const r = await compile(cases.full.src).fit(onlineChunks(), { method: 'em', online: { passes: 2, data: { K: 3 }, init: onlineInit }, seed: 1 });
+    return { online: { trace: r.trace, params: r.params } };
+  }],
+  ['em-responsibilities-generic', async () => {
+    // Responsibilities of a model the fused Gaussian E-step does not take (Poisson mixture):
+    // the generic marginals read with awaited reads, at the device fit; their argmax is the float64 one.
+    const c = cases.poisson;
+    const bm = compile(c.src).bind(c.data);
+    const fit = await emAsync(bm, { seed: 1 });
+    const r = Object.values(await emResponsibilitiesAsync(bm, fit.params as never))[0];
+    bm.dispose();
+    const host = argmaxes(c.joint!, fit.params as P, c.N);
+    let compared = 0;
+    for (let n = 0; n < c.N; n++) {
+      if (host[n].gap < 1e-3) continue;
+      compared++;
+      const row = Array.from(r.values.subarray(n * c.K, (n + 1) * c.K));
+      check(row.indexOf(Math.max(...row)) === host[n].k, `row ${n}: device responsibilities pick ${row.indexOf(Math.max(...row)) + 1}, float64 ${host[n].k + 1}`);
+    }
+    check(compared > c.N * 0.9, `only ${compared} rows compared`);
   }],
   ['em-hmm', () => fitCase('hmm')],
   ['em-reseed', () => fitCase('reseed')],

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { useBackend } from '../../src/tensor';
 import { compile } from '../../src';
-import { cases, compareFits, logLikTolerance, onlineChunks, summarize, x2, type FitSummary, type P } from './em-webgpu-cases';
+import { cases, compareFits, logLikTolerance, onlineChunks, onlineInit, summarize, x2, type FitSummary, type P } from './em-webgpu-cases';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -46,23 +46,29 @@ describe('EM on webgpu agrees with wasm', { timeout: 300_000 }, () => {
     cmp('em-reseed-diag', 'reseedDiag')(ctx);
     expect(wasmFit('reseedDiag', {}).reseeds.length).toBeGreaterThan(0);
   });
-  it('online EM (chunks, two passes): each chunk\'s mean log likelihood and the final log likelihood agree with wasm', async (ctx) => {
-    const gpu = childResult('em-online', ctx)?.online;
-    if (!gpu) return;
-    const ref = await compile(cases.full.src).fit(onlineChunks(), { method: 'em', online: { passes: 2, data: { K: 3 } }, seed: 1 });
-    expect(gpu.trace.length).toBe(ref.trace.length);
-    // Each trace value is a chunk's mean log likelihood, a float32 sum over its rows divided by
-    // them: the batch fits' summation bound for that many rows (every row's term has the sign
-    // of the mean here, so Σ|l_n| / rows = |mean|).
-    const rows = Math.ceil(cases.full.N / 4);
-    gpu.trace.forEach((v, i) => {
-      const tol = 2 * (rows + 8 * 4 + 4 * 3 + 16) * 2 ** -24 * Math.abs(ref.trace[i]);
-      expect(Math.abs(v - ref.trace[i]), `chunk update ${i}: webgpu ${v}, wasm ${ref.trace[i]}`).toBeLessThanOrEqual(tol);
+  for (const [check, start] of [['em-online', 'a k-means start'], ['em-online-init', 'starting values']]) {
+    it(`online EM (chunks, two passes, ${start}): each chunk's mean log likelihood and the final log likelihood agree with wasm`, async (ctx) => {
+      const gpu = childResult(check, ctx)?.online;
+      if (!gpu) return;
+      const init = check === 'em-online-init' ? { init: onlineInit } : {};
+      const ref = await compile(cases.full.src).fit(onlineChunks(), { method: 'em', online: { passes: 2, data: { K: 3 }, ...init }, seed: 1 });
+      expect(gpu.trace.length).toBe(ref.trace.length);
+      // Each trace value is a chunk's mean log likelihood, a float32 sum over its rows divided by
+      // them: the batch fits' summation bound for that many rows (every row's term has the sign
+      // of the mean here, so Σ|l_n| / rows = |mean|).
+      const rows = Math.ceil(cases.full.N / 4);
+      gpu.trace.forEach((v, i) => {
+        const tol = 2 * (rows + 8 * 4 + 4 * 3 + 16) * 2 ** -24 * Math.abs(ref.trace[i]);
+        expect(Math.abs(v - ref.trace[i]), `chunk update ${i}: webgpu ${v}, wasm ${ref.trace[i]}`).toBeLessThanOrEqual(tol);
+      });
+      // The final estimates: the full data's log likelihood at each within the batch tolerance.
+      const { tol, hostF64 } = logLikTolerance('full', ref.params as P);
+      const atGpu = logLikTolerance('full', gpu.params as P).hostF64;
+      expect(Math.abs(atGpu - hostF64), `log likelihood at the webgpu estimate ${atGpu}, at wasm's ${hostF64}`).toBeLessThanOrEqual(tol);
     });
-    // The final estimates: the full data's log likelihood at each within the batch tolerance.
-    const { tol, hostF64 } = logLikTolerance('full', ref.params as P);
-    const atGpu = logLikTolerance('full', gpu.params as P).hostF64;
-    expect(Math.abs(atGpu - hostF64), `log likelihood at the webgpu estimate ${atGpu}, at wasm's ${hostF64}`).toBeLessThanOrEqual(tol);
+  }
+  it('generic responsibilities (a Poisson mixture) read with awaited reads: the float64 argmax', (ctx) => {
+    childResult('em-responsibilities-generic', ctx);
   });
   it('the tolerance can fail: a fit on data with one row moved by 0.05 is outside it', (ctx) => {
     const gpu = childResult('em-gmm-full', ctx)?.fit;

@@ -407,16 +407,10 @@ export function emResponsibilities(bm: BoundModel, values: ParamValues): Record<
   return runSync(responsibilitySteps(bm, values, fast));
 }
 
-/**
- * emResponsibilities with awaited reads (webgpu). Only the fused Gaussian-mixture E-step
- * reads asynchronously; other models need a backend that reads synchronously.
- */
+/** emResponsibilities with awaited reads (any backend; webgpu under Node.js needs it). */
 export async function emResponsibilitiesAsync(bm: BoundModel, values: ParamValues): Promise<Record<string, { shape: number[]; values: Float64Array }>> {
   const fast = fastGmmEStep(bm, false);
-  if (!fast) {
-    if (canReadSync()) return bm.latentMarginals(values);
-    throw new BackendUnavailableError(tf.getBackend(), 'responsibilities of a model that is not a Gaussian mixture are read synchronously, which this backend cannot do (webgpu under Node.js). Use --backend wasm');
-  }
+  if (!fast) return runAsync(bm.latentMarginalsSteps(values));
   return runAsync(responsibilitySteps(bm, values, fast));
 }
 

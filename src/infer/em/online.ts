@@ -19,7 +19,7 @@
  * On a backend without synchronous reads (webgpu under Node.js) the start goes through
  * `emAsync` and each chunk's statistics are read with `await data()`.
  */
-import { tf, BackendUnavailableError, canReadSync, choleskyF64, type Tensor } from '../../tensor';
+import { tf, canReadSync, choleskyF64, runAsync, type Tensor } from '../../tensor';
 import type { BoundModel, ParamValues } from '../../model/bound-model';
 import type { DataInput } from '../../model/data';
 import { eachChunk, type Bindable, type ChunkSource } from '../../model/chunks';
@@ -28,6 +28,7 @@ import { evalWith } from '../../model/evaluate';
 import { closedFormUpdates } from './closed-form';
 import { fastGmmEStep } from './fast-gmm';
 import { em, emAsync } from './index';
+import { constrainSteps, unconstrainSteps } from './host-reads';
 
 export interface OnlineEmOptions {
   /** Step size for chunk update t = 1, 2, ... (default (t + 2)^-0.6). */
@@ -304,10 +305,10 @@ export async function onlineEm(model: Bindable, chunks: ChunkSource, opts: Onlin
         if (!pl) {
           pl = plan(bm);
           const start = { seed: opts.seed ?? 1, maxIter: 0, regCovar: reg };
-          if (opts.init && !canReadSync()) {
-            throw new BackendUnavailableError(tf.getBackend(), 'onlineEm: starting values (init) are checked against their constraints by reading them back synchronously, which this backend cannot do (webgpu under Node.js); leave init out (k-means start) or use --backend wasm');
-          }
-          values = opts.init ? bm.constrain(bm.unconstrain(opts.init)) : (canReadSync() ? em(bm, start) : await emAsync(bm, start)).params;
+          // Starting values go through the unconstrained space (their constraints checked there).
+          const init = opts.init;
+          values = init ? await runAsync((function* () { return yield* constrainSteps(bm, yield* unconstrainSteps(bm, init)); })())
+            : (canReadSync() ? em(bm, start) : await emAsync(bm, start)).params;
         }
         const { stats: s, logLik, n } = await chunkStats(bm, pl, values!);
         const gamma = stats ? step(updates) : 1;
