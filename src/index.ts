@@ -29,7 +29,7 @@ export {
   type ScoreMethod, type ScoreSampleOptions, type ScoreModel, type TrainScoreOptions, type DiffusionFitOptions, type DiffusionFitResult,
 } from './infer/score';
 export { vi, iwaeBound, objectives, psis, AmortizedGuide, CouplingFlowGuide, type ObjectiveProgram, type ObjectiveOps, type ObjectiveInputs, type ViOptions, type ViResult } from './infer/vi';
-export { predict, viterbi, selectModels, selectModelsAsync } from './infer/em';
+export { predict, predictAsync, viterbi, viterbiAsync, selectModels, selectModelsAsync } from './infer/em';
 
 // Types the API above mentions (options, results, IR nodes), so the reference documents them.
 export type { AllocationProbabilities, ComponentDraw, EcrOptions, RelabelResult, StephensOptions, StephensResult } from './infer/mcmc/relabel';

@@ -6,12 +6,12 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useBackend, tf, selectOnDevice, setSyncReadsForTesting, BackendUnavailableError } from '../../src/tensor';
 import { compile } from '../../src';
-import { em, emAsync, emResponsibilitiesAsync, selectModels, selectModelsAsync, type EmOptions, type EmResult } from '../../src/infer/em';
+import { em, emAsync, emResponsibilitiesAsync, predict, predictAsync, viterbi, viterbiAsync, selectModels, selectModelsAsync, type EmOptions, type EmResult } from '../../src/infer/em';
 import type { DataInput } from '../../src/model/data';
 import { optimize, optimizeAsync } from '../../src/infer/optimize';
 import { closedFormUpdates } from '../../src/infer/em/closed-form';
 import { GMM_FULL, GMM_DIAG } from './gmm-models';
-import { cases, onlineChunks, onlineInit, tight } from './em-webgpu-cases';
+import { cases, onlineChunks, onlineInit, tight, x2 } from './em-webgpu-cases';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -158,5 +158,38 @@ describe('without synchronous reads (as webgpu under Node.js)', () => {
     setSyncReadsForTesting(false);
     const got = await compile(cases.full.src).fit(onlineChunks(), opts);
     expect([got.trace, got.params]).toEqual([ref.trace, ref.params]);
+  });
+
+  it('predict / predictAsync and viterbi / viterbiAsync: the same results under forced async (fused and generic E-steps, a statement without latents, lent sizes, a chain)', async () => {
+    const COVMIX = `model covmix { data K: int  data u: real[N]  data y: real[N]  param a: real  param w: simplex[K]  param mu: real[K]  param s: positive[K]
+      for n in 1..N { u[n] ~ normal(a, 1.5)  z[n] ~ categorical(w)  y[n] ~ normal(mu[z[n]] + u[n], s[z[n]]) } }`;
+    const runs: [string, DataInput, (bm: ReturnType<ReturnType<typeof compile>['bind']>) => DataInput][] = [
+      [cases.full.src, cases.full.data, () => ({ x: x2.slice(0, 25) })],
+      [cases.poisson.src, cases.poisson.data, () => ({ y: [0, 3, 9, 1] })],
+      [COVMIX, { K: 2, u: [0.2, -1.1, 0.9, 2.5, -0.3, 1.2], y: [-0.5, 1.9, 3.1, 0.2, 1.0, 2.2] }, () => ({ u: [0.1, 1.5], y: [0.4, 3.3] })],
+    ];
+    for (const [src, data, fresh] of runs) {
+      const bm = compile(src).bind(data);
+      try {
+        const fit = em(bm, { seed: 1 });
+        const ref = [predict(bm, fit.params as never, fresh(bm)), viterbi(bm, fit.params as never)];
+        setSyncReadsForTesting(false);
+        const got = [await predictAsync(bm, fit.params as never, fresh(bm)), await viterbiAsync(bm, fit.params as never)];
+        setSyncReadsForTesting(undefined);
+        expect(got).toEqual(ref);
+      } finally {
+        setSyncReadsForTesting(undefined);
+        bm.dispose();
+      }
+    }
+    const hmm = compile(cases.hmm.src).bind(cases.hmm.data);
+    try {
+      const fit = em(hmm, { seed: 1 });
+      const ref = viterbi(hmm, fit.params as never);
+      setSyncReadsForTesting(false);
+      expect(await viterbiAsync(hmm, fit.params as never)).toEqual(ref);
+    } finally {
+      hmm.dispose();
+    }
   });
 });

@@ -198,6 +198,9 @@ export const argmaxes = (joint: Joint, p: P, N: number) => Array.from({ length: 
 
 
 /** A fit's summary, as the child reports it (and the parent computes it on wasm). */
+/** New rows for predict on the Poisson case (em-webgpu's 'em-predict'). */
+export const PREDICT_ROWS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 14];
+
 /** Starting values for online EM on the full case (its `init`: mapped through the unconstrained space with awaited reads on webgpu). */
 export const onlineInit = { w: [0.3, 0.3, 0.4], mu: [[0, 0], [2, -1], [4, -2.5]], L: [[[1, 0], [0, 1]], [[1, 0], [0, 1]], [[1, 0], [0, 1]]] };
 

@@ -11,9 +11,9 @@
  */
 import { useBackend, tf, BackendUnavailableError } from '../../src/tensor';
 import { compile } from '../../src';
-import { em, emAsync, emResponsibilitiesAsync, type EmResult } from '../../src/infer/em';
+import { em, emAsync, emResponsibilitiesAsync, predictAsync, viterbiAsync, type EmResult } from '../../src/infer/em';
 import { GMM_FULL } from './gmm-models';
-import { argmaxes, cases, hmmY, onlineChunks, onlineInit, summarize, x2, type P } from './em-webgpu-cases';
+import { argmaxes, cases, hmmY, onlineChunks, onlineInit, summarize, x2, PREDICT_ROWS, type P } from './em-webgpu-cases';
 import { check, runChildChecks, say, startWebgpuChild } from '../tensor/webgpu-child';
 
 await startWebgpuChild();
@@ -25,6 +25,28 @@ async function fitCase(name: string, opts: { tol?: number; maxIter?: number } = 
   check(pending instanceof Promise, 'model.fit did not return a promise on webgpu');
   const r: EmResult = await pending;
   return { fit: summarize(r) };
+}
+
+/**
+ * Fits case `name` on the device, reads its responsibilities (emResponsibilitiesAsync) and
+ * checks that each row picks the float64 argmax of the fit's joint (rows within 1e-3 of a
+ * tie left out; at least 90% compared).
+ */
+async function responsibilitiesPickArgmax(name: string): Promise<void> {
+  const c = cases[name];
+  const bm = compile(c.src).bind(c.data);
+  const fit = await emAsync(bm, { seed: 1 });
+  const r = Object.values(await emResponsibilitiesAsync(bm, fit.params as never))[0];
+  bm.dispose();
+  const host = argmaxes(c.joint!, fit.params as P, c.N);
+  let compared = 0;
+  for (let n = 0; n < c.N; n++) {
+    if (host[n].gap < 1e-3) continue;
+    compared++;
+    const row = Array.from(r.values.subarray(n * c.K, (n + 1) * c.K));
+    check(row.indexOf(Math.max(...row)) === host[n].k, `${name} row ${n}: device responsibilities pick ${row.indexOf(Math.max(...row)) + 1}, float64 ${host[n].k + 1}`);
+  }
+  check(compared > c.N * 0.9, `${name}: only ${compared} rows compared`);
 }
 
 const checks: [string, () => Promise<Record<string, unknown> | void>][] = [
@@ -46,17 +68,7 @@ const checks: [string, () => Promise<Record<string, unknown> | void>][] = [
   ['em-gmm-full', async () => {
     const d = await fitCase('full');
     // The responsibilities read back from the device (the fused E-step) pick the float64 argmax.
-    const c = cases.full;
-    const bm = compile(c.src).bind(c.data);
-    const fit = await emAsync(bm, { seed: 1 });
-    const r = Object.values(await emResponsibilitiesAsync(bm, fit.params as never))[0];
-    bm.dispose();
-    const host = argmaxes(c.joint!, fit.params as P, c.N);
-    for (let n = 0; n < c.N; n++) {
-      if (host[n].gap < 1e-3) continue;
-      const row = Array.from(r.values.subarray(n * c.K, (n + 1) * c.K));
-      check(row.indexOf(Math.max(...row)) === host[n].k, `row ${n}: device responsibilities pick ${row.indexOf(Math.max(...row)) + 1}, float64 ${host[n].k + 1}`);
-    }
+    await responsibilitiesPickArgmax('full');
     return d;
   }],
   ['em-gmm-full-fixed-iterations', () => fitCase('full', { tol: 0, maxIter: 25 })],
@@ -73,23 +85,29 @@ const checks: [string, () => Promise<Record<string, unknown> | void>][] = [
     const r = await compile(cases.full.src).fit(onlineChunks(), { method: 'em', online: { passes: 2, data: { K: 3 }, init: onlineInit }, seed: 1 });
     return { online: { trace: r.trace, params: r.params } };
   }],
+  ['em-predict', async () => {
+    // predict (a Poisson mixture, new rows) and the Viterbi path of the HMM on the device, at
+    // the device fits; the parent evaluates both at the same parameters on wasm.
+    const p = cases.poisson;
+    const pb = compile(p.src).bind(p.data);
+    const pfit = await emAsync(pb, { seed: 1 });
+    const pr = await predictAsync(pb, pfit.params as never, { y: PREDICT_ROWS });
+    pb.dispose();
+    const h = cases.hmm;
+    const hb = compile(h.src).bind(h.data);
+    const hfit = await emAsync(hb, { seed: 1 });
+    const v = Object.values(await viterbiAsync(hb, hfit.params as never))[0];
+    hb.dispose();
+    const lat = Object.keys(pr.assignments)[0];
+    return { predict: {
+      params: pfit.params, logDensity: Array.from(pr.logDensity), assignments: Array.from(pr.assignments[lat].values),
+      hmmParams: hfit.params, path: Array.from(v.path), logScore: v.logScore!, logZ: v.logZ!,
+    } };
+  }],
   ['em-responsibilities-generic', async () => {
     // Responsibilities of a model the fused Gaussian E-step does not take (Poisson mixture):
     // the generic marginals read with awaited reads, at the device fit; their argmax is the float64 one.
-    const c = cases.poisson;
-    const bm = compile(c.src).bind(c.data);
-    const fit = await emAsync(bm, { seed: 1 });
-    const r = Object.values(await emResponsibilitiesAsync(bm, fit.params as never))[0];
-    bm.dispose();
-    const host = argmaxes(c.joint!, fit.params as P, c.N);
-    let compared = 0;
-    for (let n = 0; n < c.N; n++) {
-      if (host[n].gap < 1e-3) continue;
-      compared++;
-      const row = Array.from(r.values.subarray(n * c.K, (n + 1) * c.K));
-      check(row.indexOf(Math.max(...row)) === host[n].k, `row ${n}: device responsibilities pick ${row.indexOf(Math.max(...row)) + 1}, float64 ${host[n].k + 1}`);
-    }
-    check(compared > c.N * 0.9, `only ${compared} rows compared`);
+    await responsibilitiesPickArgmax('poisson');
   }],
   ['em-hmm', () => fitCase('hmm')],
   ['em-reseed', () => fitCase('reseed')],

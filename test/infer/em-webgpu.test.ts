@@ -8,13 +8,16 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { useBackend } from '../../src/tensor';
 import { compile } from '../../src';
-import { cases, compareFits, logLikTolerance, onlineChunks, onlineInit, summarize, x2, type FitSummary, type P } from './em-webgpu-cases';
+import { cases, compareFits, logLikTolerance, onlineChunks, onlineInit, summarize, x2, PREDICT_ROWS, U, type FitSummary, type P } from './em-webgpu-cases';
+import { predict, viterbi } from '../../src/infer/em';
+import { lgamma } from '../stdlib/reference';
 
 beforeAll(async () => {
   await useBackend('wasm');
 });
 
-const child = webgpuChild<{ fit?: FitSummary; online?: { trace: number[]; params: Record<string, unknown> } }>(import.meta.url, './em-webgpu-checks.ts', 'webgpu EM');
+type PredictSummary = { params: P; logDensity: number[]; assignments: number[]; hmmParams: P; path: number[]; logScore: number; logZ: number };
+const child = webgpuChild<{ fit?: FitSummary; online?: { trace: number[]; params: Record<string, unknown> }; predict?: PredictSummary }>(import.meta.url, './em-webgpu-checks.ts', 'webgpu EM');
 const childResult = child.result;
 
 function wasmFit(name: string, opts: { tol?: number; maxIter?: number } = {}, data = cases[name].data): FitSummary {
@@ -67,6 +70,35 @@ describe('EM on webgpu agrees with wasm', { timeout: 300_000 }, () => {
       expect(Math.abs(atGpu - hostF64), `log likelihood at the webgpu estimate ${atGpu}, at wasm's ${hostF64}`).toBeLessThanOrEqual(tol);
     });
   }
+  it('predictAsync and viterbiAsync on the device: wasm\'s per-point log densities within float32 error, the float64 assignments, wasm\'s path', (ctx) => {
+    const gpu = childResult('em-predict', ctx)?.predict;
+    if (!gpu) return;
+    // predict at the device fit's parameters on wasm: the two differ only by evaluation error.
+    // Per point: K terms log w_k + y log lam_k - lam_k - lgamma(y + 1) and a log-sum-exp, so
+    // each backend is within (4 K + 16) u max_k Σ|term parts| (as em-webgpu-cases' bound), twice that apart.
+    const pb = compile(cases.poisson.src).bind(cases.poisson.data);
+    const ref = predict(pb, gpu.params, { y: PREDICT_ROWS });
+    pb.dispose();
+    const { w, lam } = gpu.params as { w: number[]; lam: number[] };
+    PREDICT_ROWS.forEach((y, n) => {
+      const parts = w.map((wk, k) => Math.abs(Math.log(wk)) + Math.abs(y * Math.log(lam[k])) + lam[k] + lgamma(y + 1));
+      const tol = 2 * (4 * w.length + 16) * U * Math.max(...parts);
+      expect(Math.abs(gpu.logDensity[n] - ref.logDensity[n]), `row ${n} (y = ${y})`).toBeLessThanOrEqual(tol);
+      const joint = w.map((wk, k) => Math.log(wk) + y * Math.log(lam[k]) - lam[k] - lgamma(y + 1));
+      const order = joint.map((v, k) => [v, k]).sort((a, b) => b[0] - a[0]);
+      if (order[0][0] - order[1][0] >= 1e-3) expect(gpu.assignments[n], `row ${n}`).toBe(order[0][1] + 1);
+    });
+    // The Viterbi path at the device's HMM fit, on wasm: the same path (no near-ties at these
+    // parameters: a float32 change of the potentials would not flip it), log Z and the path's
+    // score within the HMM's log-likelihood bound.
+    const hb = compile(cases.hmm.src).bind(cases.hmm.data);
+    const v = Object.values(viterbi(hb, gpu.hmmParams as never))[0];
+    hb.dispose();
+    expect(gpu.path).toEqual(Array.from(v.path));
+    const { tol } = logLikTolerance('hmm', gpu.hmmParams);
+    expect(Math.abs(gpu.logZ - v.logZ!)).toBeLessThanOrEqual(tol);
+    expect(Math.abs(gpu.logScore - v.logScore!)).toBeLessThanOrEqual(tol);
+  });
   it('generic responsibilities (a Poisson mixture) read with awaited reads: the float64 argmax', (ctx) => {
     childResult('em-responsibilities-generic', ctx);
   });

@@ -402,16 +402,18 @@ function observationCount(bm: BoundModel): number {
  * generic one. Same layout as BoundModel.latentMarginals.
  */
 export function emResponsibilities(bm: BoundModel, values: ParamValues): Record<string, { shape: number[]; values: Float64Array }> {
-  const fast = fastGmmEStep(bm, false);
-  if (!fast) return bm.latentMarginals(values);
-  return runSync(responsibilitySteps(bm, values, fast));
+  return runSync(emResponsibilitiesSteps(bm, values));
 }
 
 /** emResponsibilities with awaited reads (any backend; webgpu under Node.js needs it). */
-export async function emResponsibilitiesAsync(bm: BoundModel, values: ParamValues): Promise<Record<string, { shape: number[]; values: Float64Array }>> {
+export function emResponsibilitiesAsync(bm: BoundModel, values: ParamValues): Promise<Record<string, { shape: number[]; values: Float64Array }>> {
+  return runAsync(emResponsibilitiesSteps(bm, values));
+}
+
+/** emResponsibilities as host-read steps. */
+export function* emResponsibilitiesSteps(bm: BoundModel, values: ParamValues): HostSteps<Record<string, { shape: number[]; values: Float64Array }>> {
   const fast = fastGmmEStep(bm, false);
-  if (!fast) return runAsync(bm.latentMarginalsSteps(values));
-  return runAsync(responsibilitySteps(bm, values, fast));
+  return fast ? yield* responsibilitySteps(bm, values, fast) : yield* bm.latentMarginalsSteps(values);
 }
 
 function* responsibilitySteps(bm: BoundModel, values: ParamValues, fast: FastEStep): HostSteps<Record<string, { shape: number[]; values: Float64Array }>> {
@@ -426,6 +428,6 @@ function* responsibilitySteps(bm: BoundModel, values: ParamValues, fast: FastESt
   }
 }
 
-export { predict, type PredictResult } from './predict';
-export { viterbi, viterbiDecode, latentLogTables, type ViterbiResult, type LatentLogTable } from './viterbi';
+export { predict, predictAsync, type PredictResult } from './predict';
+export { viterbi, viterbiAsync, viterbiDecode, latentLogTables, type ViterbiResult, type LatentLogTable } from './viterbi';
 export { selectModels, selectModelsAsync, CRITERIA, type Criterion, type SelectOptions, type SelectRow, type SelectResult, type Candidate } from './select';

@@ -10,7 +10,7 @@
  * latentLogTables), plus the statements in that loop that involve no latent. Statements
  * outside the loop count in `logLik` only.
  */
-import { tf } from '../../tensor';
+import { tf, runAsync, runSync, type Tensor, type HostSteps } from '../../tensor';
 import { MixError, type Diagnostic } from '../../diagnostics/diagnostic';
 import { asMixError, BoundModel, type ParamValues } from '../../model/bound-model';
 import type { Model } from '../../model/model';
@@ -18,8 +18,8 @@ import type { DataInput, DataValue } from '../../model/data';
 import type { IRDim } from '../../ir/types';
 import { evalFactor, evalLets, plateDim } from '../../model/evaluate';
 import { sumDims } from '../../model/values';
-import { emResponsibilities } from './index';
-import { latentLogTables } from './viterbi';
+import { emResponsibilitiesSteps } from './index';
+import { latentLogTablesSteps } from './viterbi';
 
 export interface PredictResult {
   /** Per latent: posterior probabilities [plates..., K] of each value (row-major), and the values. */
@@ -41,7 +41,7 @@ const dimText = (d: IRDim): string => (d.kind === 'const' ? String(d.n) : d.kind
  * `K`, or a censoring limit) and declared sizes missing from it. Everything else the
  * model needs must be in `newData`; a missing variable is reported by name (E0613).
  */
-function completeData(source: Model | BoundModel, newData: DataInput): Record<string, DataValue> {
+function* completeDataSteps(source: Model | BoundModel, newData: DataInput): HostSteps<Record<string, DataValue>> {
   const ir = source.ir;
   const base = source instanceof BoundModel ? source : undefined;
   const observed = new Set(ir.factors.filter((f) => f.kind === 'obs' && f.site).map((f) => f.site!));
@@ -51,7 +51,7 @@ function completeData(source: Model | BoundModel, newData: DataInput): Record<st
     if (out[node.name] !== undefined) continue;
     const lent = base && node.shape.length === 0 && !observed.has(node.name) ? base.rt.data.get(node.name) : undefined;
     if (lent) {
-      out[node.name] = lent.dataSync()[0];
+      out[node.name] = (yield { read: [lent] })[0][0];
       continue;
     }
     // A size read off another variable's shape is filled in by binding.
@@ -83,6 +83,16 @@ function completeData(source: Model | BoundModel, newData: DataInput): Record<st
  * `viterbi` or `latentMarginals`).
  */
 export function predict(source: Model | BoundModel, params: ParamValues, newData: DataInput): PredictResult {
+  return runSync(predictSteps(source, params, newData));
+}
+
+/** {@link predict} with awaited reads (any backend; webgpu under Node.js needs it). */
+export function predictAsync(source: Model | BoundModel, params: ParamValues, newData: DataInput): Promise<PredictResult> {
+  return runAsync(predictSteps(source, params, newData));
+}
+
+/** {@link predict} as host-read steps. */
+export function* predictSteps(source: Model | BoundModel, params: ParamValues, newData: DataInput): HostSteps<PredictResult> {
   const ir = source.ir;
   if (ir.latents.length === 0) throw new RangeError(`predict: model ${ir.name} has no discrete latents (no classes to predict)`);
   const chain = ir.latents.find((l) => l.chain);
@@ -92,10 +102,10 @@ export function predict(source: Model | BoundModel, params: ParamValues, newData
   if (plate === undefined || off) {
     throw new RangeError(`predict: the latents of model ${ir.name} must all be indexed by one loop (the points); '${(off ?? ir.latents[0]).name}' is not`);
   }
-  const bm = new BoundModel(ir, completeData(source, newData), source.source);
+  const bm = new BoundModel(ir, yield* completeDataSteps(source, newData), source.source);
   try {
-    const logLik = bm.logDensity(params, { priors: false });
-    const tables = latentLogTables(bm, params);
+    const logLik = yield* bm.logDensitySteps(params, { priors: false });
+    const tables = yield* latentLogTablesSteps(bm, params);
     const N = bm.rt.plates.get(plate)!.size;
     const logDensity = new Float64Array(N);
     for (const [, tab] of tables) {
@@ -115,26 +125,34 @@ export function predict(source: Model | BoundModel, params: ParamValues, newData
     // Statements in the points' loop that involve no latent (e.g. an observed covariate).
     const rest = ir.factors.filter((f) => f.kind !== 'prior' && f.latents.length === 0 && f.plates.includes(plate));
     if (rest.length) {
+      let terms: Tensor[];
+      const perPoint: boolean[] = [];
       try {
-        tf.tidy(() => {
+        terms = tf.tidy(() => {
           const p = bm.paramTensors(params);
           const ctx = { rt: bm.rt, params: p, lets: evalLets(bm.rt, p) };
-          for (const f of rest) {
+          return rest.map((f) => {
             const v = evalFactor(f, ctx);
             const keep = plateDim(plate);
             let r = sumDims(v, v.dims.filter((d) => d !== keep));
             let mult = 1;
             for (const q of f.plates) if (q !== plate && !v.dims.includes(plateDim(q))) mult *= bm.rt.plates.get(q)!.size;
             if (mult !== 1) r = { ...r, t: tf.mul(r.t, mult) };
-            const vals = r.t.dataSync();
-            for (let n = 0; n < N; n++) logDensity[n] += r.dims.length ? vals[n] : vals[0];
-          }
+            perPoint.push(r.dims.length > 0);
+            return r.t;
+          });
         });
       } catch (e) {
         throw asMixError(e, bm.source);
       }
+      try {
+        const vals = yield { read: terms };
+        vals.forEach((v, i) => { for (let n = 0; n < N; n++) logDensity[n] += perPoint[i] ? v[n] : v[0]; });
+      } finally {
+        tf.dispose(terms);
+      }
     }
-    const marg = emResponsibilities(bm, params);
+    const marg = yield* emResponsibilitiesSteps(bm, params);
     const responsibilities: PredictResult['responsibilities'] = {};
     const assignments: PredictResult['assignments'] = {};
     for (const [name, info] of bm.rt.latents) {

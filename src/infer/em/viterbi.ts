@@ -14,10 +14,10 @@
  * For a latent that is not a chain the result is the per-element argmax of its
  * posterior marginals (not a joint maximum when latents are dependent).
  */
-import { tf, type Tensor } from '../../tensor';
+import { tf, runAsync, runSync, type Tensor, type HostSteps } from '../../tensor';
 import { asMixError, type BoundModel, type ParamValues } from '../../model/bound-model';
 import { expectedLogJoint } from '../../model/evaluate';
-import { emResponsibilities } from './index';
+import { emResponsibilitiesSteps } from './index';
 
 /** One latent's log potential table: [plates..., K] for a plain latent, [T, K, K] for a chain. */
 export interface LatentLogTable {
@@ -36,23 +36,33 @@ export interface LatentLogTable {
  * a zero weight in the evaluator's 0 * (-Inf) guard are returned as -Inf.
  */
 export function latentLogTables(bound: BoundModel, params: ParamValues): Map<string, LatentLogTable> {
-  bound.logDensity(params, { priors: false });
+  return runSync(latentLogTablesSteps(bound, params));
+}
+
+/** {@link latentLogTables} as host-read steps (`runAsync` runs them on webgpu). */
+export function* latentLogTablesSteps(bound: BoundModel, params: ParamValues): HostSteps<Map<string, LatentLogTable>> {
+  yield* bound.logDensitySteps(params, { priors: false });
   const names = [...bound.rt.latents.keys()];
   const out = new Map<string, LatentLogTable>();
   if (names.length === 0) return out;
+  let grads: Tensor[];
   try {
-    tf.tidy(() => {
+    grads = tf.tidy(() => {
       const p = bound.paramTensors(params);
       const ones = names.map((z) => tf.ones(bound.latentWeightShape(z)));
       const f = (...ws: Tensor[]) => expectedLogJoint(bound.rt, p, new Map(names.map((z, i) => [z, ws[i]])), { priors: false });
-      const grads = tf.grads(f)(ones);
-      names.forEach((z, i) => {
-        const g = grads[i].dataSync();
-        out.set(z, { shape: grads[i].shape.slice(), values: Float64Array.from(g, (v) => (Number.isNaN(v) ? -Infinity : v)) });
-      });
+      return tf.grads(f)(ones);
     });
   } catch (e) {
     throw asMixError(e, bound.source);
+  }
+  try {
+    const vals = yield { read: grads };
+    names.forEach((z, i) => {
+      out.set(z, { shape: grads[i].shape.slice(), values: Float64Array.from(vals[i], (v) => (Number.isNaN(v) ? -Infinity : v)) });
+    });
+  } finally {
+    tf.dispose(grads);
   }
   return out;
 }
@@ -123,13 +133,23 @@ export interface ViterbiResult {
  * path for chains, the per-element argmax of the posterior marginals otherwise.
  */
 export function viterbi(bound: BoundModel, params: ParamValues): Record<string, ViterbiResult> {
+  return runSync(viterbiSteps(bound, params));
+}
+
+/** {@link viterbi} with awaited reads (any backend; webgpu under Node.js needs it). */
+export function viterbiAsync(bound: BoundModel, params: ParamValues): Promise<Record<string, ViterbiResult>> {
+  return runAsync(viterbiSteps(bound, params));
+}
+
+/** {@link viterbi} as host-read steps. */
+export function* viterbiSteps(bound: BoundModel, params: ParamValues): HostSteps<Record<string, ViterbiResult>> {
   const out: Record<string, ViterbiResult> = {};
   const latents = [...bound.rt.latents];
   if (latents.length === 0) return out;
   const chains = latents.filter(([, info]) => info.node.chain);
-  const tables = chains.length ? latentLogTables(bound, params) : new Map<string, LatentLogTable>();
+  const tables = chains.length ? yield* latentLogTablesSteps(bound, params) : new Map<string, LatentLogTable>();
   const plain = latents.filter(([, info]) => !info.node.chain);
-  const marg = plain.length ? emResponsibilities(bound, params) : {};
+  const marg = plain.length ? yield* emResponsibilitiesSteps(bound, params) : {};
   for (const [name, info] of latents) {
     const K = info.K;
     const support = Array.from({ length: K }, (_, k) => info.offset + k);
