@@ -1,7 +1,7 @@
 /**
  * The fits that families-webgpu-checks.ts runs on webgpu (in a child process, where every
- * family but EM and MAP / MLE runs through runOnHostBackend: tfjs's cpu backend for binding and tracing,
- * the float64 replay on the host) and families-webgpu.test.ts runs in the parent on wasm and
+ * family but EM, MAP / MLE and diffusion runs through runOnHostBackend: tfjs's cpu backend for
+ * binding and tracing, the float64 replay on the host) and families-webgpu.test.ts runs in the parent on wasm and
  * on cpu. Small models and short runs with fixed seeds: software WebGPU is slow.
  */
 import type { DataInput } from '../../src/model/data';

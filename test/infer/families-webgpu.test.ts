@@ -1,7 +1,8 @@
 // Every inference family but EM (em-webgpu.test.ts) on webgpu against wasm. The webgpu runs
 // happen in a child process (families-webgpu-checks.ts: Dawn on Mesa can abort natively at
 // exit, and the child stays on webgpu); there, model.fit returns a promise and the family runs
-// on the host (runOnHostBackend: binding and tracing on tfjs's cpu backend). This file runs the
+// on the host (runOnHostBackend: binding and tracing on tfjs's cpu backend), except MAP and
+// diffusion, which run on the device with awaited reads. This file runs the
 // same fits (families-webgpu-cases.ts) on wasm and on cpu. Skipped, with the reason logged,
 // where no WebGPU adapter is found.
 //

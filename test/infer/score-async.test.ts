@@ -87,6 +87,7 @@ describe('score-based diffusion as host-read steps: the async forms give the syn
         expect(() => forced.sample(3)).toThrow(BackendUnavailableError);
         expect(() => forced.sample(3)).toThrow(/sample\(\) reads the score network synchronously.*await fit\.sampleAsync/);
         expect(() => forced.logLikelihood(rows.slice(0, 2))).toThrow(/await fit\.logLikelihoodAsync/);
+        expect(() => forced.score.score(rows.slice(0, 2), 0.5)).toThrow(/ScoreModel\.score\(\) reads the network synchronously.*await model\.scoreAsync/);
         const draws = await forced.sampleAsync(4, { steps: 10, seed: 9 });
         const ll = await forced.logLikelihoodAsync(rows.slice(0, 3));
         setSyncReadsForTesting(undefined);

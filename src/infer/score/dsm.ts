@@ -25,6 +25,7 @@
 import { TimeMlp } from '../../tensor/mlp';
 import { Key } from '../../tensor/random';
 import { runAsync, runSync, type HostSteps } from '../../tensor/host-reads';
+import { tf, canReadSync, BackendUnavailableError } from '../../tensor';
 import { affineGmm, gmmScore, noisedGmmAt, sampleGmm, type Gmm } from './gmm-score';
 import { flattenRows, type Rows } from './mmd';
 import { odeLogLikelihoodSteps, sampleOdeSteps, samplePcSteps, veSde, vpSde, type ScoreField, type Sde } from './sde';
@@ -244,7 +245,12 @@ export function* trainScoreSteps(data: Rows, opts: TrainScoreOptions = {}): Host
     field,
     losses,
     settings,
-    score: (xr, t) => runSync(dataScoreSteps(xr, t)),
+    score: (xr, t) => {
+      if (!canReadSync()) {
+        throw new BackendUnavailableError(tf.getBackend(), "ScoreModel.score() reads the network synchronously, which this backend cannot do under Node.js; use 'await model.scoreAsync(x, t)'");
+      }
+      return runSync(dataScoreSteps(xr, t));
+    },
     scoreAsync: (xr, t) => runAsync(dataScoreSteps(xr, t)),
     dispose: () => net.dispose(),
   };
