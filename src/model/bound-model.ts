@@ -3,7 +3,7 @@
  * (NumPyro's `log_density` / `potential_energy` / `postprocess`). MCMC and VI only see
  * `potential` over the flat unconstrained vector and `constrain` to map draws back.
  */
-import { tf, canReadSync, runSync, type Tensor, type HostSteps } from '../tensor';
+import { tf, canReadSync, runAsync, runSync, type Tensor, type HostSteps } from '../tensor';
 import { traceFunction, TraceUnsupportedError, type TracedFunction } from '../tensor/trace';
 import { MixError, type Diagnostic } from '../diagnostics/diagnostic';
 import type { Source } from '../diagnostics/span';
@@ -173,14 +173,7 @@ export class BoundModel {
 
   /** The potential energy and its gradient at a flat unconstrained point. */
   potentialAndGrad(u: ArrayLike<number>, opts: PotentialOptions = {}): { value: number; grad: Float64Array } {
-    return this.guard(() => {
-      const { value, grads } = this.potentialAndGradUnguarded(u, opts);
-      try {
-        return { value: value.dataSync()[0], grad: Float64Array.from(grads.dataSync()) };
-      } finally {
-        tf.dispose([value, grads]);
-      }
-    });
+    return runSync(this.potentialAndGradSteps(u, opts));
   }
 
   /**
@@ -188,31 +181,27 @@ export class BoundModel {
    * evaluator on the active backend, the path for webgpu, where the potential and its
    * gradient are computed on the device (large data: one pass over the rows per call).
    */
-  async potentialAndGradAsync(u: ArrayLike<number>, opts: PotentialOptions = {}): Promise<{ value: number; grad: Float64Array }> {
-    const { value, grads } = this.potentialAndGradTensors(u, opts);
-    try {
-      return { value: (await value.data())[0], grad: Float64Array.from(await grads.data()) };
-    } finally {
-      tf.dispose([value, grads]);
-    }
+  potentialAndGradAsync(u: ArrayLike<number>, opts: PotentialOptions = {}): Promise<{ value: number; grad: Float64Array }> {
+    return runAsync(this.potentialAndGradSteps(u, opts));
   }
 
   /**
-   * The potential and its gradient as tensors on the active backend (the caller reads and
-   * disposes them): what `potentialAndGrad` reads synchronously and `potentialAndGradAsync`
-   * with `await`, for drivers that read through their own protocol (the optimizer's).
+   * `potentialAndGrad` as host-read steps: the potential and its gradient computed on the
+   * active backend and read with one read, for drivers that compose steps (the optimizer's).
    */
-  potentialAndGradTensors(u: ArrayLike<number>, opts: PotentialOptions = {}): { value: Tensor; grads: Tensor } {
-    return this.guard(() => this.potentialAndGradUnguarded(u, opts));
-  }
-
-  private potentialAndGradUnguarded(u: ArrayLike<number>, opts: PotentialOptions): { value: Tensor; grads: Tensor } {
+  *potentialAndGradSteps(u: ArrayLike<number>, opts: PotentialOptions = {}): HostSteps<{ value: number; grad: Float64Array }> {
     if (u.length !== this.dim) throw new RangeError(`potentialAndGrad: expected a vector of length ${this.dim} (the unconstrained parameters), got ${u.length}`);
-    return tf.tidy(() => {
+    const [value, grad] = this.guard(() => tf.tidy(() => {
       const f = (x: Tensor) => this.potentialTensor(x, opts);
       const r = tf.valueAndGrad(f)(tf.tensor1d(Float32Array.from(u)));
-      return { value: r.value, grads: r.grad };
-    });
+      return [r.value, r.grad];
+    }));
+    try {
+      const [v, g] = yield { read: [value, grad] };
+      return { value: v[0], grad: Float64Array.from(g) };
+    } finally {
+      tf.dispose([value, grad]);
+    }
   }
 
   /**

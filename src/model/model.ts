@@ -179,25 +179,22 @@ export class Model {
     }
     const bound = this.bind(data);
     let disposeLater = false;
+    // webgpu under Node.js: the method's async loop runs on the device, its reads awaited; the
+    // binding is released when it settles, and the caller awaits the result.
+    const onDevice = <T>(run: Promise<T>): FitResult<O> => {
+      disposeLater = true;
+      return pendingResult(run.finally(() => bound.dispose()), opts.method) as unknown as FitResult<O>;
+    };
     try {
       switch (opts.method) {
         case 'em': {
           const { method: _m, ...rest } = opts as { method: 'em' } & EmOptions;
-          if (!canReadSync()) {
-            // webgpu under Node.js: the async EM loop; the caller awaits the result.
-            disposeLater = true;
-            return pendingResult(emAsync(bound, rest).finally(() => bound.dispose()), 'em') as unknown as FitResult<O>;
-          }
-          return em(bound, rest) as FitResult<O>;
+          return canReadSync() ? em(bound, rest) as FitResult<O> : onDevice(emAsync(bound, rest));
         }
         case 'map':
         case 'mle':
-          if (!canReadSync()) {
-            // webgpu under Node.js: the potential and its gradient on the device, each read awaited.
-            disposeLater = true;
-            return pendingResult(optimizeAsync(bound, opts as OptimizeOptions).finally(() => bound.dispose()), opts.method) as unknown as FitResult<O>;
-          }
-          return optimize(bound, opts as OptimizeOptions) as FitResult<O>;
+          // On webgpu: the potential and its gradient on the device, L-BFGS on the host.
+          return canReadSync() ? optimize(bound, opts as OptimizeOptions) as FitResult<O> : onDevice(optimizeAsync(bound, opts as OptimizeOptions));
         case 'nuts':
         case 'hmc':
         case 'mh':
@@ -220,12 +217,8 @@ export class Model {
           return scoreSample(bound, opts as ScoreSampleOptions) as FitResult<O>;
         case 'diffusion': {
           const { method: _m, ...rest } = opts as { method: 'diffusion' } & DiffusionFitOptions;
-          if (!canReadSync()) {
-            // webgpu under Node.js: training and the held-out log-likelihood on the device, each read awaited.
-            disposeLater = true;
-            return pendingResult(diffusionFitAsync(this, data, rest, bound).finally(() => bound.dispose()), 'diffusion') as unknown as FitResult<O>;
-          }
-          return diffusionFit(this, data, rest, bound) as FitResult<O>;
+          // On webgpu: training and the held-out log-likelihood on the device.
+          return canReadSync() ? diffusionFit(this, data, rest, bound) as FitResult<O> : onDevice(diffusionFitAsync(this, data, rest, bound));
         }
         default:
           throw new RangeError(

@@ -13,7 +13,8 @@ import type { ValueAndGrad } from '../optimize/lbfgs';
 
 /**
  * Reads an objective's value (a scalar tensor) and gradient through the driver, then disposes
- * both: one evaluation of L-BFGS as host-read steps (EM's gradient M-step, the optimizer).
+ * both: one evaluation of L-BFGS as host-read steps (EM's gradient M-step; the optimizer's
+ * evaluations are BoundModel.potentialAndGradSteps).
  */
 export function* readValueAndGrad(value: Tensor, grad: Tensor): HostSteps<ValueAndGrad> {
   try {

@@ -285,21 +285,18 @@ function* asyncUpdatesSteps(bm: BoundModel, u: Float64Array, marginals: Map<stri
       if (updates[i].hostReads) {
         const up = updates[i++];
         let solve: HostSolve | undefined;
-        const value = tf.tidy(() => {
-          const v = up.update(params, marginals);
-          solve = hostSolveOf(v);
+        const stats = tf.tidy(() => {
+          solve = hostSolveOf(up.update(params, marginals));
+          if (!solve) throw new Error(`internal: the update of '${up.param}' (${up.rule}) is marked hostReads but gave no host solve`);
           // Clones: a statistic may be a parameter's own tensor (the old value), owned elsewhere.
-          return solve ? solve.read.map((t) => tf.clone(t)) : [v as Tensor];
+          return solve.read.map((t) => tf.clone(t));
         });
         let next: Tensor;
-        if (solve) {
-          try {
-            const vals = yield { read: value };
-            next = solve.solve(vals);
-          } finally {
-            tf.dispose(value);
-          }
-        } else next = value[0];
+        try {
+          next = solve!.solve(yield { read: stats });
+        } finally {
+          tf.dispose(stats);
+        }
         owned.push(next);
         params.set(up.param, next);
         continue;

@@ -7,7 +7,7 @@
 import type { BoundModel, ParamValues } from '../../model/bound-model';
 import { runAsync, runSync, type HostSteps } from '../../tensor';
 import { Key } from '../../tensor/random';
-import { constrainSteps, readValueAndGrad, unconstrainSteps } from '../em/host-reads';
+import { constrainSteps, unconstrainSteps } from '../em/host-reads';
 import { lbfgsSteps, type LbfgsResult, type ValueAndGrad } from './lbfgs';
 
 export interface OptimizeOptions {
@@ -60,10 +60,7 @@ export function* optimizeSteps(bm: BoundModel, opts: OptimizeOptions = {}): Host
   const nInit = opts.init ? 1 : Math.max(1, opts.nInit ?? 4);
   const keys = Key.seed(opts.seed ?? 1).split(Math.max(2, nInit));
   const potOpts = { jacobian: false, priors: method === 'map' };
-  const evaluate = (x: Float64Array): HostSteps<ValueAndGrad> => {
-    const { value, grads } = bm.potentialAndGradTensors(x, potOpts);
-    return readValueAndGrad(value, grads);
-  };
+  const evaluate = (x: Float64Array): HostSteps<ValueAndGrad> => bm.potentialAndGradSteps(x, potOpts);
   let best: LbfgsResult | undefined;
   const starts: number[] = [];
   for (let s = 0; s < nInit; s++) {
