@@ -21,6 +21,17 @@ import type { Scalar, Tensor, Tensor2D, Variable } from '@tensorflow/tfjs';
 import { Key } from './random';
 import { runAsync, runSync, type HostSteps } from './host-reads';
 
+/**
+ * The angle 2π u of `u` cycles, range-reduced to [-π, π]: 2π (u - round(u)). WGSL's `sin` and
+ * `cos` are only specified to an absolute 2^-11 inside [-π, π], and the Fourier features'
+ * angles reach tens of radians (|w t| of a few cycles), so the reduction is done here, in
+ * float32 (its error, about ulp(u) cycles, is below the features' own float32 rounding for
+ * |u| < 1). round() has a zero gradient, so the derivative in u is still 2π.
+ */
+export function fourierAngle(u: Tensor): Tensor {
+  return tf.tidy(() => tf.mul(tf.sub(u, tf.round(u)), 2 * Math.PI));
+}
+
 /** Options of {@link TimeMlp}. */
 export interface TimeMlpOptions {
   /** Length of x. */
@@ -81,7 +92,7 @@ export class TimeMlp {
   readonly activation: 'swish' | 'tanh';
   /** Number of trainable numbers. */
   readonly numParams: number;
-  private readonly freqs: Tensor2D; // 1×F, times 2π
+  private readonly freqs: Tensor2D; // 1×F, in cycles per unit t (the angle is 2π w t)
   private readonly weights: Variable[] = [];
   private readonly biases: Variable[] = [];
   private readonly m: Variable[] = [];
@@ -106,7 +117,7 @@ export class TimeMlp {
     const [kFreq, kW] = Key.seed(seed).split(2);
     const fr = kFreq.rng();
     const f = new Float32Array(F);
-    for (let j = 0; j < F; j++) f[j] = 2 * Math.PI * scale * fr.normal();
+    for (let j = 0; j < F; j++) f[j] = scale * fr.normal();
     this.freqs = tf.keep(tf.tensor2d(f, [1, F]));
     const rng = kW.rng();
     const sizes = [this.dim + 1 + 2 * F, ...Array<number>(this.layers).fill(this.hidden), this.outDim];
@@ -141,7 +152,7 @@ export class TimeMlp {
 
   /** The forward pass on tensors (n×dim, n×1) → n×outDim; call inside tf.tidy. */
   private forward(x: Tensor, t: Tensor): Tensor2D {
-    const ang = tf.matMul(t as Tensor2D, this.freqs);
+    const ang = fourierAngle(tf.matMul(t as Tensor2D, this.freqs));
     let h = tf.concat([x as Tensor2D, t as Tensor2D, tf.sin(ang), tf.cos(ang)], 1) as Tensor2D;
     const L = this.weights.length;
     for (let l = 0; l < L; l++) {
