@@ -2,8 +2,8 @@
  * Reads the two JSON files of one device run (bench/gpu.ts's and bench/gpu-torch.py's) and
  * prints a Markdown report with the ratios: E-step throughput (mixppl's fused kernel and plain
  * ops against PyTorch; issue 7's target is >= 0.5x PyTorch's), the full EM fit (seconds per
- * iteration, final log likelihoods, the device-vs-host agreement), gradient evaluations and
- * particle-filter throughput, and the chain kernels against the product tree.
+ * iteration, final log likelihoods, the device-vs-host agreement), gradient evaluations, NUTS
+ * with device gradients against the host replay, particle-filter throughput, and the chain kernels against the product tree.
  *
  *   npx tsx bench/gpu-report.ts mixppl.json torch.json [--out bench/results/gpu.md]
  */
@@ -48,6 +48,11 @@ if (m.gradient) {
   const g = m.gradient;
   lines.push('', `## Gradient evaluations (diagonal mixture log likelihood, N = ${g.N}, K = ${g.K}, D = ${g.D})`, '',
     `mixppl on ${m.backend}: ${f(g.evals_per_s)} per second (${f(g.ms_per_eval)} ms); PyTorch autograd: ${f(t.gradient?.evals_per_s)} per second (${f(t.gradient?.ms_per_eval)} ms); mixppl / PyTorch ${ratio(g.evals_per_s, t.gradient?.evals_per_s)}. Against the float64 replay on the first ${g.first_rows} rows: value ${f(g.value_rel_difference)} relative, gradient ${f(g.grad_max_difference_over_max_abs_grad)} of its largest entry.`);
+}
+if (m.nuts) {
+  const n = m.nuts;
+  lines.push('', `## NUTS with the gradients on the device (same model, N = ${n.N}, K = ${n.K}, D = ${n.D}, ${n.chains} chains)`, '',
+    `sampleParallel's deviceGradients on ${m.backend}: ${f(n.device_leapfrogs_per_s)} leapfrog steps per second over the sampling phase (${n.sampling_leapfrogs} steps, tree depth <= ${n.maxTreeDepth}); the float64 replay on the host: ${f(n.host_replay_ms_per_eval)} ms per evaluation, ${f(n.host_leapfrogs_per_s_one_thread_per_chain)} steps per second with a thread per chain; device / host ${f(n.device_over_host)}x. Last draw's log density, device against replay: ${f(n.last_draw_lp?.over_float32_bound)} of the float32 bound.`);
 }
 if (m.particle_filter) {
   const p = m.particle_filter;

@@ -35,6 +35,13 @@
  * and its gradient by autograd (weights through a softmax there, a stick-breaking simplex
  * here: O(K) work either way).
  *
+ * And NUTS with the gradients on the device (`nuts`): sampleParallel's deviceGradients at
+ * (N, K, D, chains) from --nuts on the same model, from the generating values, 10 warm-up and 10
+ * sampling transitions per chain (tree depth <= 5): leapfrog steps per second over the
+ * sampling phase, against the float64 replay's evaluations per second on the host times the
+ * chains (host NUTS: one evaluation per leapfrog step, a thread per chain), and the last
+ * draw's log density on both.
+ *
  * And particle-filter throughput (`particle_filter`): a bootstrap filter (systematic
  * resampling when the ESS falls below half the particles) of a two-state Gaussian HMM over T
  * steps with P particles, particle-steps per second and the log-evidence error against the
@@ -44,396 +51,467 @@
  * Options: --backend webgpu|wasm|cpu (webgpu), --adapter default|gl-compat, --n (1000000),
  * --reps (20), --configs "16,8;64,32", --impls fused,reference, --chains "10000,4;1000,64"
  * (T,K pairs; "" for none), --em "1000000,16,8" (N,K,D; "" for none), --shared-data DIR,
- * --grad "1000000,16,8" (N,K,D; "" for none), --pf "200,1000000" (T,P; "" for none),
+ * --grad "1000000,16,8" (N,K,D; "" for none), --nuts "1000000,16,8,4" (N,K,D,chains; "" for none), --pf "200,1000000" (T,P; "" for none),
  * --out FILE.
  * The reference path is run in chunks of N so that no [chunk, K, D] intermediate exceeds
  * 2^26 floats (WebGPU caps one binding at a few GiB), as one would have to write it.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { isMainThread, workerData } from 'node:worker_threads';
 import { join } from 'node:path';
 import '../src/tensor/fused/node-webgpu';
 import { tf, useBackend, webgpuAdapterInfo, runOnHostBackend, type BackendName } from '../src/tensor';
 import { compile, em, emAsync, type EmResult } from '../src';
 import { particleFilter } from '../src/infer/smc/filter';
+import { sampleParallel } from '../src/infer/mcmc/parallel';
+import { chainWorkerMain } from '../src/infer/mcmc/chain-worker';
 import { A, MU, PI, SD, twoStateHmm } from './two-state-hmm';
 import { gaussianEStep, gaussianSuffStats, chainMarginals, chainForwardJS, chainBackwardJS, type EStepResult, type SuffStats, type ChainMarginals } from '../src/tensor/fused';
 import { estepDisagreement, makeEStepCase, chainDisagreement, makeChainCase } from '../src/tensor/fused/tolerance';
 
-const arg = (k: string, d: string) => (process.argv.includes(k) ? process.argv[process.argv.indexOf(k) + 1] : d);
-const backend = arg('--backend', 'webgpu') as BackendName;
-const adapter = arg('--adapter', 'default') as 'default' | 'gl-compat';
-const N = Number(arg('--n', '1000000'));
-const reps = Number(arg('--reps', '20'));
-const configs = arg('--configs', '16,8;64,32').split(';').map((c) => c.split(',').map(Number) as [number, number]);
-const impls = arg('--impls', 'fused,reference').split(',') as ('fused' | 'reference')[];
-const chainConfigs = arg('--chains', '10000,4;1000,64').split(';').filter((c) => c).map((c) => c.split(',').map(Number) as [number, number]);
-const emConfig = arg('--em', '1000000,16,8').split(',').filter((c) => c).map(Number);
-const sharedData = arg('--shared-data', '');
-const gradConfig = arg('--grad', '1000000,16,8').split(',').filter((c) => c).map(Number);
-const pfConfig = arg('--pf', '200,1000000').split(',').filter((c) => c).map(Number);
-const out = arg('--out', '');
-if (!Number.isSafeInteger(N) || N < 1 || !Number.isSafeInteger(reps) || reps < 1) throw new RangeError('bench/gpu: --n and --reps must be positive integers');
+/** The benchmark (the bundle's main thread; see the end of the file). */
+async function bench(): Promise<void> {
+  const arg = (k: string, d: string) => (process.argv.includes(k) ? process.argv[process.argv.indexOf(k) + 1] : d);
+  const backend = arg('--backend', 'webgpu') as BackendName;
+  const adapter = arg('--adapter', 'default') as 'default' | 'gl-compat';
+  const N = Number(arg('--n', '1000000'));
+  const reps = Number(arg('--reps', '20'));
+  const configs = arg('--configs', '16,8;64,32').split(';').map((c) => c.split(',').map(Number) as [number, number]);
+  const impls = arg('--impls', 'fused,reference').split(',') as ('fused' | 'reference')[];
+  const chainConfigs = arg('--chains', '10000,4;1000,64').split(';').filter((c) => c).map((c) => c.split(',').map(Number) as [number, number]);
+  const emConfig = arg('--em', '1000000,16,8').split(',').filter((c) => c).map(Number);
+  const sharedData = arg('--shared-data', '');
+  const gradConfig = arg('--grad', '1000000,16,8').split(',').filter((c) => c).map(Number);
+  const nutsConfig = arg('--nuts', '1000000,16,8,4').split(',').filter((c) => c).map(Number);
+  const pfConfig = arg('--pf', '200,1000000').split(',').filter((c) => c).map(Number);
+  const out = arg('--out', '');
+  if (!Number.isSafeInteger(N) || N < 1 || !Number.isSafeInteger(reps) || reps < 1) throw new RangeError('bench/gpu: --n and --reps must be positive integers');
 
-const used = await useBackend(backend, { webgpuAdapter: adapter });
-const CHUNK_FLOATS = 2 ** 26;
+  const used = await useBackend(backend, { webgpuAdapter: adapter });
+  const CHUNK_FLOATS = 2 ** 26;
 
-type Inputs = readonly [tf.Tensor2D, tf.Tensor2D, tf.Tensor, tf.Tensor1D];
+  type Inputs = readonly [tf.Tensor2D, tf.Tensor2D, tf.Tensor, tf.Tensor1D];
 
-/** One E-step by the chosen path; the reference runs in chunks of rows. */
-function estep(t: Inputs, impl: 'fused' | 'reference', K: number, D: number): EStepResult[] {
-  if (impl === 'fused') return [gaussianEStep(...t, { impl, validate: false })];
-  const rows = Math.max(1, Math.floor(CHUNK_FLOATS / (K * D)));
-  const n = t[0].shape[0];
-  const res: EStepResult[] = [];
-  for (let s = 0; s < n; s += rows) {
-    const xs = n <= rows ? t[0] : tf.slice(t[0], [s, 0], [Math.min(rows, n - s), D]);
-    res.push(gaussianEStep(xs, t[1], t[2], t[3], { impl, validate: false }));
-    if (xs !== t[0]) xs.dispose();
+  /** One E-step by the chosen path; the reference runs in chunks of rows. */
+  function estep(t: Inputs, impl: 'fused' | 'reference', K: number, D: number): EStepResult[] {
+    if (impl === 'fused') return [gaussianEStep(...t, { impl, validate: false })];
+    const rows = Math.max(1, Math.floor(CHUNK_FLOATS / (K * D)));
+    const n = t[0].shape[0];
+    const res: EStepResult[] = [];
+    for (let s = 0; s < n; s += rows) {
+      const xs = n <= rows ? t[0] : tf.slice(t[0], [s, 0], [Math.min(rows, n - s), D]);
+      res.push(gaussianEStep(xs, t[1], t[2], t[3], { impl, validate: false }));
+      if (xs !== t[0]) xs.dispose();
+    }
+    return res;
   }
-  return res;
-}
 
-/** Waits for the queued work by reading one number that depends on the last outputs. */
-async function settle(rs: EStepResult[]): Promise<number> {
-  const last = rs[rs.length - 1];
-  const s = tf.tidy(() => tf.add(tf.slice(last.resp, [last.resp.shape[0] - 1, 0], [1, 1]).reshape([]), tf.slice(last.logMarginal, [0], [1]).reshape([])));
-  const v = (await s.data())[0];
-  s.dispose();
-  return v;
-}
+  /** Waits for the queued work by reading one number that depends on the last outputs. */
+  async function settle(rs: EStepResult[]): Promise<number> {
+    const last = rs[rs.length - 1];
+    const s = tf.tidy(() => tf.add(tf.slice(last.resp, [last.resp.shape[0] - 1, 0], [1, 1]).reshape([]), tf.slice(last.logMarginal, [0], [1]).reshape([])));
+    const v = (await s.data())[0];
+    s.dispose();
+    return v;
+  }
 
-const dispose = (rs: EStepResult[]) => rs.forEach((r) => tf.dispose([r.logJoint, r.logMarginal, r.resp]));
+  const dispose = (rs: EStepResult[]) => rs.forEach((r) => tf.dispose([r.logJoint, r.logMarginal, r.resp]));
 
-/** The M-step sufficient statistics (centred on the means) by the chosen path; the reference in chunks of rows, summed. */
-function stats(x: tf.Tensor2D, resp: tf.Tensor2D, centre: tf.Tensor2D, diagonal: boolean, impl: 'fused' | 'reference', K: number, D: number): SuffStats {
-  if (impl === 'fused') return gaussianSuffStats(x, resp, { centre, diagonal, impl });
-  const rows = Math.max(1, Math.floor(CHUNK_FLOATS / (K * D)));
-  const n = x.shape[0];
-  let acc: SuffStats | undefined;
-  for (let s = 0; s < n; s += rows) {
-    const m = Math.min(rows, n - s);
-    const [pn, ps1, ps2] = tf.tidy(() => {
-      const xs = n <= rows ? x : tf.slice(x, [s, 0], [m, D]);
-      const rs = n <= rows ? resp : tf.slice(resp, [s, 0], [m, K]);
-      const st = gaussianSuffStats(xs, rs, { centre, diagonal, impl });
-      return [st.n, st.s1, st.s2];
-    });
-    const part: SuffStats = { n: pn as tf.Tensor1D, s1: ps1 as tf.Tensor2D, s2: ps2 };
-    if (!acc) acc = part;
-    else {
-      const next = { n: tf.add(acc.n, part.n) as tf.Tensor1D, s1: tf.add(acc.s1, part.s1) as tf.Tensor2D, s2: tf.add(acc.s2, part.s2) };
-      tf.dispose([acc.n, acc.s1, acc.s2, part.n, part.s1, part.s2]);
-      acc = next;
+  /** The M-step sufficient statistics (centred on the means) by the chosen path; the reference in chunks of rows, summed. */
+  function stats(x: tf.Tensor2D, resp: tf.Tensor2D, centre: tf.Tensor2D, diagonal: boolean, impl: 'fused' | 'reference', K: number, D: number): SuffStats {
+    if (impl === 'fused') return gaussianSuffStats(x, resp, { centre, diagonal, impl });
+    const rows = Math.max(1, Math.floor(CHUNK_FLOATS / (K * D)));
+    const n = x.shape[0];
+    let acc: SuffStats | undefined;
+    for (let s = 0; s < n; s += rows) {
+      const m = Math.min(rows, n - s);
+      const [pn, ps1, ps2] = tf.tidy(() => {
+        const xs = n <= rows ? x : tf.slice(x, [s, 0], [m, D]);
+        const rs = n <= rows ? resp : tf.slice(resp, [s, 0], [m, K]);
+        const st = gaussianSuffStats(xs, rs, { centre, diagonal, impl });
+        return [st.n, st.s1, st.s2];
+      });
+      const part: SuffStats = { n: pn as tf.Tensor1D, s1: ps1 as tf.Tensor2D, s2: ps2 };
+      if (!acc) acc = part;
+      else {
+        const next = { n: tf.add(acc.n, part.n) as tf.Tensor1D, s1: tf.add(acc.s1, part.s1) as tf.Tensor2D, s2: tf.add(acc.s2, part.s2) };
+        tf.dispose([acc.n, acc.s1, acc.s2, part.n, part.s1, part.s2]);
+        acc = next;
+      }
+    }
+    return acc!;
+  }
+
+  const results: Record<string, unknown>[] = [];
+  for (const [K, D] of configs) {
+    for (const diagonal of [true, false]) {
+      const c = makeEStepCase(20261202 + K * 100 + D, N, K, D, diagonal);
+      const t: Inputs = [
+        tf.tensor2d(c.x, [N, D]),
+        tf.tensor2d(c.means, [K, D]),
+        diagonal ? tf.tensor2d(c.precChol, [K, D]) : tf.tensor3d(c.precChol, [K, D, D]),
+        tf.tensor1d(c.logWeights),
+      ];
+      const row: Record<string, unknown> = { K, D, diagonal: diagonal };
+      for (const impl of impls) {
+        // Two warm-up calls compile the pipelines / allocate the buffers.
+        for (let w = 0; w < 2; w++) {
+          const rs = estep(t, impl, K, D);
+          await settle(rs);
+          dispose(rs);
+        }
+        const t0 = performance.now();
+        let rs: EStepResult[] = [];
+        for (let r = 0; r < reps; r++) {
+          dispose(rs);
+          rs = estep(t, impl, K, D);
+        }
+        await settle(rs);
+        const ms = (performance.now() - t0) / reps;
+        dispose(rs);
+        row[`${impl}_ms`] = +ms.toFixed(3);
+        row[`${impl}_Mpoints_per_s`] = +(N / ms / 1e3).toFixed(2);
+      }
+      if (impls.length === 2) row.fused_speedup = +((row.reference_ms as number) / (row.fused_ms as number)).toFixed(2);
+      // M-step sufficient statistics at the same size, from this E-step's responsibilities.
+      const e = gaussianEStep(...t, { impl: 'fused', validate: false });
+      for (const impl of impls) {
+        for (let w = 0; w < 2; w++) {
+          const st = stats(t[0], e.resp, t[1], diagonal, impl, K, D);
+          await st.s2.data();
+          tf.dispose([st.n, st.s1, st.s2]);
+        }
+        const t0 = performance.now();
+        let last: SuffStats | undefined;
+        for (let r = 0; r < reps; r++) {
+          if (last) tf.dispose([last.n, last.s1, last.s2]);
+          last = stats(t[0], e.resp, t[1], diagonal, impl, K, D);
+        }
+        await last!.s2.data();
+        row[`stats_${impl}_ms`] = +((performance.now() - t0) / reps).toFixed(3);
+        tf.dispose([last!.n, last!.s1, last!.s2]);
+      }
+      dispose([e]);
+      if (impls.length === 2) row.stats_fused_speedup = +((row.stats_reference_ms as number) / (row.stats_fused_ms as number)).toFixed(2);
+      // Agreement on the first rows, read back asynchronously (no synchronous reads on webgpu).
+      const m = Math.min(N, 4096);
+      const sub = makeEStepCase(20261202 + K * 100 + D, m, K, D, diagonal);
+      const ts: Inputs = [tf.tensor2d(sub.x, [m, D]), t[1], t[2], t[3]];
+      const read = async (r: EStepResult) => ({ logJoint: await r.logJoint.data(), logMarginal: await r.logMarginal.data(), resp: await r.resp.data() });
+      const [f] = estep(ts, 'fused', K, D);
+      const [g] = estep(ts, 'reference', K, D);
+      row.agreement_ratio = +estepDisagreement(sub, await read(f), await read(g)).ratio.toFixed(3);
+      dispose([f, g]);
+      tf.dispose([...t, ts[0]]);
+      results.push(row);
+      console.error(JSON.stringify(row));
     }
   }
-  return acc!;
-}
 
-const results: Record<string, unknown>[] = [];
-for (const [K, D] of configs) {
-  for (const diagonal of [true, false]) {
-    const c = makeEStepCase(20261202 + K * 100 + D, N, K, D, diagonal);
-    const t: Inputs = [
-      tf.tensor2d(c.x, [N, D]),
-      tf.tensor2d(c.means, [K, D]),
-      diagonal ? tf.tensor2d(c.precChol, [K, D]) : tf.tensor3d(c.precChol, [K, D, D]),
-      tf.tensor1d(c.logWeights),
-    ];
-    const row: Record<string, unknown> = { K, D, diagonal: diagonal };
+  // Chain forward-backward: the marginals of a T-step, K-state chain, fused against the tree.
+  const chains: Record<string, unknown>[] = [];
+  for (const [T, K] of chainConfigs) {
+    const c = makeChainCase(20261203 + T + K, T, K, 0.1);
+    const init = tf.tensor1d(c.init);
+    const mats = tf.tensor3d(c.mats, [T - 1, K, K]);
+    const row: Record<string, unknown> = { T, K };
+    const free = (m: ChainMarginals) => tf.dispose([m.logZ, m.first, m.pairs]);
     for (const impl of impls) {
-      // Two warm-up calls compile the pipelines / allocate the buffers.
       for (let w = 0; w < 2; w++) {
-        const rs = estep(t, impl, K, D);
-        await settle(rs);
-        dispose(rs);
+        const m = chainMarginals(init, mats, { impl });
+        await m.pairs.data();
+        free(m);
       }
       const t0 = performance.now();
-      let rs: EStepResult[] = [];
+      let last: ChainMarginals | undefined;
       for (let r = 0; r < reps; r++) {
-        dispose(rs);
-        rs = estep(t, impl, K, D);
+        if (last) free(last);
+        last = chainMarginals(init, mats, { impl });
       }
-      await settle(rs);
-      const ms = (performance.now() - t0) / reps;
-      dispose(rs);
-      row[`${impl}_ms`] = +ms.toFixed(3);
-      row[`${impl}_Mpoints_per_s`] = +(N / ms / 1e3).toFixed(2);
+      await last!.pairs.data();
+      row[`${impl}_ms`] = +((performance.now() - t0) / reps).toFixed(3);
+      const alpha = new Float64Array(T * K);
+      const logZ = chainForwardJS(c.init, c.mats, T, K, alpha);
+      const first = new Float64Array(K);
+      const pairs = new Float64Array((T - 1) * K * K);
+      chainBackwardJS(c.mats, T, K, alpha, logZ, first, pairs);
+      const got = { logZ: (await last!.logZ.data())[0], first: await last!.first.data(), pairs: await last!.pairs.data() };
+      row[`${impl}_agreement_ratio`] = +chainDisagreement(c, { logZ, first, pairs }, got).ratio.toPrecision(3);
+      free(last!);
     }
     if (impls.length === 2) row.fused_speedup = +((row.reference_ms as number) / (row.fused_ms as number)).toFixed(2);
-    // M-step sufficient statistics at the same size, from this E-step's responsibilities.
-    const e = gaussianEStep(...t, { impl: 'fused', validate: false });
-    for (const impl of impls) {
-      for (let w = 0; w < 2; w++) {
-        const st = stats(t[0], e.resp, t[1], diagonal, impl, K, D);
-        await st.s2.data();
-        tf.dispose([st.n, st.s1, st.s2]);
-      }
-      const t0 = performance.now();
-      let last: SuffStats | undefined;
-      for (let r = 0; r < reps; r++) {
-        if (last) tf.dispose([last.n, last.s1, last.s2]);
-        last = stats(t[0], e.resp, t[1], diagonal, impl, K, D);
-      }
-      await last!.s2.data();
-      row[`stats_${impl}_ms`] = +((performance.now() - t0) / reps).toFixed(3);
-      tf.dispose([last!.n, last!.s1, last!.s2]);
-    }
-    dispose([e]);
-    if (impls.length === 2) row.stats_fused_speedup = +((row.stats_reference_ms as number) / (row.stats_fused_ms as number)).toFixed(2);
-    // Agreement on the first rows, read back asynchronously (no synchronous reads on webgpu).
-    const m = Math.min(N, 4096);
-    const sub = makeEStepCase(20261202 + K * 100 + D, m, K, D, diagonal);
-    const ts: Inputs = [tf.tensor2d(sub.x, [m, D]), t[1], t[2], t[3]];
-    const read = async (r: EStepResult) => ({ logJoint: await r.logJoint.data(), logMarginal: await r.logMarginal.data(), resp: await r.resp.data() });
-    const [f] = estep(ts, 'fused', K, D);
-    const [g] = estep(ts, 'reference', K, D);
-    row.agreement_ratio = +estepDisagreement(sub, await read(f), await read(g)).ratio.toFixed(3);
-    dispose([f, g]);
-    tf.dispose([...t, ts[0]]);
-    results.push(row);
+    tf.dispose([init, mats]);
+    chains.push(row);
     console.error(JSON.stringify(row));
   }
-}
 
-// Chain forward-backward: the marginals of a T-step, K-state chain, fused against the tree.
-const chains: Record<string, unknown>[] = [];
-for (const [T, K] of chainConfigs) {
-  const c = makeChainCase(20261203 + T + K, T, K, 0.1);
-  const init = tf.tensor1d(c.init);
-  const mats = tf.tensor3d(c.mats, [T - 1, K, K]);
-  const row: Record<string, unknown> = { T, K };
-  const free = (m: ChainMarginals) => tf.dispose([m.logZ, m.first, m.pairs]);
-  for (const impl of impls) {
-    for (let w = 0; w < 2; w++) {
-      const m = chainMarginals(init, mats, { impl });
-      await m.pairs.data();
-      free(m);
-    }
-    const t0 = performance.now();
-    let last: ChainMarginals | undefined;
-    for (let r = 0; r < reps; r++) {
-      if (last) free(last);
-      last = chainMarginals(init, mats, { impl });
-    }
-    await last!.pairs.data();
-    row[`${impl}_ms`] = +((performance.now() - t0) / reps).toFixed(3);
-    const alpha = new Float64Array(T * K);
-    const logZ = chainForwardJS(c.init, c.mats, T, K, alpha);
-    const first = new Float64Array(K);
-    const pairs = new Float64Array((T - 1) * K * K);
-    chainBackwardJS(c.mats, T, K, alpha, logZ, first, pairs);
-    const got = { logZ: (await last!.logZ.data())[0], first: await last!.first.data(), pairs: await last!.pairs.data() };
-    row[`${impl}_agreement_ratio`] = +chainDisagreement(c, { logZ, first, pairs }, got).ratio.toPrecision(3);
-    free(last!);
-  }
-  if (impls.length === 2) row.fused_speedup = +((row.reference_ms as number) / (row.fused_ms as number)).toFixed(2);
-  tf.dispose([init, mats]);
-  chains.push(row);
-  console.error(JSON.stringify(row));
-}
+  // A full EM fit on the active backend against the same fit on the host.
+  const EM_MODEL = `model gmm_full_em {
+    data K: int
+    data x: real[N, D]
+    param w: simplex[K]
+    param mu: real[K, D]
+    param L: cholesky_cov[K, D]
+    for n in 1..N { x[n] ~ mixture(w, k -> mvnormal_cholesky(mu[k], L[k])) }
+  }`;
 
-// A full EM fit on the active backend against the same fit on the host.
-const EM_MODEL = `model gmm_full_em {
-  data K: int
-  data x: real[N, D]
-  param w: simplex[K]
-  param mu: real[K, D]
-  param L: cholesky_cov[K, D]
-  for n in 1..N { x[n] ~ mixture(w, k -> mvnormal_cholesky(mu[k], L[k])) }
-}`;
-
-/** Per-row log likelihoods of a full-covariance mixture in float64 (L: covariance Cholesky factors). */
-function rowLogLik(x: Float32Array, N: number, K: number, D: number, p: { w: number[]; mu: number[][]; L: number[][][] }): Float64Array {
-  const out = new Float64Array(N);
-  const c = p.w.map((w, k) => Math.log(w) - 0.5 * D * Math.log(2 * Math.PI) - p.L[k].reduce((a, row, i) => a + Math.log(row[i]), 0));
-  const z = new Float64Array(D);
-  const lj = new Float64Array(K);
-  for (let n = 0; n < N; n++) {
-    let m = -Infinity;
-    for (let k = 0; k < K; k++) {
-      let q = 0;
-      const L = p.L[k];
-      for (let i = 0; i < D; i++) {
-        let s = x[n * D + i] - p.mu[k][i];
-        for (let j = 0; j < i; j++) s -= L[i][j] * z[j];
-        z[i] = s / L[i][i];
-        q += z[i] * z[i];
+  /** Per-row log likelihoods of a full-covariance mixture in float64 (L: covariance Cholesky factors). */
+  function rowLogLik(x: Float32Array, N: number, K: number, D: number, p: { w: number[]; mu: number[][]; L: number[][][] }): Float64Array {
+    const out = new Float64Array(N);
+    const c = p.w.map((w, k) => Math.log(w) - 0.5 * D * Math.log(2 * Math.PI) - p.L[k].reduce((a, row, i) => a + Math.log(row[i]), 0));
+    const z = new Float64Array(D);
+    const lj = new Float64Array(K);
+    for (let n = 0; n < N; n++) {
+      let m = -Infinity;
+      for (let k = 0; k < K; k++) {
+        let q = 0;
+        const L = p.L[k];
+        for (let i = 0; i < D; i++) {
+          let s = x[n * D + i] - p.mu[k][i];
+          for (let j = 0; j < i; j++) s -= L[i][j] * z[j];
+          z[i] = s / L[i][i];
+          q += z[i] * z[i];
+        }
+        lj[k] = c[k] - 0.5 * q;
+        if (lj[k] > m) m = lj[k];
       }
-      lj[k] = c[k] - 0.5 * q;
-      if (lj[k] > m) m = lj[k];
+      let s = 0;
+      for (let k = 0; k < K; k++) s += Math.exp(lj[k] - m);
+      out[n] = m + Math.log(s);
     }
-    let s = 0;
-    for (let k = 0; k < K; k++) s += Math.exp(lj[k] - m);
-    out[n] = m + Math.log(s);
+    return out;
   }
-  return out;
-}
 
-let emReport: Record<string, unknown> | undefined;
-if (emConfig.length) {
-  const [eN, eK, eD] = emConfig;
-  if (![eN, eK, eD].every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --em must be N,K,D positive integers, got '${emConfig}'`);
-  const c = makeEStepCase(20261204, eN, eK, eD, false);
-  // Starting values: equal weights, the generating means moved by up to 0.5, unit covariances.
-  const init = {
-    w: Array.from({ length: eK }, () => 1 / eK),
-    mu: Array.from({ length: eK }, (_, k) => Array.from({ length: eD }, (_, d) => c.means[k * eD + d] + 0.5 * Math.sin(k * eD + d))),
-    L: Array.from({ length: eK }, () => Array.from({ length: eD }, (_, i) => Array.from({ length: eD }, (_, j) => (i === j ? 1 : 0)))),
-  };
-  if (sharedData) {
-    mkdirSync(sharedData, { recursive: true });
-    writeFileSync(join(sharedData, 'em-x.f32'), c.x);
-    writeFileSync(join(sharedData, 'em.json'), JSON.stringify({ N: eN, K: eK, D: eD, tol: 1e-5, maxIter: 200, regCovar: 1e-6, init }));
-  }
-  const opts = { init, maxIter: 200, tol: 1e-5 };
-  const model = compile(EM_MODEL);
-  const data = { K: eK, x: { shape: [eN, eD], values: c.x } };
-  const bm = model.bind(data);
-  await emAsync(bm, { ...opts, maxIter: 2 }); // warm-up: pipelines, buffers
-  const fit = await emAsync(bm, opts);
-  // The comparison runs a fixed number of iterations on both (tol 0): two fits stopped by the
-  // tolerance can stop an iteration apart, which moves the log likelihood by up to tol per
-  // point, more than rounding does.
-  const fixed = { init, maxIter: 100, tol: 0 };
-  const same = await emAsync(bm, fixed);
-  bm.dispose();
-  const ref = await runOnHostBackend(() => {
-    const b = model.bind(data);
-    try {
-      return em(b, fixed);
-    } finally {
-      b.dispose();
+  let emReport: Record<string, unknown> | undefined;
+  if (emConfig.length) {
+    const [eN, eK, eD] = emConfig;
+    if (![eN, eK, eD].every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --em must be N,K,D positive integers, got '${emConfig}'`);
+    const c = makeEStepCase(20261204, eN, eK, eD, false);
+    // Starting values: equal weights, the generating means moved by up to 0.5, unit covariances.
+    const init = {
+      w: Array.from({ length: eK }, () => 1 / eK),
+      mu: Array.from({ length: eK }, (_, k) => Array.from({ length: eD }, (_, d) => c.means[k * eD + d] + 0.5 * Math.sin(k * eD + d))),
+      L: Array.from({ length: eK }, () => Array.from({ length: eD }, (_, i) => Array.from({ length: eD }, (_, j) => (i === j ? 1 : 0)))),
+    };
+    if (sharedData) {
+      mkdirSync(sharedData, { recursive: true });
+      writeFileSync(join(sharedData, 'em-x.f32'), c.x);
+      writeFileSync(join(sharedData, 'em.json'), JSON.stringify({ N: eN, K: eK, D: eD, tol: 1e-5, maxIter: 200, regCovar: 1e-6, init }));
     }
-  });
-  const summary = (f: EmResult) => ({ seconds: +f.seconds.toFixed(3), iterations: f.iterations, s_per_iter: +(f.seconds / Math.max(1, f.iterations)).toFixed(4), loglik_per_point: f.logLik / eN, converged: f.converged, e_step: f.eStep });
-  // Agreement after 100 iterations: both fits start from the same values and take the same
-  // steps up to float32 rounding. A float32 log likelihood of N rows summed by a tree (reductions on the device)
-  // errs by (log2 N + 8 D^2 + 4 K + 16) u sum|l_n| (per-row work as in
-  // test/infer/em-webgpu-cases.ts); the host's is float64. At convergence the parameters'
-  // rounding moves it to second order only.
-  const l = rowLogLik(c.x, eN, eK, eD, ref.params as never);
-  const absSum = l.reduce((a, v) => a + Math.abs(v), 0);
-  const tol = (Math.ceil(Math.log2(eN)) + 8 * eD * eD + 4 * eK + 16) * 2 ** -24 * absSum;
-  const muA = (same.params.mu as number[][]).flat();
-  const muB = (ref.params.mu as number[][]).flat();
-  emReport = {
-    N: eN, K: eK, D: eD,
-    device: summary(fit),
-    comparison: { iterations: 100, device: summary(same), host: { backend: canHost(), ...summary(ref) } },
-    loglik_difference: Math.abs(same.logLik - ref.logLik),
-    loglik_tolerance: tol,
-    agreement_ratio: +(Math.abs(same.logLik - ref.logLik) / tol).toPrecision(3),
-    max_abs_mu_difference: muA.reduce((a, v, i) => Math.max(a, Math.abs(v - muB[i])), 0),
-  };
-  console.error(JSON.stringify(emReport));
-}
+    const opts = { init, maxIter: 200, tol: 1e-5 };
+    const model = compile(EM_MODEL);
+    const data = { K: eK, x: { shape: [eN, eD], values: c.x } };
+    const bm = model.bind(data);
+    await emAsync(bm, { ...opts, maxIter: 2 }); // warm-up: pipelines, buffers
+    const fit = await emAsync(bm, opts);
+    // The comparison runs a fixed number of iterations on both (tol 0): two fits stopped by the
+    // tolerance can stop an iteration apart, which moves the log likelihood by up to tol per
+    // point, more than rounding does.
+    const fixed = { init, maxIter: 100, tol: 0 };
+    const same = await emAsync(bm, fixed);
+    bm.dispose();
+    const ref = await runOnHostBackend(() => {
+      const b = model.bind(data);
+      try {
+        return em(b, fixed);
+      } finally {
+        b.dispose();
+      }
+    });
+    const summary = (f: EmResult) => ({ seconds: +f.seconds.toFixed(3), iterations: f.iterations, s_per_iter: +(f.seconds / Math.max(1, f.iterations)).toFixed(4), loglik_per_point: f.logLik / eN, converged: f.converged, e_step: f.eStep });
+    // Agreement after 100 iterations: both fits start from the same values and take the same
+    // steps up to float32 rounding. A float32 log likelihood of N rows summed by a tree (reductions on the device)
+    // errs by (log2 N + 8 D^2 + 4 K + 16) u sum|l_n| (per-row work as in
+    // test/infer/em-webgpu-cases.ts); the host's is float64. At convergence the parameters'
+    // rounding moves it to second order only.
+    const l = rowLogLik(c.x, eN, eK, eD, ref.params as never);
+    const absSum = l.reduce((a, v) => a + Math.abs(v), 0);
+    const tol = (Math.ceil(Math.log2(eN)) + 8 * eD * eD + 4 * eK + 16) * 2 ** -24 * absSum;
+    const muA = (same.params.mu as number[][]).flat();
+    const muB = (ref.params.mu as number[][]).flat();
+    emReport = {
+      N: eN, K: eK, D: eD,
+      device: summary(fit),
+      comparison: { iterations: 100, device: summary(same), host: { backend: canHost(), ...summary(ref) } },
+      loglik_difference: Math.abs(same.logLik - ref.logLik),
+      loglik_tolerance: tol,
+      agreement_ratio: +(Math.abs(same.logLik - ref.logLik) / tol).toPrecision(3),
+      max_abs_mu_difference: muA.reduce((a, v, i) => Math.max(a, Math.abs(v - muB[i])), 0),
+    };
+    console.error(JSON.stringify(emReport));
+  }
 
-// Gradient evaluations of a large-N mixture's log likelihood on the active backend.
-const GRAD_MODEL = `model gmm_diag_grad {
-  data K: int
-  data x: real[N, D]
-  param w: simplex[K]
-  param mu: real[K, D]
-  param sigma: positive[K, D]
-  for n in 1..N { x[n] ~ mixture(w, k -> normal(mu[k], sigma[k])) }
-}`;
-let gradReport: Record<string, unknown> | undefined;
-if (gradConfig.length) {
-  const [gN, gK, gD] = gradConfig;
-  if (![gN, gK, gD].every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --grad must be N,K,D positive integers, got '${gradConfig}'`);
-  const c = makeEStepCase(20261205, gN, gK, gD, true);
-  const model = compile(GRAD_MODEL);
-  // The point: equal weights (stick-breaking at 0), the generating means, unit scales (log 0).
-  const u = Float64Array.from([...new Array(gK - 1).fill(0), ...c.means, ...new Array(gK * gD).fill(0)]);
-  const popts = { priors: false, jacobian: false };
-  const bm = model.bind({ K: gK, x: { shape: [gN, gD], values: c.x } });
-  for (let w = 0; w < 2; w++) await bm.potentialAndGradAsync(u, popts);
-  const t0 = performance.now();
-  let last: { value: number; grad: ArrayLike<number> } = { value: 0, grad: [] };
-  for (let r = 0; r < reps; r++) last = await bm.potentialAndGradAsync(u, popts);
-  const ms = (performance.now() - t0) / reps;
-  bm.dispose();
-  // Agreement on the first rows: the device's float32 gradient against the float64 replay.
-  const m = Math.min(gN, 4096);
-  const sub = { K: gK, x: { shape: [m, gD], values: c.x.subarray(0, m * gD) } };
-  const sb = model.bind(sub);
-  const dev = await sb.potentialAndGradAsync(u, popts);
-  sb.dispose();
-  const host = await runOnHostBackend(() => {
-    const b = model.bind(sub);
-    try {
-      const g = new Float64Array(b.dim);
-      const f = b.potentialFunction(popts);
-      return { value: f.valueAndGrad(u, g), grad: g, traced: f.traced };
-    } finally {
-      b.dispose();
+  // Gradient evaluations of a large-N mixture's log likelihood on the active backend.
+  const GRAD_MODEL = `model gmm_diag_grad {
+    data K: int
+    data x: real[N, D]
+    param w: simplex[K]
+    param mu: real[K, D]
+    param sigma: positive[K, D]
+    for n in 1..N { x[n] ~ mixture(w, k -> normal(mu[k], sigma[k])) }
+  }`;
+  let gradReport: Record<string, unknown> | undefined;
+  if (gradConfig.length) {
+    const [gN, gK, gD] = gradConfig;
+    if (![gN, gK, gD].every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --grad must be N,K,D positive integers, got '${gradConfig}'`);
+    const c = makeEStepCase(20261205, gN, gK, gD, true);
+    const model = compile(GRAD_MODEL);
+    // The point: equal weights (stick-breaking at 0), the generating means, unit scales (log 0).
+    const u = Float64Array.from([...new Array(gK - 1).fill(0), ...c.means, ...new Array(gK * gD).fill(0)]);
+    const popts = { priors: false, jacobian: false };
+    const bm = model.bind({ K: gK, x: { shape: [gN, gD], values: c.x } });
+    for (let w = 0; w < 2; w++) await bm.potentialAndGradAsync(u, popts);
+    const t0 = performance.now();
+    let last: { value: number; grad: ArrayLike<number> } = { value: 0, grad: [] };
+    for (let r = 0; r < reps; r++) last = await bm.potentialAndGradAsync(u, popts);
+    const ms = (performance.now() - t0) / reps;
+    bm.dispose();
+    // Agreement on the first rows: the device's float32 gradient against the float64 replay.
+    const m = Math.min(gN, 4096);
+    const sub = { K: gK, x: { shape: [m, gD], values: c.x.subarray(0, m * gD) } };
+    const sb = model.bind(sub);
+    const dev = await sb.potentialAndGradAsync(u, popts);
+    sb.dispose();
+    const host = await runOnHostBackend(() => {
+      const b = model.bind(sub);
+      try {
+        const g = new Float64Array(b.dim);
+        const f = b.potentialFunction(popts);
+        return { value: f.valueAndGrad(u, g), grad: g, traced: f.traced };
+      } finally {
+        b.dispose();
+      }
+    });
+    const gMax = host.grad.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+    gradReport = {
+      N: gN, K: gK, D: gD, dim: u.length,
+      ms_per_eval: +ms.toFixed(3),
+      evals_per_s: +(1000 / ms).toFixed(1),
+      potential: last.value,
+      first_rows: m,
+      host_replay_traced: host.traced,
+      value_rel_difference: +(Math.abs(dev.value - host.value) / Math.abs(host.value)).toPrecision(3),
+      grad_max_difference_over_max_abs_grad: +(dev.grad.reduce((a, v, i) => Math.max(a, Math.abs(v - host.grad[i])), 0) / gMax).toPrecision(3),
+    };
+    console.error(JSON.stringify(gradReport));
+  }
+
+  // NUTS with the gradients on the active backend (sampleParallel's deviceGradients: chains in
+  // worker threads, every potential and gradient computed here) on GRAD_MODEL at --nuts N,K,D,C
+  // from the generating values, against the float64 replay's gradient evaluations on the host
+  // (what NUTS runs on there: one evaluation per leapfrog step, one thread per chain).
+  let nutsReport: Record<string, unknown> | undefined;
+  if (nutsConfig.length) {
+    const [nN, nK, nD, nC] = nutsConfig;
+    if (![nN, nK, nD, nC].every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --nuts must be N,K,D,chains positive integers, got '${nutsConfig}'`);
+    const c = makeEStepCase(20261207, nN, nK, nD, true);
+    const model = compile(GRAD_MODEL);
+    const data = { K: nK, x: { shape: [nN, nD], values: c.x } };
+    const means = Array.from({ length: nK }, (_, k) => Array.from(c.means.subarray(k * nD, (k + 1) * nD)));
+    const init = { w: new Array(nK).fill(1 / nK), mu: means, sigma: means.map((m) => m.map(() => 1)) };
+    const sopts = { chains: nC, warmup: 10, draws: 10, seed: 1, maxTreeDepth: 5, metric: 'diag' as const, init };
+    // A bundle (the device) starts its own file as the worker; from the sources, the package's entry.
+    const workerEntry = import.meta.url.endsWith('.mjs') ? new URL(import.meta.url) : undefined;
+    const t0 = performance.now();
+    const r = await sampleParallel(model, data, { ...sopts, deviceGradients: true, workerEntry });
+    const wall = (performance.now() - t0) / 1000;
+    const leapfrogs = r.chains.reduce((a, ch) => a + ch.stats.reduce((b, st) => b + st.n_leapfrog, 0), 0);
+    const samplingS = Math.max(...r.chains.map((ch) => ch.timeSamplingMs)) / 1000;
+    // The host: the float64 replay of the same potential, timed over a few evaluations, and the
+    // last draw's log density there (the device's lp__ must agree within float32 error).
+    const last = r.chains[0].unconstrained[r.chains[0].unconstrained.length - 1];
+    const host = await runOnHostBackend(() => {
+      const b = model.bind(data);
+      try {
+        const f = b.potentialFunction();
+        const g = new Float64Array(b.dim);
+        f.valueAndGrad(last, g); // the first call pays for the trace
+        const h0 = performance.now();
+        const evals = 3;
+        let v = 0;
+        for (let e = 0; e < evals; e++) v = f.valueAndGrad(last, g);
+        return { traced: f.traced, ms: (performance.now() - h0) / evals, lp: -v };
+      } finally {
+        b.dispose();
+      }
+    });
+    const devLp = r.chains[0].stats[r.chains[0].stats.length - 1].lp;
+    const deviceRate = leapfrogs / samplingS;
+    // Host NUTS: one replay evaluation per leapfrog step, each chain on its own core.
+    const hostRate = (1000 / host.ms) * nC;
+    nutsReport = {
+      N: nN, K: nK, D: nD, dim: r.chains[0].unconstrained[0].length, ...sopts, init: 'generating values',
+      wall_seconds: +wall.toFixed(2),
+      sampling_leapfrogs: leapfrogs,
+      device_leapfrogs_per_s: +deviceRate.toFixed(1),
+      host_replay_traced: host.traced,
+      host_replay_ms_per_eval: +host.ms.toFixed(1),
+      host_leapfrogs_per_s_one_thread_per_chain: +hostRate.toFixed(2),
+      device_over_host: +(deviceRate / hostRate).toPrecision(3),
+      last_draw_lp: { device: devLp, host_replay: host.lp, over_float32_bound: +(Math.abs(devLp - host.lp) / (2 * (nN + 16) * 2 ** -24 * Math.abs(host.lp))).toPrecision(3) },
+      divergences: r.diagnostics.divergences,
+    };
+    console.error(JSON.stringify(nutsReport));
+  }
+
+  // Particle-filter throughput on a two-state Gaussian HMM (bench/smc.ts's model).
+  let pfReport: Record<string, unknown> | undefined;
+  if (pfConfig.length) {
+    const [T, P] = pfConfig;
+    if (![T, P].every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --pf must be T,P positive integers, got '${pfConfig}'`);
+    const { y, ssm, exact } = twoStateHmm(T, 20261206);
+    if (sharedData) {
+      mkdirSync(sharedData, { recursive: true });
+      writeFileSync(join(sharedData, 'pf.json'), JSON.stringify({ T, P, pi: PI, A, mu: MU, sd: SD, y, resampleThreshold: 0.5 }));
     }
-  });
-  const gMax = host.grad.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
-  gradReport = {
-    N: gN, K: gK, D: gD, dim: u.length,
-    ms_per_eval: +ms.toFixed(3),
-    evals_per_s: +(1000 / ms).toFixed(1),
-    potential: last.value,
-    first_rows: m,
-    host_replay_traced: host.traced,
-    value_rel_difference: +(Math.abs(dev.value - host.value) / Math.abs(host.value)).toPrecision(3),
-    grad_max_difference_over_max_abs_grad: +(dev.grad.reduce((a, v, i) => Math.max(a, Math.abs(v - host.grad[i])), 0) / gMax).toPrecision(3),
-  };
-  console.error(JSON.stringify(gradReport));
-}
-
-// Particle-filter throughput on a two-state Gaussian HMM (bench/smc.ts's model).
-let pfReport: Record<string, unknown> | undefined;
-if (pfConfig.length) {
-  const [T, P] = pfConfig;
-  if (![T, P].every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --pf must be T,P positive integers, got '${pfConfig}'`);
-  const { y, ssm, exact } = twoStateHmm(T, 20261206);
-  if (sharedData) {
-    mkdirSync(sharedData, { recursive: true });
-    writeFileSync(join(sharedData, 'pf.json'), JSON.stringify({ T, P, pi: PI, A, mu: MU, sd: SD, y, resampleThreshold: 0.5 }));
+    const opts = { particles: P, proposal: 'bootstrap' as const, resampling: 'systematic' as const, resampleThreshold: 0.5 };
+    particleFilter(ssm, { ...opts, particles: Math.min(P, 10000), seed: 99 }); // warm-up (JIT)
+    const runs = 3;
+    const secs: number[] = [];
+    const errs: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const res = particleFilter(ssm, { ...opts, seed: 1 + r });
+      secs.push(res.wallSeconds);
+      errs.push(res.logZ - exact);
+    }
+    const med = [...secs].sort((a, b) => a - b)[1];
+    pfReport = {
+      T, P, runs, where: 'host (float64 JS, one thread)',
+      median_seconds: +med.toFixed(3),
+      particle_steps_per_s: +((P * T) / med).toExponential(3),
+      exact_logZ: exact,
+      logZ_errors: errs.map((e) => +e.toPrecision(3)),
+    };
+    console.error(JSON.stringify(pfReport));
   }
-  const opts = { particles: P, proposal: 'bootstrap' as const, resampling: 'systematic' as const, resampleThreshold: 0.5 };
-  particleFilter(ssm, { ...opts, particles: Math.min(P, 10000), seed: 99 }); // warm-up (JIT)
-  const runs = 3;
-  const secs: number[] = [];
-  const errs: number[] = [];
-  for (let r = 0; r < runs; r++) {
-    const res = particleFilter(ssm, { ...opts, seed: 1 + r });
-    secs.push(res.wallSeconds);
-    errs.push(res.logZ - exact);
+
+  /** The backend the host reference fit ran on. */
+  function canHost(): string {
+    return used === 'webgpu' ? 'cpu' : used;
   }
-  const med = [...secs].sort((a, b) => a - b)[1];
-  pfReport = {
-    T, P, runs, where: 'host (float64 JS, one thread)',
-    median_seconds: +med.toFixed(3),
-    particle_steps_per_s: +((P * T) / med).toExponential(3),
-    exact_logZ: exact,
-    logZ_errors: errs.map((e) => +e.toPrecision(3)),
+
+  const report = {
+    bench: 'gpu-estep',
+    backend: used,
+    adapter: used === 'webgpu' ? `${webgpuAdapterInfo()} (${adapter})` : undefined,
+    N,
+    reps,
+    node: process.version,
+    date: new Date().toISOString(),
+    results,
+    chains,
+    em: emReport,
+    gradient: gradReport,
+    nuts: nutsReport,
+    particle_filter: pfReport,
   };
-  console.error(JSON.stringify(pfReport));
+  const json = JSON.stringify(report, null, 2);
+  console.log(json);
+  if (out) writeFileSync(out, json + '\n');
+  process.exit(0);
 }
 
-/** The backend the host reference fit ran on. */
-function canHost(): string {
-  return used === 'webgpu' ? 'cpu' : used;
-}
-
-const report = {
-  bench: 'gpu-estep',
-  backend: used,
-  adapter: used === 'webgpu' ? `${webgpuAdapterInfo()} (${adapter})` : undefined,
-  N,
-  reps,
-  node: process.version,
-  date: new Date().toISOString(),
-  results,
-  chains,
-  em: emReport,
-  gradient: gradReport,
-  particle_filter: pfReport,
-};
-const json = JSON.stringify(report, null, 2);
-console.log(json);
-if (out) writeFileSync(out, json + '\n');
-process.exit(0);
+// The device runs one bundle: sampleParallel's worker threads (the NUTS section) start this
+// same file, which then runs the chain worker instead of the benchmark.
+if (!isMainThread && (workerData as { mixpplChainWorker?: boolean } | null)?.mixpplChainWorker) chainWorkerMain();
+else await bench();

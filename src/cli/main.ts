@@ -337,10 +337,11 @@ export async function main(argv: string[]): Promise<number> {
       }
       await useBackend(backend);
       // On webgpu (no synchronous reads) EM, MAP, MLE (fitCommand) and diffusion (runDiffusion)
-      // run on the device, their reads awaited; the other methods run on the host (runOnHostBackend).
+      // run on the device, their reads awaited, and so do NUTS/HMC's gradients with
+      // --device-gradients; the other methods run on the host (runOnHostBackend).
       if (approx === 'diffusion') return approxCommand(r.model, loadData(a), approx, a.opts, a.flags);
       if (approx) return runOnHostBackend(() => approxCommand(r.model!, loadData(a), approx, a.opts, a.flags));
-      if (settings) return runOnHostBackend(() => sampleCommand(r.model!, loadData(a), settings));
+      if (settings) return settings.deviceGradients ? sampleCommand(r.model, loadData(a), settings) : runOnHostBackend(() => sampleCommand(r.model!, loadData(a), settings));
       return fitCommand(r.model, loadData(a), a.opts, a.flags);
     }
     case 'sample': {
@@ -351,6 +352,8 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
       }
       await useBackend(backend);
+      // --device-gradients: the gradients on the backend in this thread (sampleParallel), the rest on the host.
+      if (settings.deviceGradients) return sampleCommand(r.model, loadData(a), settings);
       return runOnHostBackend(() => sampleCommand(r.model!, loadData(a), settings));
     }
     case 'select': {

@@ -17,6 +17,7 @@ import type { DataValue } from '../model/data';
 import type { ParamValues } from '../model/bound-model';
 import { sample, type ExactBlockInfo, type McmcResult, type SamplerDiagnostics, type SummaryRow } from '../infer/mcmc/index';
 import { sampleParallel } from '../infer/mcmc/parallel';
+import { runOnHostBackend } from '../tensor/backend';
 import { writeDrawsJson } from '../output/draws-json';
 import { MixError } from '../diagnostics/diagnostic';
 import { DataFileError } from './data-io';
@@ -34,7 +35,7 @@ export const SAMPLE_VALUE_OPTIONS = [
 ] as const;
 
 /** The flags `mixppl sample` reads. */
-export const SAMPLE_FLAGS = ['--quiet'] as const;
+export const SAMPLE_FLAGS = ['--quiet', '--device-gradients'] as const;
 
 /** `mixppl sample --help`. */
 export const SAMPLE_HELP = `usage: mixppl sample MODEL.mix --data FILE [options]
@@ -62,6 +63,11 @@ options:
   --parallel-chains N   run the chains on N worker threads (default 1: one after another in
                         this thread); the same draws as without, sooner on a machine with N
                         cores, after a start-up of a few seconds per thread
+  --device-gradients    compute every gradient on the --backend in this thread (webgpu: on
+                        the GPU) and run the chains on worker threads, one per chain unless
+                        --parallel-chains says otherwise: for large data, where a gradient is a
+                        pass over many rows (float32 tfjs gradients, not the float64 replay;
+                        nuts, hmc or mh with the latents summed out)
   --chain-update NAME   with --latents gibbs, how an HMM chain's path is drawn: ffbs (default:
                         exact forward filtering, backward sampling) | csmc (conditional SMC with
                         ancestor sampling: particle Gibbs)
@@ -100,8 +106,10 @@ export interface SampleCliSettings {
   algorithm: 'nuts' | 'hmc' | 'mh' | 'slice' | 'auto';
   /** undefined only with --algorithm auto and no --latents (the auto choice's). */
   latents: 'marginalize' | 'gibbs' | undefined;
-  /** Worker threads for the chains (1: in this thread). */
+  /** Worker threads for the chains (1: in this thread; with --device-gradients, default one per chain). */
   parallelChains: number;
+  /** --device-gradients: the gradients computed in this thread on the backend, the chains in workers. */
+  deviceGradients: boolean;
   chainUpdate?: 'ffbs' | 'csmc';
   csmcParticles?: number;
   metric: 'diag' | 'dense' | 'auto';
@@ -149,6 +157,10 @@ export function parseSampleSettings(opts: Map<string, string>, flags: Set<string
   }
   if (opts.get('--init') === '') throw new OptionError('--init needs a file name');
   if (opts.get('--output-dir') === '') throw new OptionError('--output-dir needs a folder name');
+  const deviceGradients = flags.has('--device-gradients');
+  if (deviceGradients && (given === 'slice' || given === 'auto' || opts.get('--latents') === 'gibbs')) {
+    throw new OptionError(`--device-gradients goes with --algorithm nuts, hmc or mh and the latents summed out, not ${opts.get('--latents') === 'gibbs' ? '--latents gibbs' : `--algorithm ${given}`}`);
+  }
   if ((opts.has('--chain-update') || opts.has('--csmc-particles')) && opts.get('--latents') !== 'gibbs') {
     throw new OptionError('--chain-update and --csmc-particles go with --latents gibbs');
   }
@@ -161,7 +173,8 @@ export function parseSampleSettings(opts: Map<string, string>, flags: Set<string
     algorithm: given,
     // With --algorithm auto and no --latents, the auto choice decides (Gibbs for a normal mixture).
     latents: given === 'auto' && !opts.has('--latents') ? undefined : choiceOption(opts, '--latents', ['marginalize', 'gibbs'] as const, 'marginalize'),
-    parallelChains: intOption(opts, '--parallel-chains', 1, 1),
+    parallelChains: intOption(opts, '--parallel-chains', deviceGradients ? intOption(opts, '--chains', 4, 1) : 1, 1),
+    deviceGradients,
     ...(opts.has('--chain-update') ? { chainUpdate: choiceOption(opts, '--chain-update', ['ffbs', 'csmc'] as const, 'ffbs') } : {}),
     ...(opts.has('--csmc-particles') ? { csmcParticles: intOption(opts, '--csmc-particles', 20, 2) } : {}),
     metric: choiceOption(opts, '--metric', ['auto', 'diag', 'dense'] as const, 'auto'),
@@ -324,10 +337,12 @@ export function writeSampleOutputs(r: McmcResult, dir: string, report: string): 
  */
 export async function sampleCommand(model: Model, data: Record<string, DataValue>, settings: SampleCliSettings): Promise<number> {
   const init = settings.init === undefined ? undefined : readInits(settings.init, settings.chains);
-  const bm = model.bind(data);
+  // On the host backend (with --device-gradients on webgpu, this command runs on the device
+  // and only the gradients use it: see main.ts).
+  const bm = await runOnHostBackend(() => model.bind(data));
   if (init !== undefined) {
     // Check every set now, so that an error names the file (sample() would check it too).
-    (Array.isArray(init) ? init : [init]).forEach((values, i, all) => {
+    await runOnHostBackend(() => (Array.isArray(init) ? init : [init]).forEach((values, i, all) => {
       try {
         bm.unconstrain(values);
       } catch (e) {
@@ -336,7 +351,7 @@ export async function sampleCommand(model: Model, data: Record<string, DataValue
         process.stderr.write(`mixppl sample: init file ${settings.init}${all.length > 1 ? `, set ${i + 1}` : ''}: bad initial values:\n`);
         throw e;
       }
-    });
+    }));
   }
   const progress = chainProgressFor(process.stderr, settings.chains, settings.warmup + settings.draws * settings.thin, settings.quiet);
   let r: McmcResult;
@@ -348,8 +363,8 @@ export async function sampleCommand(model: Model, data: Record<string, DataValue
       onIteration: progress ? (c: number, it: number, phase: 'warmup' | 'sampling', div: number) => progress.update(c, it, phase, div) : undefined,
     };
     // Several threads: the same draws, sooner (each thread has a start-up cost of its own).
-    r = settings.parallelChains > 1 && settings.chains > 1
-      ? await sampleParallel(model, data, { ...sampleOpts, workers: settings.parallelChains })
+    r = settings.deviceGradients || (settings.parallelChains > 1 && settings.chains > 1)
+      ? await sampleParallel(model, data, { ...sampleOpts, workers: settings.parallelChains, deviceGradients: settings.deviceGradients })
       : sample(bm, sampleOpts);
   } catch (e) {
     progress?.finish();

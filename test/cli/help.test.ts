@@ -92,7 +92,7 @@ describe('mixppl COMMAND --help', () => {
 
   it('sample --help documents the worker threads and the Gibbs options', async () => {
     const help = await helpOf('sample');
-    for (const o of ['--parallel-chains N', '--latents NAME', '--chain-update NAME', '--csmc-particles N']) expect(help).toContain(o);
+    for (const o of ['--parallel-chains N', '--device-gradients', '--latents NAME', '--chain-update NAME', '--csmc-particles N']) expect(help).toContain(o);
   });
 
   it('the top-level usage lists every command', async () => {

@@ -28,7 +28,7 @@ const opts = (o: Record<string, string>) => new Map(Object.entries(o));
 describe('parseSampleSettings', () => {
   it('has Stan-like defaults', () => {
     expect(parseSampleSettings(new Map(), new Set())).toEqual({
-      chains: 4, warmup: 1000, draws: 1000, thin: 1, seed: 1, algorithm: 'nuts', latents: 'marginalize', parallelChains: 1, metric: 'auto',
+      chains: 4, warmup: 1000, draws: 1000, thin: 1, seed: 1, algorithm: 'nuts', latents: 'marginalize', parallelChains: 1, deviceGradients: false, metric: 'auto',
       delta: 0.8, maxDepth: 10, init: undefined, outputDir: undefined, quiet: false,
     });
   });
@@ -40,7 +40,7 @@ describe('parseSampleSettings', () => {
       '--chain-update': 'csmc', '--csmc-particles': '12', '--parallel-chains': '2',
     }), new Set(['--quiet']));
     expect(s).toEqual({
-      chains: 2, warmup: 0, draws: 5, thin: 3, seed: -7, algorithm: 'hmc', latents: 'gibbs', parallelChains: 2, chainUpdate: 'csmc', csmcParticles: 12, metric: 'dense',
+      chains: 2, warmup: 0, draws: 5, thin: 3, seed: -7, algorithm: 'hmc', latents: 'gibbs', parallelChains: 2, deviceGradients: false, chainUpdate: 'csmc', csmcParticles: 12, metric: 'dense',
       delta: 0.95, maxDepth: 6, init: 'i.json', outputDir: 'out', quiet: true,
     });
   });
@@ -64,6 +64,18 @@ describe('parseSampleSettings', () => {
   ])('%s %j is a usage error', (name, value, message) => {
     expect(() => parseSampleSettings(opts({ [name]: value }), new Set())).toThrow(OptionError);
     expect(() => parseSampleSettings(opts({ [name]: value }), new Set())).toThrow(message);
+  });
+
+  it('--device-gradients: one worker per chain unless --parallel-chains says; only with gradient samplers on the marginal potential', () => {
+    const dg = new Set(['--device-gradients']);
+    expect(parseSampleSettings(opts({ '--chains': '3' }), dg)).toMatchObject({ deviceGradients: true, parallelChains: 3 });
+    expect(parseSampleSettings(opts({ '--chains': '3', '--parallel-chains': '1' }), dg)).toMatchObject({ deviceGradients: true, parallelChains: 1 });
+    expect(parseSampleSettings(opts({ '--algorithm': 'mh' }), dg).deviceGradients).toBe(true);
+    for (const [o, msg] of [
+      [{ '--algorithm': 'slice' }, /--device-gradients goes with --algorithm nuts, hmc or mh and the latents summed out, not --algorithm slice/],
+      [{ '--algorithm': 'auto' }, /not --algorithm auto/],
+      [{ '--latents': 'gibbs' }, /not --latents gibbs/],
+    ] as const) expect(() => parseSampleSettings(opts(o), dg)).toThrow(msg);
   });
 
   it('leaves the latents to --algorithm auto unless --latents is given', () => {
@@ -196,6 +208,14 @@ describe('mixppl sample (the binary)', () => {
     expect([0, 3], two.stderr).toContain(two.code);
     expect(two.code).toBe(one.code);
     expect(strip(two.stdout)).toBe(strip(one.stdout));
+  }, 120_000);
+
+  it('--device-gradients (the gradients in the main thread, on wasm here): the table of the tensor evaluator', () => {
+    const r = mixppl('sample', ...GALAXIES, '--warmup', '30', '--draws', '20', '--chains', '2', '--max-depth', '4', '--device-gradients');
+    expect([0, 3], r.stderr).toContain(r.code);
+    expect(r.stdout).toMatch(/^model galaxies: NUTS \(dense metric, delta 0\.8, max tree depth 4\), 2 chains x \(30 warmup \+ 20 draws\)/m);
+    expect(r.stdout).toMatch(/^potential: tensor evaluator \(tfjs, float32\)/m);
+    expect(r.stdout).toMatch(/^mu\.3 /m);
   }, 120_000);
 
   it('samples galaxies with K = 3 from an init file and writes CSV, JSON and summary files', () => {

@@ -28,6 +28,9 @@ export const fits: Record<string, Record<string, unknown>> = {
   diffusion: { method: 'diffusion', steps: 60, hidden: 16, layers: 2, batch: 32, odeSteps: 6, seed: 1, baseline: 'mle' },
 };
 
+/** sampleParallel with deviceGradients on webgpu: short (each gradient is a device round trip, slow on a software adapter). */
+export const deviceNuts = { chains: 2, warmup: 12, draws: 8, seed: 1, maxTreeDepth: 3 };
+
 /** Minibatch SVI from mixData in two chunks (model.fit(chunks, ...)). */
 export const viChunks = [{ y: mixY.slice(0, 20) }, { y: mixY.slice(20) }];
 export const viChunkedOpts = { method: 'vi', guide: 'meanfield', minibatch: { data: 'y', size: 10, shared: { K: 2 } }, steps: 100, seed: 1 };

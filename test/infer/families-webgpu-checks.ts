@@ -7,11 +7,11 @@
  * Prints one JSON line per check ({ check, ok, error?, summary? }), an { adapter } line, or
  * { skipped } where no adapter is found, then { done: true }.
  */
-import { compile, useBackend, BackendUnavailableError } from '../../src';
+import { compile, sampleParallel, BackendUnavailableError } from '../../src';
 import { tf, runOnHostBackend } from '../../src/tensor';
 import { sample } from '../../src/infer/mcmc';
 import type { DiffusionFitResult } from '../../src/infer/score/diffusion-fit';
-import { fits, mixData, runFilter, summarize, viChunkedOpts, viChunks, MIX } from './families-webgpu-cases';
+import { deviceNuts, fits, mixData, runFilter, summarize, viChunkedOpts, viChunks, MIX } from './families-webgpu-cases';
 import { check, runChildChecks, say, startWebgpuChild } from '../tensor/webgpu-child';
 
 await startWebgpuChild();
@@ -55,6 +55,13 @@ const checks: [string, () => Promise<Record<string, unknown> | void>][] = [
     const logZ = await runOnHostBackend(runFilter);
     await webgpuStillWorks();
     return { summary: { logZ } };
+  }],
+  ['nuts-device-gradients', async () => {
+    // NUTS in worker threads, every potential and gradient computed here on the device.
+    const r = await sampleParallel(model, mixData, { ...deviceNuts, deviceGradients: true });
+    check(!r.traced, 'the run reports the float64 replay');
+    await webgpuStillWorks();
+    return { summary: { u: r.chains.flatMap((c) => c.unconstrained.map((u) => Array.from(u))), lp: r.chains.flatMap((c) => c.stats.map((st) => st.lp)), accept: r.chains.flatMap((c) => c.stats.map((st) => st.accept_stat)) } };
   }],
   ['refusals', async () => {
     // A family called directly, outside runOnHostBackend: a clear error, not a crash or a hang.

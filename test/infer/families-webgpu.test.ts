@@ -35,7 +35,7 @@ import { join } from 'node:path';
 import { tf, useBackend } from '../../src/tensor';
 import { compile } from '../../src';
 import type { DiffusionFitResult } from '../../src/infer/score/diffusion-fit';
-import { fits, mixData, mixY, runFilter, summarize, viChunkedOpts, viChunks, MIX, type Summary } from './families-webgpu-cases';
+import { deviceNuts, fits, mixData, mixY, runFilter, summarize, viChunkedOpts, viChunks, MIX, type Summary } from './families-webgpu-cases';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -123,10 +123,33 @@ describe('inference families on webgpu agree with wasm', { timeout: 300_000 }, (
       ref.dispose();
     }
   });
+  it('NUTS with deviceGradients (the chains in workers, the gradients on the device): each draw\'s log density is the float64 one at that draw within twice the float32 evaluation error', async (ctx) => {
+    const gpu = childResult('nuts-device-gradients', ctx)?.summary;
+    if (!gpu) return;
+    const u = gpu.u as number[][];
+    const lp = gpu.lp as number[];
+    expect(u).toHaveLength(deviceNuts.chains * deviceNuts.draws);
+    // A draw's lp__ is the device's -potential at the point the worker sent: the float64 replay
+    // at the draw gives it up to float32 evaluation error (as the MAP check's bound).
+    const bm = model.bind(mixData);
+    const pot = bm.potentialFunction();
+    let worst = 0;
+    u.forEach((q, i) => {
+      const ref = -pot.value(q);
+      const tol = 2 * (mixY.length + 16) * 2 ** -24 * Math.abs(ref);
+      expect(Math.abs(lp[i] - ref), `draw ${i}: lp ${lp[i]}, replay ${ref}`).toBeLessThanOrEqual(tol);
+      worst = Math.max(worst, Math.abs(lp[i] - ref) / tol);
+    });
+    console.log(`deviceGradients NUTS: largest |lp - replay| over its tolerance ${worst.toPrecision(3)}`);
+    bm.dispose();
+    // The chains moved: not every draw is the same point.
+    expect(new Set(u.map((q) => q.join(','))).size).toBeGreaterThan(2);
+    expect((gpu.accept as number[]).every((a) => a >= 0 && a <= 1)).toBe(true);
+  });
   it('refusals: a family called outside runOnHostBackend with a clear error, webgpu working after it', (ctx) => {
     childResult('refusals', ctx);
   });
-  it('mixppl filter and mixppl sample --backend webgpu print what wasm prints; fit --method mle and fit --method diffusion run on the device', (ctx) => {
+  it('mixppl filter and mixppl sample --backend webgpu print what wasm prints; sample --device-gradients, fit --method mle and fit --method diffusion run on the device', (ctx) => {
     if (!childResult('filter', ctx)) return;
     const env = { ...process.env, MIXPPL_WEBGPU_ADAPTER: child.adapter() };
     const run = (...args: string[]) => spawnSync(process.execPath, ['bin/mixppl.js', ...args], { cwd, encoding: 'utf8', timeout: 200_000, env });
@@ -146,6 +169,12 @@ describe('inference families on webgpu agree with wasm', { timeout: 300_000 }, (
     expect(sc.status, tail(sc.stderr)).toBe(0);
     expect(sg.status, tail(sg.stderr)).toBe(0);
     expect(noTimes(sg.stdout)).toBe(noTimes(sc.stdout));
+    // --device-gradients: the gradients on the device from the command line (the binding, the
+    // init check and the report on the host).
+    const sd = run('sample', ...geyser, '--chains', '1', '--warmup', '10', '--draws', '5', '--max-depth', '3', '--seed', '3', '--device-gradients', '--backend', 'webgpu');
+    expect([0, 3], tail(sd.stderr)).toContain(sd.status);
+    expect(sd.stdout).toMatch(/^potential: tensor evaluator \(tfjs, float32\)/m);
+    expect(sd.stdout).toMatch(/^mu\.2 /m);
     // Maximum likelihood on the device (mixppl fit --method mle): wasm's log density within twice
     // the float32 evaluation error (T = 300 per-step terms, as the MAP check above).
     const mle = ['fit', ...geyser, '--method', 'mle', '--n-init', '1', '--seed', '2', '--backend'];

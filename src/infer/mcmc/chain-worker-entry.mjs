@@ -4,4 +4,5 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('./chain-worker.ts');
+const { chainWorkerMain } = await import('./chain-worker.ts');
+chainWorkerMain();

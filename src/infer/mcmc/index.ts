@@ -302,6 +302,14 @@ export function sample(bound: BoundModel, opts: SampleOptions = {}): McmcResult 
   return assembleResult(bound, plan, runPlannedChains(bound, plan, chains));
 }
 
+/** A potential (-log density) of the unconstrained parameters with its gradient, computed elsewhere. @internal */
+export interface ExternalPotential {
+  /** False: not the float64 replay (the run reports `traced` from it). */
+  traced: boolean;
+  /** The potential at u; its gradient is written into `grad`. */
+  valueAndGrad(u: ArrayLike<number>, grad: Float64Array): number;
+}
+
 /** What every chain of a run shares: the checked settings, the target(s) and the per-chain setup. @internal */
 export interface SamplingPlan {
   settings: McmcResult['settings'];
@@ -352,8 +360,13 @@ export function resolveAutoAlgorithm(bound: BoundModel, opts: SampleOptions): Sa
   return { ...opts, algorithm: 'nuts' };
 }
 
-/** Checks the options and prepares the shared state of a run (`sample`, `sampleParallel`'s workers). @internal */
-export function planSampling(bound: BoundModel, opts: SampleOptions = {}): SamplingPlan {
+/**
+ * Checks the options and prepares the shared state of a run (`sample`, `sampleParallel`'s
+ * workers). `potential`, when given, is the marginal potential the chains use instead of the
+ * bound model's own (a `sampleParallel` worker whose gradients another thread computes on its
+ * device); it goes only with NUTS, static HMC or Metropolis on the marginal potential. @internal
+ */
+export function planSampling(bound: BoundModel, opts: SampleOptions = {}, potential?: ExternalPotential): SamplingPlan {
   if (opts.algorithm === 'auto') opts = resolveAutoAlgorithm(bound, opts);
   const settings: McmcResult['settings'] & { algorithm: Exclude<SampleOptions['algorithm'], 'auto' | undefined> } = {
     chains: opts.chains ?? 4,
@@ -389,9 +402,9 @@ export function planSampling(bound: BoundModel, opts: SampleOptions = {}): Sampl
   let target: Target | null = null;
   const marginalTarget = (): Target => {
     if (target) return target;
-    const pot = opts.tensorPath
+    const pot = potential ?? (opts.tensorPath
       ? { traced: false, valueAndGrad: (u: ArrayLike<number>, g: Float64Array) => { const r = bound.potentialAndGrad(u); g.set(r.grad); return r.value; } }
-      : bound.potentialFunction();
+      : bound.potentialFunction());
     plan.traced = pot.traced;
     target = {
       dim: bound.dim,

@@ -5,21 +5,46 @@
  * main thread pools all chains' window estimates in chain order and sends the metric back, so
  * the draws are those of `sample` with the same options, only sooner on a machine with
  * several cores. Each worker traces its own potential (a fixed start-up cost per worker).
+ *
+ * With `deviceGradients` the workers do not evaluate the model: every potential and gradient a
+ * chain needs is computed by this thread on its backend (webgpu: on the device, its reads
+ * awaited) and handed back through shared memory, while the worker waits on it synchronously
+ * (Atomics.wait), so the sampler's code stays the synchronous float64 one. The workers' requests
+ * are served concurrently, one chain per worker by default, so the device works on several
+ * chains' gradients at once.
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { Model } from '../../model/model';
 import type { DataInput } from '../../model/data';
-import { currentBackend, ensureBackend } from '../../tensor/backend';
+import { canReadSync, currentBackend, ensureBackend, runOnHostBackend } from '../../tensor/backend';
+import { runAsync } from '../../tensor/host-reads';
+import type { BoundModel } from '../../model/bound-model';
 import { assembleResult, planSampling, type FinishedChain, type McmcResult, type SampleOptions } from './index';
 import { poolEstimates } from './sampler';
 import { MixError } from '../../diagnostics/diagnostic';
-import type { WorkerMessage, WorkerStart } from './chain-worker';
+import { GRADIENT_DONE, GRADIENT_FAILED, gradientChannel, type WorkerMessage, type WorkerStart } from './chain-worker';
 
 /** Options of {@link sampleParallel}: those of `sample`, and how many threads. */
 export interface ParallelSampleOptions extends SampleOptions {
-  /** Worker threads (default: the number of chains, at most the machine's available parallelism). */
+  /**
+   * Worker threads (default: the number of chains, at most the machine's available
+   * parallelism; with `deviceGradients`, the number of chains).
+   */
   workers?: number;
+  /**
+   * Compute every potential gradient in this thread on its backend (webgpu: the device) and
+   * run only the samplers in the workers (see the module comment). NUTS, static HMC or
+   * Metropolis with the discrete latents summed out. The gradients are float32 tfjs ones, as
+   * `tensorPath`: on wasm the draws equal `sample`'s with `tensorPath: true`. Default false.
+   */
+  deviceGradients?: boolean;
+  /**
+   * The worker thread's script (default the package's own entry). A bundled program gives its
+   * own file and, when started with `workerData.mixpplChainWorker` set, calls
+   * `chainWorkerMain()` (bench/gpu.ts does, as the device runs one bundle).
+   */
+  workerEntry?: string | URL;
 }
 
 /** Data values a worker can receive (structured clone): numbers, booleans, arrays, typed arrays, plain objects. */
@@ -50,20 +75,34 @@ function workerError(m: Extract<WorkerMessage, { type: 'error' }>): Error {
  * const fit = await sampleParallel(model, data, { chains: 4, seed: 1 });
  */
 export async function sampleParallel(model: Model, data: DataInput, opts: ParallelSampleOptions = {}): Promise<McmcResult> {
-  const { workers: requested, onIteration, ...rest } = opts;
+  const { workers: requested, onIteration, deviceGradients = false, workerEntry, ...rest } = opts;
   checkCloneable('data', data);
   if (rest.init !== undefined) checkCloneable('init', rest.init);
+  if (typeof deviceGradients !== 'boolean') throw new RangeError(`sampleParallel: deviceGradients must be a boolean, got ${String(deviceGradients)}`);
   const backend = currentBackend() ?? (await ensureBackend());
-  const bound = model.bind(data);
+  // The run is planned and its result assembled (tracing the constrained values) on a host
+  // binding; on webgpu that binding lives on tfjs's cpu backend.
+  const bound = await runOnHostBackend(() => model.bind(data));
+  let device: BoundModel | undefined;
   try {
     // The plan checks every option here, before any thread starts.
-    const plan = planSampling(bound, opts);
+    const plan = await runOnHostBackend(() => planSampling(bound, rest));
     const C = plan.settings.chains;
-    const W = requested ?? Math.min(C, availableParallelism());
+    if (deviceGradients) {
+      if (plan.settings.algorithm === 'slice' || rest.latents === 'gibbs') {
+        throw new RangeError(`sampleParallel: deviceGradients samples the marginal potential by NUTS, HMC or Metropolis, not ${rest.latents === 'gibbs' ? "latents: 'gibbs'" : "algorithm 'slice'"}${rest.algorithm === 'auto' ? " (chosen by algorithm: 'auto'; give algorithm: 'nuts')" : ''}`);
+      }
+      device = model.bind(data);
+    }
+    const W = requested ?? (deviceGradients ? C : Math.min(C, availableParallelism()));
     if (!Number.isInteger(W) || W < 1) throw new RangeError(`sampleParallel: workers must be a positive integer, got ${requested}`);
     const nW = Math.min(W, C);
     // Chains dealt round-robin: worker w runs chains w, w + nW, ...
     const shares = Array.from({ length: nW }, (_, w) => Array.from({ length: C }, (_, c) => c).filter((c) => c % nW === w));
+    // Workers bind (and trace) on a backend that reads synchronously: tfjs's cpu where this
+    // thread's cannot (as runOnHostBackend), which needs no files of its own in a bundle.
+    const workerBackend = canReadSync() ? backend : 'cpu';
+    const channels = device ? shares.map(() => gradientChannel(bound.dim)) : [];
     const finished: FinishedChain[] = new Array(C);
     const threads: Worker[] = [];
     try {
@@ -75,17 +114,26 @@ export async function sampleParallel(model: Model, data: DataInput, opts: Parall
         const fail = (e: Error) => {
           if (failed) return;
           failed = true;
+          // A worker waiting on its gradient is released (it then stops with an error of its own).
+          for (const ch of channels) {
+            Atomics.store(ch.control, 0, GRADIENT_FAILED);
+            Atomics.notify(ch.control, 0);
+          }
           reject(e);
         };
         shares.forEach((chains, w) => {
-          const start: WorkerStart = { source: { text: model.source.text, name: model.source.name }, data, opts: rest, chains, backend, progress: !!onIteration };
-          const t = new Worker(new URL('./chain-worker-entry.mjs', import.meta.url), { workerData: start });
+          const start: WorkerStart = {
+            source: { text: model.source.text, name: model.source.name }, data, opts: rest, chains, backend: workerBackend, progress: !!onIteration,
+            ...(device ? { gradients: channels[w].buffer } : {}),
+          };
+          const t = new Worker(workerEntry ?? new URL('./chain-worker-entry.mjs', import.meta.url), { workerData: { ...start, mixpplChainWorker: true } });
           threads.push(t);
           t.on('error', (e) => fail(e as Error));
           t.on('exit', (code) => { if (code !== 0) fail(new Error(`sampleParallel: worker ${w + 1} exited with code ${code}`)); });
           t.on('message', (m: WorkerMessage) => {
             if (failed) return;
-            if (m.type === 'progress') onIteration?.(m.chain, m.iteration, m.phase, m.divergences);
+            if (m.type === 'gradient') serveGradient(device!, channels[w], bound.dim).catch((e: unknown) => fail(e as Error));
+            else if (m.type === 'progress') onIteration?.(m.chain, m.iteration, m.phase, m.divergences);
             else if (m.type === 'error') fail(workerError(m));
             else if (m.type === 'window') {
               windows[w] = m.ests;
@@ -114,8 +162,22 @@ export async function sampleParallel(model: Model, data: DataInput, opts: Parall
     } finally {
       await Promise.all(threads.map((t) => t.terminate()));
     }
-    return assembleResult(bound, plan, finished);
+    return await runOnHostBackend(() => assembleResult(bound, plan, finished));
   } finally {
+    device?.dispose();
     bound.dispose();
   }
+}
+
+/**
+ * Answers a worker's gradient request: the potential and its gradient at the point it wrote,
+ * computed on this thread's backend with the reads awaited, written back and the worker woken.
+ */
+async function serveGradient(device: BoundModel, ch: ReturnType<typeof gradientChannel>, dim: number): Promise<void> {
+  const u = ch.values.slice(1, 1 + dim);
+  const { value, grad } = await runAsync(device.potentialAndGradSteps(u));
+  ch.values[0] = value;
+  ch.values.set(grad, 1 + dim);
+  Atomics.store(ch.control, 0, GRADIENT_DONE);
+  Atomics.notify(ch.control, 0);
 }

@@ -60,6 +60,32 @@ describe('sampleParallel', () => {
     }
   }, 120_000);
 
+  it('deviceGradients: the potential computed by the main thread gives the draws of sample with tensorPath', async () => {
+    // Pooled dense warm-up (one window) over 3 single-chain workers, and Metropolis per chain
+    // over one worker (its chains share one gradient channel in turn). Short: the tensor path
+    // costs milliseconds per gradient on this small model, in either thread.
+    for (const [opts, workers] of [
+      [{ chains: 3, warmup: 30, draws: 15, seed: 3, maxTreeDepth: 4 }, undefined],
+      [{ chains: 2, warmup: 60, draws: 30, seed: 6, algorithm: 'mh' as const, adaptation: 'per-chain' as const, metric: 'diag' as const }, 1],
+    ] as const) {
+      const seq = sample(model.bind({ y }), { ...opts, tensorPath: true });
+      let calls = 0;
+      const dev = await sampleParallel(model, { y }, { ...opts, workers, deviceGradients: true, onIteration: () => { calls++; } });
+      expectSameDraws(seq, dev);
+      expect(dev.traced).toBe(false);
+      expect(calls).toBe(opts.chains * (opts.warmup + opts.draws));
+      // The float64 replay differs (float32 tensor gradients above): the comparison can fail.
+      const replay = sample(model.bind({ y }), opts);
+      expect(replay.chains[0].unconstrained).not.toEqual(dev.chains[0].unconstrained);
+    }
+  }, 120_000);
+
+  it('deviceGradients refuses what does not sample the marginal potential by gradients', async () => {
+    await expect(sampleParallel(model, { y }, { deviceGradients: true, algorithm: 'slice', latents: 'gibbs' })).rejects.toThrow(/deviceGradients samples the marginal potential by NUTS, HMC or Metropolis, not latents: 'gibbs'/);
+    await expect(sampleParallel(model, { y }, { deviceGradients: true, algorithm: 'slice' })).rejects.toThrow(/not algorithm 'slice'/);
+    await expect(sampleParallel(model, { y }, { deviceGradients: 1 as unknown as boolean })).rejects.toThrow(/deviceGradients must be a boolean, got 1/);
+  });
+
   it('bad options reject before any thread starts; a failure inside a worker rejects with its message', async () => {
     await expect(sampleParallel(model, { y }, { chains: 0 })).rejects.toThrow(/sample: chains must be an integer >= 1/);
     await expect(sampleParallel(model, { y }, { workers: 0 })).rejects.toThrow(/workers must be a positive integer/);
