@@ -19,11 +19,19 @@ const t: Obj = JSON.parse(readFileSync(tPath, 'utf8'));
 const f = (v: unknown, digits = 3) => (typeof v === 'number' && Number.isFinite(v) ? +v.toPrecision(digits) : '–');
 const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${f(a / b)}x` : '–');
 
+// A section bench/gpu.ts skipped (time budget) holds { skipped: why }; an unfinished run has complete: false.
+const skippedNote = (name: string, x: Obj | undefined) => (x?.skipped ? [`${name}: skipped (${x.skipped}).`, ''] : []);
+const sectionsSkipped = [['E-step', m.results], ['chain kernels', m.chains], ['EM', m.em], ['gradient', m.gradient], ['NUTS', m.nuts], ['particle filter', m.particle_filter]]
+  .flatMap(([name, x]) => skippedNote(name as string, x as Obj | undefined));
+for (const key of ['results', 'chains', 'em', 'gradient', 'nuts', 'particle_filter']) if (m[key]?.skipped) delete m[key];
+
 const lines: string[] = [
   `# GPU run: mixppl (${m.backend}${m.adapter ? `, ${m.adapter}` : ''}) against PyTorch (${t.device}, torch ${t.torch}), same run`,
   '',
   `${m.date?.slice(0, 10) ?? ''}; node ${m.node}; N = ${m.N} points for the E-step, ${m.reps} timed calls each.`,
   '',
+  ...(m.complete === false ? ['The mixppl run did not finish (its report was written after each section): the sections below are those it completed.', ''] : []),
+  ...sectionsSkipped,
   '## E-step throughput (million points per second)',
   '',
   '| K | D | covariance | mixppl fused | mixppl plain ops | PyTorch | fused / PyTorch | fused vs plain-op agreement (<= 1) | stats fused / plain ops ms |',

@@ -10,7 +10,7 @@
  * On the device (see docs/gpu.md), from the project root:
  *   ../shared/gpu/prepare.sh bench/gpu.ts
  *   device run, carry [".device"]:
- *     bash .device/run.sh --out $OUT/mixppl.json --shared-data /tmp/em && python3 bench/gpu-torch.py --out $OUT/torch.json --shared-data /tmp/em --grad 1000000,16,8
+ *     bash .device/run.sh --out $OUT/mixppl.json --shared-data /tmp/em; python3 bench/gpu-torch.py --out $OUT/torch.json --shared-data /tmp/em --grad 1000000,16,8
  * Here, to check that it runs (CPU backends, or WebGPU on Mesa's software GL):
  *   npx tsx bench/gpu.ts --backend wasm --n 20000
  *   npx tsx bench/gpu.ts --backend webgpu --adapter gl-compat --n 20000
@@ -52,7 +52,8 @@
  * --reps (20), --configs "16,8;64,32", --impls fused,reference, --chains "10000,4;1000,64"
  * (T,K pairs; "" for none), --em "1000000,16,8" (N,K,D; "" for none), --shared-data DIR,
  * --grad "1000000,16,8" (N,K,D; "" for none), --nuts "1000000,16,8,4" (N,K,D,chains; "" for none), --pf "200,1000000" (T,P; "" for none),
- * --out FILE.
+ * --budget-s (420: a section that would start later is skipped, recorded as such), --out FILE
+ * (rewritten after every section, complete: false until the end).
  * The reference path is run in chunks of N so that no [chunk, K, D] intermediate exceeds
  * 2^26 floats (WebGPU caps one binding at a few GiB), as one would have to write it.
  */
@@ -88,6 +89,29 @@ async function bench(): Promise<void> {
   if (!Number.isSafeInteger(N) || N < 1 || !Number.isSafeInteger(reps) || reps < 1) throw new RangeError('bench/gpu: --n and --reps must be positive integers');
 
   const used = await useBackend(backend, { webgpuAdapter: adapter });
+  const budgetS = Number(arg('--budget-s', '420'));
+  if (!(budgetS > 0)) throw new RangeError('bench/gpu: --budget-s must be a positive number of seconds');
+
+  // The report is written after every section (complete: false until the end), so a run cut
+  // short by the device's time limit still returns what it measured; a section that would
+  // start after --budget-s seconds is skipped, saying so.
+  const started = performance.now();
+  const header = () => ({
+    bench: 'gpu-estep', backend: used, adapter: used === 'webgpu' ? `${webgpuAdapterInfo()} (${adapter})` : undefined,
+    N, reps, node: process.version, date: new Date(Date.now() - (performance.now() - started)).toISOString(),
+  });
+  const sections: Record<string, unknown> = {};
+  const record = (name: string, value: unknown): void => {
+    sections[name] = value;
+    if (out) writeFileSync(out, JSON.stringify({ ...header(), ...sections, complete: false }, null, 2) + '\n');
+  };
+  const withinBudget = (name: string): boolean => {
+    const spent = (performance.now() - started) / 1000;
+    if (spent <= budgetS) return true;
+    record(name, { skipped: `time budget: ${spent.toFixed(0)} s of --budget-s ${budgetS} spent before this section` });
+    console.error(`bench/gpu: ${name} skipped (time budget)`);
+    return false;
+  };
   const CHUNK_FLOATS = 2 ** 26;
 
   type Inputs = readonly [tf.Tensor2D, tf.Tensor2D, tf.Tensor, tf.Tensor1D];
@@ -143,7 +167,7 @@ async function bench(): Promise<void> {
   }
 
   const results: Record<string, unknown>[] = [];
-  for (const [K, D] of configs) {
+  for (const [K, D] of withinBudget('results') ? configs : []) {
     for (const diagonal of [true, false]) {
       const c = makeEStepCase(20261202 + K * 100 + D, N, K, D, diagonal);
       const t: Inputs = [
@@ -204,13 +228,14 @@ async function bench(): Promise<void> {
       dispose([f, g]);
       tf.dispose([...t, ts[0]]);
       results.push(row);
+      record('results', results);
       console.error(JSON.stringify(row));
     }
   }
 
   // Chain forward-backward: the marginals of a T-step, K-state chain, fused against the tree.
   const chains: Record<string, unknown>[] = [];
-  for (const [T, K] of chainConfigs) {
+  for (const [T, K] of withinBudget('chains') ? chainConfigs : []) {
     const c = makeChainCase(20261203 + T + K, T, K, 0.1);
     const init = tf.tensor1d(c.init);
     const mats = tf.tensor3d(c.mats, [T - 1, K, K]);
@@ -242,6 +267,7 @@ async function bench(): Promise<void> {
     if (impls.length === 2) row.fused_speedup = +((row.reference_ms as number) / (row.fused_ms as number)).toFixed(2);
     tf.dispose([init, mats]);
     chains.push(row);
+    record('chains', chains);
     console.error(JSON.stringify(row));
   }
 
@@ -283,7 +309,7 @@ async function bench(): Promise<void> {
   }
 
   let emReport: Record<string, unknown> | undefined;
-  if (emConfig.length) {
+  if (emConfig.length && withinBudget('em')) {
     const [eN, eK, eD] = emConfig;
     if (![eN, eK, eD].every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --em must be N,K,D positive integers, got '${emConfig}'`);
     const c = makeEStepCase(20261204, eN, eK, eD, false);
@@ -339,6 +365,7 @@ async function bench(): Promise<void> {
       max_abs_mu_difference: muA.reduce((a, v, i) => Math.max(a, Math.abs(v - muB[i])), 0),
     };
     console.error(JSON.stringify(emReport));
+    record('em', emReport);
   }
 
   // Gradient evaluations of a large-N mixture's log likelihood on the active backend.
@@ -351,7 +378,7 @@ async function bench(): Promise<void> {
     for n in 1..N { x[n] ~ mixture(w, k -> normal(mu[k], sigma[k])) }
   }`;
   let gradReport: Record<string, unknown> | undefined;
-  if (gradConfig.length) {
+  if (gradConfig.length && withinBudget('gradient')) {
     const [gN, gK, gD] = gradConfig;
     if (![gN, gK, gD].every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --grad must be N,K,D positive integers, got '${gradConfig}'`);
     const c = makeEStepCase(20261205, gN, gK, gD, true);
@@ -394,6 +421,7 @@ async function bench(): Promise<void> {
       grad_max_difference_over_max_abs_grad: +(dev.grad.reduce((a, v, i) => Math.max(a, Math.abs(v - host.grad[i])), 0) / gMax).toPrecision(3),
     };
     console.error(JSON.stringify(gradReport));
+    record('gradient', gradReport);
   }
 
   // NUTS with the gradients on the active backend (sampleParallel's deviceGradients: chains in
@@ -401,7 +429,7 @@ async function bench(): Promise<void> {
   // from the generating values, against the float64 replay's gradient evaluations on the host
   // (what NUTS runs on there: one evaluation per leapfrog step, one thread per chain).
   let nutsReport: Record<string, unknown> | undefined;
-  if (nutsConfig.length) {
+  if (nutsConfig.length && withinBudget('nuts')) {
     const [nN, nK, nD, nC] = nutsConfig;
     if (![nN, nK, nD, nC].every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --nuts must be N,K,D,chains positive integers, got '${nutsConfig}'`);
     const c = makeEStepCase(20261207, nN, nK, nD, true);
@@ -452,11 +480,12 @@ async function bench(): Promise<void> {
       divergences: r.diagnostics.divergences,
     };
     console.error(JSON.stringify(nutsReport));
+    record('nuts', nutsReport);
   }
 
   // Particle-filter throughput on a two-state Gaussian HMM (bench/smc.ts's model).
   let pfReport: Record<string, unknown> | undefined;
-  if (pfConfig.length) {
+  if (pfConfig.length && withinBudget('particle_filter')) {
     const [T, P] = pfConfig;
     if (![T, P].every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --pf must be T,P positive integers, got '${pfConfig}'`);
     const { y, ssm, exact } = twoStateHmm(T, 20261206);
@@ -483,6 +512,7 @@ async function bench(): Promise<void> {
       logZ_errors: errs.map((e) => +e.toPrecision(3)),
     };
     console.error(JSON.stringify(pfReport));
+    record('particle_filter', pfReport);
   }
 
   /** The backend the host reference fit ran on. */
@@ -490,21 +520,7 @@ async function bench(): Promise<void> {
     return used === 'webgpu' ? 'cpu' : used;
   }
 
-  const report = {
-    bench: 'gpu-estep',
-    backend: used,
-    adapter: used === 'webgpu' ? `${webgpuAdapterInfo()} (${adapter})` : undefined,
-    N,
-    reps,
-    node: process.version,
-    date: new Date().toISOString(),
-    results,
-    chains,
-    em: emReport,
-    gradient: gradReport,
-    nuts: nutsReport,
-    particle_filter: pfReport,
-  };
+  const report = { ...header(), ...sections, complete: true };
   const json = JSON.stringify(report, null, 2);
   console.log(json);
   if (out) writeFileSync(out, json + '\n');
