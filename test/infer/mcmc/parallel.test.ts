@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { compile, ensureBackend, sample, sampleParallel } from '../../../src';
 import type { McmcResult } from '../../../src';
 import { MixError } from '../../../src/diagnostics/diagnostic';
+import { tf } from '../../../src/tensor';
 
 await ensureBackend();
 
@@ -70,7 +71,10 @@ describe('sampleParallel', () => {
     ] as const) {
       const seq = sample(model.bind({ y }), { ...opts, tensorPath: true });
       let calls = 0;
+      const before = tf.memory().numTensors;
       const dev = await sampleParallel(model, { y }, { ...opts, workers, deviceGradients: true, onIteration: () => { calls++; } });
+      // Every gradient's tensors and both bindings are released.
+      expect(tf.memory().numTensors).toBe(before);
       expectSameDraws(seq, dev);
       expect(dev.traced).toBe(false);
       expect(calls).toBe(opts.chains * (opts.warmup + opts.draws));
