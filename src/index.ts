@@ -30,6 +30,7 @@ export {
   type ScoreMethod, type ScoreSampleOptions, type ScoreModel, type TrainScoreOptions, type DiffusionFitOptions, type DiffusionFitResult,
 } from './infer/score';
 export { vi, iwaeBound, objectives, psis, AmortizedGuide, CouplingFlowGuide, type ObjectiveProgram, type ObjectiveOps, type ObjectiveInputs, type ViOptions, type ViResult } from './infer/vi';
+export { viDeviceGradients, type ViDeviceOptions } from './infer/vi/device';
 export { predict, predictAsync, viterbi, viterbiAsync, selectModels, selectModelsAsync } from './infer/em';
 
 // Types the API above mentions (options, results, IR nodes), so the reference documents them.

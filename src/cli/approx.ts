@@ -9,12 +9,13 @@
 import { writeFileSync } from 'node:fs';
 import type { Model } from '../model/model';
 import type { DataValue } from '../model/data';
-import { vi } from '../infer/vi';
+import { vi, type ViResult } from '../infer/vi';
+import { viDeviceGradients } from '../infer/vi/device';
 import { smc } from '../infer/smc';
 import { scoreSample, SCORE_METHODS, type ScoreMethod, type ScoreProgress } from '../infer/score';
 import { formatSummary } from '../infer/mcmc/summary';
 import { OptionError } from './sample';
-import { withLineProgress } from './progress';
+import { withLineProgress, type LineProgress } from './progress';
 import { diffusionFitAsync, type DiffusionFitResult } from '../infer/score/diffusion-fit';
 import { toCsv } from './data-io';
 
@@ -39,7 +40,7 @@ export type ApproxMethod = (typeof APPROX_METHODS)[number];
 
 /** The options each method of this command takes (besides --data, --set, --method, --seed, --backend, --out, --quiet, --threads). */
 export function approxOptions(method: ApproxMethod): string[] {
-  if (method === 'vi') return ['--guide', '--max-iter'];
+  if (method === 'vi') return ['--guide', '--max-iter', '--device-gradients'];
   if (method === 'smc') return ['--particles', '--waste-free', '--kernel'];
   if (method === 'diffusion') return ['--steps', '--samples', '--draws'];
   return ['--chains', '--draws', ...(method === 'langevin' || method === 'mala' ? ['--warmup'] : [])];
@@ -61,20 +62,72 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
   const warmup = warmupRaw === undefined ? 1000 : Number(warmupRaw);
   if (!Number.isInteger(warmup) || warmup < 0) throw new OptionError(`--warmup must be a nonnegative integer, got '${warmupRaw}'`);
   if (method === 'diffusion') return runDiffusion(model, data, opts, { seed, quiet: flags.has('--quiet') });
+  if (method === 'vi' && flags.has('--device-gradients')) return runViDevice(model, data, opts, { seed, guide: guide as Guide, steps, quiet: flags.has('--quiet') });
   const bound = model.bind(data);
   try {
     if (method !== 'vi' && method !== 'smc') return runScore(model, bound, method, opts, { seed, chains, draws, warmup, quiet: flags.has('--quiet') });
     return run(model, bound, data, method, opts, { seed, guide: guide as Guide, steps, particles, quiet: flags.has('--quiet') });
   } catch (e) {
-    // The families' own failures (no continuous parameters, a run that cannot proceed)
-    // are model/data errors with a message that says why: no stack trace.
-    if (e instanceof Error && /^(vi|smc|scoreSample): /.test(e.message)) {
-      process.stderr.write(`mixppl fit --method ${method}: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
+    return familyFailure(e, method);
   } finally {
     bound.dispose();
+  }
+}
+
+/**
+ * The families' own failures (no continuous parameters, a run that cannot proceed) are
+ * model/data errors with a message that says why: exit 1 without a stack trace. Others rethrow.
+ */
+function familyFailure(e: unknown, method: string): number {
+  if (e instanceof Error && /^(vi|viDeviceGradients|smc|scoreSample): /.test(e.message)) {
+    process.stderr.write(`mixppl fit --method ${method}: ${e.message}\n`);
+    return 1;
+  }
+  throw e;
+}
+
+/** VI's progress line. */
+const viProgress = (progress: LineProgress | undefined) => progress
+  ? (t: number, n: number, _e: number, m: number) => progress.update(`VI step ${t}/${n}  objective (window mean) ${Number.isFinite(m) ? m.toFixed(3) : '…'}`, t === n)
+  : undefined;
+
+/** The VI report: its lines, the JSON result, and whether it converged. */
+function viReport(model: Model, r: ViResult, guide: Guide, seed: number): { lines: string[]; json: Record<string, unknown>; ok: boolean } {
+  const lines: string[] = [];
+  const elbo = r.elbo[r.elbo.length - 1];
+  lines.push(`model ${model.name}: VI, ${guide} ${guide === 'planar' || guide === 'coupling' ? 'flow' : 'Gaussian'} guide on the unconstrained scale; ${r.steps} steps; ${r.converged ? 'converged' : 'NOT converged'}; ${r.seconds.toFixed(2)} s`);
+  lines.push(`ELBO ${elbo.toFixed(4)} (smoothed; a lower bound on the log evidence)`);
+  const { khat } = r.psis(1000, seed);
+  const verdict = !(khat <= 0.7) ? 'the guide is far from the posterior: do not trust it' : khat > 0.5 ? 'usable with care' : 'the guide is close to the posterior';
+  lines.push(`Pareto k-hat ${khat.toFixed(2)} (PSIS of 1000 guide draws; ${verdict})`);
+  lines.push('summary of 4000 draws from the guide (R-hat and ESS refer to independent draws):');
+  lines.push(formatSummary(r.summary(4000, seed)));
+  const json = { model: model.name, method: 'vi', guide, steps: r.steps, converged: r.converged, elbo, khat, names: r.names, params: Array.from(r.params) };
+  return { lines, json, ok: r.converged };
+}
+
+/** Prints the report, writes --out, returns the exit status. */
+function finishApprox(lines: string[], json: Record<string, unknown>, ok: boolean, opts: Map<string, string>): number {
+  process.stdout.write(lines.join('\n') + '\n');
+  const out = opts.get('--out');
+  if (out) {
+    writeFileSync(out, JSON.stringify(json, null, 2));
+    process.stdout.write(`wrote ${out}\n`);
+  }
+  return ok ? 0 : 3;
+}
+
+/**
+ * `fit --method vi --device-gradients`: the VI loop in a worker thread, its gradients computed
+ * in this thread on the backend (viDeviceGradients); the report as for vi.
+ */
+async function runViDevice(model: Model, data: Record<string, DataValue>, opts: Map<string, string>, { seed, guide, steps, quiet }: { seed: number; guide: Guide; steps: number; quiet: boolean }): Promise<number> {
+  try {
+    const r = await withLineProgress(quiet, (progress) => viDeviceGradients(model, data, { guide, steps, seed, onStep: viProgress(progress) }));
+    const { lines, json, ok } = viReport(model, r, guide, seed);
+    return finishApprox(lines, json, ok, opts);
+  } catch (e) {
+    return familyFailure(e, 'vi');
   }
 }
 
@@ -82,24 +135,12 @@ function run(
   model: Model, bound: ReturnType<Model['bind']>, data: Record<string, DataValue>, method: 'vi' | 'smc', opts: Map<string, string>,
   { seed, guide, steps, particles, quiet }: { seed: number; guide: Guide; steps: number; particles: number; quiet: boolean },
 ): number {
-  const lines: string[] = [];
+  let lines: string[] = [];
   let json: Record<string, unknown>;
   let ok = true;
   if (method === 'vi') {
-    const r = withLineProgress(quiet, (progress) => vi(bound, {
-      guide, steps, seed,
-      onStep: progress ? (t, n, _e, m) => progress.update(`VI step ${t}/${n}  objective (window mean) ${Number.isFinite(m) ? m.toFixed(3) : '…'}`, t === n) : undefined,
-    }));
-    const elbo = r.elbo[r.elbo.length - 1];
-    lines.push(`model ${model.name}: VI, ${guide} ${guide === 'planar' || guide === 'coupling' ? 'flow' : 'Gaussian'} guide on the unconstrained scale; ${r.steps} steps; ${r.converged ? 'converged' : 'NOT converged'}; ${r.seconds.toFixed(2)} s`);
-    lines.push(`ELBO ${elbo.toFixed(4)} (smoothed; a lower bound on the log evidence)`);
-    const { khat } = r.psis(1000, seed);
-    const verdict = !(khat <= 0.7) ? 'the guide is far from the posterior: do not trust it' : khat > 0.5 ? 'usable with care' : 'the guide is close to the posterior';
-    lines.push(`Pareto k-hat ${khat.toFixed(2)} (PSIS of 1000 guide draws; ${verdict})`);
-    lines.push('summary of 4000 draws from the guide (R-hat and ESS refer to independent draws):');
-    lines.push(formatSummary(r.summary(4000, seed)));
-    json = { model: model.name, method: 'vi', guide, steps: r.steps, converged: r.converged, elbo, khat, names: r.names, params: Array.from(r.params) };
-    ok = r.converged;
+    const r = withLineProgress(quiet, (progress) => vi(bound, { guide, steps, seed, onStep: viProgress(progress) }));
+    ({ lines, json, ok } = viReport(model, r, guide, seed));
   } else {
     // --waste-free P: waste-free SMC (P-state chains from particles/P resampled ancestors).
     const wf = opts.get('--waste-free');
@@ -126,13 +167,7 @@ function run(
     }
     json = { model: model.name, method: 'smc', logZ: r.logZ, betas: r.betas, names: r.names, moments: Object.fromEntries(r.names.map((n) => [n, r.moments(n)])) };
   }
-  process.stdout.write(lines.join('\n') + '\n');
-  const out = opts.get('--out');
-  if (out) {
-    writeFileSync(out, JSON.stringify(json, null, 2));
-    process.stdout.write(`wrote ${out}\n`);
-  }
-  return ok ? 0 : 3;
+  return finishApprox(lines, json, ok, opts);
 }
 
 /** The progress line of a score-based run. */

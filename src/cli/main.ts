@@ -102,7 +102,9 @@ options:
                                has discrete latents, else map); nuts, hmc and mh run 'mixppl
                                sample' and take its options (see 'mixppl sample --help'); vi takes
                                --guide meanfield|fullrank|lowrank|planar|coupling|amortized
-                               (default fullrank) and --max-iter (steps); smc takes --particles (default
+                               (default fullrank), --max-iter (steps) and --device-gradients
+                               (every gradient on the --backend, e.g. webgpu, the loop in a
+                               worker thread; for large data); smc takes --particles (default
                                1000), --waste-free P (waste-free SMC with chains of P states;
                                P divides --particles) and --kernel hmc|rwmh|gibbs|auto (default
                                hmc; gibbs: data annealing with exact Gibbs moves for a Bayesian
@@ -340,6 +342,8 @@ export async function main(argv: string[]): Promise<number> {
       // run on the device, their reads awaited, and so do NUTS/HMC's gradients with
       // --device-gradients; the other methods run on the host (runOnHostBackend).
       if (approx === 'diffusion') return approxCommand(r.model, loadData(a), approx, a.opts, a.flags);
+      // vi --device-gradients: the gradients on the backend in this thread, the loop in a worker.
+      if (approx === 'vi' && a.flags.has('--device-gradients')) return approxCommand(r.model, loadData(a), approx, a.opts, a.flags);
       if (approx) return runOnHostBackend(() => approxCommand(r.model!, loadData(a), approx, a.opts, a.flags));
       if (settings) return settings.deviceGradients ? sampleCommand(r.model, loadData(a), settings) : runOnHostBackend(() => sampleCommand(r.model!, loadData(a), settings));
       return fitCommand(r.model, loadData(a), a.opts, a.flags);

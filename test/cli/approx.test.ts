@@ -33,6 +33,17 @@ describe('fit --method vi | smc', () => {
     expect(Math.abs(mean - exact.mean)).toBeLessThan(0.25 * Math.sqrt(exact.variance));
   }, 120_000);
 
+  it('vi --device-gradients: the gradients in the main thread (wasm here), the loop in a worker; the same report, the mean near the exact posterior mean', () => {
+    const out = join(dir, 'vi-device.json');
+    const r = mixppl('fit', modelPath, '--data', dataPath, '--method', 'vi', '--max-iter', '3000', '--device-gradients', '--out', out);
+    expect([0, 3], r.stderr).toContain(r.code);
+    expect(r.stdout).toMatch(/VI, fullrank Gaussian guide/);
+    expect(r.stdout).toMatch(/Pareto k-hat -?\d\.\d\d \(PSIS of 1000 guide draws; the guide is close to the posterior\)/);
+    expect(JSON.parse(readFileSync(out, 'utf8')).method).toBe('vi');
+    const mean = Number(/^mu\s+(\S+)/m.exec(r.stdout)![1]);
+    expect(Math.abs(mean - exact.mean)).toBeLessThan(0.25 * Math.sqrt(exact.variance));
+  }, 120_000);
+
   it('smc: weighted posterior moments and the log evidence', () => {
     const out = join(dir, 'smc.json');
     const r = mixppl('fit', modelPath, '--data', dataPath, '--method', 'smc', '--particles', '500', '--out', out);

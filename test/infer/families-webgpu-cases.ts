@@ -31,6 +31,9 @@ export const fits: Record<string, Record<string, unknown>> = {
 /** sampleParallel with deviceGradients on webgpu: short (each gradient is a device round trip, slow on a software adapter). */
 export const deviceNuts = { chains: 2, warmup: 12, draws: 8, seed: 1, maxTreeDepth: 3 };
 
+/** viDeviceGradients on webgpu: a short mean-field fit (one device round trip per step). */
+export const deviceVi = { guide: 'meanfield' as const, steps: 30, seed: 1 };
+
 /** Minibatch SVI from mixData in two chunks (model.fit(chunks, ...)). */
 export const viChunks = [{ y: mixY.slice(0, 20) }, { y: mixY.slice(20) }];
 export const viChunkedOpts = { method: 'vi', guide: 'meanfield', minibatch: { data: 'y', size: 10, shared: { K: 2 } }, steps: 100, seed: 1 };

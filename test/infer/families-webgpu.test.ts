@@ -33,9 +33,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf, useBackend } from '../../src/tensor';
-import { compile } from '../../src';
+import { compile, vi } from '../../src';
+import { makeViGuide } from '../../src/infer/vi/train';
 import type { DiffusionFitResult } from '../../src/infer/score/diffusion-fit';
-import { deviceNuts, fits, mixData, mixY, runFilter, summarize, viChunkedOpts, viChunks, MIX, type Summary } from './families-webgpu-cases';
+import { deviceNuts, deviceVi, fits, mixData, mixY, runFilter, summarize, viChunkedOpts, viChunks, MIX, type Summary } from './families-webgpu-cases';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -145,6 +146,23 @@ describe('inference families on webgpu agree with wasm', { timeout: 300_000 }, (
     // The chains moved: not every draw is the same point.
     expect(new Set(u.map((q) => q.join(','))).size).toBeGreaterThan(2);
     expect((gpu.accept as number[]).every((a) => a >= 0 && a <= 1)).toBe(true);
+  });
+  it('VI with viDeviceGradients (the loop in a worker, the gradients on the device): the first step\'s ELBO is the float64 one within twice the float32 evaluation error; the fit runs to the end', async (ctx) => {
+    const gpu = childResult('vi-device-gradients', ctx)?.summary;
+    if (!gpu) return;
+    // Step 1 starts from the same guide with the same seeded noise on both, so its ELBO
+    // estimate -U(u) + H differs only by the float32 evaluation of U (as the MAP check's bound).
+    const bm = model.bind(mixData);
+    const ref = vi(bm, { ...deviceVi, steps: 1 });
+    const H = makeViGuide(bm, deviceVi, 'meanfield').entropy();
+    bm.dispose();
+    const U = H - ref.elboRaw[0];
+    const e0 = (gpu.elboRaw as number[])[0];
+    const tol = 2 * (mixY.length + 16) * 2 ** -24 * Math.abs(U);
+    console.log(`viDeviceGradients: first ELBO webgpu ${e0}, replay ${ref.elboRaw[0]}, tolerance ${tol.toExponential(2)}`);
+    expect(Math.abs(e0 - ref.elboRaw[0])).toBeLessThanOrEqual(tol);
+    expect(gpu.steps).toBe(deviceVi.steps);
+    expect([...(gpu.elboRaw as number[]), ...(gpu.params as number[])].every(Number.isFinite)).toBe(true);
   });
   it('refusals: a family called outside runOnHostBackend with a clear error, webgpu working after it', (ctx) => {
     childResult('refusals', ctx);

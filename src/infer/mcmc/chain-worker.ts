@@ -1,5 +1,5 @@
 /**
- * A `sampleParallel` worker: compiles the model from its source, binds the data, and runs
+ * A worker of `sampleParallel` (or, with `vi` set, of `viDeviceGradients`): compiles the model from its source, binds the data, and runs
  * its share of the chains exactly as `sample` would (same keys, inits and options). At each
  * end of a pooled warm-up window it sends its chains' window estimates to the main thread and
  * waits for the pooled metric (computed there from every chain's, in chain order), so the
@@ -9,14 +9,20 @@
  * remote: for each evaluation the worker writes the point into the channel's shared memory,
  * asks the main thread, and waits (Atomics.wait) until the main thread has written the
  * potential and its gradient, computed on its own backend.
+ *
+ * A VI job (`vi` in the start message) runs `vi` on the bound model with the remote
+ * potential and sends back what the main thread needs to rebuild the result: the fitted
+ * guide's parameters, the objective traces and the run's counts.
  */
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { compile } from '../../compile';
 import { useBackend, type BackendName } from '../../tensor/backend';
 import type { DataInput } from '../../model/data';
 import { MixError, type Diagnostic } from '../../diagnostics/diagnostic';
 import type { Source } from '../../diagnostics/span';
-import { planSampling, plannedChainSteps, type ExternalPotential, type SampleOptions } from './index';
+import { planSampling, plannedChainSteps, type SampleOptions } from './index';
+import { vi, type ViOptions } from '../vi/index';
+import { remotePotential, type GradientRequest } from '../remote-potential';
 
 export interface WorkerStart {
   source: { text: string; name: string };
@@ -25,46 +31,30 @@ export interface WorkerStart {
   chains: number[];
   backend: BackendName;
   progress: boolean;
-  /** The gradient channel's memory (see {@link gradientChannel}): the potential is computed by the main thread. */
+  /** The gradient channel's memory (remote-potential.ts): the potential is computed by the main thread. */
   gradients?: SharedArrayBuffer;
+  /** A VI job instead of chains: vi's options (without onStep; progress relays it). */
+  vi?: ViOptions;
 }
 
-/** Channel states: a request is pending, answered, or the run failed (the worker stops). */
-export const GRADIENT_REQUESTED = 1;
-export const GRADIENT_DONE = 2;
-export const GRADIENT_FAILED = 3;
-
-/**
- * The shared memory of one worker's gradient requests: `control[0]` holds the state, `values`
- * the potential (index 0), the point (1..dim) and the gradient (dim+1..2·dim).
- */
-export function gradientChannel(dim: number, buffer = new SharedArrayBuffer(8 + 8 * (1 + 2 * dim))): { buffer: SharedArrayBuffer; control: Int32Array; values: Float64Array } {
-  return { buffer, control: new Int32Array(buffer, 0, 2), values: new Float64Array(buffer, 8, 1 + 2 * dim) };
+/** What a VI job sends back (see the module comment). */
+export interface ViJobResult {
+  params: Float64Array;
+  elboRaw: Float64Array;
+  elbo: Float64Array;
+  converged: boolean;
+  steps: number;
+  rejected: number;
 }
 
 export type WorkerMessage =
-  | { type: 'gradient' }
+  | GradientRequest
   | { type: 'window'; ests: Float64Array[] }
   | { type: 'progress'; chain: number; iteration: number; phase: 'warmup' | 'sampling'; divergences: number }
   | { type: 'done'; finished: import('./index').FinishedChain[]; traced: boolean }
+  | { type: 'vi-step'; step: number; steps: number; objective: number; windowMean: number }
+  | { type: 'vi-done'; result: ViJobResult }
   | { type: 'error'; name: string; message: string; diagnostics?: Diagnostic[]; source?: Source };
-
-/** The potential of a worker whose gradients the main thread computes (see the module comment). */
-function remotePotential(buffer: SharedArrayBuffer, dim: number, port: MessagePort): ExternalPotential {
-  const ch = gradientChannel(dim, buffer);
-  return {
-    traced: false,
-    valueAndGrad(u, grad) {
-      ch.values.set(u, 1);
-      Atomics.store(ch.control, 0, GRADIENT_REQUESTED);
-      port.postMessage({ type: 'gradient' } satisfies WorkerMessage);
-      while (Atomics.load(ch.control, 0) === GRADIENT_REQUESTED) Atomics.wait(ch.control, 0, GRADIENT_REQUESTED);
-      if (Atomics.load(ch.control, 0) !== GRADIENT_DONE) throw new Error('sampleParallel: the run stopped while this worker waited for a gradient');
-      grad.set(ch.values.subarray(1 + dim, 1 + 2 * dim));
-      return ch.values[0];
-    },
-  };
-}
 
 /** Runs the worker (its start message is `workerData`); the package's worker entry calls it. */
 export function chainWorkerMain(): void {
@@ -77,6 +67,14 @@ export function chainWorkerMain(): void {
     await useBackend(start.backend);
     const model = compile(start.source.text, { name: start.source.name });
     const bound = model.bind(start.data);
+    if (start.vi) {
+      const onStep = start.progress ? (step: number, steps: number, objective: number, windowMean: number) => port.postMessage({ type: 'vi-step', step, steps, objective, windowMean } satisfies WorkerMessage) : undefined;
+      const r = vi(bound, { ...start.vi, onStep }, remotePotential(start.gradients!, bound.dim, port));
+      const result: ViJobResult = { params: r.params, elboRaw: r.elboRaw, elbo: r.elbo, converged: r.converged, steps: r.steps, rejected: r.rejected };
+      port.postMessage({ type: 'vi-done', result } satisfies WorkerMessage);
+      bound.dispose();
+      return;
+    }
     const opts: SampleOptions = {
       ...start.opts,
       onIteration: start.progress ? (chain, iteration, phase, divergences) => port.postMessage({ type: 'progress', chain, iteration, phase, divergences } satisfies WorkerMessage) : undefined,

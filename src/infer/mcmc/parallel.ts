@@ -18,12 +18,12 @@ import { availableParallelism } from 'node:os';
 import type { Model } from '../../model/model';
 import type { DataInput } from '../../model/data';
 import { canReadSync, currentBackend, ensureBackend, runOnHostBackend } from '../../tensor/backend';
-import { runAsync } from '../../tensor/host-reads';
 import type { BoundModel } from '../../model/bound-model';
 import { assembleResult, planSampling, type FinishedChain, type McmcResult, type SampleOptions } from './index';
 import { poolEstimates } from './sampler';
 import { MixError } from '../../diagnostics/diagnostic';
-import { GRADIENT_DONE, GRADIENT_FAILED, gradientChannel, type WorkerMessage, type WorkerStart } from './chain-worker';
+import type { WorkerMessage, WorkerStart } from './chain-worker';
+import { gradientChannel, releaseChannel, serveGradient, type GradientChannel } from '../remote-potential';
 
 /** Options of {@link sampleParallel}: those of `sample`, and how many threads. */
 export interface ParallelSampleOptions extends SampleOptions {
@@ -48,7 +48,7 @@ export interface ParallelSampleOptions extends SampleOptions {
 }
 
 /** Data values a worker can receive (structured clone): numbers, booleans, arrays, typed arrays, plain objects. */
-function checkCloneable(where: string, v: unknown): void {
+export function checkCloneable(where: string, v: unknown): void {
   if (v === null || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string' || ArrayBuffer.isView(v)) return;
   if (Array.isArray(v)) { v.forEach((x, i) => checkCloneable(`${where}[${i}]`, x)); return; }
   if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
@@ -59,7 +59,7 @@ function checkCloneable(where: string, v: unknown): void {
 }
 
 /** The error a worker reported, as the class the sampler would have thrown in this thread. */
-function workerError(m: Extract<WorkerMessage, { type: 'error' }>): Error {
+export function workerError(m: Extract<WorkerMessage, { type: 'error' }>): Error {
   if (m.diagnostics) return new MixError(m.diagnostics, m.source);
   const e = m.name === 'RangeError' ? new RangeError(m.message) : new Error(m.message);
   e.name = m.name;
@@ -104,64 +104,30 @@ export async function sampleParallel(model: Model, data: DataInput, opts: Parall
     const workerBackend = canReadSync() ? backend : 'cpu';
     const channels = device ? shares.map(() => gradientChannel(bound.dim)) : [];
     const finished: FinishedChain[] = new Array(C);
-    const threads: Worker[] = [];
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const windows: Float64Array[][] = new Array(nW);
-        let arrived = 0;
-        let done = 0;
-        let failed = false;
-        const fail = (e: Error) => {
-          if (failed) return;
-          failed = true;
-          // A worker waiting on its gradient is released (it then stops with an error of its own).
-          for (const ch of channels) {
-            Atomics.store(ch.control, 0, GRADIENT_FAILED);
-            Atomics.notify(ch.control, 0);
-          }
-          reject(e);
-        };
-        shares.forEach((chains, w) => {
-          const start: WorkerStart = {
-            source: { text: model.source.text, name: model.source.name }, data, opts: rest, chains, backend: workerBackend, progress: !!onIteration,
-            ...(device ? { gradients: channels[w].buffer } : {}),
-          };
-          const t = new Worker(workerEntry ?? new URL('./chain-worker-entry.mjs', import.meta.url), { workerData: { ...start, mixpplChainWorker: true } });
-          threads.push(t);
-          t.on('error', (e) => fail(e as Error));
-          t.on('exit', (code) => { if (code !== 0) fail(new Error(`sampleParallel: worker ${w + 1} exited with code ${code}`)); });
-          t.on('message', (m: WorkerMessage) => {
-            if (failed) return;
-            if (m.type === 'gradient') serveGradient(device!, channels[w], bound.dim).catch((e: unknown) => fail(e as Error));
-            else if (m.type === 'progress') onIteration?.(m.chain, m.iteration, m.phase, m.divergences);
-            else if (m.type === 'error') fail(workerError(m));
-            else if (m.type === 'window') {
-              windows[w] = m.ests;
-              if (++arrived === nW) {
-                arrived = 0;
-                // Every chain's estimate, in chain order, pooled as one sequential run would.
-                const all: Float64Array[] = new Array(C);
-                shares.forEach((cs, i) => cs.forEach((c, j) => { all[c] = windows[i][j]; }));
-                let metric: Float64Array;
-                try {
-                  metric = poolEstimates(all, plan.settings.metric, bound.dim);
-                } catch (e) {
-                  fail(e as Error);
-                  return;
-                }
-                for (const th of threads) th.postMessage({ type: 'pooled', metric });
-              }
-            } else if (m.type === 'done') {
-              chains.forEach((c, j) => { finished[c] = m.finished[j]; });
-              plan.traced = m.traced;
-              if (++done === nW) resolve();
-            }
-          });
-        });
-      });
-    } finally {
-      await Promise.all(threads.map((t) => t.terminate()));
-    }
+    const windows: Float64Array[][] = new Array(nW);
+    let arrived = 0;
+    let done = 0;
+    const starts = shares.map((chains, w): WorkerStart => ({
+      source: { text: model.source.text, name: model.source.name }, data, opts: rest, chains, backend: workerBackend, progress: !!onIteration,
+      ...(device ? { gradients: channels[w].buffer } : {}),
+    }));
+    await runWorkers('sampleParallel', starts, { entry: workerEntry, device, channels }, (w, m, run) => {
+      if (m.type === 'progress') onIteration?.(m.chain, m.iteration, m.phase, m.divergences);
+      else if (m.type === 'window') {
+        windows[w] = m.ests;
+        if (++arrived === nW) {
+          arrived = 0;
+          // Every chain's estimate, in chain order, pooled as one sequential run would.
+          const all: Float64Array[] = new Array(C);
+          shares.forEach((cs, i) => cs.forEach((c, j) => { all[c] = windows[i][j]; }));
+          run.post({ type: 'pooled', metric: poolEstimates(all, plan.settings.metric, bound.dim) });
+        }
+      } else if (m.type === 'done') {
+        shares[w].forEach((c, j) => { finished[c] = m.finished[j]; });
+        plan.traced = m.traced;
+        if (++done === nW) run.resolve();
+      }
+    });
     return await runOnHostBackend(() => assembleResult(bound, plan, finished));
   } finally {
     device?.dispose();
@@ -169,15 +135,56 @@ export async function sampleParallel(model: Model, data: DataInput, opts: Parall
   }
 }
 
+/** What a message handler of {@link runWorkers} can do: end the run, or message every worker. */
+export interface WorkerRun {
+  resolve(): void;
+  post(message: unknown): void;
+}
+
 /**
- * Answers a worker's gradient request: the potential and its gradient at the point it wrote,
- * computed on this thread's backend with the reads awaited, written back and the worker woken.
+ * Starts one worker per start message and settles when `onMessage` calls `resolve` (or on the
+ * first failure: a worker's error, a non-zero exit, a thrown handler, a gradient that could
+ * not be computed). Gradient requests are answered from `device` through the workers'
+ * channels; errors come back as the class the worker threw; the workers are terminated when
+ * the run settles. @internal
  */
-async function serveGradient(device: BoundModel, ch: ReturnType<typeof gradientChannel>, dim: number): Promise<void> {
-  const u = ch.values.slice(1, 1 + dim);
-  const { value, grad } = await runAsync(device.potentialAndGradSteps(u));
-  ch.values[0] = value;
-  ch.values.set(grad, 1 + dim);
-  Atomics.store(ch.control, 0, GRADIENT_DONE);
-  Atomics.notify(ch.control, 0);
+export async function runWorkers(
+  label: string, starts: readonly WorkerStart[],
+  opts: { entry?: string | URL; device?: BoundModel; channels: readonly GradientChannel[] },
+  onMessage: (w: number, m: WorkerMessage, run: WorkerRun) => void,
+): Promise<void> {
+  const threads: Worker[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let failed = false;
+      const fail = (e: Error) => {
+        if (failed) return;
+        failed = true;
+        // A worker waiting on its gradient is released (it then stops with an error of its own).
+        for (const ch of opts.channels) releaseChannel(ch);
+        reject(e);
+      };
+      const run: WorkerRun = { resolve, post: (message) => { for (const th of threads) th.postMessage(message); } };
+      starts.forEach((start, w) => {
+        const t = new Worker(opts.entry ?? new URL('./chain-worker-entry.mjs', import.meta.url), { workerData: { ...start, mixpplChainWorker: true } });
+        threads.push(t);
+        t.on('error', (e) => fail(e as Error));
+        t.on('exit', (code) => { if (code !== 0) fail(new Error(`${label}: worker ${w + 1} exited with code ${code}`)); });
+        t.on('message', (m: WorkerMessage) => {
+          if (failed) return;
+          if (m.type === 'gradient') serveGradient(opts.device!, opts.channels[w]).catch((e: unknown) => fail(e as Error));
+          else if (m.type === 'error') fail(workerError(m));
+          else {
+            try {
+              onMessage(w, m, run);
+            } catch (e) {
+              fail(e as Error);
+            }
+          }
+        });
+      });
+    });
+  } finally {
+    await Promise.all(threads.map((t) => t.terminate()));
+  }
 }

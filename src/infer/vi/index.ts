@@ -179,7 +179,7 @@ function potentialOf(model: BoundModel | Potential): Potential {
  * const fit = vi(compile(src).bind(data), { guide: 'fullrank', steps: 5000, seed: 3 });
  * fit.draws(1000); // constrained draws
  */
-export function vi(bound: BoundModel, opts: ViOptions = {}): ViResult {
+export function vi(bound: BoundModel, opts: ViOptions = {}, potential?: Potential & { readonly traced: boolean }): ViResult {
   const t0 = performance.now();
   const cfg = runConfig(opts);
   const d = bound.dim;
@@ -187,7 +187,9 @@ export function vi(bound: BoundModel, opts: ViOptions = {}): ViResult {
   if (opts.minibatch && (opts.minibatch.totalRows !== undefined || opts.minibatch.shared !== undefined)) {
     throw new RangeError('vi: minibatch.totalRows and minibatch.shared apply to data in chunks (model.fit(chunks, { method: \'vi\', minibatch })), not to bound data');
   }
-  const pf = bound.potentialFunction();
+  // `potential` (internal): the model's potential computed elsewhere (viDeviceGradients' worker).
+  if (potential && opts.minibatch) throw new RangeError('vi: minibatch subsamples the bound data; it does not go with a potential computed elsewhere');
+  const pf = potential ?? bound.potentialFunction();
   // Local parameters (a row per subsampled row) are subsampled through the amortised guide's
   // minibatch views; otherwise the guide is over all of u and the chunks scale the likelihood.
   const local = opts.minibatch && cfg.kind === 'amortized' && subsampledParams(bound, opts.minibatch).length > 0;

@@ -195,8 +195,17 @@ export class Trainer {
  * `view` the result's guide as a view of the trained one (a chunked amortised fit: its view on
  * the model bound to no rows, whose u `cf` maps).
  */
+/** What `buildResult` reads of a finished run: a Trainer, or one rebuilt from a worker's (device.ts). */
+export interface TrainedState {
+  readonly guide: Guide;
+  readonly converged: boolean;
+  readonly t: number;
+  readonly rejected: number;
+  finish(): { elboRaw: Float64Array; elbo: Float64Array };
+}
+
 export function buildResult(
-  tr: Trainer, cfg: RunConfig, cf: { names: string[]; evaluate(u: ArrayLike<number>): Float64Array }, pf: Potential | undefined, traced: boolean, t0: number,
+  tr: TrainedState, cfg: RunConfig, cf: { names: string[]; evaluate(u: ArrayLike<number>): Float64Array }, pf: Potential | undefined, traced: boolean, t0: number,
   view?: (trained: Guide) => Guide,
 ): ViResult {
   const seed = cfg.seed;

@@ -1,0 +1,64 @@
+// viDeviceGradients: the VI loop in a worker thread, every potential and gradient computed by
+// the main thread (on wasm here; on webgpu the device: families-webgpu.test.ts). The fit must
+// be the one vi() gives with the same float32 tensor-evaluator potential in one thread, to
+// the bit; bad options are refused before a thread starts.
+import { describe, expect, it } from 'vitest';
+import { compile, ensureBackend, vi, viDeviceGradients } from '../../src';
+import { tf } from '../../src/tensor';
+import type { BoundModel } from '../../src/model/bound-model';
+
+await ensureBackend();
+
+const MIX = `model m { data K: int  data y: real[N]  param w: simplex[K]  param mu: ordered[K]  param s: positive
+  w ~ dirichlet([2.0, 2.0])  mu ~ normal(0, 5)  s ~ lognormal(0, 1)
+  for n in 1..N { y[n] ~ mixture(w, k -> normal(mu[k], s)) } }`;
+const data = { K: 2, y: Array.from({ length: 40 }, (_, i) => (i % 2 ? 2 : -2) + Math.sin(i * 7.3)) };
+const model = compile(MIX);
+
+/** The tensor evaluator's potential in this thread (what the worker's requests compute). */
+function tensorPotential(bound: BoundModel) {
+  return {
+    dim: bound.dim,
+    traced: false,
+    valueAndGrad(u: ArrayLike<number>, g: Float64Array): number {
+      const r = bound.potentialAndGrad(u);
+      g.set(r.grad);
+      return r.value;
+    },
+    value: (u: ArrayLike<number>) => bound.potential(u),
+  };
+}
+
+describe('viDeviceGradients', () => {
+  it('gives the fit of vi() with the tensor potential in one thread (mean-field and full-rank), onStep relayed, no tensor kept', async () => {
+    for (const opts of [
+      { guide: 'meanfield' as const, steps: 120, seed: 2 },
+      { guide: 'fullrank' as const, steps: 80, samples: 2, seed: 5, init: { w: [0.5, 0.5], mu: [-1, 1], s: 1 } },
+    ]) {
+      const bound = model.bind(data);
+      const ref = vi(bound, opts, tensorPotential(bound));
+      const before = tf.memory().numTensors;
+      let steps = 0;
+      const dev = await viDeviceGradients(model, data, { ...opts, onStep: () => { steps++; } });
+      expect(tf.memory().numTensors).toBe(before);
+      expect(dev.params).toEqual(ref.params);
+      expect(dev.elboRaw).toEqual(ref.elboRaw);
+      expect(dev.elbo).toEqual(ref.elbo);
+      expect([dev.steps, dev.converged, dev.rejected, dev.traced]).toEqual([ref.steps, ref.converged, ref.rejected, false]);
+      expect(steps).toBe(ref.steps);
+      expect(dev.names).toEqual(ref.names);
+      expect(dev.draws(5, 3)).toEqual(ref.draws(5, 3));
+      // The float64 replay gives another fit: the comparison above can fail.
+      expect(vi(bound, opts).params).not.toEqual(dev.params);
+      expect(dev.psis(50).khat).toBeTypeOf('number');
+      bound.dispose();
+    }
+  }, 120_000);
+
+  it('refuses what it cannot run before a thread starts', async () => {
+    await expect(viDeviceGradients(model, data, { minibatch: { data: 'y', size: 10 } })).rejects.toThrow(/viDeviceGradients: minibatch subsamples the bound data/);
+    await expect(viDeviceGradients(model, data, { lr: () => 0.1 })).rejects.toThrow(/lr must be a number here/);
+    await expect(viDeviceGradients(model, data, { guide: 'nope' as never })).rejects.toThrow(/guide/);
+    await expect(viDeviceGradients(model, { K: 2, y: [1, Number.NaN] }, { steps: 5 })).rejects.toThrow(/y/);
+  });
+});
