@@ -29,6 +29,7 @@ export {
   scoreSample, ScoreResult, SCORE_METHODS, trainScore, sampleScore, logLikelihoodOde, vpSde, veSde, mmd2, diffusionFit,
   type ScoreMethod, type ScoreSampleOptions, type ScoreModel, type TrainScoreOptions, type DiffusionFitOptions, type DiffusionFitResult,
 } from './infer/score';
+export { scoreSampleDeviceGradients, type ScoreDeviceOptions } from './infer/score/device';
 export { vi, iwaeBound, objectives, psis, AmortizedGuide, CouplingFlowGuide, type ObjectiveProgram, type ObjectiveOps, type ObjectiveInputs, type ViOptions, type ViResult } from './infer/vi';
 export { viDeviceGradients, type ViDeviceOptions } from './infer/vi/device';
 export { predict, predictAsync, viterbi, viterbiAsync, selectModels, selectModelsAsync } from './infer/em';

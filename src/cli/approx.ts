@@ -12,7 +12,8 @@ import type { DataValue } from '../model/data';
 import { vi, type ViResult } from '../infer/vi';
 import { viDeviceGradients } from '../infer/vi/device';
 import { smc } from '../infer/smc';
-import { scoreSample, SCORE_METHODS, type ScoreMethod, type ScoreProgress } from '../infer/score';
+import { scoreSample, SCORE_METHODS, type ScoreMethod, type ScoreProgress, type ScoreResult, type ScoreSampleOptions } from '../infer/score';
+import { scoreSampleDeviceGradients } from '../infer/score/device';
 import { formatSummary } from '../infer/mcmc/summary';
 import { OptionError } from './sample';
 import { withLineProgress, type LineProgress } from './progress';
@@ -43,7 +44,7 @@ export function approxOptions(method: ApproxMethod): string[] {
   if (method === 'vi') return ['--guide', '--max-iter', '--device-gradients'];
   if (method === 'smc') return ['--particles', '--waste-free', '--kernel'];
   if (method === 'diffusion') return ['--steps', '--samples', '--draws'];
-  return ['--chains', '--draws', ...(method === 'langevin' || method === 'mala' ? ['--warmup'] : [])];
+  return ['--chains', '--draws', ...(method === 'langevin' || method === 'mala' ? ['--warmup'] : []), '--device-gradients'];
 }
 
 export function approxCommand(model: Model, data: Record<string, DataValue>, method: ApproxMethod, opts: Map<string, string>, flags: ReadonlySet<string> = new Set()): number | Promise<number> {
@@ -63,6 +64,7 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
   if (!Number.isInteger(warmup) || warmup < 0) throw new OptionError(`--warmup must be a nonnegative integer, got '${warmupRaw}'`);
   if (method === 'diffusion') return runDiffusion(model, data, opts, { seed, quiet: flags.has('--quiet') });
   if (method === 'vi' && flags.has('--device-gradients')) return runViDevice(model, data, opts, { seed, guide: guide as Guide, steps, quiet: flags.has('--quiet') });
+  if (method !== 'vi' && method !== 'smc' && flags.has('--device-gradients')) return runScoreDevice(model, data, method, opts, { seed, chains, draws, warmup, quiet: flags.has('--quiet') });
   const bound = model.bind(data);
   try {
     if (method !== 'vi' && method !== 'smc') return runScore(model, bound, method, opts, { seed, chains, draws, warmup, quiet: flags.has('--quiet') });
@@ -186,11 +188,22 @@ function runScore(
   model: Model, bound: ReturnType<Model['bind']>, method: ScoreMethod, opts: Map<string, string>,
   { seed, chains, draws, warmup, quiet }: { seed: number; chains: number; draws: number; warmup: number; quiet: boolean },
 ): number {
+  const r = withLineProgress(quiet, (progress) => scoreSample(bound, scoreOptions(method, { seed, chains, draws, warmup }, progress)));
+  return scoreReport(model, r, method, opts, { chains, draws, warmup });
+}
+
+/** scoreSample's options from the command line, with the progress line. */
+function scoreOptions(method: ScoreMethod, { seed, chains, draws, warmup }: { seed: number; chains: number; draws: number; warmup: number }, progress: LineProgress | undefined): ScoreSampleOptions {
   const particle = method === 'annealed-langevin' || method === 'rdmc';
-  const r = withLineProgress(quiet, (progress) => scoreSample(bound, {
+  return {
     method, seed, chains, draws, ...(particle ? {} : { warmup }),
     onProgress: progress ? (p) => progress.update(scoreProgressLine(p), false) : undefined,
-  }));
+  };
+}
+
+/** Prints a score-based run's report, writes --out, returns the exit status. */
+function scoreReport(model: Model, r: ScoreResult, method: ScoreMethod, opts: Map<string, string>, { chains, draws, warmup }: { chains: number; draws: number; warmup: number }): number {
+  const particle = method === 'annealed-langevin' || method === 'rdmc';
   const what = {
     langevin: 'unadjusted Langevin (biased by O(step size))',
     mala: 'MALA (Metropolis-adjusted Langevin)',
@@ -215,6 +228,20 @@ function runScore(
     process.stdout.write(`wrote ${out}\n`);
   }
   return chains > 1 && diag.maxRhat > 1.01 ? 3 : 0;
+}
+
+/**
+ * `fit --method langevin|mala|annealed-langevin|rdmc --device-gradients`: scoreSample in a
+ * worker thread, its gradients computed in this thread on the backend
+ * (scoreSampleDeviceGradients); the report as without.
+ */
+async function runScoreDevice(model: Model, data: Record<string, DataValue>, method: ScoreMethod, opts: Map<string, string>, settings: { seed: number; chains: number; draws: number; warmup: number; quiet: boolean }): Promise<number> {
+  try {
+    const r = await withLineProgress(settings.quiet, (progress) => scoreSampleDeviceGradients(model, data, scoreOptions(method, settings, progress)));
+    return scoreReport(model, r, method, opts, settings);
+  } catch (e) {
+    return familyFailure(e, method);
+  }
 }
 
 /**

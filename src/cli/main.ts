@@ -109,7 +109,8 @@ options:
                                P divides --particles) and --kernel hmc|rwmh|gibbs|auto (default
                                hmc; gibbs: data annealing with exact Gibbs moves for a Bayesian
                                normal mixture, auto picks it where the model is one); the score-based samplers take --chains (4) and --draws
-                               (1000), langevin and mala also --warmup (1000); diffusion learns
+                               (1000), langevin and mala also --warmup (1000), and
+                               --device-gradients as vi does; diffusion learns
                                a score-based density of the observed rows (--steps, default
                                2000; --samples FILE.csv writes --draws new rows) and compares
                                its held-out log-likelihood with the model's
@@ -342,8 +343,9 @@ export async function main(argv: string[]): Promise<number> {
       // run on the device, their reads awaited, and so do NUTS/HMC's gradients with
       // --device-gradients; the other methods run on the host (runOnHostBackend).
       if (approx === 'diffusion') return approxCommand(r.model, loadData(a), approx, a.opts, a.flags);
-      // vi --device-gradients: the gradients on the backend in this thread, the loop in a worker.
-      if (approx === 'vi' && a.flags.has('--device-gradients')) return approxCommand(r.model, loadData(a), approx, a.opts, a.flags);
+      // vi and the score-based samplers with --device-gradients: the gradients on the backend in
+      // this thread, the loop in a worker.
+      if (approx && a.flags.has('--device-gradients')) return approxCommand(r.model, loadData(a), approx, a.opts, a.flags);
       if (approx) return runOnHostBackend(() => approxCommand(r.model!, loadData(a), approx, a.opts, a.flags));
       if (settings) return settings.deviceGradients ? sampleCommand(r.model, loadData(a), settings) : runOnHostBackend(() => sampleCommand(r.model!, loadData(a), settings));
       return fitCommand(r.model, loadData(a), a.opts, a.flags);

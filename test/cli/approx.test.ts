@@ -99,6 +99,18 @@ describe('fit --method vi | smc', () => {
     expect(Math.abs(mean - exact.mean)).toBeLessThan(0.25 * Math.sqrt(exact.variance));
   }, 120_000);
 
+  it('mala --device-gradients: the gradients in the main thread (wasm here), the sampler in a worker; the same report, the mean near the exact posterior mean', () => {
+    const r = mixppl('fit', modelPath, '--data', dataPath, '--method', 'mala', '--chains', '2', '--warmup', '300', '--draws', '500', '--device-gradients');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/MALA \(Metropolis-adjusted Langevin\); 2 chains x 500 draws after 300 warm-up/);
+    const mean = Number(/^mu\s+(\S+)/m.exec(r.stdout)![1]);
+    // As the test above: 1000 draws, MCSE about 0.05 posterior sds.
+    expect(Math.abs(mean - exact.mean)).toBeLessThan(0.25 * Math.sqrt(exact.variance));
+    const smc = mixppl('fit', modelPath, '--data', dataPath, '--method', 'smc', '--device-gradients');
+    expect(smc.code).toBe(2);
+    expect(smc.stderr).toMatch(/unknown option '--device-gradients' for 'fit --method smc'/);
+  }, 120_000);
+
   it('annealed-langevin: the log evidence against the closed form, and its JSON', () => {
     // log p(y) in closed form: the product of the sequential posterior predictives (y as float32).
     let m = 1;

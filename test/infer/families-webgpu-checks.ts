@@ -7,11 +7,11 @@
  * Prints one JSON line per check ({ check, ok, error?, summary? }), an { adapter } line, or
  * { skipped } where no adapter is found, then { done: true }.
  */
-import { compile, sampleParallel, viDeviceGradients, BackendUnavailableError } from '../../src';
+import { compile, sampleParallel, scoreSampleDeviceGradients, viDeviceGradients, BackendUnavailableError } from '../../src';
 import { tf, runOnHostBackend } from '../../src/tensor';
 import { sample } from '../../src/infer/mcmc';
 import type { DiffusionFitResult } from '../../src/infer/score/diffusion-fit';
-import { deviceNuts, deviceVi, fits, mixData, runFilter, summarize, viChunkedOpts, viChunks, MIX } from './families-webgpu-cases';
+import { deviceMala, deviceNuts, deviceVi, fits, mixData, runFilter, summarize, viChunkedOpts, viChunks, MIX } from './families-webgpu-cases';
 import { check, runChildChecks, say, startWebgpuChild } from '../tensor/webgpu-child';
 
 await startWebgpuChild();
@@ -69,6 +69,13 @@ const checks: [string, () => Promise<Record<string, unknown> | void>][] = [
     check(!r.traced, 'the run reports the float64 replay');
     await webgpuStillWorks();
     return { summary: { elboRaw: Array.from(r.elboRaw), params: Array.from(r.params), steps: r.steps } };
+  }],
+  ['mala-device-gradients', async () => {
+    // MALA in a worker thread, every potential and gradient computed here on the device.
+    const r = await scoreSampleDeviceGradients(model, mixData, deviceMala);
+    check(!r.traced, 'the run reports the float64 replay');
+    await webgpuStillWorks();
+    return { summary: { u: r.chains.flatMap((c) => c.unconstrained.map((u) => Array.from(u))), lp: r.chains.flatMap((c) => c.stats.map((st) => st.lp)) } };
   }],
   ['refusals', async () => {
     // A family called directly, outside runOnHostBackend: a clear error, not a crash or a hang.

@@ -5,29 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import { compile, ensureBackend, vi, viDeviceGradients } from '../../src';
 import { tf } from '../../src/tensor';
-import type { BoundModel } from '../../src/model/bound-model';
+import { MIX, mixData, tensorPotential } from './families-webgpu-cases';
 
 await ensureBackend();
 
-const MIX = `model m { data K: int  data y: real[N]  param w: simplex[K]  param mu: ordered[K]  param s: positive
-  w ~ dirichlet([2.0, 2.0])  mu ~ normal(0, 5)  s ~ lognormal(0, 1)
-  for n in 1..N { y[n] ~ mixture(w, k -> normal(mu[k], s)) } }`;
-const data = { K: 2, y: Array.from({ length: 40 }, (_, i) => (i % 2 ? 2 : -2) + Math.sin(i * 7.3)) };
+const data = mixData;
 const model = compile(MIX);
-
-/** The tensor evaluator's potential in this thread (what the worker's requests compute). */
-function tensorPotential(bound: BoundModel) {
-  return {
-    dim: bound.dim,
-    traced: false,
-    valueAndGrad(u: ArrayLike<number>, g: Float64Array): number {
-      const r = bound.potentialAndGrad(u);
-      g.set(r.grad);
-      return r.value;
-    },
-    value: (u: ArrayLike<number>) => bound.potential(u),
-  };
-}
 
 describe('viDeviceGradients', () => {
   it('gives the fit of vi() with the tensor potential in one thread (mean-field and full-rank), onStep relayed, no tensor kept', async () => {

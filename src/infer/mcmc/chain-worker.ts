@@ -1,5 +1,5 @@
 /**
- * A worker of `sampleParallel` (or, with `vi` set, of `viDeviceGradients`): compiles the model from its source, binds the data, and runs
+ * A worker of `sampleParallel` (or of `viDeviceGradients`, `scoreSampleDeviceGradients`): compiles the model from its source, binds the data, and runs
  * its share of the chains exactly as `sample` would (same keys, inits and options). At each
  * end of a pooled warm-up window it sends its chains' window estimates to the main thread and
  * waits for the pooled metric (computed there from every chain's, in chain order), so the
@@ -12,7 +12,8 @@
  *
  * A VI job (`vi` in the start message) runs `vi` on the bound model with the remote
  * potential and sends back what the main thread needs to rebuild the result: the fitted
- * guide's parameters, the objective traces and the run's counts.
+ * guide's parameters, the objective traces and the run's counts. A score job (`score`) runs
+ * `scoreSample` likewise and sends back its result's data.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { compile } from '../../compile';
@@ -22,6 +23,7 @@ import { MixError, type Diagnostic } from '../../diagnostics/diagnostic';
 import type { Source } from '../../diagnostics/span';
 import { planSampling, plannedChainSteps, type SampleOptions } from './index';
 import { vi, type ViOptions } from '../vi/index';
+import { scoreSample, type ScoreProgress, type ScoreResult, type ScoreSampleOptions } from '../score/index';
 import { remotePotential, type GradientRequest } from '../remote-potential';
 
 export interface WorkerStart {
@@ -35,7 +37,12 @@ export interface WorkerStart {
   gradients?: SharedArrayBuffer;
   /** A VI job instead of chains: vi's options (without onStep; progress relays it). */
   vi?: ViOptions;
+  /** A score-based sampling job: scoreSample's options (without onProgress; progress relays it). */
+  score?: Omit<ScoreSampleOptions, 'onProgress'>;
 }
+
+/** What a score job sends back: the result's data, from which the main thread rebuilds it. */
+export type ScoreJobResult = Pick<ScoreResult, 'model' | 'names' | 'params' | 'chains' | 'settings' | 'initSource' | 'method' | 'logZ' | 'annealing' | 'diffusion'>;
 
 /** What a VI job sends back (see the module comment). */
 export interface ViJobResult {
@@ -54,6 +61,8 @@ export type WorkerMessage =
   | { type: 'done'; finished: import('./index').FinishedChain[]; traced: boolean }
   | { type: 'vi-step'; step: number; steps: number; objective: number; windowMean: number }
   | { type: 'vi-done'; result: ViJobResult }
+  | { type: 'score-progress'; progress: ScoreProgress }
+  | { type: 'score-done'; result: ScoreJobResult }
   | { type: 'error'; name: string; message: string; diagnostics?: Diagnostic[]; source?: Source };
 
 /** Runs the worker (its start message is `workerData`); the package's worker entry calls it. */
@@ -72,6 +81,14 @@ export function chainWorkerMain(): void {
       const r = vi(bound, { ...start.vi, onStep }, remotePotential(start.gradients!, bound.dim, port));
       const result: ViJobResult = { params: r.params, elboRaw: r.elboRaw, elbo: r.elbo, converged: r.converged, steps: r.steps, rejected: r.rejected };
       port.postMessage({ type: 'vi-done', result } satisfies WorkerMessage);
+      bound.dispose();
+      return;
+    }
+    if (start.score) {
+      const onProgress = start.progress ? (progress: ScoreProgress) => port.postMessage({ type: 'score-progress', progress } satisfies WorkerMessage) : undefined;
+      const r = scoreSample(bound, { ...start.score, onProgress }, remotePotential(start.gradients!, bound.dim, port));
+      const { model: name, names, params, chains, settings, initSource, method, logZ, annealing, diffusion } = r;
+      port.postMessage({ type: 'score-done', result: { model: name, names, params, chains, settings, initSource, method, logZ, annealing, diffusion } } satisfies WorkerMessage);
       bound.dispose();
       return;
     }

@@ -49,7 +49,7 @@ export interface ParallelSampleOptions extends SampleOptions {
 
 /** Data values a worker can receive (structured clone): numbers, booleans, arrays, typed arrays, plain objects. */
 export function checkCloneable(where: string, v: unknown): void {
-  if (v === null || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string' || ArrayBuffer.isView(v)) return;
+  if (v === null || v === undefined || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string' || ArrayBuffer.isView(v)) return;
   if (Array.isArray(v)) { v.forEach((x, i) => checkCloneable(`${where}[${i}]`, x)); return; }
   if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
     for (const [k, x] of Object.entries(v as object)) checkCloneable(`${where}.${k}`, x);
@@ -186,5 +186,37 @@ export async function runWorkers(
     });
   } finally {
     await Promise.all(threads.map((t) => t.terminate()));
+  }
+}
+
+/**
+ * Runs one job of a synchronous family in a worker thread (`job`: a VI or score-based run)
+ * with every potential and gradient computed in this thread on its backend, binding the data
+ * here for that; settles with what `onMessage` returns for the worker's result message
+ * (undefined for the others, e.g. progress). @internal
+ */
+export async function runDeviceJob<T>(
+  label: string, model: Model, data: DataInput, job: Pick<WorkerStart, 'vi' | 'score'>, progress: boolean,
+  entry: string | URL | undefined, onMessage: (m: WorkerMessage) => T | undefined,
+): Promise<T> {
+  const backend = currentBackend() ?? (await ensureBackend());
+  const device = model.bind(data);
+  try {
+    const channels = [gradientChannel(device.dim)];
+    const start: WorkerStart = {
+      source: { text: model.source.text, name: model.source.name }, data, opts: {}, chains: [],
+      backend: canReadSync() ? backend : 'cpu', progress, gradients: channels[0].buffer, ...job,
+    };
+    let out: { value: T } | undefined;
+    await runWorkers(label, [start], { entry, device, channels }, (_w, m, run) => {
+      const v = onMessage(m);
+      if (v !== undefined) {
+        out = { value: v };
+        run.resolve();
+      }
+    });
+    return out!.value;
+  } finally {
+    device.dispose();
   }
 }

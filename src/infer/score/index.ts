@@ -146,7 +146,7 @@ function stat(lp: number, accept: number, stepsize: number, nGrad: number): Draw
  * const fit = scoreSample(model.bind(data), { method: 'annealed-langevin', chains: 4, draws: 500, seed: 1 });
  * fit.formatSummary(); fit.logZ;
  */
-export function scoreSample(bound: BoundModel, opts: ScoreSampleOptions): ScoreResult {
+export function scoreSample(bound: BoundModel, opts: ScoreSampleOptions, potential?: { readonly traced: boolean; valueAndGrad(u: ArrayLike<number>, grad: Float64Array): number }): ScoreResult {
   const W = 'scoreSample';
   if (!opts || typeof opts !== 'object') throw new RangeError(`${W}: options with a method are required (${SCORE_METHODS.join(', ')})`);
   const method = opts.method;
@@ -163,7 +163,8 @@ export function scoreSample(bound: BoundModel, opts: ScoreSampleOptions): ScoreR
   if (bound.dim === 0) throw new RangeError(`${W}: the model has no continuous parameters to sample`);
 
   const t0 = performance.now();
-  const pot = bound.potentialFunction();
+  // `potential` (internal): the model's potential computed elsewhere (scoreSampleDeviceGradients' worker).
+  const pot = potential ?? bound.potentialFunction();
   const target: GradientTarget = {
     dim: bound.dim,
     logDensityGrad(u, grad) {

@@ -9,11 +9,8 @@
  */
 import type { Model } from '../../model/model';
 import type { DataInput } from '../../model/data';
-import type { BoundModel } from '../../model/bound-model';
-import { canReadSync, currentBackend, ensureBackend, runOnHostBackend } from '../../tensor/backend';
-import { gradientChannel } from '../remote-potential';
-import { checkCloneable, runWorkers } from '../mcmc/parallel';
-import type { ViJobResult, WorkerStart } from '../mcmc/chain-worker';
+import { runOnHostBackend } from '../../tensor/backend';
+import { checkCloneable, runDeviceJob } from '../mcmc/parallel';
 import { buildResult, makeViGuide, runConfig } from './train';
 import type { ViOptions, ViResult } from './index';
 
@@ -41,34 +38,20 @@ export async function viDeviceGradients(model: Model, data: DataInput, opts: ViD
   checkCloneable('data', data);
   checkCloneable('options', rest);
   const cfg = runConfig(rest);
-  const backend = currentBackend() ?? (await ensureBackend());
   // The host binding checks the options (guide, init) before the worker starts and rebuilds the result.
   const host = await runOnHostBackend(() => model.bind(data));
-  let device: BoundModel | undefined;
   try {
     if (host.dim === 0) throw new RangeError('vi: the model has no continuous parameters');
     const guide = await runOnHostBackend(() => makeViGuide(host, rest, cfg.kind));
-    device = model.bind(data);
-    const channels = [gradientChannel(host.dim)];
-    const start: WorkerStart = {
-      source: { text: model.source.text, name: model.source.name }, data, opts: {}, chains: [],
-      backend: canReadSync() ? backend : 'cpu', progress: !!onStep, gradients: channels[0].buffer, vi: rest,
-    };
-    let job: ViJobResult | undefined;
-    await runWorkers('viDeviceGradients', [start], { entry: workerEntry, device, channels }, (_w, m, run) => {
+    const r = await runDeviceJob('viDeviceGradients', model, data, { vi: rest }, !!onStep, workerEntry, (m) => {
       if (m.type === 'vi-step') onStep?.(m.step, m.steps, m.objective, m.windowMean);
-      else if (m.type === 'vi-done') {
-        job = m.result;
-        run.resolve();
-      }
+      return m.type === 'vi-done' ? m.result : undefined;
     });
-    const r = job!;
     guide.params.set(r.params);
     // The worker's run finished (its parameters already averaged): the result is rebuilt from them.
     const trained = { guide, converged: r.converged, t: r.steps, rejected: r.rejected, finish: () => ({ elboRaw: r.elboRaw, elbo: r.elbo }) };
     return await runOnHostBackend(() => buildResult(trained, cfg, host.constrainedFunction(), host.potentialFunction(), false, t0));
   } finally {
-    device?.dispose();
     host.dispose();
   }
 }

@@ -1,0 +1,44 @@
+/**
+ * The score-based samplers with the potential's gradients on the device
+ * (`scoreSampleDeviceGradients`): `scoreSample` (unadjusted Langevin, MALA, annealed Langevin,
+ * rdMC) runs in a worker thread and every potential and gradient it needs is computed by this
+ * thread on its backend (webgpu: the GPU, the read awaited), handed back through shared memory
+ * (src/infer/remote-potential.ts) as for `sampleParallel`'s `deviceGradients`. The gradients
+ * are the float32 tensor evaluator's: on wasm the draws equal `scoreSample` with that
+ * potential in one thread.
+ */
+import type { Model } from '../../model/model';
+import type { DataInput } from '../../model/data';
+import { checkCloneable, runDeviceJob } from '../mcmc/parallel';
+import { ScoreResult, type ScoreSampleOptions } from './index';
+
+/** Options of {@link scoreSampleDeviceGradients}: scoreSample's, and the worker's script (as sampleParallel's `workerEntry`). */
+export interface ScoreDeviceOptions extends ScoreSampleOptions {
+  workerEntry?: string | URL;
+}
+
+/**
+ * Runs `scoreSample` on `model` given `data` with every potential gradient computed in this
+ * thread on its backend (see the module comment); `onProgress` is relayed from the worker.
+ *
+ * @example
+ * await useBackend('webgpu');
+ * const r = await scoreSampleDeviceGradients(model, data, { method: 'mala', chains: 4, seed: 1 });
+ */
+export async function scoreSampleDeviceGradients(model: Model, data: DataInput, opts: ScoreDeviceOptions): Promise<ScoreResult> {
+  const t0 = performance.now();
+  if (!opts || typeof opts !== 'object') throw new RangeError('scoreSampleDeviceGradients: options with a method are required');
+  const { onProgress, workerEntry, ...rest } = opts;
+  checkCloneable('data', data);
+  checkCloneable('options', rest);
+  const r = await runDeviceJob('scoreSampleDeviceGradients', model, data, { score: rest }, !!onProgress, workerEntry, (m) => {
+    if (m.type === 'score-progress') onProgress?.(m.progress);
+    return m.type === 'score-done' ? m.result : undefined;
+  });
+  const res = new ScoreResult(r.model, r.names, r.params, r.chains, r.settings, false, (performance.now() - t0) / 1000, [], r.initSource);
+  res.method = r.method;
+  res.logZ = r.logZ;
+  res.annealing = r.annealing;
+  res.diffusion = r.diffusion;
+  return res;
+}
