@@ -337,8 +337,8 @@ export function writeSampleOutputs(r: McmcResult, dir: string, report: string): 
  */
 export async function sampleCommand(model: Model, data: Record<string, DataValue>, settings: SampleCliSettings): Promise<number> {
   const init = settings.init === undefined ? undefined : readInits(settings.init, settings.chains);
-  // On the host backend (with --device-gradients on webgpu, this command runs on the device
-  // and only the gradients use it: see main.ts).
+  // Bound on the host backend: with --device-gradients main.ts runs this command with the
+  // device active (webgpu), and only sampleParallel's gradients use it.
   const bm = await runOnHostBackend(() => model.bind(data));
   if (init !== undefined) {
     // Check every set now, so that an error names the file (sample() would check it too).

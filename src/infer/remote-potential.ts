@@ -34,12 +34,22 @@ export function gradientChannel(dim: number, buffer = new SharedArrayBuffer(8 + 
   return { buffer, control: new Int32Array(buffer, 0, 2), values: new Float64Array(buffer, 8, 1 + 2 * dim) };
 }
 
-/** The worker's side: a potential whose every evaluation is a request to the main thread. */
-export interface RemotePotential {
+/**
+ * A potential (-log density) of the unconstrained parameters with its gradient, computed
+ * elsewhere: what `planSampling` and `scoreSample` take in place of the bound model's own.
+ */
+export interface ExternalPotential {
+  /** False: not the float64 replay (the run reports `traced` from it). */
+  readonly traced: boolean;
+  /** The potential at u; its gradient is written into `grad`. */
+  valueAndGrad(u: ArrayLike<number>, grad: Float64Array): number;
+}
+
+/** The worker's side: a potential whose every evaluation is a request to the main thread (also vi's `Potential`). */
+export interface RemotePotential extends ExternalPotential {
   readonly dim: number;
   /** False: the tensor evaluator, not the float64 replay. */
   readonly traced: false;
-  valueAndGrad(u: ArrayLike<number>, grad: Float64Array): number;
   value(u: ArrayLike<number>): number;
 }
 

@@ -25,8 +25,8 @@ import { runAsync, runSync, type HostSteps } from './host-reads';
  * The angle 2π u of `u` cycles, range-reduced to [-π, π]: 2π (u - round(u)). WGSL's `sin` and
  * `cos` are only specified to an absolute 2^-11 inside [-π, π], and the Fourier features'
  * angles reach tens of radians (|w t| of a few cycles), so the reduction is done here, in
- * float32 (its error, about ulp(u) cycles, is below the features' own float32 rounding for
- * |u| < 1). round() has a zero gradient, so the derivative in u is still 2π.
+ * float32: u - round(u) is exact (Sterbenz), so the reduced angle carries only the rounding
+ * of the product by 2π. round() has a zero gradient, so the derivative in u is still 2π.
  */
 export function fourierAngle(u: Tensor): Tensor {
   return tf.tidy(() => tf.mul(tf.sub(u, tf.round(u)), 2 * Math.PI));

@@ -42,5 +42,7 @@ describe('scoreSampleDeviceGradients', () => {
   it('refuses bad options with scoreSample\'s messages, from the worker', async () => {
     await expect(scoreSampleDeviceGradients(model, data, { method: 'nope' as never })).rejects.toThrow(/scoreSample: unknown method 'nope'/);
     await expect(scoreSampleDeviceGradients(model, data, { method: 'annealed-langevin', warmup: 5 })).rejects.toThrow(/has no warm-up/);
+    await expect(scoreSampleDeviceGradients(model, data, { method: 'mala', init: [() => 1] as unknown as number[] })).rejects.toThrow(/^scoreSampleDeviceGradients: options\.init\[0\] cannot be sent to a worker thread/);
+    await expect(scoreSampleDeviceGradients(model, { K: 2 }, { method: 'mala' })).rejects.toThrow(/'y'/);
   }, 60_000);
 });

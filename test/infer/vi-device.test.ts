@@ -41,6 +41,7 @@ describe('viDeviceGradients', () => {
   it('refuses what it cannot run before a thread starts', async () => {
     await expect(viDeviceGradients(model, data, { minibatch: { data: 'y', size: 10 } })).rejects.toThrow(/viDeviceGradients: minibatch subsamples the bound data/);
     await expect(viDeviceGradients(model, data, { lr: () => 0.1 })).rejects.toThrow(/lr must be a number here/);
+    await expect(viDeviceGradients(model, { K: 2, y: [1, () => 2] as unknown as number[] }, {})).rejects.toThrow(/^viDeviceGradients: data\.y\[1\] cannot be sent to a worker thread/);
     await expect(viDeviceGradients(model, data, { guide: 'nope' as never })).rejects.toThrow(/guide/);
     await expect(viDeviceGradients(model, { K: 2, y: [1, Number.NaN] }, { steps: 5 })).rejects.toThrow(/y/);
   });

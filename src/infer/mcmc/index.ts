@@ -8,6 +8,7 @@
  */
 import { Key, type Rng } from '../../tensor/random';
 import type { BoundModel, ParamValues } from '../../model/bound-model';
+import type { ExternalPotential } from '../remote-potential';
 import { runChain, pooledChains, poolEstimates, type ChainPhase, type ChainResult, type DrawStats, type RunChainOptions, type Target, type TestBias } from './sampler';
 import { summarize, formatSummary, type SummaryRow } from './summary';
 import { flatNames, type ChainDraws } from '../../output/draws';
@@ -300,14 +301,6 @@ export function sample(bound: BoundModel, opts: SampleOptions = {}): McmcResult 
   const plan = planSampling(bound, opts);
   const chains = Array.from({ length: plan.settings.chains }, (_, c) => c);
   return assembleResult(bound, plan, runPlannedChains(bound, plan, chains));
-}
-
-/** A potential (-log density) of the unconstrained parameters with its gradient, computed elsewhere. @internal */
-export interface ExternalPotential {
-  /** False: not the float64 replay (the run reports `traced` from it). */
-  traced: boolean;
-  /** The potential at u; its gradient is written into `grad`. */
-  valueAndGrad(u: ArrayLike<number>, grad: Float64Array): number;
 }
 
 /** What every chain of a run shares: the checked settings, the target(s) and the per-chain setup. @internal */

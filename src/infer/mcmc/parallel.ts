@@ -17,7 +17,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { Model } from '../../model/model';
 import type { DataInput } from '../../model/data';
-import { canReadSync, currentBackend, ensureBackend, runOnHostBackend } from '../../tensor/backend';
+import { canReadSync, currentBackend, ensureBackend, runOnHostBackend, type BackendName } from '../../tensor/backend';
 import type { BoundModel } from '../../model/bound-model';
 import { assembleResult, planSampling, type FinishedChain, type McmcResult, type SampleOptions } from './index';
 import { poolEstimates } from './sampler';
@@ -47,15 +47,23 @@ export interface ParallelSampleOptions extends SampleOptions {
   workerEntry?: string | URL;
 }
 
-/** Data values a worker can receive (structured clone): numbers, booleans, arrays, typed arrays, plain objects. */
-export function checkCloneable(where: string, v: unknown): void {
+/**
+ * Checks that a value can go to a worker (structured clone): numbers, booleans, arrays, typed
+ * arrays, plain objects. `label` is the caller the error names (sampleParallel, viDeviceGradients, ...).
+ */
+export function checkCloneable(label: string, where: string, v: unknown): void {
   if (v === null || v === undefined || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string' || ArrayBuffer.isView(v)) return;
-  if (Array.isArray(v)) { v.forEach((x, i) => checkCloneable(`${where}[${i}]`, x)); return; }
+  if (Array.isArray(v)) { v.forEach((x, i) => checkCloneable(label, `${where}[${i}]`, x)); return; }
   if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
-    for (const [k, x] of Object.entries(v as object)) checkCloneable(`${where}.${k}`, x);
+    for (const [k, x] of Object.entries(v as object)) checkCloneable(label, `${where}.${k}`, x);
     return;
   }
-  throw new RangeError(`sampleParallel: ${where} cannot be sent to a worker thread (give numbers, arrays or typed arrays, not tensors or functions)`);
+  throw new RangeError(`${label}: ${where} cannot be sent to a worker thread (give numbers, arrays or typed arrays, not tensors or functions)`);
+}
+
+/** The backend workers bind (and trace) on: this thread's where it reads synchronously, else tfjs's cpu (as runOnHostBackend; it needs no files of its own in a bundle). */
+function workerBackend(backend: BackendName): BackendName {
+  return canReadSync() ? backend : 'cpu';
 }
 
 /** The error a worker reported, as the class the sampler would have thrown in this thread. */
@@ -76,8 +84,8 @@ export function workerError(m: Extract<WorkerMessage, { type: 'error' }>): Error
  */
 export async function sampleParallel(model: Model, data: DataInput, opts: ParallelSampleOptions = {}): Promise<McmcResult> {
   const { workers: requested, onIteration, deviceGradients = false, workerEntry, ...rest } = opts;
-  checkCloneable('data', data);
-  if (rest.init !== undefined) checkCloneable('init', rest.init);
+  checkCloneable('sampleParallel', 'data', data);
+  if (rest.init !== undefined) checkCloneable('sampleParallel', 'init', rest.init);
   if (typeof deviceGradients !== 'boolean') throw new RangeError(`sampleParallel: deviceGradients must be a boolean, got ${String(deviceGradients)}`);
   const backend = currentBackend() ?? (await ensureBackend());
   // The run is planned and its result assembled (tracing the constrained values) on a host
@@ -99,16 +107,13 @@ export async function sampleParallel(model: Model, data: DataInput, opts: Parall
     const nW = Math.min(W, C);
     // Chains dealt round-robin: worker w runs chains w, w + nW, ...
     const shares = Array.from({ length: nW }, (_, w) => Array.from({ length: C }, (_, c) => c).filter((c) => c % nW === w));
-    // Workers bind (and trace) on a backend that reads synchronously: tfjs's cpu where this
-    // thread's cannot (as runOnHostBackend), which needs no files of its own in a bundle.
-    const workerBackend = canReadSync() ? backend : 'cpu';
     const channels = device ? shares.map(() => gradientChannel(bound.dim)) : [];
     const finished: FinishedChain[] = new Array(C);
     const windows: Float64Array[][] = new Array(nW);
     let arrived = 0;
     let done = 0;
     const starts = shares.map((chains, w): WorkerStart => ({
-      source: { text: model.source.text, name: model.source.name }, data, opts: rest, chains, backend: workerBackend, progress: !!onIteration,
+      source: { text: model.source.text, name: model.source.name }, data, opts: rest, chains, backend: workerBackend(backend), progress: !!onIteration,
       ...(device ? { gradients: channels[w].buffer } : {}),
     }));
     await runWorkers('sampleParallel', starts, { entry: workerEntry, device, channels }, (w, m, run) => {
@@ -205,7 +210,7 @@ export async function runDeviceJob<T>(
     const channels = [gradientChannel(device.dim)];
     const start: WorkerStart = {
       source: { text: model.source.text, name: model.source.name }, data, opts: {}, chains: [],
-      backend: canReadSync() ? backend : 'cpu', progress, gradients: channels[0].buffer, ...job,
+      backend: workerBackend(backend), progress, gradients: channels[0].buffer, ...job,
     };
     let out: { value: T } | undefined;
     await runWorkers(label, [start], { entry, device, channels }, (_w, m, run) => {

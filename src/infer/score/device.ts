@@ -29,8 +29,8 @@ export async function scoreSampleDeviceGradients(model: Model, data: DataInput, 
   const t0 = performance.now();
   if (!opts || typeof opts !== 'object') throw new RangeError('scoreSampleDeviceGradients: options with a method are required');
   const { onProgress, workerEntry, ...rest } = opts;
-  checkCloneable('data', data);
-  checkCloneable('options', rest);
+  checkCloneable('scoreSampleDeviceGradients', 'data', data);
+  checkCloneable('scoreSampleDeviceGradients', 'options', rest);
   const r = await runDeviceJob('scoreSampleDeviceGradients', model, data, { score: rest }, !!onProgress, workerEntry, (m) => {
     if (m.type === 'score-progress') onProgress?.(m.progress);
     return m.type === 'score-done' ? m.result : undefined;

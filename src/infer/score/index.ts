@@ -8,6 +8,7 @@
  * as for NUTS; the chains or particles are looped over on the host.
  */
 import type { BoundModel } from '../../model/bound-model';
+import type { ExternalPotential } from '../remote-potential';
 import { Key } from '../../tensor/random';
 import type { GradientTarget } from '../mcmc/hmc';
 import { McmcResult, type McmcChain } from '../mcmc';
@@ -146,7 +147,7 @@ function stat(lp: number, accept: number, stepsize: number, nGrad: number): Draw
  * const fit = scoreSample(model.bind(data), { method: 'annealed-langevin', chains: 4, draws: 500, seed: 1 });
  * fit.formatSummary(); fit.logZ;
  */
-export function scoreSample(bound: BoundModel, opts: ScoreSampleOptions, potential?: { readonly traced: boolean; valueAndGrad(u: ArrayLike<number>, grad: Float64Array): number }): ScoreResult {
+export function scoreSample(bound: BoundModel, opts: ScoreSampleOptions, potential?: ExternalPotential): ScoreResult {
   const W = 'scoreSample';
   if (!opts || typeof opts !== 'object') throw new RangeError(`${W}: options with a method are required (${SCORE_METHODS.join(', ')})`);
   const method = opts.method;

@@ -35,8 +35,8 @@ export async function viDeviceGradients(model: Model, data: DataInput, opts: ViD
   if (rest.minibatch) throw new RangeError('viDeviceGradients: minibatch subsamples the bound data inside the loop; use vi() or model.fit(chunks, { method: \'vi\', minibatch })');
   if (typeof rest.lr === 'function') throw new RangeError('viDeviceGradients: lr must be a number here (a schedule function cannot be sent to the worker thread)');
   if (rest.objective !== undefined && typeof rest.objective !== 'string') throw new RangeError("viDeviceGradients: objective must be 'elbo', 'iwae' or 'renyi' here (a program cannot be sent to the worker thread)");
-  checkCloneable('data', data);
-  checkCloneable('options', rest);
+  checkCloneable('viDeviceGradients', 'data', data);
+  checkCloneable('viDeviceGradients', 'options', rest);
   const cfg = runConfig(rest);
   // The host binding checks the options (guide, init) before the worker starts and rebuilds the result.
   const host = await runOnHostBackend(() => model.bind(data));

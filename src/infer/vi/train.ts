@@ -189,12 +189,6 @@ export class Trainer {
   }
 }
 
-/**
- * The result of a finished run: `cf` maps u to the constrained values, `pf` is the full-data
- * potential for PSIS (absent for a chunked fit, whose data is not held; psis then throws),
- * `view` the result's guide as a view of the trained one (a chunked amortised fit: its view on
- * the model bound to no rows, whose u `cf` maps).
- */
 /** What `buildResult` reads of a finished run: a Trainer, or one rebuilt from a worker's (device.ts). */
 export interface TrainedState {
   readonly guide: Guide;
@@ -204,6 +198,12 @@ export interface TrainedState {
   finish(): { elboRaw: Float64Array; elbo: Float64Array };
 }
 
+/**
+ * The result of a finished run: `cf` maps u to the constrained values, `pf` is the full-data
+ * potential for PSIS (absent for a chunked fit, whose data is not held; psis then throws),
+ * `view` the result's guide as a view of the trained one (a chunked amortised fit: its view on
+ * the model bound to no rows, whose u `cf` maps).
+ */
 export function buildResult(
   tr: TrainedState, cfg: RunConfig, cf: { names: string[]; evaluate(u: ArrayLike<number>): Float64Array }, pf: Potential | undefined, traced: boolean, t0: number,
   view?: (trained: Guide) => Guide,
