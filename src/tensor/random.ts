@@ -64,6 +64,16 @@ function threefry2x32(k0: number, k1: number, x0: number, x1: number): void {
   OUT[1] = x1;
 }
 
+/**
+ * Writes threefry2x32((k0, k1), (x0, x1)) into out[0], out[1] without allocating (the JS
+ * kernels of the counter-based tensor draws, fused/threefry.ts).
+ */
+export function threefry2x32Into(k0: number, k1: number, x0: number, x1: number, out: Uint32Array): void {
+  threefry2x32(k0 >>> 0, k1 >>> 0, x0 >>> 0, x1 >>> 0);
+  out[0] = OUT[0];
+  out[1] = OUT[1];
+}
+
 /** Returns threefry2x32(key, counter) as a pair of uint32 (exported for known-answer tests). */
 export function threefry2x32Block(key: readonly [number, number], counter: readonly [number, number]): [number, number] {
   threefry2x32(key[0] >>> 0, key[1] >>> 0, counter[0] >>> 0, counter[1] >>> 0);

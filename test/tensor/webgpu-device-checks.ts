@@ -15,6 +15,12 @@ import { gaussianEStep, gaussianEStepReference, checkGaussianEStepParams, GAUSSI
 import { gaussianSuffStats, gaussianSuffStatsReference, GAUSSIAN_SUFF_STATS_KERNEL } from '../../src/tensor/fused';
 import { estepDisagreement, makeEStepCase, suffStatsDisagreement, chainDisagreement, makeChainCase, type EStepArrays, type ChainArrays, type ChainOutputs } from '../../src/tensor/fused/tolerance';
 import { chainLogZ, chainMarginals, chainForwardJS, chainBackwardJS, CHAIN_LOGZ_KERNEL, CHAIN_MARGINALS_KERNEL } from '../../src/tensor/fused';
+import { threefryDraw, threefryDrawJS } from '../../src/tensor/fused';
+import { Key } from '../../src/tensor';
+import { particleFilterDevice, hmmTensorSsm, deviceAncestors } from '../../src/infer/smc/filter-device';
+import { hmmTables } from '../../src/infer/smc/ssm';
+import { hmmForward } from '../../src/infer/smc/kalman';
+import { DeviceStream } from '../../src/tensor/fused';
 import { check, runChildChecks, say, startWebgpuChild } from './webgpu-child';
 
 const adapter = await startWebgpuChild();
@@ -172,6 +178,65 @@ const checks: [string, () => Promise<void>][] = [
     try { await checkGaussianEStepParams(x, tf.tensor2d([[0, NaN]]), tf.ones([1, 2]), tf.zeros([1])); } catch (e) { msg = String(e); }
     check(/means\[0, 1\] is NaN/.test(msg), `a NaN mean gave '${msg}'`);
     await checkGaussianEStepParams(x, tf.zeros([1, 2]), tf.ones([1, 2]), tf.zeros([1]));
+  }],
+  ['threefry', async () => {
+    check(tf.getKernel('MixpplThreefryDraw', 'webgpu') !== undefined, 'the threefry kernel is not registered for webgpu');
+    const key = Key.seed(7);
+    const n = 100_003; // not a multiple of the workgroup
+    const u = threefryDraw(key, 9, [n], 'uniform');
+    const got = await u.data();
+    u.dispose();
+    const want = new Float32Array(n);
+    threefryDrawJS(...key.words(), 9, false, want);
+    let neq = 0;
+    for (let i = 0; i < n; i++) if (got[i] !== want[i]) neq++;
+    check(neq === 0, `${neq} of ${n} uniforms differ from the JS threefry`);
+    const z = threefryDraw(key, 10, [n], 'normal');
+    const gz = await z.data();
+    z.dispose();
+    threefryDrawJS(...key.words(), 10, true, want);
+    // |z| <= 6 here; log, sqrt and cos in float32: relative error a few 2^-24 each, ~1e-6 of |z| + 1 in all
+    let worst = 0;
+    for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(gz[i] - want[i]) / (1 + Math.abs(want[i])));
+    check(worst < 2e-5, `normals differ from the JS threefry by up to ${worst} (relative)`);
+  }],
+  ['particle-filter', async () => {
+    // systematic resampling's counts: floor or ceil of n w_i
+    const w = Array.from({ length: 50 }, (_, i) => Math.exp(2 * Math.sin(1.7 * i + 0.3)));
+    const tot = w.reduce((a, b) => a + b, 0);
+    const W = tf.tensor1d(w.map((v) => v / tot));
+    const anc = tf.tidy(() => deviceAncestors('systematic', W as tf.Tensor1D, new DeviceStream(Key.seed(3))));
+    const counts = new Array(50).fill(0);
+    for (const a of await anc.data()) counts[a]++;
+    tf.dispose([W, anc]);
+    counts.forEach((c, i) => check(Math.abs(c - (50 * w[i]) / tot) < 1 + 1e-4, `particle ${i}: ${c} copies for n w = ${(50 * w[i]) / tot}`));
+    // an HMM's evidence: log Ẑ over 6 runs per proposal within 4 sd/√R + var of the forward algorithm's
+    const rng = Key.seed(12).rng();
+    const y: number[] = [];
+    let zz = 0;
+    const A = [[0.9, 0.1], [0.2, 0.8]];
+    for (let t = 0; t < 40; t++) {
+      zz = t === 0 ? (rng.uniform() < 0.5 ? 1 : 0) : rng.uniform() < A[zz][1 - zz] ? 1 - zz : zz;
+      y.push(rng.normal([-1, 1.5][zz], [1, 0.8][zz]));
+    }
+    const normLog = (v: number, m: number, s: number) => -0.5 * Math.log(2 * Math.PI) - Math.log(s) - 0.5 * ((v - m) / s) ** 2;
+    const tab = hmmTables([0.5, 0.5], A, y.map((v) => [0, 1].map((k) => normLog(v, [-1, 1.5][k], [1, 0.8][k]))));
+    const exact = hmmForward(tab).logZ;
+    const before = tf.memory().numTensors;
+    const ssm = hmmTensorSsm(tab);
+    for (const proposal of ['bootstrap', 'optimal'] as const) {
+      const lz: number[] = [];
+      for (let s = 1; s <= 6; s++) {
+        const r = await particleFilterDevice(ssm, { particles: 2000, seed: s, proposal, readEvery: 16 });
+        check(r.backend === 'webgpu', `ran on ${r.backend}`);
+        lz.push(r.logZ);
+      }
+      const m = lz.reduce((a, b) => a + b, 0) / lz.length;
+      const v = lz.reduce((a, b) => a + (b - m) ** 2, 0) / (lz.length - 1);
+      check(Math.abs(m + v / 2 - exact) < 4 * Math.sqrt(v / lz.length) + v, `${proposal}: mean log Z-hat ${m} (var ${v}) against ${exact}`);
+    }
+    ssm.dispose();
+    check(tf.memory().numTensors === before, `${tf.memory().numTensors - before} tensors left`);
   }],
 ];
 

@@ -79,4 +79,6 @@ describe('fused Gaussian E-step on webgpu', () => {
   it('chain log Z and forward-backward marginals (fused recursions and the product tree) agree with float64', (ctx) => expectCheck('chain', ctx));
   it('explains a synchronous read under Node.js instead of a bare ReferenceError', (ctx) => expectCheck('sync-read-message', ctx));
   it('checks parameter values asynchronously (no synchronous reads on webgpu)', (ctx) => expectCheck('async-param-check', ctx));
+  it('counter-based draws: uniforms equal the JS threefry bit for bit, normals within float32 rounding', (ctx) => expectCheck('threefry', ctx));
+  it('the device particle filter: systematic resampling counts, an HMM evidence, no tensor left', (ctx) => expectCheck('particle-filter', ctx));
 });

@@ -37,6 +37,7 @@ import { gibbsDataSmc, gibbsSmcPlan } from './gibbs-data';
 export { effectiveSize, multinomialResample, normalizeWeights, resample, residualResample, systematicResample, weightsFromLog, type ResampleScheme } from './resample';
 export { logSumExp, nextIncrement, relativeEss } from './tempering';
 export * from './filter';
+export * from './filter-device';
 export * from './ssm';
 export * from './kalman';
 export { paramPriorDraws, paramPriorUnconstrained, PriorDrawUnsupported } from './prior-draw';

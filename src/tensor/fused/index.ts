@@ -5,3 +5,4 @@
 export { gaussianEStep, checkGaussianEStepParams, gaussianEStepReference, gaussianEStepJS, GAUSSIAN_ESTEP_KERNEL, type EStepResult, type EStepOptions } from './estep';
 export { gaussianSuffStats, gaussianSuffStatsReference, gaussianSuffStatsJS, GAUSSIAN_SUFF_STATS_KERNEL, type SuffStats, type SuffStatsOptions } from './suff-stats';
 export { chainLogZ, chainLogZReference, chainMarginals, chainForwardJS, chainBackwardJS, CHAIN_LOGZ_KERNEL, CHAIN_MARGINALS_KERNEL, type ChainOptions, type ChainMarginals } from './chain';
+export { threefryDraw, threefryDrawJS, wordToUniform, DeviceStream, THREEFRY_DRAW_KERNEL } from './threefry';
