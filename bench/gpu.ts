@@ -45,11 +45,13 @@
  * And particle-filter throughput (`particle_filter`): a bootstrap filter (systematic
  * resampling when the ESS falls below half the particles) of a two-state Gaussian HMM over T
  * steps with P particles, particle-steps per second and the log-evidence error against the
- * forward algorithm. Under webgpu the filter runs on the host (float64 JS, one thread);
- * bench/gpu-torch.py runs the same filter on the same data (pf.json in --shared-data).
+ * forward algorithm: the host filter (float64 JS, one thread) and the same filter as tensor
+ * ops on the backend (`particleFilterDevice`: on webgpu every particle operation on the GPU,
+ * float32, counter-based random numbers); bench/gpu-torch.py runs the same filter on the same
+ * data (pf.json in --shared-data).
  *
  * Options: --backend webgpu|wasm|cpu (webgpu), --adapter default|gl-compat, --n (1000000),
- * --reps (20), --configs "16,8;64,32", --impls fused,reference, --chains "10000,4;1000,64"
+ * --reps (20), --configs "16,8;64,32" ("" for none), --impls fused,reference, --chains "10000,4;1000,64"
  * (T,K pairs; "" for none), --em "1000000,16,8" (N,K,D; "" for none), --shared-data DIR,
  * --grad "1000000,16,8" (N,K,D; "" for none), --nuts "1000000,16,8,4" (N,K,D,chains; "" for none), --pf "200,1000000" (T,P; "" for none),
  * --budget-s (420: a section that would start later is skipped, recorded as such), --out FILE
@@ -64,6 +66,7 @@ import '../src/tensor/fused/node-webgpu';
 import { tf, useBackend, webgpuAdapterInfo, runOnHostBackend, type BackendName } from '../src/tensor';
 import { compile, em, emAsync, type EmResult } from '../src';
 import { particleFilter } from '../src/infer/smc/filter';
+import { particleFilterDevice, hmmTensorSsm } from '../src/infer/smc/filter-device';
 import { sampleParallel } from '../src/infer/mcmc/parallel';
 import { chainWorkerMain } from '../src/infer/mcmc/chain-worker';
 import { A, MU, PI, SD, twoStateHmm } from './two-state-hmm';
@@ -77,7 +80,7 @@ async function bench(): Promise<void> {
   const adapter = arg('--adapter', 'default') as 'default' | 'gl-compat';
   const N = Number(arg('--n', '1000000'));
   const reps = Number(arg('--reps', '20'));
-  const configs = arg('--configs', '16,8;64,32').split(';').map((c) => c.split(',').map(Number) as [number, number]);
+  const configs = arg('--configs', '16,8;64,32').split(';').filter((c) => c).map((c) => c.split(',').map(Number) as [number, number]);
   const impls = arg('--impls', 'fused,reference').split(',') as ('fused' | 'reference')[];
   const chainConfigs = arg('--chains', '10000,4;1000,64').split(';').filter((c) => c).map((c) => c.split(',').map(Number) as [number, number]);
   const emConfig = arg('--em', '1000000,16,8').split(',').filter((c) => c).map(Number);
@@ -488,7 +491,7 @@ async function bench(): Promise<void> {
   if (pfConfig.length && withinBudget('particle_filter')) {
     const [T, P] = pfConfig;
     if (![T, P].every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --pf must be T,P positive integers, got '${pfConfig}'`);
-    const { y, ssm, exact } = twoStateHmm(T, 20261206);
+    const { y, tables, ssm, exact } = twoStateHmm(T, 20261206);
     if (sharedData) {
       mkdirSync(sharedData, { recursive: true });
       writeFileSync(join(sharedData, 'pf.json'), JSON.stringify({ T, P, pi: PI, A, mu: MU, sd: SD, y, resampleThreshold: 0.5 }));
@@ -504,12 +507,30 @@ async function bench(): Promise<void> {
       errs.push(res.logZ - exact);
     }
     const med = [...secs].sort((a, b) => a - b)[1];
+    // The same filter as tensor ops on the backend (particleFilterDevice): on webgpu, the GPU.
+    const tssm = hmmTensorSsm(tables);
+    await particleFilterDevice(tssm, { ...opts, particles: Math.min(P, 10000), seed: 99 }); // warm-up (pipelines)
+    const dsecs: number[] = [];
+    const derrs: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const res = await particleFilterDevice(tssm, { ...opts, seed: 1 + r });
+      dsecs.push(res.wallSeconds);
+      derrs.push(res.logZ - exact);
+    }
+    tssm.dispose();
+    const dmed = [...dsecs].sort((a, b) => a - b)[1];
     pfReport = {
       T, P, runs, where: 'host (float64 JS, one thread)',
       median_seconds: +med.toFixed(3),
       particle_steps_per_s: +((P * T) / med).toExponential(3),
       exact_logZ: exact,
       logZ_errors: errs.map((e) => +e.toPrecision(3)),
+      device: {
+        where: `particleFilterDevice on ${used} (float32 tensor ops)`,
+        median_seconds: +dmed.toFixed(3),
+        particle_steps_per_s: +((P * T) / dmed).toExponential(3),
+        logZ_errors: derrs.map((e) => +e.toPrecision(3)),
+      },
     };
     console.error(JSON.stringify(pfReport));
     record('particle_filter', pfReport);

@@ -13,7 +13,7 @@ export const A = [[0.9, 0.1], [0.2, 0.8]];
 export const MU = [-1, 1.5];
 export const SD = [1, 0.8];
 
-/** T observations drawn with `seed`, the model as a state-space model, and the exact log Z. */
+/** T observations drawn with `seed`, the model's tables and state-space model, and the exact log Z. */
 export function twoStateHmm(T: number, seed: number) {
   const rng = Key.seed(seed).rng();
   const y: number[] = [];
@@ -24,5 +24,5 @@ export function twoStateHmm(T: number, seed: number) {
   }
   const normLog = (v: number, m: number, s: number) => -0.5 * Math.log(2 * Math.PI) - Math.log(s) - 0.5 * ((v - m) / s) ** 2;
   const tables = hmmTables(PI, A, y.map((v) => MU.map((m, k) => normLog(v, m, SD[k]))));
-  return { y, ssm: hmmSsm(tables), exact: hmmForward(tables).logZ };
+  return { y, tables, ssm: hmmSsm(tables), exact: hmmForward(tables).logZ };
 }

@@ -24,6 +24,8 @@ export { stephensKL, ecr, relabelByOrder, relabelMatrixByOrder, applyPermutation
 export {
   smc, particleFilter, ffbsi, conditionalSmc, particleGibbs, hmmFromModel, switchingLgssmFromModel, hmmSsm, linearGaussianSsm, switchingLgssm,
   kalmanFilter, hmmForward, type SmcOptions, type SmcResult, type StateSpaceModel, type ParticleFilterOptions, type ParticleFilterResult,
+  particleFilterDevice, hmmTensorSsm, linearGaussianTensorSsm, deviceAncestors,
+  type TensorStateSpaceModel, type TensorProposal, type TensorMove, type DeviceFilterOptions, type DeviceFilterResult, type DeviceResampleScheme,
 } from './infer/smc';
 export {
   scoreSample, ScoreResult, SCORE_METHODS, trainScore, sampleScore, logLikelihoodOde, vpSde, veSde, mmd2, diffusionFit,

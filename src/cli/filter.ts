@@ -12,9 +12,11 @@ import type { DataValue } from '../model/data';
 import type { BoundModel } from '../model/bound-model';
 import { em } from '../infer/em';
 import {
-  hmmFromModel, hmmSsm, switchingLgssmFromModel, particleFilter, ffbsi,
-  type StateSpaceModel, type ParticleFilterResult, type FilterResampleScheme,
+  hmmFromModel, hmmSsm, switchingLgssmFromModel, particleFilter, ffbsi, particleFilterDevice, hmmTensorSsm,
+  type StateSpaceModel, type ParticleFilterResult, type FilterResampleScheme, type HmmTables,
+  type DeviceFilterResult, type DeviceResampleScheme,
 } from '../infer/smc';
+import { currentBackend, runOnHostBackend } from '../tensor/backend';
 import { walkExpr } from '../ir/walk';
 import { toCsv, DataFileError } from './data-io';
 import { OptionError } from './sample';
@@ -44,7 +46,9 @@ options:
   --smooth M                   also draw M backward-simulation (FFBSi) trajectories and add
                                smoothing columns (bootstrap proposal only)
   --seed N                     random seed (default 1)
-  --backend NAME               tfjs backend (default wasm)
+  --backend NAME               tfjs backend (default wasm); webgpu: an HMM's filter runs on the
+                               device (float32 tensor ops; not with --smooth or residual
+                               resampling, which keep the host's float64 filter)
   --out FILE                   write the per-step CSV here: t, then for a discrete state
                                P(name=k) columns, for a continuous one its mean and sd (and
                                quantiles q5, q50, q95 for bootstrap particles), then ess
@@ -142,6 +146,8 @@ function readParams(model: Model, s: FilterSettings): Record<string, DataValue> 
 
 interface Adapted {
   ssm: StateSpaceModel;
+  /** An HMM's tables (for the device filter). */
+  tables?: HmmTables;
   kind: 'hmm' | 'switching';
   /** The filter's continuous state (switching model), whose values are not needed. */
   state?: string;
@@ -154,7 +160,8 @@ function adapt(bound: BoundModel, values: Record<string, DataValue>, kind: 'hmm'
       const sw = switchingLgssmFromModel(bound, values);
       return { ssm: sw.ssm, kind, state: sw.names.state };
     }
-    return { ssm: hmmSsm(hmmFromModel(bound, values)), kind };
+    const tables = hmmFromModel(bound, values);
+    return { ssm: hmmSsm(tables), tables, kind };
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
     throw new DataFileError(`mixppl filter: model ${bound.rt.ir.name} cannot be filtered as ${kind === 'hmm' ? 'an HMM' : 'a switching linear-Gaussian model'}: ${e.message}`);
@@ -260,13 +267,8 @@ function perStepTable(a: Adapted, r: ParticleFilterResult, smooth?: { trajectori
   return { header, rows };
 }
 
-/** Runs `mixppl filter` on a loaded model and data; returns the exit status. */
-export function filterCommand(model: Model, data: Record<string, DataValue>, s: FilterSettings): number {
-  const shape = shapeOf(model);
-  if (!shape) {
-    const chains = model.ir.latents.filter((l) => l.chain).length;
-    throw new DataFileError(`mixppl filter: model ${model.name} needs exactly one discrete latent, a chain (z[t] ~ categorical(A[z[t-1]])); it has ${chains} chain(s) and ${model.ir.latents.length - chains} other latent(s)`);
-  }
+/** The model's state-space form at the parameter values (fitted by EM first where missing), made on the host. */
+function prepare(model: Model, data: Record<string, DataValue>, s: FilterSettings, shape: { kind: 'hmm' | 'switching'; state?: string }): { a: Adapted; head: string[] } {
   const values = readParams(model, s);
   const bound = model.bind(data);
   try {
@@ -280,41 +282,92 @@ export function filterCommand(model: Model, data: Record<string, DataValue>, s: 
       for (const k of missing) values[k] = e.params[k] as DataValue;
       head.push(`parameters ${missing.join(', ')}: EM maximum-likelihood estimate, best of 5 starts (log likelihood ${fmt(e.logLik)}, ${e.iterations} iterations${e.converged ? '' : ', NOT converged'})`);
     }
-    const a = adapt(bound, values, shape.kind);
-    const proposal = s.proposal === 'optimal' && !a.ssm.optimal ? 'bootstrap' : s.proposal;
-    const r = particleFilter(a.ssm, {
-      particles: s.particles, seed: s.seed, resampling: s.resampling, resampleThreshold: s.threshold,
-      proposal, history: true,
-    });
-    const sm = s.smooth > 0 ? ffbsi(a.ssm, r, { trajectories: s.smooth, seed: s.seed }) : undefined;
-    let minEss = Infinity;
-    let meanEss = 0;
-    for (const e of r.ess) { minEss = Math.min(minEss, e); meanEss += e / r.T; }
-    const nRes = r.resampled.reduce((acc, v) => acc + v, 0);
-    const lines = [
-      `model ${model.name}: particle filter on the ${a.ssm.name}${a.state ? ` (state ${a.state} filtered)` : ''}`,
-      ...head,
-      `${r.particles} particles, ${proposal} proposal${proposal !== s.proposal ? ' (the model has no optimal proposal)' : ''}, ${s.resampling} resampling when ESS < ${s.threshold} x particles; ${r.T} steps; ${r.wallSeconds.toFixed(2)} s`,
-      `log Z-hat ${fmt(r.logZ)}  (log marginal likelihood estimate; Z-hat is unbiased)`,
-      `ESS mean ${meanEss.toFixed(1)}, min ${minEss.toFixed(1)}; resampled at ${nRes} of ${r.T - 1} steps`,
-    ];
-    const tab = perStepTable(a, r, sm);
-    if (s.out) {
-      try {
-        writeFileSync(s.out, toCsv(tab.header, tab.rows));
-      } catch (e) {
-        throw new DataFileError(`cannot write ${s.out}: ${(e as Error).message}`);
-      }
-      lines.push(`wrote ${tab.rows.length} steps (${tab.header.slice(1).join(', ')}) to ${s.out}`);
-    } else {
-      // Without --out, the first and last steps.
-      const show = tab.rows.length <= 10 ? tab.rows : [...tab.rows.slice(0, 5), undefined, ...tab.rows.slice(-5)];
-      lines.push('', tab.header.join('  '));
-      for (const row of show) lines.push(row ? row.map((v, j) => (j === 0 ? String(v) : fmt(v))).join('  ') : '...');
-    }
-    process.stdout.write(lines.join('\n') + '\n');
-    return 0;
+    return { a: adapt(bound, values, shape.kind), head };
   } finally {
     bound.dispose();
   }
+}
+
+/** Why the filter runs on the host under webgpu (undefined: it runs on the device). */
+function hostReason(shape: { kind: 'hmm' | 'switching' }, s: FilterSettings): string | undefined {
+  if (shape.kind !== 'hmm') return 'the switching model\'s filter has no device version';
+  if (s.smooth > 0) return '--smooth needs the particle history, kept on the host';
+  if (s.resampling === 'residual') return 'residual resampling has no device version';
+  return undefined;
+}
+
+/**
+ * Runs `mixppl filter` on a loaded model and data; returns the exit status. Under webgpu an
+ * HMM's filter runs on the device (`particleFilterDevice`, float32) unless --smooth or residual
+ * resampling asks for the host's; the model's tables (and an EM start) are made on the host.
+ */
+export async function filterCommand(model: Model, data: Record<string, DataValue>, s: FilterSettings): Promise<number> {
+  const shape = shapeOf(model);
+  if (!shape) {
+    const chains = model.ir.latents.filter((l) => l.chain).length;
+    throw new DataFileError(`mixppl filter: model ${model.name} needs exactly one discrete latent, a chain (z[t] ~ categorical(A[z[t-1]])); it has ${chains} chain(s) and ${model.ir.latents.length - chains} other latent(s)`);
+  }
+  const backend = currentBackend();
+  const why = backend === 'webgpu' ? hostReason(shape, s) : undefined;
+  const { a, head } = await runOnHostBackend(() => prepare(model, data, s, shape));
+  const proposal = s.proposal === 'optimal' && !a.ssm.optimal ? 'bootstrap' : s.proposal;
+  let r: ParticleFilterResult | DeviceFilterResult;
+  let hostRun: ParticleFilterResult | undefined;
+  let sm: { trajectories: Float64Array; count: number } | undefined;
+  let where: string;
+  if (backend === 'webgpu' && !why) {
+    const tssm = hmmTensorSsm(a.tables!);
+    try {
+      r = await particleFilterDevice(tssm, {
+        particles: s.particles, seed: s.seed, resampling: s.resampling as DeviceResampleScheme, resampleThreshold: s.threshold, proposal,
+      });
+    } finally {
+      tssm.dispose();
+    }
+    where = 'on the device (webgpu, float32)';
+  } else {
+    const hr = particleFilter(a.ssm, {
+      particles: s.particles, seed: s.seed, resampling: s.resampling, resampleThreshold: s.threshold,
+      proposal, history: true,
+    });
+    r = hostRun = hr;
+    sm = s.smooth > 0 ? ffbsi(a.ssm, hr, { trajectories: s.smooth, seed: s.seed }) : undefined;
+    where = `on the host (float64)${why ? `: ${why}` : ''}`;
+  }
+  let minEss = Infinity;
+  let meanEss = 0;
+  for (const e of r.ess) { minEss = Math.min(minEss, e); meanEss += e / r.T; }
+  const nRes = r.resampled.reduce((acc, v) => acc + v, 0);
+  const lines = [
+    `model ${model.name}: particle filter on the ${a.ssm.name}${a.state ? ` (state ${a.state} filtered)` : ''}`,
+    ...head,
+    `${r.particles} particles, ${proposal} proposal${proposal !== s.proposal ? ' (the model has no optimal proposal)' : ''}, ${s.resampling} resampling when ESS < ${s.threshold} x particles; ${r.T} steps; ${r.wallSeconds.toFixed(2)} s ${where}`,
+    `log Z-hat ${fmt(r.logZ)}  (log marginal likelihood estimate; Z-hat is unbiased)`,
+    `ESS mean ${meanEss.toFixed(1)}, min ${minEss.toFixed(1)}; resampled at ${nRes} of ${r.T - 1} steps`,
+  ];
+  const tab = hostRun ? perStepTable(a, hostRun, sm) : deviceStepTable(r as DeviceFilterResult);
+  if (s.out) {
+    try {
+      writeFileSync(s.out, toCsv(tab.header, tab.rows));
+    } catch (e) {
+      throw new DataFileError(`cannot write ${s.out}: ${(e as Error).message}`);
+    }
+    lines.push(`wrote ${tab.rows.length} steps (${tab.header.slice(1).join(', ')}) to ${s.out}`);
+  } else {
+    // Without --out, the first and last steps.
+    const show = tab.rows.length <= 10 ? tab.rows : [...tab.rows.slice(0, 5), undefined, ...tab.rows.slice(-5)];
+    lines.push('', tab.header.join('  '));
+    for (const row of show) lines.push(row ? row.map((v, j) => (j === 0 ? String(v) : fmt(v))).join('  ') : '...');
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}
+
+/** Per-step columns of the device filter's result: an HMM's P(z=k) per state, then ess. */
+function deviceStepTable(r: DeviceFilterResult): { header: string[]; rows: number[][] } {
+  const K = r.stateProbs ? r.stateProbs.length / r.T : 0;
+  const header = ['t', ...Array.from({ length: K }, (_, k) => `P(${r.stateNames[0]}=${k + 1})`), 'ess'];
+  const rows: number[][] = [];
+  for (let t = 0; t < r.T; t++) rows.push([t + 1, ...Array.from(r.stateProbs!.subarray(t * K, (t + 1) * K)), r.ess[t]]);
+  return { header, rows };
 }

@@ -393,7 +393,7 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
       }
       await useBackend(backend);
-      return runOnHostBackend(() => filterCommand(r.model!, loadData(a), settings));
+      return filterCommand(r.model!, loadData(a), settings);
     }
     case 'summary': {
       checkOptions({ ...a, positional: [] }, 'summary', COMMAND_OPTIONS.summary);

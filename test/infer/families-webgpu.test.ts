@@ -35,6 +35,8 @@ import { join } from 'node:path';
 import { tf, useBackend } from '../../src/tensor';
 import { compile, vi } from '../../src';
 import { makeViGuide } from '../../src/infer/vi/train';
+import { hmmFromModel, hmmSsm, hmmForward, particleFilter } from '../../src/infer/smc';
+import { readDataFile } from '../../src/cli/data-io';
 import type { DiffusionFitResult } from '../../src/infer/score/diffusion-fit';
 import { deviceMala, deviceNuts, deviceVi, fits, mixData, mixY, runFilter, summarize, viChunkedOpts, viChunks, MIX, type Summary } from './families-webgpu-cases';
 
@@ -55,6 +57,23 @@ async function on<T>(backend: 'wasm' | 'cpu', fn: () => T): Promise<T> {
     await tf.setBackend('wasm');
   }
 }
+/**
+ * The geyser HMM at the CLI test's parameters: the forward algorithm's log evidence, and the
+ * sd of the host filter's log Z-hat at its settings (300 particles, optimal proposal) over 40 seeds.
+ */
+function geyserEvidence(): { exact: number; sd: number } {
+  const m = compile(readFileSync(join(cwd, 'examples/geyser-hmm/geyser.mix'), 'utf8'));
+  const b = m.bind(readDataFile(join(cwd, 'examples/geyser-hmm/geyser.csv')));
+  try {
+    const tab = hmmFromModel(b, { pi: [0.5, 0.5], A: [[0.1, 0.9], [0.6, 0.4]], mu: [55, 80], sigma: [6, 6] });
+    const lz = Array.from({ length: 40 }, (_, i) => particleFilter(hmmSsm(tab), { particles: 300, seed: 100 + i, quantiles: [], proposal: 'optimal' }).logZ);
+    const mean = lz.reduce((a, c) => a + c, 0) / lz.length;
+    return { exact: hmmForward(tab).logZ, sd: Math.sqrt(lz.reduce((a, c) => a + (c - mean) ** 2, 0) / (lz.length - 1)) };
+  } finally {
+    b.dispose();
+  }
+}
+
 const fitOn = (backend: 'wasm' | 'cpu', name: string, extra: Record<string, unknown> = {}) =>
   on(backend, () => summarize(name, model.fit(mixData, { ...fits[name], ...extra } as never)));
 
@@ -169,7 +188,7 @@ describe('inference families on webgpu agree with wasm', { timeout: 300_000 }, (
   it('refusals: a family called outside runOnHostBackend with a clear error, webgpu working after it', (ctx) => {
     childResult('refusals', ctx);
   });
-  it('mixppl filter and mixppl sample --backend webgpu print what wasm prints; sample --device-gradients, fit --method mle and fit --method diffusion run on the device', (ctx) => {
+  it('mixppl filter --backend webgpu filters an HMM on the device (log Z-hat within 4 sd of the exact evidence; --smooth on the host); mixppl sample --backend webgpu prints what wasm prints; sample --device-gradients, fit --method mle and fit --method diffusion run on the device', (ctx) => {
     if (!childResult('filter', ctx)) return;
     const env = { ...process.env, MIXPPL_WEBGPU_ADAPTER: child.adapter() };
     const run = (...args: string[]) => spawnSync(process.execPath, ['bin/mixppl.js', ...args], { cwd, encoding: 'utf8', timeout: 200_000, env });
@@ -181,8 +200,22 @@ describe('inference families on webgpu agree with wasm', { timeout: 300_000 }, (
     const fc = run(...filter, 'wasm');
     expect(fc.status, tail(fc.stderr)).toBe(0);
     expect(fg.status, tail(fg.stderr)).toBe(0);
-    expect(fg.stdout).toMatch(/^log Z-hat /m);
-    expect(noTimes(fg.stdout)).toBe(noTimes(fc.stdout));
+    // Under webgpu the HMM's filter runs on the device (particleFilterDevice), on wasm on the
+    // host: the same header but for where, and a log Z-hat within 4 sd (the host filter's, over
+    // 40 seeds at these settings) plus the Jensen gap var/2 of the forward algorithm's log Z.
+    expect(fg.stdout).toMatch(/ on the device \(webgpu, float32\)$/m);
+    expect(fc.stdout).toMatch(/ on the host \(float64\)$/m);
+    const head = (out: string) => out.split('\n').slice(0, out.split('\n').findIndex((l) => l.startsWith('log Z-hat'))).map((l) => noTimes(l).replace(/ on the (device|host) .*$/, ''));
+    expect(head(fc.stdout).length).toBe(2);
+    expect(head(fg.stdout)).toEqual(head(fc.stdout));
+    expect(fg.stdout).toMatch(/^t {2}P\(z=1\) {2}P\(z=2\) {2}ess$/m);
+    const lzDevice = Number(/^log Z-hat (\S+)/m.exec(fg.stdout)?.[1]);
+    const ev = geyserEvidence();
+    expect(Math.abs(lzDevice - ev.exact), `log Z-hat ${lzDevice}, exact ${ev.exact}, sd ${ev.sd}`).toBeLessThan(4 * ev.sd + (ev.sd * ev.sd) / 2);
+    // --smooth keeps the host's filter (it needs the particle history), and says so
+    const fs = run(...filter.slice(0, -1), '--smooth', '5', '--proposal', 'bootstrap', '--backend', 'webgpu');
+    expect(fs.status, tail(fs.stderr)).toBe(0);
+    expect(fs.stdout).toMatch(/ on the host \(float64\): --smooth needs the particle history, kept on the host$/m);
     const smp = ['sample', ...geyser, '--chains', '1', '--warmup', '40', '--draws', '20', '--seed', '3', '--backend'];
     const sg = run(...smp, 'webgpu');
     const sc = run(...smp, 'wasm');
