@@ -17,6 +17,7 @@ import {
 } from '../../src/infer/smc/ssm';
 import { hmmForward, kalmanFilter, switchingLgssmLogEvidence } from '../../src/infer/smc/kalman';
 import { Key } from '../../src/tensor/random';
+import { particleFilterDevice, hmmTensorSsm } from '../../src/infer/smc/filter-device';
 
 beforeAll(async () => {
   await ensureBackend();
@@ -216,6 +217,57 @@ describe('discrete HMM against the forward algorithm', () => {
       for (const [proposal, particles] of [['bootstrap', 1500], ['optimal', 500]] as const) {
         const s = ratioStats(hmmSsm(tabM), fw.logZ, 100, { particles, proposal, resampling: 'stratified' });
         expect(Math.abs(s.z), `${proposal}: ${s.mean} ± ${s.se}`).toBeLessThan(3);
+      }
+    } finally {
+      bound.dispose();
+    }
+  });
+
+  it('statements without the chain enter log Ẑ once (the tables\' logConst), on the host and the device', async () => {
+    // gaussian_hmm plus observations w that involve no state: p(y, w | θ) = p(y | θ) p(w | θ)
+    const src = `model hmm_plus {
+      data K: int<lower=1>
+      data y: real[T]
+      data w: real[M]
+      param pi: simplex[K]
+      param A: simplex[K, K]
+      param mu: ordered[K]
+      param sigma: positive[K]
+      z[1] ~ categorical(pi)
+      for t in 2..T {
+        z[t] ~ categorical(A[z[t-1]])
+      }
+      for t in 1..T {
+        y[t] ~ normal(mu[z[t]], sigma[z[t]])
+      }
+      for m in 1..M {
+        w[m] ~ normal(mu[1], 3)
+      }
+    }`;
+    const w = [0.5, -2, 1.25];
+    const bound = compile(src).bind({ K: 2, y: hmmY, w });
+    try {
+      const values = { pi: PI, A, mu: MU, sigma: SD };
+      const tabM = hmmFromModel(bound, values);
+      const wTerm = w.reduce((acc, v) => acc + normLog(v, MU[0], 3), 0);
+      expect(Math.abs(tabM.logConst! - wTerm)).toBeLessThan(1e-5 * Math.abs(wTerm));
+      const fw = hmmForward(tabM);
+      expect(Math.abs(fw.logZ - (exact.logZ + wTerm))).toBeLessThan(1e-5 * Math.abs(fw.logZ));
+      // measured sd(log Ẑ): optimal n = 500 about 0.1
+      const s = ratioStats(hmmSsm(tabM), fw.logZ, 100, { particles: 500, proposal: 'optimal' });
+      expect(Math.abs(s.z), `host: ${s.mean} ± ${s.se}`).toBeLessThan(3);
+      const one = particleFilter(hmmSsm(tabM), { particles: 50, seed: 1, quantiles: [] });
+      expect(one.logZIncrements.reduce((a, b) => a + b, 0)).toBeCloseTo(one.logZ, 8);
+      const dev = hmmTensorSsm(tabM);
+      try {
+        const lz: number[] = [];
+        for (let r = 1; r <= 40; r++) lz.push((await particleFilterDevice(dev, { particles: 500, seed: r, proposal: 'optimal' })).logZ);
+        const ratios = lz.map((v) => Math.exp(v - fw.logZ));
+        const mean = ratios.reduce((a, b) => a + b, 0) / lz.length;
+        const se = Math.sqrt(ratios.reduce((a, b) => a + (b - mean) ** 2, 0) / (lz.length - 1) / lz.length);
+        expect(Math.abs(mean - 1) / se, `device: ${mean} ± ${se}`).toBeLessThan(3);
+      } finally {
+        dev.dispose();
       }
     } finally {
       bound.dispose();

@@ -51,6 +51,8 @@ export interface TensorStateSpaceModel {
   readonly T: number;
   readonly stateDim: number;
   readonly stateNames: readonly string[];
+  /** A constant the filter adds to log Ẑ, in float64 on the host: the model's terms that involve no state (an HMM's `logConst`). */
+  readonly logConst?: number;
   /** For one discrete coordinate with values 0 … K−1: K (the filter then reports P(x_t = k) per step). */
   readonly discreteStates?: number;
   readonly bootstrap: TensorProposal;
@@ -134,8 +136,8 @@ export function hmmTensorSsm(h: HmmTables): TensorStateSpaceModel {
   };
   const owned = [cumInit, logInit, cumTrans, logTrans, logEmit, emitFlat];
   return {
-    name: `hidden Markov model (${K} states)`,
-    T, stateDim: 1, stateNames: ['z'], discreteStates: K,
+    name: `hidden Markov model (K = ${K})`,
+    T, stateDim: 1, stateNames: ['z'], discreteStates: K, logConst: h.logConst,
     bootstrap, optimal,
     dispose() {
       for (const x of owned) x.dispose();
@@ -292,6 +294,8 @@ export async function particleFilterDevice(ssm: TensorStateSpaceModel, opts: Dev
   const readEvery = opts.readEvery ?? 64;
   if (!Number.isInteger(readEvery) || readEvery < 1) throw new RangeError(`${where}: readEvery must be a positive integer, got ${readEvery}`);
 
+  const c = ssm.logConst ?? 0;
+  if (!Number.isFinite(c)) throw new RangeError(`${where}: the model's logConst is ${c}, not a finite number`);
   const t0 = now();
   const { T, stateDim: D } = ssm;
   const K = ssm.discreteStates ?? 0;
@@ -395,6 +399,7 @@ export async function particleFilterDevice(ssm: TensorStateSpaceModel, opts: Dev
     }
     await flush();
     const [xs, ws] = await Promise.all([x!.data(), W!.data()]);
+    logZIncrements[0] += c;
     let logZ = 0;
     for (let t = 0; t < T; t++) logZ += logZIncrements[t];
     return {

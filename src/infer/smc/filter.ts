@@ -364,6 +364,11 @@ export function particleFilter(ssm: StateSpaceModel, opts: ParticleFilterOptions
       hist.ancestors.push(anc ? Int32Array.from(anc) : identity!);
     }
   }
+  // The model's terms without the state (an HMM's logConst) enter the evidence once.
+  const c = ssm.logConst ?? 0;
+  if (!Number.isFinite(c)) throw new RangeError(`${where}: the model's logConst is ${c}, not a finite number`);
+  logZIncrements[0] += c;
+  logZ += c;
   return {
     T, particles: n, stateDim: D, stateNames: ssm.stateNames, proposal: which,
     logZ, logZIncrements, means, quantileLevels: [...levels], quantiles, ess, resampled,

@@ -56,6 +56,8 @@ export interface StateSpaceModel {
   logTransition?(t: number, prev: Float64Array, n: number, next: Float64Array, row: number, out: Float64Array): void;
   /** The locally optimal proposal, where the model gives the needed conditionals. */
   readonly optimal?: Proposal;
+  /** A constant the filters add to log Ẑ: the model's terms that involve no state (an HMM's `logConst`). */
+  readonly logConst?: number;
 }
 
 function checkFinite(where: string, v: number): void {
@@ -288,6 +290,7 @@ export function hmmSsm(h: HmmTables): StateSpaceModel {
     T,
     stateDim: 1,
     stateNames: ['z'],
+    logConst: h.logConst,
     sampleInitial(x, n, rng) {
       for (let i = 0; i < n; i++) x[i] = draw(cInit, 0, rng.uniform());
     },
