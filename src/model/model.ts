@@ -21,19 +21,35 @@ import { isChunkSource } from './chunks';
 import { smc, type SmcOptions, type SmcResult } from '../infer/smc';
 import { scoreSample, type ScoreMethod, type ScoreResult, type ScoreSampleOptions } from '../infer/score';
 import { diffusionFit, diffusionFitAsync, type DiffusionFitOptions, type DiffusionFitResult } from '../infer/score/diffusion-fit';
+import { sampleParallel } from '../infer/mcmc/parallel';
+import { viDeviceGradients } from '../infer/vi/device';
+import { scoreSampleDeviceGradients } from '../infer/score/device';
+
+/**
+ * `deviceGradients: true` (nuts, hmc, mh, vi and the score-based samplers): the sampler or VI
+ * loop runs in a worker thread and every potential and gradient it needs is computed in this
+ * thread on its backend, webgpu's GPU (`sampleParallel`, `viDeviceGradients`,
+ * `scoreSampleDeviceGradients`); `fit` then returns a promise.
+ */
+interface DeviceGradientsOption {
+  deviceGradients?: boolean;
+}
 
 /** `model.fit` options: the method and that method's own options. */
 export type FitOptions =
   | ({ method: 'em' } & EmOptions)
   | ({ method: 'map' | 'mle' } & Omit<OptimizeOptions, 'method'>)
-  | ({ method: 'nuts' | 'hmc' | 'mh' | 'gibbs' } & Omit<SampleOptions, 'algorithm'>)
-  | ({ method: 'vi' } & ViOptions)
+  | ({ method: 'nuts' | 'hmc' | 'mh' | 'gibbs' } & Omit<SampleOptions, 'algorithm'> & DeviceGradientsOption)
+  | ({ method: 'vi' } & ViOptions & DeviceGradientsOption)
   | ({ method: 'smc' } & SmcOptions)
-  | ({ method: ScoreMethod } & Omit<ScoreSampleOptions, 'method'>)
+  | ({ method: ScoreMethod } & Omit<ScoreSampleOptions, 'method'> & DeviceGradientsOption)
   | ({ method: 'diffusion' } & DiffusionFitOptions);
 
-/** What `model.fit` returns for each method. */
-export type FitResult<O extends FitOptions> = O extends { method: 'em' }
+/** What `model.fit` returns for each method (a promise of it with `deviceGradients: true`). */
+export type FitResult<O extends FitOptions> = O extends { deviceGradients: true } ? Promise<MethodResult<O>> : MethodResult<O>;
+
+/** The result type of each method. */
+export type MethodResult<O extends FitOptions> = O extends { method: 'em' }
   ? EmResult
   : O extends { method: 'map' | 'mle' }
     ? OptimizeResult
@@ -137,6 +153,12 @@ export class Model {
    * return a promise too and run on the host (runOnHostBackend; docs/gpu.md, "Inference
    * families on webgpu").
    *
+   * With `deviceGradients: true` ('nuts', 'hmc', 'mh', 'vi', 'langevin', 'mala',
+   * 'annealed-langevin', 'rdmc') the sampler or VI loop runs in a worker thread and every
+   * potential and gradient it needs is computed in this thread on the backend — on webgpu the
+   * GPU — as `sampleParallel`, `viDeviceGradients` and `scoreSampleDeviceGradients` do; the
+   * result is a promise on every backend.
+   *
    * With `method: 'em'` and `online`, `data` is a stream of chunks instead (an iterable or
    * async iterable of data objects, each holding some rows, or a function returning a fresh
    * one for several passes): stepwise EM on the expected sufficient statistics (`onlineEm`),
@@ -171,6 +193,12 @@ export class Model {
   }
 
   private fitBatch<O extends FitOptions>(data: DataInput, opts: O, onHost = false): FitResult<O> {
+    if ('deviceGradients' in opts) {
+      const { deviceGradients, ...plain } = opts as O & DeviceGradientsOption;
+      if (deviceGradients === true) return fitWithDeviceGradients(this, data, opts) as unknown as FitResult<O>;
+      if (deviceGradients !== false && deviceGradients !== undefined) throw new RangeError(`fit: deviceGradients must be true or false, got ${String(deviceGradients)}`);
+      opts = plain as O;
+    }
     if (!onHost && !canReadSync() && !ON_DEVICE.has(opts.method)) {
       // webgpu under Node.js: the families below evaluate the model by the float64 replay on
       // the host; they bind and trace on tfjs's cpu backend (runOnHostBackend) and the caller
@@ -228,6 +256,31 @@ export class Model {
     } finally {
       if (!disposeLater) bound.dispose();
     }
+  }
+}
+
+/**
+ * `fit` with `deviceGradients: true`: the gradient-based families with every potential and
+ * gradient computed in this thread on its backend, the sampler or loop in a worker thread.
+ */
+function fitWithDeviceGradients(model: Model, data: DataInput, opts: FitOptions): Promise<unknown> {
+  const { method, deviceGradients: _d, ...rest } = opts as FitOptions & DeviceGradientsOption;
+  switch (method) {
+    case 'nuts':
+    case 'hmc':
+    case 'mh':
+      return sampleParallel(model, data, { ...(rest as SampleOptions), algorithm: method, deviceGradients: true });
+    case 'vi':
+      return viDeviceGradients(model, data, rest as ViOptions);
+    case 'langevin':
+    case 'mala':
+    case 'annealed-langevin':
+    case 'rdmc':
+      return scoreSampleDeviceGradients(model, data, { ...(rest as Omit<ScoreSampleOptions, 'method'>), method });
+    default:
+      return Promise.reject(new RangeError(
+        `fit: deviceGradients applies to methods nuts, hmc, mh, vi, langevin, mala, annealed-langevin and rdmc, not '${String(method)}'${method === 'em' || method === 'map' || method === 'mle' || method === 'diffusion' ? ` (on webgpu '${method}' runs on the device without it)` : method === 'gibbs' ? ' (Gibbs over the latents runs on the host; nuts sums them out)' : ''}`,
+      ));
   }
 }
 
