@@ -24,7 +24,7 @@ export { stephensKL, ecr, relabelByOrder, relabelMatrixByOrder, applyPermutation
 export {
   smc, particleFilter, ffbsi, conditionalSmc, particleGibbs, hmmFromModel, switchingLgssmFromModel, hmmSsm, linearGaussianSsm, switchingLgssm,
   kalmanFilter, hmmForward, type SmcOptions, type SmcResult, type StateSpaceModel, type ParticleFilterOptions, type ParticleFilterResult,
-  particleFilterDevice, hmmTensorSsm, linearGaussianTensorSsm, deviceAncestors,
+  particleFilterDevice, hmmTensorSsm, linearGaussianTensorSsm, switchingLgssmTensorSsm, deviceAncestors,
   type TensorStateSpaceModel, type TensorProposal, type TensorMove, type DeviceFilterOptions, type DeviceFilterResult, type DeviceResampleScheme,
 } from './infer/smc';
 export {

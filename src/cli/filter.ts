@@ -12,9 +12,9 @@ import type { DataValue } from '../model/data';
 import type { BoundModel } from '../model/bound-model';
 import { em } from '../infer/em';
 import {
-  hmmFromModel, hmmSsm, switchingLgssmFromModel, particleFilter, ffbsi, particleFilterDevice, hmmTensorSsm,
+  hmmFromModel, hmmSsm, switchingLgssmFromModel, particleFilter, ffbsi, particleFilterDevice, hmmTensorSsm, switchingLgssmTensorSsm,
   type StateSpaceModel, type ParticleFilterResult, type FilterResampleScheme, type HmmTables,
-  type DeviceFilterResult, type DeviceResampleScheme,
+  type DeviceFilterResult, type DeviceResampleScheme, type SwitchingLgssmParams,
 } from '../infer/smc';
 import { currentBackend, runOnHostBackend } from '../tensor/backend';
 import { walkExpr } from '../ir/walk';
@@ -46,9 +46,10 @@ options:
   --smooth M                   also draw M backward-simulation (FFBSi) trajectories and add
                                smoothing columns (bootstrap proposal only)
   --seed N                     random seed (default 1)
-  --backend NAME               tfjs backend (default wasm); webgpu: an HMM's filter runs on the
-                               device (float32 tensor ops; not with --smooth or residual
-                               resampling, which keep the host's float64 filter)
+  --backend NAME               tfjs backend (default wasm); webgpu: the filter runs on the
+                               device (float32 tensor ops, no quantile columns; not with
+                               --smooth or residual resampling, which keep the host's float64
+                               filter)
   --out FILE                   write the per-step CSV here: t, then for a discrete state
                                P(name=k) columns, for a continuous one its mean and sd (and
                                quantiles q5, q50, q95 for bootstrap particles), then ess
@@ -146,8 +147,9 @@ function readParams(model: Model, s: FilterSettings): Record<string, DataValue> 
 
 interface Adapted {
   ssm: StateSpaceModel;
-  /** An HMM's tables (for the device filter). */
+  /** An HMM's tables, or the switching model's parameters and data (for the device filter). */
   tables?: HmmTables;
+  switching?: { params: SwitchingLgssmParams; y: Float64Array };
   kind: 'hmm' | 'switching';
   /** The filter's continuous state (switching model), whose values are not needed. */
   state?: string;
@@ -158,7 +160,7 @@ function adapt(bound: BoundModel, values: Record<string, DataValue>, kind: 'hmm'
   try {
     if (kind === 'switching') {
       const sw = switchingLgssmFromModel(bound, values);
-      return { ssm: sw.ssm, kind, state: sw.names.state };
+      return { ssm: sw.ssm, kind, state: sw.names.state, switching: { params: sw.params, y: sw.y } };
     }
     const tables = hmmFromModel(bound, values);
     return { ssm: hmmSsm(tables), tables, kind };
@@ -289,17 +291,16 @@ function prepare(model: Model, data: Record<string, DataValue>, s: FilterSetting
 }
 
 /** Why the filter runs on the host under webgpu (undefined: it runs on the device). */
-function hostReason(shape: { kind: 'hmm' | 'switching' }, s: FilterSettings): string | undefined {
-  if (shape.kind !== 'hmm') return 'the switching model\'s filter has no device version';
+function hostReason(s: FilterSettings): string | undefined {
   if (s.smooth > 0) return '--smooth needs the particle history, kept on the host';
   if (s.resampling === 'residual') return 'residual resampling has no device version';
   return undefined;
 }
 
 /**
- * Runs `mixppl filter` on a loaded model and data; returns the exit status. Under webgpu an
- * HMM's filter runs on the device (`particleFilterDevice`, float32) unless --smooth or residual
- * resampling asks for the host's; the model's tables (and an EM start) are made on the host.
+ * Runs `mixppl filter` on a loaded model and data; returns the exit status. Under webgpu the
+ * filter runs on the device (`particleFilterDevice`, float32) unless --smooth or residual
+ * resampling asks for the host's; the model's description (and an EM start) is made on the host.
  */
 export async function filterCommand(model: Model, data: Record<string, DataValue>, s: FilterSettings): Promise<number> {
   const shape = shapeOf(model);
@@ -308,7 +309,7 @@ export async function filterCommand(model: Model, data: Record<string, DataValue
     throw new DataFileError(`mixppl filter: model ${model.name} needs exactly one discrete latent, a chain (z[t] ~ categorical(A[z[t-1]])); it has ${chains} chain(s) and ${model.ir.latents.length - chains} other latent(s)`);
   }
   const backend = currentBackend();
-  const why = backend === 'webgpu' ? hostReason(shape, s) : undefined;
+  const why = backend === 'webgpu' ? hostReason(s) : undefined;
   const { a, head } = await runOnHostBackend(() => prepare(model, data, s, shape));
   const proposal = s.proposal === 'optimal' && !a.ssm.optimal ? 'bootstrap' : s.proposal;
   let r: ParticleFilterResult | DeviceFilterResult;
@@ -316,7 +317,7 @@ export async function filterCommand(model: Model, data: Record<string, DataValue
   let sm: { trajectories: Float64Array; count: number } | undefined;
   let where: string;
   if (backend === 'webgpu' && !why) {
-    const tssm = hmmTensorSsm(a.tables!);
+    const tssm = a.switching ? switchingLgssmTensorSsm(a.switching.params, a.switching.y) : hmmTensorSsm(a.tables!);
     try {
       r = await particleFilterDevice(tssm, {
         particles: s.particles, seed: s.seed, resampling: s.resampling as DeviceResampleScheme, resampleThreshold: s.threshold, proposal,
@@ -363,11 +364,29 @@ export async function filterCommand(model: Model, data: Record<string, DataValue
   return 0;
 }
 
-/** Per-step columns of the device filter's result: an HMM's P(z=k) per state, then ess. */
+/**
+ * Per-step columns of the device filter's result, from its summaries: a discrete state's
+ * P(name=k) as they are; a continuous one's mean and sd from its `name` and `name^2+P`
+ * summaries (the same columns as the host's table, without quantiles); then ess.
+ */
 function deviceStepTable(r: DeviceFilterResult): { header: string[]; rows: number[][] } {
-  const K = r.stateProbs ? r.stateProbs.length / r.T : 0;
-  const header = ['t', ...Array.from({ length: K }, (_, k) => `P(${r.stateNames[0]}=${k + 1})`), 'ess'];
+  const m = r.summaryNames.length;
+  const header = ['t'];
+  const cols: ((t: number) => number)[] = [];
+  const at = (t: number, j: number) => r.summaries[t * m + j];
+  r.summaryNames.forEach((nm, j) => {
+    if (nm.startsWith('P(')) {
+      header.push(nm);
+      cols.push((t) => at(t, j));
+      return;
+    }
+    const j2 = r.summaryNames.indexOf(`${nm}^2+P`);
+    if (j2 < 0) return;
+    header.push(`${nm}.mean`, `${nm}.sd`);
+    cols.push((t) => at(t, j), (t) => Math.sqrt(Math.max(0, at(t, j2) - at(t, j) ** 2)));
+  });
+  header.push('ess');
   const rows: number[][] = [];
-  for (let t = 0; t < r.T; t++) rows.push([t + 1, ...Array.from(r.stateProbs!.subarray(t * K, (t + 1) * K)), r.ess[t]]);
+  for (let t = 0; t < r.T; t++) rows.push([t + 1, ...cols.map((f) => f(t)), r.ess[t]]);
   return { header, rows };
 }

@@ -29,13 +29,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { webgpuChild } from '../tensor/webgpu-child';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf, useBackend } from '../../src/tensor';
 import { compile, vi } from '../../src';
 import { makeViGuide } from '../../src/infer/vi/train';
-import { hmmFromModel, hmmSsm, hmmForward, particleFilter } from '../../src/infer/smc';
+import { hmmFromModel, hmmSsm, hmmForward, particleFilter, switchingLgssmFromModel, switchingLgssmLogEvidence } from '../../src/infer/smc';
 import { readDataFile } from '../../src/cli/data-io';
 import type { DiffusionFitResult } from '../../src/infer/score/diffusion-fit';
 import { deviceMala, deviceNuts, deviceVi, fits, mixData, mixY, runFilter, summarize, viChunkedOpts, viChunks, MIX, type Summary } from './families-webgpu-cases';
@@ -188,7 +188,7 @@ describe('inference families on webgpu agree with wasm', { timeout: 300_000 }, (
   it('refusals: a family called outside runOnHostBackend with a clear error, webgpu working after it', (ctx) => {
     childResult('refusals', ctx);
   });
-  it('mixppl filter --backend webgpu filters an HMM on the device (log Z-hat within 4 sd of the exact evidence; --smooth on the host); mixppl sample --backend webgpu prints what wasm prints; sample --device-gradients, fit --method mle and fit --method diffusion run on the device', (ctx) => {
+  it('mixppl filter --backend webgpu filters an HMM and a switching model on the device (log Z-hat within 4 sd of the exact evidence; --smooth on the host); mixppl sample --backend webgpu prints what wasm prints; sample --device-gradients, fit --method mle and fit --method diffusion run on the device', (ctx) => {
     if (!childResult('filter', ctx)) return;
     const env = { ...process.env, MIXPPL_WEBGPU_ADAPTER: child.adapter() };
     const run = (...args: string[]) => spawnSync(process.execPath, ['bin/mixppl.js', ...args], { cwd, encoding: 'utf8', timeout: 200_000, env });
@@ -216,6 +216,31 @@ describe('inference families on webgpu agree with wasm', { timeout: 300_000 }, (
     const fs = run(...filter.slice(0, -1), '--smooth', '5', '--proposal', 'bootstrap', '--backend', 'webgpu');
     expect(fs.status, tail(fs.stderr)).toBe(0);
     expect(fs.stdout).toMatch(/ on the host \(float64\): --smooth needs the particle history, kept on the host$/m);
+    // the switching model (Rao–Blackwellised) on the device: the host's columns without
+    // quantiles, log Z-hat within 4 sd (the host filter's over 20 seeds) of the exact evidence
+    const swDir = mkdtempSync(join(tmpdir(), 'mixppl-sw-'));
+    const swData = join(swDir, 'y.csv');
+    const swY = [0.3, 1.1, -0.4, 0.8, 2.0, 1.4, -0.9, 0.1, 0.6, -1.2, 0.4, 1.7];
+    writeFileSync(swData, 'y\n' + swY.join('\n') + '\n');
+    const P = { pi: [0.5, 0.5], A: [[0.9, 0.1], [0.2, 0.8]], a: [0.95, -0.5], q: [0.3, 1.2], r: 0.5 };
+    const swOut = join(swDir, 'rb.csv');
+    const sw = run('filter', 'stdlib/switching_lgssm.mix', '--data', swData, '--set', 'K=2', ...Object.entries(P).flatMap(([k, v]) => ['--param', `${k}=${JSON.stringify(v)}`]),
+      '--particles', '400', '--out', swOut, '--backend', 'webgpu');
+    expect(sw.status, tail(sw.stderr)).toBe(0);
+    expect(sw.stdout).toMatch(/ on the device \(webgpu, float32\)$/m);
+    expect(readFileSync(swOut, 'utf8').split('\n')[0]).toBe('t,P(s=1),P(s=2),x.mean,x.sd,ess');
+    const swb = compile(readFileSync(join(cwd, 'stdlib/switching_lgssm.mix'), 'utf8')).bind({ K: 2, y: swY });
+    try {
+      const sm = switchingLgssmFromModel(swb, P);
+      const exactSw = switchingLgssmLogEvidence(sm.params, sm.y);
+      const lzs = Array.from({ length: 20 }, (_, i) => particleFilter(sm.ssm, { particles: 400, seed: 100 + i, proposal: 'optimal', quantiles: [] }).logZ);
+      const m = lzs.reduce((a, c) => a + c, 0) / lzs.length;
+      const sdSw = Math.sqrt(lzs.reduce((a, c) => a + (c - m) ** 2, 0) / (lzs.length - 1));
+      const lzSw = Number(/^log Z-hat (\S+)/m.exec(sw.stdout)?.[1]);
+      expect(Math.abs(lzSw - exactSw), `log Z-hat ${lzSw}, exact ${exactSw}, sd ${sdSw}`).toBeLessThan(4 * sdSw + 1e-4);
+    } finally {
+      swb.dispose();
+    }
     const smp = ['sample', ...geyser, '--chains', '1', '--warmup', '40', '--draws', '20', '--seed', '3', '--backend'];
     const sg = run(...smp, 'webgpu');
     const sc = run(...smp, 'wasm');

@@ -12,11 +12,11 @@ import { ensureBackend } from '../../src';
 import { tf, useBackend, Key, threefry2x32Block } from '../../src/tensor';
 import { threefryDraw, threefryDrawJS, wordToUniform, DeviceStream } from '../../src/tensor/fused';
 import {
-  particleFilterDevice, hmmTensorSsm, linearGaussianTensorSsm, deviceAncestors,
+  particleFilterDevice, hmmTensorSsm, linearGaussianTensorSsm, switchingLgssmTensorSsm, deviceAncestors,
   type DeviceFilterOptions, type TensorStateSpaceModel,
 } from '../../src/infer/smc/filter-device';
 import { hmmTables, type HmmTables, type LinearGaussianParams } from '../../src/infer/smc/ssm';
-import { hmmForward, kalmanFilter } from '../../src/infer/smc/kalman';
+import { hmmForward, kalmanFilter, switchingLgssmLogEvidence } from '../../src/infer/smc/kalman';
 
 let backend = '';
 beforeAll(async () => {
@@ -201,15 +201,16 @@ describe('particleFilterDevice: discrete HMM against the forward algorithm', () 
     const ssm = hmmTensorSsm(tab);
     const r = await particleFilterDevice(ssm, { particles: 4000, seed: 5, proposal: 'optimal' });
     ssm.dispose();
-    expect(r.stateProbs).toBeDefined();
+    expect(r.summaryNames).toEqual(['P(z=1)', 'P(z=2)']);
+    const probs = r.summaries;
     // float32 sums of n terms (the weights' total, each weighted sum): relative error <= n 2^-24
     const sumErr = 4000 * 2 ** -24;
     for (let t = 0; t < tab.T; t++) {
       const p = exact.filtered[t * 2 + 1];
-      expect(Math.abs(r.stateProbs![t * 2] + r.stateProbs![t * 2 + 1] - 1)).toBeLessThan(2 * sumErr);
-      expect(Math.abs(r.means[t] - r.stateProbs![t * 2 + 1])).toBeLessThan(2 * sumErr); // the mean of the state index
+      expect(Math.abs(probs[t * 2] + probs[t * 2 + 1] - 1)).toBeLessThan(2 * sumErr);
+      expect(Math.abs(r.means[t] - probs[t * 2 + 1])).toBeLessThan(2 * sumErr); // the mean of the state index
       // SE of a weighted proportion from the ESS; ×1.5 for the dependence resampling adds
-      expect(Math.abs(r.stateProbs![t * 2 + 1] - p), `step ${t}`).toBeLessThan(4 * 1.5 * Math.sqrt(p * (1 - p) / r.ess[t]) + 1e-6);
+      expect(Math.abs(probs[t * 2 + 1] - p), `step ${t}`).toBeLessThan(4 * 1.5 * Math.sqrt(p * (1 - p) / r.ess[t]) + 1e-6);
     }
     expect(r.finalParticles.length).toBe(4000);
     expect(Math.abs(r.finalWeights.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(sumErr);
@@ -278,6 +279,57 @@ describe('particleFilterDevice: linear-Gaussian model against the Kalman filter'
     const ssm = linearGaussianTensorSsm(LG, lgY);
     const s = await ratioStats(ssm, kf.logZ, 200, { particles: 1000, _testBias: 'keep-weights' });
     expect(Math.abs(s.z)).toBeGreaterThan(3);
+  });
+});
+
+describe('particleFilterDevice: switching linear-Gaussian model against exact enumeration', () => {
+  // smc-filter.test.ts's case: measured sd(log Ẑ) at n = 400, bootstrap ~0.33, Rao–Blackwellised ~0.04
+  const P = { pi: [0.5, 0.5], A: [[0.9, 0.1], [0.2, 0.8]], a: [0.9, 0.3], q: [0.5, 2], r: 0.5 };
+  const y = lgY.slice(0, 12);
+  const exact = switchingLgssmLogEvidence(P, y);
+
+  it('log Ẑ is unbiased for both proposals; the Rao–Blackwellised one has the smaller variance', async () => {
+    const ssm = switchingLgssmTensorSsm(P, y);
+    try {
+      const rb = await ratioStats(ssm, exact, 60, { particles: 400, proposal: 'optimal' });
+      const bs = await ratioStats(ssm, exact, 60, { particles: 400, proposal: 'bootstrap', resampling: 'stratified' });
+      expect(Math.abs(rb.z), `RB ${rb.mean} ± ${rb.se}`).toBeLessThan(3);
+      expect(Math.abs(bs.z), `bootstrap ${bs.mean} ± ${bs.se}`).toBeLessThan(3);
+      // the ratios' spread: an F(59, 59) statistic exceeds 2.5 with probability < 1e-3 when the variances are equal
+      expect(bs.se / rb.se, `ses ${bs.se} vs ${rb.se}`).toBeGreaterThan(Math.sqrt(2.5));
+    } finally {
+      ssm.dispose();
+    }
+  });
+
+  it('the summaries: regime probabilities sum to 1, and the filtering mean and sd of x agree between the proposals', async () => {
+    const ssm = switchingLgssmTensorSsm(P, y);
+    const R = 12;
+    const runs: Record<string, Awaited<ReturnType<typeof particleFilterDevice>>[]> = { optimal: [], bootstrap: [] };
+    for (const proposal of ['optimal', 'bootstrap'] as const) {
+      for (let i = 0; i < R; i++) runs[proposal].push(await particleFilterDevice(ssm, { particles: 300, seed: 50 + i, proposal }));
+    }
+    ssm.dispose();
+    const r0 = runs.optimal[0];
+    expect(r0.summaryNames).toEqual(['P(s=1)', 'P(s=2)', 'x', 'x^2+P']);
+    for (let t = 0; t < y.length; t++) {
+      expect(Math.abs(r0.summaries[t * 4] + r0.summaries[t * 4 + 1] - 1)).toBeLessThan(2 * 300 * 2 ** -24);
+      expect(Math.abs(r0.summaries[t * 4 + 2] - r0.means[t * 3 + 1])).toBeLessThan(1e-5 * (1 + Math.abs(r0.means[t * 3 + 1])));
+    }
+    for (const t of [0, 5, 11]) {
+      for (const [j, what] of [[2, 'mean'], [3, 'second moment']] as const) {
+        const stats = ['optimal', 'bootstrap'].map((k) => {
+          const m = runs[k].map((r) => r.summaries[t * 4 + j]);
+          const mean = m.reduce((a, b) => a + b, 0) / R;
+          return { mean, se: Math.sqrt(m.reduce((a, b) => a + (b - mean) ** 2, 0) / (R - 1) / R) };
+        });
+        expect(Math.abs(stats[0].mean - stats[1].mean), `${what} at step ${t}`).toBeLessThan(4 * Math.hypot(stats[0].se, stats[1].se));
+      }
+    }
+  });
+
+  it('refuses bad parameters naming switchingLgssmTensorSsm', () => {
+    expect(() => switchingLgssmTensorSsm({ ...P, q: [0.5] }, y)).toThrow(/switchingLgssmTensorSsm: q must have 2 entries/);
   });
 });
 

@@ -12,11 +12,13 @@
  * (a `where` on the ESS flag, so no step waits for a read); systematic, stratified and
  * multinomial resampling (ancestors by a binary search of the weights' float32 cumulative
  * sum, scaled to its total); no quantiles and no history (the per-particle paths stay on the
- * device). Models: HMMs (`hmmTensorSsm`) and the 1-D linear-Gaussian model
- * (`linearGaussianTensorSsm`), each with both proposals.
+ * device). Models: HMMs (`hmmTensorSsm`), the 1-D linear-Gaussian model
+ * (`linearGaussianTensorSsm`) and the switching linear-Gaussian model
+ * (`switchingLgssmTensorSsm`, Rao–Blackwellised as its optimal proposal), each with both
+ * proposals.
  */
 import { tf, Key, DeviceStream, logSumExp } from '../../tensor';
-import { hmmSsm, linearGaussianSsm, type HmmTables, type LinearGaussianParams } from './ssm';
+import { hmmSsm, linearGaussianSsm, switchingLgssm, type HmmTables, type LinearGaussianParams, type SwitchingLgssmParams } from './ssm';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
@@ -53,8 +55,13 @@ export interface TensorStateSpaceModel {
   readonly stateNames: readonly string[];
   /** A constant the filter adds to log Ẑ, in float64 on the host: the model's terms that involve no state (an HMM's `logConst`). */
   readonly logConst?: number;
-  /** For one discrete coordinate with values 0 … K−1: K (the filter then reports P(x_t = k) per step). */
-  readonly discreteStates?: number;
+  /**
+   * Per-particle quantities whose weighted means the filter reports per step (`summaries` of
+   * the result), [n, summaryNames.length] float32: e.g. one-hot columns of a discrete state
+   * (its probabilities) or x and x² + P (a Kalman particle's second moment). Inside `tf.tidy`.
+   */
+  summaries?(x: tf.Tensor2D): tf.Tensor2D;
+  readonly summaryNames?: readonly string[];
   readonly bootstrap: TensorProposal;
   readonly optimal?: TensorProposal;
   /** Frees the model's tables on the backend. */
@@ -137,7 +144,10 @@ export function hmmTensorSsm(h: HmmTables): TensorStateSpaceModel {
   const owned = [cumInit, logInit, cumTrans, logTrans, logEmit, emitFlat];
   return {
     name: `hidden Markov model (K = ${K})`,
-    T, stateDim: 1, stateNames: ['z'], discreteStates: K, logConst: h.logConst,
+    T, stateDim: 1, stateNames: ['z'], logConst: h.logConst,
+    summaryNames: Array.from({ length: K }, (_, k) => `P(z=${k + 1})`),
+    // tfjs-wasm's oneHot writes int bits into a float32 output: one-hot as int32, then cast
+    summaries: (x) => tf.cast(tf.oneHot(tf.reshape(x, [-1]) as tf.Tensor1D, K), 'float32') as tf.Tensor2D,
     bootstrap, optimal,
     dispose() {
       for (const x of owned) x.dispose();
@@ -192,6 +202,96 @@ export function linearGaussianTensorSsm(p: LinearGaussianParams, y: ArrayLike<nu
   return { name: host.name, T: host.T, stateDim: 1, stateNames: host.stateNames, bootstrap, optimal, dispose() {} };
 }
 
+/**
+ * The tensor form of the switching linear-Gaussian model (as `switchingLgssm`): three float32
+ * numbers per particle, the regime s, x and P. Bootstrap particles are points (P = 0); the
+ * optimal proposal is the Rao–Blackwellised filter (the next regime drawn by enumerating the K
+ * regimes against each particle's Kalman mean and variance, then a Kalman update). Summaries:
+ * P(s = k) per regime, x, and x² + P (so sd(x) = sqrt(E[x² + P] − E[x]²) for either proposal).
+ * Throws a RangeError on bad parameters or data.
+ */
+export function switchingLgssmTensorSsm(p: SwitchingLgssmParams, y: ArrayLike<number>): TensorStateSpaceModel {
+  const host = checkedAs('switchingLgssmTensorSsm', 'switchingLgssm', () => switchingLgssm(p, y));
+  const K = p.pi.length;
+  const ys = Float64Array.from(y);
+  const logPi = Float64Array.from(p.pi, (v) => Math.log(v));
+  const logAh = new Float64Array(K * K);
+  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) logAh[i * K + j] = Math.log(p.A[i][j]);
+  const c = p.c ?? 1;
+  const m0 = p.m0 ?? 0;
+  const p0 = p.p0 ?? 25;
+  const r2 = p.r * p.r;
+  const cumPi = tf.tensor1d(cumulativeRows(logPi, 1, K));
+  const cumA = tf.tensor2d(cumulativeRows(logAh, K, K), [K, K]);
+  const logA = tf.tensor2d(Float32Array.from(logAh), [K, K]);
+  const a = tf.tensor1d(Float32Array.from(p.a));
+  const q = tf.tensor1d(Float32Array.from(p.q));
+  const a2 = tf.tensor1d(Float32Array.from(p.a, (v) => v * v));
+  const q2 = tf.tensor1d(Float32Array.from(p.q, (v) => v * v));
+  const owned = [cumPi, cumA, logA, a, q, a2, q2];
+  const col = (x: tf.Tensor2D, j: number): tf.Tensor1D => tf.reshape(tf.slice(x, [0, j], [-1, 1]), [-1]) as tf.Tensor1D;
+  const regime = (x: tf.Tensor2D): tf.Tensor1D => tf.cast(col(x, 0), 'int32') as tf.Tensor1D;
+  const state = (s: tf.Tensor1D, x: tf.Tensor, P: tf.Tensor): tf.Tensor2D => tf.stack([tf.cast(s, 'float32'), x, P], 1) as tf.Tensor2D;
+  /** log N(y; c x, r²) of points. */
+  const obsPoint = (yt: number, x: tf.Tensor): tf.Tensor1D =>
+    tf.sub(-0.5 * (LOG_2PI + Math.log(r2)), tf.div(tf.square(tf.sub(yt, tf.mul(c, x))), 2 * r2)) as tf.Tensor1D;
+  const bootstrap: TensorProposal = {
+    init(n, draws) {
+      const s = drawFromCumulative(tf.broadcastTo(tf.expandDims(cumPi, 0), [n, K]) as tf.Tensor2D, draws.uniform([n]) as tf.Tensor1D);
+      const x = tf.add(m0, tf.mul(Math.sqrt(p0), draws.normal([n])));
+      return { x: state(s, x, tf.zerosLike(x)), logw: obsPoint(ys[0], x) };
+    },
+    step(t, prev, draws) {
+      const n = prev.shape[0];
+      const s = drawFromCumulative(tf.gather(cumA, regime(prev)) as tf.Tensor2D, draws.uniform([n]) as tf.Tensor1D);
+      const x = tf.add(tf.mul(tf.gather(a, s), col(prev, 1)), tf.mul(tf.gather(q, s), draws.normal([n])));
+      return { x: state(s, x, tf.zerosLike(x)), logw: obsPoint(ys[t], x) };
+    },
+  };
+  const optimal: TensorProposal = {
+    init(n, draws) {
+      // x_0 does not depend on s_0: s_0 | y_0 ~ pi, and one Kalman update for all particles.
+      const S = c * c * p0 + r2;
+      const e = ys[0] - c * m0;
+      const gain = (p0 * c) / S;
+      const lw = -0.5 * (LOG_2PI + Math.log(S)) - (0.5 * e * e) / S;
+      const s = drawFromCumulative(tf.broadcastTo(tf.expandDims(cumPi, 0), [n, K]) as tf.Tensor2D, draws.uniform([n]) as tf.Tensor1D);
+      return { x: state(s, tf.fill([n], m0 + gain * e), tf.fill([n], (1 - gain * c) * p0)), logw: tf.fill([n], lw) as tf.Tensor1D };
+    },
+    step(t, prev, draws) {
+      const yt = ys[t];
+      const m = tf.expandDims(col(prev, 1), 1);
+      const P = tf.expandDims(col(prev, 2), 1);
+      // per particle and next regime k: predicted mean and variance, and the log weight term
+      const mp = tf.mul(m, tf.expandDims(a, 0)) as tf.Tensor2D;
+      const Pp = tf.add(tf.mul(P, tf.expandDims(a2, 0)), tf.expandDims(q2, 0)) as tf.Tensor2D;
+      const S = tf.add(tf.mul(c * c, Pp), r2);
+      const L = tf.sub(tf.sub(tf.gather(logA, regime(prev)), tf.mul(0.5, tf.add(LOG_2PI, tf.log(S)))), tf.div(tf.square(tf.sub(yt, tf.mul(c, mp))), tf.mul(2, S))) as tf.Tensor2D;
+      const lse = logSumExp(L, 1) as tf.Tensor1D;
+      const cum = tf.cumsum(tf.exp(tf.sub(L, tf.expandDims(lse, 1))), 1) as tf.Tensor2D;
+      const k = drawFromCumulative(cum, draws.uniform([L.shape[0]]) as tf.Tensor1D);
+      const pick = tf.cast(tf.oneHot(k, K), 'float32');
+      const mk = tf.sum(tf.mul(mp, pick), 1);
+      const Pk = tf.sum(tf.mul(Pp, pick), 1);
+      const gain = tf.div(tf.mul(Pk, c), tf.add(tf.mul(c * c, Pk), r2));
+      const x = tf.add(mk, tf.mul(gain, tf.sub(yt, tf.mul(c, mk))));
+      return { x: state(k, x, tf.mul(tf.sub(1, tf.mul(gain, c)), Pk)), logw: lse };
+    },
+  };
+  return {
+    name: host.name, T: host.T, stateDim: 3, stateNames: host.stateNames,
+    summaryNames: [...Array.from({ length: K }, (_, k) => `P(s=${k + 1})`), 'x', 'x^2+P'],
+    summaries(x) {
+      const xs = col(x, 1);
+      return tf.concat([tf.cast(tf.oneHot(regime(x), K), 'float32'), tf.expandDims(xs, 1), tf.expandDims(tf.add(tf.square(xs), col(x, 2)), 1)], 1) as tf.Tensor2D;
+    },
+    bootstrap, optimal,
+    dispose() {
+      for (const t of owned) t.dispose();
+    },
+  };
+}
+
 /** Resampling schemes of the device filter. */
 export type DeviceResampleScheme = 'systematic' | 'stratified' | 'multinomial';
 const DEVICE_SCHEMES: readonly DeviceResampleScheme[] = ['systematic', 'stratified', 'multinomial'];
@@ -231,8 +331,9 @@ export interface DeviceFilterResult {
   logZIncrements: Float64Array;
   /** Filtering means per step and coordinate (T × stateDim). */
   means: Float64Array;
-  /** For a discrete state with K values: P(x_t = k | y_{0:t}) at [t·K + k] (T × K). */
-  stateProbs?: Float64Array;
+  /** The model's summaryNames, and the weighted mean of each per step at [t·m + j] (T × m). */
+  summaryNames: readonly string[];
+  summaries: Float64Array;
   ess: Float64Array;
   /** 1 where the particles were resampled before step t's move. */
   resampled: Uint8Array;
@@ -298,7 +399,9 @@ export async function particleFilterDevice(ssm: TensorStateSpaceModel, opts: Dev
   if (!Number.isFinite(c)) throw new RangeError(`${where}: the model's logConst is ${c}, not a finite number`);
   const t0 = now();
   const { T, stateDim: D } = ssm;
-  const K = ssm.discreteStates ?? 0;
+  const names = ssm.summaryNames ?? [];
+  const K = names.length;
+  if (K && typeof ssm.summaries !== 'function') throw new RangeError(`${where}: the ${ssm.name} names summaries but has no summaries()`);
   const draws = new DeviceStream(Key.seed(seed).fold(0x70664456)); // 'pfDV'
   const logN = -Math.log(n);
   // Per step, one row: [log Z increment, ESS, resampled, means (D), state probabilities (K)].
@@ -307,7 +410,7 @@ export async function particleFilterDevice(ssm: TensorStateSpaceModel, opts: Dev
   const ess = new Float64Array(T);
   const resampled = new Uint8Array(T);
   const means = new Float64Array(T * D);
-  const stateProbs = K ? new Float64Array(T * K) : undefined;
+  const summaries = new Float64Array(T * K);
 
   const ids = tf.range(0, n, 1, 'int32') as tf.Tensor1D;
   let x: tf.Tensor2D | undefined;
@@ -341,7 +444,7 @@ export async function particleFilterDevice(ssm: TensorStateSpaceModel, opts: Dev
       ess[t] = vals[o + 1];
       resampled[t] = vals[o + 2] > 0.5 ? 1 : 0;
       for (let d = 0; d < D; d++) means[t * D + d] = vals[o + 3 + d];
-      for (let k = 0; k < K; k++) stateProbs![t * K + k] = vals[o + 3 + D + k];
+      for (let k = 0; k < K; k++) summaries[t * K + k] = vals[o + 3 + D + k];
     }
     firstPending += rows;
   };
@@ -385,7 +488,7 @@ export async function particleFilterDevice(ssm: TensorStateSpaceModel, opts: Dev
         const e = tf.div(tf.square(wSum), tf.sum(tf.square(w))) as tf.Scalar;
         const wRow = tf.div(tf.expandDims(w, 0), wSum);
         const parts: tf.Tensor[] = [tf.reshape(lz, [1, 1]), tf.reshape(e, [1, 1]), tf.reshape(flag, [1, 1]), tf.matMul(wRow, tf.cast(move.x, 'float32'))];
-        if (K) parts.push(tf.matMul(wRow, tf.cast(tf.oneHot(tf.reshape(move.x, [-1]) as tf.Tensor1D, K), 'float32')));
+        if (K) parts.push(tf.matMul(wRow, ssm.summaries!(move.x)));
         const row = tf.concat(parts, 1);
         return { x: move.x, logW: lw, W: w, ess: e, row };
       });
@@ -404,7 +507,7 @@ export async function particleFilterDevice(ssm: TensorStateSpaceModel, opts: Dev
     for (let t = 0; t < T; t++) logZ += logZIncrements[t];
     return {
       T, particles: n, stateDim: D, stateNames: ssm.stateNames, proposal: which, backend: tf.getBackend(),
-      logZ, logZIncrements, means, stateProbs, ess, resampled,
+      logZ, logZIncrements, means, summaryNames: [...names], summaries, ess, resampled,
       finalParticles: Float64Array.from(xs), finalWeights: Float64Array.from(ws), wallSeconds: now() - t0,
     };
   } finally {
