@@ -15,8 +15,8 @@ import {
   particleFilterDevice, hmmTensorSsm, linearGaussianTensorSsm, switchingLgssmTensorSsm, deviceAncestors,
   type DeviceFilterOptions, type TensorStateSpaceModel,
 } from '../../src/infer/smc/filter-device';
-import { hmmTables, type HmmTables, type LinearGaussianParams } from '../../src/infer/smc/ssm';
 import { hmmForward, kalmanFilter, switchingLgssmLogEvidence } from '../../src/infer/smc/kalman';
+import { A, hmmTab, LG, lgY } from './smc-filter-cases';
 
 let backend = '';
 beforeAll(async () => {
@@ -24,34 +24,6 @@ beforeAll(async () => {
   backend = tf.getBackend();
 });
 
-// The models and data of smc-filter.test.ts.
-const LG: LinearGaussianParams = { a: 0.9, q: 1, c: 1, r: 0.7, m0: 0, p0: 2 };
-const lgY = (() => {
-  const rng = Key.seed(11).rng();
-  const y: number[] = [];
-  let x = 0;
-  for (let t = 0; t < 50; t++) {
-    x = t === 0 ? rng.normal(0, Math.sqrt(LG.p0)) : LG.a * x + LG.q * rng.normal();
-    y.push(LG.c * x + LG.r * rng.normal());
-  }
-  return y;
-})();
-const MU = [-1, 1.5];
-const SD = [1, 0.8];
-const PI = [0.5, 0.5];
-const A = [[0.9, 0.1], [0.2, 0.8]];
-const hmmY = (() => {
-  const rng = Key.seed(12).rng();
-  const y: number[] = [];
-  let z = 0;
-  for (let t = 0; t < 100; t++) {
-    z = t === 0 ? (rng.uniform() < PI[1] ? 1 : 0) : rng.uniform() < A[z][1 - z] ? 1 - z : z;
-    y.push(rng.normal(MU[z], SD[z]));
-  }
-  return y;
-})();
-const normLog = (v: number, m: number, s: number) => -0.5 * Math.log(2 * Math.PI) - Math.log(s) - 0.5 * ((v - m) / s) ** 2;
-const hmmTab = (trans = A): HmmTables => hmmTables(PI, trans, hmmY.map((v) => MU.map((m, k) => normLog(v, m, SD[k]))));
 
 /** Mean of exp(log Ẑ − log Z) over R runs with seeds 1..R, its SE across runs, and the z-score of its distance from 1. */
 async function ratioStats(ssm: TensorStateSpaceModel, logZ: number, R: number, opts: DeviceFilterOptions) {

@@ -13,48 +13,19 @@ import {
 } from '../../src/infer/smc/filter';
 import {
   hmmFromModel, hmmSsm, hmmTables, linearGaussianSsm, switchingLgssm, switchingLgssmFromModel,
-  type HmmTables, type LinearGaussianParams, type StateSpaceModel,
+  type StateSpaceModel,
 } from '../../src/infer/smc/ssm';
 import { hmmForward, kalmanFilter, switchingLgssmLogEvidence } from '../../src/infer/smc/kalman';
+import { readFileSync } from 'node:fs';
 import { Key } from '../../src/tensor/random';
 import { particleFilterDevice, hmmTensorSsm } from '../../src/infer/smc/filter-device';
+import { A, hmmTab, hmmY, LG, lgY, MU, normLog, PI, SD } from './smc-filter-cases';
 
 beforeAll(async () => {
   await ensureBackend();
 });
 
 const SCHEMES: FilterResampleScheme[] = ['systematic', 'multinomial', 'residual', 'stratified'];
-
-// 1-D linear-Gaussian model and data drawn from it.
-const LG: LinearGaussianParams = { a: 0.9, q: 1, c: 1, r: 0.7, m0: 0, p0: 2 };
-const lgY = (() => {
-  const rng = Key.seed(11).rng();
-  const y: number[] = [];
-  let x = 0;
-  for (let t = 0; t < 50; t++) {
-    x = t === 0 ? rng.normal(0, Math.sqrt(LG.p0)) : LG.a * x + LG.q * rng.normal();
-    y.push(LG.c * x + LG.r * rng.normal());
-  }
-  return y;
-})();
-
-// Two-state Gaussian HMM and data drawn from it.
-const MU = [-1, 1.5];
-const SD = [1, 0.8];
-const PI = [0.5, 0.5];
-const A = [[0.9, 0.1], [0.2, 0.8]];
-const hmmY = (() => {
-  const rng = Key.seed(12).rng();
-  const y: number[] = [];
-  let z = 0;
-  for (let t = 0; t < 100; t++) {
-    z = t === 0 ? (rng.uniform() < PI[1] ? 1 : 0) : rng.uniform() < A[z][1 - z] ? 1 - z : z;
-    y.push(rng.normal(MU[z], SD[z]));
-  }
-  return y;
-})();
-const normLog = (v: number, m: number, s: number) => -0.5 * Math.log(2 * Math.PI) - Math.log(s) - 0.5 * ((v - m) / s) ** 2;
-const hmmTab = (): HmmTables => hmmTables(PI, A, hmmY.map((v) => MU.map((m, k) => normLog(v, m, SD[k]))));
 
 /** Mean of exp(log Ẑ − log Z) over R runs with seeds 1..R, its SE across runs, and the log Ẑ values. */
 function ratioStats(ssm: StateSpaceModel, logZ: number, R: number, opts: ParticleFilterOptions) {
@@ -225,25 +196,11 @@ describe('discrete HMM against the forward algorithm', () => {
 
   it('statements without the chain enter log Ẑ once (the tables\' logConst), on the host and the device', async () => {
     // gaussian_hmm plus observations w that involve no state: p(y, w | θ) = p(y | θ) p(w | θ)
-    const src = `model hmm_plus {
-      data K: int<lower=1>
-      data y: real[T]
-      data w: real[M]
-      param pi: simplex[K]
-      param A: simplex[K, K]
-      param mu: ordered[K]
-      param sigma: positive[K]
-      z[1] ~ categorical(pi)
-      for t in 2..T {
-        z[t] ~ categorical(A[z[t-1]])
-      }
-      for t in 1..T {
-        y[t] ~ normal(mu[z[t]], sigma[z[t]])
-      }
-      for m in 1..M {
-        w[m] ~ normal(mu[1], 3)
-      }
-    }`;
+    const base = readFileSync('stdlib/gaussian_hmm.mix', 'utf8');
+    const src = base
+      .replace('data y: real[T]', 'data y: real[T]\n  data w: real[M]')
+      .replace(/\}\s*$/, '  for m in 1..M {\n    w[m] ~ normal(mu[1], 3)\n  }\n}\n');
+    expect(src).toContain('w[m] ~ normal(mu[1], 3)');
     const w = [0.5, -2, 1.25];
     const bound = compile(src).bind({ K: 2, y: hmmY, w });
     try {
