@@ -17,7 +17,7 @@ import type { DataValue } from '../model/data';
 import type { ParamValues } from '../model/bound-model';
 import { sample, type ExactBlockInfo, type McmcResult, type SamplerDiagnostics, type SummaryRow } from '../infer/mcmc/index';
 import { sampleParallel } from '../infer/mcmc/parallel';
-import { runOnHostBackend } from '../tensor/backend';
+import { currentBackend, runOnHostBackend } from '../tensor/backend';
 import { writeDrawsJson } from '../output/draws-json';
 import { MixError } from '../diagnostics/diagnostic';
 import { DataFileError } from './data-io';
@@ -279,8 +279,12 @@ function sliceMethod(s: McmcResult['settings']): string {
   return `slice sampling (${dirs}) of ${n} coordinate${n === 1 ? '' : 's'}, with exact conjugate draws (${exact})`;
 }
 
-/** The report printed (and written as `<model>-summary.txt`): header, table, diagnostics, warnings. */
-export function formatSampleReport(r: McmcResult): string {
+/**
+ * The report printed (and written as `<model>-summary.txt`): header, table, diagnostics,
+ * warnings. `gradientsOn`: the backend that computed the gradients in the main thread
+ * (`--device-gradients`), named in the header.
+ */
+export function formatSampleReport(r: McmcResult, gradientsOn?: string): string {
   const s = r.settings;
   const d = r.diagnostics;
   const method = s.algorithm === 'nuts'
@@ -295,7 +299,7 @@ export function formatSampleReport(r: McmcResult): string {
   const lines = [
     `model ${r.model}: ${method}, ${s.chains} chain${s.chains === 1 ? '' : 's'} x (${s.warmup} warmup + ${s.draws} draws)` +
       `${s.thin > 1 ? `, thin ${s.thin}` : ''}, seed ${s.seed}; ${r.seconds.toFixed(2)} s`,
-    `potential: ${r.traced ? 'traced (float64 replay)' : 'tensor evaluator (tfjs, float32)'}; ${r.latentNames.length > 0 ? 'latents drawn by Gibbs' : 'latents summed out'}`,
+    `potential: ${r.traced ? 'traced (float64 replay)' : `tensor evaluator (tfjs, float32)${gradientsOn ? ` on ${gradientsOn} in the main thread, the chains in worker threads` : ''}`}; ${r.latentNames.length > 0 ? 'latents drawn by Gibbs' : 'latents summed out'}`,
     `divergences ${d.divergences}; tree-depth hits ${d.treedepthHits}; mean accept_stat ${num(d.meanAcceptStat)}; ` +
       `max R-hat ${num(d.maxRhat)}; min ESS bulk ${num(d.minEssBulk, 0)}, tail ${num(d.minEssTail, 0)}`,
     '',
@@ -378,7 +382,7 @@ export async function sampleCommand(model: Model, data: Record<string, DataValue
   }
   progress?.finish();
   bm.dispose();
-  const report = formatSampleReport(r);
+  const report = formatSampleReport(r, settings.deviceGradients ? currentBackend() : undefined);
   process.stdout.write(report);
   if (settings.outputDir !== undefined) {
     for (const p of writeSampleOutputs(r, settings.outputDir, report)) process.stdout.write(`wrote ${p}\n`);

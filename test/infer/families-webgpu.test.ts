@@ -251,7 +251,7 @@ describe('inference families on webgpu agree with wasm', { timeout: 300_000 }, (
     // init check and the report on the host).
     const sd = run('sample', ...geyser, '--chains', '1', '--warmup', '10', '--draws', '5', '--max-depth', '3', '--seed', '3', '--device-gradients', '--backend', 'webgpu');
     expect([0, 3], tail(sd.stderr)).toContain(sd.status);
-    expect(sd.stdout).toMatch(/^potential: tensor evaluator \(tfjs, float32\)/m);
+    expect(sd.stdout).toMatch(/^potential: tensor evaluator \(tfjs, float32\) on webgpu in the main thread/m);
     expect(sd.stdout).toMatch(/^mu\.2 /m);
     // Maximum likelihood on the device (mixppl fit --method mle): wasm's log density within twice
     // the float32 evaluation error (T = 300 per-step terms, as the MAP check above).
