@@ -3,7 +3,7 @@
  * (NumPyro's `log_density` / `potential_energy` / `postprocess`). MCMC and VI only see
  * `potential` over the flat unconstrained vector and `constrain` to map draws back.
  */
-import { tf, canReadSync, runAsync, runSync, type Tensor, type HostSteps } from '../tensor';
+import { tf, canReadSync, runAsync, runSync, readOwned, readValueAndGrad, type Tensor, type HostSteps } from '../tensor';
 import { traceFunction, TraceUnsupportedError, type TracedFunction } from '../tensor/trace';
 import { MixError, type Diagnostic } from '../diagnostics/diagnostic';
 import type { Source } from '../diagnostics/span';
@@ -93,13 +93,7 @@ export class BoundModel {
   /** {@link logDensity} as host-read steps (`runAsync` runs them on webgpu). */
   *logDensitySteps(values: ParamValues, opts: LogDensityOptions = {}): HostSteps<number> {
     const lp = this.guard(() => tf.tidy(() => logJoint(this.rt, this.paramTensors(values), opts)));
-    let v: number;
-    try {
-      const [r] = yield { read: [lp] };
-      v = r[0];
-    } finally {
-      lp.dispose();
-    }
+    const v = (yield* readOwned([lp]))[0][0];
     if (Number.isNaN(v)) this.guard(() => this.explainNaN(values, opts));
     return v;
   }
@@ -196,12 +190,7 @@ export class BoundModel {
       const r = tf.valueAndGrad(f)(tf.tensor1d(Float32Array.from(u)));
       return [r.value, r.grad];
     }));
-    try {
-      const [v, g] = yield { read: [value, grad] };
-      return { value: v[0], grad: Float64Array.from(g) };
-    } finally {
-      tf.dispose([value, grad]);
-    }
+    return yield* readValueAndGrad(value, grad);
   }
 
   /**
@@ -329,21 +318,17 @@ export class BoundModel {
       }
       return read;
     }));
-    try {
-      const vals = yield { read: ts };
-      const out: Record<string, LatentMarginal> = {};
-      let i = 0;
-      for (const z of names) {
-        const info = this.rt.latents.get(z)!;
-        const support = Array.from({ length: info.K }, (_, k) => info.offset + k);
-        out[z] = { shape: ts[i].shape, values: Float64Array.from(vals[i]), support };
-        i++;
-        if (info.node.chain) out[z].pairwise = Float64Array.from(vals[i++]);
-      }
-      return out;
-    } finally {
-      tf.dispose(ts);
+    const vals = yield* readOwned(ts);
+    const out: Record<string, LatentMarginal> = {};
+    let i = 0;
+    for (const z of names) {
+      const info = this.rt.latents.get(z)!;
+      const support = Array.from({ length: info.K }, (_, k) => info.offset + k);
+      out[z] = { shape: ts[i].shape, values: Float64Array.from(vals[i]), support };
+      i++;
+      if (info.node.chain) out[z].pairwise = Float64Array.from(vals[i++]);
     }
+    return out;
   }
 
   /**

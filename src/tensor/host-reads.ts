@@ -8,6 +8,7 @@
  * training and predictions (mlp.ts) and the score-based samplers (src/infer/score/sde.ts)
  * are written this way, so each composes with `yield*` into a larger run (diffusion-fit.ts).
  */
+import * as tf from '@tensorflow/tfjs';
 import type { Tensor } from '@tensorflow/tfjs';
 
 /**
@@ -53,4 +54,25 @@ export async function runAsync<R>(steps: HostSteps<R>): Promise<R> {
     r = steps.next(values);
   }
   return r.value;
+}
+
+/**
+ * Reads `tensors` through the driver and disposes them afterwards, also when the read fails or
+ * the run is abandoned: for tensors a step made only to read them (`yield* readOwned(ts)`).
+ */
+export function* readOwned(tensors: Tensor[]): HostSteps<ArrayLike<number>[]> {
+  try {
+    return yield { read: tensors };
+  } finally {
+    tf.dispose(tensors);
+  }
+}
+
+/**
+ * Reads a scalar value and its gradient (one evaluation of an objective, made for this read)
+ * and disposes both: the potential's (BoundModel.potentialAndGradSteps) and EM's gradient M-step's.
+ */
+export function* readValueAndGrad(value: Tensor, grad: Tensor): HostSteps<{ value: number; grad: Float64Array }> {
+  const [v, g] = yield* readOwned([value, grad]);
+  return { value: v[0], grad: Float64Array.from(g) };
 }

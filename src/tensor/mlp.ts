@@ -19,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Scalar, Tensor, Tensor2D, Variable } from '@tensorflow/tfjs';
 import { Key } from './random';
-import { runAsync, runSync, type HostSteps } from './host-reads';
+import { runAsync, runSync, readOwned, type HostSteps } from './host-reads';
 
 /**
  * The angle 2π u of `u` cycles, range-reduced to [-π, π]: 2π (u - round(u)). WGSL's `sin` and
@@ -195,12 +195,7 @@ export class TimeMlp {
       const [xs, ts] = this.inputs(x, n, t, 'TimeMlp.predict');
       return this.forward(xs, ts);
     });
-    try {
-      const [v] = yield { read: [out] };
-      return Float64Array.from(v);
-    } finally {
-      out.dispose();
-    }
+    return Float64Array.from((yield* readOwned([out]))[0]);
   }
 
   /**
@@ -240,13 +235,8 @@ export class TimeMlp {
       }
       return [out, div];
     });
-    try {
-      const [ov, dvv] = yield { read: [o, dv] };
-      return { out: Float64Array.from(ov), div: Float64Array.from(dvv) };
-    } finally {
-      o.dispose();
-      dv.dispose();
-    }
+    const [ov, dvv] = yield* readOwned([o, dv]);
+    return { out: Float64Array.from(ov), div: Float64Array.from(dvv) };
   }
 
   /**
@@ -293,12 +283,7 @@ export class TimeMlp {
       });
       return value;
     });
-    try {
-      const [v] = yield { read: [loss] };
-      return v[0];
-    } finally {
-      loss.dispose();
-    }
+    return (yield* readOwned([loss]))[0][0];
   }
 
   /** Adam steps taken so far. */

@@ -1,29 +1,15 @@
 /**
  * The host-read steps EM (src/infer/em) and the optimizer (src/infer/optimize) share, written
  * in the generator protocol of src/tensor/host-reads.ts (one loop for both kinds of backend:
- * `runSync` reads with dataSync, `runAsync` with `await t.data()` on webgpu): one
- * objective-and-gradient read for L-BFGS, and the two parameter maps, `constrainSteps` and
- * `unconstrainSteps`.
+ * `runSync` reads with dataSync, `runAsync` with `await t.data()` on webgpu): the two
+ * parameter maps, `constrainSteps` and `unconstrainSteps`. (The objective-and-gradient read
+ * for L-BFGS, `readValueAndGrad`, lives with `readOwned` in src/tensor/host-reads.ts.)
  */
-import { tf, canReadSync, type Tensor, type HostSteps } from '../../tensor';
+import { tf, canReadSync, readOwned, type HostSteps } from '../../tensor';
 import { MixError } from '../../diagnostics/diagnostic';
 import { toNested } from '../../model/data';
 import type { BoundModel, ParamValues } from '../../model/bound-model';
-import type { ValueAndGrad } from '../optimize/lbfgs';
 
-/**
- * Reads an objective's value (a scalar tensor) and gradient through the driver, then disposes
- * both: one evaluation of L-BFGS as host-read steps (EM's gradient M-step; the optimizer's
- * evaluations are BoundModel.potentialAndGradSteps).
- */
-export function* readValueAndGrad(value: Tensor, grad: Tensor): HostSteps<ValueAndGrad> {
-  try {
-    const [v, g] = yield { read: [value, grad] };
-    return { value: v[0], grad: Float64Array.from(g) };
-  } finally {
-    tf.dispose([value, grad]);
-  }
-}
 
 /** Constrained values (nested arrays) of a flat unconstrained vector, as bm.constrain. */
 export function* constrainSteps(bm: BoundModel, u: Float64Array): HostSteps<Record<string, number | unknown[]>> {
@@ -31,14 +17,10 @@ export function* constrainSteps(bm: BoundModel, u: Float64Array): HostSteps<Reco
     const { params } = bm.constrainTensor(tf.tensor1d(Float32Array.from(u)));
     return bm.params.map((p) => params.get(p.name)!);
   });
-  try {
-    const vals = yield { read: ts };
-    const out: Record<string, number | unknown[]> = {};
-    bm.params.forEach((p, i) => { out[p.name] = toNested(vals[i], p.shape); });
-    return out;
-  } finally {
-    tf.dispose(ts);
-  }
+  const vals = yield* readOwned(ts);
+  const out: Record<string, number | unknown[]> = {};
+  bm.params.forEach((p, i) => { out[p.name] = toNested(vals[i], p.shape); });
+  return out;
 }
 
 /** The flat unconstrained vector of constrained values, as bm.unconstrain. */
@@ -54,12 +36,8 @@ export function* unconstrainSteps(bm: BoundModel, values: ParamValues): HostStep
       }
     });
   });
-  try {
-    const vals = yield { read: ts };
-    const out = new Float64Array(bm.dim);
-    bm.params.forEach((p, i) => out.set(vals[i], p.offset));
-    return out;
-  } finally {
-    tf.dispose(ts);
-  }
+  const vals = yield* readOwned(ts);
+  const out = new Float64Array(bm.dim);
+  bm.params.forEach((p, i) => out.set(vals[i], p.offset));
+  return out;
 }

@@ -8,7 +8,7 @@
  * the current value. Either way Q does not decrease, so the log likelihood (log
  * posterior for MAP) does not decrease (generalised EM).
  */
-import { tf, tidyValue, canReadSync, BackendUnavailableError, type Tensor, runAsync, runSync, type HostRead, type HostSteps } from '../../tensor';
+import { tf, tidyValue, canReadSync, BackendUnavailableError, type Tensor, runAsync, runSync, readOwned, readValueAndGrad, type HostRead, type HostSteps } from '../../tensor';
 import { Key } from '../../tensor/random';
 import type { BoundModel, ParamValues } from '../../model/bound-model';
 import { expectedLogJoint } from '../../model/evaluate';
@@ -17,7 +17,7 @@ import { closedFormUpdates, hostSolveOf, resolveUpdate, type ClosedFormUpdate, t
 import { kmeansMarginals, type KmeansInitOptions } from './init';
 import { fastGmmEStep, fuseGmmUpdates, knownEntropy, type FastEStep } from './fast-gmm';
 import { collapsePlan, findCollapsedSteps, reseedable, reseedMarginalsSteps, reseedWarnings, type ReseedOptions, type ReseedEvent } from './reseed';
-import { constrainSteps, readValueAndGrad, unconstrainSteps } from './host-reads';
+import { constrainSteps, unconstrainSteps } from './host-reads';
 
 export interface EmOptions {
   /** 'mle' leaves priors out; 'map' keeps them (default: 'mle', as scikit-learn and mclust). */
@@ -190,12 +190,7 @@ export function* emSteps(bm: BoundModel, opts: EmOptions = {}): HostSteps<EmResu
       });
       const marginals = e.marginals;
       try {
-        let logZ: number;
-        try {
-          logZ = (yield { read: [e.logZ] })[0][0];
-        } finally {
-          e.logZ.dispose();
-        }
+        const logZ = (yield* readOwned([e.logZ]))[0][0];
         trace.push(logZ);
         opts.onIteration?.(s, iter, logZ);
         if (reseedOn && iter < maxIter) {
@@ -291,12 +286,7 @@ function* asyncUpdatesSteps(bm: BoundModel, u: Float64Array, marginals: Map<stri
           // Clones: a statistic may be a parameter's own tensor (the old value), owned elsewhere.
           return solve.read.map((t) => tf.clone(t));
         });
-        let next: Tensor;
-        try {
-          next = solve!.solve(yield { read: stats });
-        } finally {
-          tf.dispose(stats);
-        }
+        const next = solve!.solve(yield* readOwned(stats));
         owned.push(next);
         params.set(up.param, next);
         continue;
@@ -340,19 +330,11 @@ function* mStepSteps(bm: BoundModel, u: Float64Array, marginals: Map<string, Ten
       // The inverse transforms check the values on the host (dataSync): give them the updated
       // values as host tensors (the same float32 numbers), read with one awaited read.
       const constrained = yield* asyncUpdatesSteps(bm, u, marginals, updates);
-      try {
-        const cv = yield { read: constrained };
-        next = tf.tidy(() => updates.map((up, i) => tf.clone(info.get(up.param)!.transform.inverse(tf.tensor(cv[i] as Float32Array, constrained[i].shape)))));
-      } finally {
-        tf.dispose(constrained);
-      }
+      const cv = yield* readOwned(constrained);
+      next = tf.tidy(() => updates.map((up, i) => tf.clone(info.get(up.param)!.transform.inverse(tf.tensor(cv[i] as Float32Array, constrained[i].shape)))));
     }
-    try {
-      const vals = yield { read: next };
-      updates.forEach((up, i) => cur.set(vals[i], info.get(up.param)!.offset));
-    } finally {
-      tf.dispose(next);
-    }
+    const vals = yield* readOwned(next);
+    updates.forEach((up, i) => cur.set(vals[i], info.get(up.param)!.offset));
   }
   if (!anyGrad) return cur;
   const closed = new Set(updates.map((x) => x.param));
@@ -415,14 +397,10 @@ export function* emResponsibilitiesSteps(bm: BoundModel, values: ParamValues): H
 
 function* responsibilitySteps(bm: BoundModel, values: ParamValues, fast: FastEStep): HostSteps<Record<string, { shape: number[]; values: Float64Array }>> {
   const ms = tf.tidy(() => [...fast(bm.paramTensors(values)).marginals]);
-  try {
-    const vals = yield { read: ms.map(([, m]) => m) };
-    const out: Record<string, { shape: number[]; values: Float64Array }> = {};
-    ms.forEach(([k, m], i) => { out[k] = { shape: m.shape, values: Float64Array.from(vals[i]) }; });
-    return out;
-  } finally {
-    tf.dispose(ms.map(([, m]) => m));
-  }
+  const vals = yield* readOwned(ms.map(([, m]) => m));
+  const out: Record<string, { shape: number[]; values: Float64Array }> = {};
+  ms.forEach(([k, m], i) => { out[k] = { shape: m.shape, values: Float64Array.from(vals[i]) }; });
+  return out;
 }
 
 export { predict, predictAsync, type PredictResult } from './predict';

@@ -10,7 +10,7 @@
  * latentLogTables), plus the statements in that loop that involve no latent. Statements
  * outside the loop count in `logLik` only.
  */
-import { tf, runAsync, runSync, type Tensor, type HostSteps } from '../../tensor';
+import { tf, runAsync, runSync, readOwned, type Tensor, type HostSteps } from '../../tensor';
 import { MixError, type Diagnostic } from '../../diagnostics/diagnostic';
 import { asMixError, BoundModel, type ParamValues } from '../../model/bound-model';
 import type { Model } from '../../model/model';
@@ -145,12 +145,8 @@ export function* predictSteps(source: Model | BoundModel, params: ParamValues, n
       } catch (e) {
         throw asMixError(e, bm.source);
       }
-      try {
-        const vals = yield { read: terms };
-        vals.forEach((v, i) => { for (let n = 0; n < N; n++) logDensity[n] += perPoint[i] ? v[n] : v[0]; });
-      } finally {
-        tf.dispose(terms);
-      }
+      const vals = yield* readOwned(terms);
+      vals.forEach((v, i) => { for (let n = 0; n < N; n++) logDensity[n] += perPoint[i] ? v[n] : v[0]; });
     }
     const marg = yield* emResponsibilitiesSteps(bm, params);
     const responsibilities: PredictResult['responsibilities'] = {};

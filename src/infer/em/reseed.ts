@@ -16,7 +16,7 @@
  * latents in one plate are re-seeded; a collapsed state of a chain (or a latent in several
  * plates) is left at its previous value and reported.
  */
-import { tf, tidyValue, type Tensor, runSync, type HostSteps } from '../../tensor';
+import { tf, tidyValue, type Tensor, runSync, readOwned, type HostSteps } from '../../tensor';
 import type { BoundModel } from '../../model/bound-model';
 import type { Factor } from '../../ir/types';
 import { evalFactor, evalLets, factorWeights, plateDim } from '../../model/evaluate';
@@ -122,12 +122,7 @@ export function* findCollapsedSteps(plan: CollapsePlan, marginals: ReadonlyMap<s
     // Plain latents: [..., K]; chains: pairwise [T, K, K], whose state marginals are the sums over the previous state.
     // Summed on the device: one read of K numbers per E-step.
     const sums = tf.tidy(() => tf.sum(tf.reshape(m, [-1, K]), 0));
-    let counts: Float64Array;
-    try {
-      counts = Float64Array.from((yield { read: [sums] })[0]);
-    } finally {
-      sums.dispose();
-    }
+    const counts = Float64Array.from((yield* readOwned([sums]))[0]);
     for (let k = 0; k < K; k++) {
       if (!(counts[k] >= l.threshold)) out.push({ latent: l.name, component: k, count: Number.isFinite(counts[k]) ? counts[k] : 0, threshold: l.threshold, reseedable: l.N > 0 && K > 1 });
     }
@@ -156,11 +151,7 @@ function* misfitSteps(bm: BoundModel, l: LatentPlan, params: ReadonlyMap<string,
     return tf.keep(total);
   });
   if (!total) return undefined;
-  try {
-    return Float64Array.from((yield { read: [total] })[0], (x) => (Number.isNaN(x) ? Infinity : -x));
-  } finally {
-    total.dispose();
-  }
+  return Float64Array.from((yield* readOwned([total]))[0], (x) => (Number.isNaN(x) ? Infinity : -x));
 }
 
 /**

@@ -14,7 +14,7 @@
  * For a latent that is not a chain the result is the per-element argmax of its
  * posterior marginals (not a joint maximum when latents are dependent).
  */
-import { tf, runAsync, runSync, type Tensor, type HostSteps } from '../../tensor';
+import { tf, runAsync, runSync, readOwned, type Tensor, type HostSteps } from '../../tensor';
 import { asMixError, type BoundModel, type ParamValues } from '../../model/bound-model';
 import { expectedLogJoint } from '../../model/evaluate';
 import { emResponsibilitiesSteps } from './index';
@@ -56,14 +56,10 @@ export function* latentLogTablesSteps(bound: BoundModel, params: ParamValues): H
   } catch (e) {
     throw asMixError(e, bound.source);
   }
-  try {
-    const vals = yield { read: grads };
-    names.forEach((z, i) => {
-      out.set(z, { shape: grads[i].shape.slice(), values: Float64Array.from(vals[i], (v) => (Number.isNaN(v) ? -Infinity : v)) });
-    });
-  } finally {
-    tf.dispose(grads);
-  }
+  const vals = yield* readOwned(grads);
+  names.forEach((z, i) => {
+    out.set(z, { shape: grads[i].shape.slice(), values: Float64Array.from(vals[i], (v) => (Number.isNaN(v) ? -Infinity : v)) });
+  });
   return out;
 }
 
