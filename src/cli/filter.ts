@@ -47,9 +47,8 @@ options:
                                smoothing columns (bootstrap proposal only)
   --seed N                     random seed (default 1)
   --backend NAME               tfjs backend (default wasm); webgpu: the filter runs on the
-                               device (float32 tensor ops, no quantile columns; not with
-                               --smooth or residual resampling, which keep the host's float64
-                               filter)
+                               device (float32 tensor ops; not with --smooth or residual
+                               resampling, which keep the host's float64 filter)
   --out FILE                   write the per-step CSV here: t, then for a discrete state
                                P(name=k) columns, for a continuous one its mean and sd (and
                                quantiles q5, q50, q95 for bootstrap particles), then ess
@@ -321,6 +320,8 @@ export async function filterCommand(model: Model, data: Record<string, DataValue
     try {
       r = await particleFilterDevice(tssm, {
         particles: s.particles, seed: s.seed, resampling: s.resampling as DeviceResampleScheme, resampleThreshold: s.threshold, proposal,
+        // the host table's quantile columns: a continuous state's bootstrap particles
+        quantiles: a.switching && proposal === 'bootstrap' ? [0.05, 0.5, 0.95] : [],
       });
     } finally {
       tssm.dispose();
@@ -367,7 +368,7 @@ export async function filterCommand(model: Model, data: Record<string, DataValue
 /**
  * Per-step columns of the device filter's result, from its summaries: a discrete state's
  * P(name=k) as they are; a continuous one's mean and sd from its `name` and `name^2+P`
- * summaries (the same columns as the host's table, without quantiles); then ess.
+ * summaries, and its quantiles where the run has them (the host table's columns); then ess.
  */
 function deviceStepTable(r: DeviceFilterResult): { header: string[]; rows: number[][] } {
   const m = r.summaryNames.length;
@@ -384,6 +385,14 @@ function deviceStepTable(r: DeviceFilterResult): { header: string[]; rows: numbe
     if (j2 < 0) return;
     header.push(`${nm}.mean`, `${nm}.sd`);
     cols.push((t) => at(t, j), (t) => Math.sqrt(Math.max(0, at(t, j2) - at(t, j) ** 2)));
+    const d = r.stateNames.indexOf(nm);
+    const nq = r.quantileLevels.length;
+    [0.05, 0.5, 0.95].forEach((level, i) => {
+      const q = r.quantileLevels.indexOf(level);
+      if (q < 0 || d < 0) return;
+      header.push(`${nm}.${['q5', 'q50', 'q95'][i]}`);
+      cols.push((t) => r.quantiles[(t * nq + q) * r.stateDim + d]);
+    });
   });
   header.push('ess');
   const rows: number[][] = [];

@@ -229,6 +229,16 @@ describe('inference families on webgpu agree with wasm', { timeout: 300_000 }, (
     expect(sw.status, tail(sw.stderr)).toBe(0);
     expect(sw.stdout).toMatch(/ on the device \(webgpu, float32\)$/m);
     expect(readFileSync(swOut, 'utf8').split('\n')[0]).toBe('t,P(s=1),P(s=2),x.mean,x.sd,ess');
+    // bootstrap particles: the host table's quantile columns too (weighted quantiles on the device)
+    const swBs = run('filter', 'stdlib/switching_lgssm.mix', '--data', swData, '--set', 'K=2', ...Object.entries(P).flatMap(([k, v]) => ['--param', `${k}=${JSON.stringify(v)}`]),
+      '--particles', '200', '--proposal', 'bootstrap', '--out', join(swDir, 'bs.csv'), '--backend', 'webgpu');
+    expect(swBs.status, tail(swBs.stderr)).toBe(0);
+    const bsRows = readFileSync(join(swDir, 'bs.csv'), 'utf8').trim().split('\n');
+    expect(bsRows[0]).toBe('t,P(s=1),P(s=2),x.mean,x.sd,x.q5,x.q50,x.q95,ess');
+    for (const line of bsRows.slice(1)) {
+      const [, , , , , q5, q50, q95] = line.split(',').map(Number);
+      expect(q5 <= q50 && q50 <= q95, line).toBe(true);
+    }
     const swb = compile(readFileSync(join(cwd, 'stdlib/switching_lgssm.mix'), 'utf8')).bind({ K: 2, y: swY });
     try {
       const sm = switchingLgssmFromModel(swb, P);

@@ -11,8 +11,8 @@
  * one backend but not the host filter's run; the resampling decision is made on the device
  * (a `where` on the ESS flag, so no step waits for a read); systematic, stratified and
  * multinomial resampling (ancestors by a binary search of the weights' float32 cumulative
- * sum, scaled to its total); no quantiles and no history (the per-particle paths stay on the
- * device). Models: HMMs (`hmmTensorSsm`), the 1-D linear-Gaussian model
+ * sum, scaled to its total); quantiles only when asked (a sort per coordinate and step); no
+ * history (the per-particle paths stay on the device). Models: HMMs (`hmmTensorSsm`), the 1-D linear-Gaussian model
  * (`linearGaussianTensorSsm`) and the switching linear-Gaussian model
  * (`switchingLgssmTensorSsm`, Rao–Blackwellised as its optimal proposal), each with both
  * proposals.
@@ -308,6 +308,11 @@ export interface DeviceFilterOptions {
   resampleThreshold?: number;
   /** 'bootstrap' (default) or 'optimal'. */
   proposal?: 'bootstrap' | 'optimal';
+  /**
+   * Levels of the weighted filtering quantiles reported per step and coordinate (default []:
+   * none). Each costs a sort of the particles per coordinate and step (tf.topk).
+   */
+  quantiles?: number[];
   /** Steps per host read of the per-step numbers (default 64). */
   readEvery?: number;
   /**
@@ -331,6 +336,9 @@ export interface DeviceFilterResult {
   logZIncrements: Float64Array;
   /** Filtering means per step and coordinate (T × stateDim). */
   means: Float64Array;
+  /** Quantile levels, as given, and the weighted filtering quantiles at [(t · nq + j) · stateDim + d] (T × nq × stateDim), as the host filter's. */
+  quantileLevels: number[];
+  quantiles: Float64Array;
   /** The model's summaryNames, and the weighted mean of each per step at [t·m + j] (T × m). */
   summaryNames: readonly string[];
   summaries: Float64Array;
@@ -364,6 +372,25 @@ export function deviceAncestors(scheme: DeviceResampleScheme, W: tf.Tensor1D, dr
 }
 
 /**
+ * Weighted quantiles of each column of x [n, D] under weights w (summing to wSum), as the host
+ * filter's: per level, the smallest value whose cumulative weight reaches level × wSum (the
+ * particles sorted by tf.topk). Returns [1, nq × D], level-major. Inside `tf.tidy`.
+ */
+function weightedQuantiles(x: tf.Tensor2D, w: tf.Tensor1D, wSum: tf.Tensor, levels: tf.Tensor2D): tf.Tensor2D {
+  const [n, D] = x.shape;
+  const nq = levels.shape[1];
+  const cols: tf.Tensor[] = [];
+  for (let d = 0; d < D; d++) {
+    const v = tf.reshape(tf.slice(x, [0, d], [n, 1]), [n]);
+    const { values, indices } = tf.topk(tf.neg(v), n, true); // descending -v: ascending v
+    const cw = tf.cumsum(tf.gather(w, indices));
+    const j = tf.minimum(tf.reshape(tf.searchSorted(tf.expandDims(cw, 0), tf.mul(levels, wSum), 'left'), [nq]), tf.scalar(n - 1, 'int32'));
+    cols.push(tf.neg(tf.gather(values, j)));
+  }
+  return tf.reshape(tf.stack(cols, 1), [1, nq * D]) as tf.Tensor2D;
+}
+
+/**
  * Runs the particle filter on `ssm` with tensor ops on the active backend (see the module
  * comment) and returns log Ẑ, the per-step means (and state probabilities of a discrete
  * state), ESS and resampling flags, and the final weighted particles.
@@ -392,6 +419,10 @@ export async function particleFilterDevice(ssm: TensorStateSpaceModel, opts: Dev
   if (which !== 'bootstrap' && which !== 'optimal') throw new RangeError(`${where}: proposal must be 'bootstrap' or 'optimal', got '${String(which)}'`);
   const prop = which === 'optimal' ? ssm.optimal : ssm.bootstrap;
   if (!prop) throw new RangeError(`${where}: the ${ssm.name} has no locally optimal proposal; use proposal 'bootstrap'`);
+  const levels = opts.quantiles ?? [];
+  if (!Array.isArray(levels) || levels.some((q) => !(q >= 0 && q <= 1))) throw new RangeError(`${where}: quantiles must be levels in [0, 1], got ${JSON.stringify(levels)}`);
+  for (let j = 1; j < levels.length; j++) if (levels[j] < levels[j - 1]) throw new RangeError(`${where}: quantile levels must be ascending`);
+  const nq = levels.length;
   const readEvery = opts.readEvery ?? 64;
   if (!Number.isInteger(readEvery) || readEvery < 1) throw new RangeError(`${where}: readEvery must be a positive integer, got ${readEvery}`);
 
@@ -404,13 +435,15 @@ export async function particleFilterDevice(ssm: TensorStateSpaceModel, opts: Dev
   if (K && typeof ssm.summaries !== 'function') throw new RangeError(`${where}: the ${ssm.name} names summaries but has no summaries()`);
   const draws = new DeviceStream(Key.seed(seed).fold(0x70664456)); // 'pfDV'
   const logN = -Math.log(n);
-  // Per step, one row: [log Z increment, ESS, resampled, means (D), state probabilities (K)].
-  const width = 3 + D + K;
+  // Per step, one row: [log Z increment, ESS, resampled, means (D), summaries (K), quantiles (nq × D)].
+  const width = 3 + D + K + nq * D;
   const logZIncrements = new Float64Array(T);
   const ess = new Float64Array(T);
   const resampled = new Uint8Array(T);
   const means = new Float64Array(T * D);
   const summaries = new Float64Array(T * K);
+  const quantiles = new Float64Array(T * nq * D);
+  const levelsT = nq ? tf.tensor2d(levels, [1, nq]) : undefined;
 
   const ids = tf.range(0, n, 1, 'int32') as tf.Tensor1D;
   let x: tf.Tensor2D | undefined;
@@ -445,6 +478,7 @@ export async function particleFilterDevice(ssm: TensorStateSpaceModel, opts: Dev
       resampled[t] = vals[o + 2] > 0.5 ? 1 : 0;
       for (let d = 0; d < D; d++) means[t * D + d] = vals[o + 3 + d];
       for (let k = 0; k < K; k++) summaries[t * K + k] = vals[o + 3 + D + k];
+      for (let q = 0; q < nq * D; q++) quantiles[t * nq * D + q] = vals[o + 3 + D + K + q];
     }
     firstPending += rows;
   };
@@ -489,6 +523,7 @@ export async function particleFilterDevice(ssm: TensorStateSpaceModel, opts: Dev
         const wRow = tf.div(tf.expandDims(w, 0), wSum);
         const parts: tf.Tensor[] = [tf.reshape(lz, [1, 1]), tf.reshape(e, [1, 1]), tf.reshape(flag, [1, 1]), tf.matMul(wRow, tf.cast(move.x, 'float32'))];
         if (K) parts.push(tf.matMul(wRow, ssm.summaries!(move.x)));
+        if (levelsT) parts.push(weightedQuantiles(tf.cast(move.x, 'float32') as tf.Tensor2D, w, wSum, levelsT));
         const row = tf.concat(parts, 1);
         return { x: move.x, logW: lw, W: w, ess: e, row };
       });
@@ -507,11 +542,11 @@ export async function particleFilterDevice(ssm: TensorStateSpaceModel, opts: Dev
     for (let t = 0; t < T; t++) logZ += logZIncrements[t];
     return {
       T, particles: n, stateDim: D, stateNames: ssm.stateNames, proposal: which, backend: tf.getBackend(),
-      logZ, logZIncrements, means, summaryNames: [...names], summaries, ess, resampled,
+      logZ, logZIncrements, means, quantileLevels: [...levels], quantiles, summaryNames: [...names], summaries, ess, resampled,
       finalParticles: Float64Array.from(xs), finalWeights: Float64Array.from(ws), wallSeconds: now() - t0,
     };
   } finally {
     for (const r of pending) r.dispose();
-    for (const tt of [x, logW, W, essT, ids]) tt?.dispose();
+    for (const tt of [x, logW, W, essT, ids, levelsT]) tt?.dispose();
   }
 }
