@@ -406,6 +406,12 @@ describe('particleFilterDevice: runs', () => {
     await expect(particleFilterDevice(m, { quantiles: [1.5] })).rejects.toThrow(/particleFilterDevice: quantiles must be levels in \[0, 1\], got \[1.5\]/);
     await expect(particleFilterDevice({ ...m, optimal: undefined }, { proposal: 'optimal' })).rejects.toThrow(/has no locally optimal proposal; use proposal 'bootstrap'/);
     await expect(particleFilterDevice({} as TensorStateSpaceModel)).rejects.toThrow(/must be a tensor state-space model/);
+    await expect(particleFilterDevice({ ...m, T: 0 })).rejects.toThrow(/particleFilterDevice: the model's T must be a positive integer, got 0/);
+    const bad: TensorStateSpaceModel = { ...m, bootstrap: { init: m.bootstrap.init, step: (t, prev, draws) => ({ x: prev, logw: tf.zeros([3]) as tf.Tensor1D }) } };
+    const before = tf.memory().numTensors;
+    await expect(particleFilterDevice(bad, { particles: 10 })).rejects.toThrow(/particleFilterDevice: the linear-Gaussian state-space model's bootstrap proposal at step 2 gave states of shape \[10,1\] and log weights of shape \[3\]; expected \[10,1\] and \[10\]/);
+    expect(tf.memory().numTensors).toBe(before);
+    await expect(particleFilterDevice({ ...m, stateDim: 1.5 })).rejects.toThrow(/particleFilterDevice: the model's stateDim must be a positive integer, got 1.5/);
     expect(() => linearGaussianTensorSsm({ ...LG, q: -1 }, lgY)).toThrow(/linearGaussianTensorSsm: q must be a positive finite number/);
     expect(() => linearGaussianTensorSsm(LG, [1, NaN])).toThrow(/linearGaussianTensorSsm: y\[1\] is NaN/);
     expect(() => hmmTensorSsm({ ...hmmTab(), logEmit: new Float64Array(3) })).toThrow(/hmmTensorSsm: logEmit has length 3/);

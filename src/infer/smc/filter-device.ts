@@ -404,6 +404,8 @@ function weightedQuantiles(x: tf.Tensor2D, w: tf.Tensor1D, wSum: tf.Tensor, leve
 export async function particleFilterDevice(ssm: TensorStateSpaceModel, opts: DeviceFilterOptions = {}): Promise<DeviceFilterResult> {
   const where = 'particleFilterDevice';
   if (!ssm || typeof ssm !== 'object' || !ssm.bootstrap) throw new RangeError(`${where}: the model must be a tensor state-space model (hmmTensorSsm, linearGaussianTensorSsm)`);
+  if (!Number.isInteger(ssm.T) || ssm.T < 1) throw new RangeError(`${where}: the model's T must be a positive integer, got ${ssm.T}`);
+  if (!Number.isInteger(ssm.stateDim) || ssm.stateDim < 1) throw new RangeError(`${where}: the model's stateDim must be a positive integer, got ${ssm.stateDim}`);
   if (opts === null || typeof opts !== 'object') throw new RangeError(`${where}: options must be an object`);
   const n = opts.particles ?? 1000;
   if (!Number.isInteger(n) || n < 1 || n > 2 ** 24) throw new RangeError(`${where}: particles must be an integer in [1, 2^24], got ${n}`);
@@ -452,6 +454,12 @@ export async function particleFilterDevice(ssm: TensorStateSpaceModel, opts: Dev
   let essT: tf.Scalar | undefined;
   let pending: tf.Tensor[] = [];
   let firstPending = 0;
+
+  /** A model's proposal must give [n, stateDim] states and [n] log weights (shapes only: no read). */
+  const checkMove = (m: TensorMove, t: number): void => {
+    const ok = m && m.x?.shape?.length === 2 && m.x.shape[0] === n && m.x.shape[1] === D && m.logw?.shape?.length === 1 && m.logw.shape[0] === n;
+    if (!ok) throw new RangeError(`${where}: the ${ssm.name}'s ${which} proposal at step ${t + 1} gave states of shape [${m?.x?.shape}] and log weights of shape [${m?.logw?.shape}]; expected [${n},${D}] and [${n}]`);
+  };
 
   /** Reads the pending rows and checks each step's increment. */
   const flush = async (): Promise<void> => {
@@ -513,6 +521,7 @@ export async function particleFilterDevice(ssm: TensorStateSpaceModel, opts: Dev
           }
           move = prop.step(t, xs, draws);
         }
+        checkMove(move, t);
         const v = tf.add(lwPrev, move.logw) as tf.Tensor1D;
         const lz = logSumExp(v);
         const lw = tf.sub(v, lz) as tf.Tensor1D;
