@@ -66,7 +66,9 @@ if (m.particle_filter) {
   const p = m.particle_filter;
   lines.push('', `## Particle filter (two-state HMM, T = ${p.T}, ${p.P} particles, bootstrap)`, '',
     `mixppl (${p.where}): ${f(p.particle_steps_per_s)} particle-steps per second, log Z errors ${p.logZ_errors.join(', ')} (exact ${f(p.exact_logZ, 8)}); PyTorch (${t.device}): ${f(t.particle_filter?.particle_steps_per_s)} per second, log Z ${(t.particle_filter?.logZ ?? []).map((v: number) => f(v, 8)).join(', ')}; mixppl / PyTorch ${ratio(p.particle_steps_per_s, t.particle_filter?.particle_steps_per_s)}.`);
-  if (p.device) {
+  if (p.device?.error) {
+    lines.push('', `mixppl (${p.device.where}): failed: ${p.device.error}`);
+  } else if (p.device) {
     lines.push('', `mixppl (${p.device.where}): ${f(p.device.particle_steps_per_s)} particle-steps per second, log Z errors ${p.device.logZ_errors.join(', ')}; mixppl device / PyTorch ${ratio(p.device.particle_steps_per_s, t.particle_filter?.particle_steps_per_s)}; device / host ${ratio(p.device.particle_steps_per_s, p.particle_steps_per_s)}.`);
   }
 }

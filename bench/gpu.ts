@@ -507,31 +507,38 @@ async function bench(): Promise<void> {
       errs.push(res.logZ - exact);
     }
     const med = [...secs].sort((a, b) => a - b)[1];
-    // The same filter as tensor ops on the backend (particleFilterDevice): on webgpu, the GPU.
-    const tssm = hmmTensorSsm(tables);
-    await particleFilterDevice(tssm, { ...opts, particles: Math.min(P, 10000), seed: 99 }); // warm-up (pipelines)
-    const dsecs: number[] = [];
-    const derrs: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      const res = await particleFilterDevice(tssm, { ...opts, seed: 1 + r });
-      dsecs.push(res.wallSeconds);
-      derrs.push(res.logZ - exact);
-    }
-    tssm.dispose();
-    const dmed = [...dsecs].sort((a, b) => a - b)[1];
     pfReport = {
       T, P, runs, where: 'host (float64 JS, one thread)',
       median_seconds: +med.toFixed(3),
       particle_steps_per_s: +((P * T) / med).toExponential(3),
       exact_logZ: exact,
       logZ_errors: errs.map((e) => +e.toPrecision(3)),
-      device: {
+    };
+    // Recorded before the device part, which (a first run on a new device) may fail on its own.
+    record('particle_filter', pfReport);
+    // The same filter as tensor ops on the backend (particleFilterDevice): on webgpu, the GPU.
+    const tssm = hmmTensorSsm(tables);
+    try {
+      await particleFilterDevice(tssm, { ...opts, particles: Math.min(P, 10000), seed: 99 }); // warm-up (pipelines)
+      const dsecs: number[] = [];
+      const derrs: number[] = [];
+      for (let r = 0; r < runs; r++) {
+        const res = await particleFilterDevice(tssm, { ...opts, seed: 1 + r });
+        dsecs.push(res.wallSeconds);
+        derrs.push(res.logZ - exact);
+      }
+      const dmed = [...dsecs].sort((a, b) => a - b)[1];
+      pfReport.device = {
         where: `particleFilterDevice on ${used} (float32 tensor ops)`,
         median_seconds: +dmed.toFixed(3),
         particle_steps_per_s: +((P * T) / dmed).toExponential(3),
         logZ_errors: derrs.map((e) => +e.toPrecision(3)),
-      },
-    };
+      };
+    } catch (e) {
+      pfReport.device = { where: `particleFilterDevice on ${used}`, error: String((e as Error)?.message ?? e) };
+    } finally {
+      tssm.dispose();
+    }
     console.error(JSON.stringify(pfReport));
     record('particle_filter', pfReport);
   }
