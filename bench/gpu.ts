@@ -497,43 +497,28 @@ async function bench(): Promise<void> {
       writeFileSync(join(sharedData, 'pf.json'), JSON.stringify({ T, P, pi: PI, A, mu: MU, sd: SD, y, resampleThreshold: 0.5 }));
     }
     const opts = { particles: P, proposal: 'bootstrap' as const, resampling: 'systematic' as const, resampleThreshold: 0.5 };
-    particleFilter(ssm, { ...opts, particles: Math.min(P, 10000), seed: 99 }); // warm-up (JIT)
     const runs = 3;
-    const secs: number[] = [];
-    const errs: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      const res = particleFilter(ssm, { ...opts, seed: 1 + r });
-      secs.push(res.wallSeconds);
-      errs.push(res.logZ - exact);
-    }
-    const med = [...secs].sort((a, b) => a - b)[1];
-    pfReport = {
-      T, P, runs, where: 'host (float64 JS, one thread)',
-      median_seconds: +med.toFixed(3),
-      particle_steps_per_s: +((P * T) / med).toExponential(3),
-      exact_logZ: exact,
-      logZ_errors: errs.map((e) => +e.toPrecision(3)),
+    /** A warm-up run at up to 10^4 particles, then `runs` seeded runs: the median seconds and throughput, and the log Z errors. */
+    const timed = async (run: (o: typeof opts & { seed: number }) => { wallSeconds: number; logZ: number } | Promise<{ wallSeconds: number; logZ: number }>) => {
+      await run({ ...opts, particles: Math.min(P, 10000), seed: 99 }); // warm-up (JIT, pipelines)
+      const secs: number[] = [];
+      const errs: number[] = [];
+      for (let r = 0; r < runs; r++) {
+        const res = await run({ ...opts, seed: 1 + r });
+        secs.push(res.wallSeconds);
+        errs.push(res.logZ - exact);
+      }
+      const med = [...secs].sort((a, b) => a - b)[1];
+      return { median_seconds: +med.toFixed(3), particle_steps_per_s: +((P * T) / med).toExponential(3), logZ_errors: errs.map((e) => +e.toPrecision(3)) };
     };
+    const host = await timed((o) => particleFilter(ssm, o));
+    pfReport = { T, P, runs, where: 'host (float64 JS, one thread)', ...host, exact_logZ: exact };
     // Recorded before the device part, which (a first run on a new device) may fail on its own.
     record('particle_filter', pfReport);
     // The same filter as tensor ops on the backend (particleFilterDevice): on webgpu, the GPU.
     const tssm = hmmTensorSsm(tables);
     try {
-      await particleFilterDevice(tssm, { ...opts, particles: Math.min(P, 10000), seed: 99 }); // warm-up (pipelines)
-      const dsecs: number[] = [];
-      const derrs: number[] = [];
-      for (let r = 0; r < runs; r++) {
-        const res = await particleFilterDevice(tssm, { ...opts, seed: 1 + r });
-        dsecs.push(res.wallSeconds);
-        derrs.push(res.logZ - exact);
-      }
-      const dmed = [...dsecs].sort((a, b) => a - b)[1];
-      pfReport.device = {
-        where: `particleFilterDevice on ${used} (float32 tensor ops)`,
-        median_seconds: +dmed.toFixed(3),
-        particle_steps_per_s: +((P * T) / dmed).toExponential(3),
-        logZ_errors: derrs.map((e) => +e.toPrecision(3)),
-      };
+      pfReport.device = { where: `particleFilterDevice on ${used} (float32 tensor ops)`, ...(await timed((o) => particleFilterDevice(tssm, o))) };
     } catch (e) {
       pfReport.device = { where: `particleFilterDevice on ${used}`, error: String((e as Error)?.message ?? e) };
     } finally {

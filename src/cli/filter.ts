@@ -312,13 +312,13 @@ export async function filterCommand(model: Model, data: Record<string, DataValue
   const { a, head } = await runOnHostBackend(() => prepare(model, data, s, shape));
   const proposal = s.proposal === 'optimal' && !a.ssm.optimal ? 'bootstrap' : s.proposal;
   let r: ParticleFilterResult | DeviceFilterResult;
-  let hostRun: ParticleFilterResult | undefined;
-  let sm: { trajectories: Float64Array; count: number } | undefined;
+  let tab: { header: string[]; rows: number[][] };
   let where: string;
   if (backend === 'webgpu' && !why) {
     const tssm = a.switching ? switchingLgssmTensorSsm(a.switching.params, a.switching.y) : hmmTensorSsm(a.tables!);
+    let dr: DeviceFilterResult;
     try {
-      r = await particleFilterDevice(tssm, {
+      dr = await particleFilterDevice(tssm, {
         particles: s.particles, seed: s.seed, resampling: s.resampling as DeviceResampleScheme, resampleThreshold: s.threshold, proposal,
         // the host table's quantile columns: a continuous state's bootstrap particles
         quantiles: a.switching && proposal === 'bootstrap' ? [0.05, 0.5, 0.95] : [],
@@ -326,14 +326,16 @@ export async function filterCommand(model: Model, data: Record<string, DataValue
     } finally {
       tssm.dispose();
     }
+    r = dr;
+    tab = deviceStepTable(dr);
     where = 'on the device (webgpu, float32)';
   } else {
     const hr = particleFilter(a.ssm, {
       particles: s.particles, seed: s.seed, resampling: s.resampling, resampleThreshold: s.threshold,
       proposal, history: true,
     });
-    r = hostRun = hr;
-    sm = s.smooth > 0 ? ffbsi(a.ssm, hr, { trajectories: s.smooth, seed: s.seed }) : undefined;
+    r = hr;
+    tab = perStepTable(a, hr, s.smooth > 0 ? ffbsi(a.ssm, hr, { trajectories: s.smooth, seed: s.seed }) : undefined);
     where = `on the host (float64)${why ? `: ${why}` : ''}`;
   }
   let minEss = Infinity;
@@ -347,7 +349,6 @@ export async function filterCommand(model: Model, data: Record<string, DataValue
     `log Z-hat ${fmt(r.logZ)}  (log marginal likelihood estimate; Z-hat is unbiased)`,
     `ESS mean ${meanEss.toFixed(1)}, min ${minEss.toFixed(1)}; resampled at ${nRes} of ${r.T - 1} steps`,
   ];
-  const tab = hostRun ? perStepTable(a, hostRun, sm) : deviceStepTable(r as DeviceFilterResult);
   if (s.out) {
     try {
       writeFileSync(s.out, toCsv(tab.header, tab.rows));

@@ -533,7 +533,9 @@ export class Rng {
   }
 }
 
-function checkShape(shape: readonly number[], fn: string): number {
+/** Checks a tensor shape (an array of nonnegative integers) for `fn`'s messages and returns its size. */
+export function checkShape(shape: readonly number[], fn: string): number {
+  if (!Array.isArray(shape)) throw new RangeError(`${fn}: shape must be an array of nonnegative integers`);
   let size = 1;
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new RangeError(`${fn}: shape entries must be nonnegative integers, got [${shape.join(', ')}]`);

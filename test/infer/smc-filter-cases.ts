@@ -37,3 +37,18 @@ export const hmmY = (() => {
 export const normLog = (v: number, m: number, s: number) => -0.5 * Math.log(2 * Math.PI) - Math.log(s) - 0.5 * ((v - m) / s) ** 2;
 /** The HMM's tables for hmmY, with transition matrix `trans` (default A). */
 export const hmmTab = (trans = A): HmmTables => hmmTables(PI, trans, hmmY.map((v) => MU.map((m, k) => normLog(v, m, SD[k]))));
+
+/**
+ * The unbiasedness statistics of R log Ẑ values against log Z: the mean of exp(log Ẑ − log Z),
+ * its SE across the runs and the z-score of its distance from 1; and the values' own mean and
+ * variance (for the log-scale check and Jensen's var/2).
+ */
+export function ratioSummary(logZs: number[], logZ: number) {
+  const R = logZs.length;
+  const r = logZs.map((v) => Math.exp(v - logZ));
+  const mean = r.reduce((a, b) => a + b, 0) / R;
+  const se = Math.sqrt(r.reduce((a, b) => a + (b - mean) ** 2, 0) / (R - 1) / R);
+  const logMean = logZs.reduce((a, b) => a + b, 0) / R;
+  const logVar = logZs.reduce((a, b) => a + (b - logMean) ** 2, 0) / (R - 1);
+  return { mean, se, z: (mean - 1) / se, logZs, logMean, logVar };
+}

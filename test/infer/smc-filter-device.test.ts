@@ -16,7 +16,7 @@ import {
   type DeviceFilterOptions, type TensorStateSpaceModel,
 } from '../../src/infer/smc/filter-device';
 import { hmmForward, kalmanFilter, switchingLgssmLogEvidence } from '../../src/infer/smc/kalman';
-import { A, hmmTab, LG, lgY } from './smc-filter-cases';
+import { A, hmmTab, LG, lgY, ratioSummary } from './smc-filter-cases';
 
 let backend = '';
 beforeAll(async () => {
@@ -29,10 +29,7 @@ beforeAll(async () => {
 async function ratioStats(ssm: TensorStateSpaceModel, logZ: number, R: number, opts: DeviceFilterOptions) {
   const lz: number[] = [];
   for (let s = 1; s <= R; s++) lz.push((await particleFilterDevice(ssm, { ...opts, seed: s })).logZ);
-  const r = lz.map((v) => Math.exp(v - logZ));
-  const mean = r.reduce((a, b) => a + b, 0) / R;
-  const se = Math.sqrt(r.reduce((a, b) => a + (b - mean) ** 2, 0) / (R - 1) / R);
-  return { mean, se, z: (mean - 1) / se };
+  return ratioSummary(lz, logZ);
 }
 
 describe('counter-based draws (threefry)', () => {

@@ -19,7 +19,7 @@ import { hmmForward, kalmanFilter, switchingLgssmLogEvidence } from '../../src/i
 import { readFileSync } from 'node:fs';
 import { Key } from '../../src/tensor/random';
 import { particleFilterDevice, hmmTensorSsm } from '../../src/infer/smc/filter-device';
-import { A, hmmTab, hmmY, LG, lgY, MU, normLog, PI, SD } from './smc-filter-cases';
+import { A, hmmTab, hmmY, LG, lgY, MU, normLog, PI, ratioSummary, SD } from './smc-filter-cases';
 
 beforeAll(async () => {
   await ensureBackend();
@@ -31,12 +31,7 @@ const SCHEMES: FilterResampleScheme[] = ['systematic', 'multinomial', 'residual'
 function ratioStats(ssm: StateSpaceModel, logZ: number, R: number, opts: ParticleFilterOptions) {
   const lz: number[] = [];
   for (let s = 1; s <= R; s++) lz.push(particleFilter(ssm, { quantiles: [], ...opts, seed: s }).logZ);
-  const r = lz.map((v) => Math.exp(v - logZ));
-  const mean = r.reduce((a, b) => a + b, 0) / R;
-  const se = Math.sqrt(r.reduce((a, b) => a + (b - mean) ** 2, 0) / (R - 1) / R);
-  const lm = lz.reduce((a, b) => a + b, 0) / R;
-  const lvar = lz.reduce((a, b) => a + (b - lm) ** 2, 0) / (R - 1);
-  return { mean, se, z: (mean - 1) / se, logZs: lz, logMean: lm, logVar: lvar };
+  return ratioSummary(lz, logZ);
 }
 
 describe('linear-Gaussian model against the Kalman filter', () => {
@@ -219,10 +214,8 @@ describe('discrete HMM against the forward algorithm', () => {
       try {
         const lz: number[] = [];
         for (let r = 1; r <= 40; r++) lz.push((await particleFilterDevice(dev, { particles: 500, seed: r, proposal: 'optimal' })).logZ);
-        const ratios = lz.map((v) => Math.exp(v - fw.logZ));
-        const mean = ratios.reduce((a, b) => a + b, 0) / lz.length;
-        const se = Math.sqrt(ratios.reduce((a, b) => a + (b - mean) ** 2, 0) / (lz.length - 1) / lz.length);
-        expect(Math.abs(mean - 1) / se, `device: ${mean} ± ${se}`).toBeLessThan(3);
+        const d = ratioSummary(lz, fw.logZ);
+        expect(Math.abs(d.z), `device: ${d.mean} ± ${d.se}`).toBeLessThan(3);
       } finally {
         dev.dispose();
       }

@@ -68,12 +68,35 @@ export interface TensorStateSpaceModel {
   dispose(): void;
 }
 
-/** Draws one index per row from cumulative probabilities cum [n, K] (last column ignored) and uniforms u [n]. */
-function drawFromCumulative(cum: tf.Tensor2D, u: tf.Tensor1D): tf.Tensor1D {
-  const K = cum.shape[1];
+/**
+ * Draws one index per uniform u [n] from cumulative probabilities: a row per draw, cum [n, K],
+ * or one row for all, cum [K] (the last column ignored).
+ */
+function drawFromCumulative(cum: tf.Tensor1D | tf.Tensor2D, u: tf.Tensor1D): tf.Tensor1D {
+  const K = cum.shape[cum.rank - 1];
   if (K === 1) return tf.zeros([u.shape[0]], 'int32');
-  const below = tf.greaterEqual(tf.expandDims(u, 1), tf.slice(cum, [0, 0], [-1, K - 1]));
+  const below = tf.greaterEqual(tf.expandDims(u, 1), cum.rank === 1 ? tf.slice(cum, [0], [K - 1]) : tf.slice(cum, [0, 0], [-1, K - 1]));
   return tf.sum(tf.cast(below, 'int32'), 1) as tf.Tensor1D;
+}
+
+/**
+ * Draws one index per row of log weights L [n, K] (normalised per row), and returns it with
+ * each row's log-sum-exp (the locally optimal proposals' weight).
+ */
+function drawFromLogRows(L: tf.Tensor2D, draws: DeviceStream): { k: tf.Tensor1D; lse: tf.Tensor1D } {
+  const lse = logSumExp(L, 1) as tf.Tensor1D;
+  const cum = tf.cumsum(tf.exp(tf.sub(L, tf.expandDims(lse, 1))), 1) as tf.Tensor2D;
+  return { k: drawFromCumulative(cum, draws.uniform([L.shape[0]]) as tf.Tensor1D), lse };
+}
+
+/** One-hot float32 rows [n, K] of int32 indices (tfjs-wasm's oneHot writes int bits into a float32 output: made as int32, then cast). */
+function oneHotF32(idx: tf.Tensor1D, K: number): tf.Tensor2D {
+  return tf.cast(tf.oneHot(idx, K), 'float32') as tf.Tensor2D;
+}
+
+/** log N(y; mean, variance) of each element of mean, for a scalar variance. */
+function logNormal(y: number, mean: tf.Tensor, variance: number): tf.Tensor1D {
+  return tf.sub(-0.5 * (LOG_2PI + Math.log(variance)), tf.div(tf.square(tf.sub(y, mean)), 2 * variance)) as tf.Tensor1D;
 }
 
 /** Row-wise cumulative sums of probabilities, computed in float64 on the host. */
@@ -113,7 +136,7 @@ export function hmmTensorSsm(h: HmmTables): TensorStateSpaceModel {
   const bootstrap: TensorProposal = {
     init(n, draws) {
       const u = draws.uniform([n]) as tf.Tensor1D;
-      const z = drawFromCumulative(tf.broadcastTo(tf.expandDims(cumInit, 0), [n, K]) as tf.Tensor2D, u);
+      const z = drawFromCumulative(cumInit, u);
       return { x: asState(z), logw: emitAt(0, z) };
     },
     step(t, prev, draws) {
@@ -125,10 +148,8 @@ export function hmmTensorSsm(h: HmmTables): TensorStateSpaceModel {
   };
   /** Draws from the rows of log joint L [n, K] normalised; the weight is each row's log-sum-exp. */
   const enumerate = (L: tf.Tensor2D, draws: DeviceStream): TensorMove => {
-    const lse = logSumExp(L, 1) as tf.Tensor1D;
-    const cum = tf.cumsum(tf.exp(tf.sub(L, tf.expandDims(lse, 1))), 1) as tf.Tensor2D;
-    const z = drawFromCumulative(cum, draws.uniform([L.shape[0]]) as tf.Tensor1D);
-    return { x: asState(z), logw: lse };
+    const { k, lse } = drawFromLogRows(L, draws);
+    return { x: asState(k), logw: lse };
   };
   const optimal: TensorProposal = {
     init(n, draws) {
@@ -146,8 +167,7 @@ export function hmmTensorSsm(h: HmmTables): TensorStateSpaceModel {
     name: `hidden Markov model (K = ${K})`,
     T, stateDim: 1, stateNames: ['z'], logConst: h.logConst,
     summaryNames: Array.from({ length: K }, (_, k) => `P(z=${k + 1})`),
-    // tfjs-wasm's oneHot writes int bits into a float32 output: one-hot as int32, then cast
-    summaries: (x) => tf.cast(tf.oneHot(tf.reshape(x, [-1]) as tf.Tensor1D, K), 'float32') as tf.Tensor2D,
+    summaries: (x) => oneHotF32(tf.reshape(x, [-1]) as tf.Tensor1D, K),
     bootstrap, optimal,
     dispose() {
       for (const x of owned) x.dispose();
@@ -169,9 +189,6 @@ export function linearGaussianTensorSsm(p: LinearGaussianParams, y: ArrayLike<nu
   const s2 = c * c * q2 + r2;
   const v0 = 1 / (1 / p0 + (c * c) / r2);
   const s20 = c * c * p0 + r2;
-  /** log N(y; mean, var) of the rows of mean [n]. */
-  const logNormal = (yt: number, mean: tf.Tensor1D, variance: number): tf.Tensor1D =>
-    tf.sub(-0.5 * (LOG_2PI + Math.log(variance)), tf.div(tf.square(tf.sub(yt, mean)), 2 * variance)) as tf.Tensor1D;
   const col = (x: tf.Tensor1D): tf.Tensor2D => tf.expandDims(x, 1) as tf.Tensor2D;
   const bootstrap: TensorProposal = {
     init(n, draws) {
@@ -233,11 +250,10 @@ export function switchingLgssmTensorSsm(p: SwitchingLgssmParams, y: ArrayLike<nu
   const regime = (x: tf.Tensor2D): tf.Tensor1D => tf.cast(col(x, 0), 'int32') as tf.Tensor1D;
   const state = (s: tf.Tensor1D, x: tf.Tensor, P: tf.Tensor): tf.Tensor2D => tf.stack([tf.cast(s, 'float32'), x, P], 1) as tf.Tensor2D;
   /** log N(y; c x, r²) of points. */
-  const obsPoint = (yt: number, x: tf.Tensor): tf.Tensor1D =>
-    tf.sub(-0.5 * (LOG_2PI + Math.log(r2)), tf.div(tf.square(tf.sub(yt, tf.mul(c, x))), 2 * r2)) as tf.Tensor1D;
+  const obsPoint = (yt: number, x: tf.Tensor): tf.Tensor1D => logNormal(yt, tf.mul(c, x), r2);
   const bootstrap: TensorProposal = {
     init(n, draws) {
-      const s = drawFromCumulative(tf.broadcastTo(tf.expandDims(cumPi, 0), [n, K]) as tf.Tensor2D, draws.uniform([n]) as tf.Tensor1D);
+      const s = drawFromCumulative(cumPi, draws.uniform([n]) as tf.Tensor1D);
       const x = tf.add(m0, tf.mul(Math.sqrt(p0), draws.normal([n])));
       return { x: state(s, x, tf.zerosLike(x)), logw: obsPoint(ys[0], x) };
     },
@@ -255,7 +271,7 @@ export function switchingLgssmTensorSsm(p: SwitchingLgssmParams, y: ArrayLike<nu
       const e = ys[0] - c * m0;
       const gain = (p0 * c) / S;
       const lw = -0.5 * (LOG_2PI + Math.log(S)) - (0.5 * e * e) / S;
-      const s = drawFromCumulative(tf.broadcastTo(tf.expandDims(cumPi, 0), [n, K]) as tf.Tensor2D, draws.uniform([n]) as tf.Tensor1D);
+      const s = drawFromCumulative(cumPi, draws.uniform([n]) as tf.Tensor1D);
       return { x: state(s, tf.fill([n], m0 + gain * e), tf.fill([n], (1 - gain * c) * p0)), logw: tf.fill([n], lw) as tf.Tensor1D };
     },
     step(t, prev, draws) {
@@ -267,10 +283,8 @@ export function switchingLgssmTensorSsm(p: SwitchingLgssmParams, y: ArrayLike<nu
       const Pp = tf.add(tf.mul(P, tf.expandDims(a2, 0)), tf.expandDims(q2, 0)) as tf.Tensor2D;
       const S = tf.add(tf.mul(c * c, Pp), r2);
       const L = tf.sub(tf.sub(tf.gather(logA, regime(prev)), tf.mul(0.5, tf.add(LOG_2PI, tf.log(S)))), tf.div(tf.square(tf.sub(yt, tf.mul(c, mp))), tf.mul(2, S))) as tf.Tensor2D;
-      const lse = logSumExp(L, 1) as tf.Tensor1D;
-      const cum = tf.cumsum(tf.exp(tf.sub(L, tf.expandDims(lse, 1))), 1) as tf.Tensor2D;
-      const k = drawFromCumulative(cum, draws.uniform([L.shape[0]]) as tf.Tensor1D);
-      const pick = tf.cast(tf.oneHot(k, K), 'float32');
+      const { k, lse } = drawFromLogRows(L, draws);
+      const pick = oneHotF32(k, K);
       const mk = tf.sum(tf.mul(mp, pick), 1);
       const Pk = tf.sum(tf.mul(Pp, pick), 1);
       const gain = tf.div(tf.mul(Pk, c), tf.add(tf.mul(c * c, Pk), r2));
@@ -283,7 +297,7 @@ export function switchingLgssmTensorSsm(p: SwitchingLgssmParams, y: ArrayLike<nu
     summaryNames: [...Array.from({ length: K }, (_, k) => `P(s=${k + 1})`), 'x', 'x^2+P'],
     summaries(x) {
       const xs = col(x, 1);
-      return tf.concat([tf.cast(tf.oneHot(regime(x), K), 'float32'), tf.expandDims(xs, 1), tf.expandDims(tf.add(tf.square(xs), col(x, 2)), 1)], 1) as tf.Tensor2D;
+      return tf.concat([oneHotF32(regime(x), K), tf.expandDims(xs, 1), tf.expandDims(tf.add(tf.square(xs), col(x, 2)), 1)], 1) as tf.Tensor2D;
     },
     bootstrap, optimal,
     dispose() {

@@ -16,7 +16,7 @@
  * reuse a block.
  */
 import * as tf from '@tensorflow/tfjs';
-import { threefry2x32Into, type Key } from '../random';
+import { checkShape, threefry2x32Into, type Key } from '../random';
 import type { CpuBackendLike, KernelArgs, WasmBackendLike, WebGPUBackendLike } from './backends';
 
 /** The tfjs kernel name of the counter-based draws. */
@@ -59,17 +59,6 @@ export function threefryDrawJS(k0: number, k1: number, counter: number, normal: 
   }
 }
 
-function sizeOf(shape: readonly number[], where: string): number {
-  if (!Array.isArray(shape)) throw new RangeError(`${where}: shape must be an array of nonnegative integers`);
-  let size = 1;
-  for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) throw new RangeError(`${where}: shape entries must be nonnegative integers, got [${shape.join(', ')}]`);
-    size *= d;
-  }
-  if (size > 0xffffffff) throw new RangeError(`${where}: at most 2^32 draws per call, got ${size}`);
-  return size;
-}
-
 /**
  * Returns float32 draws of `shape` from the threefry blocks of `key` at counter `counter`
  * (element i: block (i, counter)), uniform on (0, 1) or standard normal, made on the active
@@ -77,7 +66,8 @@ function sizeOf(shape: readonly number[], where: string): number {
  */
 export function threefryDraw(key: Key, counter: number, shape: number[], kind: 'uniform' | 'normal'): tf.Tensor {
   const where = 'threefryDraw';
-  const size = sizeOf(shape, where);
+  const size = checkShape(shape, where);
+  if (size > 0xffffffff) throw new RangeError(`${where}: at most 2^32 draws per call, got ${size}`);
   if (!Number.isInteger(counter) || counter < 0 || counter > 0xffffffff) throw new RangeError(`${where}: counter must be an integer in [0, 2^32), got ${counter}`);
   if (kind !== 'uniform' && kind !== 'normal') throw new RangeError(`${where}: kind must be 'uniform' or 'normal', got '${String(kind)}'`);
   const [k0, k1] = key.words();
