@@ -195,9 +195,11 @@ function indexValue(x: BVal, idx: BVal, ixE: IRExpr, span: Span, rt: Runtime): B
   for (const d of idx.dims) if (!dims.includes(d)) dims.push(d);
   const sizes = dims.map((d) => rt.dimSizes.get(d)!);
   const B = sizes.reduce((a, b) => a * b, 1);
-  const xt = tf.reshape(tf.broadcastTo(layout(x, dims, 0, ev.length), [...sizes, ...ev]), [B, ...ev]);
+  // Row b of the flattened [B·A, rest...] value at index it[b]: a plain gather at b·A + it[b]
+  // (tfjs-backend-wasm's gather with batchDims returns wrong values).
+  const xt = tf.reshape(tf.broadcastTo(layout(x, dims, 0, ev.length), [...sizes, ...ev]), [B * A, ...rest]);
   const it = tf.reshape(tf.broadcastTo(layout({ t: i0, dims: idx.dims }, dims, 0, 0), sizes), [B]);
-  const g = tf.gather(xt, it, 1, 1);
+  const g = tf.gather(xt, tf.add(it, tf.range(0, B * A, A, 'int32')), 0);
   return { t: tf.reshape(g, [...sizes, ...rest]), dims };
 }
 

@@ -1,7 +1,8 @@
 // Indexing by a constant after a loop variable or an enumerated latent (x[n, 2], mu[k, 1]):
 // the log density against a hand-written float64 reference. `x[n, j]` with a constant j
-// once failed inside the evaluator (a broadcast with a spare axis).
-import { beforeAll, describe, expect, it } from 'vitest';
+// once failed inside the evaluator (a broadcast with a spare axis), and on wasm once read
+// wrong values (tfjs-backend-wasm's gather with batchDims).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/tensor';
 import { compile } from '../../src';
 
@@ -12,11 +13,17 @@ beforeAll(async () => {
 const lnorm = (y: number, m: number, s: number) => -0.5 * ((y - m) / s) ** 2 - Math.log(s) - 0.5 * Math.log(2 * Math.PI);
 const lse = (a: number[]) => { const m = Math.max(...a); return m + Math.log(a.reduce((s, v) => s + Math.exp(v - m), 0)); };
 
-describe('constant indices after a loop or latent index', () => {
+describe.each(['cpu', 'wasm'] as const)('constant indices after a loop or latent index (%s)', (backend) => {
   const N = 5;
   const x = Array.from({ length: N }, (_, n) => [n / 2, 1 + n, -n / 3]);
   const y3 = Array.from({ length: N }, (_, n) => [[n, n + 0.5, n - 1], [2 * n, 0.25 * n, 1.5]]);
   const w = [0.3, -1.2, 2.5, 0.8, -0.4];
+  beforeAll(async () => {
+    await useBackend(backend);
+  });
+  afterAll(async () => {
+    await useBackend('cpu');
+  });
 
   it('x[n, j] of a data matrix in a mean and in a scale', () => {
     const m = compile(`model m { data x: real[N, 3]  data w: real[N]  param a: real
