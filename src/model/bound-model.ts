@@ -45,6 +45,25 @@ export interface LogDensityOptions {
   priors?: boolean;
 }
 
+/** B points (rows of length dim, or their concatenation) as one Float32Array, checked. */
+function flattenPoints(points: ArrayLike<number> | readonly ArrayLike<number>[], dim: number): Float32Array {
+  const many = Array.isArray(points) && points.length > 0 && typeof points[0] !== 'number';
+  if (many) {
+    const rows = points as readonly ArrayLike<number>[];
+    const out = new Float32Array(rows.length * dim);
+    rows.forEach((r, b) => {
+      if (r.length !== dim) throw new RangeError(`potentialAndGradBatch: point ${b} has length ${r.length}; expected ${dim} (the unconstrained parameters)`);
+      out.set(r as ArrayLike<number>, b * dim);
+    });
+    return out;
+  }
+  const a = points as ArrayLike<number>;
+  if (a.length === 0 || dim === 0 || a.length % dim !== 0) {
+    throw new RangeError(`potentialAndGradBatch: expected one or more points of length ${dim} (the unconstrained parameters), got ${a.length} numbers`);
+  }
+  return Float32Array.from(a);
+}
+
 function isTensor(v: unknown): v is Tensor {
   return typeof v === 'object' && v !== null && 'dataSync' in v && 'shape' in v;
 }
@@ -113,6 +132,65 @@ export class BoundModel {
       logDetJ = tf.add(logDetJ, tf.sum(p.transform.logDetJacobian(block)));
     }
     return { params, logDetJ };
+  }
+
+  /**
+   * {@link constrainTensor} for a batch of points, the rows of `U` ([B, dim]): each
+   * parameter's values with a leading axis of B, and the log |Jacobian| per point ([B]).
+   */
+  constrainBatchTensor(U: Tensor): { params: Map<string, Tensor>; logDetJ: Tensor } {
+    const B = U.shape[0];
+    const params = new Map<string, Tensor>();
+    let logDetJ: Tensor = tf.zeros([B]);
+    for (const p of this.params) {
+      const block = tf.reshape(tf.slice(U, [0, p.offset], [B, p.size]), [B, ...p.uShape]);
+      params.set(p.name, p.transform.forward(block));
+      const ld = p.transform.logDetJacobian(block);
+      logDetJ = tf.add(logDetJ, ld.rank > 1 ? tf.sum(ld, [...Array(ld.rank).keys()].slice(1)) : ld);
+    }
+    return { params, logDetJ };
+  }
+
+  /**
+   * The potential at each row of `U` ([B, dim]) as one evaluation: a [B] tensor whose entry b
+   * is `potentialTensor(U[b])`. Every parameter carries the batch as a named dim through the
+   * evaluator (src/model/evaluate.ts), so B points cost about one evaluation's ops (a chain
+   * latent's recursion runs once per point). The points do not interact: the gradient of the
+   * sum with respect to U has row b equal to point b's gradient.
+   */
+  potentialBatchTensor(U: Tensor, opts: PotentialOptions = {}): Tensor {
+    if (U.rank !== 2 || U.shape[1] !== this.dim) {
+      throw new RangeError(`potentialBatch: expected points of shape [B, ${this.dim}] (one row of unconstrained parameters per point), got [${U.shape.join(', ')}]`);
+    }
+    const B = U.shape[0];
+    const { params, logDetJ } = this.constrainBatchTensor(U);
+    const lp = opts.likelihood === false
+      ? (opts.priors === false ? tf.zeros([B]) : logJoint(this.priorRuntime(), params, { batch: B }))
+      : logJoint(this.rt, params, { priors: opts.priors, batch: B });
+    return tf.neg(opts.jacobian === false ? lp : tf.add(lp, logDetJ));
+  }
+
+  /**
+   * The potential and its gradient at B points (`points`: B rows of length dim, or their
+   * concatenation) as one evaluation on the active backend and one read (host-read steps; see
+   * {@link potentialBatchTensor}): `values[b]` and the gradient rows `grads[b]`.
+   */
+  *potentialAndGradBatchSteps(points: ArrayLike<number> | readonly ArrayLike<number>[], opts: PotentialOptions = {}): HostSteps<{ values: Float64Array; grads: Float64Array[] }> {
+    const flat = flattenPoints(points, this.dim);
+    const B = flat.length / this.dim;
+    let rows: Tensor | undefined;
+    const [value, grad] = this.guard(() => tf.tidy(() => {
+      const f = (x: Tensor) => {
+        // Kept from the forward pass (tf.grad disposes what f makes besides its result): the per-point potentials.
+        rows = tf.keep(this.potentialBatchTensor(x, opts));
+        return tf.sum(rows);
+      };
+      const r = tf.valueAndGrad(f)(tf.tensor2d(flat, [B, this.dim]));
+      return [r.value, r.grad];
+    }));
+    value.dispose();
+    const [v, g] = yield* readOwned([rows!, grad]);
+    return { values: Float64Array.from(v), grads: Array.from({ length: B }, (_, b) => Float64Array.from({ length: this.dim }, (_x, i) => g[b * this.dim + i])) };
   }
 
   /**

@@ -47,11 +47,19 @@ function fail(code: string, message: string, span?: Span, help?: string): never 
 
 export const plateDim = (p: string) => `p:${p}`;
 export const latentDim = (z: string, prev = false) => `e:${z}${prev ? "'" : ''}`;
+/**
+ * The named dim of a batch of parameter points (`LogJointOptions.batch`): every parameter
+ * carries it as its leading axis, so the values that depend on parameters do too and the
+ * log joint comes out per point.
+ */
+export const BATCH_DIM = 'b:points';
 
 interface Ctx {
   rt: Runtime;
   params: ReadonlyMap<string, Tensor>;
   lets: Map<string, BVal>;
+  /** The named dims of every parameter's tensor: none, or [BATCH_DIM] for a batch of points. */
+  paramDims?: string[];
 }
 
 /** Reads an int-valued, parameter-free value (a size, a constant, scalar data). */
@@ -73,7 +81,7 @@ export function evalExpr(e: IRExpr, ctx: Ctx): BVal {
     case 'param': {
       const t = ctx.params.get(e.name);
       if (!t) fail('E0502', `no value for parameter '${e.name}'`);
-      return { t, dims: [] };
+      return { t, dims: ctx.paramDims ?? [] };
     }
     case 'let': {
       const v = ctx.lets.get(e.name);
@@ -154,6 +162,13 @@ const displayFn = (fn: string) => OP_NAMES[fn] ?? fn;
 function indexValue(x: BVal, idx: BVal, ixE: IRExpr, span: Span, rt: Runtime): BVal {
   const ev = eventShape(x);
   if (ev.length === 0) fail('E0504', 'too many indices: the value has no dimension left to index', span);
+  if (eventShape(idx).length > 0 && x.dims.length === 1 && x.dims[0] === BATCH_DIM && !idx.dims.includes(BATCH_DIM)) {
+    // An array of indices into a batch of parameter values: the same gather for every point.
+    checkIndices(idx, ixE, ev[0], span, rt);
+    const i0 = tf.cast(tf.sub(idx.t, 1), 'int32');
+    const g = tf.gather(x.t, tf.reshape(i0, [-1]), 1);
+    return { t: tf.reshape(g, [x.t.shape[0], ...idx.t.shape, ...ev.slice(1)]), dims: [BATCH_DIM, ...idx.dims] };
+  }
   if (eventShape(idx).length > 0 && x.dims.length > 0) {
     fail('E0505', 'an array of indices into a value that varies over a loop or a latent is not supported', span, 'index it with one integer at a time');
   }
@@ -176,14 +191,7 @@ function indexValue(x: BVal, idx: BVal, ixE: IRExpr, span: Span, rt: Runtime): B
     }
     return { t, dims: [...x.dims, idx.iota.dim] };
   }
-  if (!rt.checkedIndex.has(ixE)) {
-    const vals = idx.t.dataSync();
-    for (let i = 0; i < vals.length; i++) {
-      const v = vals[i];
-      if (!Number.isInteger(v) || v < 1 || v > A) fail('E0506', `index ${v} out of range 1..${A}`, span);
-    }
-    rt.checkedIndex.add(ixE);
-  }
+  checkIndices(idx, ixE, A, span, rt);
   const i0 = tf.cast(tf.sub(idx.t, 1), 'int32');
   const rest = ev.slice(1);
   if (x.dims.length === 0) {
@@ -201,6 +209,17 @@ function indexValue(x: BVal, idx: BVal, ixE: IRExpr, span: Span, rt: Runtime): B
   const it = tf.reshape(tf.broadcastTo(layout({ t: i0, dims: idx.dims }, dims, 0, 0), sizes), [B]);
   const g = tf.gather(xt, tf.add(it, tf.range(0, B * A, A, 'int32')), 0);
   return { t: tf.reshape(g, [...sizes, ...rest]), dims };
+}
+
+/** Checks (once per index expression) that the indices are integers in 1..A. */
+function checkIndices(idx: BVal, ixE: IRExpr, A: number, span: Span, rt: Runtime): void {
+  if (rt.checkedIndex.has(ixE)) return;
+  const vals = idx.t.dataSync();
+  for (let i = 0; i < vals.length; i++) {
+    const v = vals[i];
+    if (!Number.isInteger(v) || v < 1 || v > A) fail('E0506', `index ${v} out of range 1..${A}`, span);
+  }
+  rt.checkedIndex.add(ixE);
 }
 
 /** Log density of one factor, summed over its event axes: dims are plates and latents it touches. */
@@ -275,6 +294,12 @@ export interface LogJointOptions {
    * over the previous state is the state marginals (step 1 uses row 0 only).
    */
   probes?: ReadonlyMap<string, Tensor>;
+  /**
+   * A batch of parameter points: each parameter's tensor has a leading axis of this size
+   * (point b's value is its slice b) and the result is the log joint per point, shape [batch].
+   * Not with probes.
+   */
+  batch?: number;
 }
 
 /** Evaluates the top-level lets in order. */
@@ -286,7 +311,13 @@ export function evalLets(rt: Runtime, params: ReadonlyMap<string, Tensor>): Map<
 
 /** Log joint density of data and params, discrete latents summed out. A scalar tensor. */
 export function logJoint(rt: Runtime, params: ReadonlyMap<string, Tensor>, opts: LogJointOptions = {}): Tensor {
-  const ctx: Ctx = { rt, params, lets: evalLets(rt, params) };
+  const B = opts.batch;
+  if (B !== undefined) {
+    if (opts.probes) throw new Error('internal: logJoint takes probes or a batch, not both');
+    rt = { ...rt, dimSizes: new Map([...rt.dimSizes, [BATCH_DIM, B]]) };
+  }
+  const ctx: Ctx = { rt, params, lets: new Map(), paramDims: B === undefined ? [] : [BATCH_DIM] };
+  for (const l of rt.ir.lets) ctx.lets.set(l.name, evalExpr(l.expr, ctx));
   const include = (f: Factor) => opts.priors !== false || f.kind !== 'prior';
   let fvals: FVal[] = rt.ir.factors.filter(include).map((f) => ({ v: evalFactor(f, ctx), plates: f.plates, factor: f }));
 
@@ -294,11 +325,13 @@ export function logJoint(rt: Runtime, params: ReadonlyMap<string, Tensor>, opts:
   // Innermost first: more plates first; among equals, the later-declared first.
   const order = plain.map((l, i) => ({ l, i })).sort((a, b) => b.l.plates.length - a.l.plates.length || b.i - a.i).map((x) => x.l);
   for (const lat of order) fvals = eliminate(rt, lat, fvals, opts.probes?.get(lat.name));
-  for (const lat of rt.ir.latents.filter((l) => l.chain)) fvals = eliminateChain(rt, lat, fvals, opts.probes?.get(lat.name));
+  for (const lat of rt.ir.latents.filter((l) => l.chain)) fvals = eliminateChain(rt, lat, fvals, opts.probes?.get(lat.name), B);
 
-  let total: Tensor = tf.scalar(0);
-  for (const f of fvals) total = tf.add(total, reduceAllPlates(rt, f, []));
-  return total;
+  let total: BVal = scalar(0);
+  for (const f of fvals) total = sumVals([total, reduceAllPlates(rt, f, [])]);
+  if (B === undefined) return total.t;
+  // A term no parameter reaches (or a model without terms) is the same for every point.
+  return total.dims.length ? total.t : tf.broadcastTo(total.t, [B]);
 }
 
 /** Sums out plates of `f` not in `keep`; absent plate dims count by multiplicity. */
@@ -311,10 +344,11 @@ function reducePlates(rt: Runtime, f: FVal, keep: string[]): BVal {
   return v;
 }
 
-function reduceAllPlates(rt: Runtime, f: FVal, keep: string[]): Tensor {
+/** Sums every plate dim out of `f` (a batch of points keeps its dim: the value is [batch] then). */
+function reduceAllPlates(rt: Runtime, f: FVal, keep: string[]): BVal {
   const v = reducePlates(rt, f, keep);
-  if (v.dims.some((d) => !d.startsWith('p:'))) throw new Error(`internal: dims ${v.dims} left after elimination`);
-  return v.dims.length ? tf.sum(v.t) : v.t;
+  if (v.dims.some((d) => !d.startsWith('p:') && d !== BATCH_DIM)) throw new Error(`internal: dims ${v.dims} left after elimination`);
+  return sumDims(v, v.dims.filter((d) => d !== BATCH_DIM));
 }
 
 function sumVals(vals: BVal[]): BVal {
@@ -352,39 +386,45 @@ function chainPosition(f: Factor, lat: string): { plate: string } | { at: number
   return pos!;
 }
 
-function eliminateChain(rt: Runtime, lat: LatentNode, fvals: FVal[], probe?: Tensor): FVal[] {
+function eliminateChain(rt: Runtime, lat: LatentNode, fvals: FVal[], probe?: Tensor, batch?: number): FVal[] {
   const cur = latentDim(lat.name);
   const prev = latentDim(lat.name, true);
   const info = rt.latents.get(lat.name)!;
   const K = info.K;
   const T = info.T!;
+  // With a batch of points, psi is [batch, T, K, K] and each point's chain is reduced on its own.
+  const bDims = batch === undefined ? [] : [BATCH_DIM];
+  const bShape = batch === undefined ? [] : [batch];
+  const bPad: [number, number][] = batch === undefined ? [] : [[0, 0]];
   const group = fvals.filter((f) => f.v.dims.includes(cur) || f.v.dims.includes(prev));
   const rest = fvals.filter((f) => !(f.v.dims.includes(cur) || f.v.dims.includes(prev)));
-  let psi: Tensor = tf.zeros([T, K, K]);
+  let psi: Tensor = tf.zeros([...bShape, T, K, K]);
+  const known = [...bDims, cur, prev];
   for (const f of group) {
     if (!f.factor) fail('E0511', `chain latent '${lat.name}' cannot be combined with another discrete latent in one statement`, undefined);
     const pos = chainPosition(f.factor, lat.name);
     if ('plate' in pos) {
       const pr = rt.plates.get(pos.plate)!;
       const v = reducePlates(rt, f, [pos.plate]);
-      const other = v.dims.filter((d) => d !== plateDim(pos.plate) && d !== cur && d !== prev);
+      const other = v.dims.filter((d) => d !== plateDim(pos.plate) && !known.includes(d));
       if (other.length) fail('E0511', `chain latent '${lat.name}' cannot be combined with another discrete latent in one statement`, f.factor.span);
-      const t = tf.broadcastTo(permuteTo(v, [plateDim(pos.plate), prev, cur]), [pr.size, K, K]);
-      psi = tf.add(psi, tf.pad(t, [[pr.lo - 1, T - pr.hi], [0, 0], [0, 0]]));
+      const t = tf.broadcastTo(permuteTo(v, [...bDims, plateDim(pos.plate), prev, cur]), [...bShape, pr.size, K, K]);
+      psi = tf.add(psi, tf.pad(t, [...bPad, [pr.lo - 1, T - pr.hi], [0, 0], [0, 0]]));
     } else {
       const v = reducePlates(rt, f, []);
       if (v.dims.includes(prev)) throw new Error('internal: fixed-step chain factor with a previous step');
-      const other = v.dims.filter((d) => d !== cur);
+      const other = v.dims.filter((d) => !known.includes(d));
       if (other.length) fail('E0511', `chain latent '${lat.name}' cannot be combined with another discrete latent in one statement`, f.factor.span);
-      const t = tf.broadcastTo(permuteTo(v, [prev, cur]), [1, K, K]);
-      psi = tf.add(psi, tf.pad(t, [[pos.at - 1, T - pos.at], [0, 0], [0, 0]]));
+      const pt = permuteTo(v, [...bDims, prev, cur]);
+      const t = tf.broadcastTo(tf.reshape(pt, [...pt.shape.slice(0, bDims.length), 1, ...pt.shape.slice(bDims.length)]), [...bShape, 1, K, K]);
+      psi = tf.add(psi, tf.pad(t, [...bPad, [pos.at - 1, T - pos.at], [0, 0], [0, 0]]));
     }
   }
   if (probe) psi = tf.add(psi, probe);
   // Step 1 has no predecessor: its potential is constant over the previous-state axis.
-  const init = tf.reshape(tf.slice(psi, [0, 0, 0], [1, 1, K]), [K]);
-  const mats = tf.slice(psi, [1, 0, 0], [T - 1, K, K]);
-  return [...rest, { v: { t: chainLogZ(init, mats), dims: [] }, plates: [] }];
+  const logZ = (p: Tensor) => chainLogZ(tf.reshape(tf.slice(p, [0, 0, 0], [1, 1, K]), [K]), tf.slice(p, [1, 0, 0], [T - 1, K, K]));
+  const v: BVal = batch === undefined ? { t: logZ(psi), dims: [] } : { t: tf.stack(tf.unstack(psi).map(logZ)), dims: [BATCH_DIM] };
+  return [...rest, { v, plates: [] }];
 }
 
 /** Shape of the probe for a latent (see LogJointOptions.probes). */
@@ -441,7 +481,7 @@ export function expectedLogJoint(rt: Runtime, params: ReadonlyMap<string, Tensor
       const prod = tf.where(tf.equal(ts[1], 0), tf.zerosLike(tf.mul(ts[0], ts[1])), tf.mul(ts[0], ts[1]));
       v = sumDims({ t: prod, dims }, dims.filter((d) => d.startsWith('e:')));
     }
-    total = tf.add(total, reduceAllPlates(rt, { v, plates: f.plates }, []));
+    total = tf.add(total, reduceAllPlates(rt, { v, plates: f.plates }, []).t);
   }
   return total;
 }
