@@ -19,6 +19,7 @@ export { onlineEm, type OnlineEmOptions, type OnlineEmResult } from './infer/em/
 export { optimize, optimizeAsync, type OptimizeOptions, type OptimizeResult } from './infer/optimize';
 export { sample, sampleLatents, McmcResult, type SampleOptions, type McmcChain, type SamplerDiagnostics, type SummaryRow } from './infer/mcmc';
 export { sampleParallel, type ParallelSampleOptions } from './infer/mcmc/parallel';
+export type { GradientBatchStats } from './infer/remote-potential';
 export { chainWorkerMain } from './infer/mcmc/chain-worker';
 export { stephensKL, ecr, relabelByOrder, relabelMatrixByOrder, applyPermutation } from './infer/mcmc/relabel';
 export {

@@ -17,6 +17,7 @@ import type { DataValue } from '../model/data';
 import type { ParamValues } from '../model/bound-model';
 import { sample, type ExactBlockInfo, type McmcResult, type SamplerDiagnostics, type SummaryRow } from '../infer/mcmc/index';
 import { sampleParallel } from '../infer/mcmc/parallel';
+import type { GradientBatchStats } from '../infer/remote-potential';
 import { currentBackend, runOnHostBackend } from '../tensor/backend';
 import { writeDrawsJson } from '../output/draws-json';
 import { MixError } from '../diagnostics/diagnostic';
@@ -279,6 +280,12 @@ function sliceMethod(s: McmcResult['settings']): string {
   return `slice sampling (${dirs}) of ${n} coordinate${n === 1 ? '' : 's'}, with exact conjugate draws (${exact})`;
 }
 
+/** ` (n gradients in m batches of up to k points)`: how the main thread answered the chains' requests. */
+function batchLine(st: GradientBatchStats | undefined): string {
+  if (!st) return '';
+  return ` (${st.requests} gradients in ${st.batches} batch${st.batches === 1 ? '' : 'es'} of up to ${st.largest} point${st.largest === 1 ? '' : 's'})`;
+}
+
 /**
  * The report printed (and written as `<model>-summary.txt`): header, table, diagnostics,
  * warnings. `gradientsOn`: the backend that computed the gradients in the main thread
@@ -299,7 +306,7 @@ export function formatSampleReport(r: McmcResult, gradientsOn?: string): string 
   const lines = [
     `model ${r.model}: ${method}, ${s.chains} chain${s.chains === 1 ? '' : 's'} x (${s.warmup} warmup + ${s.draws} draws)` +
       `${s.thin > 1 ? `, thin ${s.thin}` : ''}, seed ${s.seed}; ${r.seconds.toFixed(2)} s`,
-    `potential: ${r.traced ? 'traced (float64 replay)' : `tensor evaluator (tfjs, float32)${gradientsOn ? ` on ${gradientsOn} in the main thread, the chains in worker threads` : ''}`}; ${r.latentNames.length > 0 ? 'latents drawn by Gibbs' : 'latents summed out'}`,
+    `potential: ${r.traced ? 'traced (float64 replay)' : `tensor evaluator (tfjs, float32)${gradientsOn ? ` on ${gradientsOn} in the main thread, the chains in worker threads${batchLine(r.gradientBatches)}` : ''}`}; ${r.latentNames.length > 0 ? 'latents drawn by Gibbs' : 'latents summed out'}`,
     `divergences ${d.divergences}; tree-depth hits ${d.treedepthHits}; mean accept_stat ${num(d.meanAcceptStat)}; ` +
       `max R-hat ${num(d.maxRhat)}; min ESS bulk ${num(d.minEssBulk, 0)}, tail ${num(d.minEssTail, 0)}`,
     '',

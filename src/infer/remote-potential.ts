@@ -4,7 +4,8 @@
  * owns the device (webgpu), for the potential and its gradient at a point, and waits for the
  * answer with `Atomics.wait`; the main thread computes it with an awaited read
  * (`BoundModel.potentialAndGradSteps`) and writes it into the shared memory. So the families'
- * code stays synchronous and the device stays in the thread that can drive it.
+ * code stays synchronous and the device stays in the thread that can drive it. Requests of
+ * several workers waiting together are answered as one batch (`serveGradients`).
  */
 import type { MessagePort } from 'node:worker_threads';
 import { runAsync } from '../tensor/host-reads';
@@ -14,6 +15,13 @@ import type { BoundModel } from '../model/bound-model';
 export const GRADIENT_REQUESTED = 1;
 export const GRADIENT_DONE = 2;
 export const GRADIENT_FAILED = 3;
+
+/** How the main thread answered the workers' gradient requests: requests, evaluations (batches), the most points in one. */
+export interface GradientBatchStats {
+  requests: number;
+  batches: number;
+  largest: number;
+}
 
 /** The message a worker posts for each request. */
 export interface GradientRequest {
@@ -81,6 +89,34 @@ export async function serveGradient(device: BoundModel, ch: GradientChannel): Pr
   ch.values.set(grad, 1 + dim);
   Atomics.store(ch.control, 0, GRADIENT_DONE);
   Atomics.notify(ch.control, 0);
+}
+
+/**
+ * Answers several workers' requests as batched evaluations: the points of `chs` in batches of
+ * at most `device.maxBatchPoints()` (`BoundModel.potentialAndGradBatchSteps`, one read each),
+ * each potential and gradient written back into its channel and its worker woken. A single
+ * point is answered as `serveGradient` does. Resolves to the number of points of each evaluation.
+ */
+export async function serveGradients(device: BoundModel, chs: readonly GradientChannel[]): Promise<number[]> {
+  const dim = device.dim;
+  const size = device.maxBatchPoints();
+  const sizes: number[] = [];
+  for (let at = 0; at < chs.length; at += size) {
+    const part = chs.slice(at, at + size);
+    sizes.push(part.length);
+    if (part.length === 1) {
+      await serveGradient(device, part[0]);
+      continue;
+    }
+    const { values, grads } = await runAsync(device.potentialAndGradBatchSteps(part.map((ch) => ch.values.subarray(1, 1 + dim))));
+    part.forEach((ch, b) => {
+      ch.values[0] = values[b];
+      ch.values.set(grads[b], 1 + dim);
+      Atomics.store(ch.control, 0, GRADIENT_DONE);
+      Atomics.notify(ch.control, 0);
+    });
+  }
+  return sizes;
 }
 
 /** Releases a worker waiting on the channel when the run has failed (its wait then throws). */

@@ -45,6 +45,9 @@ export interface LogDensityOptions {
   priors?: boolean;
 }
 
+/** The data elements × points bound of one batched evaluation (BoundModel.maxBatchPoints). */
+const BATCH_DATA_ELEMENTS = 2 ** 20;
+
 /** B points (rows of length dim, or their concatenation) as one Float32Array, checked. */
 function flattenPoints(points: ArrayLike<number> | readonly ArrayLike<number>[], dim: number): Float32Array {
   const many = Array.isArray(points) && points.length > 0 && typeof points[0] !== 'number';
@@ -168,6 +171,18 @@ export class BoundModel {
       ? (opts.priors === false ? tf.zeros([B]) : logJoint(this.priorRuntime(), params, { batch: B }))
       : logJoint(this.rt, params, { priors: opts.priors, batch: B });
     return tf.neg(opts.jacobian === false ? lp : tf.add(lp, logDetJ));
+  }
+
+  /**
+   * How many points one batched evaluation should take: a batch's intermediates are about B
+   * times one evaluation's, which grow with the data, so B × (the data's elements) is kept
+   * within 2^20 (at least 1 point). Batching pays where one evaluation is too small to keep
+   * the device busy (launch-bound); a large data set fills it on its own.
+   */
+  maxBatchPoints(): number {
+    let elements = 0;
+    for (const t of this.rt.data.values()) elements += t.size;
+    return Math.max(1, Math.floor(BATCH_DATA_ELEMENTS / Math.max(1, elements)));
   }
 
   /**

@@ -10,8 +10,13 @@ export interface NdArray {
   values: Float64Array;
 }
 
-/** What users pass for one data variable. */
-export type DataValue = number | boolean | readonly unknown[] | NdArray | { shape: number[]; values: ArrayLike<number> };
+/** What users pass for one data variable (a typed array is a vector, at any level of nesting). */
+export type DataValue = number | boolean | readonly unknown[] | ArrayLike<number> | NdArray | { shape: number[]; values: ArrayLike<number> };
+
+/** An array level of a nested value: a JS array or a typed array (not a DataView). */
+function isList(x: unknown): x is ArrayLike<unknown> {
+  return Array.isArray(x) || (ArrayBuffer.isView(x) && !(x instanceof DataView));
+}
 
 export type DataInput = Readonly<Record<string, DataValue>>;
 
@@ -30,10 +35,10 @@ export function toNdArray(name: string, v: DataValue): NdArray | Diagnostic {
     }
     return { shape: [...v.shape], values: Float64Array.from(v.values) };
   }
-  if (!Array.isArray(v)) return err('E0602', `data '${name}' must be a number or an array of numbers, got ${typeof v}`);
+  if (!isList(v)) return err('E0602', `data '${name}' must be a number or an array of numbers, got ${typeof v}`);
   const shape: number[] = [];
   let probe: unknown = v;
-  while (Array.isArray(probe)) {
+  while (isList(probe)) {
     shape.push(probe.length);
     probe = probe[0];
   }
@@ -45,11 +50,11 @@ export function toNdArray(name: string, v: DataValue): NdArray | Diagnostic {
       if (typeof x === 'number') values[k++] = x;
       else if (typeof x === 'boolean') values[k++] = x ? 1 : 0;
       else if (x === null || x === undefined) values[k++] = NaN;
-      else return err('E0602', `data '${name}${fmtIndex(path)}' is ${JSON.stringify(x)}, not a number`);
+      else return err('E0602', `data '${name}${fmtIndex(path)}' is ${typeof x === 'bigint' ? `${x}n` : JSON.stringify(x)}, not a number`);
       return undefined;
     }
-    if (!Array.isArray(x) || x.length !== shape[depth]) {
-      const got = Array.isArray(x) ? `${x.length} elements` : 'a scalar';
+    if (!isList(x) || x.length !== shape[depth]) {
+      const got = isList(x) ? `${x.length} elements` : 'a scalar';
       return err('E0603', `data '${name}' is ragged: '${name}${fmtIndex(path)}' has ${got}, expected ${shape[depth]} like its first sibling`);
     }
     for (let i = 0; i < x.length; i++) {

@@ -37,6 +37,17 @@ describe('bad data', () => {
     expect(b.sizes.get('D')).toBe(2);
     expect(Number.isFinite(b.logDensity({ mu: [[0, 0], [1, 1]] }))).toBe(true);
   });
+  it('takes typed arrays as vectors, at any level of nesting, with the sizes read off them', () => {
+    const mu = { mu: [[0, 0], [1, 1]] };
+    const want = model.bind(good).logDensity(mu);
+    const typed = model.bind({ K: 2, x: good.x.map((r) => Float32Array.from(r)), y: Int32Array.from(good.y) });
+    expect(typed.sizes.get('N')).toBe(3);
+    expect(typed.sizes.get('D')).toBe(2);
+    expect(typed.logDensity(mu)).toBe(want);
+    expect(bindError({ ...good, x: [Float64Array.of(0, 1), Float64Array.of(1), Float64Array.of(2, 3)] })).toMatch(/data 'x' is ragged: 'x\[2\]' has 1 elements, expected 2/);
+    expect(bindError({ ...good, y: BigInt64Array.of(1n, 2n, 1n) })).toMatch(/data 'y\[1\]' is 1n, not a number/);
+    expect(bindError({ ...good, y: new DataView(new ArrayBuffer(8)) })).toMatch(/data 'y' must be a number or an array of numbers, got object/);
+  });
   it('names a missing data variable and its type', () => {
     expect(bindError({ K: 2, x: good.x })).toMatch(/missing data 'y' \(int\[3\]\)/);
   });

@@ -12,6 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runSync, tf, useBackend } from '../../src/tensor';
 import { compile, type DataInput } from '../../src';
 import type { BoundModel, PotentialOptions } from '../../src/model/bound-model';
+import { GRADIENT_DONE, GRADIENT_REQUESTED, gradientChannel, serveGradients } from '../../src/infer/remote-potential';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -122,6 +123,36 @@ describe('bad input is refused with the place named', () => {
     expect(() => runSync(bm.potentialAndGradBatchSteps(new Float64Array(2 * bm.dim + 1)))).toThrow(/points of length 3.*got 7 numbers/);
     expect(() => runSync(bm.potentialAndGradBatchSteps([]))).toThrow(/potentialAndGradBatch/);
     expect(() => tf.tidy(() => bm.potentialBatchTensor(tf.zeros([bm.dim])))).toThrow(/potentialBatch: expected points of shape \[B, 3\].*got \[3\]/);
+    bm.dispose();
+  });
+});
+
+describe('batches that the main thread answers for worker threads (serveGradients)', () => {
+  it('splits the points by maxBatchPoints (B × data elements within 2^20) and answers each channel', async () => {
+    const model = compile(`model m { data y: real[N]  param mu: real  param s: positive
+      mu ~ normal(0, 1)
+      s ~ half_normal(1)
+      y ~ normal(mu, s) }`);
+    const N = 2 ** 18 + 1;
+    const bm = model.bind({ y: Float64Array.from({ length: N }, (_, i) => Math.sin(i)) });
+    expect(bm.maxBatchPoints()).toBe(3);
+    const small = model.bind({ y: [0.1, 0.2] });
+    expect(small.maxBatchPoints()).toBe(2 ** 19);
+    small.dispose();
+    const pts = points(bm.dim, 5);
+    const chs = pts.map((p) => {
+      const ch = gradientChannel(bm.dim);
+      ch.values.set(p, 1);
+      Atomics.store(ch.control, 0, GRADIENT_REQUESTED);
+      return ch;
+    });
+    expect(await serveGradients(bm, chs)).toEqual([3, 2]);
+    chs.forEach((ch, b) => {
+      expect(Atomics.load(ch.control, 0)).toBe(GRADIENT_DONE);
+      const want = bm.potentialAndGrad(pts[b]);
+      expect(close(ch.values[0], want.value), `point ${b}: ${ch.values[0]} against ${want.value}`).toBe(true);
+      want.grad.forEach((g, i) => expect(close(ch.values[1 + bm.dim + i], g), `point ${b} gradient ${i}`).toBe(true));
+    });
     bm.dispose();
   });
 });

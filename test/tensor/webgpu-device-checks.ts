@@ -21,6 +21,9 @@ import { particleFilterDevice, hmmTensorSsm, deviceAncestors } from '../../src/i
 import { hmmTables } from '../../src/infer/smc/ssm';
 import { hmmForward } from '../../src/infer/smc/kalman';
 import { DeviceStream } from '../../src/tensor/fused';
+import { runAsync } from '../../src/tensor';
+import { compile, type DataInput } from '../../src';
+import { fileURLToPath } from 'node:url';
 import { check, runChildChecks, say, startWebgpuChild } from './webgpu-child';
 
 const adapter = await startWebgpuChild();
@@ -236,6 +239,29 @@ const checks: [string, () => Promise<void>][] = [
       check(Math.abs(m + v / 2 - exact) < 4 * Math.sqrt(v / lz.length) + v, `${proposal}: mean log Z-hat ${m} (var ${v}) against ${exact}`);
     }
     ssm.dispose();
+    check(tf.memory().numTensors === before, `${tf.memory().numTensors - before} tensors left`);
+  }],
+  ['potential-batch', async () => {
+    // A batch of points as one evaluation on the device (every stdlib shape of the batch path:
+    // a mixture, a chain latent per point, a batched parameter indexed by a loop) against
+    // each point's own potential and gradient, within float32 rounding of a sum of ~100 terms.
+    const y = Array.from({ length: 24 }, (_, i) => 2 * Math.sin(0.9 * i) + 0.3 * Math.cos(3.1 * i));
+    const cases: [string, DataInput][] = [
+      ['gmm_diag', { K: 2, x: y.map((v, i) => [v, 0.5 * v - (i % 3)]) }], ['gaussian_hmm', { K: 2, y }], ['switching_lgssm', { K: 2, y: y.slice(0, 10) }],
+    ];
+    const before = tf.memory().numTensors;
+    for (const [name, data] of cases) {
+      const bm = compile(fileURLToPath(new URL(`../../stdlib/${name}.mix`, import.meta.url))).bind(data);
+      const pts = Array.from({ length: 3 }, (_, r) => Float64Array.from({ length: bm.dim }, (_, i) => 0.9 * Math.sin(1 + 1.7 * i + 3.1 * r)));
+      const got = await runAsync(bm.potentialAndGradBatchSteps(pts));
+      for (let b = 0; b < pts.length; b++) {
+        const want = await bm.potentialAndGradAsync(pts[b]);
+        const scale = 1 + Math.abs(want.value);
+        check(Math.abs(got.values[b] - want.value) < 1e-5 * scale, `${name} point ${b}: batch ${got.values[b]}, alone ${want.value}`);
+        want.grad.forEach((g, i) => check(Math.abs(got.grads[b][i] - g) < 1e-5 * scale, `${name} point ${b} gradient ${i}: batch ${got.grads[b][i]}, alone ${g}`));
+      }
+      bm.dispose();
+    }
     check(tf.memory().numTensors === before, `${tf.memory().numTensors - before} tensors left`);
   }],
 ];

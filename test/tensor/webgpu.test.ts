@@ -81,4 +81,5 @@ describe('fused Gaussian E-step on webgpu', () => {
   it('checks parameter values asynchronously (no synchronous reads on webgpu)', (ctx) => expectCheck('async-param-check', ctx));
   it('counter-based draws: uniforms equal the JS threefry bit for bit, normals within float32 rounding', (ctx) => expectCheck('threefry', ctx));
   it('the device particle filter: systematic resampling counts, an HMM evidence, no tensor left', (ctx) => expectCheck('particle-filter', ctx));
+  it('the potential of a batch of points equals each point\'s own on the device (a mixture, a chain, a switching model)', (ctx) => expectCheck('potential-batch', ctx));
 });

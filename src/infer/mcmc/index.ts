@@ -8,7 +8,7 @@
  */
 import { Key, type Rng } from '../../tensor/random';
 import type { BoundModel, ParamValues } from '../../model/bound-model';
-import type { ExternalPotential } from '../remote-potential';
+import type { ExternalPotential, GradientBatchStats } from '../remote-potential';
 import { runChain, pooledChains, poolEstimates, type ChainPhase, type ChainResult, type DrawStats, type RunChainOptions, type Target, type TestBias } from './sampler';
 import { summarize, formatSummary, type SummaryRow } from './summary';
 import { flatNames, type ChainDraws } from '../../output/draws';
@@ -151,6 +151,11 @@ export interface SamplerDiagnostics {
 /** The draws of a run with summaries, diagnostics and CmdStan CSV output. */
 export class McmcResult {
   private summaryCache?: SummaryRow[];
+  /**
+   * `sampleParallel` with `deviceGradients`: how the main thread answered the chains'
+   * gradient requests (lockstep batches of the waiting chains' points; see runWorkers).
+   */
+  gradientBatches?: GradientBatchStats;
   constructor(
     readonly model: string,
     /** Flat constrained names, row-major within each parameter (`mu.1`, `Sigma.1.2`). */

@@ -9,9 +9,9 @@
  * With `deviceGradients` the workers do not evaluate the model: every potential and gradient a
  * chain needs is computed by this thread on its backend (webgpu: on the device, its reads
  * awaited) and handed back through shared memory, while the worker waits on it synchronously
- * (Atomics.wait), so the sampler's code stays the synchronous float64 one. The workers' requests
- * are served concurrently, one chain per worker by default, so the device works on several
- * chains' gradients at once.
+ * (Atomics.wait), so the sampler's code stays the synchronous float64 one. One chain per
+ * worker by default; the workers' requests are answered in lockstep batches (`runWorkers`):
+ * the device evaluates every chain's point in one pass (`potentialAndGradBatchSteps`).
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
@@ -23,7 +23,7 @@ import { assembleResult, planSampling, type FinishedChain, type McmcResult, type
 import { poolEstimates } from './sampler';
 import { MixError } from '../../diagnostics/diagnostic';
 import type { WorkerMessage, WorkerStart } from './chain-worker';
-import { gradientChannel, releaseChannel, serveGradient, type GradientChannel } from '../remote-potential';
+import { gradientChannel, releaseChannel, serveGradients, type GradientBatchStats, type GradientChannel } from '../remote-potential';
 
 /** Options of {@link sampleParallel}: those of `sample`, and how many threads. */
 export interface ParallelSampleOptions extends SampleOptions {
@@ -116,7 +116,8 @@ export async function sampleParallel(model: Model, data: DataInput, opts: Parall
       source: { text: model.source.text, name: model.source.name }, data, opts: rest, chains, backend: workerBackend(backend), progress: !!onIteration,
       ...(device ? { gradients: channels[w].buffer } : {}),
     }));
-    await runWorkers('sampleParallel', starts, { entry: workerEntry, device, channels }, (w, m, run) => {
+    const stats: GradientBatchStats = { requests: 0, batches: 0, largest: 0 };
+    await runWorkers('sampleParallel', starts, { entry: workerEntry, device, channels, stats }, (w, m, run) => {
       if (m.type === 'progress') onIteration?.(m.chain, m.iteration, m.phase, m.divergences);
       else if (m.type === 'window') {
         windows[w] = m.ests;
@@ -133,7 +134,9 @@ export async function sampleParallel(model: Model, data: DataInput, opts: Parall
         if (++done === nW) run.resolve();
       }
     });
-    return await runOnHostBackend(() => assembleResult(bound, plan, finished));
+    const result = await runOnHostBackend(() => assembleResult(bound, plan, finished));
+    if (device) result.gradientBatches = stats;
+    return result;
   } finally {
     device?.dispose();
     bound.dispose();
@@ -146,16 +149,26 @@ export interface WorkerRun {
   post(message: unknown): void;
 }
 
+/** Messages after which a worker sends no request: it waits for a broadcast (`WorkerRun.post`), or has finished. */
+const PAUSES: ReadonlySet<WorkerMessage['type']> = new Set(['window']);
+const ENDS: ReadonlySet<WorkerMessage['type']> = new Set(['done', 'vi-done', 'score-done']);
+
 /**
  * Starts one worker per start message and settles when `onMessage` calls `resolve` (or on the
  * first failure: a worker's error, a non-zero exit, a thrown handler, a gradient that could
- * not be computed). Gradient requests are answered from `device` through the workers'
- * channels; errors come back as the class the worker threw; the workers are terminated when
- * the run settles. @internal
+ * not be computed). Errors come back as the class the worker threw; the workers are
+ * terminated when the run settles. @internal
+ *
+ * Gradient requests are answered from `device` through the workers' channels in lockstep
+ * batches: once every worker that will still ask (not paused at a window end, not finished)
+ * is waiting on a gradient, their points are evaluated as one batch (`serveGradients`). So a
+ * batch holds the k-th request of each active worker, and which requests share a batch does
+ * not depend on timing: the same seed gives the same draws. A batch larger than the device's
+ * `maxBatchPoints` is evaluated in parts. `stats` counts the evaluations.
  */
 export async function runWorkers(
   label: string, starts: readonly WorkerStart[],
-  opts: { entry?: string | URL; device?: BoundModel; channels: readonly GradientChannel[] },
+  opts: { entry?: string | URL; device?: BoundModel; channels: readonly GradientChannel[]; stats?: GradientBatchStats },
   onMessage: (w: number, m: WorkerMessage, run: WorkerRun) => void,
 ): Promise<void> {
   const threads: Worker[] = [];
@@ -169,17 +182,56 @@ export async function runWorkers(
         for (const ch of opts.channels) releaseChannel(ch);
         reject(e);
       };
-      const run: WorkerRun = { resolve, post: (message) => { for (const th of threads) th.postMessage(message); } };
+      // Lockstep batches (see above): active[w] until w pauses or ends; waiting[w] while its request is unanswered.
+      const active = starts.map(() => true);
+      const ended = starts.map(() => false);
+      const waiting = starts.map(() => false);
+      let serving = false;
+      const serve = () => {
+        if (failed || serving || !waiting.some((x) => x) || active.some((a, w) => a && !waiting[w])) return;
+        const batch = waiting.flatMap((x, w) => (x ? [w] : []));
+        serving = true;
+        batch.forEach((w) => { waiting[w] = false; });
+        serveGradients(opts.device!, batch.map((w) => opts.channels[w])).then((sizes) => {
+          if (opts.stats) {
+            for (const n of sizes) {
+              opts.stats.requests += n;
+              opts.stats.batches++;
+              opts.stats.largest = Math.max(opts.stats.largest, n);
+            }
+          }
+          serving = false;
+          serve();
+        }, (e: unknown) => fail(e as Error));
+      };
+      const pause = (w: number, end: boolean) => {
+        active[w] = false;
+        if (end) ended[w] = true;
+        serve();
+      };
+      const run: WorkerRun = {
+        resolve,
+        post: (message) => {
+          for (const th of threads) th.postMessage(message);
+          ended.forEach((e, w) => { active[w] = !e; });
+        },
+      };
       starts.forEach((start, w) => {
         const t = new Worker(opts.entry ?? new URL('./chain-worker-entry.mjs', import.meta.url), { workerData: { ...start, mixpplChainWorker: true } });
         threads.push(t);
         t.on('error', (e) => fail(e as Error));
-        t.on('exit', (code) => { if (code !== 0) fail(new Error(`${label}: worker ${w + 1} exited with code ${code}`)); });
+        t.on('exit', (code) => {
+          if (code !== 0) fail(new Error(`${label}: worker ${w + 1} exited with code ${code}`));
+          else pause(w, true);
+        });
         t.on('message', (m: WorkerMessage) => {
           if (failed) return;
-          if (m.type === 'gradient') serveGradient(opts.device!, opts.channels[w]).catch((e: unknown) => fail(e as Error));
-          else if (m.type === 'error') fail(workerError(m));
+          if (m.type === 'gradient') {
+            waiting[w] = true;
+            serve();
+          } else if (m.type === 'error') fail(workerError(m));
           else {
+            if (PAUSES.has(m.type) || ENDS.has(m.type)) pause(w, ENDS.has(m.type));
             try {
               onMessage(w, m, run);
             } catch (e) {

@@ -62,8 +62,8 @@ describe('sampleParallel', () => {
   }, 120_000);
 
   it('deviceGradients: the potential computed by the main thread gives the draws of sample with tensorPath', async () => {
-    // Pooled dense warm-up (one window) over 3 single-chain workers, and Metropolis per chain
-    // over one worker (its chains share one gradient channel in turn). Short: the tensor path
+    // Pooled dense warm-up (one window) over 3 single-chain workers (their requests answered in
+    // batches), and Metropolis per chain over one worker (its chains share one gradient channel in turn). Short: the tensor path
     // costs milliseconds per gradient on this small model, in either thread.
     for (const [opts, workers] of [
       [{ chains: 3, warmup: 30, draws: 15, seed: 3, maxTreeDepth: 4 }, undefined],
@@ -78,6 +78,14 @@ describe('sampleParallel', () => {
       expectSameDraws(seq, dev);
       expect(dev.traced).toBe(false);
       expect(calls).toBe(opts.chains * (opts.warmup + opts.draws));
+      // Lockstep batches: one chain per worker, every batch holds each running chain's request.
+      const st = dev.gradientBatches!;
+      expect(st.batches).toBeGreaterThan(0);
+      if (workers === 1) expect(st).toEqual({ requests: st.batches, batches: st.batches, largest: 1 });
+      else {
+        expect(st.largest).toBe(opts.chains);
+        expect(st.requests).toBeGreaterThan(st.batches);
+      }
       // The float64 replay differs (float32 tensor gradients above): the comparison can fail.
       const replay = sample(model.bind({ y }), opts);
       expect(replay.chains[0].unconstrained).not.toEqual(dev.chains[0].unconstrained);
