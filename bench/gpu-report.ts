@@ -21,9 +21,9 @@ const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${f(a
 
 // A section bench/gpu.ts skipped (time budget) holds { skipped: why }; an unfinished run has complete: false.
 const skippedNote = (name: string, x: Obj | undefined) => (x?.skipped ? [`${name}: skipped (${x.skipped}).`, ''] : []);
-const sectionsSkipped = [['E-step', m.results], ['chain kernels', m.chains], ['EM', m.em], ['gradient', m.gradient], ['NUTS', m.nuts], ['particle filter', m.particle_filter]]
+const sectionsSkipped = [['E-step', m.results], ['chain kernels', m.chains], ['EM', m.em], ['gradient', m.gradient], ['batched gradients', m.gradient_batch], ['NUTS', m.nuts], ['particle filter', m.particle_filter]]
   .flatMap(([name, x]) => skippedNote(name as string, x as Obj | undefined));
-for (const key of ['results', 'chains', 'em', 'gradient', 'nuts', 'particle_filter']) if (m[key]?.skipped) delete m[key];
+for (const key of ['results', 'chains', 'em', 'gradient', 'gradient_batch', 'nuts', 'particle_filter']) if (m[key]?.skipped) delete m[key];
 
 const lines: string[] = [
   `# GPU run: mixppl (${m.backend}${m.adapter ? `, ${m.adapter}` : ''}) against PyTorch (${t.device}, torch ${t.torch}), same run`,
@@ -56,6 +56,13 @@ if (m.gradient) {
   const g = m.gradient;
   lines.push('', `## Gradient evaluations (diagonal mixture log likelihood, N = ${g.N}, K = ${g.K}, D = ${g.D})`, '',
     `mixppl on ${m.backend}: ${f(g.evals_per_s)} per second (${f(g.ms_per_eval)} ms); PyTorch autograd: ${f(t.gradient?.evals_per_s)} per second (${f(t.gradient?.ms_per_eval)} ms); mixppl / PyTorch ${ratio(g.evals_per_s, t.gradient?.evals_per_s)}. Against the float64 replay on the first ${g.first_rows} rows: value ${f(g.value_rel_difference)} relative, gradient ${f(g.grad_max_difference_over_max_abs_grad)} of its largest entry.`);
+}
+if (m.gradient_batch) {
+  const b = m.gradient_batch;
+  lines.push('', `## Batched gradient evaluations (the same log likelihood, N = ${b.N}, K = ${b.K}, D = ${b.D}; B points as one evaluation)`, '',
+    '| points B | ms per batch | points per second | over B = ' + b.batches[0].points + ' |', '| --- | --- | --- | --- |',
+    ...b.batches.map((r: { points: number; ms_per_batch: number; points_per_s: number; points_per_s_over_first: number }) => `| ${r.points} | ${f(r.ms_per_batch)} | ${f(r.points_per_s)} | ${f(r.points_per_s_over_first)} |`),
+    '', `sampleParallel's device gradients take up to ${b.max_batch_points} points per evaluation at this N (maxBatchPoints).`);
 }
 if (m.nuts) {
   const n = m.nuts;

@@ -35,6 +35,10 @@
  * and its gradient by autograd (weights through a softmax there, a stick-breaking simplex
  * here: O(K) work either way).
  *
+ * And batched gradient evaluations (`gradient_batch`): B points of the same log likelihood as
+ * one evaluation (`potentialAndGradBatchSteps`, what sampleParallel's device gradients do with
+ * several chains) at (N, K, D) from --grad-batch, points per second for each B of --batch-points.
+ *
  * And NUTS with the gradients on the device (`nuts`): sampleParallel's deviceGradients at
  * (N, K, D, chains) from --nuts on the same model, from the generating values, 10 warm-up and 10
  * sampling transitions per chain (tree depth <= 5): leapfrog steps per second over the
@@ -53,7 +57,7 @@
  * Options: --backend webgpu|wasm|cpu (webgpu), --adapter default|gl-compat, --n (1000000),
  * --reps (20), --configs "16,8;64,32" ("" for none), --impls fused,reference, --chains "10000,4;1000,64"
  * (T,K pairs; "" for none), --em "1000000,16,8" (N,K,D; "" for none), --shared-data DIR,
- * --grad "1000000,16,8" (N,K,D; "" for none), --nuts "1000000,16,8,4" (N,K,D,chains; "" for none), --pf "200,1000000" (T,P; "" for none),
+ * --grad "1000000,16,8" (N,K,D; "" for none), --grad-batch "10000,16,8" (N,K,D; "" for none), --batch-points "1,4,16", --nuts "1000000,16,8,4" (N,K,D,chains; "" for none), --pf "200,1000000" (T,P; "" for none),
  * --budget-s (420: a section that would start later is skipped, recorded as such), --out FILE
  * (rewritten after every section, complete: false until the end).
  * The reference path is run in chunks of N so that no [chunk, K, D] intermediate exceeds
@@ -63,7 +67,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { isMainThread, workerData } from 'node:worker_threads';
 import { join } from 'node:path';
 import '../src/tensor/fused/node-webgpu';
-import { tf, useBackend, webgpuAdapterInfo, runOnHostBackend, type BackendName } from '../src/tensor';
+import { tf, useBackend, webgpuAdapterInfo, runOnHostBackend, runAsync, type BackendName } from '../src/tensor';
 import { compile, em, emAsync, type EmResult } from '../src';
 import { particleFilter } from '../src/infer/smc/filter';
 import { particleFilterDevice, hmmTensorSsm } from '../src/infer/smc/filter-device';
@@ -88,6 +92,8 @@ async function bench(): Promise<void> {
   const gradConfig = arg('--grad', '1000000,16,8').split(',').filter((c) => c).map(Number);
   const nutsConfig = arg('--nuts', '1000000,16,8,4').split(',').filter((c) => c).map(Number);
   const pfConfig = arg('--pf', '200,1000000').split(',').filter((c) => c).map(Number);
+  const batchConfig = arg('--grad-batch', '10000,16,8').split(',').filter((c) => c).map(Number);
+  const batchPoints = arg('--batch-points', '1,4,16').split(',').filter((c) => c).map(Number);
   const out = arg('--out', '');
   if (!Number.isSafeInteger(N) || N < 1 || !Number.isSafeInteger(reps) || reps < 1) throw new RangeError('bench/gpu: --n and --reps must be positive integers');
 
@@ -425,6 +431,37 @@ async function bench(): Promise<void> {
     };
     console.error(JSON.stringify(gradReport));
     record('gradient', gradReport);
+  }
+
+  // Batched gradient evaluations (what sampleParallel's device gradients do with several chains):
+  // B points of GRAD_MODEL as one evaluation (potentialAndGradBatchSteps) at a smaller N, where
+  // one evaluation may not fill the device, points per second for each B from --batch-points,
+  // and each B's points per second over B = 1's.
+  if (batchConfig.length && withinBudget('gradient_batch')) {
+    const [bN, bK, bD] = batchConfig;
+    if (![bN, bK, bD].every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --grad-batch must be N,K,D positive integers, got '${batchConfig}'`);
+    if (!batchPoints.length || !batchPoints.every((v) => Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`bench/gpu: --batch-points must be positive integers, got '${batchPoints}'`);
+    const c = makeEStepCase(20261203, bN, bK, bD, true);
+    const bm = compile(GRAD_MODEL).bind({ K: bK, x: { shape: [bN, bD], values: c.x } });
+    const popts = { priors: false, jacobian: false };
+    // Points near the generating values (each a little apart).
+    const point = (r: number) => Float64Array.from([...new Array(bK - 1).fill(0.1 * r), ...c.means, ...new Array(bK * bD).fill(0.05 * r)]);
+    const rows: Record<string, number>[] = [];
+    for (const B of batchPoints) {
+      const pts = Array.from({ length: B }, (_, r) => point(r));
+      for (let w = 0; w < 2; w++) await runAsync(bm.potentialAndGradBatchSteps(pts, popts));
+      const t0 = performance.now();
+      for (let r = 0; r < reps; r++) await runAsync(bm.potentialAndGradBatchSteps(pts, popts));
+      const ms = (performance.now() - t0) / reps;
+      rows.push({ points: B, ms_per_batch: +ms.toFixed(3), points_per_s: +((1000 * B) / ms).toFixed(1) });
+    }
+    const batchReport = {
+      N: bN, K: bK, D: bD, reps, max_batch_points: bm.maxBatchPoints(),
+      batches: rows.map((r) => ({ ...r, points_per_s_over_first: +(r.points_per_s / rows[0].points_per_s).toPrecision(3) })),
+    };
+    bm.dispose();
+    console.error(JSON.stringify(batchReport));
+    record('gradient_batch', batchReport);
   }
 
   // NUTS with the gradients on the active backend (sampleParallel's deviceGradients: chains in

@@ -28,6 +28,7 @@ export {
   particleFilterDevice, hmmTensorSsm, linearGaussianTensorSsm, switchingLgssmTensorSsm, deviceAncestors,
   type TensorStateSpaceModel, type TensorProposal, type TensorMove, type DeviceFilterOptions, type DeviceFilterResult, type DeviceResampleScheme,
 } from './infer/smc';
+export { smcDevice } from './infer/smc/device';
 export {
   scoreSample, ScoreResult, SCORE_METHODS, trainScore, sampleScore, logLikelihoodOde, vpSde, veSde, mmd2, diffusionFit,
   type ScoreMethod, type ScoreSampleOptions, type ScoreModel, type TrainScoreOptions, type DiffusionFitOptions, type DiffusionFitResult,

@@ -11,7 +11,9 @@ import type { Model } from '../model/model';
 import type { DataValue } from '../model/data';
 import { vi, type ViResult } from '../infer/vi';
 import { viDeviceGradients } from '../infer/vi/device';
-import { smc } from '../infer/smc';
+import { smc, type SmcOptions, type SmcResult } from '../infer/smc';
+import { smcDevice } from '../infer/smc/device';
+import { currentBackend } from '../tensor/backend';
 import { scoreSample, SCORE_METHODS, type ScoreMethod, type ScoreProgress, type ScoreResult, type ScoreSampleOptions } from '../infer/score';
 import { scoreSampleDeviceGradients } from '../infer/score/device';
 import { formatSummary } from '../infer/mcmc/summary';
@@ -42,7 +44,7 @@ export type ApproxMethod = (typeof APPROX_METHODS)[number];
 /** The options each method of this command takes (besides --data, --set, --method, --seed, --backend, --out, --quiet, --threads). */
 export function approxOptions(method: ApproxMethod): string[] {
   if (method === 'vi') return ['--guide', '--max-iter', '--device-gradients'];
-  if (method === 'smc') return ['--particles', '--waste-free', '--kernel'];
+  if (method === 'smc') return ['--particles', '--waste-free', '--kernel', '--device-gradients'];
   if (method === 'diffusion') return ['--steps', '--samples', '--draws'];
   return ['--chains', '--draws', ...(method === 'langevin' || method === 'mala' ? ['--warmup'] : []), '--device-gradients'];
 }
@@ -63,6 +65,7 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
   const warmup = warmupRaw === undefined ? 1000 : Number(warmupRaw);
   if (!Number.isInteger(warmup) || warmup < 0) throw new OptionError(`--warmup must be a nonnegative integer, got '${warmupRaw}'`);
   if (method === 'diffusion') return runDiffusion(model, data, opts, { seed, quiet: flags.has('--quiet') });
+  if (method === 'smc' && flags.has('--device-gradients')) return runSmcDevice(model, data, opts, { seed, particles, quiet: flags.has('--quiet') });
   if (method === 'vi' && flags.has('--device-gradients')) return runViDevice(model, data, opts, { seed, guide: guide as Guide, steps, quiet: flags.has('--quiet') });
   if (method !== 'vi' && method !== 'smc' && flags.has('--device-gradients')) return runScoreDevice(model, data, method, opts, { seed, chains, draws, warmup, quiet: flags.has('--quiet') });
   const bound = model.bind(data);
@@ -144,32 +147,65 @@ function run(
     const r = withLineProgress(quiet, (progress) => vi(bound, { guide, steps, seed, onStep: viProgress(progress) }));
     ({ lines, json, ok } = viReport(model, r, guide, seed));
   } else {
-    // --waste-free P: waste-free SMC (P-state chains from particles/P resampled ancestors).
-    const wf = opts.get('--waste-free');
-    const chainLength = wf === undefined ? undefined : int(opts, '--waste-free', 0);
-    if (chainLength !== undefined && (chainLength < 2 || particles % chainLength !== 0)) {
-      throw new OptionError(`--waste-free must be an integer ≥ 2 that divides --particles (${particles}), got '${wf}'`);
-    }
-    const kernel = opts.get('--kernel') ?? 'hmc';
-    if (!SMC_KERNELS.includes(kernel as SmcKernel)) throw new OptionError(`--kernel must be hmc, rwmh, gibbs or auto, got '${kernel}'`);
-    const r = withLineProgress(quiet, (progress) => smc(model, bound, {
-      particles, seed, data, ...(chainLength !== undefined ? { wasteFree: { chainLength } } : {}),
-      rejuvenation: { kernel: kernel as SmcKernel },
-      onStage: progress ? (stage, beta, ess) => progress.update(`SMC stage ${stage}  ${kernel === 'gibbs' || kernel === 'auto' ? 'rows' : 'beta'} ${beta.toFixed(4)}  ESS ${ess.toFixed(0)}/${particles}`, beta === 1) : undefined,
-    }));
-    const wfLen = opts.get('--waste-free');
-    const kind = r.schedule === 'data' ? 'data-annealing SMC with exact Gibbs moves' : `tempered SMC (${kernel === 'rwmh' ? 'random-walk Metropolis' : 'HMC'} moves)`;
-    const stages = r.schedule === 'data' ? `${r.betas.length - 1} stages adding ${r.rows![r.rows!.length - 1]} rows` : `${r.betas.length - 1} stages`;
-    lines.push(`model ${model.name}: ${wfLen !== undefined ? `waste-free ${kind}, chains of ${wfLen}` : kind}, ${r.weights.length} particles, ${stages}; log evidence ${r.logZ.toFixed(4)}`);
-    const w = Math.max(9, ...r.names.map((n) => n.length));
-    lines.push(`${'parameter'.padEnd(w)}  ${'mean'.padStart(10)}  ${'sd'.padStart(10)}`);
-    for (const n of r.names) {
-      const m = r.moments(n);
-      lines.push(`${n.padEnd(w)}  ${m.mean.toPrecision(4).padStart(10)}  ${Math.sqrt(m.variance).toPrecision(4).padStart(10)}`);
-    }
-    json = { model: model.name, method: 'smc', logZ: r.logZ, betas: r.betas, names: r.names, moments: Object.fromEntries(r.names.map((n) => [n, r.moments(n)])) };
+    const so = smcCliOptions(opts, particles);
+    const r = withLineProgress(quiet, (progress) => smc(model, bound, { particles, seed, data, ...so, onStage: smcProgress(progress, so, particles) }));
+    ({ lines, json } = smcReport(model, r, so, opts));
   }
   return finishApprox(lines, json, ok, opts);
+}
+
+/** smc's options from --waste-free P (P-state chains from particles/P resampled ancestors) and --kernel. */
+function smcCliOptions(opts: Map<string, string>, particles: number): Pick<SmcOptions, 'wasteFree' | 'rejuvenation'> & { rejuvenation: { kernel: SmcKernel } } {
+  const wf = opts.get('--waste-free');
+  const chainLength = wf === undefined ? undefined : int(opts, '--waste-free', 0);
+  if (chainLength !== undefined && (chainLength < 2 || particles % chainLength !== 0)) {
+    throw new OptionError(`--waste-free must be an integer ≥ 2 that divides --particles (${particles}), got '${wf}'`);
+  }
+  const kernel = opts.get('--kernel') ?? 'hmc';
+  if (!SMC_KERNELS.includes(kernel as SmcKernel)) throw new OptionError(`--kernel must be hmc, rwmh, gibbs or auto, got '${kernel}'`);
+  return { ...(chainLength !== undefined ? { wasteFree: { chainLength } } : {}), rejuvenation: { kernel: kernel as SmcKernel } };
+}
+
+/** The progress line of an SMC run. */
+function smcProgress(progress: LineProgress | undefined, so: ReturnType<typeof smcCliOptions>, particles: number): SmcOptions['onStage'] {
+  const k = so.rejuvenation.kernel;
+  return progress ? (stage, beta, ess) => progress.update(`SMC stage ${stage}  ${k === 'gibbs' || k === 'auto' ? 'rows' : 'beta'} ${beta.toFixed(4)}  ESS ${ess.toFixed(0)}/${particles}`, beta === 1) : undefined;
+}
+
+/** The report of an SMC run (`on`: the backend that evaluated the moves as batches, with --device-gradients). */
+function smcReport(model: Model, r: SmcResult, so: ReturnType<typeof smcCliOptions>, opts: Map<string, string>, on?: string): { lines: string[]; json: Record<string, unknown> } {
+  const lines: string[] = [];
+  const wfLen = opts.get('--waste-free');
+  const moves = so.rejuvenation.kernel === 'rwmh' ? 'random-walk Metropolis' : 'HMC';
+  const kind = r.schedule === 'data' ? 'data-annealing SMC with exact Gibbs moves' : `tempered SMC (${moves} moves${on ? `, every particle's evaluations as one batch on ${on}` : ''})`;
+  const stages = r.schedule === 'data' ? `${r.betas.length - 1} stages adding ${r.rows![r.rows!.length - 1]} rows` : `${r.betas.length - 1} stages`;
+  lines.push(`model ${model.name}: ${wfLen !== undefined ? `waste-free ${kind}, chains of ${wfLen}` : kind}, ${r.weights.length} particles, ${stages}; log evidence ${r.logZ.toFixed(4)}`);
+  const w = Math.max(9, ...r.names.map((n) => n.length));
+  lines.push(`${'parameter'.padEnd(w)}  ${'mean'.padStart(10)}  ${'sd'.padStart(10)}`);
+  for (const n of r.names) {
+    const m = r.moments(n);
+    lines.push(`${n.padEnd(w)}  ${m.mean.toPrecision(4).padStart(10)}  ${Math.sqrt(m.variance).toPrecision(4).padStart(10)}`);
+  }
+  const json = { model: model.name, method: 'smc', logZ: r.logZ, betas: r.betas, names: r.names, moments: Object.fromEntries(r.names.map((n) => [n, r.moments(n)])) };
+  return { lines, json };
+}
+
+/**
+ * `fit --method smc --device-gradients`: tempered SMC with every particle's HMC evaluations
+ * as batches on the backend in this thread (smcDevice); the report as for smc.
+ */
+async function runSmcDevice(model: Model, data: Record<string, DataValue>, opts: Map<string, string>, { seed, particles, quiet }: { seed: number; particles: number; quiet: boolean }): Promise<number> {
+  const so = smcCliOptions(opts, particles);
+  if (so.wasteFree || so.rejuvenation.kernel !== 'hmc') {
+    throw new OptionError(`--device-gradients with --method smc runs HMC moves (--kernel hmc) without --waste-free; ${so.wasteFree ? '--waste-free' : `--kernel ${so.rejuvenation.kernel}`} runs on the host`);
+  }
+  try {
+    const r = await withLineProgress(quiet, (progress) => smcDevice(model, data, { particles, seed, data, ...so, onStage: smcProgress(progress, so, particles) }));
+    const { lines, json } = smcReport(model, r, so, opts, currentBackend());
+    return finishApprox(lines, json, true, opts);
+  } catch (e) {
+    return familyFailure(e, 'smc');
+  }
 }
 
 /** The progress line of a score-based run. */

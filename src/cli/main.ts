@@ -108,7 +108,9 @@ options:
                                1000), --waste-free P (waste-free SMC with chains of P states;
                                P divides --particles) and --kernel hmc|rwmh|gibbs|auto (default
                                hmc; gibbs: data annealing with exact Gibbs moves for a Bayesian
-                               normal mixture, auto picks it where the model is one); the score-based samplers take --chains (4) and --draws
+                               normal mixture, auto picks it where the model is one) and
+                               --device-gradients (HMC moves: every particle's evaluations as
+                               one batch on the --backend); the score-based samplers take --chains (4) and --draws
                                (1000), langevin and mala also --warmup (1000), and
                                --device-gradients as vi does; diffusion learns
                                a score-based density of the observed rows (--steps, default
@@ -344,7 +346,7 @@ export async function main(argv: string[]): Promise<number> {
       // --device-gradients; the other methods run on the host (runOnHostBackend).
       if (approx === 'diffusion') return approxCommand(r.model, loadData(a), approx, a.opts, a.flags);
       // vi and the score-based samplers with --device-gradients: the gradients on the backend in
-      // this thread, the loop in a worker.
+      // this thread, the loop in a worker; smc: the particles' moves as batches on the backend.
       if (approx && a.flags.has('--device-gradients')) return approxCommand(r.model, loadData(a), approx, a.opts, a.flags);
       if (approx) return runOnHostBackend(() => approxCommand(r.model!, loadData(a), approx, a.opts, a.flags));
       if (settings) return settings.deviceGradients ? sampleCommand(r.model, loadData(a), settings) : runOnHostBackend(() => sampleCommand(r.model!, loadData(a), settings));

@@ -45,6 +45,16 @@ export interface LogDensityOptions {
   priors?: boolean;
 }
 
+/** Runs `f`; if it throws, disposes the tensors it kept in `kept` (they outlive its tidy). */
+function keepingOnFailure<T>(kept: Tensor[], f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    tf.dispose(kept);
+    throw e;
+  }
+}
+
 /** The data elements × points bound of one batched evaluation (BoundModel.maxBatchPoints). */
 const BATCH_DATA_ELEMENTS = 2 ** 20;
 
@@ -191,21 +201,35 @@ export class BoundModel {
    * {@link potentialBatchTensor}): `values[b]` and the gradient rows `grads[b]`.
    */
   *potentialAndGradBatchSteps(points: ArrayLike<number> | readonly ArrayLike<number>[], opts: PotentialOptions = {}): HostSteps<{ values: Float64Array; grads: Float64Array[] }> {
+    return (yield* this.potentialsAndGradsBatchSteps(points, [opts]))[0];
+  }
+
+  /**
+   * {@link potentialAndGradBatchSteps} for several potentials (one per entry of `optsList`,
+   * e.g. a tempered target's prior and likelihood parts) at the same points, with one read.
+   */
+  *potentialsAndGradsBatchSteps(points: ArrayLike<number> | readonly ArrayLike<number>[], optsList: readonly PotentialOptions[]): HostSteps<{ values: Float64Array; grads: Float64Array[] }[]> {
     const flat = flattenPoints(points, this.dim);
     const B = flat.length / this.dim;
-    let rows: Tensor | undefined;
-    const [value, grad] = this.guard(() => tf.tidy(() => {
-      const f = (x: Tensor) => {
-        // Kept from the forward pass (tf.grad disposes what f makes besides its result): the per-point potentials.
-        rows = tf.keep(this.potentialBatchTensor(x, opts));
-        return tf.sum(rows);
-      };
-      const r = tf.valueAndGrad(f)(tf.tensor2d(flat, [B, this.dim]));
-      return [r.value, r.grad];
+    const rows: Tensor[] = [];
+    const grads = this.guard(() => keepingOnFailure(rows, () => tf.tidy(() => {
+      const U = tf.tensor2d(flat, [B, this.dim]);
+      return optsList.map((opts) => {
+        // The per-point potentials are kept from the forward pass (tf.grad disposes what f makes besides its result).
+        const f = (x: Tensor) => {
+          const r = tf.keep(this.potentialBatchTensor(x, opts));
+          rows.push(r);
+          return tf.sum(r);
+        };
+        return tf.grad(f)(U);
+      });
+    })));
+    const read = yield* readOwned([...rows, ...grads]);
+    const n = optsList.length;
+    return optsList.map((_, k) => ({
+      values: Float64Array.from(read[k]),
+      grads: Array.from({ length: B }, (_x, b) => Float64Array.from({ length: this.dim }, (_y, i) => read[n + k][b * this.dim + i])),
     }));
-    value.dispose();
-    const [v, g] = yield* readOwned([rows!, grad]);
-    return { values: Float64Array.from(v), grads: Array.from({ length: B }, (_, b) => Float64Array.from({ length: this.dim }, (_x, i) => g[b * this.dim + i])) };
   }
 
   /**
@@ -286,6 +310,19 @@ export class BoundModel {
     return yield* readValueAndGrad(value, grad);
   }
 
+  /** The potential as a `PotentialFunction` through the tensor evaluator (float32), never traced: what `tensorPath` options run on. */
+  tensorPotentialFunction(opts: PotentialOptions = {}): PotentialFunction {
+    return {
+      dim: this.dim, traced: false,
+      valueAndGrad: (u, g) => {
+        const r = this.potentialAndGrad(u, opts);
+        g.set(r.grad);
+        return r.value;
+      },
+      value: (u) => this.potential(u, opts),
+    };
+  }
+
   /**
    * The potential as a float64 function: the tensor evaluator is recorded once and its
    * kernels replayed in JavaScript (src/tensor/trace.ts), ~50x faster than a tfjs call for
@@ -303,15 +340,7 @@ export class BoundModel {
       fn = { dim: this.dim, traced: true, valueAndGrad: (u, g) => tr.valueAndGrad(u, g), value: (u) => tr.value(u) };
     } catch (e) {
       if (!(e instanceof TraceUnsupportedError)) throw e;
-      fn = {
-        dim: this.dim, traced: false, fallbackReason: e.message,
-        valueAndGrad: (u, g) => {
-          const r = this.potentialAndGrad(u, opts);
-          g.set(r.grad);
-          return r.value;
-        },
-        value: (u) => this.potential(u, opts),
-      };
+      fn = { ...this.tensorPotentialFunction(opts), fallbackReason: e.message };
     }
     this.potentialFns.set(key, fn);
     return fn;

@@ -23,13 +23,15 @@ import { scoreSample, type ScoreMethod, type ScoreResult, type ScoreSampleOption
 import { diffusionFit, diffusionFitAsync, type DiffusionFitOptions, type DiffusionFitResult } from '../infer/score/diffusion-fit';
 import { sampleParallel } from '../infer/mcmc/parallel';
 import { viDeviceGradients } from '../infer/vi/device';
+import { smcDevice } from '../infer/smc/device';
 import { scoreSampleDeviceGradients } from '../infer/score/device';
 
 /**
  * `deviceGradients: true` (nuts, hmc, mh, vi and the score-based samplers): the sampler or VI
  * loop runs in a worker thread and every potential and gradient it needs is computed in this
  * thread on its backend, webgpu's GPU (`sampleParallel`, `viDeviceGradients`,
- * `scoreSampleDeviceGradients`); `fit` then returns a promise.
+ * `scoreSampleDeviceGradients`); smc: the particles' HMC moves evaluated as batches there
+ * (`smcDevice`). `fit` then returns a promise.
  */
 interface DeviceGradientsOption {
   deviceGradients?: boolean;
@@ -41,7 +43,7 @@ export type FitOptions =
   | ({ method: 'map' | 'mle' } & Omit<OptimizeOptions, 'method'>)
   | ({ method: 'nuts' | 'hmc' | 'mh' | 'gibbs' } & Omit<SampleOptions, 'algorithm'> & DeviceGradientsOption)
   | ({ method: 'vi' } & ViOptions & DeviceGradientsOption)
-  | ({ method: 'smc' } & SmcOptions)
+  | ({ method: 'smc' } & SmcOptions & DeviceGradientsOption)
   | ({ method: ScoreMethod } & Omit<ScoreSampleOptions, 'method'> & DeviceGradientsOption)
   | ({ method: 'diffusion' } & DiffusionFitOptions);
 
@@ -156,8 +158,9 @@ export class Model {
    * With `deviceGradients: true` ('nuts', 'hmc', 'mh', 'vi', 'langevin', 'mala',
    * 'annealed-langevin', 'rdmc') the sampler or VI loop runs in a worker thread and every
    * potential and gradient it needs is computed in this thread on the backend — on webgpu the
-   * GPU — as `sampleParallel`, `viDeviceGradients` and `scoreSampleDeviceGradients` do; the
-   * result is a promise on every backend.
+   * GPU — as `sampleParallel`, `viDeviceGradients` and `scoreSampleDeviceGradients` do; with
+   * 'smc' the particles' HMC moves are evaluated there as batches (`smcDevice`); the result is
+   * a promise on every backend.
    *
    * With `method: 'em'` and `online`, `data` is a stream of chunks instead (an iterable or
    * async iterable of data objects, each holding some rows, or a function returning a fresh
@@ -272,6 +275,8 @@ function fitWithDeviceGradients(model: Model, data: DataInput, opts: FitOptions)
       return sampleParallel(model, data, { ...(rest as SampleOptions), algorithm: method, deviceGradients: true });
     case 'vi':
       return viDeviceGradients(model, data, rest as ViOptions);
+    case 'smc':
+      return smcDevice(model, data, { data, ...(rest as SmcOptions) });
     case 'langevin':
     case 'mala':
     case 'annealed-langevin':
@@ -279,7 +284,7 @@ function fitWithDeviceGradients(model: Model, data: DataInput, opts: FitOptions)
       return scoreSampleDeviceGradients(model, data, { ...(rest as Omit<ScoreSampleOptions, 'method'>), method });
     default:
       return Promise.reject(new RangeError(
-        `fit: deviceGradients applies to methods nuts, hmc, mh, vi, langevin, mala, annealed-langevin and rdmc, not '${String(method)}'${method === 'em' || method === 'map' || method === 'mle' || method === 'diffusion' ? ` (on webgpu '${method}' runs on the device without it)` : method === 'gibbs' ? ' (Gibbs over the latents runs on the host; nuts sums them out)' : ''}`,
+        `fit: deviceGradients applies to methods nuts, hmc, mh, vi, smc, langevin, mala, annealed-langevin and rdmc, not '${String(method)}'${method === 'em' || method === 'map' || method === 'mle' || method === 'diffusion' ? ` (on webgpu '${method}' runs on the device without it)` : method === 'gibbs' ? ' (Gibbs over the latents runs on the host; nuts sums them out)' : ''}`,
       ));
   }
 }

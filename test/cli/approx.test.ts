@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { normalKnownVariance } from '../../src/testing/exact';
-import { NORMAL_MEAN } from '../infer/conjugate-models';
+import { NORMAL_MEAN, normalEvidence } from '../infer/conjugate-models';
 import { mixppl } from './run';
 
 const dir = mkdtempSync(join(tmpdir(), 'mixppl-approx-'));
@@ -52,6 +52,21 @@ describe('fit --method vi | smc', () => {
     const j = JSON.parse(readFileSync(out, 'utf8'));
     expect(Number.isFinite(j.logZ)).toBe(true);
     expect(Math.abs(j.moments.mu.mean - exact.mean)).toBeLessThan(0.25 * Math.sqrt(exact.variance));
+  }, 120_000);
+
+  it('smc --device-gradients: every particle\'s evaluations as one batch on the backend (wasm here); the smc report, the log evidence and moments of smcDevice; the host kernels refused', () => {
+    const out = join(dir, 'smc-device.json');
+    const r = mixppl('fit', modelPath, '--data', dataPath, '--method', 'smc', '--particles', '500', '--device-gradients', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/tempered SMC \(HMC moves, every particle's evaluations as one batch on wasm\), 500 particles, \d+ stages; log evidence/);
+    const j = JSON.parse(readFileSync(out, 'utf8'));
+    // The evidence of the conjugate model: 500 particles give well under 0.2 nat of error here.
+    const logZ = normalEvidence(y, 1, 2, 1.5);
+    expect(Math.abs(j.logZ - logZ), `log Z ${j.logZ}, exact ${logZ}`).toBeLessThan(0.2);
+    expect(Math.abs(j.moments.mu.mean - exact.mean)).toBeLessThan(0.25 * Math.sqrt(exact.variance));
+    const bad = mixppl('fit', modelPath, '--data', dataPath, '--method', 'smc', '--device-gradients', '--waste-free', '10');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--device-gradients with --method smc runs HMC moves \(--kernel hmc\) without --waste-free; --waste-free runs on the host/);
   }, 120_000);
 
   it('smc --waste-free: waste-free SMC, moments near the exact posterior; a chain length that does not divide --particles is a usage error', () => {
@@ -106,9 +121,9 @@ describe('fit --method vi | smc', () => {
     const mean = Number(/^mu\s+(\S+)/m.exec(r.stdout)![1]);
     // As the test above: 1000 draws, MCSE about 0.05 posterior sds.
     expect(Math.abs(mean - exact.mean)).toBeLessThan(0.25 * Math.sqrt(exact.variance));
-    const smc = mixppl('fit', modelPath, '--data', dataPath, '--method', 'smc', '--device-gradients');
-    expect(smc.code).toBe(2);
-    expect(smc.stderr).toMatch(/unknown option '--device-gradients' for 'fit --method smc'/);
+    const diffusion = mixppl('fit', modelPath, '--data', dataPath, '--method', 'diffusion', '--device-gradients');
+    expect(diffusion.code).toBe(2);
+    expect(diffusion.stderr).toMatch(/unknown option '--device-gradients' for 'fit --method diffusion'/);
   }, 120_000);
 
   it('annealed-langevin: the log evidence against the closed form, and its JSON', () => {

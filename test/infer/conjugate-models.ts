@@ -11,6 +11,19 @@ model normal_mean {
   for n in 1..N { y[n] ~ normal(mu, 1.5) }
 }`;
 
+/** log N(y; m1, σ²I + τ²11ᵀ): the evidence of y_i ~ N(μ, σ²), μ ~ N(m, τ²) (NORMAL_MEAN: m 1, τ 2, σ 1.5). */
+export function normalEvidence(ys: readonly number[], m: number, tau: number, sigma: number): number {
+  const n = ys.length;
+  const s2 = sigma * sigma;
+  const t2 = tau * tau;
+  const r = ys.map((v) => v - m);
+  const sr = r.reduce((a, b) => a + b, 0);
+  const sr2 = r.reduce((a, b) => a + b * b, 0);
+  const logdet = (n - 1) * Math.log(s2) + Math.log(s2 + n * t2);
+  const q = (sr2 - (t2 * sr * sr) / (s2 + n * t2)) / s2;
+  return -0.5 * n * Math.log(2 * Math.PI) - 0.5 * logdet - 0.5 * q;
+}
+
 /** lambda ~ gamma(2, 1), y ~ poisson(lambda): poissonGamma({ shape: 2, rate: 1 }). */
 export const POISSON_GAMMA = `
 model rates {
@@ -108,3 +121,15 @@ model two_groups {
   e ~ normal(a, 1)
   v ~ normal(e, 1)
 }`;
+
+/**
+ * The z-score of the mean of independent runs' log Z estimates against the exact value, by
+ * their spread (a floor of 0.01 nat on the SE so that near-deterministic runs cannot make a
+ * test flaky): the SMC tests' unbiasedness check.
+ */
+export function logZScore(logZs: readonly number[], exact: number): number {
+  const R = logZs.length;
+  const m = logZs.reduce((a, b) => a + b, 0) / R;
+  const sd = Math.sqrt(logZs.reduce((a, b) => a + (b - m) ** 2, 0) / (R - 1));
+  return (m - exact) / Math.max(sd / Math.sqrt(R), 0.01);
+}

@@ -35,6 +35,9 @@ export const deviceNuts = { chains: 2, warmup: 12, draws: 8, seed: 1, maxTreeDep
 /** viDeviceGradients on webgpu: a short mean-field fit (one device round trip per step). */
 export const deviceVi = { guide: 'meanfield' as const, steps: 30, seed: 1 };
 
+/** smcDevice on webgpu: few particles and short moves (each leapfrog step is one batched device evaluation). */
+export const deviceSmc = { particles: 48, seed: 1, rejuvenation: { steps: 1, leapfrogSteps: 4 } };
+
 /** scoreSampleDeviceGradients on webgpu: a short MALA run. */
 export const deviceMala = { method: 'mala' as const, chains: 1, warmup: 10, draws: 10, seed: 1 };
 

@@ -7,11 +7,11 @@
  * Prints one JSON line per check ({ check, ok, error?, summary? }), an { adapter } line, or
  * { skipped } where no adapter is found, then { done: true }.
  */
-import { compile, sampleParallel, scoreSampleDeviceGradients, viDeviceGradients, BackendUnavailableError } from '../../src';
+import { compile, sampleParallel, scoreSampleDeviceGradients, smcDevice, viDeviceGradients, BackendUnavailableError } from '../../src';
 import { tf, runOnHostBackend } from '../../src/tensor';
 import { sample } from '../../src/infer/mcmc';
 import type { DiffusionFitResult } from '../../src/infer/score/diffusion-fit';
-import { deviceMala, deviceNuts, deviceVi, fits, mixData, runFilter, summarize, viChunkedOpts, viChunks, MIX } from './families-webgpu-cases';
+import { deviceMala, deviceNuts, deviceSmc, deviceVi, fits, mixData, runFilter, summarize, viChunkedOpts, viChunks, MIX } from './families-webgpu-cases';
 import { check, runChildChecks, say, startWebgpuChild } from '../tensor/webgpu-child';
 
 await startWebgpuChild();
@@ -69,6 +69,14 @@ const checks: [string, () => Promise<Record<string, unknown> | void>][] = [
     check(!r.traced, 'the run reports the float64 replay');
     await webgpuStillWorks();
     return { summary: { elboRaw: Array.from(r.elboRaw), params: Array.from(r.params), steps: r.steps } };
+  }],
+  ['smc-device', async () => {
+    // Tempered SMC, every particle's HMC evaluations as one batch here on the device.
+    const before = tf.memory().numTensors;
+    const r = await smcDevice(model, mixData, deviceSmc);
+    check(tf.memory().numTensors === before, `${tf.memory().numTensors - before} tensors left`);
+    await webgpuStillWorks();
+    return { summary: { logZ: r.logZ, stages: r.betas.length, u: r.unconstrained.map((u) => Array.from(u)), weights: Array.from(r.weights) } };
   }],
   ['mala-device-gradients', async () => {
     // MALA in a worker thread, every potential and gradient computed here on the device.

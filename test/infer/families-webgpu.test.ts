@@ -33,13 +33,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf, useBackend } from '../../src/tensor';
-import { compile, vi } from '../../src';
+import { compile, smcDevice, vi } from '../../src';
 import { makeViGuide } from '../../src/infer/vi/train';
 import { hmmFromModel, hmmSsm, hmmForward, particleFilter, switchingLgssmFromModel, switchingLgssmLogEvidence } from '../../src/infer/smc';
 import { readDataFile } from '../../src/cli/data-io';
 import { ratioSummary } from './smc-filter-cases';
 import type { DiffusionFitResult } from '../../src/infer/score/diffusion-fit';
-import { deviceMala, deviceNuts, deviceVi, fits, mixData, mixY, runFilter, summarize, viChunkedOpts, viChunks, MIX, type Summary } from './families-webgpu-cases';
+import { deviceMala, deviceNuts, deviceSmc, deviceVi, fits, mixData, mixY, runFilter, summarize, viChunkedOpts, viChunks, MIX, type Summary } from './families-webgpu-cases';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -107,6 +107,22 @@ describe('inference families on webgpu agree with wasm', { timeout: 300_000 }, (
     const sd = Math.sqrt(seeds.reduce((a, v) => a + (v - mean) ** 2, 0) / (seeds.length - 1));
     console.log(`smc log Z: webgpu ${gpu.logZ}, wasm ${ref}, seed sd ${sd.toExponential(2)}`);
     expect(Math.abs((gpu.logZ as number) - ref)).toBeLessThanOrEqual(4 * Math.SQRT2 * sd);
+  });
+  it('smcDevice (the particles\' moves as batches on the device): wasm\'s log Ẑ within 4 √2 seed sd; finite particles, weights summing to 1', async (ctx) => {
+    const gpu = childResult('smc-device', ctx)?.summary;
+    if (!gpu) return;
+    await tf.setBackend('wasm');
+    const runs = [];
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8, 9]) runs.push(await smcDevice(model, mixData, { ...deviceSmc, seed }));
+    const ref = runs[0].logZ;
+    const seeds = runs.slice(1).map((r) => r.logZ);
+    const mean = seeds.reduce((a, v) => a + v, 0) / seeds.length;
+    const sd = Math.sqrt(seeds.reduce((a, v) => a + (v - mean) ** 2, 0) / (seeds.length - 1));
+    console.log(`smcDevice log Z: webgpu ${gpu.logZ}, wasm ${ref}, seed sd ${sd.toExponential(2)}`);
+    expect(Math.abs((gpu.logZ as number) - ref)).toBeLessThanOrEqual(4 * Math.SQRT2 * sd);
+    expect(gpu.u as number[][]).toHaveLength(deviceSmc.particles);
+    expect((gpu.u as number[][]).flat().every(Number.isFinite)).toBe(true);
+    expect(Math.abs((gpu.weights as number[]).reduce((a, v) => a + v, 0) - 1)).toBeLessThan(1e-9);
   });
   it('MAP on the device (L-BFGS on the host, the potential and gradient on webgpu): wasm\'s log density within twice the float32 evaluation error', async (ctx) => {
     const gpu = childResult('map', ctx)?.summary;

@@ -12,7 +12,7 @@ import { annealedLangevin, gaussianPath, langevinChains, isotropicMixtureTarget,
 import type { GradientTarget } from '../../src/infer/mcmc/hmc';
 import { normalKnownVariance, poissonGamma } from '../../src/testing/exact';
 import { Key } from '../../src/tensor/random';
-import { NORMAL_MEAN, POISSON_GAMMA } from './conjugate-models';
+import { NORMAL_MEAN, POISSON_GAMMA, normalEvidence } from './conjugate-models';
 
 beforeAll(async () => {
   await ensureBackend();
@@ -27,17 +27,6 @@ const y = (() => {
 const counts = [3, 0, 5, 2, 7, 4, 1, 3];
 
 
-/** log N(y; m1, σ²I + τ²11ᵀ): the evidence of y_i ~ N(μ, σ²), μ ~ N(m, τ²). */
-function normalEvidence(ys: number[], m: number, tau: number, sigma: number): number {
-  const n = ys.length;
-  const s2 = sigma * sigma;
-  const t2 = tau * tau;
-  const r = ys.map((v) => v - m);
-  const sr = r.reduce((a, b) => a + b, 0);
-  const sr2 = r.reduce((a, b) => a + b * b, 0);
-  const logdet = (n - 1) * Math.log(s2) + Math.log(s2 + n * t2);
-  return -0.5 * n * Math.log(2 * Math.PI) - 0.5 * logdet - 0.5 * (sr2 - (t2 * sr * sr) / (s2 + n * t2)) / s2;
-}
 
 const mixtureTarget = isotropicMixtureTarget;
 

@@ -10,7 +10,7 @@ import { compile, ensureBackend } from '../../src';
 import { smc, TemperedTarget, type SmcOptions } from '../../src/infer/smc';
 import { Key } from '../../src/tensor/random';
 import type { BoundModel, PotentialFunction } from '../../src/model/bound-model';
-import { REGRESSION_LINE, REGRESSION_DATA, regressionEvidence } from './conjugate-models';
+import { REGRESSION_LINE, REGRESSION_DATA, logZScore, regressionEvidence } from './conjugate-models';
 
 beforeAll(async () => {
   await ensureBackend();
@@ -102,10 +102,7 @@ describe('log Z stays unbiased with the single-pass target, dense metric and per
   const zOf = (opts: SmcOptions) => {
     const z: number[] = [];
     for (let r = 0; r < RUNS; r++) z.push(smc(model, bound, { particles: 400, seed: 31 + 7 * r, data: { x: xs }, ...opts }).logZ);
-    const m = z.reduce((a, b) => a + b, 0) / RUNS;
-    const sd = Math.sqrt(z.reduce((a, b) => a + (b - m) ** 2, 0) / (RUNS - 1));
-    // A floor of 0.01 nat on the SE so a near-deterministic run cannot make the test flaky.
-    return (m - exact) / Math.max(sd / Math.sqrt(RUNS), 0.01);
+    return logZScore(z, exact);
   };
 
   it('dense metric: log Z within 4 SE of the closed form', () => {

@@ -14,7 +14,7 @@ import { resample } from '../../src/infer/smc/resample';
 import { Key } from '../../src/tensor/random';
 import { lgammaF64 } from '../../src/tensor/special';
 import { dirichletCategorical, normalKnownVariance, poissonGamma } from '../../src/testing/exact';
-import { NORMAL_MEAN, POISSON_GAMMA, DIRICHLET_CATEGORICAL } from './conjugate-models';
+import { NORMAL_MEAN, POISSON_GAMMA, DIRICHLET_CATEGORICAL, normalEvidence } from './conjugate-models';
 
 beforeAll(async () => {
   await ensureBackend();
@@ -32,18 +32,6 @@ const y = (() => {
 
 const counts = [3, 0, 5, 2, 7, 4, 1, 3];
 
-/** log N(y; m1, σ²I + τ²11ᵀ): the evidence of y_i ~ N(μ, σ²), μ ~ N(m, τ²). */
-function normalEvidence(ys: number[], m: number, tau: number, sigma: number): number {
-  const n = ys.length;
-  const s2 = sigma * sigma;
-  const t2 = tau * tau;
-  const r = ys.map((v) => v - m);
-  const sr = r.reduce((a, b) => a + b, 0);
-  const sr2 = r.reduce((a, b) => a + b * b, 0);
-  const logdet = (n - 1) * Math.log(s2) + Math.log(s2 + n * t2);
-  const q = (sr2 - (t2 * sr * sr) / (s2 + n * t2)) / s2;
-  return -0.5 * n * Math.log(2 * Math.PI) - 0.5 * logdet - 0.5 * q;
-}
 
 /** log p(y) for y_i ~ Poisson(λ), λ ~ gamma(a, b): a product of negative binomials. */
 function poissonEvidence(ys: number[], a: number, b: number): number {

@@ -1,10 +1,10 @@
 // model.fit with deviceGradients: true routes to the device-gradient paths (worker threads, the
 // gradients computed in the main thread on the backend; wasm here): the same draws / fit as
-// calling sampleParallel, viDeviceGradients and scoreSampleDeviceGradients directly, a promise
+// calling sampleParallel, viDeviceGradients, scoreSampleDeviceGradients and smcDevice directly, a promise
 // as the result, deviceGradients: false the plain method, and the methods it does not apply to
 // refused with a message naming fit.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { compile, ensureBackend, sampleParallel } from '../../src';
+import { compile, ensureBackend, sampleParallel, smcDevice } from '../../src';
 import { viDeviceGradients } from '../../src/infer/vi/device';
 import { scoreSampleDeviceGradients } from '../../src/infer/score/device';
 import { deviceMala, deviceNuts, deviceVi, mixData, MIX } from '../infer/families-webgpu-cases';
@@ -35,6 +35,14 @@ describe('model.fit with deviceGradients', () => {
     expect(m.chains.map((c) => Array.from(c.values.flatMap((v) => Array.from(v))))).toEqual(md.chains.map((c) => Array.from(c.values.flatMap((v) => Array.from(v)))));
   }, 60_000);
 
+  it('smc: the run of smcDevice', async () => {
+    const opts = { particles: 40, seed: 3, rejuvenation: { steps: 1, leapfrogSteps: 4 } };
+    const viaFit = await model.fit(mixData, { method: 'smc', deviceGradients: true, ...opts });
+    const direct = await smcDevice(model, mixData, opts);
+    expect(viaFit.logZ).toBe(direct.logZ);
+    expect(viaFit.unconstrained).toEqual(direct.unconstrained);
+  }, 60_000);
+
   it('deviceGradients: false is the plain method (a result, not a promise)', () => {
     const r = model.fit(mixData, { method: 'mh', deviceGradients: false, chains: 1, warmup: 20, draws: 10, seed: 2 });
     expect(r).not.toBeInstanceOf(Promise);
@@ -43,7 +51,7 @@ describe('model.fit with deviceGradients', () => {
   });
 
   it('refuses the methods it does not apply to, and a non-boolean', async () => {
-    await expect(model.fit(mixData, { method: 'em', deviceGradients: true } as never)).rejects.toThrow(/fit: deviceGradients applies to methods nuts, hmc, mh, vi, langevin, mala, annealed-langevin and rdmc, not 'em' \(on webgpu 'em' runs on the device without it\)/);
+    await expect(model.fit(mixData, { method: 'em', deviceGradients: true } as never)).rejects.toThrow(/fit: deviceGradients applies to methods nuts, hmc, mh, vi, smc, langevin, mala, annealed-langevin and rdmc, not 'em' \(on webgpu 'em' runs on the device without it\)/);
     await expect(model.fit(mixData, { method: 'gibbs', deviceGradients: true })).rejects.toThrow(/not 'gibbs' \(Gibbs over the latents runs on the host; nuts sums them out\)/);
     expect(() => model.fit(mixData, { method: 'nuts', deviceGradients: 'yes' as unknown as boolean })).toThrow(/fit: deviceGradients must be true or false, got yes/);
   });

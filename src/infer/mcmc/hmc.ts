@@ -249,14 +249,27 @@ export class Hamiltonian {
    * p += ε/2 ∇log p(q), drift q += ε M⁻¹ p, new gradient, half kick.
    */
   leapfrog(z: PhasePoint, eps: number): void {
+    this.kickDrift(z, eps);
+    this.evaluate(z);
+    this.kick(z, eps);
+  }
+
+  /** The leapfrog step's first half kick and drift (then the gradient at the new q is needed; see `leapfrog`). */
+  kickDrift(z: PhasePoint, eps: number): void {
     const n = z.q.length;
     const { q, p, g } = z;
     const half = 0.5 * eps;
     for (let i = 0; i < n; i++) p[i] += half * g[i];
     this.metric.velocity(p, this.v);
     for (let i = 0; i < n; i++) q[i] += eps * this.v[i];
-    this.evaluate(z);
+  }
+
+  /** The leapfrog step's second half kick, with the gradient at the new q (see `leapfrog`). */
+  kick(z: PhasePoint, eps: number): void {
     if (this.testBias === 'leapfrog') return;
+    const n = z.q.length;
+    const { p, g } = z;
+    const half = 0.5 * eps;
     for (let i = 0; i < n; i++) p[i] += half * g[i];
   }
 }
@@ -598,10 +611,7 @@ export class StaticHmcKernel {
     if (!Number.isInteger(nSteps) || nSteps < 1) throw new RangeError(`StaticHmcKernel.transition: nSteps must be a positive integer, got ${nSteps}`);
     const h = this.hamiltonian;
     const z = this.z;
-    h.sampleMomentum(state, rng);
-    z.copyFrom(state);
-    const H0 = h.energy(z);
-    const H0w = h.weightEnergy(z, H0);
+    const start = staticHmcStart(h, state, z, rng);
     let steps = 0;
     for (; steps < nSteps; steps++) {
       h.leapfrog(z, eps);
@@ -610,22 +620,41 @@ export class StaticHmcKernel {
         break; // the energy is already infinite: further steps cannot change the outcome
       }
     }
-    const hNew = h.energy(z);
-    const divergent = hNew - H0 > this.maxDeltaH;
-    const weightRatio = Math.exp(H0w - h.weightEnergy(z, hNew));
-    let acceptProb = Math.exp(H0 - hNew);
-    if (weightRatio >= 1 || rng.uniform() <= weightRatio) state.copyFrom(z);
-    acceptProb = acceptProb > 1 ? 1 : acceptProb;
-    return {
-      lp: state.lp,
-      accept_stat: acceptProb,
-      stepsize: eps,
-      treedepth: 0,
-      n_leapfrog: steps,
-      divergent: divergent ? 1 : 0,
-      energy: h.energy(state),
-    };
+    return staticHmcFinish(h, state, z, start, { eps, steps, maxDeltaH: this.maxDeltaH }, rng);
   }
+}
+
+/** A static HMC transition's start: a fresh momentum into `state`, `z` its copy, and the initial energies. @internal */
+export function staticHmcStart(h: Hamiltonian, state: PhasePoint, z: PhasePoint, rng: Rng): { H0: number; H0w: number } {
+  h.sampleMomentum(state, rng);
+  z.copyFrom(state);
+  const H0 = h.energy(z);
+  return { H0, H0w: h.weightEnergy(z, H0) };
+}
+
+/**
+ * A static HMC transition's end: the Metropolis test of the trajectory's end `z` against the
+ * start (`state` becomes `z` when accepted) and the transition's statistics. @internal
+ */
+export function staticHmcFinish(
+  h: Hamiltonian, state: PhasePoint, z: PhasePoint, start: { H0: number; H0w: number },
+  run: { eps: number; steps: number; maxDeltaH: number }, rng: Rng,
+): DrawStats {
+  const hNew = h.energy(z);
+  const divergent = hNew - start.H0 > run.maxDeltaH;
+  const weightRatio = Math.exp(start.H0w - h.weightEnergy(z, hNew));
+  let acceptProb = Math.exp(start.H0 - hNew);
+  if (weightRatio >= 1 || rng.uniform() <= weightRatio) state.copyFrom(z);
+  acceptProb = acceptProb > 1 ? 1 : acceptProb;
+  return {
+    lp: state.lp,
+    accept_stat: acceptProb,
+    stepsize: run.eps,
+    treedepth: 0,
+    n_leapfrog: run.steps,
+    divergent: divergent ? 1 : 0,
+    energy: h.energy(state),
+  };
 }
 
 // ---------------------------------------------------------------------------------------

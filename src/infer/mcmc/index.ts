@@ -400,9 +400,7 @@ export function planSampling(bound: BoundModel, opts: SampleOptions = {}, potent
   let target: Target | null = null;
   const marginalTarget = (): Target => {
     if (target) return target;
-    const pot = potential ?? (opts.tensorPath
-      ? { traced: false, valueAndGrad: (u: ArrayLike<number>, g: Float64Array) => { const r = bound.potentialAndGrad(u); g.set(r.grad); return r.value; } }
-      : bound.potentialFunction());
+    const pot = potential ?? (opts.tensorPath ? bound.tensorPotentialFunction() : bound.potentialFunction());
     plan.traced = pot.traced;
     target = {
       dim: bound.dim,

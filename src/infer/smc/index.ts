@@ -24,11 +24,12 @@
  * V_lik = −ℓ (`potentialFunction({ priors: false, jacobian: false })`): one likelihood pass
  * per gradient.
  */
-import type { BoundModel, PotentialFunction } from '../../model/bound-model';
+import type { BoundModel, PotentialFunction, PotentialOptions } from '../../model/bound-model';
 import type { DataInput } from '../../model/data';
 import type { Model } from '../../model/model';
 import { Key, type Rng } from '../../tensor/random';
-import { denseMetric, diagMetric, Hamiltonian, PhasePoint, StaticHmcKernel, type GradientTarget, type Metric } from '../mcmc/hmc';
+import { denseMetric, diagMetric, Hamiltonian, PhasePoint, StaticHmcKernel, staticHmcFinish, staticHmcStart, type GradientTarget, type Metric } from '../mcmc/hmc';
+import { runSync, type HostSteps } from '../../tensor/host-reads';
 import { effectiveSize, resample, weightsFromLog, type ResampleScheme } from './resample';
 import { logSumExp, nextIncrement } from './tempering';
 import { paramPriorUnconstrained, PriorDrawUnsupported } from './prior-draw';
@@ -41,6 +42,10 @@ export * from './filter-device';
 export * from './ssm';
 export * from './kalman';
 export { paramPriorDraws, paramPriorUnconstrained, PriorDrawUnsupported } from './prior-draw';
+
+/** V_prior = −(log prior + log|J|) and V_lik = −ℓ: the two potentials of the tempered target. */
+export const TEMPERED_PRIOR: PotentialOptions = { likelihood: false };
+export const TEMPERED_LIKELIHOOD: PotentialOptions = { priors: false, jacobian: false };
 
 /**
  * The tempered target π_β on the unconstrained space, as a `GradientTarget` for the HMC
@@ -69,9 +74,10 @@ export class TemperedTarget implements GradientTarget {
     this.lastU = new Float64Array(prior.dim);
   }
 
-  /** The tempered target of a bound model at temperature `beta`. */
-  static of(bound: BoundModel, beta: number): TemperedTarget {
-    return new TemperedTarget(bound.potentialFunction({ likelihood: false }), bound.potentialFunction({ priors: false, jacobian: false }), beta);
+  /** The tempered target of a bound model at temperature `beta` (float64 replay; `tensorPath`: the tensor evaluator). */
+  static of(bound: BoundModel, beta: number, tensorPath = false): TemperedTarget {
+    const pot = (o: PotentialOptions) => (tensorPath ? bound.tensorPotentialFunction(o) : bound.potentialFunction(o));
+    return new TemperedTarget(pot(TEMPERED_PRIOR), pot(TEMPERED_LIKELIHOOD), beta);
   }
 
   logDensityGrad(u: Float64Array, grad: Float64Array): number {
@@ -170,6 +176,8 @@ export interface SmcOptions {
   data?: DataInput;
   /** Called after each stage's reweighting with the stage number, the new β and the ESS: for progress displays. */
   onStage?: (stage: number, beta: number, ess: number) => void;
+  /** Use the tensor evaluator (float32) for the potentials even where they can be traced (for testing; as `sample`'s). */
+  tensorPath?: boolean;
   /**
    * Test-only kernel bug, so tests can show their checks catch it (never use for inference):
    * 'kernel-beta' rejuvenates with the previous stage's β instead of the new one.
@@ -211,10 +219,84 @@ export interface SmcResult {
 
 /** Runs tempered SMC from the prior of `model` to the posterior given the data bound in `bound`. */
 export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): SmcResult {
+  const r = runSync(smcSteps(model, bound, opts));
+  return result(bound, r.u, r.logw, r.rest);
+}
+
+/** A tempered run's final particles, log weights and record, from which `result` builds the SmcResult. @internal */
+export interface SmcRun {
+  u: Float64Array[];
+  logw: Float64Array;
+  rest: Omit<SmcResult, 'names' | 'particles' | 'unconstrained' | 'weights' | 'moments'>;
+}
+const run0 = (u: Float64Array[], logw: Float64Array, rest: SmcRun['rest']): SmcRun => ({ u, logw, rest });
+
+/** The particle count and the seed of a run, checked. @internal */
+export function smcCounts(opts: SmcOptions): { P: number; seed: number } {
   const P = opts.particles ?? 1000;
   if (!Number.isInteger(P) || P < 2) throw new RangeError(`smc: particles must be an integer ≥ 2, got ${P}`);
   const seed = opts.seed ?? 1;
   if (!Number.isSafeInteger(seed)) throw new RangeError(`smc: seed must be a safe integer, got ${seed}`);
+  return { P, seed };
+}
+
+/**
+ * The initial particles: the params alone drawn from the IR's priors (unconstrained), or
+ * `model.simulate` where that cannot be done. @internal
+ */
+export function priorParticles(model: Model, bound: BoundModel, opts: SmcOptions, P: number, seed: number): { u: Float64Array[]; priorDraws: SmcResult['priorDraws'] } {
+  try {
+    return { u: paramPriorUnconstrained(bound, P, seed), priorDraws: 'params' };
+  } catch (e) {
+    if (!(e instanceof PriorDrawUnsupported)) throw e;
+    const data: DataInput = opts.data ?? Object.fromEntries(bound.sizes);
+    return { u: model.simulate(data, { seed, draws: P }).map((dr) => bound.unconstrain(dr.params)), priorDraws: 'simulate' };
+  }
+}
+
+/**
+ * How a tempered run evaluates its target at a batch of points: on the host one point after
+ * another (`TemperedTarget`), or on a device as one batched evaluation (smcDevice). @internal
+ */
+export interface TemperedEvaluator {
+  /** ℓ at each point (NaN as −Infinity). */
+  logLiks(points: readonly Float64Array[]): HostSteps<Float64Array>;
+  /** log π_β at each point (as `TemperedTarget.logDensityGrad`), its gradient written into `grads[j]`, and ℓ there. */
+  logDensityGrads(points: readonly Float64Array[], beta: number, grads: readonly Float64Array[]): HostSteps<{ lp: Float64Array; ll: Float64Array }>;
+}
+
+/** The host's evaluator: the tempered target at each point in turn. */
+function hostEvaluator(t: TemperedTarget): TemperedEvaluator {
+  return {
+    // eslint-disable-next-line require-yield
+    *logLiks(points) {
+      return Float64Array.from(points, (u) => t.logLik(u));
+    },
+    // eslint-disable-next-line require-yield
+    *logDensityGrads(points, beta, grads) {
+      t.beta = beta;
+      const lp = new Float64Array(points.length);
+      const ll = new Float64Array(points.length);
+      points.forEach((u, j) => {
+        lp[j] = t.logDensityGrad(u, grads[j]);
+        ll[j] = t.lastLogLik;
+      });
+      return { lp, ll };
+    },
+  };
+}
+
+/**
+ * The tempered run as host-read steps: `smc` runs them synchronously with the host's
+ * evaluator, `smcDevice` with awaited reads, a batched device evaluator and the initial
+ * particles drawn on the host (HMC moves only: the random-walk kernel, waste-free moves and
+ * the Gibbs kernel take the host's target). @internal
+ */
+export function* smcSteps(
+  model: Model, bound: BoundModel, opts: SmcOptions = {},
+  device?: { evaluator: TemperedEvaluator; initial: ReturnType<typeof priorParticles> },
+): HostSteps<SmcRun> {
+  const { P, seed } = smcCounts(opts);
   const thr = opts.essThreshold ?? 0.5;
   if (!(thr > 0 && thr < 1)) throw new RangeError(`smc: essThreshold must be in (0, 1), got ${thr}`);
   const adaptOn = opts.adaptOn ?? 'cess';
@@ -252,20 +334,13 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
   let scale = rj.stepSize ?? (kernel === 'hmc' ? 0.8 / Math.pow(d, 0.25) : 2.38 / Math.sqrt(d));
 
   const key = Key.seed(seed).fold(0x736d63); // 'smc': a stream apart from the prior draws
-  const target = TemperedTarget.of(bound, 0);
-  const kernelTarget = TemperedTarget.of(bound, 0);
+  // The host's targets: traced when first used (a device run uses neither).
+  let hostTarget: TemperedTarget | undefined;
+  const kernelTarget = (): TemperedTarget => (hostTarget ??= TemperedTarget.of(bound, 0, opts.tensorPath));
+  const ev = device?.evaluator ?? hostEvaluator(TemperedTarget.of(bound, 0, opts.tensorPath));
+  if (device && (kernel !== 'hmc' || wf)) throw new Error('internal: a device evaluator runs HMC moves only');
 
-  // Prior draws: the params alone from the IR's priors; model.simulate where that cannot be done.
-  let u: Float64Array[];
-  let priorDraws: SmcResult['priorDraws'] = 'params';
-  try {
-    u = paramPriorUnconstrained(bound, P, seed);
-  } catch (e) {
-    if (!(e instanceof PriorDrawUnsupported)) throw e;
-    priorDraws = 'simulate';
-    const data: DataInput = opts.data ?? Object.fromEntries(bound.sizes);
-    u = model.simulate(data, { seed, draws: P }).map((dr) => bound.unconstrain(dr.params));
-  }
+  const { u, priorDraws } = device?.initial ?? priorParticles(model, bound, opts, P, seed);
   if (kernel === 'gibbs') {
     const plan = autoPlan ?? gibbsSmcPlan(bound);
     if (typeof plan === 'string') throw new RangeError(`smc: rejuvenation.kernel 'gibbs' needs a Bayesian normal mixture and nothing else: ${plan}`);
@@ -275,13 +350,12 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
       maxStages, key, onStage: opts.onStage, staleKernel: opts._testBias === 'kernel-beta',
     });
     const T = run.betas.length;
-    return result(bound, run.u, run.logw, {
+    return run0(run.u, run.logw, {
       betas: run.betas, ess: run.ess, resampled: run.resampled, acceptance: [NaN, ...new Array<number>(T - 1).fill(1)],
       stepSizes: new Array<number>(T).fill(NaN), logZ: run.logZ, logZIncrements: run.incs, priorDraws, schedule: 'data', rows: run.rows,
     });
   }
-  const ll = new Float64Array(P);
-  for (let i = 0; i < P; i++) ll[i] = target.logLik(u[i]);
+  const ll = yield* ev.logLiks(u);
   if (!ll.some((v) => v > -Infinity)) throw new Error('smc: every prior draw has zero likelihood');
 
   let logw = new Float64Array(P); // unnormalised log weights
@@ -322,10 +396,11 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
     opts.onStage?.(stage, beta, e);
     if (wf) {
       // Waste-free move: M ancestors, P-state chains, all states kept with equal weights.
-      kernelTarget.beta = opts._testBias === 'kernel-beta' ? prevBeta : beta;
+      const kt = kernelTarget();
+      kt.beta = opts._testBias === 'kernel-beta' ? prevBeta : beta;
       resampled.push(true);
       const mv = wasteFreeMove(u, ll, W, {
-        M: P / chainLen, chainLen, steps, kernel, metricKind, L, scale, targetAccept, scheme, rng, target: kernelTarget,
+        M: P / chainLen, chainLen, steps, kernel, metricKind, L, scale, targetAccept, scheme, rng, target: kt,
       });
       for (let i = 0; i < P; i++) u[i] = mv.u[i];
       ll.set(mv.ll);
@@ -353,58 +428,52 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
 
     // Rejuvenate with a kernel invariant for π_β (the test bias uses the previous β).
     if (steps > 0) {
-      kernelTarget.beta = opts._testBias === 'kernel-beta' ? prevBeta : beta;
+      const kernelBeta = opts._testBias === 'kernel-beta' ? prevBeta : beta;
       const sd = cloudSd(u, W, d);
       let acc = 0;
       let nAcc = 0;
       let stageScale = scale;
       if (kernel === 'hmc') {
-        const h = new Hamiltonian(kernelTarget, metricKind === 'dense' ? cloudMetric(u, W, d, sd) : diagMetric(sd.map((s) => s * s)));
-        const k = new StaticHmcKernel(h);
-        // One phase point per live particle; the kernel sweeps over all of them, and the step
-        // size is adapted between sweeps from the sweep's mean acceptance (a sweep's kernel
-        // depends only on earlier sweeps, so each sweep leaves π_β invariant).
-        const live: number[] = [];
-        const states: PhasePoint[] = [];
-        for (let i = 0; i < P; i++) {
-          if (logw[i] === -Infinity) continue;
+        const metric = metricKind === 'dense' ? cloudMetric(u, W, d, sd) : diagMetric(sd.map((s) => s * s));
+        // One phase point per live particle, evaluated at once; the kernel sweeps over all of
+        // them, and the step size is adapted between sweeps from the sweep's mean acceptance
+        // (a sweep's kernel depends only on earlier sweeps, so each sweep leaves π_β invariant).
+        const cand: number[] = [];
+        for (let i = 0; i < P; i++) if (logw[i] !== -Infinity) cand.push(i);
+        const zs = cand.map((i) => {
           const z = new PhasePoint(d);
           z.q.set(u[i]);
-          h.evaluate(z);
-          if (!(z.lp > -Infinity)) continue;
-          ll[i] = kernelTarget.lastLogLik;
+          return z;
+        });
+        const first = yield* ev.logDensityGrads(zs.map((z) => z.q), kernelBeta, zs.map((z) => z.g));
+        const live: number[] = [];
+        const states: PhasePoint[] = [];
+        cand.forEach((i, j) => {
+          zs[j].lp = Number.isFinite(first.lp[j]) ? first.lp[j] : -Infinity;
+          if (!(zs[j].lp > -Infinity)) return;
+          ll[i] = first.ll[j];
           live.push(i);
-          states.push(z);
-        }
-        let sweepScale = scale;
-        for (let s = 0; s < steps; s++) {
-          let sweepAcc = 0;
-          for (let j = 0; j < live.length; j++) {
-            const z = states[j];
-            // A wide log-uniform jitter (×0.29 to ×3.5): one global step size cannot suit
-            // every mode of a multimodal cloud, and the spread lets narrow modes move too.
-            const eps = sweepScale * Math.exp(2.5 * (rng.uniform() - 0.5));
-            const st = k.transition(z, eps, L, rng);
-            sweepAcc += st.accept_stat;
-            // Accepted: the state is the trajectory's end, the target's last point.
-            if (sameVector(z.q, kernelTarget.lastU)) ll[live[j]] = kernelTarget.lastLogLik;
-          }
-          acc += sweepAcc;
-          nAcc += live.length;
-          stageScale = sweepScale;
-          if (live.length > 0) sweepScale = adaptScale(sweepScale, sweepAcc / live.length, targetAccept);
-        }
+          states.push(zs[j]);
+        });
+        const sw = yield* hmcSweeps(ev, new Hamiltonian({ dim: d, logDensityGrad: noPointwiseTarget }, metric), states, live, ll, {
+          key, stage, steps, L, beta: kernelBeta, scale, targetAccept,
+        });
+        acc = sw.acc;
+        nAcc = sw.n;
+        stageScale = sw.stageScale;
         for (let j = 0; j < live.length; j++) u[live[j]] = Float64Array.from(states[j].q);
-        scale = sweepScale;
+        scale = sw.nextScale;
       } else {
+        const kt = kernelTarget();
+        kt.beta = kernelBeta;
         const prop = new Float64Array(d);
         const chol = metricKind === 'dense' ? cloudChol(u, W, d, sd) : null;
         const tally = { acc: 0, n: 0 };
         for (let i = 0; i < P; i++) {
           if (logw[i] === -Infinity) continue;
-          const lp = kernelTarget.logDensity(u[i]);
+          const lp = kt.logDensity(u[i]);
           if (!(lp > -Infinity)) continue;
-          const m = rwmhSteps(kernelTarget, u[i], lp, steps, scale, sd, chol, prop, rng, tally);
+          const m = rwmhSteps(kt, u[i], lp, steps, scale, sd, chol, prop, rng, tally);
           if (m.logLik !== undefined) ll[i] = m.logLik;
         }
         acc = tally.acc;
@@ -423,11 +492,85 @@ export function smc(model: Model, bound: BoundModel, opts: SmcOptions = {}): Smc
     }
   }
 
-  return result(bound, u, logw, { betas, ess, resampled, acceptance, stepSizes, logZ, logZIncrements: incs, priorDraws, schedule: 'likelihood' });
+  return run0(u, logw, { betas, ess, resampled, acceptance, stepSizes, logZ, logZIncrements: incs, priorDraws, schedule: 'likelihood' });
 }
 
-/** The public result from the final unconstrained particles and log weights. */
-function result(bound: BoundModel, u: Float64Array[], logw: Float64Array, rest: Omit<SmcResult, 'names' | 'particles' | 'unconstrained' | 'weights' | 'moments'>): SmcResult {
+/** The Hamiltonian of the batched sweeps evaluates no point itself (hmcSweeps asks the evaluator). */
+function noPointwiseTarget(): number {
+  throw new Error('internal: the batched HMC sweep evaluates through its TemperedEvaluator');
+}
+
+/**
+ * `steps` sweeps of static HMC (L leapfrog steps) over the live particles' phase points
+ * `states` (evaluated at their positions), for π_β, all particles' trajectories advanced
+ * together: each leapfrog step evaluates every particle still on a finite trajectory as one
+ * batch. Each particle's transition draws from its own stream (`particleStream`), so this is
+ * the sequential sweep of StaticHmcKernel.transition particle after particle, whatever the
+ * evaluator. Accepted moves carry ℓ at the trajectory's end into `ll[live[j]]`; the step size
+ * is adapted between sweeps from the sweep's mean acceptance.
+ */
+function* hmcSweeps(
+  ev: TemperedEvaluator, h: Hamiltonian, states: PhasePoint[], live: readonly number[], ll: Float64Array,
+  o: { key: Key; stage: number; steps: number; L: number; beta: number; scale: number; targetAccept: number },
+): HostSteps<{ acc: number; n: number; stageScale: number; nextScale: number }> {
+  const n = states.length;
+  const d = h.target.dim;
+  const maxDeltaH = new StaticHmcKernel(h).maxDeltaH;
+  const zs = states.map(() => new PhasePoint(d));
+  let sweepScale = o.scale;
+  let stageScale = o.scale;
+  let acc = 0;
+  for (let s = 0; s < o.steps; s++) {
+    const rngs = live.map((i) => particleStream(o.key, o.stage, s, i));
+    const eps = rngs.map((r) => jitteredStep(sweepScale, r));
+    const starts = states.map((st, j) => staticHmcStart(h, st, zs[j], rngs[j]));
+    const endLl = new Float64Array(n);
+    const taken = new Int32Array(n);
+    let moving = Array.from({ length: n }, (_, j) => j);
+    for (let l = 0; l < o.L && moving.length > 0; l++) {
+      for (const j of moving) h.kickDrift(zs[j], eps[j]);
+      const r = yield* ev.logDensityGrads(moving.map((j) => zs[j].q), o.beta, moving.map((j) => zs[j].g));
+      moving.forEach((j, a) => {
+        zs[j].lp = Number.isFinite(r.lp[a]) ? r.lp[a] : -Infinity;
+        endLl[j] = r.ll[a];
+        h.kick(zs[j], eps[j]);
+        taken[j]++;
+      });
+      // A trajectory at −∞ is over: further steps cannot change its outcome.
+      moving = moving.filter((j) => zs[j].lp > -Infinity);
+    }
+    let sweepAcc = 0;
+    for (let j = 0; j < n; j++) {
+      const st = staticHmcFinish(h, states[j], zs[j], starts[j], { eps: eps[j], steps: taken[j], maxDeltaH }, rngs[j]);
+      sweepAcc += st.accept_stat;
+      // Accepted: the state is the trajectory's end.
+      if (sameVector(states[j].q, zs[j].q)) ll[live[j]] = endLl[j];
+    }
+    acc += sweepAcc;
+    stageScale = sweepScale;
+    if (n > 0) sweepScale = adaptScale(sweepScale, sweepAcc / n, o.targetAccept);
+  }
+  return { acc, n: n * o.steps, stageScale, nextScale: sweepScale };
+}
+
+/** The stream of particle `i`'s HMC transition in sweep `s` of stage `stage`. @internal */
+export function particleStream(key: Key, stage: number, s: number, i: number): Rng {
+  return key.fold(stage).fold(PARTICLE_STREAMS + s).fold(i).rng();
+}
+/** Offset of the sweeps' keys under a stage's key (away from small integers). */
+const PARTICLE_STREAMS = 0x68_6d_63_00;
+
+/**
+ * The step size of one HMC transition: the sweep's scale times a wide log-uniform jitter
+ * (×0.29 to ×3.5): one global step size cannot suit every mode of a multimodal cloud, and
+ * the spread lets narrow modes move too. @internal
+ */
+export function jitteredStep(scale: number, rng: Rng): number {
+  return scale * Math.exp(2.5 * (rng.uniform() - 0.5));
+}
+
+/** The public result from the final unconstrained particles and log weights. @internal */
+export function result(bound: BoundModel, u: Float64Array[], logw: Float64Array, rest: Omit<SmcResult, 'names' | 'particles' | 'unconstrained' | 'weights' | 'moments'>): SmcResult {
   const cf = bound.constrainedFunction();
   const particles = u.map((x) => cf.evaluate(x));
   const weights = weightsFromLog(logw);
@@ -506,7 +649,7 @@ function wasteFreeMove(u: Float64Array[], ll: Float64Array, W: Float64Array, o: 
             if (!live[j]) continue;
             const z = states[j];
             // The same wide log-uniform jitter of the step size as the standard sampler.
-            const eps = sweepScale * Math.exp(2.5 * (rng.uniform() - 0.5));
+            const eps = jitteredStep(sweepScale, rng);
             const st = k.transition(z, eps, o.L, rng);
             sweepAcc += st.accept_stat;
             nLive++;
