@@ -26,16 +26,19 @@ const sectionsSkipped = [['E-step', m.results], ['chain kernels', m.chains], ['E
 for (const key of ['results', 'chains', 'em', 'gradient', 'gradient_batch', 'nuts', 'particle_filter']) if (m[key]?.skipped) delete m[key];
 
 const lines: string[] = [
-  `# GPU run: mixppl (${m.backend}${m.adapter ? `, ${m.adapter}` : ''}) against PyTorch (${t.device}, torch ${t.torch}), same run`,
+  t.device ? `# GPU run: mixppl (${m.backend}${m.adapter ? `, ${m.adapter}` : ''}) against PyTorch (${t.device}, torch ${t.torch}), same run` : `# bench/gpu run: mixppl (${m.backend}${m.adapter ? `, ${m.adapter}` : ''}), no PyTorch report`,
   '',
   `${m.date?.slice(0, 10) ?? ''}; node ${m.node}; N = ${m.N} points for the E-step, ${m.reps} timed calls each.`,
   '',
   ...(m.complete === false ? ['The mixppl run did not finish (its report was written after each section): the sections below are those it completed.', ''] : []),
   ...sectionsSkipped,
-  '## E-step throughput (million points per second)',
-  '',
-  '| K | D | covariance | mixppl fused | mixppl plain ops | PyTorch | fused / PyTorch | fused vs plain-op agreement (<= 1) | stats fused / plain ops ms |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  // The E-step table, unless the run timed no E-step configuration (--configs "").
+  ...(m.results?.length ? [
+    '## E-step throughput (million points per second)',
+    '',
+    '| K | D | covariance | mixppl fused | mixppl plain ops | PyTorch | fused / PyTorch | fused vs plain-op agreement (<= 1) | stats fused / plain ops ms |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ] : []),
 ];
 for (const r of m.results ?? []) {
   const tr = (t.results ?? []).find((x: Obj) => x.K === r.K && x.D === r.D && x.diagonal === r.diagonal);
