@@ -268,11 +268,9 @@ export interface TemperedEvaluator {
 /** The host's evaluator: the tempered target at each point in turn. */
 function hostEvaluator(t: TemperedTarget): TemperedEvaluator {
   return {
-    // eslint-disable-next-line require-yield
     *logLiks(points) {
       return Float64Array.from(points, (u) => t.logLik(u));
     },
-    // eslint-disable-next-line require-yield
     *logDensityGrads(points, beta, grads) {
       t.beta = beta;
       const lp = new Float64Array(points.length);
