@@ -21,9 +21,9 @@ const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${f(a
 
 // A section bench/gpu.ts skipped (time budget) holds { skipped: why }; an unfinished run has complete: false.
 const skippedNote = (name: string, x: Obj | undefined) => (x?.skipped ? [`${name}: skipped (${x.skipped}).`, ''] : []);
-const sectionsSkipped = [['E-step', m.results], ['chain kernels', m.chains], ['EM', m.em], ['gradient', m.gradient], ['batched gradients', m.gradient_batch], ['NUTS', m.nuts], ['particle filter', m.particle_filter]]
+const sectionsSkipped = [['E-step', m.results], ['chain kernels', m.chains], ['EM', m.em], ['gradient', m.gradient], ['batched gradients', m.gradient_batch], ['NUTS', m.nuts], ['SMC', m.smc], ['particle filter', m.particle_filter]]
   .flatMap(([name, x]) => skippedNote(name as string, x as Obj | undefined));
-for (const key of ['results', 'chains', 'em', 'gradient', 'gradient_batch', 'nuts', 'particle_filter']) if (m[key]?.skipped) delete m[key];
+for (const key of ['results', 'chains', 'em', 'gradient', 'gradient_batch', 'nuts', 'smc', 'particle_filter']) if (m[key]?.skipped) delete m[key];
 
 const lines: string[] = [
   t.device ? `# GPU run: mixppl (${m.backend}${m.adapter ? `, ${m.adapter}` : ''}) against PyTorch (${t.device}, torch ${t.torch}), same run` : `# bench/gpu run: mixppl (${m.backend}${m.adapter ? `, ${m.adapter}` : ''}), no PyTorch report`,
@@ -71,6 +71,14 @@ if (m.nuts) {
   const n = m.nuts;
   lines.push('', `## NUTS with the gradients on the device (same model, N = ${n.N}, K = ${n.K}, D = ${n.D}, ${n.chains} chains)`, '',
     `sampleParallel's deviceGradients on ${m.backend}: ${f(n.device_leapfrogs_per_s)} leapfrog steps per second over the sampling phase (${n.sampling_leapfrogs} steps, tree depth <= ${n.maxTreeDepth}); the float64 replay on the host: ${f(n.host_replay_ms_per_eval)} ms per evaluation, ${f(n.host_leapfrogs_per_s_one_thread_per_chain)} steps per second with a thread per chain; device / host ${f(n.device_over_host)}x. Last draw's log density, device against replay: ${f(n.last_draw_lp?.over_float32_bound)} of the float32 bound.`);
+}
+if (m.smc) {
+  const sm = m.smc;
+  lines.push('', `## Tempered SMC, the moves on the device (smcDevice; diagonal mixture with priors, N = ${sm.N}, K = ${sm.K}, D = ${sm.D}, ${sm.particles} particles)`, '');
+  if (sm.error) lines.push(`failed: ${sm.error}`);
+  else {
+    lines.push(`${sm.stages} stages, log Z ${f(sm.logZ, 8)}; ${f(sm.device_seconds)} s on ${m.backend}: ${sm.point_evaluations} point evaluations in ${sm.batched_evaluations} batched evaluations (up to ${sm.max_batch_points} points each), ${f(sm.device_points_per_s)} points per second. The float64 replay on the host: ${f(sm.host_replay_ms_per_point)} ms per point, ${f(sm.host_seconds_for_these_evaluations)} s for these evaluations (host smc, one particle at a time); device / host ${f(sm.device_over_host)}x.`);
+  }
 }
 if (m.particle_filter) {
   const p = m.particle_filter;

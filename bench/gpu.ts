@@ -46,6 +46,10 @@
  * chains (host NUTS: one evaluation per leapfrog step, a thread per chain), and the last
  * draw's log density on both.
  *
+ * And tempered SMC with the moves on the device (`smc`): smcDevice's run on a diagonal mixture
+ * with priors at (N, K, D, particles) from --smc, its point evaluations per second, against the
+ * float64 replay's time per point on the host times the same evaluations (host smc's cost).
+ *
  * And particle-filter throughput (`particle_filter`): a bootstrap filter (systematic
  * resampling when the ESS falls below half the particles) of a two-state Gaussian HMM over T
  * steps with P particles, particle-steps per second and the log-evidence error against the
@@ -57,7 +61,7 @@
  * Options: --backend webgpu|wasm|cpu (webgpu), --adapter default|gl-compat, --n (1000000),
  * --reps (20), --configs "16,8;64,32" ("" for none), --impls fused,reference, --chains "10000,4;1000,64"
  * (T,K pairs; "" for none), --em "1000000,16,8" (N,K,D; "" for none), --shared-data DIR,
- * --grad "1000000,16,8" (N,K,D; "" for none), --grad-batch "10000,16,8" (N,K,D; "" for none), --batch-points "1,4,16", --nuts "1000000,16,8,4" (N,K,D,chains; "" for none), --pf "200,1000000" (T,P; "" for none),
+ * --grad "1000000,16,8" (N,K,D; "" for none), --grad-batch "10000,16,8" (N,K,D; "" for none), --batch-points "1,4,16", --smc "2000,2,2,512" (N,K,D,particles; "" for none), --nuts "1000000,16,8,4" (N,K,D,chains; "" for none), --pf "200,1000000" (T,P; "" for none),
  * --budget-s (420: a section that would start later is skipped, recorded as such), --out FILE
  * (rewritten after every section, complete: false until the end).
  * The reference path is run in chunks of N so that no [chunk, K, D] intermediate exceeds
@@ -72,6 +76,8 @@ import { compile, em, emAsync, type EmResult } from '../src';
 import { particleFilter } from '../src/infer/smc/filter';
 import { particleFilterDevice, hmmTensorSsm } from '../src/infer/smc/filter-device';
 import { sampleParallel } from '../src/infer/mcmc/parallel';
+import { priorParticles, smcSteps, TemperedTarget, type TemperedEvaluator } from '../src/infer/smc';
+import { deviceTemperedEvaluator } from '../src/infer/smc/device';
 import { chainWorkerMain } from '../src/infer/mcmc/chain-worker';
 import { A, MU, PI, SD, twoStateHmm } from './two-state-hmm';
 import { gaussianEStep, gaussianSuffStats, chainMarginals, chainForwardJS, chainBackwardJS, type EStepResult, type SuffStats, type ChainMarginals } from '../src/tensor/fused';
@@ -94,6 +100,7 @@ async function bench(): Promise<void> {
   const pfConfig = arg('--pf', '200,1000000').split(',').filter((c) => c).map(Number);
   const batchConfig = arg('--grad-batch', '10000,16,8').split(',').filter((c) => c).map(Number);
   const batchPoints = arg('--batch-points', '1,4,16').split(',').filter((c) => c).map(Number);
+  const smcConfig = arg('--smc', '2000,2,2,512').split(',').filter((c) => c).map(Number);
   const out = arg('--out', '');
   if (!Number.isSafeInteger(N) || N < 1 || !Number.isSafeInteger(reps) || reps < 1) throw new RangeError('bench/gpu: --n and --reps must be positive integers');
 
@@ -386,6 +393,18 @@ async function bench(): Promise<void> {
     param sigma: positive[K, D]
     for n in 1..N { x[n] ~ mixture(w, k -> normal(mu[k], sigma[k])) }
   }`;
+  // GRAD_MODEL with priors (tempered SMC draws its particles from them).
+  const SMC_MODEL = `model gmm_diag_smc {
+    data K: int
+    data x: real[N, D]
+    param w: simplex[K]
+    param mu: real[K, D]
+    param sigma: positive[K, D]
+    w ~ dirichlet(rep(2.0, K))
+    mu ~ normal(0, 5)
+    sigma ~ lognormal(0, 1)
+    for n in 1..N { x[n] ~ mixture(w, k -> normal(mu[k], sigma[k])) }
+  }`;
   let gradReport: Record<string, unknown> | undefined;
   if (gradConfig.length && withinBudget('gradient')) {
     const [gN, gK, gD] = gradConfig;
@@ -563,6 +582,63 @@ async function bench(): Promise<void> {
     }
     console.error(JSON.stringify(pfReport));
     record('particle_filter', pfReport);
+  }
+
+  // Tempered SMC with the moves on the backend (smcDevice's run: every leapfrog step evaluates
+  // the particles as batches) on a diagonal mixture with priors, against the float64 replay's
+  // time per point evaluation on the host times the run's point evaluations (host smc
+  // evaluates one particle at a time).
+  if (smcConfig.length && withinBudget('smc')) {
+    const [sN, sK, sD, sP] = smcConfig;
+    if (![sN, sK, sD, sP].every((v) => Number.isSafeInteger(v) && v >= 1) || sP < 2) throw new RangeError(`bench/gpu: --smc must be N,K,D,particles positive integers (particles >= 2), got '${smcConfig}'`);
+    const c = makeEStepCase(20261204, sN, sK, sD, true);
+    const model = compile(SMC_MODEL);
+    const data = { K: sK, x: { shape: [sN, sD], values: c.x } };
+    const opts = { particles: sP, seed: 1, maxStages: 150 };
+    const hostBound = await runOnHostBackend(() => model.bind(data));
+    const device = model.bind(data);
+    const inner = deviceTemperedEvaluator(device);
+    // smcDevice's run, with its evaluations counted.
+    let points = 0;
+    let batches = 0;
+    const counted: TemperedEvaluator = {
+      *logLiks(p) { points += p.length; batches++; return yield* inner.logLiks(p); },
+      *logDensityGrads(p, b, g) { points += p.length; batches++; return yield* inner.logDensityGrads(p, b, g); },
+    };
+    let smcReport: Record<string, unknown>;
+    try {
+      const initial = await runOnHostBackend(() => priorParticles(model, hostBound, opts, sP, opts.seed));
+      const t0 = performance.now();
+      const run = await runAsync(smcSteps(model, hostBound, opts, { evaluator: counted, initial }));
+      const seconds = (performance.now() - t0) / 1000;
+      // The host: the float64 replay of the tempered target (prior and likelihood with gradients) per point.
+      const host = await runOnHostBackend(() => {
+        const t = TemperedTarget.of(hostBound, 0.5);
+        const g = new Float64Array(hostBound.dim);
+        // The first calls pay for the trace and the JIT; then at least 20 calls and 0.5 s.
+        for (let e = 0; e < 20; e++) t.logDensityGrad(run.u[e % run.u.length], g);
+        let evals = 0;
+        const h0 = performance.now();
+        while (evals < 20 || performance.now() - h0 < 500) t.logDensityGrad(run.u[evals++ % run.u.length], g);
+        return { ms: (performance.now() - h0) / evals, traced: t.prior.traced && t.lik.traced };
+      });
+      const hostSeconds = (points * host.ms) / 1000;
+      smcReport = {
+        N: sN, K: sK, D: sD, particles: sP, dim: hostBound.dim, stages: run.rest.betas.length - 1, logZ: run.rest.logZ,
+        device_seconds: +seconds.toFixed(2), point_evaluations: points, batched_evaluations: batches, max_batch_points: device.maxBatchPoints(),
+        device_points_per_s: +(points / seconds).toFixed(1),
+        host_replay_traced: host.traced, host_replay_ms_per_point: +host.ms.toFixed(3),
+        host_seconds_for_these_evaluations: +hostSeconds.toFixed(1),
+        device_over_host: +(hostSeconds / seconds).toPrecision(3),
+      };
+    } catch (e) {
+      smcReport = { N: sN, K: sK, D: sD, particles: sP, error: String((e as Error)?.message ?? e) };
+    } finally {
+      device.dispose();
+      hostBound.dispose();
+    }
+    console.error(JSON.stringify(smcReport));
+    record('smc', smcReport);
   }
 
   /** The backend the host reference fit ran on. */
