@@ -16,7 +16,7 @@ export const GRADIENT_REQUESTED = 1;
 export const GRADIENT_DONE = 2;
 export const GRADIENT_FAILED = 3;
 
-/** How the main thread answered the workers' gradient requests: requests, evaluations (batches), the most points in one. */
+/** How the main thread answered the workers' gradient requests: requests, batches (one read each), the most points in one. */
 export interface GradientBatchStats {
   requests: number;
   batches: number;
@@ -92,31 +92,21 @@ export async function serveGradient(device: BoundModel, ch: GradientChannel): Pr
 }
 
 /**
- * Answers several workers' requests as batched evaluations: the points of `chs` in batches of
- * at most `device.maxBatchPoints()` (`BoundModel.potentialAndGradBatchSteps`, one read each),
- * each potential and gradient written back into its channel and its worker woken. A single
- * point is answered as `serveGradient` does. Resolves to the number of points of each evaluation.
+ * Answers several workers' requests as one batch: the points of `chs` evaluated together
+ * (`BoundModel.potentialAndGradBatchSteps`, in parts of `maxBatchPoints`, one read), each
+ * potential and gradient written back into its channel and its worker woken. A single point
+ * is answered as `serveGradient` does.
  */
-export async function serveGradients(device: BoundModel, chs: readonly GradientChannel[]): Promise<number[]> {
+export async function serveGradients(device: BoundModel, chs: readonly GradientChannel[]): Promise<void> {
+  if (chs.length === 1) return serveGradient(device, chs[0]);
   const dim = device.dim;
-  const size = device.maxBatchPoints();
-  const sizes: number[] = [];
-  for (let at = 0; at < chs.length; at += size) {
-    const part = chs.slice(at, at + size);
-    sizes.push(part.length);
-    if (part.length === 1) {
-      await serveGradient(device, part[0]);
-      continue;
-    }
-    const { values, grads } = await runAsync(device.potentialAndGradBatchSteps(part.map((ch) => ch.values.subarray(1, 1 + dim))));
-    part.forEach((ch, b) => {
-      ch.values[0] = values[b];
-      ch.values.set(grads[b], 1 + dim);
-      Atomics.store(ch.control, 0, GRADIENT_DONE);
-      Atomics.notify(ch.control, 0);
-    });
-  }
-  return sizes;
+  const { values, grads } = await runAsync(device.potentialAndGradBatchSteps(chs.map((ch) => ch.values.subarray(1, 1 + dim))));
+  chs.forEach((ch, b) => {
+    ch.values[0] = values[b];
+    ch.values.set(grads[b], 1 + dim);
+    Atomics.store(ch.control, 0, GRADIENT_DONE);
+    Atomics.notify(ch.control, 0);
+  });
 }
 
 /** Releases a worker waiting on the channel when the run has failed (its wait then throws). */

@@ -45,12 +45,12 @@ export interface LogDensityOptions {
   priors?: boolean;
 }
 
-/** Runs `f`; if it throws, disposes the tensors it kept in `kept` (they outlive its tidy). */
-function keepingOnFailure<T>(kept: Tensor[], f: () => T): T {
+/** Runs `f`; if it throws, disposes the tensors it put in `kept` (they outlive its tidies). */
+function keepingOnFailure<T>(kept: Tensor[][], f: () => T): T {
   try {
     return f();
   } catch (e) {
-    tf.dispose(kept);
+    for (const ts of kept) tf.dispose(ts);
     throw e;
   }
 }
@@ -184,10 +184,11 @@ export class BoundModel {
   }
 
   /**
-   * How many points one batched evaluation should take: a batch's intermediates are about B
-   * times one evaluation's, which grow with the data, so B × (the data's elements) is kept
-   * within 2^20 (at least 1 point). Batching pays where one evaluation is too small to keep
-   * the device busy (launch-bound); a large data set fills it on its own.
+   * How many points one batched evaluation takes (the batch methods split larger ones into
+   * parts): a batch's intermediates are about B times one evaluation's, which grow with the
+   * data, so B × (the data's elements) is kept within 2^20 (at least 1 point). Batching pays
+   * where one evaluation is too small to keep the device busy (launch-bound); a large data
+   * set fills it on its own.
    */
   maxBatchPoints(): number {
     let elements = 0;
@@ -207,29 +208,45 @@ export class BoundModel {
   /**
    * {@link potentialAndGradBatchSteps} for several potentials (one per entry of `optsList`,
    * e.g. a tempered target's prior and likelihood parts) at the same points, with one read.
+   * More points than {@link maxBatchPoints} are evaluated in parts, one after another on the
+   * backend, and read together.
    */
   *potentialsAndGradsBatchSteps(points: ArrayLike<number> | readonly ArrayLike<number>[], optsList: readonly PotentialOptions[]): HostSteps<{ values: Float64Array; grads: Float64Array[] }[]> {
     const flat = flattenPoints(points, this.dim);
-    const B = flat.length / this.dim;
+    const d = this.dim;
+    const B = flat.length / d;
+    const size = this.maxBatchPoints();
+    // Per part, per potential: the per-point values (kept from the forward pass: tf.grad
+    // disposes what f makes besides its result) and the gradient rows.
     const rows: Tensor[] = [];
-    const grads = this.guard(() => keepingOnFailure(rows, () => tf.tidy(() => {
-      const U = tf.tensor2d(flat, [B, this.dim]);
-      return optsList.map((opts) => {
-        // The per-point potentials are kept from the forward pass (tf.grad disposes what f makes besides its result).
-        const f = (x: Tensor) => {
-          const r = tf.keep(this.potentialBatchTensor(x, opts));
-          rows.push(r);
-          return tf.sum(r);
-        };
-        return tf.grad(f)(U);
-      });
-    })));
-    const read = yield* readOwned([...rows, ...grads]);
-    const n = optsList.length;
-    return optsList.map((_, k) => ({
-      values: Float64Array.from(read[k]),
-      grads: Array.from({ length: B }, (_x, b) => Float64Array.from({ length: this.dim }, (_y, i) => read[n + k][b * this.dim + i])),
+    const grads: Tensor[] = [];
+    this.guard(() => keepingOnFailure([rows, grads], () => {
+      for (let at = 0; at < B; at += size) {
+        const n = Math.min(size, B - at);
+        grads.push(...tf.tidy(() => {
+          const U = tf.tensor2d(flat.subarray(at * d, (at + n) * d), [n, d]);
+          return optsList.map((opts) => tf.grad((x: Tensor) => {
+            const r = tf.keep(this.potentialBatchTensor(x, opts));
+            rows.push(r);
+            return tf.sum(r);
+          })(U));
+        }));
+      }
     }));
+    const read = yield* readOwned([...rows, ...grads]);
+    const K = optsList.length;
+    const parts = rows.length / K;
+    return optsList.map((_, k) => {
+      const values = new Float64Array(B);
+      const g: Float64Array[] = [];
+      for (let p = 0; p < parts; p++) {
+        const v = read[p * K + k];
+        const gr = read[rows.length + p * K + k];
+        values.set(v as ArrayLike<number>, p * size);
+        for (let b = 0; b < v.length; b++) g.push(Float64Array.from({ length: d }, (_y, i) => gr[b * d + i]));
+      }
+      return { values, grads: g };
+    });
   }
 
   /**

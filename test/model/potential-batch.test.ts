@@ -127,8 +127,8 @@ describe('bad input is refused with the place named', () => {
   });
 });
 
-describe('batches that the main thread answers for worker threads (serveGradients)', () => {
-  it('splits the points by maxBatchPoints (B × data elements within 2^20) and answers each channel', async () => {
+describe('batches larger than maxBatchPoints, and the main thread\'s answers to worker threads (serveGradients)', () => {
+  it('evaluates more points than maxBatchPoints (B × data elements within 2^20) in parts, read together, and answers each channel', async () => {
     const model = compile(`model m { data y: real[N]  param mu: real  param s: positive
       mu ~ normal(0, 1)
       s ~ half_normal(1)
@@ -146,12 +146,22 @@ describe('batches that the main thread answers for worker threads (serveGradient
       Atomics.store(ch.control, 0, GRADIENT_REQUESTED);
       return ch;
     });
-    expect(await serveGradients(bm, chs)).toEqual([3, 2]);
+    const before = tf.memory().numTensors;
+    await serveGradients(bm, chs);
+    expect(tf.memory().numTensors).toBe(before);
+    // Two parts (3 + 2 points), each point's answer its own potential and gradient.
     chs.forEach((ch, b) => {
       expect(Atomics.load(ch.control, 0)).toBe(GRADIENT_DONE);
       const want = bm.potentialAndGrad(pts[b]);
       expect(close(ch.values[0], want.value), `point ${b}: ${ch.values[0]} against ${want.value}`).toBe(true);
       want.grad.forEach((g, i) => expect(close(ch.values[1 + bm.dim + i], g), `point ${b} gradient ${i}`).toBe(true));
+    });
+    // Several potentials at once across parts: the prior part and the likelihood part.
+    const [prior, lik] = runSync(bm.potentialsAndGradsBatchSteps(pts, [{ likelihood: false }, { priors: false, jacobian: false }]));
+    pts.forEach((p, b) => {
+      expect(close(prior.values[b], bm.potential(p, { likelihood: false })), `prior ${b}`).toBe(true);
+      expect(close(lik.values[b], bm.potential(p, { priors: false, jacobian: false })), `likelihood ${b}`).toBe(true);
+      expect(lik.grads[b]).toHaveLength(bm.dim);
     });
     bm.dispose();
   });

@@ -164,7 +164,7 @@ const ENDS: ReadonlySet<WorkerMessage['type']> = new Set(['done', 'vi-done', 'sc
  * is waiting on a gradient, their points are evaluated as one batch (`serveGradients`). So a
  * batch holds the k-th request of each active worker, and which requests share a batch does
  * not depend on timing: the same seed gives the same draws. A batch larger than the device's
- * `maxBatchPoints` is evaluated in parts. `stats` counts the evaluations.
+ * `maxBatchPoints` is evaluated in parts (read together). `stats` counts the batches.
  */
 export async function runWorkers(
   label: string, starts: readonly WorkerStart[],
@@ -192,14 +192,12 @@ export async function runWorkers(
         const batch = waiting.flatMap((x, w) => (x ? [w] : []));
         serving = true;
         batch.forEach((w) => { waiting[w] = false; });
-        serveGradients(opts.device!, batch.map((w) => opts.channels[w])).then((sizes) => {
-          if (opts.stats) {
-            for (const n of sizes) {
-              opts.stats.requests += n;
-              opts.stats.batches++;
-              opts.stats.largest = Math.max(opts.stats.largest, n);
-            }
-          }
+        if (opts.stats) {
+          opts.stats.requests += batch.length;
+          opts.stats.batches++;
+          opts.stats.largest = Math.max(opts.stats.largest, batch.length);
+        }
+        serveGradients(opts.device!, batch.map((w) => opts.channels[w])).then(() => {
           serving = false;
           serve();
         }, (e: unknown) => fail(e as Error));

@@ -16,28 +16,24 @@ import { currentBackend, ensureBackend, runOnHostBackend } from '../../tensor/ba
 import { runAsync, type HostSteps } from '../../tensor/host-reads';
 import { priorParticles, result, smcCounts, smcSteps, TEMPERED_LIKELIHOOD, TEMPERED_PRIOR, type SmcOptions, type SmcResult, type TemperedEvaluator } from './index';
 
-/** The tempered target's evaluations as batches on the bound model's backend, in parts of `maxBatchPoints`. */
+/** The tempered target's evaluations as batches on the bound model's backend (in parts of `maxBatchPoints`, read together). */
 export function deviceTemperedEvaluator(bm: BoundModel): TemperedEvaluator {
-  const size = bm.maxBatchPoints();
   /** log π_β, ℓ and the gradient of log π_β at the points, as TemperedTarget.logDensityGrad combines them. */
   function* evaluate(points: readonly Float64Array[], beta: number, grads?: readonly Float64Array[]): HostSteps<{ lp: Float64Array; ll: Float64Array }> {
+    const [prior, lik] = yield* bm.potentialsAndGradsBatchSteps(points, [TEMPERED_PRIOR, TEMPERED_LIKELIHOOD]);
     const lp = new Float64Array(points.length);
     const ll = new Float64Array(points.length);
-    for (let at = 0; at < points.length; at += size) {
-      const part = points.slice(at, at + size);
-      const [prior, lik] = yield* bm.potentialsAndGradsBatchSteps(part, [TEMPERED_PRIOR, TEMPERED_LIKELIHOOD]);
-      part.forEach((_, j) => {
-        const vp = prior.values[j];
-        const vl = lik.values[j];
-        lp[at + j] = beta === 0 ? -vp : -vp - beta * vl;
-        ll[at + j] = Number.isNaN(vl) ? -Infinity : -vl;
-        const g = grads?.[at + j];
-        if (!g) return;
-        const gp = prior.grads[j];
-        const gl = lik.grads[j];
-        for (let i = 0; i < g.length; i++) g[i] = -gp[i] - beta * gl[i];
-      });
-    }
+    points.forEach((_, j) => {
+      const vp = prior.values[j];
+      const vl = lik.values[j];
+      lp[j] = beta === 0 ? -vp : -vp - beta * vl;
+      ll[j] = Number.isNaN(vl) ? -Infinity : -vl;
+      const g = grads?.[j];
+      if (!g) return;
+      const gp = prior.grads[j];
+      const gl = lik.grads[j];
+      for (let i = 0; i < g.length; i++) g[i] = -gp[i] - beta * gl[i];
+    });
     return { lp, ll };
   }
   return {
