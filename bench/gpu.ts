@@ -399,26 +399,14 @@ async function bench(): Promise<void> {
   }
 
   // Gradient evaluations of a large-N mixture's log likelihood on the active backend.
-  const GRAD_MODEL = `model gmm_diag_grad {
-    data K: int
-    data x: real[N, D]
-    param w: simplex[K]
-    param mu: real[K, D]
-    param sigma: positive[K, D]
-    for n in 1..N { x[n] ~ mixture(w, k -> normal(mu[k], sigma[k])) }
-  }`;
-  // GRAD_MODEL with priors (tempered SMC draws its particles from them).
-  const SMC_MODEL = `model gmm_diag_smc {
-    data K: int
-    data x: real[N, D]
-    param w: simplex[K]
-    param mu: real[K, D]
-    param sigma: positive[K, D]
-    w ~ dirichlet(rep(2.0, K))
-    mu ~ normal(0, 5)
-    sigma ~ lognormal(0, 1)
-    for n in 1..N { x[n] ~ mixture(w, k -> normal(mu[k], sigma[k])) }
-  }`;
+  /** The diagonal mixture of the gradient, NUTS and SMC sections, with `priors` (statements) before the likelihood. */
+  const diagMixture = (name: string, priors: string[] = []) => [
+    `model ${name} {`, '  data K: int', '  data x: real[N, D]', '  param w: simplex[K]', '  param mu: real[K, D]', '  param sigma: positive[K, D]',
+    ...priors.map((st) => `  ${st}`), '  for n in 1..N { x[n] ~ mixture(w, k -> normal(mu[k], sigma[k])) }', '}',
+  ].join('\n');
+  const GRAD_MODEL = diagMixture('gmm_diag_grad');
+  // With priors: tempered SMC draws its particles from them.
+  const SMC_MODEL = diagMixture('gmm_diag_smc', ['w ~ dirichlet(rep(2.0, K))', 'mu ~ normal(0, 5)', 'sigma ~ lognormal(0, 1)']);
   let gradReport: Record<string, unknown> | undefined;
   if (gradConfig.length && withinBudget('gradient')) {
     const [gN, gK, gD] = gradConfig;
