@@ -38,6 +38,12 @@ export interface PotentialFunction {
   /** The potential at u; its gradient is written into `grad`. NaN/Inf are returned as they come. */
   valueAndGrad(u: ArrayLike<number>, grad: Float64Array): number;
   value(u: ArrayLike<number>): number;
+  /**
+   * The potentials at several points as one evaluation, each gradient written into
+   * `grads[b]` (the tensor evaluator's: {@link BoundModel.potentialAndGradBatchSteps}; a
+   * float64 replay has none, and callers evaluate point by point).
+   */
+  valuesAndGrads?(points: readonly ArrayLike<number>[], grads: readonly Float64Array[]): Float64Array;
 }
 
 export interface LogDensityOptions {
@@ -327,16 +333,28 @@ export class BoundModel {
     return yield* readValueAndGrad(value, grad);
   }
 
-  /** The potential as a `PotentialFunction` through the tensor evaluator (float32), never traced: what `tensorPath` options run on. */
+  /**
+   * The potential as a `PotentialFunction` through the tensor evaluator (float32), never
+   * traced: what `tensorPath` options run on. Several points go as one batched evaluation
+   * (`valuesAndGrads`; one point alone as `valueAndGrad`), as the device's answers to a
+   * worker's requests do.
+   */
   tensorPotentialFunction(opts: PotentialOptions = {}): PotentialFunction {
+    const valueAndGrad = (u: ArrayLike<number>, g: Float64Array): number => {
+      const r = this.potentialAndGrad(u, opts);
+      g.set(r.grad);
+      return r.value;
+    };
     return {
-      dim: this.dim, traced: false,
-      valueAndGrad: (u, g) => {
-        const r = this.potentialAndGrad(u, opts);
-        g.set(r.grad);
-        return r.value;
-      },
+      dim: this.dim, traced: false, valueAndGrad,
       value: (u) => this.potential(u, opts),
+      valuesAndGrads: (points, grads) => {
+        if (points.length !== grads.length) throw new RangeError(`valuesAndGrads: ${points.length} points but ${grads.length} gradient rows`);
+        if (points.length === 1) return Float64Array.of(valueAndGrad(points[0], grads[0]));
+        const r = runSync(this.potentialAndGradBatchSteps(points, opts));
+        r.grads.forEach((g, b) => grads[b].set(g));
+        return r.values;
+      },
     };
   }
 

@@ -5,7 +5,6 @@
  * on cpu. Small models and short runs with fixed seeds: software WebGPU is slow.
  */
 import type { DataInput } from '../../src/model/data';
-import type { BoundModel } from '../../src/model/bound-model';
 import { compile } from '../../src';
 import { particleFilter } from '../../src/infer/smc/filter';
 import { hmmFromModel, hmmSsm } from '../../src/infer/smc/ssm';
@@ -40,23 +39,6 @@ export const deviceSmc = { particles: 48, seed: 1, rejuvenation: { steps: 1, lea
 
 /** scoreSampleDeviceGradients on webgpu: a short MALA run. */
 export const deviceMala = { method: 'mala' as const, chains: 1, warmup: 10, draws: 10, seed: 1 };
-
-/**
- * The tensor evaluator's potential in this thread: what a device-gradient worker's requests
- * compute in the main thread (vi-device.test.ts, score-device.test.ts compare against it).
- */
-export function tensorPotential(bound: BoundModel) {
-  return {
-    dim: bound.dim,
-    traced: false,
-    valueAndGrad(u: ArrayLike<number>, g: Float64Array): number {
-      const r = bound.potentialAndGrad(u);
-      g.set(r.grad);
-      return r.value;
-    },
-    value: (u: ArrayLike<number>) => bound.potential(u),
-  };
-}
 
 /** Minibatch SVI from mixData in two chunks (model.fit(chunks, ...)). */
 export const viChunks = [{ y: mixY.slice(0, 20) }, { y: mixY.slice(20) }];

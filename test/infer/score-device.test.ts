@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { compile, ensureBackend, scoreSample, scoreSampleDeviceGradients, ScoreResult } from '../../src';
 import { tf } from '../../src/tensor';
-import { MIX, mixData, tensorPotential } from './families-webgpu-cases';
+import { MIX, mixData } from './families-webgpu-cases';
 
 await ensureBackend();
 
@@ -20,7 +20,7 @@ describe('scoreSampleDeviceGradients', () => {
       { method: 'annealed-langevin' as const, chains: 2, draws: 16, seed: 4, moveSteps: 2 },
     ]) {
       const bound = model.bind(data);
-      const ref = scoreSample(bound, opts, tensorPotential(bound));
+      const ref = scoreSample(bound, opts, bound.tensorPotentialFunction());
       const before = tf.memory().numTensors;
       let calls = 0;
       const dev = await scoreSampleDeviceGradients(model, data, { ...opts, onProgress: () => { calls++; } });
@@ -32,6 +32,11 @@ describe('scoreSampleDeviceGradients', () => {
       expect([dev.method, dev.logZ, dev.traced, dev.names]).toEqual([ref.method, ref.logZ, false, ref.names]);
       expect(dev.annealing).toEqual(ref.annealing);
       expect(calls).toBeGreaterThan(0);
+      // Each sweep went as one request: both chains' proposals (MALA), the whole cloud of 32 particles (annealed).
+      const stats = dev.gradientBatches!;
+      expect(stats.largest).toBe(opts.method === 'mala' ? 2 : 32);
+      if (opts.method === 'mala') expect(stats.batches).toBe(2 + opts.warmup! + opts.draws); // the two inits one by one, then a sweep per iteration
+      else expect(stats.requests).toBe(dev.annealing!.gradientEvals);
       expect(dev.summary().length).toBe(ref.summary().length);
       // The float64 replay gives other draws: the comparison above can fail.
       expect(scoreSample(bound, opts).chains[0].unconstrained).not.toEqual(dev.chains[0].unconstrained);

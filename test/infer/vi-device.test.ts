@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { compile, ensureBackend, vi, viDeviceGradients } from '../../src';
 import { tf } from '../../src/tensor';
-import { MIX, mixData, tensorPotential } from './families-webgpu-cases';
+import { MIX, mixData } from './families-webgpu-cases';
 
 await ensureBackend();
 
@@ -19,7 +19,7 @@ describe('viDeviceGradients', () => {
       { guide: 'fullrank' as const, steps: 80, samples: 2, seed: 5, init: { w: [0.5, 0.5], mu: [-1, 1], s: 1 } },
     ]) {
       const bound = model.bind(data);
-      const ref = vi(bound, opts, tensorPotential(bound));
+      const ref = vi(bound, opts, bound.tensorPotentialFunction());
       const before = tf.memory().numTensors;
       let steps = 0;
       const dev = await viDeviceGradients(model, data, { ...opts, onStep: () => { steps++; } });
@@ -29,6 +29,10 @@ describe('viDeviceGradients', () => {
       expect(dev.elbo).toEqual(ref.elbo);
       expect([dev.steps, dev.converged, dev.rejected, dev.traced]).toEqual([ref.steps, ref.converged, ref.rejected, false]);
       expect(steps).toBe(ref.steps);
+      // A step's draws went as one request of `samples` points (2 for the full-rank fit): one batch each.
+      const S = opts.samples ?? 1;
+      expect(dev.gradientBatches).toEqual({ requests: S * dev.gradientBatches!.batches, batches: dev.gradientBatches!.batches, largest: S });
+      expect(dev.gradientBatches!.batches).toBeGreaterThanOrEqual(ref.steps);
       expect(dev.names).toEqual(ref.names);
       expect(dev.draws(5, 3)).toEqual(ref.draws(5, 3));
       // The float64 replay gives another fit: the comparison above can fail.

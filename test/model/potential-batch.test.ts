@@ -140,22 +140,31 @@ describe('batches larger than maxBatchPoints, and the main thread\'s answers to 
     expect(small.maxBatchPoints()).toBe(2 ** 19);
     small.dispose();
     const pts = points(bm.dim, 5);
-    const chs = pts.map((p) => {
-      const ch = gradientChannel(bm.dim);
-      ch.values.set(p, 1);
-      Atomics.store(ch.control, 0, GRADIENT_REQUESTED);
-      return ch;
+    // One worker asks for 3 points in one request (a channel of capacity 4), two for one each.
+    const slot = 1 + 2 * bm.dim;
+    const chs = [gradientChannel(bm.dim, 4), gradientChannel(bm.dim), gradientChannel(bm.dim)];
+    const where = [[0, 0], [0, 1], [0, 2], [1, 0], [2, 0]]; // point → [channel, slot]
+    where.forEach(([c, k], b) => chs[c].values.set(pts[b], k * slot + 1));
+    [3, 1, 1].forEach((n, c) => {
+      Atomics.store(chs[c].control, 1, n);
+      Atomics.store(chs[c].control, 0, GRADIENT_REQUESTED);
     });
+    expect(chs[0].capacity).toBe(4);
+    expect(gradientChannel(bm.dim, 1, chs[0].buffer).capacity).toBe(4);
     const before = tf.memory().numTensors;
-    await serveGradients(bm, chs);
+    expect(await serveGradients(bm, chs)).toBe(5);
     expect(tf.memory().numTensors).toBe(before);
-    // Two parts (3 + 2 points), each point's answer its own potential and gradient.
-    chs.forEach((ch, b) => {
-      expect(Atomics.load(ch.control, 0)).toBe(GRADIENT_DONE);
+    // Two parts (3 + 2 points), each point's answer its own potential and gradient in its slot.
+    chs.forEach((ch) => expect(Atomics.load(ch.control, 0)).toBe(GRADIENT_DONE));
+    where.forEach(([c, k], b) => {
+      const v = chs[c].values;
       const want = bm.potentialAndGrad(pts[b]);
-      expect(close(ch.values[0], want.value), `point ${b}: ${ch.values[0]} against ${want.value}`).toBe(true);
-      want.grad.forEach((g, i) => expect(close(ch.values[1 + bm.dim + i], g), `point ${b} gradient ${i}`).toBe(true));
+      expect(close(v[k * slot], want.value), `point ${b}: ${v[k * slot]} against ${want.value}`).toBe(true);
+      want.grad.forEach((g, i) => expect(close(v[k * slot + 1 + bm.dim + i], g), `point ${b} gradient ${i}`).toBe(true));
     });
+    // A request of more points than the channel holds is refused, not read past its end.
+    Atomics.store(chs[1].control, 1, 2);
+    await expect(serveGradients(bm, [chs[1]])).rejects.toThrow(/asked for 2 points on a channel of capacity 1/);
     // Several potentials at once across parts: the prior part and the likelihood part.
     const [prior, lik] = runSync(bm.potentialsAndGradsBatchSteps(pts, [{ likelihood: false }, { priors: false, jacobian: false }]));
     pts.forEach((p, b) => {

@@ -17,6 +17,12 @@ import type { Rng } from '../../tensor/random';
 export interface GradientTarget {
   readonly dim: number;
   logDensityGrad(u: Float64Array, grad: Float64Array): number;
+  /**
+   * Optional: log π at several points as one evaluation (each gradient written into
+   * `grads[b]`), used by the samplers that move many points together (the Langevin chains,
+   * annealed Langevin's cloud). Must equal `logDensityGrad` point by point up to rounding.
+   */
+  logDensityGrads?(us: readonly Float64Array[], grads: readonly Float64Array[]): Float64Array;
 }
 
 /**

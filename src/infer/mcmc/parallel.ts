@@ -192,12 +192,12 @@ export async function runWorkers(
         const batch = waiting.flatMap((x, w) => (x ? [w] : []));
         serving = true;
         batch.forEach((w) => { waiting[w] = false; });
-        if (opts.stats) {
-          opts.stats.requests += batch.length;
-          opts.stats.batches++;
-          opts.stats.largest = Math.max(opts.stats.largest, batch.length);
-        }
-        serveGradients(opts.device!, batch.map((w) => opts.channels[w])).then(() => {
+        serveGradients(opts.device!, batch.map((w) => opts.channels[w])).then((points) => {
+          if (opts.stats) {
+            opts.stats.requests += points;
+            opts.stats.batches++;
+            opts.stats.largest = Math.max(opts.stats.largest, points);
+          }
           serving = false;
           serve();
         }, (e: unknown) => fail(e as Error));
@@ -244,26 +244,35 @@ export async function runWorkers(
   }
 }
 
+/** The most points a device job's worker sends in one request (more go as several): its channel's capacity. @internal */
+export const MAX_REQUEST_POINTS = 4096;
+/** The most memory a device job's channel takes (64 MiB). */
+const MAX_CHANNEL_BYTES = 2 ** 26;
+
 /**
  * Runs one job of a synchronous family in a worker thread (`job`: a VI or score-based run)
  * with every potential and gradient computed in this thread on its backend, binding the data
  * here for that; settles with what `onMessage` returns for the worker's result message
- * (undefined for the others, e.g. progress). @internal
+ * (undefined for the others, e.g. progress). `points`: the most points the job evaluates
+ * together (a VI step's samples, a particle cloud), the channel's capacity; `stats` counts
+ * the requests' points and batches. @internal
  */
 export async function runDeviceJob<T>(
   label: string, model: Model, data: DataInput, job: Pick<WorkerStart, 'vi' | 'score'>, progress: boolean,
-  entry: string | URL | undefined, onMessage: (m: WorkerMessage) => T | undefined,
+  entry: string | URL | undefined, onMessage: (m: WorkerMessage) => T | undefined, points = 1, stats?: GradientBatchStats,
 ): Promise<T> {
   const backend = currentBackend() ?? (await ensureBackend());
   const device = model.bind(data);
   try {
-    const channels = [gradientChannel(device.dim)];
+    // The channel's memory is kept within MAX_CHANNEL_BYTES (larger requests go in parts).
+    const fit = Math.max(1, Math.floor(MAX_CHANNEL_BYTES / (8 * (1 + 2 * device.dim))));
+    const channels = [gradientChannel(device.dim, Math.min(points, fit))];
     const start: WorkerStart = {
       source: { text: model.source.text, name: model.source.name }, data, opts: {}, chains: [],
       backend: workerBackend(backend), progress, gradients: channels[0].buffer, ...job,
     };
     let out: { value: T } | undefined;
-    await runWorkers(label, [start], { entry, device, channels }, (_w, m, run) => {
+    await runWorkers(label, [start], { entry, device, channels, stats }, (_w, m, run) => {
       const v = onMessage(m);
       if (v !== undefined) {
         out = { value: v };

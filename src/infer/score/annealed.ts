@@ -16,13 +16,16 @@
  * fixed `betas` ladder; reweight; resample (src/infer/smc/resample.ts) when the ESS falls below
  * `resampleThreshold` · particles; then `moveSteps` MALA steps invariant for π_β', with a
  * diagonal preconditioner from the cloud's weighted variance and a step size scaled across
- * levels towards the MALA acceptance rate 0.574.
+ * levels towards the MALA acceptance rate 0.574. The cloud moves together: each MALA step
+ * proposes for every particle (each from its own stream, keyed by level and particle) and
+ * evaluates the target at all proposals as one batch (`logTargets`, where the path has it:
+ * a device evaluates the cloud in one pass instead of one point at a time).
  */
 import type { Rng } from '../../tensor/random';
 import type { GradientTarget } from '../mcmc/hmc';
 import { effectiveSize, resample, weightsFromLog, type ResampleScheme } from '../smc/resample';
 import { logSumExp, nextIncrement } from '../smc/tempering';
-import { checkInt, checkPositive, checkTarget, keyOf, langevinStep, MALA_TARGET_ACCEPT } from './langevin';
+import { checkInt, checkPositive, checkTarget, keyOf, langevinAccept, langevinPropose, logDensityGradsAt, MALA_TARGET_ACCEPT } from './langevin';
 import type { Key } from '../../tensor/random';
 
 /**
@@ -37,6 +40,8 @@ export interface AnnealingPath {
   logReference(u: Float64Array, grad: Float64Array): number;
   /** log π(u) up to a constant, with its gradient. */
   logTarget(u: Float64Array, grad: Float64Array): number;
+  /** Optional: log π at several points as one evaluation (as GradientTarget.logDensityGrads). */
+  logTargets?(us: readonly Float64Array[], grads: readonly Float64Array[]): Float64Array;
 }
 
 /** A Gaussian reference N(mean, diag(sd²)): per-coordinate arrays or one number for all. */
@@ -89,8 +94,12 @@ export function gaussianPath(target: GradientTarget, reference: GaussianReferenc
       return s;
     },
     logTarget: (u, grad) => target.logDensityGrad(u, grad),
+    ...(target.logDensityGrads ? { logTargets: (us: readonly Float64Array[], grads: readonly Float64Array[]) => target.logDensityGrads!(us, grads) } : {}),
   };
 }
+
+/** Offset of the particles' move streams under a level's key (away from small integers). */
+const MOVE_STREAMS = 0x6d_61_6c_61; // 'mala'
 
 /** Options of {@link annealedLangevin}. */
 export interface AnnealedOptions {
@@ -190,22 +199,28 @@ export function annealedLangevin(path: AnnealingPath, opts: AnnealedOptions = {}
   const hv = new Float64Array(P);
   const rng0 = key.fold(0).rng();
   let evals = 0;
-  const evalBoth = (i: number) => {
-    lref[i] = path.logReference(u[i], gRef[i]);
-    let lt = path.logTarget(u[i], gTar[i]);
-    evals++;
-    if (Number.isNaN(lt)) lt = -Infinity;
-    ltar[i] = lt;
-    hv[i] = lt - lref[i];
-    if (!(lref[i] > -Infinity) || lref[i] === Infinity) throw new RangeError(`${W}: the reference log density is ${lref[i]} at a reference draw`);
-    if (lt === Infinity || Number.isNaN(hv[i])) throw new RangeError(`${W}: the target log density is ${lt} at a particle`);
+  // log π at several points as one evaluation; NaN is −∞ (outside the support), +∞ an error.
+  const logTargets = (xs: readonly Float64Array[], grads: readonly Float64Array[]): Float64Array => {
+    const lt = path.logTargets && xs.length > 1 ? path.logTargets(xs, grads) : Float64Array.from(xs, (x, b) => path.logTarget(x, grads[b]));
+    evals += xs.length;
+    for (let b = 0; b < lt.length; b++) {
+      if (Number.isNaN(lt[b])) lt[b] = -Infinity;
+      if (lt[b] === Infinity) throw new RangeError(`${W}: the target log density is Infinity at a particle`);
+    }
+    return lt;
   };
   for (let i = 0; i < P; i++) {
     u.push(new Float64Array(d));
     gRef.push(new Float64Array(d));
     gTar.push(new Float64Array(d));
     path.sampleReference(rng0, u[i]);
-    evalBoth(i);
+  }
+  ltar.set(logTargets(u, gTar));
+  for (let i = 0; i < P; i++) {
+    lref[i] = path.logReference(u[i], gRef[i]);
+    hv[i] = ltar[i] - lref[i];
+    if (!(lref[i] > -Infinity) || lref[i] === Infinity) throw new RangeError(`${W}: the reference log density is ${lref[i]} at a reference draw`);
+    if (Number.isNaN(hv[i])) throw new RangeError(`${W}: the target log density is ${ltar[i]} at a particle`);
   }
   if (!hv.some((x) => x > -Infinity)) throw new RangeError(`${W}: the target density is zero at every reference draw`);
 
@@ -218,23 +233,6 @@ export function annealedLangevin(path: AnnealingPath, opts: AnnealedOptions = {}
   const stepSizes = [NaN];
   let logZ = 0;
 
-  // The tempered target at the current β, as a GradientTarget for the MALA step.
-  const gr = new Float64Array(d);
-  let kb = 0;
-  const tempered: GradientTarget = {
-    dim: d,
-    logDensityGrad(x, grad) {
-      const a = path.logReference(x, gr);
-      const b = path.logTarget(x, grad);
-      evals++;
-      for (let i = 0; i < d; i++) grad[i] = (1 - kb) * gr[i] + kb * grad[i];
-      if (b === -Infinity || Number.isNaN(b)) return -Infinity;
-      return (1 - kb) * a + kb * b;
-    },
-  };
-  const y = new Float64Array(d);
-  const gy = new Float64Array(d);
-  const g = new Float64Array(d);
 
   for (let level = 1; beta < 1; level++) {
     if (level > maxLevels) throw new RangeError(`${W}: β reached only ${beta} after ${maxLevels} levels; raise maxLevels or essThreshold`);
@@ -281,25 +279,12 @@ export function annealedLangevin(path: AnnealingPath, opts: AnnealedOptions = {}
 
     // MALA moves invariant for π_β, preconditioned by the cloud's weighted variance.
     if (steps > 0) {
-      kb = beta;
       const v = cloudVariance(u, Wn, d);
       const sdv = v.map(Math.sqrt);
       const h = scale * scale;
-      let acc = 0;
-      let n = 0;
-      for (let i = 0; i < P; i++) {
-        if (logw[i] === -Infinity || !(ltar[i] > -Infinity)) continue;
-        for (let k = 0; k < d; k++) g[k] = (1 - beta) * gRef[i][k] + beta * gTar[i][k];
-        let lp = (1 - beta) * lref[i] + beta * ltar[i];
-        for (let s = 0; s < steps; s++) {
-          const r = langevinStep(tempered, 'mala', h, v, sdv, u[i], g, lp, y, gy, rng);
-          lp = r.lp;
-          acc += r.accept;
-          n++;
-        }
-        evalBoth(i);
-      }
-      const rate = n > 0 ? acc / n : 0;
+      const r = moveCloud(path, logTargets, beta, steps, h, v, sdv, key.fold(level), { u, gRef, gTar, lref, ltar, live: (i) => logw[i] > -Infinity && ltar[i] > -Infinity });
+      for (let i = 0; i < P; i++) hv[i] = ltar[i] - lref[i];
+      const rate = r.n > 0 ? r.acc / r.n : 0;
       acceptance.push(rate);
       stepSizes.push(scale);
       // Robbins–Monro-like scaling of the step towards MALA's optimal acceptance rate.
@@ -313,6 +298,57 @@ export function annealedLangevin(path: AnnealingPath, opts: AnnealedOptions = {}
   return {
     particles: u, weights: weightsFromLog(logw), lp: ltar.slice(), logZ, betas, ess, resampled, acceptance, stepSizes, gradientEvals: evals,
   };
+}
+
+/**
+ * `steps` MALA steps invariant for π_β = π₀^(1−β) π^β of every live particle, the cloud
+ * together: each step proposes for every particle (particle i's stream is the level key's
+ * fold (MOVE_STREAMS, i)), evaluates π at all proposals with one `logTargets` call, and runs
+ * each particle's Metropolis test. An accepted proposal's parts (log π₀, log π and their
+ * gradients) replace the particle's, so none is evaluated again. Returns the summed
+ * acceptance probabilities and the number of steps taken.
+ */
+function moveCloud(
+  path: AnnealingPath, logTargets: (xs: readonly Float64Array[], grads: readonly Float64Array[]) => Float64Array,
+  beta: number, steps: number, h: number, v: Float64Array, sdv: Float64Array, levelKey: Key,
+  cloud: { u: Float64Array[]; gRef: Float64Array[]; gTar: Float64Array[]; lref: Float64Array; ltar: Float64Array; live: (i: number) => boolean },
+): { acc: number; n: number } {
+  const { u, gRef, gTar, lref, ltar } = cloud;
+  const d = path.dim;
+  const idx = Array.from({ length: u.length }, (_, i) => i).filter(cloud.live);
+  const L = idx.length;
+  const rngs = idx.map((i) => levelKey.fold(MOVE_STREAMS).fold(i).rng());
+  // The tempered state of each live particle, and its proposal's parts.
+  const mix = (a: number, b: number) => (1 - beta) * a + beta * b;
+  const g = idx.map((i) => Float64Array.from({ length: d }, (_, k) => mix(gRef[i][k], gTar[i][k])));
+  const lp = Float64Array.from(idx, (i) => mix(lref[i], ltar[i]));
+  const xs = idx.map((i) => u[i]);
+  const ys = idx.map(() => new Float64Array(d));
+  const gys = idx.map(() => new Float64Array(d));
+  const gRefY = idx.map(() => new Float64Array(d));
+  const gTarY = idx.map(() => new Float64Array(d));
+  const lrefY = new Float64Array(L);
+  let acc = 0;
+  for (let s = 0; s < steps; s++) {
+    for (let j = 0; j < L; j++) langevinPropose(h, v, sdv, xs[j], g[j], ys[j], rngs[j]);
+    const ltarY = logTargets(ys, gTarY);
+    for (let j = 0; j < L; j++) {
+      lrefY[j] = path.logReference(ys[j], gRefY[j]);
+      for (let k = 0; k < d; k++) gys[j][k] = mix(gRefY[j][k], gTarY[j][k]);
+      const lpy = ltarY[j] === -Infinity ? -Infinity : mix(lrefY[j], ltarY[j]);
+      const r = langevinAccept('mala', h, v, xs[j], g[j], lp[j], ys[j], gys[j], lpy, rngs[j]);
+      lp[j] = r.lp;
+      acc += r.accept;
+      if (r.moved) {
+        const i = idx[j];
+        lref[i] = lrefY[j];
+        ltar[i] = ltarY[j];
+        gRef[i].set(gRefY[j]);
+        gTar[i].set(gTarY[j]);
+      }
+    }
+  }
+  return { acc, n: L * steps };
 }
 
 /** Weighted variance of each coordinate of the cloud (1 where it is not positive and finite). */

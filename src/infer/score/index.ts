@@ -174,6 +174,16 @@ export function scoreSample(bound: BoundModel, opts: ScoreSampleOptions, potenti
       return -v;
     },
   };
+  // A potential that evaluates several points together (the device's, through the worker's
+  // channel) takes each sweep of the chains, or of the annealed cloud, as one request.
+  if (pot.valuesAndGrads) {
+    const many = pot.valuesAndGrads.bind(pot);
+    target.logDensityGrads = (us, grads) => {
+      const v = many(us, grads);
+      for (const g of grads) for (let i = 0; i < g.length; i++) g[i] = -g[i];
+      return v.map((x) => -x);
+    };
+  }
   const constrained = bound.constrainedFunction();
   const key = Key.seed(seed).fold(0x73636f72); // 'scor': a stream apart from other families
   const delta = opts.targetAccept ?? MALA_TARGET_ACCEPT;

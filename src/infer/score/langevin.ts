@@ -140,6 +140,21 @@ export function evalTarget(where: string, target: GradientTarget, u: Float64Arra
 }
 
 /**
+ * log π and its gradient at several points (`grads[b]` written): one batched evaluation where
+ * the target has `logDensityGrads`, else one call per point, in order.
+ */
+export function logDensityGradsAt(target: GradientTarget, us: readonly Float64Array[], grads: readonly Float64Array[]): Float64Array {
+  if (target.logDensityGrads && us.length > 1) return target.logDensityGrads(us, grads);
+  return Float64Array.from(us, (u, b) => target.logDensityGrad(u, grads[b]));
+}
+
+/** A Langevin proposal y = x + (h/2) v ⊙ g + √h sdv ⊙ ξ, ξ ~ N(0, I) drawn from `rng`. */
+export function langevinPropose(h: number, v: Float64Array, sdv: Float64Array, x: Float64Array, g: Float64Array, y: Float64Array, rng: Rng): void {
+  const sh = Math.sqrt(h);
+  for (let i = 0; i < x.length; i++) y[i] = x[i] + 0.5 * h * v[i] * g[i] + sh * sdv[i] * rng.normal();
+}
+
+/**
  * One MALA or ULA step of a single chain, in place. `x`, `g`, `lp` are the chain's state,
  * gradient and log density; `y`, `gy` are scratch. Returns the acceptance probability (ULA: 1).
  */
@@ -147,10 +162,41 @@ export function langevinStep(
   target: GradientTarget, method: 'ula' | 'mala', h: number, v: Float64Array, sdv: Float64Array,
   x: Float64Array, g: Float64Array, lp: number, y: Float64Array, gy: Float64Array, rng: Rng,
 ): { lp: number; accept: number } {
+  langevinPropose(h, v, sdv, x, g, y, rng);
+  const r = langevinAccept(method, h, v, x, g, lp, y, gy, target.logDensityGrad(y, gy), rng);
+  return { lp: r.lp, accept: r.accept };
+}
+
+/**
+ * Several chains' steps together: every chain's proposal (each from its own stream), their
+ * log densities as one evaluation (`logDensityGradsAt`), then each chain's Metropolis test.
+ * The draws are those of `langevinStep` chain by chain. The chains' states `xs`, `gs`, `lp`
+ * are updated in place and each acceptance probability written into `accept`.
+ */
+export function langevinSweep(
+  target: GradientTarget, method: 'ula' | 'mala', h: number, v: Float64Array, sdv: Float64Array,
+  xs: readonly Float64Array[], gs: readonly Float64Array[], lp: Float64Array, ys: readonly Float64Array[], gys: readonly Float64Array[],
+  rngs: readonly Rng[], accept: Float64Array,
+): void {
+  xs.forEach((x, c) => langevinPropose(h, v, sdv, x, gs[c], ys[c], rngs[c]));
+  const lpy = logDensityGradsAt(target, ys, gys);
+  xs.forEach((x, c) => {
+    const r = langevinAccept(method, h, v, x, gs[c], lp[c], ys[c], gys[c], lpy[c], rngs[c]);
+    lp[c] = r.lp;
+    accept[c] = r.accept;
+  });
+}
+
+/**
+ * The second half of a step: given the proposal `y` with log density `lpy` and gradient `gy`,
+ * ULA moves there; MALA's Metropolis–Hastings test (one uniform from `rng`) moves there or
+ * stays. `moved` says whether x, g were replaced by y, gy.
+ */
+export function langevinAccept(
+  method: 'ula' | 'mala', h: number, v: Float64Array, x: Float64Array, g: Float64Array, lp: number,
+  y: Float64Array, gy: Float64Array, lpy: number, rng: Rng,
+): { lp: number; accept: number; moved: boolean } {
   const d = x.length;
-  const sh = Math.sqrt(h);
-  for (let i = 0; i < d; i++) y[i] = x[i] + 0.5 * h * v[i] * g[i] + sh * sdv[i] * rng.normal();
-  let lpy = target.logDensityGrad(y, gy);
   if (Number.isNaN(lpy)) lpy = -Infinity;
   let gyOk = true;
   for (let i = 0; i < d && gyOk; i++) if (!Number.isFinite(gy[i])) gyOk = false;
@@ -160,9 +206,9 @@ export function langevinStep(
     }
     x.set(y);
     g.set(gy);
-    return { lp: lpy, accept: 1 };
+    return { lp: lpy, accept: 1, moved: true };
   }
-  if (!(lpy > -Infinity) || !gyOk) return { lp, accept: 0 };
+  if (!(lpy > -Infinity) || !gyOk) return { lp, accept: 0, moved: false };
   // log q(x | y) − log q(y | x), with the preconditioner's metric v⁻¹.
   let fwd = 0;
   let bwd = 0;
@@ -177,9 +223,9 @@ export function langevinStep(
   if (rng.uniform() < acc) {
     x.set(y);
     g.set(gy);
-    return { lp: lpy, accept: acc };
+    return { lp: lpy, accept: acc, moved: true };
   }
-  return { lp, accept: acc };
+  return { lp, accept: acc, moved: false };
 }
 
 /**
@@ -245,8 +291,13 @@ export function langevinChains(target: GradientTarget, opts: LangevinOptions = {
   const init = Array.from({ length: C }, (_, c) => row(x, c).slice());
 
   const rngs = Array.from({ length: C }, (_, c) => key.fold(c + 1).rng());
-  const y = new Float64Array(d);
-  const gy = new Float64Array(d);
+  // The chains step together (langevinSweep): each from its own stream, so the draws are
+  // those of stepping them one after another, and their proposals are one evaluation.
+  const xs = Array.from({ length: C }, (_, c) => row(x, c));
+  const gs = Array.from({ length: C }, (_, c) => row(g, c));
+  const ys = Array.from({ length: C }, () => new Float64Array(d));
+  const gys = Array.from({ length: C }, () => new Float64Array(d));
+  const acc = new Float64Array(C);
   const da = new DualAveraging({ delta });
   da.setMu(Math.log(10 * h));
   const half = Math.floor(warmup / 2);
@@ -258,10 +309,9 @@ export function langevinChains(target: GradientTarget, opts: LangevinOptions = {
   const t0 = performance.now();
   for (let it = 0; it < warmup; it++) {
     let accSum = 0;
+    langevinSweep(target, method, h, v, sdv, xs, gs, lp, ys, gys, rngs, acc);
     for (let c = 0; c < C; c++) {
-      const r = langevinStep(target, method, h, v, sdv, row(x, c), row(g, c), lp[c], y, gy, rngs[c]);
-      lp[c] = r.lp;
-      accSum += r.accept;
+      accSum += acc[c];
       if (precondition && it >= quarter && it < half) {
         // Welford over all chains and iterations of the window.
         wn++;
@@ -296,17 +346,12 @@ export function langevinChains(target: GradientTarget, opts: LangevinOptions = {
   }));
   let accTotal = 0;
   for (let k = 0; k < draws; k++) {
+    for (let s = 0; s < thin; s++) langevinSweep(target, method, h, v, sdv, xs, gs, lp, ys, gys, rngs, acc);
     for (let c = 0; c < C; c++) {
-      let acc = 0;
-      for (let s = 0; s < thin; s++) {
-        const r = langevinStep(target, method, h, v, sdv, row(x, c), row(g, c), lp[c], y, gy, rngs[c]);
-        lp[c] = r.lp;
-        acc = r.accept;
-      }
-      accTotal += acc;
+      accTotal += acc[c];
       chains[c].draws.push(row(x, c).slice());
       chains[c].lp[k] = lp[c];
-      chains[c].accept[k] = acc;
+      chains[c].accept[k] = acc[c];
     }
     opts.onIteration?.('sampling', k + 1, draws, accTotal / ((k + 1) * C));
   }

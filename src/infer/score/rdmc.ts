@@ -52,7 +52,7 @@
  * roughly matched to the target's location and spread.
  */
 import type { GradientTarget } from '../mcmc/hmc';
-import { checkInt, checkPositive, checkTarget, keyOf } from './langevin';
+import { checkInt, checkPositive, checkTarget, keyOf, logDensityGradsAt } from './langevin';
 import type { Key } from '../../tensor/random';
 import { DEFAULT_REFERENCE_SD } from './annealed';
 
@@ -177,6 +177,16 @@ export function rdmc(target: GradientTarget, opts: RdmcOptions = {}): RdmcResult
     if (grad) for (let i = 0; i < d; i++) grad[i] = scale[i] * gBuf[i];
     return lp;
   };
+  // log π at the points x0[j], j in [from, to), as one evaluation (logDensityGradsAt), into lpi.
+  const logPiRange = (from: number, to: number): void => {
+    const us = Array.from({ length: to - from }, (_, b) => Float64Array.from({ length: d }, (_v, i) => center[i] + scale[i] * x0[from + b][i]));
+    const lps = logDensityGradsAt(target, us, us.map(() => new Float64Array(d)));
+    evals += us.length;
+    lps.forEach((lp, b) => {
+      if (lp === Infinity) throw new RangeError(`${W}: the target log density is +Infinity`);
+      lpi[from + b] = Number.isNaN(lp) ? -Infinity : lp;
+    });
+  };
 
   const grid = opts.timeGrid ?? 'log';
   if (grid !== 'log' && grid !== 'uniform') throw new RangeError(`${W}: timeGrid must be 'log' or 'uniform', got '${String(grid)}'`);
@@ -206,9 +216,9 @@ export function rdmc(target: GradientTarget, opts: RdmcOptions = {}): RdmcResult
     for (let j = cap; j < cap + M; j++) {
       const z = x0[j];
       for (let i = 0; i < d; i++) z[i] = s0 * rng.normal();
-      lpi[j] = logPiZ(z, null);
       lrf[j] = logRef(z);
     }
+    logPiRange(cap, cap + M);
   };
 
   /**
@@ -269,13 +279,14 @@ export function rdmc(target: GradientTarget, opts: RdmcOptions = {}): RdmcResult
     let ess = 0;
     used = 0;
     while (used < cap) {
-      for (let j = used; j < used + n && j < cap; j++) {
+      const to = Math.min(cap, used + n);
+      for (let j = used; j < to; j++) {
         const z = x0[j];
         for (let i = 0; i < d; i++) z[i] = pv * ((et * y[i]) / vt) + psd * rng.normal();
-        lpi[j] = logPiZ(z, null);
         lrf[j] = logRef(z);
       }
-      used = Math.min(cap, used + n);
+      logPiRange(used, to);
+      used = to;
       ess = weigh(y, et, vt);
       if (ess >= minEss && ess > 0) break;
     }

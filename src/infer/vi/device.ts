@@ -4,15 +4,17 @@
  * potential and gradient it needs is computed by this thread on its backend (webgpu: the GPU,
  * the read awaited) and handed back through shared memory (src/infer/remote-potential.ts), as
  * `sampleParallel`'s `deviceGradients` does for the chains. For large data, where a gradient
- * is a pass over many rows; the gradients are the float32 tensor evaluator's, so on wasm the
- * fit equals `vi(bound, opts)` with that potential computed in the same thread.
+ * is a pass over many rows. A step's Monte Carlo draws (`samples`) are one request, evaluated
+ * together. The gradients are the float32 tensor evaluator's, so on wasm the fit equals
+ * `vi(bound, opts, bound.tensorPotentialFunction())` in the same thread.
  */
 import type { Model } from '../../model/model';
 import type { DataInput } from '../../model/data';
 import { runOnHostBackend } from '../../tensor/backend';
-import { checkCloneable, runDeviceJob } from '../mcmc/parallel';
+import { checkCloneable, MAX_REQUEST_POINTS, runDeviceJob } from '../mcmc/parallel';
 import { buildResult, makeViGuide, runConfig } from './train';
 import type { ViOptions, ViResult } from './index';
+import type { GradientBatchStats } from '../remote-potential';
 
 /** Options of {@link viDeviceGradients}: vi's, and the worker's script (as sampleParallel's `workerEntry`). */
 export interface ViDeviceOptions extends ViOptions {
@@ -43,14 +45,17 @@ export async function viDeviceGradients(model: Model, data: DataInput, opts: ViD
   try {
     if (host.dim === 0) throw new RangeError('vi: the model has no continuous parameters');
     const guide = await runOnHostBackend(() => makeViGuide(host, rest, cfg.kind));
+    const stats: GradientBatchStats = { requests: 0, batches: 0, largest: 0 };
     const r = await runDeviceJob('viDeviceGradients', model, data, { vi: rest }, !!onStep, workerEntry, (m) => {
       if (m.type === 'vi-step') onStep?.(m.step, m.steps, m.objective, m.windowMean);
       return m.type === 'vi-done' ? m.result : undefined;
-    });
+    }, Math.min(cfg.S, MAX_REQUEST_POINTS), stats);
     guide.params.set(r.params);
     // The worker's run finished (its parameters already averaged): the result is rebuilt from them.
     const trained = { guide, converged: r.converged, t: r.steps, rejected: r.rejected, finish: () => ({ elboRaw: r.elboRaw, elbo: r.elbo }) };
-    return await runOnHostBackend(() => buildResult(trained, cfg, host.constrainedFunction(), host.potentialFunction(), false, t0));
+    const result = await runOnHostBackend(() => buildResult(trained, cfg, host.constrainedFunction(), host.potentialFunction(), false, t0));
+    result.gradientBatches = stats;
+    return result;
   } finally {
     host.dispose();
   }

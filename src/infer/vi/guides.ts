@@ -25,17 +25,22 @@ import { choleskyLower } from '../mcmc/hmc';
 import { CouplingFlowGuide, type CouplingOptions } from './coupling';
 import { FlowGuide } from './flow';
 import { fixedNormals } from './noise';
+import { valuesAndGradsAt } from '../points';
 
 export { fixedNormals, monteCarloMoments } from './noise';
 export { FlowGuide } from './flow';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
-/** The float64 potential the guides are fitted against (BoundModel.potentialFunction()). */
+/**
+ * The float64 potential the guides are fitted against (BoundModel.potentialFunction()); with
+ * `valuesAndGrads` (the tensor evaluator's, a device's) a step's draws are evaluated together.
+ */
 export interface Potential {
   readonly dim: number;
   valueAndGrad(u: ArrayLike<number>, grad: Float64Array): number;
   value(u: ArrayLike<number>): number;
+  valuesAndGrads?(points: readonly ArrayLike<number>[], grads: readonly Float64Array[]): Float64Array;
 }
 
 /** The guide families: the Gaussians and the planar flow here, 'coupling' in coupling.ts, 'amortized' in amortized.ts. */
@@ -787,20 +792,29 @@ export function elboWithNoise(guide: Guide, potential: Potential, eps: readonly 
   if (eps.length === 0) throw new RangeError('elboWithNoise: need at least one noise draw');
   const d = guide.dim;
   if (potential.dim !== d) throw new RangeError(`elboWithNoise: potential has dimension ${potential.dim}, guide ${d}`);
-  const u = new Float64Array(d);
-  const gU = new Float64Array(d);
   const scale = 1 / eps.length;
-  if (grad) grad.fill(0);
+  if (grad) {
+    // The draws' potentials and gradients together (one batched evaluation where the potential has one).
+    const us = eps.map((e) => guide.transform(e));
+    const gUs = eps.map(() => new Float64Array(d));
+    const Us = valuesAndGradsAt(potential, us, gUs);
+    grad.fill(0);
+    let sum = 0;
+    for (let s = 0; s < eps.length; s++) {
+      if (!Number.isFinite(Us[s])) return NaN;
+      sum += guide.entropyTerm(eps[s]) - Us[s];
+      guide.addPathGrad(eps[s], gUs[s], scale, grad);
+      guide.addEntropyTermGrad(eps[s], scale, grad);
+    }
+    return sum * scale;
+  }
+  const u = new Float64Array(d);
   let sum = 0;
   for (const e of eps) {
     guide.transform(e, u);
-    const U = grad ? potential.valueAndGrad(u, gU) : potential.value(u);
+    const U = potential.value(u);
     if (!Number.isFinite(U)) return NaN;
     sum += guide.entropyTerm(e) - U;
-    if (grad) {
-      guide.addPathGrad(e, gU, scale, grad);
-      guide.addEntropyTermGrad(e, scale, grad);
-    }
   }
   return sum * scale;
 }
@@ -837,15 +851,11 @@ export function renyiWithNoise(
   const d = guide.dim;
   if (potential.dim !== d) throw new RangeError(`${who}: potential has dimension ${potential.dim}, guide ${d}`);
   const us = eps.map((e) => guide.transform(e));
-  const gUs: Float64Array[] = [];
+  const gUs = grad ? us.map(() => new Float64Array(d)) : [];
+  const Us = grad ? valuesAndGradsAt(potential, us, gUs) : undefined;
   const logw = new Float64Array(K);
   for (let k = 0; k < K; k++) {
-    let U: number;
-    if (grad) {
-      const gU = new Float64Array(d);
-      U = potential.valueAndGrad(us[k], gU);
-      gUs.push(gU);
-    } else U = potential.value(us[k]);
+    const U = Us ? Us[k] : potential.value(us[k]);
     if (!Number.isFinite(U)) return NaN;
     logw[k] = -U - guide.logq(us[k]);
   }

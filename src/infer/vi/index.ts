@@ -18,6 +18,7 @@ import type { ObjectiveProgram } from './objective';
 import { LocalMinibatch, MinibatchPotential, subsampledParams, type MinibatchOptions } from './minibatch';
 import type { Schedule } from './optim';
 import type { SummaryRow } from '../mcmc/summary';
+import type { GradientBatchStats } from '../remote-potential';
 import { buildResult, makeViGuide, runConfig, Trainer } from './train';
 
 export { Adam, decaySchedule, type Schedule, type AdamOptions } from './optim';
@@ -145,6 +146,11 @@ export interface ViResult {
   rejected: number;
   /** True when the potential ran as a float64 replay. */
   traced: boolean;
+  /**
+   * viDeviceGradients only: how the main thread answered the worker's requests (points
+   * evaluated, batches, the most points in one: a step's `samples` go as one batch).
+   */
+  gradientBatches?: GradientBatchStats;
   seconds: number;
   /** n draws of the constrained parameters from the guide, each flattened in `names` order. */
   draws(n: number, seed?: number): Float64Array[];

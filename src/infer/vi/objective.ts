@@ -19,6 +19,7 @@
  * vi(bound, { objective: half, samples: 4 });
  */
 import type { Guide, Potential } from './guides';
+import { valuesAndGradsAt } from '../points';
 
 /** A value in an objective program: a vector over draws (length K) or a scalar (length 1). */
 export class Node {
@@ -205,18 +206,14 @@ export function programWithNoise(
   if (potential.dim !== d) throw new RangeError(`programWithNoise: potential has dimension ${potential.dim}, guide ${d}`);
   const logp = new Float64Array(K);
   const logq = new Float64Array(K);
-  const gUs: Float64Array[] = [];
+  const us = eps.map((e) => guide.transform(e));
+  const gUs = grad ? us.map(() => new Float64Array(d)) : [];
+  const Us = grad ? valuesAndGradsAt(potential, us, gUs) : undefined;
   for (let k = 0; k < K; k++) {
-    const u = guide.transform(eps[k]);
-    let U: number;
-    if (grad) {
-      const gU = new Float64Array(d);
-      U = potential.valueAndGrad(u, gU);
-      gUs.push(gU);
-    } else U = potential.value(u);
+    const U = Us ? Us[k] : potential.value(us[k]);
     if (!Number.isFinite(U)) return NaN;
     logp[k] = -U;
-    logq[k] = guide.logq(u);
+    logq[k] = guide.logq(us[k]);
   }
   const tape = new Tape();
   const inP = tape.leaf(logp);
