@@ -174,7 +174,7 @@ export class BoundModel {
    * The potential at each row of `U` ([B, dim]) as one evaluation: a [B] tensor whose entry b
    * is `potentialTensor(U[b])`. Every parameter carries the batch as a named dim through the
    * evaluator (src/model/evaluate.ts), so B points cost about one evaluation's ops (a chain
-   * latent's recursion runs once per point). The points do not interact: the gradient of the
+   * latent's B chains are one batched `chainLogZ`). The points do not interact: the gradient of the
    * sum with respect to U has row b equal to point b's gradient.
    */
   potentialBatchTensor(U: Tensor, opts: PotentialOptions = {}): Tensor {

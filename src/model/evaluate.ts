@@ -9,7 +9,7 @@
  * `chainLogZ` (src/tensor/fused/chain.ts): the forward recursion as one kernel, whose
  * gradient is forward-backward, or a log-semiring matrix product tree of plain ops.
  */
-import { tf, logSubExp, logSumExp, chainLogZ, type Tensor } from '../tensor';
+import { tf, logSubExp, logSumExp, chainLogZ, type Tensor, type Tensor2D, type Tensor4D } from '../tensor';
 import type { Span } from '../diagnostics/span';
 import type { Diagnostic } from '../diagnostics/diagnostic';
 import { getDistribution } from '../distributions/registry';
@@ -392,7 +392,7 @@ function eliminateChain(rt: Runtime, lat: LatentNode, fvals: FVal[], probe?: Ten
   const info = rt.latents.get(lat.name)!;
   const K = info.K;
   const T = info.T!;
-  // With a batch of points, psi is [batch, T, K, K] and each point's chain is reduced on its own.
+  // With a batch of points, psi is [batch, T, K, K]: one chain per point, reduced together.
   const bDims = batch === undefined ? [] : [BATCH_DIM];
   const bShape = batch === undefined ? [] : [batch];
   const bPad: [number, number][] = batch === undefined ? [] : [[0, 0]];
@@ -422,8 +422,10 @@ function eliminateChain(rt: Runtime, lat: LatentNode, fvals: FVal[], probe?: Ten
   }
   if (probe) psi = tf.add(psi, probe);
   // Step 1 has no predecessor: its potential is constant over the previous-state axis.
-  const logZ = (p: Tensor) => chainLogZ(tf.reshape(tf.slice(p, [0, 0, 0], [1, 1, K]), [K]), tf.slice(p, [1, 0, 0], [T - 1, K, K]));
-  const v: BVal = batch === undefined ? { t: logZ(psi), dims: [] } : { t: tf.stack(tf.unstack(psi).map(logZ)), dims: [BATCH_DIM] };
+  // A batch's chains [batch, T, K, K] go to chainLogZ as one op (init [batch, K], mats [batch, T-1, K, K]).
+  const v: BVal = batch === undefined
+    ? { t: chainLogZ(tf.reshape(tf.slice(psi, [0, 0, 0], [1, 1, K]), [K]), tf.slice(psi, [1, 0, 0], [T - 1, K, K])), dims: [] }
+    : { t: chainLogZ(tf.reshape(tf.slice(psi, [0, 0, 0, 0], [batch, 1, 1, K]), [batch, K]) as Tensor2D, tf.slice(psi, [0, 1, 0, 0], [batch, T - 1, K, K]) as Tensor4D), dims: [BATCH_DIM] };
   return [...rest, { v, plates: [] }];
 }
 

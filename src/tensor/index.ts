@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 export { tf };
-export type { Tensor, Rank, Variable } from '@tensorflow/tfjs';
+export type { Tensor, Tensor1D, Tensor2D, Tensor4D, Rank, Variable } from '@tensorflow/tfjs';
 import './kernels';
 export * from './backend';
 export * from './linalg';

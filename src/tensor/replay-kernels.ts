@@ -978,6 +978,7 @@ export function lowerKernel(call: KernelCall, engine: EngineLike): LoweredNode[]
   if (k === CHAIN_LOGZ_KERNEL) {
     const init = ins.find((i) => i.name === 'init')!;
     const mats = ins.find((i) => i.name === 'mats')!;
+    if (init.shape.length !== 1) throw new TraceUnsupportedError(`kernel '${k}' with a batch of chains has no float64 replay`);
     return [new ChainNode(init.slot, init.live, mats.slot, mats.live, out.slot, mats.shape[0] + 1, init.shape[0])];
   }
   if (k in MOVES) return lowerMove(call, engine, MOVES[k]);

@@ -162,8 +162,47 @@ describe.each(['cpu', 'wasm'] as const)('fused chain kernels on %s', (backend) =
     expect(nan).toBeNaN();
   });
 
+  it("a batch of chains (init [B, K], mats [B, T-1, K, K]) as one op: each chain's log Z and, as the gradient, its marginals scaled by its own upstream gradient", () => {
+    const B = 5;
+    const cases = Array.from({ length: B }, (_, b) => makeChainCase(40 + b, 9, 3, b % 2 ? 0.3 : 0));
+    const w = [1, -0.5, 2, 0.25, 4]; // powers of 2: scaling and unscaling are exact
+    const before = tf.memory().numTensors;
+    for (const impl of ['fused', 'reference'] as const) {
+      const got = tf.tidy(() => {
+        const init = tf.tensor2d(cases.flatMap((c) => Array.from(c.init)), [B, 3]);
+        const mats = tf.tensor4d(cases.flatMap((c) => Array.from(c.mats)), [B, 8, 3, 3]);
+        const f = (a: tf.Tensor, m: tf.Tensor) => tf.sum(tf.mul(chainLogZ(a as tf.Tensor2D, m as tf.Tensor4D, { impl }), tf.tensor1d(w)));
+        const logZ = chainLogZ(init, mats, { impl });
+        expect(logZ.shape).toEqual([B]);
+        const g = tf.grads(f)([init, mats]);
+        return { logZ: logZ.dataSync(), first: g[0].dataSync(), pairs: g[1].dataSync() };
+      });
+      cases.forEach((c, b) => {
+        const one = viaGrads(c, impl);
+        const scaled = { logZ: one.logZ, first: Float32Array.from(one.first, (x) => w[b] * x), pairs: Float32Array.from(one.pairs, (x) => w[b] * x) };
+        const mine = { logZ: got.logZ[b], first: got.first.slice(3 * b, 3 * b + 3), pairs: got.pairs.slice(72 * b, 72 * b + 72) };
+        // The kernel runs each chain's float64 recursions as alone: the same numbers. The tree
+        // reduces the batch in other shapes: within its derived float32 bound of the exact values.
+        if (impl === 'fused') expect(mine, `chain ${b}`).toEqual(scaled);
+        else {
+          const unscaled = { logZ: mine.logZ, first: mine.first.map((x) => x / w[b]), pairs: mine.pairs.map((x) => x / w[b]) };
+          const d = chainDisagreement(c, textbook(c), unscaled);
+          expect(d.ratio, `chain ${b}: ${d.where}`).toBeLessThanOrEqual(1);
+        }
+      });
+    }
+    // One step: mats [B, 0, K, K].
+    const single = tf.tidy(() => chainLogZ(tf.tensor2d([[0.5, -1], [0, 0]]), tf.zeros([2, 0, 2, 2]) as tf.Tensor4D).dataSync());
+    expect(single[0]).toBeCloseTo(Math.log(Math.exp(0.5) + Math.exp(-1)), 6);
+    expect(single[1]).toBeCloseTo(Math.log(2), 6);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('refuses bad shapes and options, naming them', () => {
-    expect(() => chainLogZ(tf.zeros([2, 2]), tf.zeros([1, 2, 2]))).toThrow(/chainLogZ: init must be \[K\] with K >= 1, got \[2, 2\]/);
+    expect(() => chainLogZ(tf.zeros([1, 2, 2]), tf.zeros([1, 2, 2]))).toThrow(/chainLogZ: init must be \[K\] \(or \[B, K\] for B chains\) with K >= 1, got \[1, 2, 2\]/);
+    expect(() => chainLogZ(tf.zeros([2, 2]), tf.zeros([1, 2, 2]))).toThrow(/chainLogZ: mats must be \[2, T-1, 2, 2\] \(B and K from init\), got \[1, 2, 2\]/);
+    expect(() => chainLogZ(tf.zeros([2, 2]), tf.zeros([3, 1, 2, 2]))).toThrow(/mats must be \[2, T-1, 2, 2\] \(B and K from init\), got \[3, 1, 2, 2\]/);
+    expect(() => chainMarginals(tf.zeros([2, 2]), tf.zeros([2, 1, 2, 2]))).toThrow(/chainMarginals: init must be \[K\] with K >= 1, got \[2, 2\]/);
     expect(() => chainLogZ(tf.zeros([3]), tf.zeros([4, 2, 2]))).toThrow(/chainLogZ: mats must be \[T-1, 3, 3\] \(K from init\), got \[4, 2, 2\]/);
     expect(() => chainLogZ(tf.zeros([2], 'int32'), tf.zeros([1, 2, 2]))).toThrow(/init must be float32, got int32/);
     expect(() => chainLogZ(tf.zeros([2]), tf.zeros([1, 2, 2]), { impl: 'fast' as 'fused' })).toThrow(/impl must be 'auto', 'fused' or 'reference', got 'fast'/);

@@ -175,6 +175,7 @@ function pairsProgram(T: number, K: number) {
  * log Z [1].
  */
 function forward(b: WebGPUBackendLike, init: tf.TensorInfo, mats: tf.TensorInfo): { alpha: tf.TensorInfo | null; logZ: tf.TensorInfo; T: number; K: number } {
+  if (init.shape.length !== 1) throw new RangeError(`chainLogZ: the webgpu kernel takes one chain, got init [${init.shape.join(', ')}]; a batch of chains goes through impl: 'auto' or 'reference'`);
   const K = init.shape[0];
   const T = mats.shape[0] + 1;
   if (K > WEBGPU_CHAIN_MAX_K) throw new RangeError(`chainLogZ: the webgpu kernel takes at most ${WEBGPU_CHAIN_MAX_K} states, got K = ${K}; use impl: 'reference'`);

@@ -49,15 +49,26 @@ export interface ChainMarginals {
   pairs: tf.Tensor3D;
 }
 
-function checkShapes(where: string, init: tf.Tensor, mats: tf.Tensor): { T: number; K: number } {
+/**
+ * The chain's T and K, and B for a batch of chains (init [B, K], mats [B, T-1, K, K]; `batch`
+ * says whether one is allowed).
+ */
+function checkShapes(where: string, init: tf.Tensor, mats: tf.Tensor, batch = false): { T: number; K: number; B?: number } {
   const s = (t: tf.Tensor) => `[${t.shape.join(', ')}]`;
-  if (init.rank !== 1 || init.shape[0] < 1) throw new RangeError(`${where}: init must be [K] with K >= 1, got ${s(init)}`);
-  const K = init.shape[0];
-  if (mats.rank !== 3 || mats.shape[1] !== K || mats.shape[2] !== K) throw new RangeError(`${where}: mats must be [T-1, ${K}, ${K}] (K from init), got ${s(mats)}`);
+  const batched = batch && init.rank === 2;
+  const lead = batched ? [init.shape[0]] : [];
+  const K = init.shape[batched ? 1 : 0] as number;
+  if (init.rank !== lead.length + 1 || !(K >= 1) || (batched && init.shape[0] < 1)) {
+    throw new RangeError(`${where}: init must be [K]${batch ? ' (or [B, K] for B chains)' : ''} with K >= 1, got ${s(init)}`);
+  }
+  const m = mats.shape;
+  if (mats.rank !== lead.length + 3 || (batched && m[0] !== lead[0]) || m[m.length - 2] !== K || m[m.length - 1] !== K) {
+    throw new RangeError(`${where}: mats must be [${batched ? `${lead[0]}, ` : ''}T-1, ${K}, ${K}] (${batched ? 'B and ' : ''}K from init), got ${s(mats)}`);
+  }
   for (const [name, t] of [['init', init], ['mats', mats]] as const) {
     if (t.dtype !== 'float32') throw new RangeError(`${where}: ${name} must be float32, got ${t.dtype}`);
   }
-  return { T: mats.shape[0] + 1, K };
+  return { T: m[lead.length] + 1, K, ...(batched ? { B: lead[0] } : {}) };
 }
 
 function useKernel(where: string, kernel: string, impl: ChainOptions['impl']): boolean {
@@ -71,18 +82,22 @@ function useKernel(where: string, kernel: string, impl: ChainOptions['impl']): b
 
 /**
  * log Z of a chain (see the module comment), differentiable: its gradient with respect to
- * `init` and `mats` is the forward-backward marginals.
+ * `init` and `mats` is the forward-backward marginals. A batch of B independent chains of one
+ * length, `init` [B, K] and `mats` [B, T-1, K, K], gives their log Z [B] as one op (the
+ * evaluator's batch of parameter points, each with its own chain).
  *
  * @example
  * // A two-state chain over three steps: log p(y) of an HMM, with the emissions folded in.
  * const logZ = chainLogZ(tf.add(logPi, logLik0), tf.add(logA, logLikRest)); // logLikRest [2, 1, 2]
  */
-export function chainLogZ(init: tf.Tensor, mats: tf.Tensor, opts: ChainOptions = {}): tf.Scalar {
-  checkShapes('chainLogZ', init, mats);
+export function chainLogZ(init: tf.Tensor, mats: tf.Tensor, opts?: ChainOptions): tf.Scalar;
+export function chainLogZ(init: tf.Tensor2D, mats: tf.Tensor4D, opts?: ChainOptions): tf.Tensor1D;
+export function chainLogZ(init: tf.Tensor, mats: tf.Tensor, opts: ChainOptions = {}): tf.Tensor {
+  const { B } = checkShapes('chainLogZ', init, mats, true);
   if (!useKernel('chainLogZ', CHAIN_LOGZ_KERNEL, opts.impl)) return chainLogZReference(init, mats);
   // The kernels return a list of outputs (one here), so runKernel does too.
   const [out] = tf.engine().runKernel(CHAIN_LOGZ_KERNEL, { init, mats } as unknown as tf.NamedTensorMap, {}) as unknown as tf.Tensor[];
-  const logZ = tf.reshape(out, []) as tf.Scalar;
+  const logZ = tf.reshape(out, B === undefined ? [] : [B]);
   out.dispose();
   return logZ;
 }
@@ -142,26 +157,31 @@ const LOG_ZERO = -1e30;
  * Potentials below -1e30 count as -1e30 (see LOG_ZERO), so impossible transitions get zero
  * marginals rather than NaN; a chain with no possible path gives -Infinity.
  */
-export function chainLogZReference(init: tf.Tensor, mats: tf.Tensor): tf.Scalar {
-  checkShapes('chainLogZReference', init, mats);
+export function chainLogZReference(init: tf.Tensor, mats: tf.Tensor): tf.Scalar;
+export function chainLogZReference(init: tf.Tensor2D, mats: tf.Tensor4D): tf.Tensor1D;
+export function chainLogZReference(init: tf.Tensor, mats: tf.Tensor): tf.Tensor {
+  const { K, B } = checkShapes('chainLogZReference', init, mats, true);
+  const n = B ?? 1;
   return tf.tidy(() => {
-    const first = tf.maximum(init, LOG_ZERO);
+    // Every chain of a batch reduced together: levels of [n, L, K, K].
+    const first = tf.reshape(tf.maximum(init, LOG_ZERO), [n, K]);
     let m = tf.maximum(mats, LOG_ZERO);
-    while (m.shape[0] > 1) {
-      const L = m.shape[0];
-      const K = m.shape[1] as number;
+    m = tf.reshape(m, [n, m.shape[m.rank - 3] as number, K, K]);
+    while ((m.shape[1] as number) > 1) {
+      const L = m.shape[1] as number;
       const even = L - (L % 2);
-      const pairs = tf.reshape(tf.slice(m, [0, 0, 0], [even, K, K]), [even / 2, 2, K, K]);
+      const pairs = tf.reshape(tf.slice(m, [0, 0, 0, 0], [n, even, K, K]), [n * (even / 2), 2, K, K]);
       const [a, b] = tf.unstack(pairs, 1);
-      let next = logMatMul(a, b);
-      if (L % 2) next = tf.concat([next, tf.slice(m, [L - 1, 0, 0], [1, K, K])], 0);
+      let next = tf.reshape(logMatMul(a, b), [n, even / 2, K, K]);
+      if (L % 2) next = tf.concat([next, tf.slice(m, [0, L - 1, 0, 0], [n, 1, K, K])], 1);
       m = next;
     }
     // One step: mats is empty and not used (so not on the gradient tape).
-    const logZ = m.shape[0] === 0
-      ? logSumExp(first)
-      : logSumExp(tf.add(tf.expandDims(first, 1), tf.squeeze(m, [0])), [0, 1]);
-    return tf.where(tf.less(logZ, LOG_ZERO / 10), tf.scalar(-Infinity), logZ) as tf.Scalar;
+    const logZ = m.shape[1] === 0
+      ? logSumExp(first, 1)
+      : logSumExp(tf.add(tf.expandDims(first, 2), tf.reshape(m, [n, K, K])), [1, 2]);
+    const out = tf.where(tf.less(logZ, LOG_ZERO / 10), tf.fill([n], -Infinity), logZ);
+    return tf.reshape(out, B === undefined ? [] : [B]);
   });
 }
 
@@ -247,31 +267,40 @@ export function chainBackwardJS(
 // ------------------------------------------------------------------ kernels
 
 
-function dims(inputs: tf.NamedTensorInfoMap): { init: tf.TensorInfo; mats: tf.TensorInfo; T: number; K: number } {
+/** The kernels' inputs: one chain (init [K], mats [T-1, K, K]) or B of them (a leading B on both). */
+function dims(inputs: tf.NamedTensorInfoMap): { init: tf.TensorInfo; mats: tf.TensorInfo; T: number; K: number; B?: number } {
   const { init, mats } = inputs as Record<string, tf.TensorInfo>;
-  return { init, mats, T: mats.shape[0] + 1, K: init.shape[0] };
+  const batched = init.shape.length === 2;
+  return { init, mats, T: mats.shape[batched ? 1 : 0] + 1, K: init.shape[batched ? 1 : 0], ...(batched ? { B: init.shape[0] } : {}) };
 }
 
-/** Runs the recursions on host arrays; `outs` receives [logZ] (, first [K], pairs [T-1, K, K]). */
-function hostChain(init: ArrayLike<number>, mats: ArrayLike<number>, T: number, K: number, outs: Float32Array[]): void {
+/**
+ * Runs the recursions on host arrays, chain by chain; `outs` receives logZ [n] (, first
+ * [n, K], pairs [n, T-1, K, K]).
+ */
+function hostChain(init: ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> }, mats: ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> }, T: number, K: number, n: number, outs: Float32Array[]): void {
   const alpha = new Float64Array(T * K);
-  const logZ = chainForwardJS(init, mats, T, K, alpha);
-  outs[0][0] = logZ;
-  if (outs.length === 1) return;
-  chainBackwardJS(mats, T, K, alpha, logZ, outs[1], outs[2]);
+  const M = (T - 1) * K * K;
+  for (let b = 0; b < n; b++) {
+    const mb = mats.subarray(b * M, (b + 1) * M);
+    const logZ = chainForwardJS(init.subarray(b * K, (b + 1) * K), mb, T, K, alpha);
+    outs[0][b] = logZ;
+    if (outs.length > 1) chainBackwardJS(mb, T, K, alpha, logZ, outs[1].subarray(b * K, (b + 1) * K), outs[2].subarray(b * M, (b + 1) * M));
+  }
 }
 
-function shapes(T: number, K: number, marginals: boolean): number[][] {
-  return marginals ? [[1], [K], [T - 1, K, K]] : [[1]];
+function shapes(T: number, K: number, marginals: boolean, B?: number): number[][] {
+  const lead = B === undefined ? [] : [B];
+  return marginals ? [B === undefined ? [1] : [B], [...lead, K], [...lead, T - 1, K, K]] : [B === undefined ? [1] : [B]];
 }
 
 function cpuKernel(marginals: boolean) {
   return ({ inputs, backend }: KernelArgs): tf.TensorInfo[] => {
     const b = backend as CpuBackendLike;
     const d = dims(inputs);
-    const sh = shapes(d.T, d.K, marginals);
+    const sh = shapes(d.T, d.K, marginals, d.B);
     const outs = sh.map((s) => new Float32Array(s.reduce((p, q) => p * q, 1)));
-    hostChain(b.readSync(d.init.dataId), b.readSync(d.mats.dataId), d.T, d.K, outs);
+    hostChain(b.readSync(d.init.dataId) as Float32Array, b.readSync(d.mats.dataId) as Float32Array, d.T, d.K, d.B ?? 1, outs);
     return sh.map((s, i) => b.makeTensorInfo(s, 'float32', outs[i]));
   };
 }
@@ -283,9 +312,9 @@ function wasmKernel(marginals: boolean) {
     // readSync copies out of the heap, so the copies stay valid when makeOutput grows it.
     const init = b.readSync(d.init.dataId);
     const mats = b.readSync(d.mats.dataId);
-    const infos = shapes(d.T, d.K, marginals).map((s) => b.makeOutput(s, 'float32'));
+    const infos = shapes(d.T, d.K, marginals, d.B).map((s) => b.makeOutput(s, 'float32'));
     // Views only after every allocation: a heap growth detaches earlier views.
-    hostChain(init, mats, d.T, d.K, infos.map((o) => b.typedArrayFromHeap(o)));
+    hostChain(init as Float32Array, mats as Float32Array, d.T, d.K, d.B ?? 1, infos.map((o) => b.typedArrayFromHeap(o)));
     return infos;
   };
 }
@@ -309,8 +338,10 @@ if (!tf.getGradient(CHAIN_LOGZ_KERNEL)) {
     gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
       const [init, mats] = saved;
       const out = tf.engine().runKernel(CHAIN_MARGINALS_KERNEL, { init, mats } as unknown as tf.NamedTensorMap, {}) as unknown as tf.Tensor[];
+      // dy is [1] for one chain, [B] for a batch: each chain's marginals scaled by its own.
       const g = dy as tf.Tensor;
-      return { init: () => tf.mul(out[1], g), mats: () => tf.mul(out[2], g) };
+      const per = (t: tf.Tensor) => tf.mul(t, tf.reshape(g, [g.size, ...new Array<number>(t.rank - 1).fill(1)]));
+      return { init: () => per(out[1]), mats: () => per(out[2]) };
     },
   });
 }
