@@ -49,6 +49,8 @@
  * And tempered SMC with the moves on the device (`smc`): smcDevice's run on a diagonal mixture
  * with priors at (N, K, D, particles) from --smc, its point evaluations per second, against the
  * float64 replay's time per point on the host times the same evaluations (host smc's cost).
+ * Likewise annealed Langevin (`annealed`): scoreSampleDeviceGradients at (N, K, D, particles)
+ * from --annealed, each MALA step of the cloud one request evaluated as one batch.
  *
  * And particle-filter throughput (`particle_filter`): a bootstrap filter (systematic
  * resampling when the ESS falls below half the particles) of a two-state Gaussian HMM over T
@@ -61,7 +63,7 @@
  * Options: --backend webgpu|wasm|cpu (webgpu), --adapter default|gl-compat, --n (1000000),
  * --reps (20), --configs "16,8;64,32" ("" for none), --impls fused,reference, --chains "10000,4;1000,64"
  * (T,K pairs; "" for none), --em "1000000,16,8" (N,K,D; "" for none), --shared-data DIR,
- * --grad "1000000,16,8" (N,K,D; "" for none), --grad-batch "10000,16,8" (N,K,D; "" for none), --batch-points "1,4,16", --smc "2000,2,2,512" (N,K,D,particles; "" for none), --nuts "1000000,16,8,4" (N,K,D,chains; "" for none), --pf "200,1000000" (T,P; "" for none),
+ * --grad "1000000,16,8" (N,K,D; "" for none), --grad-batch "10000,16,8" (N,K,D; "" for none), --batch-points "1,4,16", --smc "2000,2,2,512" (N,K,D,particles; "" for none), --annealed "2000,2,2,512" (N,K,D,particles; "" for none), --nuts "1000000,16,8,4" (N,K,D,chains; "" for none), --pf "200,1000000" (T,P; "" for none),
  * --budget-s (420: a section that would start later is skipped, recorded as such), --out FILE
  * (rewritten after every section, complete: false until the end).
  * The reference path is run in chunks of N so that no [chunk, K, D] intermediate exceeds
@@ -76,6 +78,7 @@ import { compile, em, emAsync, type EmResult } from '../src';
 import { particleFilter } from '../src/infer/smc/filter';
 import { particleFilterDevice, hmmTensorSsm } from '../src/infer/smc/filter-device';
 import { sampleParallel } from '../src/infer/mcmc/parallel';
+import { scoreSampleDeviceGradients } from '../src/infer/score/device';
 import { priorParticles, smcSteps, TemperedTarget, type TemperedEvaluator } from '../src/infer/smc';
 import { deviceTemperedEvaluator } from '../src/infer/smc/device';
 import { chainWorkerMain } from '../src/infer/mcmc/chain-worker';
@@ -101,6 +104,7 @@ async function bench(): Promise<void> {
   const batchConfig = arg('--grad-batch', '10000,16,8').split(',').filter((c) => c).map(Number);
   const batchPoints = arg('--batch-points', '1,4,16').split(',').filter((c) => c).map(Number);
   const smcConfig = arg('--smc', '2000,2,2,512').split(',').filter((c) => c).map(Number);
+  const annealedConfig = arg('--annealed', '2000,2,2,512').split(',').filter((c) => c).map(Number);
   const out = arg('--out', '');
   if (!Number.isSafeInteger(N) || N < 1 || !Number.isSafeInteger(reps) || reps < 1) throw new RangeError('bench/gpu: --n and --reps must be positive integers');
 
@@ -637,6 +641,55 @@ async function bench(): Promise<void> {
     }
     console.error(JSON.stringify(smcReport));
     record('smc', smcReport);
+  }
+
+  // Annealed Langevin with the gradients on the backend (scoreSampleDeviceGradients: the sampler
+  // in a worker thread, each MALA step of the whole cloud one request of all its points,
+  // evaluated as one batch here) on the SMC section's model at --annealed N,K,D,particles,
+  // against the float64 replay's time per point on the host times the same evaluations
+  // (host annealed Langevin evaluates one particle at a time).
+  if (annealedConfig.length && withinBudget('annealed')) {
+    const [aN, aK, aD, aP] = annealedConfig;
+    if (![aN, aK, aD, aP].every((v) => Number.isSafeInteger(v) && v >= 1) || aP < 2) throw new RangeError(`bench/gpu: --annealed must be N,K,D,particles positive integers (particles >= 2), got '${annealedConfig}'`);
+    const c = makeEStepCase(20261205, aN, aK, aD, true);
+    const model = compile(SMC_MODEL);
+    const data = { K: aK, x: { shape: [aN, aD], values: c.x } };
+    const opts = { method: 'annealed-langevin' as const, chains: 1, draws: aP, moveSteps: 2, seed: 1 };
+    const workerEntry = import.meta.url.endsWith('.mjs') ? new URL(import.meta.url) : undefined;
+    let annealedReport: Record<string, unknown>;
+    try {
+      const t0 = performance.now();
+      const r = await scoreSampleDeviceGradients(model, data, { ...opts, workerEntry });
+      const seconds = (performance.now() - t0) / 1000;
+      const st = r.gradientBatches!;
+      const host = await runOnHostBackend(() => {
+        const b = model.bind(data);
+        try {
+          const f = b.potentialFunction();
+          const g = new Float64Array(b.dim);
+          const us = r.chains[0].unconstrained;
+          f.valueAndGrad(us[0], g); // the first call pays for the trace
+          let e = 0;
+          const ms = msPerCall(() => { f.valueAndGrad(us[e++ % us.length], g); });
+          return { ms, traced: f.traced };
+        } finally {
+          b.dispose();
+        }
+      });
+      const hostSeconds = (st.requests * host.ms) / 1000;
+      annealedReport = {
+        N: aN, K: aK, D: aD, particles: aP, moveSteps: opts.moveSteps, levels: r.annealing!.betas.length - 1, logZ: r.logZ,
+        seconds_with_worker_start: +seconds.toFixed(2), point_evaluations: st.requests, batches: st.batches, largest_batch: st.largest,
+        device_points_per_s: +(st.requests / seconds).toFixed(1),
+        host_replay_traced: host.traced, host_replay_ms_per_point: +host.ms.toFixed(3),
+        host_seconds_for_these_evaluations: +hostSeconds.toFixed(1),
+        device_over_host: +(hostSeconds / seconds).toPrecision(3),
+      };
+    } catch (e) {
+      annealedReport = { N: aN, K: aK, D: aD, particles: aP, error: String((e as Error)?.message ?? e) };
+    }
+    console.error(JSON.stringify(annealedReport));
+    record('annealed', annealedReport);
   }
 
   /** The backend the host reference fit ran on. */
