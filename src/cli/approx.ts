@@ -17,7 +17,7 @@ import { currentBackend } from '../tensor/backend';
 import { scoreSample, SCORE_METHODS, type ScoreMethod, type ScoreProgress, type ScoreResult, type ScoreSampleOptions } from '../infer/score';
 import { scoreSampleDeviceGradients } from '../infer/score/device';
 import { formatSummary } from '../infer/mcmc/summary';
-import { OptionError } from './sample';
+import { batchLine, OptionError } from './sample';
 import { withLineProgress, type LineProgress } from './progress';
 import { diffusionFitAsync, type DiffusionFitResult } from '../infer/score/diffusion-fit';
 import { toCsv } from './data-io';
@@ -102,6 +102,7 @@ function viReport(model: Model, r: ViResult, guide: Guide, seed: number): { line
   const elbo = r.elbo[r.elbo.length - 1];
   lines.push(`model ${model.name}: VI, ${guide} ${guide === 'planar' || guide === 'coupling' ? 'flow' : 'Gaussian'} guide on the unconstrained scale; ${r.steps} steps; ${r.converged ? 'converged' : 'NOT converged'}; ${r.seconds.toFixed(2)} s`);
   lines.push(`ELBO ${elbo.toFixed(4)} (smoothed; a lower bound on the log evidence)`);
+  if (r.gradientBatches) lines.push(deviceLine('the VI loop', r.gradientBatches));
   const { khat } = r.psis(1000, seed);
   const verdict = !(khat <= 0.7) ? 'the guide is far from the posterior: do not trust it' : khat > 0.5 ? 'usable with care' : 'the guide is close to the posterior';
   lines.push(`Pareto k-hat ${khat.toFixed(2)} (PSIS of 1000 guide draws; ${verdict})`);
@@ -109,6 +110,11 @@ function viReport(model: Model, r: ViResult, guide: Guide, seed: number): { line
   lines.push(formatSummary(r.summary(4000, seed)));
   const json = { model: model.name, method: 'vi', guide, steps: r.steps, converged: r.converged, elbo, khat, names: r.names, params: Array.from(r.params) };
   return { lines, json, ok: r.converged };
+}
+
+/** The --device-gradients line: where the gradients ran and how the worker's requests were batched. */
+function deviceLine(what: string, st: NonNullable<ViResult['gradientBatches']>): string {
+  return `potential: tensor evaluator (tfjs, float32) on ${currentBackend() ?? 'the backend'} in the main thread, ${what} in a worker thread${batchLine(st)}`;
 }
 
 /** Prints the report, writes --out, returns the exit status. */
@@ -250,6 +256,7 @@ function scoreReport(model: Model, r: ScoreResult, method: ScoreMethod, opts: Ma
     `model ${model.name}: ${what}; ${chains} ${particle ? 'groups' : 'chains'} x ${draws} draws${particle ? '' : ` after ${warmup} warm-up`}; ${r.seconds.toFixed(2)} s`,
   ];
   if (method === 'annealed-langevin') lines.push(`log evidence ${r.logZ.toFixed(4)} (${r.annealing!.betas.length - 1} levels)`);
+  if (r.gradientBatches) lines.push(deviceLine('the sampler', r.gradientBatches));
   lines.push(formatSummary(r.summary()));
   const diag = r.diagnostics;
   for (const w of diag.warnings) lines.push(`warning: ${w}`);

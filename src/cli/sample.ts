@@ -281,7 +281,7 @@ function sliceMethod(s: McmcResult['settings']): string {
 }
 
 /** ` (n gradients in m batches of up to k points)`: how the main thread answered the chains' requests. */
-function batchLine(st: GradientBatchStats | undefined): string {
+export function batchLine(st: GradientBatchStats | undefined): string {
   if (!st) return '';
   return ` (${st.requests} gradients in ${st.batches} batch${st.batches === 1 ? '' : 'es'} of up to ${st.largest} point${st.largest === 1 ? '' : 's'})`;
 }

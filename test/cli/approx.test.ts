@@ -39,6 +39,7 @@ describe('fit --method vi | smc', () => {
     expect([0, 3], r.stderr).toContain(r.code);
     expect(r.stdout).toMatch(/VI, fullrank Gaussian guide/);
     expect(r.stdout).toMatch(/Pareto k-hat -?\d\.\d\d \(PSIS of 1000 guide draws; the guide is close to the posterior\)/);
+    expect(r.stdout).toMatch(/potential: tensor evaluator \(tfjs, float32\) on wasm in the main thread, the VI loop in a worker thread \(\d+ gradients in \d+ batches of up to 1 point\)/);
     expect(JSON.parse(readFileSync(out, 'utf8')).method).toBe('vi');
     const mean = Number(/^mu\s+(\S+)/m.exec(r.stdout)![1]);
     expect(Math.abs(mean - exact.mean)).toBeLessThan(0.25 * Math.sqrt(exact.variance));
@@ -118,6 +119,8 @@ describe('fit --method vi | smc', () => {
     const r = mixppl('fit', modelPath, '--data', dataPath, '--method', 'mala', '--chains', '2', '--warmup', '300', '--draws', '500', '--device-gradients');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/MALA \(Metropolis-adjusted Langevin\); 2 chains x 500 draws after 300 warm-up/);
+    // Both chains' proposals as one request per iteration (the two inits one by one).
+    expect(r.stdout).toMatch(/potential: tensor evaluator \(tfjs, float32\) on wasm in the main thread, the sampler in a worker thread \(\d+ gradients in 802 batches of up to 2 points\)/);
     const mean = Number(/^mu\s+(\S+)/m.exec(r.stdout)![1]);
     // As the test above: 1000 draws, MCSE about 0.05 posterior sds.
     expect(Math.abs(mean - exact.mean)).toBeLessThan(0.25 * Math.sqrt(exact.variance));
