@@ -152,6 +152,28 @@ const checks: [string, () => Promise<void>][] = [
         check(ratio <= 1, `${impl}, T = ${T}, K = ${K}: ${ratio.toFixed(2)}x the tolerance at ${where}`);
       }
     }
+    // A batch of chains (init [B, K], mats [B, T-1, K, K]): each chain's log Z and, as the
+    // gradient of their sum, its marginals, within the same bound of its own float64 values;
+    // one step, K > 64 threads, and T past one dispatch's steps (the resumed rows are per chain).
+    for (const [B, T, K] of [[3, 25, 5], [2, 1, 3], [2, 6, 70], [2, 5000, 2]]) {
+      const cs = Array.from({ length: B }, (_, b) => makeChainCase(60 + b, T, K, b % 2 ? 0.2 : 0));
+      const init = tf.tensor2d(cs.flatMap((c) => Array.from(c.init)), [B, K]);
+      const mats = tf.tensor4d(cs.flatMap((c) => Array.from(c.mats)), [B, T - 1, K, K]);
+      for (const impl of ['fused', 'reference'] as const) {
+        const f = (a: tf.Tensor, m: tf.Tensor) => tf.sum(chainLogZ(a as tf.Tensor2D, m as tf.Tensor4D, { impl }));
+        const lz = chainLogZ(init, mats, { impl });
+        const g = T > 1 ? tf.grads(f)([init, mats]) : [tf.grad((a: tf.Tensor) => f(a, mats))(init)];
+        const [z, first, pairs] = [await lz.data(), await g[0].data(), g[1] ? await g[1].data() : new Float32Array(0)];
+        tf.dispose([lz, ...g]);
+        const P = (T - 1) * K * K;
+        cs.forEach((c, b) => {
+          const got = { logZ: z[b], first: first.slice(b * K, (b + 1) * K), pairs: pairs.slice(b * P, (b + 1) * P) };
+          const { ratio, where } = chainDisagreement(c, exactChain(c), got);
+          check(ratio <= 1, `${impl}, batch of ${B}, T = ${T}, K = ${K}, chain ${b}: ${ratio.toFixed(2)}x the tolerance at ${where}`);
+        });
+      }
+      tf.dispose([init, mats]);
+    }
     // The gradient of the fused log Z is the fused marginals, and a 1e-2 change of one potential is seen.
     const c = makeChainCase(7, 30, 5, 0.2);
     const init = tf.tensor1d(c.init);
