@@ -588,16 +588,20 @@ async function bench(): Promise<void> {
     record('particle_filter', pfReport);
   }
 
+  /** The particle sections' case: N,K,D,particles from `flag`'s config, SMC_MODEL and its data drawn with `seed`. */
+  function cloudCase(flag: string, config: number[], seed: number) {
+    const [N, K, D, P] = config;
+    if (config.length !== 4 || ![N, K, D, P].every((v) => Number.isSafeInteger(v) && v >= 1) || P < 2) throw new RangeError(`bench/gpu: ${flag} must be N,K,D,particles positive integers (particles >= 2), got '${config}'`);
+    const c = makeEStepCase(seed, N, K, D, true);
+    return { N, K, D, P, model: compile(SMC_MODEL), data: { K, x: { shape: [N, D], values: c.x } } };
+  }
+
   // Tempered SMC with the moves on the backend (smcDevice's run: every leapfrog step evaluates
   // the particles as batches) on a diagonal mixture with priors, against the float64 replay's
   // time per point evaluation on the host times the run's point evaluations (host smc
   // evaluates one particle at a time).
   if (smcConfig.length && withinBudget('smc')) {
-    const [sN, sK, sD, sP] = smcConfig;
-    if (![sN, sK, sD, sP].every((v) => Number.isSafeInteger(v) && v >= 1) || sP < 2) throw new RangeError(`bench/gpu: --smc must be N,K,D,particles positive integers (particles >= 2), got '${smcConfig}'`);
-    const c = makeEStepCase(20261204, sN, sK, sD, true);
-    const model = compile(SMC_MODEL);
-    const data = { K: sK, x: { shape: [sN, sD], values: c.x } };
+    const { N: sN, K: sK, D: sD, P: sP, model, data } = cloudCase('--smc', smcConfig, 20261204);
     const opts = { particles: sP, seed: 1, maxStages: 150 };
     const hostBound = await runOnHostBackend(() => model.bind(data));
     const device = model.bind(data);
@@ -649,11 +653,7 @@ async function bench(): Promise<void> {
   // against the float64 replay's time per point on the host times the same evaluations
   // (host annealed Langevin evaluates one particle at a time).
   if (annealedConfig.length && withinBudget('annealed')) {
-    const [aN, aK, aD, aP] = annealedConfig;
-    if (![aN, aK, aD, aP].every((v) => Number.isSafeInteger(v) && v >= 1) || aP < 2) throw new RangeError(`bench/gpu: --annealed must be N,K,D,particles positive integers (particles >= 2), got '${annealedConfig}'`);
-    const c = makeEStepCase(20261205, aN, aK, aD, true);
-    const model = compile(SMC_MODEL);
-    const data = { K: aK, x: { shape: [aN, aD], values: c.x } };
+    const { N: aN, K: aK, D: aD, P: aP, model, data } = cloudCase('--annealed', annealedConfig, 20261205);
     const opts = { method: 'annealed-langevin' as const, chains: 1, draws: aP, moveSteps: 2, seed: 1 };
     const workerEntry = import.meta.url.endsWith('.mjs') ? new URL(import.meta.url) : undefined;
     let annealedReport: Record<string, unknown>;

@@ -122,6 +122,14 @@ function quadratic(dim: number, batch: boolean): Potential & { traced: boolean; 
   };
 }
 
+/** A normal model with unknown mean and scale bound to five points. */
+function normalModel() {
+  return compile(`model m { data y: real[N]  param mu: real  param s: positive
+    mu ~ normal(0, 3)
+    s ~ half_normal(2)
+    y ~ normal(mu, s) }`).bind({ y: [0.3, 1.2, -0.4, 2.1, 0.8] });
+}
+
 describe("a VI step's Monte Carlo draws are one evaluation", () => {
   it('the ELBO, IWAE/Rényi and program estimators: one call with the S draws, the value and gradient of point-by-point calls', () => {
     const d = 3;
@@ -148,11 +156,7 @@ describe("a VI step's Monte Carlo draws are one evaluation", () => {
   });
 
   it('vi() with samples: 4 asks for the 4 draws of each step together and fits as with single calls; a non-finite draw still rejects the step', () => {
-    const model = compile(`model m { data y: real[N]  param mu: real  param s: positive
-      mu ~ normal(0, 3)
-      s ~ half_normal(2)
-      y ~ normal(mu, s) }`);
-    const bound = model.bind({ y: [0.3, 1.2, -0.4, 2.1, 0.8] });
+    const bound = normalModel();
     const f = bound.potentialFunction();
     const sizes: number[] = [];
     const withBatch = {
@@ -183,11 +187,7 @@ describe("a VI step's Monte Carlo draws are one evaluation", () => {
     expect(valuesAndGradsAt(p, [[1, 2]], gs)[0]).toBe(p.value([1, 2]));
     expect(p.sizes).toEqual([]);
     expect(() => valuesAndGradsAt(p, [[1, 2]], [])).toThrow(/1 points but 0 gradient rows/);
-    const model = compile(`model m { data y: real[N]  param mu: real  param s: positive
-      mu ~ normal(0, 3)
-      s ~ half_normal(2)
-      y ~ normal(mu, s) }`);
-    const bound = model.bind({ y: [0.3, 1.2, -0.4, 2.1, 0.8] });
+    const bound = normalModel();
     const tp = bound.tensorPotentialFunction();
     const pts = [[0.1, -0.3], [1.5, 0.2], [-0.7, 0.9]];
     const grads = pts.map(() => new Float64Array(2));
