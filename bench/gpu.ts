@@ -62,7 +62,7 @@
  *
  * Options: --backend webgpu|wasm|cpu (webgpu), --adapter default|gl-compat, --n (1000000),
  * --reps (20), --configs "16,8;64,32" ("" for none), --impls fused,reference, --chains "10000,4;1000,64"
- * (T,K pairs; "" for none), --em "1000000,16,8" (N,K,D; "" for none), --shared-data DIR,
+ * (T,K pairs; "" for none), --chain-batch "1000,4,16" (T,K,B; "" for none), --em "1000000,16,8" (N,K,D; "" for none), --shared-data DIR,
  * --grad "1000000,16,8" (N,K,D; "" for none), --grad-batch "10000,16,8" (N,K,D; "" for none), --batch-points "1,4,16", --smc "2000,2,2,512" (N,K,D,particles; "" for none), --annealed "2000,2,2,512" (N,K,D,particles; "" for none), --nuts "1000000,16,8,4" (N,K,D,chains; "" for none), --pf "200,1000000" (T,P; "" for none),
  * --budget-s (420: a section that would start later is skipped, recorded as such), --out FILE
  * (rewritten after every section, complete: false until the end).
@@ -83,7 +83,7 @@ import { priorParticles, smcSteps, TemperedTarget, type TemperedEvaluator } from
 import { deviceTemperedEvaluator } from '../src/infer/smc/device';
 import { chainWorkerMain } from '../src/infer/mcmc/chain-worker';
 import { A, MU, PI, SD, twoStateHmm } from './two-state-hmm';
-import { gaussianEStep, gaussianSuffStats, chainMarginals, chainForwardJS, chainBackwardJS, type EStepResult, type SuffStats, type ChainMarginals } from '../src/tensor/fused';
+import { gaussianEStep, gaussianSuffStats, chainMarginals, chainLogZ, chainForwardJS, chainBackwardJS, type EStepResult, type SuffStats, type ChainMarginals } from '../src/tensor/fused';
 import { estepDisagreement, makeEStepCase, chainDisagreement, makeChainCase } from '../src/tensor/fused/tolerance';
 
 /** The benchmark (the bundle's main thread; see the end of the file). */
@@ -96,6 +96,7 @@ async function bench(): Promise<void> {
   const configs = arg('--configs', '16,8;64,32').split(';').filter((c) => c).map((c) => c.split(',').map(Number) as [number, number]);
   const impls = arg('--impls', 'fused,reference').split(',') as ('fused' | 'reference')[];
   const chainConfigs = arg('--chains', '10000,4;1000,64').split(';').filter((c) => c).map((c) => c.split(',').map(Number) as [number, number]);
+  const chainBatch = arg('--chain-batch', '1000,4,16').split(',').filter((c) => c).map(Number);
   const emConfig = arg('--em', '1000000,16,8').split(',').filter((c) => c).map(Number);
   const sharedData = arg('--shared-data', '');
   const gradConfig = arg('--grad', '1000000,16,8').split(',').filter((c) => c).map(Number);
@@ -303,6 +304,47 @@ async function bench(): Promise<void> {
     chains.push(row);
     record('chains', chains);
     console.error(JSON.stringify(row));
+  }
+
+  // A batch of chains (the batched potential of an HMM: one chain per parameter point): log Z
+  // and its gradient (the marginals) of B chains as one op, fused and tree, against B separate
+  // calls; ms per call (all B chains), at (T, K, B) from --chain-batch.
+  if (chainBatch.length && withinBudget('chain_batch')) {
+    const [T, K, B] = chainBatch;
+    if (chainBatch.length !== 3 || ![T, K, B].every((v) => Number.isSafeInteger(v) && v >= 1) || T < 2) throw new RangeError(`bench/gpu: --chain-batch must be T,K,B positive integers (T >= 2), got '${chainBatch}'`);
+    const cs = Array.from({ length: B }, (_, b) => makeChainCase(20261208 + b, T, K, 0.1));
+    const init = tf.tensor2d(cs.flatMap((c) => Array.from(c.init)), [B, K]);
+    const mats = tf.tensor4d(cs.flatMap((c) => Array.from(c.mats)), [B, T - 1, K, K]);
+    const singles = cs.map((c) => [tf.tensor1d(c.init), tf.tensor3d(c.mats, [T - 1, K, K])] as const);
+    // ms per call of `run` (its tensors disposed after the next call is queued; the last one read).
+    const timeCalls = async (run: () => tf.Tensor[]): Promise<number> => {
+      for (let w = 0; w < 2; w++) {
+        const ts = run();
+        await ts[ts.length - 1].data();
+        tf.dispose(ts);
+      }
+      const t0 = performance.now();
+      let last: tf.Tensor[] = [];
+      for (let r = 0; r < reps; r++) {
+        const next = run();
+        tf.dispose(last);
+        last = next;
+      }
+      await last[last.length - 1].data();
+      tf.dispose(last);
+      return (performance.now() - t0) / reps;
+    };
+    const row: Record<string, unknown> = { T, K, B };
+    for (const impl of impls) {
+      const sumLogZ = (a: tf.Tensor, m: tf.Tensor) => tf.sum(chainLogZ(a as tf.Tensor2D, m as tf.Tensor4D, { impl }));
+      const batched = await timeCalls(() => tf.grads(sumLogZ)([init, mats]));
+      const loop = await timeCalls(() => singles.flatMap(([a, m]) => tf.grads((x: tf.Tensor, y: tf.Tensor) => chainLogZ(x, y, { impl }))([a, m])));
+      Object.assign(row, { [`${impl}_batched_ms`]: +batched.toFixed(3), [`${impl}_separate_ms`]: +loop.toFixed(3), [`${impl}_separate_over_batched`]: +(loop / batched).toPrecision(3) });
+    }
+    if (impls.length === 2) row.batched_fused_speedup = +((row.reference_batched_ms as number) / (row.fused_batched_ms as number)).toFixed(2);
+    tf.dispose([init, mats, ...singles.flat()]);
+    console.error(JSON.stringify(row));
+    record('chain_batch', row);
   }
 
   // A full EM fit on the active backend against the same fit on the host.
