@@ -43,7 +43,7 @@ export type ApproxMethod = (typeof APPROX_METHODS)[number];
 
 /** The options each method of this command takes (besides --data, --set, --method, --seed, --backend, --out, --quiet, --threads). */
 export function approxOptions(method: ApproxMethod): string[] {
-  if (method === 'vi') return ['--guide', '--max-iter', '--device-gradients'];
+  if (method === 'vi') return ['--guide', '--max-iter', '--grad-samples', '--device-gradients'];
   if (method === 'smc') return ['--particles', '--waste-free', '--kernel', '--device-gradients'];
   if (method === 'diffusion') return ['--steps', '--samples', '--draws'];
   return ['--chains', '--draws', ...(method === 'langevin' || method === 'mala' ? ['--warmup'] : []), '--device-gradients'];
@@ -58,6 +58,7 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
     throw new OptionError(`--guide must be ${GUIDES.slice(0, -1).join(', ')} or ${GUIDES[GUIDES.length - 1]}, got '${guide}'`);
   }
   const steps = int(opts, '--max-iter', 10000);
+  const samples = int(opts, '--grad-samples', 1);
   const particles = int(opts, '--particles', 1000);
   const chains = int(opts, '--chains', 4);
   const draws = int(opts, '--draws', 1000);
@@ -66,12 +67,12 @@ export function approxCommand(model: Model, data: Record<string, DataValue>, met
   if (!Number.isInteger(warmup) || warmup < 0) throw new OptionError(`--warmup must be a nonnegative integer, got '${warmupRaw}'`);
   if (method === 'diffusion') return runDiffusion(model, data, opts, { seed, quiet: flags.has('--quiet') });
   if (method === 'smc' && flags.has('--device-gradients')) return runSmcDevice(model, data, opts, { seed, particles, quiet: flags.has('--quiet') });
-  if (method === 'vi' && flags.has('--device-gradients')) return runViDevice(model, data, opts, { seed, guide: guide as Guide, steps, quiet: flags.has('--quiet') });
+  if (method === 'vi' && flags.has('--device-gradients')) return runViDevice(model, data, opts, { seed, guide: guide as Guide, steps, samples, quiet: flags.has('--quiet') });
   if (method !== 'vi' && method !== 'smc' && flags.has('--device-gradients')) return runScoreDevice(model, data, method, opts, { seed, chains, draws, warmup, quiet: flags.has('--quiet') });
   const bound = model.bind(data);
   try {
     if (method !== 'vi' && method !== 'smc') return runScore(model, bound, method, opts, { seed, chains, draws, warmup, quiet: flags.has('--quiet') });
-    return run(model, bound, data, method, opts, { seed, guide: guide as Guide, steps, particles, quiet: flags.has('--quiet') });
+    return run(model, bound, data, method, opts, { seed, guide: guide as Guide, steps, samples, particles, quiet: flags.has('--quiet') });
   } catch (e) {
     return familyFailure(e, method);
   } finally {
@@ -97,10 +98,10 @@ const viProgress = (progress: LineProgress | undefined) => progress
   : undefined;
 
 /** The VI report: its lines, the JSON result, and whether it converged. */
-function viReport(model: Model, r: ViResult, guide: Guide, seed: number): { lines: string[]; json: Record<string, unknown>; ok: boolean } {
+function viReport(model: Model, r: ViResult, guide: Guide, seed: number, samples: number): { lines: string[]; json: Record<string, unknown>; ok: boolean } {
   const lines: string[] = [];
   const elbo = r.elbo[r.elbo.length - 1];
-  lines.push(`model ${model.name}: VI, ${guide} ${guide === 'planar' || guide === 'coupling' ? 'flow' : 'Gaussian'} guide on the unconstrained scale; ${r.steps} steps; ${r.converged ? 'converged' : 'NOT converged'}; ${r.seconds.toFixed(2)} s`);
+  lines.push(`model ${model.name}: VI, ${guide} ${guide === 'planar' || guide === 'coupling' ? 'flow' : 'Gaussian'} guide on the unconstrained scale; ${r.steps} steps${samples > 1 ? ` of ${samples} draws` : ''}; ${r.converged ? 'converged' : 'NOT converged'}; ${r.seconds.toFixed(2)} s`);
   lines.push(`ELBO ${elbo.toFixed(4)} (smoothed; a lower bound on the log evidence)`);
   if (r.gradientBatches) lines.push(deviceLine('the VI loop', r.gradientBatches));
   const { khat } = r.psis(1000, seed);
@@ -108,7 +109,7 @@ function viReport(model: Model, r: ViResult, guide: Guide, seed: number): { line
   lines.push(`Pareto k-hat ${khat.toFixed(2)} (PSIS of 1000 guide draws; ${verdict})`);
   lines.push('summary of 4000 draws from the guide (R-hat and ESS refer to independent draws):');
   lines.push(formatSummary(r.summary(4000, seed)));
-  const json = { model: model.name, method: 'vi', guide, steps: r.steps, converged: r.converged, elbo, khat, names: r.names, params: Array.from(r.params) };
+  const json = { model: model.name, method: 'vi', guide, steps: r.steps, gradSamples: samples, converged: r.converged, elbo, khat, names: r.names, params: Array.from(r.params) };
   return { lines, json, ok: r.converged };
 }
 
@@ -132,10 +133,10 @@ function finishApprox(lines: string[], json: Record<string, unknown>, ok: boolea
  * `fit --method vi --device-gradients`: the VI loop in a worker thread, its gradients computed
  * in this thread on the backend (viDeviceGradients); the report as for vi.
  */
-async function runViDevice(model: Model, data: Record<string, DataValue>, opts: Map<string, string>, { seed, guide, steps, quiet }: { seed: number; guide: Guide; steps: number; quiet: boolean }): Promise<number> {
+async function runViDevice(model: Model, data: Record<string, DataValue>, opts: Map<string, string>, { seed, guide, steps, samples, quiet }: { seed: number; guide: Guide; steps: number; samples: number; quiet: boolean }): Promise<number> {
   try {
-    const r = await withLineProgress(quiet, (progress) => viDeviceGradients(model, data, { guide, steps, seed, onStep: viProgress(progress) }));
-    const { lines, json, ok } = viReport(model, r, guide, seed);
+    const r = await withLineProgress(quiet, (progress) => viDeviceGradients(model, data, { guide, steps, samples, seed, onStep: viProgress(progress) }));
+    const { lines, json, ok } = viReport(model, r, guide, seed, samples);
     return finishApprox(lines, json, ok, opts);
   } catch (e) {
     return familyFailure(e, 'vi');
@@ -144,14 +145,14 @@ async function runViDevice(model: Model, data: Record<string, DataValue>, opts: 
 
 function run(
   model: Model, bound: ReturnType<Model['bind']>, data: Record<string, DataValue>, method: 'vi' | 'smc', opts: Map<string, string>,
-  { seed, guide, steps, particles, quiet }: { seed: number; guide: Guide; steps: number; particles: number; quiet: boolean },
+  { seed, guide, steps, samples, particles, quiet }: { seed: number; guide: Guide; steps: number; samples: number; particles: number; quiet: boolean },
 ): number {
   let lines: string[] = [];
   let json: Record<string, unknown>;
   let ok = true;
   if (method === 'vi') {
-    const r = withLineProgress(quiet, (progress) => vi(bound, { guide, steps, seed, onStep: viProgress(progress) }));
-    ({ lines, json, ok } = viReport(model, r, guide, seed));
+    const r = withLineProgress(quiet, (progress) => vi(bound, { guide, steps, samples, seed, onStep: viProgress(progress) }));
+    ({ lines, json, ok } = viReport(model, r, guide, seed, samples));
   } else {
     const so = smcCliOptions(opts, particles);
     const r = withLineProgress(quiet, (progress) => smc(model, bound, { particles, seed, data, ...so, onStage: smcProgress(progress, so, particles) }));

@@ -102,7 +102,8 @@ options:
                                has discrete latents, else map); nuts, hmc and mh run 'mixppl
                                sample' and take its options (see 'mixppl sample --help'); vi takes
                                --guide meanfield|fullrank|lowrank|planar|coupling|amortized
-                               (default fullrank), --max-iter (steps) and --device-gradients
+                               (default fullrank), --max-iter (steps), --grad-samples S (Monte
+                               Carlo draws per gradient step, default 1) and --device-gradients
                                (every gradient on the --backend, e.g. webgpu, the loop in a
                                worker thread; for large data); smc takes --particles (default
                                1000), --waste-free P (waste-free SMC with chains of P states;
@@ -150,7 +151,7 @@ interface Args {
   given: string[];
 }
 
-const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--assignments', '--threads', '--draws', '--method', '--max-iter', '--tol', '--n-init', '--guide', '--particles', '--waste-free', '--kernel', '--sbc', '--steps', '--samples', ...SAMPLE_VALUE_OPTIONS, ...SELECT_VALUE_OPTIONS, ...FILTER_VALUE_OPTIONS.filter((o) => o !== '--param')]);
+const VALUE_OPTS = new Set(['--seed', '--backend', '--out', '--assignments', '--threads', '--draws', '--method', '--max-iter', '--grad-samples', '--tol', '--n-init', '--guide', '--particles', '--waste-free', '--kernel', '--sbc', '--steps', '--samples', ...SAMPLE_VALUE_OPTIONS, ...SELECT_VALUE_OPTIONS, ...FILTER_VALUE_OPTIONS.filter((o) => o !== '--param')]);
 
 /** The options each command accepts (besides --help); anything else is a usage error. */
 const COMMAND_OPTIONS: Record<string, readonly string[]> = {

@@ -35,12 +35,15 @@ describe('fit --method vi | smc', () => {
 
   it('vi --device-gradients: the gradients in the main thread (wasm here), the loop in a worker; the same report, the mean near the exact posterior mean', () => {
     const out = join(dir, 'vi-device.json');
-    const r = mixppl('fit', modelPath, '--data', dataPath, '--method', 'vi', '--max-iter', '3000', '--device-gradients', '--out', out);
+    const r = mixppl('fit', modelPath, '--data', dataPath, '--method', 'vi', '--max-iter', '3000', '--grad-samples', '3', '--device-gradients', '--out', out);
     expect([0, 3], r.stderr).toContain(r.code);
-    expect(r.stdout).toMatch(/VI, fullrank Gaussian guide/);
+    expect(r.stdout).toMatch(/VI, fullrank Gaussian guide on the unconstrained scale; \d+ steps of 3 draws;/);
     expect(r.stdout).toMatch(/Pareto k-hat -?\d\.\d\d \(PSIS of 1000 guide draws; the guide is close to the posterior\)/);
-    expect(r.stdout).toMatch(/potential: tensor evaluator \(tfjs, float32\) on wasm in the main thread, the VI loop in a worker thread \(\d+ gradients in \d+ batches of up to 1 point\)/);
-    expect(JSON.parse(readFileSync(out, 'utf8')).method).toBe('vi');
+    expect(r.stdout).toMatch(/potential: tensor evaluator \(tfjs, float32\) on wasm in the main thread, the VI loop in a worker thread \(\d+ gradients in \d+ batches of up to 3 points\)/);
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toMatchObject({ method: 'vi', gradSamples: 3 });
+    // A step's 3 draws are one request: the gradients are 3 per batch.
+    const [, n, b] = /\((\d+) gradients in (\d+) batches/.exec(r.stdout)!;
+    expect(Number(n)).toBe(3 * Number(b));
     const mean = Number(/^mu\s+(\S+)/m.exec(r.stdout)![1]);
     expect(Math.abs(mean - exact.mean)).toBeLessThan(0.25 * Math.sqrt(exact.variance));
   }, 120_000);
@@ -104,6 +107,10 @@ describe('fit --method vi | smc', () => {
     const bad = mixppl('fit', modelPath, '--data', dataPath, '--method', 'vi', '--max-iter', 'abc');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--max-iter must be a positive integer, got 'abc'/);
+    const zero = mixppl('fit', modelPath, '--data', dataPath, '--method', 'vi', '--grad-samples', '0');
+    expect(zero.code).toBe(2);
+    expect(zero.stderr).toMatch(/--grad-samples must be a positive integer, got '0'/);
+    expect(mixppl('fit', modelPath, '--data', dataPath, '--method', 'smc', '--grad-samples', '2').code).toBe(2);
   }, 120_000);
 
   it('mala: the MCMC summary of its draws, the mean near the exact posterior mean', () => {
