@@ -21,9 +21,9 @@ const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${f(a
 
 // A section bench/gpu.ts skipped (time budget) holds { skipped: why }; an unfinished run has complete: false.
 const skippedNote = (name: string, x: Obj | undefined) => (x?.skipped ? [`${name}: skipped (${x.skipped}).`, ''] : []);
-const sectionsSkipped = [['E-step', m.results], ['chain kernels', m.chains], ['EM', m.em], ['gradient', m.gradient], ['batched gradients', m.gradient_batch], ['NUTS', m.nuts], ['SMC', m.smc], ['particle filter', m.particle_filter]]
+const sectionsSkipped = [['E-step', m.results], ['chain kernels', m.chains], ['batched chains', m.chain_batch], ['EM', m.em], ['gradient', m.gradient], ['batched gradients', m.gradient_batch], ['NUTS', m.nuts], ['SMC', m.smc], ['annealed Langevin', m.annealed], ['particle filter', m.particle_filter]]
   .flatMap(([name, x]) => skippedNote(name as string, x as Obj | undefined));
-for (const key of ['results', 'chains', 'em', 'gradient', 'gradient_batch', 'nuts', 'smc', 'particle_filter']) if (m[key]?.skipped) delete m[key];
+for (const key of ['results', 'chains', 'chain_batch', 'em', 'gradient', 'gradient_batch', 'nuts', 'smc', 'annealed', 'particle_filter']) if (m[key]?.skipped) delete m[key];
 
 const lines: string[] = [
   t.device ? `# GPU run: mixppl (${m.backend}${m.adapter ? `, ${m.adapter}` : ''}) against PyTorch (${t.device}, torch ${t.torch}), same run` : `# bench/gpu run: mixppl (${m.backend}${m.adapter ? `, ${m.adapter}` : ''}), no PyTorch report`,
@@ -80,6 +80,14 @@ if (m.smc) {
     lines.push(`${sm.stages} stages, log Z ${f(sm.logZ, 8)}; ${f(sm.device_seconds)} s on ${m.backend}: ${sm.point_evaluations} point evaluations in ${sm.batched_evaluations} batched evaluations (up to ${sm.max_batch_points} points each), ${f(sm.device_points_per_s)} points per second. The float64 replay on the host: ${f(sm.host_replay_ms_per_point)} ms per point, ${f(sm.host_seconds_for_these_evaluations)} s for these evaluations (host smc, one particle at a time); device / host ${f(sm.device_over_host)}x.`);
   }
 }
+if (m.annealed) {
+  const a = m.annealed;
+  lines.push('', `## Annealed Langevin, the gradients on the device (scoreSampleDeviceGradients; the same model, N = ${a.N}, K = ${a.K}, D = ${a.D}, ${a.particles} particles, ${a.moveSteps} MALA steps a level)`, '');
+  if (a.error) lines.push(`failed: ${a.error}`);
+  else {
+    lines.push(`${a.levels} levels, log Z ${f(a.logZ, 8)}; ${f(a.seconds_with_worker_start)} s on ${m.backend} (the worker's start included): ${a.point_evaluations} point evaluations in ${a.batches} requests (up to ${a.largest_batch} points each), ${f(a.device_points_per_s)} points per second. The float64 replay on the host: ${f(a.host_replay_ms_per_point)} ms per point, ${f(a.host_seconds_for_these_evaluations)} s for these evaluations; device / host ${f(a.device_over_host)}x.`);
+  }
+}
 if (m.particle_filter) {
   const p = m.particle_filter;
   lines.push('', `## Particle filter (two-state HMM, T = ${p.T}, ${p.P} particles, bootstrap)`, '',
@@ -94,6 +102,13 @@ if (m.chains?.length) {
   lines.push('', '## Chain forward-backward (chainMarginals): fused recursions against the product tree', '',
     '| T | K | fused ms | tree ms | tree / fused | agreement fused, tree (<= 1) |', '| --- | --- | --- | --- | --- | --- |',
     ...m.chains.map((c: Obj) => `| ${c.T} | ${c.K} | ${f(c.fused_ms)} | ${f(c.reference_ms)} | ${f(c.fused_speedup)}x | ${f(c.fused_agreement_ratio)}, ${f(c.reference_agreement_ratio)} |`));
+}
+if (m.chain_batch) {
+  const c = m.chain_batch;
+  lines.push('', `## A batch of chains (chainLogZ of B = ${c.B} chains and its gradient as one op, T = ${c.T}, K = ${c.K}) against B separate calls`, '',
+    '| | batched ms | separate ms | separate / batched |', '| --- | --- | --- | --- |',
+    ...['fused', 'reference'].filter((i) => c[`${i}_batched_ms`] !== undefined).map((i) => `| ${i === 'fused' ? 'fused recursions' : 'product tree'} | ${f(c[`${i}_batched_ms`])} | ${f(c[`${i}_separate_ms`])} | ${f(c[`${i}_separate_over_batched`])}x |`),
+    ...(c.batched_fused_speedup !== undefined ? ['', `Batched: the tree takes ${f(c.batched_fused_speedup)}x the fused kernels' time.`] : []));
 }
 const md = lines.join('\n') + '\n';
 process.stdout.write(md);
