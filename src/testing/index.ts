@@ -19,8 +19,8 @@ export {
   normalTwoSidedPValue,
 } from './stats';
 export type { ChiSquareResult, KsResult, RankUniformityResult, Sample, MmdOptions, MmdResult, McseResult } from './stats';
-export { sbc, sbcTests, rankOf, sbcRecord, sbcJson } from './sbc';
-export type { SbcOptions, SbcResult, SbcRecord } from './sbc';
+export { sbc, sbcTests, rankOf, sbcRecord, sbcJson, holmAcross } from './sbc';
+export type { SbcOptions, SbcResult, SbcRecord, SbcPValues } from './sbc';
 export { ecdfBand, ecdfBandSvg, ecdfCheck, ecdfDifference } from './ecdf';
 export type { EcdfBand, EcdfBandOptions, EcdfCheck, EcdfSvgOptions } from './ecdf';
 export { geweke, gewekeCompare, defaultTestFunctions } from './geweke';

@@ -190,6 +190,46 @@ export async function sbc<M extends SimulatingModel>(model: M, infer: PosteriorS
   return { ranks, L: L!, replications: R, seed, alpha, pValues: tests.pValues, adjusted: tests.adjusted, failed: tests.failed, seconds: (performance.now() - start) / 1000 };
 }
 
+/** Per element of a case, its chi-square and KS p-values (SbcResult.pValues). */
+export type SbcPValues = Readonly<Record<string, { chi2: number; ks: number }>>;
+
+/**
+ * One Holm correction over several SBC runs together (a results file's family of tests):
+ * every case's per-element chi-square and KS p-values adjusted as one family, so a
+ * calibrated sampler fails any of them with probability at most `alpha` in all.
+ * `adjusted[case][element]` holds the adjusted pair; `failed(case)` the elements of a case
+ * whose adjusted chi-square or KS p-value is below `alpha`; `tests` the family's size.
+ *
+ * @example
+ * const h = holmAcross({ normal: a.pValues, poisson: b.pValues }, 0.01);
+ * h.failed('normal'); // [] when calibrated
+ */
+export function holmAcross(cases: Readonly<Record<string, SbcPValues>>, alpha: number): {
+  adjusted: Record<string, Record<string, { chi2: number; ks: number }>>;
+  failed(name: string): string[];
+  tests: number;
+} {
+  if (!(alpha > 0 && alpha < 1)) throw new RangeError(`holmAcross: alpha must be in (0, 1), got ${alpha}`);
+  const keys: { name: string; element: string; test: 'chi2' | 'ks' }[] = [];
+  const ps: number[] = [];
+  for (const [name, pv] of Object.entries(cases)) {
+    for (const [element, p] of Object.entries(pv)) {
+      keys.push({ name, element, test: 'chi2' }, { name, element, test: 'ks' });
+      ps.push(p.chi2, p.ks);
+    }
+  }
+  const adj = holm(ps);
+  const adjusted: Record<string, Record<string, { chi2: number; ks: number }>> = Object.fromEntries(Object.keys(cases).map((n) => [n, {}]));
+  keys.forEach((k, i) => {
+    (adjusted[k.name][k.element] ??= { chi2: NaN, ks: NaN })[k.test] = adj[i];
+  });
+  const failed = (name: string): string[] => {
+    if (!(name in adjusted)) throw new RangeError(`holmAcross: no case '${name}'`);
+    return Object.entries(adjusted[name]).filter(([, p]) => p.chi2 < alpha || p.ks < alpha).map(([e]) => e);
+  };
+  return { adjusted, failed, tests: ps.length };
+}
+
 /** The JSON record of one SBC run, as the slow-tier tests write it (`mixppl report --sbc` reads it). */
 export interface SbcRecord {
   /** Replications R (the length of every rank array). */

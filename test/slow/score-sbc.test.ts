@@ -39,8 +39,7 @@ import { effectiveSize, multinomialResample } from '../../src/infer/smc';
 import { useBackend } from '../../src/tensor';
 import { Key } from '../../src/tensor/random';
 import { ecdfBandSvg, ecdfCheck } from '../../src/testing/ecdf';
-import { sbc, sbcJson, type SbcResult } from '../../src/testing/sbc';
-import { holm } from '../../src/testing/stats';
+import { holmAcross, sbc, sbcJson, type SbcResult } from '../../src/testing/sbc';
 import { NORMAL_MEAN, POISSON_GAMMA } from '../infer/conjugate-models';
 
 const SEED = 20261204;
@@ -126,20 +125,7 @@ describe.skipIf(!slow)('SBC of annealed Langevin (slow tier)', () => {
         { data: c.data, replications: c.replications, L, seed: SEED, alpha: ALPHA, params: [c.param] });
     }
 
-    const keys: { name: string; element: string; test: 'chi2' | 'ks' }[] = [];
-    const ps: number[] = [];
-    for (const c of CASES) {
-      for (const [element, p] of Object.entries(results[c.name].pValues)) {
-        keys.push({ name: c.name, element, test: 'chi2' }, { name: c.name, element, test: 'ks' });
-        ps.push(p.chi2, p.ks);
-      }
-    }
-    const adj = holm(ps);
-    const adjusted: Record<string, Record<string, { chi2: number; ks: number }>> = {};
-    keys.forEach((k, i) => {
-      ((adjusted[k.name] ??= {})[k.element] ??= { chi2: NaN, ks: NaN })[k.test] = adj[i];
-    });
-    const failedElements = (name: string) => Object.entries(adjusted[name]).filter(([, p]) => p.chi2 < ALPHA || p.ks < ALPHA).map(([e]) => e);
+    const { adjusted, failed: failedElements, tests } = holmAcross(Object.fromEntries(CASES.map((c) => [c.name, results[c.name].pValues])), ALPHA);
     const unexpected = CASES.filter((c) => c.calibrated).flatMap((c) => failedElements(c.name).map((e) => `${c.name}: ${e}`));
     const expectedFailure = CASES.find((c) => !c.calibrated)!;
     const spread = (xs: number[]) => ({ min: Math.min(...xs), median: xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)], max: Math.max(...xs) });
@@ -153,7 +139,7 @@ describe.skipIf(!slow)('SBC of annealed Langevin (slow tier)', () => {
       alpha: ALPHA,
       L,
       sampler: { particles: PARTICLES, ladder: 'adaptive, conditional ESS 0.5', moveSteps: 'default 5 (1 in the expected failure)', reference: 'N(0, 3²) on the unconstrained scale', rankedDraws: 'multinomial from the final weighted cloud' },
-      multipleTesting: `Holm over all ${ps.length} tests (chi-square and KS per element, all cases) at family-wise alpha ${ALPHA}`,
+      multipleTesting: `Holm over all ${tests} tests (chi-square and KS per element, all cases) at family-wise alpha ${ALPHA}`,
       unexpectedFailures: unexpected,
       expectedFailure: { case: expectedFailure.name, failedElements: failedElements(expectedFailure.name) },
       seconds: Object.values(results).reduce((a, r) => a + r.seconds, 0),

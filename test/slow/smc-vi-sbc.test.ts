@@ -46,8 +46,7 @@ import { vi, type ViOptions } from '../../src/infer/vi';
 import { useBackend } from '../../src/tensor';
 import { Key } from '../../src/tensor/random';
 import { ecdfBandSvg, ecdfCheck } from '../../src/testing/ecdf';
-import { sbc, sbcJson, type SbcResult } from '../../src/testing/sbc';
-import { holm } from '../../src/testing/stats';
+import { holmAcross, sbc, sbcJson, type SbcResult } from '../../src/testing/sbc';
 import { NORMAL_MEAN, POISSON_GAMMA } from '../infer/conjugate-models';
 
 /**
@@ -176,20 +175,7 @@ describe.skipIf(!slow)('SBC of tempered SMC and VSBC of Gaussian VI (slow tier)'
     }
 
     // One Holm family over every (case, element, test) p-value.
-    const keys: { name: string; element: string; test: 'chi2' | 'ks' }[] = [];
-    const ps: number[] = [];
-    for (const c of CASES) {
-      for (const [element, p] of Object.entries(results[c.name].pValues)) {
-        keys.push({ name: c.name, element, test: 'chi2' }, { name: c.name, element, test: 'ks' });
-        ps.push(p.chi2, p.ks);
-      }
-    }
-    const adj = holm(ps);
-    const adjusted: Record<string, Record<string, { chi2: number; ks: number }>> = {};
-    keys.forEach((k, i) => {
-      ((adjusted[k.name] ??= {})[k.element] ??= { chi2: NaN, ks: NaN })[k.test] = adj[i];
-    });
-    const failedElements = (name: string) => Object.entries(adjusted[name]).filter(([, p]) => p.chi2 < ALPHA || p.ks < ALPHA).map(([e]) => e);
+    const { adjusted, failed: failedElements, tests } = holmAcross(Object.fromEntries(CASES.map((c) => [c.name, results[c.name].pValues])), ALPHA);
     const failed = CASES.flatMap((c) => failedElements(c.name).map((e) => `${c.name}: ${e}`));
     const unexpected = CASES.filter((c) => c.calibrated).flatMap((c) => failedElements(c.name).map((e) => `${c.name}: ${e}`));
     const expectedFailure = CASES.find((c) => !c.calibrated)!;
@@ -204,7 +190,7 @@ describe.skipIf(!slow)('SBC of tempered SMC and VSBC of Gaussian VI (slow tier)'
       L,
       smc: { particles: PARTICLES, resampling: 'default (systematic) inside smc; multinomial for the L ranked draws', rejuvenation: 'default (hmc, 3 steps)', adaptOn: 'cess 0.5' },
       vi: VI,
-      multipleTesting: `Holm over all ${ps.length} tests (chi-square and KS per element, all cases) at family-wise alpha ${ALPHA}`,
+      multipleTesting: `Holm over all ${tests} tests (chi-square and KS per element, all cases) at family-wise alpha ${ALPHA}`,
       failed,
       unexpectedFailures: unexpected,
       expectedFailure: { case: expectedFailure.name, failedElements: failedElements(expectedFailure.name) },

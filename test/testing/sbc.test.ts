@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Key } from '../../src/tensor/random';
 import { ecdfBand, ecdfBandSvg, ecdfCheck, ecdfDifference } from '../../src/testing/ecdf';
-import { rankOf, sbc, sbcTests } from '../../src/testing/sbc';
+import { holmAcross, rankOf, sbc, sbcTests } from '../../src/testing/sbc';
 import { expectCalibrated, PropertyTestError } from '../../src/testing/vitest';
 import { fakeNormalMeanModel, normalMeanSampler } from './helpers';
 
@@ -135,5 +135,28 @@ describe('ECDF band (Säilynoja et al. 2022)', () => {
     expect(svg).not.toMatch(/NaN/);
     // red markers only where the ECDF leaves the band (all in the first panel)
     expect((svg.match(/<circle/g) ?? []).length).toBeGreaterThan(0);
+  });
+});
+
+describe('holmAcross', () => {
+  it('adjusts every case\'s chi-square and KS p-values as one Holm family and names the failing elements', () => {
+    const cases = {
+      a: { mu: { chi2: 0.004, ks: 0.3 }, sigma: { chi2: 0.5, ks: 0.02 } },
+      b: { lambda: { chi2: 0.0001, ks: 0.001 } },
+    };
+    const h = holmAcross(cases, 0.01);
+    expect(h.tests).toBe(6);
+    // Holm by hand: sorted 0.0001, 0.001, 0.004, 0.02, 0.3, 0.5 times 6, 5, 4, 3, 2, 1, made monotone.
+    expect(h.adjusted.b.lambda.chi2).toBeCloseTo(0.0006, 12);
+    expect(h.adjusted.b.lambda.ks).toBeCloseTo(0.005, 12);
+    expect(h.adjusted.a.mu.chi2).toBeCloseTo(0.016, 12);
+    expect(h.adjusted.a.sigma.ks).toBeCloseTo(0.06, 12);
+    expect(h.adjusted.a.mu.ks).toBeCloseTo(0.6, 12);
+    expect(h.adjusted.a.sigma.chi2).toBeCloseTo(0.6, 12);
+    // mu's raw 0.004 is below 0.01 but not once adjusted for the six tests.
+    expect(h.failed('a')).toEqual([]);
+    expect(h.failed('b')).toEqual(['lambda']);
+    expect(() => h.failed('c')).toThrow(/holmAcross: no case 'c'/);
+    expect(() => holmAcross(cases, 0)).toThrow(/alpha must be in \(0, 1\)/);
   });
 });
