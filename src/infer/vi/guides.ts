@@ -793,30 +793,30 @@ export function elboWithNoise(guide: Guide, potential: Potential, eps: readonly 
   const d = guide.dim;
   if (potential.dim !== d) throw new RangeError(`elboWithNoise: potential has dimension ${potential.dim}, guide ${d}`);
   const scale = 1 / eps.length;
-  if (grad) {
-    // The draws' potentials and gradients together (one batched evaluation where the potential has one).
-    const us = eps.map((e) => guide.transform(e));
-    const gUs = eps.map(() => new Float64Array(d));
-    const Us = valuesAndGradsAt(potential, us, gUs);
-    grad.fill(0);
-    let sum = 0;
-    for (let s = 0; s < eps.length; s++) {
-      if (!Number.isFinite(Us[s])) return NaN;
-      sum += guide.entropyTerm(eps[s]) - Us[s];
+  const { U, gUs } = drawPotentials(guide, potential, eps, !!grad);
+  if (grad) grad.fill(0);
+  let sum = 0;
+  for (let s = 0; s < eps.length; s++) {
+    if (!Number.isFinite(U[s])) return NaN;
+    sum += guide.entropyTerm(eps[s]) - U[s];
+    if (grad) {
       guide.addPathGrad(eps[s], gUs[s], scale, grad);
       guide.addEntropyTermGrad(eps[s], scale, grad);
     }
-    return sum * scale;
-  }
-  const u = new Float64Array(d);
-  let sum = 0;
-  for (const e of eps) {
-    guide.transform(e, u);
-    const U = potential.value(u);
-    if (!Number.isFinite(U)) return NaN;
-    sum += guide.entropyTerm(e) - U;
   }
   return sum * scale;
+}
+
+/**
+ * The draws u_k = u_θ(ε_k) of a step and their potentials U(u_k); with `withGrad` also the
+ * gradients ∇U(u_k), the draws evaluated together (`valuesAndGradsAt`: one batched evaluation
+ * where the potential has one). What the fixed-noise estimators evaluate. @internal
+ */
+export function drawPotentials(guide: Guide, potential: Potential, eps: readonly ArrayLike<number>[], withGrad: boolean): { us: Float64Array[]; U: Float64Array; gUs: Float64Array[] } {
+  const us = eps.map((e) => guide.transform(e));
+  if (!withGrad) return { us, U: Float64Array.from(us, (u) => potential.value(u)), gUs: [] };
+  const gUs = us.map(() => new Float64Array(guide.dim));
+  return { us, U: valuesAndGradsAt(potential, us, gUs), gUs };
 }
 
 /**
@@ -850,14 +850,11 @@ export function renyiWithNoise(
   if (!Number.isFinite(alpha)) throw new RangeError(`${who}: alpha must be a finite number, got ${alpha}`);
   const d = guide.dim;
   if (potential.dim !== d) throw new RangeError(`${who}: potential has dimension ${potential.dim}, guide ${d}`);
-  const us = eps.map((e) => guide.transform(e));
-  const gUs = grad ? us.map(() => new Float64Array(d)) : [];
-  const Us = grad ? valuesAndGradsAt(potential, us, gUs) : undefined;
+  const { us, U, gUs } = drawPotentials(guide, potential, eps, !!grad);
   const logw = new Float64Array(K);
   for (let k = 0; k < K; k++) {
-    const U = Us ? Us[k] : potential.value(us[k]);
-    if (!Number.isFinite(U)) return NaN;
-    logw[k] = -U - guide.logq(us[k]);
+    if (!Number.isFinite(U[k])) return NaN;
+    logw[k] = -U[k] - guide.logq(us[k]);
   }
   const a = 1 - alpha;
   const wt = new Float64Array(K);

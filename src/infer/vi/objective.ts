@@ -18,8 +18,7 @@
  * const half: ObjectiveProgram = ({ logp, logq }, o) => o.mean(o.sub(o.scale(logp, 0.5), logq));
  * vi(bound, { objective: half, samples: 4 });
  */
-import type { Guide, Potential } from './guides';
-import { valuesAndGradsAt } from '../points';
+import { drawPotentials, type Guide, type Potential } from './guides';
 
 /** A value in an objective program: a vector over draws (length K) or a scalar (length 1). */
 export class Node {
@@ -206,13 +205,10 @@ export function programWithNoise(
   if (potential.dim !== d) throw new RangeError(`programWithNoise: potential has dimension ${potential.dim}, guide ${d}`);
   const logp = new Float64Array(K);
   const logq = new Float64Array(K);
-  const us = eps.map((e) => guide.transform(e));
-  const gUs = grad ? us.map(() => new Float64Array(d)) : [];
-  const Us = grad ? valuesAndGradsAt(potential, us, gUs) : undefined;
+  const { us, U, gUs } = drawPotentials(guide, potential, eps, !!grad);
   for (let k = 0; k < K; k++) {
-    const U = Us ? Us[k] : potential.value(us[k]);
-    if (!Number.isFinite(U)) return NaN;
-    logp[k] = -U;
+    if (!Number.isFinite(U[k])) return NaN;
+    logp[k] = -U[k];
     logq[k] = guide.logq(us[k]);
   }
   const tape = new Tape();
