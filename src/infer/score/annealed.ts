@@ -200,8 +200,10 @@ export function annealedLangevin(path: AnnealingPath, opts: AnnealedOptions = {}
   const rng0 = key.fold(0).rng();
   let evals = 0;
   // log π at several points as one evaluation; NaN is −∞ (outside the support), +∞ an error.
+  const target: GradientTarget = { dim: d, logDensityGrad: (x, g) => path.logTarget(x, g) };
+  if (path.logTargets) target.logDensityGrads = (xs, gs) => path.logTargets!(xs, gs);
   const logTargets = (xs: readonly Float64Array[], grads: readonly Float64Array[]): Float64Array => {
-    const lt = path.logTargets && xs.length > 1 ? path.logTargets(xs, grads) : Float64Array.from(xs, (x, b) => path.logTarget(x, grads[b]));
+    const lt = logDensityGradsAt(target, xs, grads);
     evals += xs.length;
     for (let b = 0; b < lt.length; b++) {
       if (Number.isNaN(lt[b])) lt[b] = -Infinity;
