@@ -168,24 +168,27 @@ export function rdmc(target: GradientTarget, opts: RdmcOptions = {}): RdmcResult
   const uBuf = new Float64Array(d);
   const gBuf = new Float64Array(d);
   let evals = 0;
-  const logPiZ = (z: Float64Array, grad: Float64Array | null): number => {
-    for (let i = 0; i < d; i++) uBuf[i] = center[i] + scale[i] * z[i];
-    let lp = target.logDensityGrad(uBuf, gBuf);
-    evals++;
-    if (Number.isNaN(lp)) lp = -Infinity;
+  // A target log density as rdMC uses it: NaN is −∞ (outside the support), +∞ an error.
+  const supported = (lp: number): number => {
     if (lp === Infinity) throw new RangeError(`${W}: the target log density is +Infinity`);
+    return Number.isNaN(lp) ? -Infinity : lp;
+  };
+  const toU = (z: ArrayLike<number>, u: Float64Array): Float64Array => {
+    for (let i = 0; i < d; i++) u[i] = center[i] + scale[i] * z[i];
+    return u;
+  };
+  const logPiZ = (z: Float64Array, grad: Float64Array | null): number => {
+    const lp = supported(target.logDensityGrad(toU(z, uBuf), gBuf));
+    evals++;
     if (grad) for (let i = 0; i < d; i++) grad[i] = scale[i] * gBuf[i];
     return lp;
   };
   // log π at the points x0[j], j in [from, to), as one evaluation (logDensityGradsAt), into lpi.
   const logPiRange = (from: number, to: number): void => {
-    const us = Array.from({ length: to - from }, (_, b) => Float64Array.from({ length: d }, (_v, i) => center[i] + scale[i] * x0[from + b][i]));
+    const us = Array.from({ length: to - from }, (_, b) => toU(x0[from + b], new Float64Array(d)));
     const lps = logDensityGradsAt(target, us, us.map(() => new Float64Array(d)));
     evals += us.length;
-    lps.forEach((lp, b) => {
-      if (lp === Infinity) throw new RangeError(`${W}: the target log density is +Infinity`);
-      lpi[from + b] = Number.isNaN(lp) ? -Infinity : lp;
-    });
+    lps.forEach((lp, b) => { lpi[from + b] = supported(lp); });
   };
 
   const grid = opts.timeGrid ?? 'log';
