@@ -196,21 +196,28 @@ function pairsProgram(T: number, K: number, B: number | undefined) {
 const lead = (B: number | undefined, shape: number[]) => (B === undefined ? shape : [B, ...shape]);
 
 /**
- * alpha (null for one step: alpha is init, and mats is empty, which WebGPU cannot bind) and
- * log Z [1].
+ * The inputs, alpha (null for one step: alpha is init, and mats is empty, which WebGPU
+ * cannot bind) and log Z [1] (or [B]).
  */
-function forward(b: WebGPUBackendLike, init: tf.TensorInfo, mats: tf.TensorInfo): { alpha: tf.TensorInfo | null; logZ: tf.TensorInfo; T: number; K: number; B?: number } {
-  const batched = init.shape.length === 2;
-  const B = batched ? init.shape[0] : undefined;
-  const K = init.shape[batched ? 1 : 0];
-  const T = mats.shape[batched ? 1 : 0] + 1;
+function forward(b: WebGPUBackendLike, inputs: tf.NamedTensorInfoMap): { init: tf.TensorInfo; mats: tf.TensorInfo; alpha: tf.TensorInfo | null; logZ: tf.TensorInfo; T: number; K: number; B?: number } {
+  const { init, mats, T, K, B } = chainInputs(inputs);
   if (K > WEBGPU_CHAIN_MAX_K) throw new RangeError(`chainLogZ: the webgpu kernel takes at most ${WEBGPU_CHAIN_MAX_K} states, got K = ${K}; use impl: 'reference'`);
   let alpha: tf.TensorInfo | null = null;
   for (let first = 0; T > 1 && first < T; first += STEP_CHUNK) {
     alpha = b.runWebGPUProgram(alphaProgram(T, K, B), [init, mats], 'float32', range(T, first, Math.min(T, first + STEP_CHUNK)), alpha ?? undefined);
   }
   const logZ = b.runWebGPUProgram(logZProgram(K, B), [alpha ?? init], 'float32', STEPS(alpha ? T : 1));
-  return { alpha, logZ, T, K, B };
+  return { init, mats, alpha, logZ, T, K, B };
+}
+
+/**
+ * The chain kernels' inputs (shared by every backend's kernels): one chain (init [K], mats
+ * [T-1, K, K]) or B of them (a leading B on both). @internal
+ */
+export function chainInputs(inputs: tf.NamedTensorInfoMap): { init: tf.TensorInfo; mats: tf.TensorInfo; T: number; K: number; B?: number } {
+  const { init, mats } = inputs as Record<string, tf.TensorInfo>;
+  const batched = init.shape.length === 2;
+  return { init, mats, T: mats.shape[batched ? 1 : 0] + 1, K: init.shape[batched ? 1 : 0], ...(batched ? { B: init.shape[0] } : {}) };
 }
 
 /** The uniforms of one recursion dispatch. */
@@ -218,16 +225,14 @@ const range = (T: number, first: number, last: number) => [{ type: 'int32', data
 
 function logZKernel({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
   const b = backend as WebGPUBackendLike;
-  const { init, mats } = inputs as Record<string, tf.TensorInfo>;
-  const { alpha, logZ } = forward(b, init, mats);
+  const { alpha, logZ } = forward(b, inputs);
   if (alpha) b.disposeData(alpha.dataId);
   return [logZ];
 }
 
 function marginalsKernel({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
   const b = backend as WebGPUBackendLike;
-  const { init, mats } = inputs as Record<string, tf.TensorInfo>;
-  const { alpha, logZ, T, K, B } = forward(b, init, mats);
+  const { init, mats, alpha, logZ, T, K, B } = forward(b, inputs);
   if (!alpha) {
     const first = b.runWebGPUProgram(firstProgram(K, false, B), [init, logZ], 'float32', STEPS(1));
     // A zero-size output: tfjs returns it without dispatching (or binding the inputs).

@@ -19,7 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { logSumExp, logSumExpF64 } from '../special';
-import { registerWebGPUChain } from './chain-webgpu';
+import { chainInputs, registerWebGPUChain } from './chain-webgpu';
 import type { CpuBackendLike, KernelArgs, WasmBackendLike } from './backends';
 
 /** The tfjs kernel name of the fused chain log partition function. */
@@ -267,12 +267,6 @@ export function chainBackwardJS(
 // ------------------------------------------------------------------ kernels
 
 
-/** The kernels' inputs: one chain (init [K], mats [T-1, K, K]) or B of them (a leading B on both). */
-function dims(inputs: tf.NamedTensorInfoMap): { init: tf.TensorInfo; mats: tf.TensorInfo; T: number; K: number; B?: number } {
-  const { init, mats } = inputs as Record<string, tf.TensorInfo>;
-  const batched = init.shape.length === 2;
-  return { init, mats, T: mats.shape[batched ? 1 : 0] + 1, K: init.shape[batched ? 1 : 0], ...(batched ? { B: init.shape[0] } : {}) };
-}
 
 /**
  * Runs the recursions on host arrays, chain by chain; `outs` receives logZ [n] (, first
@@ -297,7 +291,7 @@ function shapes(T: number, K: number, marginals: boolean, B?: number): number[][
 function cpuKernel(marginals: boolean) {
   return ({ inputs, backend }: KernelArgs): tf.TensorInfo[] => {
     const b = backend as CpuBackendLike;
-    const d = dims(inputs);
+    const d = chainInputs(inputs);
     const sh = shapes(d.T, d.K, marginals, d.B);
     const outs = sh.map((s) => new Float32Array(s.reduce((p, q) => p * q, 1)));
     hostChain(b.readSync(d.init.dataId) as Float32Array, b.readSync(d.mats.dataId) as Float32Array, d.T, d.K, d.B ?? 1, outs);
@@ -308,7 +302,7 @@ function cpuKernel(marginals: boolean) {
 function wasmKernel(marginals: boolean) {
   return ({ inputs, backend }: KernelArgs): tf.TensorInfo[] => {
     const b = backend as WasmBackendLike;
-    const d = dims(inputs);
+    const d = chainInputs(inputs);
     // readSync copies out of the heap, so the copies stay valid when makeOutput grows it.
     const init = b.readSync(d.init.dataId);
     const mats = b.readSync(d.mats.dataId);
