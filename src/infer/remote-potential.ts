@@ -47,16 +47,17 @@ export interface GradientChannel {
   capacity: number;
 }
 
-/**
- * A channel for up to `capacity` points of length `dim` per request (a new buffer, or a view
- * of a worker's: its capacity follows from its size).
- */
-export function gradientChannel(dim: number, capacity = 1, buffer?: SharedArrayBuffer): GradientChannel {
+/** A new channel for up to `capacity` points of length `dim` per request. */
+export function gradientChannel(dim: number, capacity = 1): GradientChannel {
   if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`gradientChannel: capacity must be a positive integer, got ${capacity}`);
+  return channelOf(dim, new SharedArrayBuffer(8 + 8 * capacity * (1 + 2 * dim)));
+}
+
+/** The channel in `buffer` (a worker's view of the main thread's): its capacity follows from its size. */
+export function channelOf(dim: number, buffer: SharedArrayBuffer): GradientChannel {
   const slot = 1 + 2 * dim;
-  const buf = buffer ?? new SharedArrayBuffer(8 + 8 * capacity * slot);
-  const cap = buffer ? Math.floor((buf.byteLength - 8) / (8 * slot)) : capacity;
-  return { buffer: buf, control: new Int32Array(buf, 0, 2), values: new Float64Array(buf, 8, cap * slot), dim, capacity: cap };
+  const capacity = Math.floor((buffer.byteLength - 8) / (8 * slot));
+  return { buffer, control: new Int32Array(buffer, 0, 2), values: new Float64Array(buffer, 8, capacity * slot), dim, capacity };
 }
 
 /** Point b's slot in a channel: its potential, point and gradient. */
@@ -88,7 +89,7 @@ export interface RemotePotential extends ExternalPotential {
 
 /** The worker's side of a channel (see the module comment). */
 export function remotePotential(buffer: SharedArrayBuffer, dim: number, port: MessagePort): RemotePotential {
-  const ch = gradientChannel(dim, 1, buffer);
+  const ch = channelOf(dim, buffer);
   const scratch = new Float64Array(dim);
   // Asks for the potentials at the n points written into the first n slots, and waits.
   const request = (n: number): void => {

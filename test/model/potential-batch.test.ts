@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runSync, tf, useBackend } from '../../src/tensor';
 import { compile, type DataInput } from '../../src';
 import type { BoundModel, PotentialOptions } from '../../src/model/bound-model';
-import { GRADIENT_DONE, GRADIENT_REQUESTED, gradientChannel, serveGradients } from '../../src/infer/remote-potential';
+import { GRADIENT_DONE, GRADIENT_REQUESTED, channelOf, gradientChannel, serveGradients } from '../../src/infer/remote-potential';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -150,7 +150,7 @@ describe('batches larger than maxBatchPoints, and the main thread\'s answers to 
       Atomics.store(chs[c].control, 0, GRADIENT_REQUESTED);
     });
     expect(chs[0].capacity).toBe(4);
-    expect(gradientChannel(bm.dim, 1, chs[0].buffer).capacity).toBe(4);
+    expect(channelOf(bm.dim, chs[0].buffer).capacity).toBe(4);
     const before = tf.memory().numTensors;
     expect(await serveGradients(bm, chs)).toBe(5);
     expect(tf.memory().numTensors).toBe(before);
