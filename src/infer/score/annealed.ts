@@ -319,7 +319,8 @@ function moveCloud(
   const d = path.dim;
   const idx = Array.from({ length: u.length }, (_, i) => i).filter(cloud.live);
   const L = idx.length;
-  const rngs = idx.map((i) => levelKey.fold(MOVE_STREAMS).fold(i).rng());
+  const streams = levelKey.fold(MOVE_STREAMS);
+  const rngs = idx.map((i) => streams.fold(i).rng());
   // The tempered state of each live particle, and its proposal's parts.
   const mix = (a: number, b: number) => (1 - beta) * a + beta * b;
   const g = idx.map((i) => Float64Array.from({ length: d }, (_, k) => mix(gRef[i][k], gTar[i][k])));
